@@ -1,0 +1,80 @@
+#pragma once
+// The configuration as immutable value types. Defaults here are the documented defaults (README).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/address.hpp"
+#include "conf/units.hpp"
+
+namespace drawbridge::conf {
+
+using namespace std::chrono_literals;
+
+struct listener_config {
+  host_port address;
+};
+
+struct limits_config {
+  std::uint64_t max_body_size = 150ULL << 20;
+  std::uint64_t max_header_size = 16ULL << 10;
+  std::uint64_t max_connections = 10'000;  // per process, shared by the workers
+};
+
+struct timeouts_config {
+  duration client_header = 20s;   // whole request header, from its first byte
+  duration client_idle = 75s;     // between requests on a keep-alive connection
+  duration connect = 30s;         // per node attempt
+  duration read = 300s;           // for the response to start, and between body chunks
+  duration send = 300s;           // for each write to a peer to make progress
+  duration shutdown_grace = 30s;  // how long SIGTERM waits for in-flight requests
+};
+
+struct route_config {
+  std::optional<std::string> host;  // lower-case, without port; nullopt matches any host
+  std::string path_prefix = "/";
+  std::string upstream;
+};
+
+enum class balance_kind { round_robin, least_request };
+
+struct keepalive_config {
+  std::uint32_t max_idle_per_node = 32;  // per worker; 0 disables pooling
+  duration idle_timeout = 60s;
+  std::uint64_t max_requests = 10'000;   // requests per upstream connection before it is closed
+};
+
+struct node_config {
+  std::string name;
+  host_port address;
+  std::uint32_t weight = 1;
+};
+
+struct upstream_config {
+  std::string name;
+  balance_kind balance = balance_kind::round_robin;
+  keepalive_config keepalive;
+  std::vector<node_config> nodes;
+};
+
+struct access_log_config {
+  std::string path = "-";  // "-" is stdout; "off" disables the access log
+  std::string format = "json";
+  std::uint64_t max_size = 100ULL << 20;
+  std::uint32_t max_files = 10;
+};
+
+struct config {
+  std::uint32_t workers = 0;  // 0 = one per core
+  std::vector<listener_config> listeners;
+  limits_config limits;
+  timeouts_config timeouts;
+  std::vector<route_config> routes;
+  std::vector<upstream_config> upstreams;
+  access_log_config access_log;
+  std::string log_level = "info";
+};
+
+}  // namespace drawbridge::conf

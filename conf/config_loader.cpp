@@ -1,0 +1,360 @@
+#include "conf/config_loader.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace drawbridge::conf {
+namespace {
+
+using json = nlohmann::json;
+
+std::string describe(const json& j) {
+  std::string text = j.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+const char* type_name(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::binary: return "binary";
+    case json::value_t::discarded: return "nothing";
+    default: return "a number";
+  }
+}
+
+// Walks the document and collects errors; each typed getter leaves the default in place on error.
+class reader {
+ public:
+  explicit reader(std::vector<std::string>& errors) : errors_(errors) {}
+
+  void error(const std::string& path, const std::string& message) {
+    errors_.push_back(path + ": " + message);
+  }
+
+  bool expect_object(const json& j, const std::string& path) {
+    if (j.is_object()) return true;
+    error(path, std::string("expected an object, got ") + type_name(j));
+    return false;
+  }
+
+  // Unknown keys are errors: a misspelt key would otherwise silently keep its default.
+  void allow_keys(const json& j, const std::string& path, std::initializer_list<const char*> keys) {
+    for (const auto& [key, value] : j.items()) {
+      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
+        error(join(path, key), "unknown key");
+    }
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  static std::string index(const std::string& path, std::size_t i) {
+    return path + "[" + std::to_string(i) + "]";
+  }
+
+  void get_string(const json& obj, const char* key, const std::string& path, std::string& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    if (!v.is_string()) return error(join(path, key), std::string("expected a string, got ") + type_name(v));
+    out = v.get<std::string>();
+  }
+
+  template <typename Int>
+  void get_int(const json& obj, const char* key, const std::string& path, Int& out, std::uint64_t min,
+               std::uint64_t max) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    const std::string p = join(path, key);
+    if (!v.is_number_integer()) return error(p, std::string("expected an integer, got ") + type_name(v));
+    if (v.is_number_unsigned() || v.get<std::int64_t>() >= 0) {
+      const auto n = v.get<std::uint64_t>();
+      if (n >= min && n <= max) {
+        out = static_cast<Int>(n);
+        return;
+      }
+    }
+    error(p, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                 ", got " + describe(v));
+  }
+
+  void get_duration(const json& obj, const char* key, const std::string& path, duration& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    const std::string p = join(path, key);
+    std::optional<duration> d;
+    if (v.is_string()) d = parse_duration(v.get<std::string>());
+    if (!d || d->count() == 0)
+      return error(p, "expected a positive duration such as \"250ms\", \"30s\", \"5m\" or \"1h\", got " +
+                          describe(v));
+    out = *d;
+  }
+
+  void get_size(const json& obj, const char* key, const std::string& path, std::uint64_t& out,
+                std::uint64_t min, std::uint64_t max) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    const std::string p = join(path, key);
+    std::optional<std::uint64_t> s;
+    if (v.is_string()) s = parse_size(v.get<std::string>());
+    else if (v.is_number_unsigned()) s = v.get<std::uint64_t>();
+    if (!s) return error(p, "expected a size such as 1024, \"16k\", \"150m\" or \"1g\", got " + describe(v));
+    if (*s < min || *s > max)
+      return error(p, "expected a size from " + format_size(min) + " to " + format_size(max) + ", got " +
+                          describe(v));
+    out = *s;
+  }
+
+  const json* get_array(const json& obj, const char* key, const std::string& path) {
+    if (!obj.contains(key)) return nullptr;
+    const json& v = obj.at(key);
+    if (!v.is_array()) {
+      error(join(path, key), std::string("expected an array, got ") + type_name(v));
+      return nullptr;
+    }
+    return &v;
+  }
+
+  std::optional<host_port> get_address(const json& obj, const std::string& path, bool allow_port_zero) {
+    const std::string p = join(path, "address");
+    if (!obj.contains("address")) {
+      error(p, "required");
+      return std::nullopt;
+    }
+    const json& v = obj.at("address");
+    std::optional<host_port> hp;
+    if (v.is_string()) hp = parse_host_port(v.get<std::string>());
+    if (!hp || (!allow_port_zero && hp->port == 0)) {
+      error(p, "expected host:port, got " + describe(v));
+      return std::nullopt;
+    }
+    return hp;
+  }
+
+ private:
+  std::vector<std::string>& errors_;
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+void read_listeners(reader& r, const json& root, config& c) {
+  const json* arr = r.get_array(root, "listeners", "");
+  if (!arr) {
+    if (!root.contains("listeners")) c.listeners.push_back({host_port{"0.0.0.0", 8080}});
+    return;
+  }
+  if (arr->empty()) r.error("listeners", "expected at least one listener");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string p = reader::index("listeners", i);
+    const json& l = (*arr)[i];
+    if (!r.expect_object(l, p)) continue;
+    r.allow_keys(l, p, {"address"});
+    auto hp = r.get_address(l, p, /*allow_port_zero=*/true);
+    if (!hp) continue;
+    if (hp->port != 0 && !seen.insert(to_string(*hp)).second)
+      r.error(reader::join(p, "address"), "the same address is listed twice");
+    c.listeners.push_back({*hp});
+  }
+}
+
+void read_limits(reader& r, const json& root, config& c) {
+  if (!root.contains("limits")) return;
+  const json& l = root.at("limits");
+  if (!r.expect_object(l, "limits")) return;
+  r.allow_keys(l, "limits", {"max_body_size", "max_header_size", "max_connections"});
+  r.get_size(l, "max_body_size", "limits", c.limits.max_body_size, 0, 1ULL << 50);
+  // Below 1k not even a browser's request line and cookies fit; above 1m is a memory hazard.
+  r.get_size(l, "max_header_size", "limits", c.limits.max_header_size, 1ULL << 10, 1ULL << 20);
+  r.get_int(l, "max_connections", "limits", c.limits.max_connections, 1, 10'000'000);
+}
+
+void read_timeouts(reader& r, const json& root, config& c) {
+  if (!root.contains("timeouts")) return;
+  const json& t = root.at("timeouts");
+  if (!r.expect_object(t, "timeouts")) return;
+  r.allow_keys(t, "timeouts", {"client_header", "client_idle", "connect", "read", "send", "shutdown_grace"});
+  auto& o = c.timeouts;
+  r.get_duration(t, "client_header", "timeouts", o.client_header);
+  r.get_duration(t, "client_idle", "timeouts", o.client_idle);
+  r.get_duration(t, "connect", "timeouts", o.connect);
+  r.get_duration(t, "read", "timeouts", o.read);
+  r.get_duration(t, "send", "timeouts", o.send);
+  r.get_duration(t, "shutdown_grace", "timeouts", o.shutdown_grace);
+}
+
+void read_node(reader& r, const json& n, const std::string& p, upstream_config& u,
+               std::set<std::string>& names) {
+  if (!r.expect_object(n, p)) return;
+  r.allow_keys(n, p, {"name", "address", "weight"});
+  node_config node;
+  r.get_string(n, "name", p, node.name);
+  if (!n.contains("name")) r.error(reader::join(p, "name"), "required");
+  else if (n.at("name").is_string() && node.name.empty()) r.error(reader::join(p, "name"), "must not be empty");
+  else if (!node.name.empty() && !names.insert(node.name).second)
+    r.error(reader::join(p, "name"), "duplicate node name \"" + node.name + "\"");
+  auto hp = r.get_address(n, p, /*allow_port_zero=*/false);
+  if (hp) node.address = *hp;
+  r.get_int(n, "weight", p, node.weight, 1, 1000);
+  u.nodes.push_back(std::move(node));
+}
+
+void read_upstream(reader& r, const json& u, const std::string& p, config& c,
+                   std::set<std::string>& names) {
+  if (!r.expect_object(u, p)) return;
+  r.allow_keys(u, p, {"name", "balance", "keepalive", "nodes"});
+  upstream_config up;
+  r.get_string(u, "name", p, up.name);
+  if (!u.contains("name")) r.error(reader::join(p, "name"), "required");
+  else if (u.at("name").is_string() && up.name.empty()) r.error(reader::join(p, "name"), "must not be empty");
+  else if (!up.name.empty() && !names.insert(up.name).second)
+    r.error(reader::join(p, "name"), "duplicate upstream name \"" + up.name + "\"");
+
+  std::string balance = "round_robin";
+  r.get_string(u, "balance", p, balance);
+  if (balance == "round_robin") up.balance = balance_kind::round_robin;
+  else if (balance == "least_request") up.balance = balance_kind::least_request;
+  else r.error(reader::join(p, "balance"), "expected \"round_robin\" or \"least_request\", got \"" + balance + "\"");
+
+  if (u.contains("keepalive")) {
+    const std::string kp = reader::join(p, "keepalive");
+    const json& k = u.at("keepalive");
+    if (r.expect_object(k, kp)) {
+      r.allow_keys(k, kp, {"max_idle_per_node", "idle_timeout", "max_requests"});
+      r.get_int(k, "max_idle_per_node", kp, up.keepalive.max_idle_per_node, 0, 100'000);
+      r.get_duration(k, "idle_timeout", kp, up.keepalive.idle_timeout);
+      r.get_int(k, "max_requests", kp, up.keepalive.max_requests, 1, 1ULL << 40);
+    }
+  }
+
+  const json* nodes = r.get_array(u, "nodes", p);
+  if (!u.contains("nodes")) r.error(reader::join(p, "nodes"), "required");
+  else if (nodes && nodes->empty()) r.error(reader::join(p, "nodes"), "expected at least one node");
+  // Balancers track tried nodes in a 64-bit mask; a pool of more than 64 nodes is not our use case.
+  else if (nodes && nodes->size() > 64) r.error(reader::join(p, "nodes"), "at most 64 nodes per upstream");
+  if (nodes) {
+    std::set<std::string> node_names;
+    for (std::size_t i = 0; i < nodes->size(); ++i)
+      read_node(r, (*nodes)[i], reader::index(reader::join(p, "nodes"), i), up, node_names);
+  }
+  c.upstreams.push_back(std::move(up));
+}
+
+void read_routes(reader& r, const json& root, config& c, const std::set<std::string>& upstreams) {
+  const json* arr = r.get_array(root, "routes", "");
+  if (!arr) {
+    // Without routes, a single upstream takes every request; with several, routing must be explicit.
+    if (!root.contains("routes")) {
+      if (c.upstreams.size() == 1) c.routes.push_back({std::nullopt, "/", c.upstreams[0].name});
+      else if (c.upstreams.size() > 1) r.error("routes", "required when there is more than one upstream");
+    }
+    return;
+  }
+  std::set<std::pair<std::string, std::string>> seen;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string p = reader::index("routes", i);
+    const json& j = (*arr)[i];
+    if (!r.expect_object(j, p)) continue;
+    r.allow_keys(j, p, {"host", "path_prefix", "upstream"});
+    route_config route;
+    if (j.contains("host")) {
+      std::string host;
+      r.get_string(j, "host", p, host);
+      if (j.at("host").is_string() && host.empty()) r.error(reader::join(p, "host"), "must not be empty");
+      else if (!host.empty()) route.host = lower(host);
+    }
+    r.get_string(j, "path_prefix", p, route.path_prefix);
+    if (route.path_prefix.empty() || route.path_prefix.front() != '/')
+      r.error(reader::join(p, "path_prefix"), "must start with \"/\", got \"" + route.path_prefix + "\"");
+    if (!j.contains("upstream")) r.error(reader::join(p, "upstream"), "required");
+    r.get_string(j, "upstream", p, route.upstream);
+    if (!route.upstream.empty() && !upstreams.count(route.upstream))
+      r.error(reader::join(p, "upstream"), "no upstream is named \"" + route.upstream + "\"");
+    if (!seen.insert({route.host.value_or(""), route.path_prefix}).second)
+      r.error(p, "another route has the same host and path_prefix");
+    c.routes.push_back(std::move(route));
+  }
+}
+
+void read_access_log(reader& r, const json& root, config& c) {
+  if (!root.contains("access_log")) return;
+  const json& a = root.at("access_log");
+  if (!r.expect_object(a, "access_log")) return;
+  r.allow_keys(a, "access_log", {"path", "format", "max_size", "max_files"});
+  r.get_string(a, "path", "access_log", c.access_log.path);
+  if (c.access_log.path.empty()) r.error("access_log.path", "must not be empty (use \"-\" for stdout)");
+  r.get_string(a, "format", "access_log", c.access_log.format);
+  if (c.access_log.format != "json")
+    r.error("access_log.format", "expected \"json\", got \"" + c.access_log.format + "\"");
+  r.get_size(a, "max_size", "access_log", c.access_log.max_size, 1ULL << 10, 1ULL << 40);
+  r.get_int(a, "max_files", "access_log", c.access_log.max_files, 1, 1000);
+}
+
+}  // namespace
+
+load_result parse_config(const std::string& json_text) {
+  load_result result;
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    result.errors.push_back("(document): invalid JSON at byte " + std::to_string(e.byte) + ": " +
+                            std::string(e.what()));
+    return result;
+  }
+  reader r(result.errors);
+  if (!root.is_object()) {
+    r.error("(document)", std::string("expected an object, got ") + type_name(root));
+    return result;
+  }
+  r.allow_keys(root, "", {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log",
+                          "log_level"});
+  config& c = result.value;
+  r.get_int(root, "workers", "", c.workers, 0, 256);
+  read_listeners(r, root, c);
+  read_limits(r, root, c);
+  read_timeouts(r, root, c);
+
+  std::set<std::string> upstream_names;
+  if (const json* ups = r.get_array(root, "upstreams", "")) {
+    if (ups->empty()) r.error("upstreams", "expected at least one upstream");
+    for (std::size_t i = 0; i < ups->size(); ++i)
+      read_upstream(r, (*ups)[i], reader::index("upstreams", i), c, upstream_names);
+  } else if (!root.contains("upstreams")) {
+    r.error("upstreams", "required");
+  }
+  read_routes(r, root, c, upstream_names);
+  read_access_log(r, root, c);
+
+  r.get_string(root, "log_level", "", c.log_level);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.count(c.log_level))
+    r.error("log_level", "expected one of trace, debug, info, warn, error, critical, off, got \"" +
+                             c.log_level + "\"");
+  return result;
+}
+
+load_result load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    load_result result;
+    result.errors.push_back(path + ": cannot read the config file");
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str());
+}
+
+}  // namespace drawbridge::conf

@@ -1,0 +1,242 @@
+#include "proxy/exchange.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <optional>
+
+#include "proxy/header_rewrite.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/worker.hpp"
+
+namespace drawbridge::proxy {
+
+using upstream::upstream_connection;
+
+exchange::exchange(worker& w, exchange_request& request, upstream_connection*& active, char* buffer,
+                   std::size_t buffer_size)
+    : worker_(w),
+      request_(request),
+      active_(active),
+      buffer_(buffer),
+      buffer_size_(buffer_size),
+      request_has_body_(!request.parser.is_done()) {}
+
+void exchange::fail(unsigned status, const char* reason) {
+  outcome_.status = status;
+  outcome_.reason = reason;
+}
+
+net::awaitable<exchange_outcome> exchange::run() {
+  const auto started = std::chrono::steady_clock::now();
+  const auto& group = *worker_.rt().upstreams[request_.upstream_index];
+  auto& balancer = worker_.balancer(request_.upstream_index);
+  upstream::tried_set tried = 0;
+  fail(503, "no node available");
+  for (;;) {
+    const int index = balancer.pick(tried);
+    if (index == upstream::no_node) break;
+    outcome_.node = group.nodes[static_cast<std::size_t>(index)].get();
+    const step result = co_await try_node(index);
+    if (result == step::done || result == step::failed) break;
+    tried |= upstream::tried_set{1} << index;
+    if (result == step::connect_failed) {
+      fail(503, "every node refused or timed out on connect");
+      continue;
+    }
+    // failed_before_response: the node took the request and gave nothing back.
+    fail(502, "node closed the connection before responding");
+    if (!request_.idempotent || request_has_body_) break;
+  }
+  if (outcome_.node)
+    outcome_.upstream_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  co_return outcome_;
+}
+
+net::awaitable<exchange::step> exchange::try_node(int index) {
+  auto& n = *worker_.rt().upstreams[request_.upstream_index]->nodes[static_cast<std::size_t>(index)];
+  auto& pool = worker_.pool(request_.upstream_index);
+  upstream::in_flight_guard guard(n);
+  n.requests_total.fetch_add(1, std::memory_order_relaxed);
+
+  auto connection = pool.acquire(index, upstream::clock::now());
+  const bool reused = connection != nullptr;
+  if (!connection) {
+    connection = co_await connect(n);
+    if (!connection) co_return step::connect_failed;
+  }
+  auto result = co_await attempt(*connection);
+  // A pooled connection the node had already given up on: one fresh try on the same node.
+  if (reused && result.next == step::failed_before_response && !request_has_body_ &&
+      (request_.idempotent || result.write_failed)) {
+    spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id,
+                  n.name());
+    connection = co_await connect(n);
+    if (!connection) co_return step::connect_failed;
+    result = co_await attempt(*connection);
+  }
+  if (result.next == step::done && result.reusable) {
+    ++connection->requests;
+    pool.release(index, std::move(connection), upstream::clock::now());
+  }
+  co_return result.next;
+}
+
+net::awaitable<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
+  auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
+  connection->stream.expires_after(worker_.rt().config.timeouts.connect);
+  active_ = connection.get();
+  auto [ec, endpoint] = co_await connection->stream.async_connect(n.endpoints(), use_tuple);
+  active_ = nullptr;
+  if (ec) {
+    n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("connect to node {} ({}) failed: {}", n.name(), n.address(), ec.message());
+    co_return nullptr;
+  }
+  boost::system::error_code ignored;
+  connection->stream.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  co_return connection;
+}
+
+net::awaitable<exchange::attempt_result> exchange::attempt(upstream_connection& connection) {
+  active_ = &connection;
+  auto sent = co_await send_request(connection);
+  if (sent.next != step::done) {
+    active_ = nullptr;
+    co_return sent;
+  }
+  const auto& timeouts = worker_.rt().config.timeouts;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  for (;;) {
+    parser.emplace();
+    parser->body_limit(boost::none);  // the node's responses are streamed, never held: no limit needed
+    if (request_.head) parser->skip(true);
+    connection.stream.expires_after(timeouts.read);
+    auto [ec, n] = co_await http::async_read_header(connection.stream, connection.buffer, *parser, use_tuple);
+    if (ec == beast::error::timeout) {
+      fail(504, "node did not respond within the read timeout");
+      active_ = nullptr;
+      co_return attempt_result{step::failed};
+    }
+    if (ec) {
+      active_ = nullptr;
+      const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
+      if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+                      ec == net::error::eof))
+        co_return attempt_result{step::failed_before_response};
+      fail(502, "node sent an invalid response");
+      spdlog::warn("{}: invalid response header from node: {}", request_.request_id, ec.message());
+      co_return attempt_result{step::failed};
+    }
+    // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
+    const unsigned status = parser->get().result_int();
+    if (status >= 200 || status == 101) break;
+  }
+  if (parser->get().result_int() == 101) {
+    // Upgrades are not relayed yet: we strip Upgrade, so a 101 means the node ignored the protocol.
+    fail(502, "node switched protocols unasked");
+    active_ = nullptr;
+    co_return attempt_result{step::failed};
+  }
+  auto result = co_await relay_response(connection, *parser);
+  active_ = nullptr;
+  co_return result;
+}
+
+net::awaitable<exchange::attempt_result> exchange::send_request(upstream_connection& connection) {
+  const auto& timeouts = worker_.rt().config.timeouts;
+  auto& req = request_.forwarded;
+  req.body().data = nullptr;
+  req.body().size = 0;
+  req.body().more = request_has_body_;
+  http::request_serializer<http::buffer_body> serializer(req);
+
+  if (request_.expect_continue && request_has_body_) {
+    // The client waits for our go-ahead before sending the body; give it once the node is connected.
+    connection.stream.expires_after(timeouts.send);
+    auto [ec, n] = co_await http::async_write_header(connection.stream, serializer, use_tuple);
+    if (ec) co_return attempt_result{step::failed_before_response, true};
+    static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
+    request_.downstream.expires_after(timeouts.send);
+    auto [dec, dn] = co_await net::async_write(request_.downstream, net::buffer(go_ahead), use_tuple);
+    if (dec) {
+      fail(0, "client went away");
+      co_return attempt_result{step::failed};
+    }
+  }
+
+  auto relayed = co_await relay_body(request_.downstream, request_.downstream_buffer, request_.parser,
+                                     connection.stream, req, serializer, buffer_, buffer_size_,
+                                     relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
+  if (relayed.ok()) co_return attempt_result{step::done};
+  if (relayed.failed == relay_result::failure::source) {
+    if (relayed.ec == http::error::body_limit) fail(413, "request body larger than max_body_size");
+    else if (relayed.ec == beast::error::timeout) fail(408, "client too slow sending the body");
+    else if (relayed.ec == http::error::end_of_stream || relayed.ec == net::error::eof ||
+             relayed.ec == net::error::connection_reset)
+      fail(0, "client closed the connection during the body");
+    else fail(400, "malformed request body");
+    co_return attempt_result{step::failed};
+  }
+  // The node's side failed while we wrote to it.
+  if (relayed.ec == beast::error::timeout) {
+    fail(504, "node did not accept the request within the send timeout");
+    co_return attempt_result{step::failed};
+  }
+  co_return attempt_result{step::failed_before_response, !relayed.sink_started};
+}
+
+net::awaitable<exchange::attempt_result> exchange::relay_response(
+    upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
+  const auto& timeouts = worker_.rt().config.timeouts;
+  http::response<http::buffer_body> response;
+  // Moved, not copied: the parser needs only its own flags for the body, not the fields.
+  response.base() = std::move(parser.get().base());
+  rewrite_response(response, request_.request_id);
+  response.version(request_.client_version);
+
+  bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
+  const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body
+  if (!header_only) {
+    response.erase(http::field::content_length);
+    response.erase(http::field::transfer_encoding);
+    if (const auto length = parser.content_length()) {
+      response.content_length(*length);
+    } else if (request_.client_version == 11) {
+      response.chunked(true);
+    } else {
+      keep = false;  // an HTTP/1.0 client learns the end of the body from the close
+    }
+  }
+  response.keep_alive(keep);
+  outcome_.status = response.result_int();
+  outcome_.reason = "";
+  outcome_.keep_downstream = keep;
+
+  http::response_serializer<http::buffer_body> serializer(response);
+  if (header_only) {
+    request_.downstream.expires_after(timeouts.send);
+    auto [ec, n] = co_await http::async_write_header(request_.downstream, serializer, use_tuple);
+    outcome_.response_started = true;
+    if (ec) outcome_.keep_downstream = false;
+    co_return attempt_result{step::done, false, parser.keep_alive() && connection.buffer.size() == 0};
+  }
+
+  auto relayed = co_await relay_body(connection.stream, connection.buffer, parser, request_.downstream,
+                                     response, serializer, buffer_, buffer_size_,
+                                     relay_limits{timeouts.read, timeouts.send}, outcome_.bytes_out);
+  outcome_.response_started = relayed.sink_started;
+  if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};
+  outcome_.keep_downstream = false;
+  if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
+    if (relayed.ec == beast::error::timeout) fail(504, "node stalled before its response body");
+    else fail(502, "node failed before its response body");
+  }
+  if (relayed.failed == relay_result::failure::source)
+    spdlog::warn("{}: node failed mid-response: {}", request_.request_id, relayed.ec.message());
+  co_return attempt_result{step::failed};
+}
+
+}  // namespace drawbridge::proxy

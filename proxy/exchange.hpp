@@ -1,0 +1,92 @@
+#pragma once
+// One request's trip to an upstream: pick a node, take a pooled connection or connect, send the request
+// (streaming its body), read the response header, stream the response back. Owns the retry policy:
+//  - a failed connect moves on to the next node, for any method;
+//  - a reused pooled connection that fails before any response byte is retried once on a fresh
+//    connection to the same node, when the request has no body and is idempotent or never got written;
+//  - an idempotent request without a body moves on to the next node when a node fails before any
+//    response byte;
+//  - anything else (a POST whose bytes reached a node, a timeout, a garbled response) is not replayed.
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "proxy/awaitable.hpp"
+#include "upstream/connection_pool.hpp"
+#include "upstream/node.hpp"
+
+namespace drawbridge::proxy {
+
+class worker;
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+using request_parser = http::request_parser<http::buffer_body>;
+using upstream_request = http::request<http::buffer_body>;
+
+struct exchange_request {
+  beast::tcp_stream& downstream;
+  beast::flat_buffer& downstream_buffer;
+  request_parser& parser;              // header done; the body is read through it
+  upstream_request& forwarded;         // header already rewritten for the node
+  std::size_t upstream_index;
+  std::string_view request_id;
+  unsigned client_version;  // 10 or 11
+  bool client_keep_alive;
+  bool head;
+  bool idempotent;
+  bool expect_continue;
+};
+
+struct exchange_outcome {
+  unsigned status = 0;             // sent to the client, or (if !response_started) to be sent
+  bool response_started = false;   // some of the node's response reached the client
+  bool keep_downstream = false;    // the client connection may serve another request
+  const char* reason = "";         // why, when the status is our own
+  std::uint64_t bytes_in = 0;      // request body bytes relayed to the node
+  std::uint64_t bytes_out = 0;     // response body bytes relayed to the client
+  const upstream::node* node = nullptr;
+  double upstream_ms = -1;
+};
+
+class exchange {
+ public:
+  // `active` is the session's slot for the connection in use, so that a forced shutdown can close it.
+  exchange(worker& w, exchange_request& request, upstream::upstream_connection*& active, char* buffer,
+           std::size_t buffer_size);
+
+  net::awaitable<exchange_outcome> run();
+
+ private:
+  enum class step { done, connect_failed, failed_before_response, failed };
+  struct attempt_result {
+    step next = step::failed;
+    bool write_failed = false;  // the request could not be written at all
+    bool reusable = false;      // the connection may go back to the pool
+  };
+
+  net::awaitable<step> try_node(int index);
+  net::awaitable<std::unique_ptr<upstream::upstream_connection>> connect(upstream::node& n);
+  net::awaitable<attempt_result> attempt(upstream::upstream_connection& connection);
+  net::awaitable<attempt_result> send_request(upstream::upstream_connection& connection);
+  net::awaitable<attempt_result> relay_response(upstream::upstream_connection& connection,
+                                                http::response_parser<http::buffer_body>& parser);
+  void fail(unsigned status, const char* reason);
+
+  worker& worker_;
+  exchange_request& request_;
+  upstream::upstream_connection*& active_;
+  char* buffer_;
+  std::size_t buffer_size_;
+  bool request_has_body_;
+  exchange_outcome outcome_;
+};
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,65 @@
+#include "proxy/header_rewrite.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <string>
+#include <vector>
+
+namespace drawbridge::proxy {
+namespace http = boost::beast::http;
+
+namespace {
+bool protected_from_connection(boost::beast::string_view name) {
+  return boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "transfer-encoding") ||
+         boost::beast::iequals(name, "host");
+}
+}  // namespace
+
+void strip_hop_by_hop(http::fields& fields) {
+  // Collect the names first: erasing while iterating Connection's own value would invalidate it.
+  std::vector<std::string> named;
+  for (const auto& field : fields) {
+    if (field.name() != http::field::connection) continue;
+    for (auto token : http::token_list{field.value()})
+      if (!protected_from_connection(token)) named.emplace_back(token);
+  }
+  for (const auto& name : named) fields.erase(name);
+  fields.erase(http::field::connection);
+  fields.erase(http::field::keep_alive);
+  fields.erase(http::field::te);
+  fields.erase(http::field::trailer);
+  fields.erase(http::field::upgrade);
+  for (auto it = fields.begin(); it != fields.end();) {
+    const auto name = it->name_string();
+    if (name.size() >= 6 && boost::beast::iequals(name.substr(0, 6), "proxy-")) it = fields.erase(it);
+    else ++it;
+  }
+}
+
+void rewrite_request(http::fields& fields, const forwarding& info) {
+  strip_hop_by_hop(fields);
+
+  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); fold them and append the client.
+  std::string forwarded_for;
+  for (const auto& field : fields) {
+    if (boost::beast::iequals(field.name_string(), "x-forwarded-for")) {
+      if (!forwarded_for.empty()) forwarded_for += ", ";
+      forwarded_for.append(field.value().data(), field.value().size());
+    }
+  }
+  if (!forwarded_for.empty()) forwarded_for += ", ";
+  forwarded_for.append(info.client_address);
+  fields.set("X-Forwarded-For", forwarded_for);
+  fields.set("X-Forwarded-Proto", info.proto);
+  const std::string host(fields[http::field::host]);  // a copy: set() below reshapes the container
+  if (!host.empty()) fields.set("X-Forwarded-Host", host);
+  else fields.erase("X-Forwarded-Host");
+  fields.set("X-Request-Id", info.request_id);
+}
+
+void rewrite_response(http::fields& fields, std::string_view request_id) {
+  strip_hop_by_hop(fields);
+  fields.set("X-Request-Id", request_id);
+}
+
+}  // namespace drawbridge::proxy

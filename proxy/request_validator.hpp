@@ -1,0 +1,36 @@
+#pragma once
+// Strict request framing (RFC 9110/9112), sans-IO. Two passes: the raw header bytes before Beast parses
+// them (Beast tolerates obs-fold and a few bytes we refuse), then the parsed fields (Content-Length and
+// Transfer-Encoding rules, Host, version, target form). Ambiguity is always refused: a proxy that guesses
+// differently from the node behind it is how request smuggling works.
+
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
+#include <string_view>
+
+namespace drawbridge::proxy {
+
+struct verdict {
+  unsigned status = 0;     // 0 = acceptable; otherwise the status to answer before closing
+  const char* reason = "";  // short, for the error body and the log
+  bool ok() const { return status == 0; }
+};
+
+struct header_scan {
+  std::size_t end = 0;  // offset just past the blank line ending the header; 0 = not complete yet
+  std::size_t scanned = 0;  // resume point for the next call when more bytes arrive
+  verdict bad;          // set when a byte that can never be valid was seen
+};
+
+// Scans received bytes from `resume` on for the end of the header section. Refuses NUL and other
+// control characters, a bare CR or LF, and obs-fold (a line starting with SP or HTAB).
+header_scan scan_header(std::string_view received, std::size_t resume);
+
+// Checks the parsed header of a request that Beast accepted.
+verdict check_request_header(const boost::beast::http::request_header<>& header);
+
+// For an absolute-form target ("http://host/path?q"): the authority and the origin-form rest ("/path?q").
+// False for every other form.
+bool split_absolute_target(std::string_view target, std::string_view& authority, std::string_view& rest);
+
+}  // namespace drawbridge::proxy

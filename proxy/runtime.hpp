@@ -1,0 +1,29 @@
+#pragma once
+// Everything the workers share, immutable once built: the config, the resolved upstreams and the routes.
+// Run-time change happens inside the nodes' atomics, not here.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "proxy/route_table.hpp"
+#include "upstream/upstream_group.hpp"
+
+namespace drawbridge::proxy {
+
+struct runtime {
+  conf::config config;
+  std::vector<std::shared_ptr<const upstream::upstream_group>> upstreams;  // config order
+  route_table routes;
+};
+
+struct runtime_result {
+  std::shared_ptr<const runtime> value;  // null when errors is not empty
+  std::vector<std::string> errors;
+};
+
+// Resolves node addresses (blocking) and builds the route table.
+runtime_result build_runtime(conf::config config);
+
+}  // namespace drawbridge::proxy

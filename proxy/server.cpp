@@ -1,0 +1,67 @@
+#include "proxy/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/worker.hpp"
+
+namespace drawbridge::proxy {
+
+using tcp = boost::asio::ip::tcp;
+
+server::server(std::shared_ptr<const runtime> rt) : runtime_(std::move(rt)) {}
+
+server::~server() {
+  stop();
+  wait();
+}
+
+void server::start() {
+  const auto& config = runtime_->config;
+  log_ = std::make_unique<access_log>(config.access_log);
+  unsigned count = config.workers;
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+
+  // Worker 0 binds what the config says; the others bind the very same addresses (a port 0 resolved
+  // to the kernel's choice), so that SO_REUSEPORT groups them and the kernel spreads connections.
+  std::vector<tcp::endpoint> wanted;
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    const auto& address = config.listeners[i].address;
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(address.host, ec);
+    if (ec)
+      throw std::runtime_error("listeners[" + std::to_string(i) + "].address: \"" + address.host +
+                               "\" is not an IP address");
+    wanted.emplace_back(ip, address.port);
+  }
+  for (unsigned id = 0; id < count; ++id) {
+    auto w = std::make_unique<worker>(id, runtime_, *log_, connections_);
+    const auto& targets = id == 0 ? wanted : endpoints_;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      try {
+        w->listen({targets[i]});
+      } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
+                                 conf::to_string(config.listeners[i].address) + ": " + e.code().message());
+      }
+    }
+    if (id == 0) endpoints_ = w->local_endpoints();
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) w->start();
+  for (const auto& endpoint : endpoints_)
+    spdlog::info("listening on {}:{} with {} worker(s)", endpoint.address().to_string(), endpoint.port(), count);
+}
+
+void server::stop() {
+  for (auto& w : workers_) w->stop(runtime_->config.timeouts.shutdown_grace);
+}
+
+void server::wait() {
+  for (auto& w : workers_) w->join();
+}
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,43 @@
+#pragma once
+// The proxy process's data plane: the workers and their listeners. The composition root builds one,
+// starts it, and calls stop() on SIGTERM/SIGINT.
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <vector>
+
+#include "proxy/access_log.hpp"
+#include "proxy/runtime.hpp"
+
+namespace drawbridge::proxy {
+
+class worker;
+
+class server {
+ public:
+  explicit server(std::shared_ptr<const runtime> rt);
+  ~server();
+
+  // Binds every listener in every worker and starts the worker threads. Throws std::runtime_error with
+  // the listener's JSON path and the reason ("listeners[0].address: cannot listen on ...: Address already
+  // in use"), or the access log's.
+  void start();
+
+  // Where each listener is bound (port 0 in the config resolved to the kernel's choice), config order.
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints() const { return endpoints_; }
+
+  // Any thread, any number of times: stop accepting and finish in-flight requests (shutdown_grace).
+  void stop();
+  // Blocks until every worker has finished.
+  void wait();
+
+ private:
+  std::shared_ptr<const runtime> runtime_;
+  std::unique_ptr<access_log> log_;
+  std::atomic<std::uint64_t> connections_{0};
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
+};
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,314 @@
+#include "proxy/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+
+#include "proxy/access_log.hpp"
+#include "proxy/header_rewrite.hpp"
+#include "proxy/request_id.hpp"
+#include "proxy/route_table.hpp"
+#include "proxy/worker.hpp"
+
+namespace drawbridge::proxy {
+
+namespace {
+
+constexpr std::size_t read_chunk = 8 * 1024;
+
+const char* error_code_for(unsigned status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 404: return "no_route";
+    case 408: return "request_timeout";
+    case 413: return "body_too_large";
+    case 431: return "header_too_large";
+    case 501: return "not_implemented";
+    case 502: return "bad_gateway";
+    case 503: return "no_node_available";
+    case 504: return "gateway_timeout";
+    case 505: return "http_version_not_supported";
+    default: return "error";
+  }
+}
+
+bool is_idempotent(http::verb method) {
+  switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_: return true;
+    default: return false;
+  }
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+session::session(worker& w, net::ip::tcp::socket socket) : worker_(w), stream_(std::move(socket)) {
+  boost::system::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  if (ec) client_ip_ = "unknown";
+  else if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
+    client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
+  else client_ip_ = peer.address().to_string();
+  worker_.add_session(this);
+}
+
+session::~session() {
+  worker_.remove_session(this);
+  worker_.connection_closed();
+}
+
+void session::start() {
+  net::co_spawn(stream_.get_executor(), [self = shared_from_this()] { return self->run(); }, net::detached);
+}
+
+void session::on_stop() {
+  if (idle_) stream_.cancel();
+}
+
+void session::force_close() {
+  boost::system::error_code ignored;
+  stream_.socket().close(ignored);
+  if (upstream_) upstream_->stream.socket().close(ignored);
+}
+
+net::awaitable<void> session::run() {
+  for (;;) {
+    const ending end = co_await serve_request();
+    if (end == ending::keep) continue;
+    if (end == ending::close) co_await lingering_close();
+    break;
+  }
+  boost::system::error_code ignored;
+  stream_.socket().close(ignored);
+}
+
+void session::skip_leading_empty_lines() {
+  // RFC 9112 §2.2: ignore empty lines before a request line (old clients send CRLF after a body).
+  for (int i = 0; i < 4 && buffer_.size() >= 2; ++i) {
+    const auto* p = static_cast<const char*>(buffer_.data().data());
+    if (p[0] != '\r' || p[1] != '\n') return;
+    buffer_.consume(2);
+  }
+}
+
+net::awaitable<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
+  const auto& config = worker_.rt().config;
+  skip_leading_empty_lines();
+  while (buffer_.size() == 0) {
+    // Idle between requests: the cheapest state a keep-alive connection can be in.
+    idle_ = true;
+    if (worker_.stopping()) co_return header_status::closed;
+    buffer_.shrink_to_fit();
+    stream_.expires_after(config.timeouts.client_idle);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    if (ec) co_return header_status::closed;  // idle timeout, client gone, or shutdown
+    buffer_.commit(n);
+    skip_leading_empty_lines();
+  }
+  idle_ = false;
+  // client_header runs from the first byte of the request to the end of its header.
+  stream_.expires_after(config.timeouts.client_header);
+  const std::size_t max_header = config.limits.max_header_size;
+  std::size_t scanned = 0;
+  for (;;) {
+    const auto data = buffer_.data();
+    const auto scan = scan_header({static_cast<const char*>(data.data()), data.size()}, scanned);
+    if (!scan.bad.ok()) {
+      bad = scan.bad;
+      co_return header_status::bad;
+    }
+    if (scan.end > max_header || (scan.end == 0 && buffer_.size() >= max_header)) {
+      bad = {431, "request header larger than max_header_size"};
+      co_return header_status::bad;
+    }
+    if (scan.end != 0) {
+      header_end = scan.end;
+      co_return header_status::ok;
+    }
+    scanned = scan.scanned;
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    if (ec == beast::error::timeout) {
+      bad = {408, "request header not received within client_header"};
+      co_return header_status::bad;
+    }
+    if (ec) co_return header_status::closed;
+    buffer_.commit(n);
+  }
+}
+
+net::awaitable<session::ending> session::serve_request() {
+  verdict bad;
+  std::size_t header_end = 0;
+  const auto status = co_await read_header(bad, header_end);
+  if (status == header_status::closed) co_return ending::abort;
+
+  const auto started = std::chrono::steady_clock::now();
+  access_record record;
+  record.time = std::chrono::system_clock::now();
+  record.client = client_ip_;
+  request_id_ = worker_.ids().next();
+  record.request_id = request_id_;
+  auto refuse = [&](unsigned code, std::string_view reason, unsigned version) -> net::awaitable<ending> {
+    record.status = code;
+    co_await reply_error(code, reason, /*close=*/true, request_id_, version);
+    record.duration_ms = ms_since(started);
+    worker_.log().write(record);
+    co_return ending::close;
+  };
+
+  if (status == header_status::bad) co_return co_await refuse(bad.status, bad.reason, 11);
+
+  const auto& config = worker_.rt().config;
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(header_end + 1));
+  parser_->body_limit(boost::none);  // checked below, then set for the body
+  boost::system::error_code ec;
+  parser_->put(net::buffer(buffer_.data().data(), header_end), ec);
+  if (ec || !parser_->is_header_done()) {
+    spdlog::debug("{}: malformed request from {}: {}", request_id_, client_ip_, ec.message());
+    co_return co_await refuse(400, "malformed request", 11);
+  }
+  buffer_.consume(header_end);
+
+  auto& req = parser_->get();
+  record.method = req.method_string();
+  record.path = req.target();
+  const unsigned version = req.version() == 10 ? 10 : 11;
+  if (const auto v = check_request_header(req); !v.ok()) co_return co_await refuse(v.status, v.reason, version);
+
+  if (const auto id = req["X-Request-Id"]; is_valid_uuid(id)) {
+    request_id_.assign(id.data(), id.size());
+    record.request_id = request_id_;
+  }
+
+  // Absolute-form targets are routed by their authority and forwarded in origin-form: the target names
+  // which of our routes to use, never a host for us to contact.
+  std::string_view authority, rest;
+  std::string target;
+  std::string host;
+  if (split_absolute_target(req.target(), authority, rest)) {
+    target = rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
+    host = std::string(authority);
+    req.target(target);
+    req.set(http::field::host, host);
+    record.path = req.target();
+  }
+  const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
+  if (!route) {
+    record.status = 404;
+    const bool close = !parser_->is_done() || !parser_->keep_alive();
+    co_await reply_error(404, "no route for this host and path", close, request_id_, version);
+    record.duration_ms = ms_since(started);
+    worker_.log().write(record);
+    co_return close ? ending::close : ending::keep;
+  }
+  if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
+    co_return co_await refuse(413, "request body larger than max_body_size", version);
+  parser_->body_limit(config.limits.max_body_size);
+  co_return co_await forward(record, route->upstream_index);
+}
+
+net::awaitable<session::ending> session::forward(access_record& record, std::size_t upstream_index) {
+  const auto started = std::chrono::steady_clock::now();
+  auto& req = parser_->get();
+  const auto& group = *worker_.rt().upstreams[upstream_index];
+  record.upstream = group.name;
+
+  exchange_request request{stream_,
+                           buffer_,
+                           *parser_,
+                           upstream_request_,
+                           upstream_index,
+                           request_id_,
+                           req.version() == 10 ? 10u : 11u,
+                           parser_->keep_alive(),
+                           req.method() == http::verb::head,
+                           is_idempotent(req.method()),
+                           beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11};
+
+  // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
+  upstream_request_.base() = std::move(req.base());
+  upstream_request_.version(11);
+  upstream_request_.erase(http::field::expect);
+  rewrite_request(upstream_request_, forwarding{client_ip_, "http", request_id_});
+  upstream_request_.erase(http::field::content_length);
+  upstream_request_.erase(http::field::transfer_encoding);
+  if (const auto length = parser_->content_length()) upstream_request_.content_length(*length);
+  else if (parser_->chunked()) upstream_request_.chunked(true);
+  upstream_request_.keep_alive(true);
+  record.method = upstream_request_.method_string();
+  record.path = upstream_request_.target();
+
+  auto relay_buffer = worker_.take_relay_buffer();
+  exchange ex(worker_, request, upstream_, relay_buffer.get(), worker::relay_buffer_size);
+  const exchange_outcome out = co_await ex.run();
+  worker_.give_relay_buffer(std::move(relay_buffer));
+
+  record.bytes_in = out.bytes_in;
+  record.bytes_out = out.bytes_out;
+  record.node = out.node ? std::string_view(out.node->name()) : std::string_view();
+  record.upstream_ms = out.upstream_ms;
+  record.status = out.status;
+  ending end = out.keep_downstream ? ending::keep : ending::abort;
+  if (!out.response_started) {
+    if (out.status == 0) {
+      end = ending::abort;  // the client went away; nobody to answer
+    } else {
+      // Our own error: the connection survives only if the request body was fully read.
+      const bool close = !parser_->is_done() || !request.client_keep_alive || worker_.stopping();
+      const bool written = co_await reply_error(out.status, out.reason, close, request_id_, request.client_version);
+      end = !written ? ending::abort : close ? ending::close : ending::keep;
+      if (out.status >= 500) spdlog::warn("{}: {} {}: {}", request_id_, out.status, record.path, out.reason);
+    }
+  }
+  record.duration_ms = ms_since(started);
+  worker_.log().write(record);
+  co_return end;
+}
+
+net::awaitable<bool> session::reply_error(unsigned status, std::string_view message, bool close,
+                                          std::string_view request_id, unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type, "application/json");
+  res.set("X-Request-Id", request_id);
+  std::string body = "{\"error\":{\"code\":\"";
+  body += error_code_for(status);
+  body += "\",\"message\":\"";
+  append_json_escaped(body, message);
+  body += "\"}}\n";
+  res.body() = std::move(body);
+  res.keep_alive(!close);
+  res.prepare_payload();
+  stream_.expires_after(worker_.rt().config.timeouts.send);
+  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+  co_return !ec;
+}
+
+net::awaitable<void> session::lingering_close() {
+  // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
+  // make the kernel send a reset that can destroy the error response before the client reads it.
+  boost::system::error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(std::chrono::seconds(2));
+  std::size_t drained = 0;
+  char sink[4096];
+  while (drained < 1024 * 1024) {
+    auto [ec, n] = co_await stream_.async_read_some(net::buffer(sink), use_tuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,59 @@
+#pragma once
+// One downstream connection: reads requests one after the other (pipelined ones wait in the buffer and
+// are answered in order), validates and routes each, and hands it to an exchange. Lives on its worker's
+// thread; kept alive by its own coroutine (shared_from_this).
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/awaitable.hpp"
+#include "proxy/exchange.hpp"
+#include "proxy/request_validator.hpp"
+
+namespace drawbridge::proxy {
+
+class worker;
+struct access_record;
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(worker& w, boost::asio::ip::tcp::socket socket);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  void start();
+  // Graceful stop: an idle connection closes now; one with a request in flight closes after it.
+  void on_stop();
+  // Grace expired: close both sides now.
+  void force_close();
+
+ private:
+  enum class ending { keep, close, abort };
+  enum class header_status { ok, closed, bad };
+
+  net::awaitable<void> run();
+  net::awaitable<ending> serve_request();
+  net::awaitable<header_status> read_header(verdict& bad, std::size_t& header_end);
+  net::awaitable<ending> forward(access_record& record, std::size_t upstream_index);
+  net::awaitable<bool> reply_error(unsigned status, std::string_view message, bool close,
+                                   std::string_view request_id, unsigned version);
+  net::awaitable<void> lingering_close();
+  void skip_leading_empty_lines();
+
+  worker& worker_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<request_parser> parser_;
+  upstream_request upstream_request_;
+  std::string client_ip_;
+  std::string request_id_;
+  bool idle_ = true;
+  upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
+};
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,155 @@
+#include "proxy/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+
+#include "proxy/awaitable.hpp"
+#include "proxy/session.hpp"
+
+namespace drawbridge::proxy {
+
+using tcp = net::ip::tcp;
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
+               std::atomic<std::uint64_t>& connections)
+    : id_(id),
+      runtime_(std::move(rt)),
+      log_(log),
+      connections_(connections),
+      ids_(random_seed() ^ id),
+      sweep_timer_(ioc_),
+      grace_timer_(ioc_) {
+  for (const auto& group : runtime_->upstreams) {
+    pools_.push_back(std::make_unique<upstream::connection_pool>(group->nodes.size(), group->keepalive));
+    balancers_.push_back(upstream::make_balancer(group->balance, group->nodes, random_seed() + id));
+  }
+}
+
+worker::~worker() {
+  join();
+  pools_.clear();
+  acceptors_.clear();
+}
+
+void worker::listen(const std::vector<tcp::endpoint>& endpoints) {
+  for (const auto& endpoint : endpoints) {
+    auto acceptor = std::make_unique<tcp::acceptor>(ioc_);
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    acceptor->set_option(reuse_port(true));
+    if (endpoint.address().is_v6()) acceptor->set_option(net::ip::v6_only(true));
+    acceptor->bind(endpoint);
+    acceptor->listen(net::socket_base::max_listen_connections);
+    acceptors_.push_back(std::move(acceptor));
+  }
+}
+
+std::vector<tcp::endpoint> worker::local_endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& a : acceptors_) out.push_back(a->local_endpoint());
+  return out;
+}
+
+void worker::start() {
+  for (auto& acceptor : acceptors_) net::co_spawn(ioc_, accept_loop(*acceptor), net::detached);
+  net::co_spawn(ioc_, sweep_loop(), net::detached);
+  thread_ = std::thread([this] {
+    ioc_.run();
+    spdlog::debug("worker {} stopped", id_);
+  });
+}
+
+void worker::stop(std::chrono::milliseconds grace) {
+  net::post(ioc_, [this, grace] { begin_stop(grace); });
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<char[]> worker::take_relay_buffer() {
+  if (spare_buffers_.empty()) return std::make_unique_for_overwrite<char[]>(relay_buffer_size);
+  auto buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return buffer;
+}
+
+void worker::give_relay_buffer(std::unique_ptr<char[]> buffer) {
+  // Keep a few for the next requests; beyond that, return the memory.
+  if (buffer && spare_buffers_.size() < 16) spare_buffers_.push_back(std::move(buffer));
+}
+
+void worker::add_session(session* s) { sessions_.insert(s); }
+
+void worker::remove_session(session* s) {
+  sessions_.erase(s);
+  if (stopping_ && sessions_.empty()) finish_stop();
+}
+
+net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
+  const auto max_connections = runtime_->config.limits.max_connections;
+  net::steady_timer backoff(ioc_);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (stopping_ || ec == net::error::operation_aborted) co_return;
+    if (ec) {
+      // Typically EMFILE: back off briefly instead of spinning on an error that will repeat.
+      spdlog::warn("accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<session>(*this, std::move(socket))->start();
+  }
+}
+
+net::awaitable<void> worker::sweep_loop() {
+  while (!stopping_) {
+    sweep_timer_.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await sweep_timer_.async_wait(use_tuple);
+    if (ec || stopping_) co_return;
+    const auto now = upstream::clock::now();
+    for (auto& pool : pools_) pool->sweep(now);
+  }
+}
+
+void worker::begin_stop(std::chrono::milliseconds grace) {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& acceptor : acceptors_) {
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+  }
+  sweep_timer_.cancel();
+  // Copy: a session closing synchronously would otherwise modify the set under the loop.
+  const std::vector<session*> current(sessions_.begin(), sessions_.end());
+  for (auto* s : current) s->on_stop();
+  if (sessions_.empty()) return finish_stop();
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s)", id_, sessions_.size());
+    const std::vector<session*> left(sessions_.begin(), sessions_.end());
+    for (auto* s : left) s->force_close();
+  });
+}
+
+void worker::finish_stop() {
+  grace_timer_.cancel();
+  for (auto& pool : pools_) pool->close_all();
+}
+
+}  // namespace drawbridge::proxy

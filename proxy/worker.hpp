@@ -1,0 +1,86 @@
+#pragma once
+// One worker: a thread running its own io_context, its own acceptor per listener (SO_REUSEPORT, so the
+// kernel spreads connections), its own keep-alive pools and balancers. A session never leaves its worker,
+// so nothing on the request path takes a lock.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/access_log.hpp"
+#include "proxy/request_id.hpp"
+#include "proxy/runtime.hpp"
+#include "upstream/balancer.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace drawbridge::proxy {
+
+class session;
+
+class worker {
+ public:
+  // `connections` counts open downstream connections across all workers (limits.max_connections).
+  worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
+         std::atomic<std::uint64_t>& connections);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  // Before start(), from the owning thread. Throws boost::system::system_error naming what failed.
+  void listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+  std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
+
+  void start();  // spawns the thread
+  // Any thread: stop accepting, close idle sessions, let in-flight requests finish for up to `grace`.
+  void stop(std::chrono::milliseconds grace);
+  void join();
+
+  // --- worker thread only (sessions) ---
+  boost::asio::io_context& io() { return ioc_; }
+  const runtime& rt() const { return *runtime_; }
+  upstream::connection_pool& pool(std::size_t upstream) { return *pools_[upstream]; }
+  upstream::balancer& balancer(std::size_t upstream) { return *balancers_[upstream]; }
+  request_id_generator& ids() { return ids_; }
+  access_log& log() { return log_; }
+  bool stopping() const { return stopping_; }
+  void add_session(session* s);
+  void remove_session(session* s);
+  void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
+  // holds one only while it relays, not while idle.
+  static constexpr std::size_t relay_buffer_size = 64 * 1024;
+  std::unique_ptr<char[]> take_relay_buffer();
+  void give_relay_buffer(std::unique_ptr<char[]> buffer);
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> sweep_loop();
+  void begin_stop(std::chrono::milliseconds grace);
+  void finish_stop();
+
+  // Declared first so that it is destroyed last: sockets and timers below need it while they close.
+  boost::asio::io_context ioc_{1};
+  unsigned id_;
+  std::shared_ptr<const runtime> runtime_;
+  access_log& log_;
+  std::atomic<std::uint64_t>& connections_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<upstream::connection_pool>> pools_;
+  std::vector<std::unique_ptr<upstream::balancer>> balancers_;
+  request_id_generator ids_;
+  std::unordered_set<session*> sessions_;
+  std::vector<std::unique_ptr<char[]>> spare_buffers_;
+  boost::asio::steady_timer sweep_timer_;
+  boost::asio::steady_timer grace_timer_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace drawbridge::proxy

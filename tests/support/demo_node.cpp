@@ -1,0 +1,39 @@
+// demo-node: plays an Appsmith node for scripts/run, the benchmark and manual tests (see fake_node.hpp
+// for what it answers). Runs until SIGINT/SIGTERM.
+
+#include <csignal>
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "conf/address.hpp"
+#include "conf/units.hpp"
+#include "tests/support/fake_node.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"demo-node: a stand-in for an Appsmith node"};
+  std::string name = "node1";
+  std::string listen = "127.0.0.1:0";
+  std::string start_delay = "0s";
+  app.add_option("--name", name, "Name reported in every answer");
+  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port, printed)");
+  app.add_option("--start-delay", start_delay, "Health answers 502 for this long after start (e.g. 20s)");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto address = drawbridge::conf::parse_host_port(listen);
+  const auto delay = drawbridge::conf::parse_duration(start_delay);
+  if (!address || !delay) {
+    std::cerr << "demo-node: --listen wants host:port and --start-delay a duration such as 20s\n";
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the node's thread starts, so it inherits it
+
+  drawbridge::testing::fake_node node({name, address->host, address->port, *delay});
+  std::cout << "demo-node " << name << " listening on " << address->host << ":" << node.port() << std::endl;
+  int received = 0;
+  sigwait(&signals, &received);
+  return 0;
+}

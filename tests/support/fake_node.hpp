@@ -1,0 +1,50 @@
+#pragma once
+// A scriptable stand-in for an Appsmith node, on its own thread and io_context.
+//
+//   GET /api/v1/health   200 {"responseMeta":{"status":200,"success":true},"data":"All systems are up"},
+//                        or, while "starting", 502 with the plain body "502 Bad Gateway" (as a real node's
+//                        Caddy answers while the Java server boots)
+//   POST /upload         streams the body and answers {"node":..,"bytes":N,"sha256":".."}
+//   anything else        JSON naming the node, the method, the path, the connection's number, the
+//                        request's number on it, and the headers received
+// Query parameters on any path script the answer: status=N, delay_ms=N (before the header),
+// stall_ms=N (after the header, before the body), bytes=N (a body of N bytes), chunked=1, close=1
+// (Connection: close), reset=1 (abort the connection without answering), garbage=1 (a non-HTTP answer).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace drawbridge::testing {
+
+struct fake_node_options {
+  std::string name = "node";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;                   // 0 = the kernel chooses; read it back with port()
+  std::chrono::milliseconds start_delay{0};  // health answers 502 until this much time has passed
+};
+
+class fake_node {
+ public:
+  explicit fake_node(fake_node_options options);
+  ~fake_node();
+  fake_node(const fake_node&) = delete;
+  fake_node& operator=(const fake_node&) = delete;
+
+  std::uint16_t port() const;
+  const std::string& name() const;
+  // Stops accepting and closes every connection; port() then refuses connections.
+  void stop();
+
+  std::uint64_t connections() const;  // accepted so far
+  std::uint64_t requests() const;     // answered or aborted so far
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace drawbridge::testing

@@ -1,0 +1,68 @@
+#pragma once
+// Blocking HTTP clients for the tests, with socket-level timeouts so that a broken proxy fails a test
+// instead of hanging it. 127.0.0.1 only.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace drawbridge::testing {
+
+struct http_response {
+  unsigned status = 0;  // 0 = no response (connection failed or closed)
+  std::string error;    // why status is 0
+  boost::beast::http::fields headers;
+  std::string body;
+  bool keep_alive = false;
+};
+
+// One keep-alive connection, one request at a time.
+class test_client {
+ public:
+  explicit test_client(std::uint16_t port, std::chrono::seconds timeout = std::chrono::seconds(10));
+  ~test_client();
+
+  http_response request(boost::beast::http::verb method, std::string target, std::string body = {},
+                        std::vector<std::pair<std::string, std::string>> headers = {});
+  http_response get(std::string target) { return request(boost::beast::http::verb::get, std::move(target)); }
+  bool connected() const { return socket_.is_open(); }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  std::string buffer_;
+};
+
+// Opens a connection, writes `bytes` as they are, and returns everything read until the peer closes or
+// `timeout` passes (then `timed_out` is set).
+struct raw_result {
+  std::string received;
+  bool timed_out = false;
+  bool reset = false;  // the connection ended with a reset rather than a close
+};
+raw_result raw_exchange(std::uint16_t port, std::string_view bytes,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+// The status code of the first response in `raw`, or 0.
+unsigned first_status(std::string_view raw);
+
+// Polls `condition` every 10 ms until it holds or `deadline` passes; returns the last result.
+template <typename F>
+bool wait_for(F condition, std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= end) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace drawbridge::testing

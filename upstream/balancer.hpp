@@ -1,0 +1,54 @@
+#pragma once
+// Balancing policies. One instance per worker and upstream, so their state needs no locks;
+// they read the shared nodes' atomics (eligibility, in-flight counts) only.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "upstream/node.hpp"
+
+namespace drawbridge::upstream {
+
+// Bit i set = node i was already tried for this request.
+using tried_set = std::uint64_t;
+inline constexpr int no_node = -1;
+
+class balancer {
+ public:
+  virtual ~balancer() = default;
+  // Picks an eligible node that is not in `tried`; no_node when there is none. Worker thread only.
+  virtual int pick(tried_set tried) = 0;
+};
+
+// Smooth weighted round robin (the nginx variant): with weights 5,1,1 it yields a a b a c a a, spreading
+// the heavy node's turns instead of sending it bursts. Ineligible and tried nodes sit a round out.
+class round_robin_balancer final : public balancer {
+ public:
+  explicit round_robin_balancer(std::vector<std::shared_ptr<node>> nodes);
+  int pick(tried_set tried) override;
+
+ private:
+  std::vector<std::shared_ptr<node>> nodes_;
+  std::vector<std::int64_t> current_;
+};
+
+// Power of two choices: two random candidates, the one with fewer requests in flight per unit of weight
+// wins. Cheap, and it avoids the herd that "always the least loaded" causes when workers see stale counts.
+class least_request_balancer final : public balancer {
+ public:
+  least_request_balancer(std::vector<std::shared_ptr<node>> nodes, std::uint64_t seed);
+  int pick(tried_set tried) override;
+
+ private:
+  std::uint64_t next_random();
+  std::vector<std::shared_ptr<node>> nodes_;
+  std::vector<int> candidates_;  // scratch, reused to avoid a per-pick allocation
+  std::uint64_t state_;
+};
+
+std::unique_ptr<balancer> make_balancer(conf::balance_kind kind, std::vector<std::shared_ptr<node>> nodes,
+                                        std::uint64_t seed);
+
+}  // namespace drawbridge::upstream

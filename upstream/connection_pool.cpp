@@ -1,0 +1,81 @@
+#include "upstream/connection_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace drawbridge::upstream {
+
+bool still_open(upstream_connection& connection) {
+  auto& socket = connection.stream.socket();
+  if (!socket.is_open()) return false;
+  char byte = 0;
+  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0 = orderly close; > 0 = bytes nobody asked for (a late error page, garbage): unusable either way.
+  if (n >= 0) return false;
+  return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+connection_pool::connection_pool(std::size_t node_count, conf::keepalive_config config)
+    : config_(config), idle_(node_count) {}
+
+connection_pool::~connection_pool() { close_all(); }
+
+bool connection_pool::expired(const upstream_connection& c, clock::time_point now) const {
+  return now - c.idle_since >= config_.idle_timeout;
+}
+
+std::unique_ptr<upstream_connection> connection_pool::acquire(int node, clock::time_point now) {
+  auto& list = idle_[static_cast<std::size_t>(node)];
+  while (!list.empty()) {
+    auto connection = std::move(list.back());
+    list.pop_back();
+    if (!expired(*connection, now) && still_open(*connection)) return connection;
+    boost::system::error_code ignored;
+    connection->stream.socket().close(ignored);
+  }
+  return nullptr;
+}
+
+void connection_pool::release(int node, std::unique_ptr<upstream_connection> connection,
+                              clock::time_point now) {
+  auto& list = idle_[static_cast<std::size_t>(node)];
+  boost::system::error_code ignored;
+  if (connection->requests >= config_.max_requests || list.size() >= config_.max_idle_per_node ||
+      connection->buffer.size() != 0 || !connection->stream.socket().is_open()) {
+    connection->stream.socket().close(ignored);
+    return;
+  }
+  // A parked stream must not carry an armed timer: it would fire and close the socket while idle.
+  connection->stream.expires_never();
+  // Give the read buffer back while idle: an idle connection should cost a socket, not a buffer.
+  connection->buffer.shrink_to_fit();
+  connection->idle_since = now;
+  list.push_back(std::move(connection));
+}
+
+void connection_pool::sweep(clock::time_point now) {
+  for (auto& list : idle_) {
+    std::erase_if(list, [&](std::unique_ptr<upstream_connection>& c) {
+      if (!expired(*c, now) && still_open(*c)) return false;
+      boost::system::error_code ignored;
+      c->stream.socket().close(ignored);
+      return true;
+    });
+  }
+}
+
+void connection_pool::close_node(int node) {
+  auto& list = idle_[static_cast<std::size_t>(node)];
+  for (auto& c : list) {
+    boost::system::error_code ignored;
+    c->stream.socket().close(ignored);
+  }
+  list.clear();
+}
+
+void connection_pool::close_all() {
+  for (std::size_t i = 0; i < idle_.size(); ++i) close_node(static_cast<int>(i));
+}
+
+}  // namespace drawbridge::upstream

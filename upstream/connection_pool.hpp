@@ -1,0 +1,60 @@
+#pragma once
+// Per-worker keep-alive pool of idle connections to each node of one upstream. Worker thread only: no locks.
+//
+// Idle connections have no pending operation (nothing to cancel, nothing to keep the io_context busy).
+// Liveness is checked instead: a non-blocking peek on acquire, and the worker's periodic sweep(), evict
+// connections the node has closed or that sat idle longer than idle_timeout.
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conf/config.hpp"
+
+namespace drawbridge::upstream {
+
+using clock = std::chrono::steady_clock;
+
+struct upstream_connection {
+  explicit upstream_connection(const boost::asio::any_io_executor& ex) : stream(ex) {}
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
+  std::uint64_t requests = 0;        // exchanges completed on this connection
+  clock::time_point idle_since{};
+};
+
+class connection_pool {
+ public:
+  connection_pool(std::size_t node_count, conf::keepalive_config config);
+  ~connection_pool();
+
+  // An idle connection to `node` that still looks open, most recently used first; nullptr if none.
+  std::unique_ptr<upstream_connection> acquire(int node, clock::time_point now);
+
+  // Takes the connection back after a clean exchange, or closes it when the pool for that node is full,
+  // it has served max_requests, or it holds unread bytes.
+  void release(int node, std::unique_ptr<upstream_connection> connection, clock::time_point now);
+
+  // Closes idle connections that expired or that the node closed.
+  void sweep(clock::time_point now);
+
+  // Closes every idle connection to one node (drain), or to all nodes (shutdown).
+  void close_node(int node);
+  void close_all();
+
+  std::size_t idle_count(int node) const { return idle_[static_cast<std::size_t>(node)].size(); }
+
+ private:
+  bool expired(const upstream_connection& c, clock::time_point now) const;
+
+  conf::keepalive_config config_;
+  std::vector<std::vector<std::unique_ptr<upstream_connection>>> idle_;  // per node, oldest first
+};
+
+// True while the peer has not closed the connection and sent nothing unsolicited.
+bool still_open(upstream_connection& connection);
+
+}  // namespace drawbridge::upstream
