@@ -35,6 +35,17 @@ header_scan scan_header(std::string_view data, std::size_t resume) {
   return scan;
 }
 
+verdict check_version(std::string_view block) {
+  const auto line = block.substr(0, block.find("\r\n"));
+  const auto space = line.rfind(' ');
+  if (space == std::string_view::npos) return {};
+  const auto v = line.substr(space + 1);
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !digit(v[5]) || v[6] != '.' || !digit(v[7])) return {};
+  if (v == "HTTP/1.1" || v == "HTTP/1.0") return {};
+  return {505, "HTTP version not supported"};
+}
+
 namespace {
 
 bool is_digits(boost::beast::string_view s) {

@@ -26,6 +26,10 @@ struct header_scan {
 // control characters, a bare CR or LF, and obs-fold (a line starting with SP or HTAB).
 header_scan scan_header(std::string_view received, std::size_t resume);
 
+// A request line whose version is well-formed but neither 1.0 nor 1.1 ("HTTP/2.0", "HTTP/1.7") gets 505.
+// Checked on the raw bytes, because Beast refuses such lines as malformed (which would be a 400).
+verdict check_version(std::string_view header_block);
+
 // Checks the parsed header of a request that Beast accepted.
 verdict check_request_header(const boost::beast::http::request_header<>& header);
 

@@ -54,7 +54,8 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-session::session(worker& w, net::ip::tcp::socket socket) : worker_(w), stream_(std::move(socket)) {
+session::session(worker& w, net::ip::tcp::socket socket)
+    : worker_(w), stream_(std::move(socket)), header_timer_(stream_.get_executor()) {
   boost::system::error_code ec;
   const auto peer = stream_.socket().remote_endpoint(ec);
   if (ec) client_ip_ = "unknown";
@@ -118,8 +119,11 @@ net::awaitable<session::header_status> session::read_header(verdict& bad, std::s
     skip_leading_empty_lines();
   }
   idle_ = false;
-  // client_header runs from the first byte of the request to the end of its header.
-  stream_.expires_after(config.timeouts.client_header);
+  arm_header_timer();
+  struct disarm {
+    session* self;
+    ~disarm() { self->disarm_header_timer(); }
+  } disarm_on_exit{this};
   const std::size_t max_header = config.limits.max_header_size;
   std::size_t scanned = 0;
   for (;;) {
@@ -139,13 +143,33 @@ net::awaitable<session::header_status> session::read_header(verdict& bad, std::s
     }
     scanned = scan.scanned;
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-    if (ec == beast::error::timeout) {
+    if (ec && header_timed_out_) {
       bad = {408, "request header not received within client_header"};
       co_return header_status::bad;
     }
     if (ec) co_return header_status::closed;
     buffer_.commit(n);
   }
+}
+
+// client_header runs from the first byte of a request to the end of its header.
+void session::arm_header_timer() {
+  stream_.expires_never();
+  reading_header_ = true;
+  header_timed_out_ = false;
+  header_timer_.expires_after(worker_.rt().config.timeouts.client_header);
+  header_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    // Also check the phase: the timer may have fired just as the header completed.
+    if (ec || !self->reading_header_) return;
+    self->header_timed_out_ = true;
+    boost::system::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
+}
+
+void session::disarm_header_timer() {
+  reading_header_ = false;
+  header_timer_.cancel();
 }
 
 net::awaitable<session::ending> session::serve_request() {
@@ -171,6 +195,8 @@ net::awaitable<session::ending> session::serve_request() {
   if (status == header_status::bad) co_return co_await refuse(bad.status, bad.reason, 11);
 
   const auto& config = worker_.rt().config;
+  if (const auto v = check_version({static_cast<const char*>(buffer_.data().data()), header_end}); !v.ok())
+    co_return co_await refuse(v.status, v.reason, 11);
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(header_end + 1));
   parser_->body_limit(boost::none);  // checked below, then set for the body

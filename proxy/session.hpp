@@ -4,6 +4,7 @@
 // thread; kept alive by its own coroutine (shared_from_this).
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <memory>
@@ -44,6 +45,8 @@ class session : public std::enable_shared_from_this<session> {
                                    std::string_view request_id, unsigned version);
   net::awaitable<void> lingering_close();
   void skip_leading_empty_lines();
+  void arm_header_timer();
+  void disarm_header_timer();
 
   worker& worker_;
   beast::tcp_stream stream_;
@@ -53,6 +56,11 @@ class session : public std::enable_shared_from_this<session> {
   std::string client_ip_;
   std::string request_id_;
   bool idle_ = true;
+  // client_header is timed here rather than by the stream: a stream timeout closes the socket, and a
+  // slow client is owed a 408 before the close.
+  net::steady_timer header_timer_;
+  bool reading_header_ = false;
+  bool header_timed_out_ = false;
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };
 

@@ -89,6 +89,7 @@ struct fake_node::impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> open_count{0};
   std::set<std::shared_ptr<beast::tcp_stream>> open;  // io thread only
   std::uint16_t port = 0;
   std::thread thread;
@@ -103,6 +104,7 @@ struct fake_node::impl {
       const auto id = ++connections;
       auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
       open.insert(stream);
+      ++open_count;
       net::co_spawn(ioc, serve(stream, id), net::detached);
     }
   }
@@ -110,6 +112,7 @@ struct fake_node::impl {
   net::awaitable<void> serve(std::shared_ptr<beast::tcp_stream> stream, std::uint64_t connection_id) {
     beast::flat_buffer buffer;
     std::vector<char> chunk(64 * 1024);
+    bool die_on_next = false;
     for (std::uint64_t n = 1;; ++n) {
       http::request_parser<http::buffer_body> parser;
       parser.body_limit(boost::none);
@@ -122,11 +125,12 @@ struct fake_node::impl {
       const auto query = parse_query(target);
       const std::string path = target.substr(0, target.find('?'));
 
-      if (query.count("reset")) {
+      if (die_on_next) break;
+      if (query.count("reset") || options.mode == fake_node_options::behaviour::reset) {
         stream->socket().set_option(net::socket_base::linger(true, 0));
         break;
       }
-      if (query.count("garbage")) {
+      if (query.count("garbage") || options.mode == fake_node_options::behaviour::garbage) {
         static constexpr std::string_view junk = "this is not HTTP at all\r\n\r\n";
         co_await net::async_write(*stream, net::buffer(junk), use_tuple);
         break;
@@ -139,23 +143,29 @@ struct fake_node::impl {
       // Read the body (hashing it), whatever the path.
       sha256 hash;
       std::uint64_t body_bytes = 0;
+      bool body_failed = false;
       while (!parser.is_done()) {
         parser.get().body().data = chunk.data();
         parser.get().body().size = chunk.size();
         auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
         if (rec == http::error::need_buffer) rec = {};
-        if (rec) co_return;
+        if (rec) {
+          body_failed = true;
+          break;
+        }
         const auto got = chunk.size() - parser.get().body().size;
         hash.update(chunk.data(), got);
         body_bytes += got;
       }
 
+      if (body_failed) break;
       http::response<http::string_body> res;
       res.version(11);
       res.set(http::field::server, "fake-node");
       res.set("X-Node", options.name);
       res.set(http::field::content_type, "application/json");
       bool keep = parser.keep_alive() && !query.count("close");
+      die_on_next = query.count("die_on_next") > 0;
       std::string body;
       unsigned status = 200;
       if (path == "/api/v1/health") {
@@ -227,6 +237,7 @@ struct fake_node::impl {
     boost::system::error_code ignored;
     stream->socket().close(ignored);
     open.erase(stream);
+    --open_count;
   }
 };
 
@@ -251,6 +262,7 @@ std::uint16_t fake_node::port() const { return impl_->port; }
 const std::string& fake_node::name() const { return impl_->options.name; }
 std::uint64_t fake_node::connections() const { return impl_->connections.load(); }
 std::uint64_t fake_node::requests() const { return impl_->requests.load(); }
+std::uint64_t fake_node::open_connections() const { return impl_->open_count.load(); }
 
 void fake_node::stop() {
   net::post(impl_->ioc, [i = impl_.get()] {

@@ -9,7 +9,9 @@
 //                        request's number on it, and the headers received
 // Query parameters on any path script the answer: status=N, delay_ms=N (before the header),
 // stall_ms=N (after the header, before the body), bytes=N (a body of N bytes), chunked=1, close=1
-// (Connection: close), reset=1 (abort the connection without answering), garbage=1 (a non-HTTP answer).
+// (Connection: close), reset=1 (abort the connection without answering), garbage=1 (a non-HTTP answer),
+// die_on_next=1 (answer keep-alive, then close the connection unanswered when its next request comes:
+// the race a proxy meets when a node times out an idle pooled connection).
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +27,8 @@ struct fake_node_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;                   // 0 = the kernel chooses; read it back with port()
   std::chrono::milliseconds start_delay{0};  // health answers 502 until this much time has passed
+  // Every request, whatever its query: answered normally, reset without an answer, or answered with junk.
+  enum class behaviour { normal, reset, garbage } mode = behaviour::normal;
 };
 
 class fake_node {
@@ -41,6 +45,7 @@ class fake_node {
 
   std::uint64_t connections() const;  // accepted so far
   std::uint64_t requests() const;     // answered or aborted so far
+  std::uint64_t open_connections() const;  // accepted and not yet closed by either side
 
  private:
   struct impl;

@@ -30,7 +30,10 @@ void set_timeouts(tcp::socket& socket, std::chrono::milliseconds timeout) {
 test_client::test_client(std::uint16_t port, std::chrono::seconds timeout) : socket_(ioc_) {
   boost::system::error_code ec;
   socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
-  if (ec) return;
+  if (ec) {
+    socket_.close(ec);  // asio leaves a failed socket open: connected() must say false
+    return;
+  }
   set_timeouts(socket_, timeout);
 }
 

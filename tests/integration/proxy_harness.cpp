@@ -1,0 +1,177 @@
+#include "tests/integration/proxy_harness.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/access_log.hpp"
+
+namespace drawbridge::testing {
+
+using namespace std::chrono_literals;
+
+conf::config test_config(const std::vector<std::uint16_t>& node_ports) {
+  conf::config c;
+  c.workers = 1;
+  c.listeners.push_back({conf::host_port{"127.0.0.1", 0}});
+  c.timeouts.client_header = 5s;
+  c.timeouts.client_idle = 10s;
+  c.timeouts.connect = 2s;
+  c.timeouts.read = 5s;
+  c.timeouts.send = 5s;
+  c.timeouts.shutdown_grace = 5s;
+  conf::upstream_config up;
+  up.name = "app";
+  for (std::size_t i = 0; i < node_ports.size(); ++i)
+    up.nodes.push_back({"node" + std::to_string(i + 1), conf::host_port{"127.0.0.1", node_ports[i]}, 1});
+  c.upstreams.push_back(up);
+  c.routes.push_back({std::nullopt, "/", "app"});
+  c.access_log.path = "off";
+  c.log_level = "warn";
+  return c;
+}
+
+proxy_under_test::proxy_under_test(conf::config config) {
+  proxy::setup_operational_log(config.log_level);
+  auto built = proxy::build_runtime(std::move(config));
+  if (!built.value) throw std::runtime_error(built.errors.front());
+  runtime_ = built.value;
+  server_ = std::make_unique<proxy::server>(runtime_);
+  server_->start();
+  port_ = server_->endpoints().front().port();
+}
+
+proxy_under_test::~proxy_under_test() {
+  server_->stop();
+  server_->wait();
+}
+
+std::string write_temp_file(const std::string& text, const std::string& suffix) {
+  std::string pattern = "/tmp/drawbridge-test-XXXXXX" + suffix;
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  const int fd = ::mkstemps(name.data(), static_cast<int>(suffix.size()));
+  if (fd < 0) throw std::runtime_error("mkstemps failed");
+  ::close(fd);
+  std::ofstream(name.data()) << text;
+  return name.data();
+}
+
+namespace {
+
+// Starts the binary with stderr (and stdout) on a pipe; returns the pid and the pipe's read end.
+pid_t spawn(const std::vector<std::string>& args, int& read_fd) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    std::vector<char*> argv;
+    static std::string binary = DRAWBRIDGE_BINARY;
+    argv.push_back(binary.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  read_fd = fds[0];
+  return pid;
+}
+
+// Reads what is available within `wait`; false at end of file.
+bool read_some(int fd, std::string& out, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return true;
+  char buf[4096];
+  const auto n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) return false;
+  out.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+}  // namespace
+
+spawned_proxy::spawned_proxy(const std::string& config_json) {
+  config_path_ = write_temp_file(config_json);
+  int fd = -1;
+  pid_ = spawn({"serve", "--config", config_path_}, fd);
+  if (pid_ < 0) return;
+  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::smatch m;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!read_some(fd, output_, 100ms)) break;
+    if (std::regex_search(output_, m, listening)) {
+      port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+      break;
+    }
+  }
+  // Keep draining the pipe in the background so that the proxy never blocks on a full stderr.
+  std::thread([fd] {
+    std::string sink;
+    while (read_some(fd, sink, 1000ms)) sink.clear();
+    ::close(fd);
+  }).detach();
+}
+
+int spawned_proxy::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
+}
+
+spawned_proxy::~spawned_proxy() {
+  terminate();
+  ::unlink(config_path_.c_str());
+}
+
+command_result run_drawbridge(const std::vector<std::string>& args) {
+  command_result result;
+  int fd = -1;
+  const pid_t pid = spawn(args, fd);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && read_some(fd, result.out, 100ms)) {
+  }
+  ::close(fd);
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) != pid) {
+    ::kill(pid, SIGKILL);  // still running past the deadline: a failure the exit code will show
+    ::waitpid(pid, &status, 0);
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+long memory_kib(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return std::stol(line.substr(prefix.size()));
+  return -1;
+}
+
+}  // namespace drawbridge::testing

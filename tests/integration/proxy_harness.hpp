@@ -1,0 +1,77 @@
+#pragma once
+// Runs drawbridge for a test: in-process (proxy_under_test) or as the real binary (spawned_proxy),
+// always on 127.0.0.1 with port 0, the bound port read back.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "proxy/server.hpp"
+
+namespace drawbridge::testing {
+
+// One worker, one listener on 127.0.0.1:0, one upstream "app" over the given node ports, the access log
+// off, and timeouts short enough for tests.
+conf::config test_config(const std::vector<std::uint16_t>& node_ports);
+
+class proxy_under_test {
+ public:
+  explicit proxy_under_test(conf::config config);
+  explicit proxy_under_test(const std::vector<std::uint16_t>& node_ports)
+      : proxy_under_test(test_config(node_ports)) {}
+  // So that proxy_under_test p({a.port(), b.port()}) is not mistaken for an aggregate config.
+  explicit proxy_under_test(std::initializer_list<std::uint16_t> node_ports)
+      : proxy_under_test(std::vector<std::uint16_t>(node_ports)) {}
+  ~proxy_under_test();
+
+  std::uint16_t port() const { return port_; }
+  const proxy::runtime& rt() const { return *runtime_; }
+  void stop() { server_->stop(); }
+  void wait() { server_->wait(); }
+
+ private:
+  std::shared_ptr<const proxy::runtime> runtime_;
+  std::unique_ptr<proxy::server> server_;
+  std::uint16_t port_ = 0;
+};
+
+// The real binary with a config written to a temporary file.
+class spawned_proxy {
+ public:
+  explicit spawned_proxy(const std::string& config_json);
+  ~spawned_proxy();
+
+  bool started() const { return port_ != 0; }
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return output_; }  // stderr until it reported its port
+  // Sends SIGTERM and returns the exit status (or -1).
+  int terminate();
+
+ private:
+  std::string config_path_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  std::string output_;
+};
+
+struct command_result {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+// Runs the drawbridge binary with arguments, waits for it (at most 20 s).
+command_result run_drawbridge(const std::vector<std::string>& args);
+
+// Writes `text` to a fresh temporary file and returns its path.
+std::string write_temp_file(const std::string& text, const std::string& suffix = ".json");
+
+// Kilobytes of resident memory of a process: "VmRSS" or "VmHWM" from /proc/PID/status.
+long memory_kib(pid_t pid, const char* field);
+
+}  // namespace drawbridge::testing

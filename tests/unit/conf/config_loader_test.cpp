@@ -1,0 +1,200 @@
+#include "conf/config_loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+
+using namespace drawbridge::conf;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* minimal = R"({"upstreams":[{"name":"appsmith","nodes":[{"name":"node1","address":"10.0.0.11:80"}]}]})";
+
+// Runs parse_config and returns its errors, one string each.
+std::vector<std::string> errors_of(const std::string& json) { return parse_config(json).errors; }
+
+bool has_error(const std::vector<std::string>& errors, const std::string& expected) {
+  return std::find(errors.begin(), errors.end(), expected) != errors.end();
+}
+
+std::string with_node_address(const std::string& address) {
+  return R"({"upstreams":[{"name":"a","nodes":[{"name":"n0","address":"10.0.0.1:80"},{"name":"n1","address":)" +
+         address + "}]}]}";
+}
+
+}  // namespace
+
+TEST(config, minimal_config_gets_documented_defaults) {
+  const auto r = parse_config(minimal);
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  const config& c = r.value;
+  EXPECT_EQ(c.workers, 0u);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].address, (host_port{"0.0.0.0", 8080}));
+  EXPECT_EQ(c.limits.max_body_size, 150ull << 20);
+  EXPECT_EQ(c.limits.max_header_size, 16ull << 10);
+  EXPECT_EQ(c.limits.max_connections, 10000u);
+  EXPECT_EQ(c.timeouts.client_header, duration(20s));
+  EXPECT_EQ(c.timeouts.client_idle, duration(75s));
+  EXPECT_EQ(c.timeouts.connect, duration(30s));
+  EXPECT_EQ(c.timeouts.read, duration(300s));
+  EXPECT_EQ(c.timeouts.send, duration(300s));
+  EXPECT_EQ(c.timeouts.shutdown_grace, duration(30s));
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].path_prefix, "/");
+  EXPECT_EQ(c.routes[0].upstream, "appsmith");
+  ASSERT_EQ(c.upstreams.size(), 1u);
+  EXPECT_EQ(c.upstreams[0].balance, balance_kind::round_robin);
+  EXPECT_EQ(c.upstreams[0].keepalive.max_idle_per_node, 32u);
+  EXPECT_EQ(c.upstreams[0].keepalive.idle_timeout, duration(60s));
+  EXPECT_EQ(c.upstreams[0].keepalive.max_requests, 10000u);
+  EXPECT_EQ(c.upstreams[0].nodes[0].weight, 1u);
+  EXPECT_EQ(c.access_log.path, "-");
+  EXPECT_EQ(c.access_log.max_files, 10u);
+  EXPECT_EQ(c.log_level, "info");
+}
+
+TEST(config, full_example_from_the_issue_parses) {
+  const auto r = parse_config(R"({
+    "workers": 2,
+    "listeners": [{"address": "0.0.0.0:8080"}, {"address": "[::1]:8081"}],
+    "limits": {"max_body_size": "150m", "max_header_size": "16k", "max_connections": 10000},
+    "timeouts": {"client_header": "20s", "client_idle": "75s", "connect": "30s", "read": "300s",
+                 "send": "300s", "shutdown_grace": "30s"},
+    "routes": [{"path_prefix": "/", "upstream": "appsmith"},
+               {"host": "Admin.Example.com", "path_prefix": "/api", "upstream": "appsmith"}],
+    "upstreams": [{
+      "name": "appsmith", "balance": "least_request",
+      "keepalive": {"max_idle_per_node": 32, "idle_timeout": "60s", "max_requests": 10000},
+      "nodes": [{"name": "node1", "address": "10.0.0.11:80", "weight": 3},
+                {"name": "node2", "address": "10.0.0.12:80", "weight": 1}]
+    }],
+    "access_log": {"path": "-", "format": "json", "max_size": "100m", "max_files": 10},
+    "log_level": "debug"
+  })");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.value.workers, 2u);
+  EXPECT_EQ(r.value.listeners[1].address, (host_port{"::1", 8081}));
+  EXPECT_EQ(r.value.upstreams[0].balance, balance_kind::least_request);
+  EXPECT_EQ(r.value.upstreams[0].nodes[0].weight, 3u);
+  EXPECT_EQ(r.value.routes[1].host, "admin.example.com");
+  EXPECT_EQ(r.value.log_level, "debug");
+}
+
+TEST(config, node_address_without_port_names_its_json_path) {
+  const auto errors = errors_of(with_node_address(R"("10.0.0.7")"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], R"(upstreams[0].nodes[1].address: expected host:port, got "10.0.0.7")");
+}
+
+TEST(config, node_address_errors_cover_bad_ports_and_types) {
+  EXPECT_TRUE(has_error(errors_of(with_node_address(R"("10.0.0.7:0")")),
+                        R"(upstreams[0].nodes[1].address: expected host:port, got "10.0.0.7:0")"));
+  EXPECT_TRUE(has_error(errors_of(with_node_address(R"("10.0.0.7:70000")")),
+                        R"(upstreams[0].nodes[1].address: expected host:port, got "10.0.0.7:70000")"));
+  EXPECT_TRUE(has_error(errors_of(with_node_address("80")),
+                        "upstreams[0].nodes[1].address: expected host:port, got 80"));
+}
+
+TEST(config, unknown_keys_are_errors_at_every_level) {
+  const auto errors = errors_of(R"({"worker": 1, "limits": {"max_body": "1m"},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1","wieght":2}],"keepalive":{"idle":"1s"}}]})");
+  EXPECT_TRUE(has_error(errors, "worker: unknown key"));
+  EXPECT_TRUE(has_error(errors, "limits.max_body: unknown key"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].nodes[0].wieght: unknown key"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].keepalive.idle: unknown key"));
+  EXPECT_EQ(errors.size(), 4u);
+}
+
+TEST(config, wrong_types_are_errors) {
+  const auto errors = errors_of(R"({"workers": "2", "listeners": {}, "log_level": 3,
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1","weight":"heavy"}]}]})");
+  EXPECT_TRUE(has_error(errors, "workers: expected an integer, got a string"));
+  EXPECT_TRUE(has_error(errors, "listeners: expected an array, got an object"));
+  EXPECT_TRUE(has_error(errors, "log_level: expected a string, got a number"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].nodes[0].weight: expected an integer, got a string"));
+}
+
+TEST(config, every_problem_is_reported_at_once) {
+  const auto errors = errors_of(R"({"workers": 1000,
+    "limits": {"max_body_size": "lots", "max_header_size": "100"},
+    "timeouts": {"connect": "30", "read": "0s"},
+    "routes": [{"path_prefix": "api", "upstream": "nope"}],
+    "upstreams":[{"name":"a","balance":"random","nodes":[]}],
+    "access_log": {"format": "text"},
+    "log_level": "loud"})");
+  EXPECT_TRUE(has_error(errors, "workers: expected an integer from 0 to 256, got 1000"));
+  EXPECT_TRUE(has_error(errors,
+                        R"(limits.max_body_size: expected a size such as 1024, "16k", "150m" or "1g", got "lots")"));
+  EXPECT_TRUE(has_error(errors, R"(limits.max_header_size: expected a size from 1k to 1m, got "100")"));
+  EXPECT_TRUE(has_error(errors,
+                        R"(timeouts.connect: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "30")"));
+  EXPECT_TRUE(has_error(errors,
+                        R"(timeouts.read: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "0s")"));
+  EXPECT_TRUE(has_error(errors, R"(routes[0].path_prefix: must start with "/", got "api")"));
+  EXPECT_TRUE(has_error(errors, R"(routes[0].upstream: no upstream is named "nope")"));
+  EXPECT_TRUE(has_error(errors, R"(upstreams[0].balance: expected "round_robin" or "least_request", got "random")"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].nodes: expected at least one node"));
+  EXPECT_TRUE(has_error(errors, R"(access_log.format: expected "json", got "text")"));
+  EXPECT_TRUE(has_error(errors,
+                        R"(log_level: expected one of trace, debug, info, warn, error, critical, off, got "loud")"));
+  EXPECT_EQ(errors.size(), 11u);
+}
+
+TEST(config, required_keys_are_named) {
+  EXPECT_TRUE(has_error(errors_of("{}"), "upstreams: required"));
+  const auto errors = errors_of(R"({"upstreams":[{"nodes":[{"address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(errors, "upstreams[0].name: required"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].nodes[0].name: required"));
+  EXPECT_TRUE(has_error(errors_of(R"({"upstreams":[{"name":"a"}]})"), "upstreams[0].nodes: required"));
+}
+
+TEST(config, duplicate_names_are_errors) {
+  const auto errors = errors_of(R"({"upstreams":[
+    {"name":"a","nodes":[{"name":"n","address":"h:1"},{"name":"n","address":"h:2"}]},
+    {"name":"a","nodes":[{"name":"m","address":"h:3"}]}],
+    "routes":[{"path_prefix":"/","upstream":"a"},{"path_prefix":"/","upstream":"a"}]})");
+  EXPECT_TRUE(has_error(errors, R"(upstreams[0].nodes[1].name: duplicate node name "n")"));
+  EXPECT_TRUE(has_error(errors, R"(upstreams[1].name: duplicate upstream name "a")"));
+  EXPECT_TRUE(has_error(errors, "routes[1]: another route has the same host and path_prefix"));
+}
+
+TEST(config, several_upstreams_need_explicit_routes) {
+  EXPECT_TRUE(has_error(errors_of(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]},
+                                                 {"name":"b","nodes":[{"name":"n","address":"h:1"}]}]})"),
+                        "routes: required when there is more than one upstream"));
+}
+
+TEST(config, sizes_accept_plain_integers) {
+  const auto r = parse_config(R"({"limits":{"max_body_size":1048576},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value.limits.max_body_size, 1048576u);
+}
+
+TEST(config, invalid_json_reports_the_byte_offset) {
+  const auto errors = errors_of(R"({"workers": 1,,})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("(document): invalid JSON at byte 15", 0), 0u) << errors[0];
+}
+
+TEST(config, listener_addresses_are_validated_and_not_duplicated) {
+  const auto errors = errors_of(R"({"listeners":[{"address":"0.0.0.0:8080"},{"address":"0.0.0.0:8080"},{"address":"8080"}],
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(errors, "listeners[1].address: the same address is listed twice"));
+  EXPECT_TRUE(has_error(errors, R"(listeners[2].address: expected host:port, got "8080")"));
+}
+
+TEST(config, unreadable_file_names_the_path) {
+  const auto r = load_config_file("/nonexistent/drawbridge.json");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "/nonexistent/drawbridge.json: cannot read the config file");
+}
+
+TEST(config, shipped_example_configs_are_valid) {
+  for (const char* name : {"conf/drawbridge.json", "conf/demo.json"}) {
+    const auto r = load_config_file(std::string(DRAWBRIDGE_SOURCE_DIR) + "/" + name);
+    EXPECT_TRUE(r.ok()) << name << ": " << (r.errors.empty() ? "" : r.errors.front());
+  }
+}

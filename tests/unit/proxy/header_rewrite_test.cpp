@@ -1,0 +1,74 @@
+#include "proxy/header_rewrite.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace drawbridge::proxy;
+namespace http = boost::beast::http;
+
+TEST(header_rewrite, strips_hop_by_hop_headers_and_those_connection_names) {
+  http::fields f;
+  f.set(http::field::host, "app.example");
+  f.set(http::field::connection, "keep-alive, X-Secret, Upgrade");
+  f.set("X-Secret", "1");
+  f.set(http::field::keep_alive, "timeout=5");
+  f.set(http::field::te, "trailers");
+  f.set(http::field::trailer, "X-T");
+  f.set(http::field::upgrade, "websocket");
+  f.set("Proxy-Authorization", "Basic x");
+  f.set("Proxy-Connection", "keep-alive");
+  f.set("Cookie", "SESSION=abc");
+  f.set("X-Appsmith-Version", "1.9");
+  strip_hop_by_hop(f);
+  for (const char* gone : {"Connection", "X-Secret", "Keep-Alive", "TE", "Trailer", "Upgrade",
+                           "Proxy-Authorization", "Proxy-Connection"})
+    EXPECT_EQ(f.count(gone), 0u) << gone;
+  EXPECT_EQ(f["Cookie"], "SESSION=abc");
+  EXPECT_EQ(f["X-Appsmith-Version"], "1.9");
+  EXPECT_EQ(f[http::field::host], "app.example");
+}
+
+TEST(header_rewrite, connection_cannot_strip_host_or_framing) {
+  http::fields f;
+  f.set(http::field::host, "app.example");
+  f.set(http::field::content_length, "5");
+  f.set(http::field::connection, "Host, Content-Length, Transfer-Encoding");
+  strip_hop_by_hop(f);
+  EXPECT_EQ(f[http::field::host], "app.example");
+  EXPECT_EQ(f[http::field::content_length], "5");
+}
+
+TEST(header_rewrite, request_gets_forwarding_headers_and_keeps_host) {
+  http::fields f;
+  f.set(http::field::host, "app.example:8443");
+  f.set("X-Forwarded-Proto", "gopher");
+  f.set("X-Forwarded-Host", "spoofed");
+  rewrite_request(f, {"192.0.2.7", "http", "6f9619ff-8b86-4d11-b42d-00c04fc964ff"});
+  EXPECT_EQ(f[http::field::host], "app.example:8443");
+  EXPECT_EQ(f["X-Forwarded-For"], "192.0.2.7");
+  EXPECT_EQ(f["X-Forwarded-Proto"], "http");
+  EXPECT_EQ(f["X-Forwarded-Host"], "app.example:8443");
+  EXPECT_EQ(f["X-Request-Id"], "6f9619ff-8b86-4d11-b42d-00c04fc964ff");
+  EXPECT_EQ(f.count("X-Forwarded-Proto"), 1u);
+}
+
+TEST(header_rewrite, x_forwarded_for_is_appended_to_and_folded) {
+  http::fields f;
+  f.set(http::field::host, "a");
+  f.insert("X-Forwarded-For", "203.0.113.1");
+  f.insert("X-Forwarded-For", "198.51.100.2, 10.0.0.1");
+  rewrite_request(f, {"127.0.0.1", "http", "id"});
+  EXPECT_EQ(f.count("X-Forwarded-For"), 1u);
+  EXPECT_EQ(f["X-Forwarded-For"], "203.0.113.1, 198.51.100.2, 10.0.0.1, 127.0.0.1");
+}
+
+TEST(header_rewrite, response_loses_hop_by_hop_and_gains_the_request_id) {
+  http::fields f;
+  f.set(http::field::connection, "close");
+  f.set(http::field::keep_alive, "timeout=5");
+  f.set(http::field::set_cookie, "SESSION=abc; Path=/");
+  rewrite_response(f, "abc");
+  EXPECT_EQ(f.count(http::field::connection), 0u);
+  EXPECT_EQ(f.count(http::field::keep_alive), 0u);
+  EXPECT_EQ(f[http::field::set_cookie], "SESSION=abc; Path=/");
+  EXPECT_EQ(f["X-Request-Id"], "abc");
+}
