@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -108,13 +107,13 @@ spawned_proxy::spawned_proxy(const std::string& config_json) {
   int fd = -1;
   pid_ = spawn({"serve", "--config", config_path_}, fd);
   if (pid_ < 0) return;
-  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  static constexpr std::string_view listening = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  std::smatch m;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!read_some(fd, output_, 100ms)) break;
-    if (std::regex_search(output_, m, listening)) {
-      port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+    const auto at = output_.find(listening);
+    if (at != std::string::npos && output_.find(' ', at + listening.size()) != std::string::npos) {
+      port_ = static_cast<std::uint16_t>(std::stoi(output_.substr(at + listening.size())));
       break;
     }
   }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: drawbridge, nginx and HAProxy as reverse proxies in front of the same neutral
+# upstream (an nginx answering a small JSON body), in one run, reported as ratios.
+#
+# Layout on a 2-core machine (as in DESIGN.md): the proxy under test pinned to core 0 with one worker;
+# wrk and the upstream on core 1. 64 keep-alive connections. Each proxy keeps a keep-alive pool to the
+# upstream and has its access log off.
+#
+#   bench/compare.sh                  DURATION=10s CONNECTIONS=64 by default
+#   DURATION=30s bench/compare.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-64}
+rounds=${ROUNDS:-1}
+proxy_core=${PROXY_CORE:-0}
+load_core=${LOAD_CORE:-1}
+
+scripts/install-deps --bench
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build -j2 drawbridge >/dev/null
+
+work=$(mktemp -d /tmp/drawbridge-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Free ports from the kernel, held only for the moment it takes to read them.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port=$(free_port); drawbridge_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
+
+body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}'
+cat >"$work/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $work/upstream.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$upstream_port reuseport;
+    location / { default_type application/json; return 200 '$body'; } }
+}
+CONF
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
+  server { listen 127.0.0.1:$nginx_port;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 30s
+  timeout client 300s
+  timeout server 300s
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port
+  default_backend be
+backend be
+  server s1 127.0.0.1:$upstream_port
+CONF
+
+cat >"$work/drawbridge.json" <<CONF
+{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"}],
+ "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
+                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
+ "access_log": {"path": "off"}, "log_level": "warn"}
+CONF
+
+taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
+taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
+taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
+taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
+
+for port in $upstream_port $nginx_port $haproxy_port $drawbridge_port; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+
+run_wrk() {  # url → requests/s
+  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$1" >"$work/wrk.out" 2>&1
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
+  echo "$rps $p99 ${errors:-}"
+}
+
+echo "small JSON GET, ${connections} keep-alive connections, ${duration} per run, ${rounds} round(s); proxies on core ${proxy_core}"
+declare -A best
+for round in $(seq "$rounds"); do
+  for name in drawbridge haproxy nginx; do
+    case $name in
+      drawbridge) port=$drawbridge_port ;; haproxy) port=$haproxy_port ;; nginx) port=$nginx_port ;;
+    esac
+    read -r rps p99 errors < <(run_wrk "http://127.0.0.1:$port/api/v1/health")
+    printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
+    if [[ -z "${best[$name]:-}" ]] || awk "BEGIN{exit !($rps > ${best[$name]})}"; then best[$name]=$rps; fi
+  done
+done
+echo
+printf '%-12s %12s\n' proxy "best req/s"
+for name in drawbridge haproxy nginx; do printf '%-12s %12s\n' "$name" "${best[$name]}"; done
+awk -v d="${best[drawbridge]}" -v h="${best[haproxy]}" -v n="${best[nginx]}" \
+  'BEGIN { printf "\ndrawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n", d / h, d / n }'
