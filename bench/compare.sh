@@ -60,7 +60,7 @@ CONF
 cat >"$work/haproxy.cfg" <<CONF
 global
   nbthread 1
-  maxconn 20000
+  maxconn 4096
 defaults
   mode http
   timeout connect 30s
@@ -87,12 +87,15 @@ taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.e
 taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
 taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
 
-for port in $upstream_port $nginx_port $haproxy_port $drawbridge_port; do
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+for name in upstream nginx haproxy drawbridge; do
+  port_var="${name}_port"
+  up=0
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${!port_var}/" && { up=1; break; }; sleep 0.1; done
+  if [[ $up == 0 ]]; then echo "bench: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
 done
 
 run_wrk() {  # url → requests/s
-  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$1" >"$work/wrk.out" 2>&1
+  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$1" >"$work/wrk.out" 2>&1 || true
   local rps p99 errors
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")

@@ -6,9 +6,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "net/stream.hpp"
+
 namespace drawbridge::proxy {
 
 namespace net = boost::asio;
-inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// Coroutines bound to the worker's concrete executor (see net/stream.hpp).
+template <typename T>
+using task = net::awaitable<T, net_types::executor>;
+inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable_t<net_types::executor>{});
 
 }  // namespace drawbridge::proxy

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 
+#include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/worker.hpp"
@@ -28,7 +29,7 @@ void exchange::fail(unsigned status, const char* reason) {
   outcome_.reason = reason;
 }
 
-net::awaitable<exchange_outcome> exchange::run() {
+task<exchange_outcome> exchange::run() {
   const auto started = std::chrono::steady_clock::now();
   const auto& group = *worker_.rt().upstreams[request_.upstream_index];
   auto& balancer = worker_.balancer(request_.upstream_index);
@@ -55,7 +56,7 @@ net::awaitable<exchange_outcome> exchange::run() {
   co_return outcome_;
 }
 
-net::awaitable<exchange::step> exchange::try_node(int index) {
+task<exchange::step> exchange::try_node(int index) {
   auto& n = *worker_.rt().upstreams[request_.upstream_index]->nodes[static_cast<std::size_t>(index)];
   auto& pool = worker_.pool(request_.upstream_index);
   upstream::in_flight_guard guard(n);
@@ -84,7 +85,7 @@ net::awaitable<exchange::step> exchange::try_node(int index) {
   co_return result.next;
 }
 
-net::awaitable<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
+task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
   connection->stream.expires_after(worker_.rt().config.timeouts.connect);
   active_ = connection.get();
@@ -100,7 +101,7 @@ net::awaitable<std::unique_ptr<upstream_connection>> exchange::connect(upstream:
   co_return connection;
 }
 
-net::awaitable<exchange::attempt_result> exchange::attempt(upstream_connection& connection) {
+task<exchange::attempt_result> exchange::attempt(upstream_connection& connection) {
   active_ = &connection;
   auto sent = co_await send_request(connection);
   if (sent.next != step::done) {
@@ -145,19 +146,17 @@ net::awaitable<exchange::attempt_result> exchange::attempt(upstream_connection& 
   co_return result;
 }
 
-net::awaitable<exchange::attempt_result> exchange::send_request(upstream_connection& connection) {
+task<exchange::attempt_result> exchange::send_request(upstream_connection& connection) {
   const auto& timeouts = worker_.rt().config.timeouts;
-  auto& req = request_.forwarded;
-  req.body().data = nullptr;
-  req.body().size = 0;
-  req.body().more = request_has_body_;
-  http::request_serializer<http::buffer_body> serializer(req);
+  write_request_head(request_.forwarded, request_.head_buffer);
+  std::string_view head = request_.head_buffer;
 
   if (request_.expect_continue && request_has_body_) {
-    // The client waits for our go-ahead before sending the body; give it once the node is connected.
+    // The client waits for our go-ahead before sending the body; give it once the node has the head.
     connection.stream.expires_after(timeouts.send);
-    auto [ec, n] = co_await http::async_write_header(connection.stream, serializer, use_tuple);
+    auto [ec, n] = co_await net::async_write(connection.stream, net::buffer(head), use_tuple);
     if (ec) co_return attempt_result{step::failed_before_response, true};
+    head = {};
     static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
     request_.downstream.expires_after(timeouts.send);
     auto [dec, dn] = co_await net::async_write(request_.downstream, net::buffer(go_ahead), use_tuple);
@@ -168,7 +167,7 @@ net::awaitable<exchange::attempt_result> exchange::send_request(upstream_connect
   }
 
   auto relayed = co_await relay_body(request_.downstream, request_.downstream_buffer, request_.parser,
-                                     connection.stream, req, serializer, buffer_, buffer_size_,
+                                     connection.stream, head, request_.chunked_body, buffer_, buffer_size_,
                                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
@@ -188,44 +187,36 @@ net::awaitable<exchange::attempt_result> exchange::send_request(upstream_connect
   co_return attempt_result{step::failed_before_response, !relayed.sink_started};
 }
 
-net::awaitable<exchange::attempt_result> exchange::relay_response(
+task<exchange::attempt_result> exchange::relay_response(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
   const auto& timeouts = worker_.rt().config.timeouts;
-  http::response<http::buffer_body> response;
   // Moved, not copied: the parser needs only its own flags for the body, not the fields.
-  response.base() = std::move(parser.get().base());
+  http::response_header<> response = std::move(parser.get().base());
   rewrite_response(response, request_.request_id);
   response.version(request_.client_version);
 
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
-  const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body
+  const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body: framing passes as is
+  bool chunked = false;
   if (!header_only) {
-    response.erase(http::field::content_length);
-    response.erase(http::field::transfer_encoding);
     if (const auto length = parser.content_length()) {
-      response.content_length(*length);
+      set_framing(response, body_framing::length, *length);
     } else if (request_.client_version == 11) {
-      response.chunked(true);
+      set_framing(response, body_framing::chunked, 0);
+      chunked = true;
     } else {
+      set_framing(response, body_framing::until_close, 0);
       keep = false;  // an HTTP/1.0 client learns the end of the body from the close
     }
   }
-  response.keep_alive(keep);
+  set_keep_alive(response, request_.client_version, keep);
+  write_response_head(response, request_.head_buffer);
   outcome_.status = response.result_int();
   outcome_.reason = "";
   outcome_.keep_downstream = keep;
 
-  http::response_serializer<http::buffer_body> serializer(response);
-  if (header_only) {
-    request_.downstream.expires_after(timeouts.send);
-    auto [ec, n] = co_await http::async_write_header(request_.downstream, serializer, use_tuple);
-    outcome_.response_started = true;
-    if (ec) outcome_.keep_downstream = false;
-    co_return attempt_result{step::done, false, parser.keep_alive() && connection.buffer.size() == 0};
-  }
-
   auto relayed = co_await relay_body(connection.stream, connection.buffer, parser, request_.downstream,
-                                     response, serializer, buffer_, buffer_size_,
+                                     request_.head_buffer, chunked, buffer_, buffer_size_,
                                      relay_limits{timeouts.read, timeouts.send}, outcome_.bytes_out);
   outcome_.response_started = relayed.sink_started;
   if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};

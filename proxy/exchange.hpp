@@ -15,6 +15,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "proxy/awaitable.hpp"
@@ -29,13 +30,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 using request_parser = http::request_parser<http::buffer_body>;
-using upstream_request = http::request<http::buffer_body>;
+using upstream_request = http::request_header<>;
 
 struct exchange_request {
-  beast::tcp_stream& downstream;
+  net_types::stream& downstream;
   beast::flat_buffer& downstream_buffer;
   request_parser& parser;              // header done; the body is read through it
-  upstream_request& forwarded;         // header already rewritten for the node
+  upstream_request& forwarded;         // header already rewritten (and framed) for the node
+  std::string& head_buffer;            // scratch for serialised heads, owned by the session
   std::size_t upstream_index;
   std::string_view request_id;
   unsigned client_version;  // 10 or 11
@@ -43,6 +45,7 @@ struct exchange_request {
   bool head;
   bool idempotent;
   bool expect_continue;
+  bool chunked_body;  // the request body goes to the node chunked (else by Content-Length)
 };
 
 struct exchange_outcome {
@@ -62,7 +65,7 @@ class exchange {
   exchange(worker& w, exchange_request& request, upstream::upstream_connection*& active, char* buffer,
            std::size_t buffer_size);
 
-  net::awaitable<exchange_outcome> run();
+  task<exchange_outcome> run();
 
  private:
   enum class step { done, connect_failed, failed_before_response, failed };
@@ -72,11 +75,11 @@ class exchange {
     bool reusable = false;      // the connection may go back to the pool
   };
 
-  net::awaitable<step> try_node(int index);
-  net::awaitable<std::unique_ptr<upstream::upstream_connection>> connect(upstream::node& n);
-  net::awaitable<attempt_result> attempt(upstream::upstream_connection& connection);
-  net::awaitable<attempt_result> send_request(upstream::upstream_connection& connection);
-  net::awaitable<attempt_result> relay_response(upstream::upstream_connection& connection,
+  task<step> try_node(int index);
+  task<std::unique_ptr<upstream::upstream_connection>> connect(upstream::node& n);
+  task<attempt_result> attempt(upstream::upstream_connection& connection);
+  task<attempt_result> send_request(upstream::upstream_connection& connection);
+  task<attempt_result> relay_response(upstream::upstream_connection& connection,
                                                 http::response_parser<http::buffer_body>& parser);
   void fail(unsigned status, const char* reason);
 

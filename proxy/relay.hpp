@@ -1,16 +1,17 @@
 #pragma once
-// Streams one message body from a parser to a serializer through a fixed buffer, chunk by chunk as it
+// Streams one message body from a Beast parser to a socket through a fixed buffer, chunk by chunk as it
 // arrives: memory per message is the buffer, whatever the body's size. Used in both directions.
-// Include only from the .cpp files that relay (it instantiates Beast's parser and serializer).
+// The head (already serialised) goes out in the same gather write as the first body bytes.
+// Include only from the .cpp files that relay (it instantiates Beast's parser).
 
+#include <array>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <string_view>
 
 #include "proxy/awaitable.hpp"
 
@@ -31,19 +32,18 @@ struct relay_limits {
   std::chrono::milliseconds send_timeout;  // for each write to the sink
 };
 
-// Writes `message`'s header (through `serializer`, built on it) (if not yet written) together with the first body
-// chunk, then the rest of the body. `buffer` is the caller's scratch space; `bytes` counts body bytes
-// that reached the sink.
+// Writes `head` (may be empty) with the first body bytes, then the rest of the body, re-framed as chunked
+// when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
+// `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
 template <bool is_request>
-net::awaitable<relay_result> relay_body(beast::tcp_stream& source, beast::flat_buffer& source_buffer,
-                                        http::parser<is_request, http::buffer_body>& parser,
-                                        beast::tcp_stream& sink,
-                                        http::message<is_request, http::buffer_body>& message,
-                                        http::serializer<is_request, http::buffer_body>& serializer,
-                                        char* buffer, std::size_t buffer_size, relay_limits limits,
-                                        std::uint64_t& bytes) {
+task<relay_result> relay_body(net_types::stream& source, beast::flat_buffer& source_buffer,
+                              http::parser<is_request, http::buffer_body>& parser, net_types::stream& sink,
+                              std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
+                              relay_limits limits, std::uint64_t& bytes) {
+  static constexpr std::string_view crlf = "\r\n";
+  static constexpr std::string_view last_chunk = "0\r\n\r\n";
   relay_result result;
-  auto& out = message.body();  // what `serializer` was built on
+  char chunk_line[24];
   for (;;) {
     std::size_t n = 0;
     if (!parser.is_done()) {
@@ -59,22 +59,32 @@ net::awaitable<relay_result> relay_body(beast::tcp_stream& source, beast::flat_b
       }
       n = buffer_size - parser.get().body().size;
     }
-    out.data = n > 0 ? buffer : nullptr;
-    out.size = n;
-    out.more = !parser.is_done();
-    // A chunk header without data yet: nothing to write, read on (the header waits with it).
-    if (n == 0 && out.more) continue;
+    const bool done = parser.is_done();
+    // A chunk header without data yet: nothing to write, read on (the head waits with it).
+    if (n == 0 && !done) continue;
+
+    std::array<net::const_buffer, 5> out{};
+    std::size_t count = 0;
+    if (!head.empty()) out[count++] = net::buffer(head.data(), head.size());
+    if (chunked && n > 0) {
+      const int len = std::snprintf(chunk_line, sizeof chunk_line, "%zx\r\n", n);
+      out[count++] = net::buffer(chunk_line, static_cast<std::size_t>(len));
+    }
+    if (n > 0) out[count++] = net::buffer(buffer, n);
+    if (chunked && n > 0) out[count++] = net::buffer(crlf.data(), crlf.size());
+    if (chunked && done) out[count++] = net::buffer(last_chunk.data(), last_chunk.size());
+
     sink.expires_after(limits.send_timeout);
-    auto [ec, ignored] = co_await http::async_write(sink, serializer, use_tuple);
-    if (ec == http::error::need_buffer) ec = {};
+    auto [ec, written] = co_await net::async_write(sink, out, use_tuple);
     if (ec) {
       result.failed = relay_result::failure::sink;
       result.ec = ec;
       co_return result;
     }
     result.sink_started = true;
+    head = {};
     bytes += n;
-    if (!out.more) co_return result;
+    if (done) co_return result;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "proxy/access_log.hpp"
+#include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
@@ -54,7 +55,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-session::session(worker& w, net::ip::tcp::socket socket)
+session::session(worker& w, net_types::socket socket)
     : worker_(w), stream_(std::move(socket)), header_timer_(stream_.get_executor()) {
   boost::system::error_code ec;
   const auto peer = stream_.socket().remote_endpoint(ec);
@@ -84,7 +85,7 @@ void session::force_close() {
   if (upstream_) upstream_->stream.socket().close(ignored);
 }
 
-net::awaitable<void> session::run() {
+task<void> session::run() {
   for (;;) {
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
@@ -104,7 +105,7 @@ void session::skip_leading_empty_lines() {
   }
 }
 
-net::awaitable<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
+task<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
   const auto& config = worker_.rt().config;
   skip_leading_empty_lines();
   while (buffer_.size() == 0) {
@@ -172,7 +173,7 @@ void session::disarm_header_timer() {
   header_timer_.cancel();
 }
 
-net::awaitable<session::ending> session::serve_request() {
+task<session::ending> session::serve_request() {
   verdict bad;
   std::size_t header_end = 0;
   const auto status = co_await read_header(bad, header_end);
@@ -184,7 +185,7 @@ net::awaitable<session::ending> session::serve_request() {
   record.client = client_ip_;
   request_id_ = worker_.ids().next();
   record.request_id = request_id_;
-  auto refuse = [&](unsigned code, std::string_view reason, unsigned version) -> net::awaitable<ending> {
+  auto refuse = [&](unsigned code, std::string_view reason, unsigned version) -> task<ending> {
     record.status = code;
     co_await reply_error(code, reason, /*close=*/true, request_id_, version);
     record.duration_ms = ms_since(started);
@@ -246,7 +247,7 @@ net::awaitable<session::ending> session::serve_request() {
   co_return co_await forward(record, route->upstream_index);
 }
 
-net::awaitable<session::ending> session::forward(access_record& record, std::size_t upstream_index) {
+task<session::ending> session::forward(access_record& record, std::size_t upstream_index) {
   const auto started = std::chrono::steady_clock::now();
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
@@ -256,24 +257,25 @@ net::awaitable<session::ending> session::forward(access_record& record, std::siz
                            buffer_,
                            *parser_,
                            upstream_request_,
+                           head_buffer_,
                            upstream_index,
                            request_id_,
                            req.version() == 10 ? 10u : 11u,
                            parser_->keep_alive(),
                            req.method() == http::verb::head,
                            is_idempotent(req.method()),
-                           beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11};
+                           beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
+                           parser_->chunked()};
 
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
-  upstream_request_.base() = std::move(req.base());
+  upstream_request_ = std::move(req.base());
   upstream_request_.version(11);
   upstream_request_.erase(http::field::expect);
   rewrite_request(upstream_request_, forwarding{client_ip_, "http", request_id_});
-  upstream_request_.erase(http::field::content_length);
-  upstream_request_.erase(http::field::transfer_encoding);
-  if (const auto length = parser_->content_length()) upstream_request_.content_length(*length);
-  else if (parser_->chunked()) upstream_request_.chunked(true);
-  upstream_request_.keep_alive(true);
+  if (const auto length = parser_->content_length())
+    set_framing(upstream_request_, body_framing::length, *length);
+  else set_framing(upstream_request_, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
+  set_keep_alive(upstream_request_, 11, true);
   record.method = upstream_request_.method_string();
   record.path = upstream_request_.target();
 
@@ -304,7 +306,7 @@ net::awaitable<session::ending> session::forward(access_record& record, std::siz
   co_return end;
 }
 
-net::awaitable<bool> session::reply_error(unsigned status, std::string_view message, bool close,
+task<bool> session::reply_error(unsigned status, std::string_view message, bool close,
                                           std::string_view request_id, unsigned version) {
   http::response<http::string_body> res{static_cast<http::status>(status), version};
   res.set(http::field::content_type, "application/json");
@@ -322,7 +324,7 @@ net::awaitable<bool> session::reply_error(unsigned status, std::string_view mess
   co_return !ec;
 }
 
-net::awaitable<void> session::lingering_close() {
+task<void> session::lingering_close() {
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;

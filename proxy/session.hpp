@@ -22,7 +22,7 @@ struct access_record;
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(worker& w, boost::asio::ip::tcp::socket socket);
+  session(worker& w, net_types::socket socket);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -37,28 +37,29 @@ class session : public std::enable_shared_from_this<session> {
   enum class ending { keep, close, abort };
   enum class header_status { ok, closed, bad };
 
-  net::awaitable<void> run();
-  net::awaitable<ending> serve_request();
-  net::awaitable<header_status> read_header(verdict& bad, std::size_t& header_end);
-  net::awaitable<ending> forward(access_record& record, std::size_t upstream_index);
-  net::awaitable<bool> reply_error(unsigned status, std::string_view message, bool close,
+  task<void> run();
+  task<ending> serve_request();
+  task<header_status> read_header(verdict& bad, std::size_t& header_end);
+  task<ending> forward(access_record& record, std::size_t upstream_index);
+  task<bool> reply_error(unsigned status, std::string_view message, bool close,
                                    std::string_view request_id, unsigned version);
-  net::awaitable<void> lingering_close();
+  task<void> lingering_close();
   void skip_leading_empty_lines();
   void arm_header_timer();
   void disarm_header_timer();
 
   worker& worker_;
-  beast::tcp_stream stream_;
+  net_types::stream stream_;
   beast::flat_buffer buffer_;
   std::optional<request_parser> parser_;
   upstream_request upstream_request_;
+  std::string head_buffer_;  // serialised heads, reused from request to request
   std::string client_ip_;
   std::string request_id_;
   bool idle_ = true;
   // client_header is timed here rather than by the stream: a stream timeout closes the socket, and a
   // slow client is owed a 408 before the close.
-  net::steady_timer header_timer_;
+  net_types::timer header_timer_;
   bool reading_header_ = false;
   bool header_timed_out_ = false;
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any

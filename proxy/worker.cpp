@@ -22,8 +22,8 @@ worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
       log_(log),
       connections_(connections),
       ids_(random_seed() ^ id),
-      sweep_timer_(ioc_),
-      grace_timer_(ioc_) {
+      sweep_timer_(ioc_.get_executor()),
+      grace_timer_(ioc_.get_executor()) {
   for (const auto& group : runtime_->upstreams) {
     pools_.push_back(std::make_unique<upstream::connection_pool>(group->nodes.size(), group->keepalive));
     balancers_.push_back(upstream::make_balancer(group->balance, group->nodes, random_seed() + id));
@@ -38,7 +38,7 @@ worker::~worker() {
 
 void worker::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& endpoint : endpoints) {
-    auto acceptor = std::make_unique<tcp::acceptor>(ioc_);
+    auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
     acceptor->open(endpoint.protocol());
     acceptor->set_option(tcp::acceptor::reuse_address(true));
     acceptor->set_option(reuse_port(true));
@@ -91,9 +91,9 @@ void worker::remove_session(session* s) {
   if (stopping_ && sessions_.empty()) finish_stop();
 }
 
-net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
+task<void> worker::accept_loop(net_types::acceptor& acceptor) {
   const auto max_connections = runtime_->config.limits.max_connections;
-  net::steady_timer backoff(ioc_);
+  net_types::timer backoff(ioc_.get_executor());
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (stopping_ || ec == net::error::operation_aborted) co_return;
@@ -116,7 +116,7 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
   }
 }
 
-net::awaitable<void> worker::sweep_loop() {
+task<void> worker::sweep_loop() {
   while (!stopping_) {
     sweep_timer_.expires_after(std::chrono::seconds(1));
     auto [ec] = co_await sweep_timer_.async_wait(use_tuple);

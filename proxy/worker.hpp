@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/awaitable.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/runtime.hpp"
 #include "upstream/balancer.hpp"
@@ -60,25 +61,27 @@ class worker {
   void give_relay_buffer(std::unique_ptr<char[]> buffer);
 
  private:
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> sweep_loop();
+  task<void> accept_loop(net_types::acceptor& acceptor);
+  task<void> sweep_loop();
   void begin_stop(std::chrono::milliseconds grace);
   void finish_stop();
 
   // Declared first so that it is destroyed last: sockets and timers below need it while they close.
-  boost::asio::io_context ioc_{1};
+  // Every socket and timer of a worker is used on its own thread only, so the reactor needs no locks;
+  // the scheduler keeps its lock because stop() posts from other threads.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   unsigned id_;
   std::shared_ptr<const runtime> runtime_;
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
   std::vector<std::unique_ptr<upstream::connection_pool>> pools_;
   std::vector<std::unique_ptr<upstream::balancer>> balancers_;
   request_id_generator ids_;
   std::unordered_set<session*> sessions_;
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
-  boost::asio::steady_timer sweep_timer_;
-  boost::asio::steady_timer grace_timer_;
+  net_types::timer sweep_timer_;
+  net_types::timer grace_timer_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -6,7 +6,7 @@
 // connections the node has closed or that sat idle longer than idle_timeout.
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include "net/stream.hpp"
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -19,8 +19,8 @@ namespace drawbridge::upstream {
 using clock = std::chrono::steady_clock;
 
 struct upstream_connection {
-  explicit upstream_connection(const boost::asio::any_io_executor& ex) : stream(ex) {}
-  boost::beast::tcp_stream stream;
+  explicit upstream_connection(const net_types::executor& ex) : stream(ex) {}
+  net_types::stream stream;
   boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
   std::uint64_t requests = 0;        // exchanges completed on this connection
   clock::time_point idle_since{};
