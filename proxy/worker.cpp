@@ -5,7 +5,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/post.hpp>
 
 #include "proxy/awaitable.hpp"
 #include "proxy/session.hpp"
@@ -57,7 +56,7 @@ std::vector<tcp::endpoint> worker::local_endpoints() const {
 
 void worker::start() {
   for (auto& acceptor : acceptors_) net::co_spawn(ioc_, accept_loop(*acceptor), net::detached);
-  net::co_spawn(ioc_, sweep_loop(), net::detached);
+  net::co_spawn(ioc_, tick_loop(), net::detached);
   thread_ = std::thread([this] {
     ioc_.run();
     spdlog::debug("worker {} stopped", id_);
@@ -65,7 +64,8 @@ void worker::start() {
 }
 
 void worker::stop(std::chrono::milliseconds grace) {
-  net::post(ioc_, [this, grace] { begin_stop(grace); });
+  stop_grace_ms_.store(grace.count(), std::memory_order_relaxed);
+  stop_requested_.store(true, std::memory_order_release);
 }
 
 void worker::join() {
@@ -116,13 +116,20 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor) {
   }
 }
 
-task<void> worker::sweep_loop() {
-  while (!stopping_) {
-    sweep_timer_.expires_after(std::chrono::seconds(1));
+// The worker's heartbeat: notices a stop request, and sweeps the keep-alive pools once a second.
+task<void> worker::tick_loop() {
+  for (unsigned tick = 1; !stopping_; ++tick) {
+    sweep_timer_.expires_after(std::chrono::milliseconds(50));
     auto [ec] = co_await sweep_timer_.async_wait(use_tuple);
     if (ec || stopping_) co_return;
-    const auto now = upstream::clock::now();
-    for (auto& pool : pools_) pool->sweep(now);
+    if (stop_requested_.load(std::memory_order_acquire)) {
+      begin_stop(std::chrono::milliseconds(stop_grace_ms_.load(std::memory_order_relaxed)));
+      co_return;
+    }
+    if (tick % 20 == 0) {
+      const auto now = upstream::clock::now();
+      for (auto& pool : pools_) pool->sweep(now);
+    }
   }
 }
 

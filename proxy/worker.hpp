@@ -39,6 +39,7 @@ class worker {
 
   void start();  // spawns the thread
   // Any thread: stop accepting, close idle sessions, let in-flight requests finish for up to `grace`.
+  // Takes effect at the worker's next tick (within 50 ms).
   void stop(std::chrono::milliseconds grace);
   void join();
 
@@ -62,14 +63,14 @@ class worker {
 
  private:
   task<void> accept_loop(net_types::acceptor& acceptor);
-  task<void> sweep_loop();
+  task<void> tick_loop();
   void begin_stop(std::chrono::milliseconds grace);
   void finish_stop();
 
   // Declared first so that it is destroyed last: sockets and timers below need it while they close.
-  // Every socket and timer of a worker is used on its own thread only, so the reactor needs no locks;
-  // the scheduler keeps its lock because stop() posts from other threads.
-  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // Nothing but the worker's own thread touches its io_context (stop() only sets an atomic that the
+  // worker's tick reads), so neither the scheduler nor the reactor needs locks.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
   unsigned id_;
   std::shared_ptr<const runtime> runtime_;
   access_log& log_;
@@ -83,6 +84,8 @@ class worker {
   net_types::timer sweep_timer_;
   net_types::timer grace_timer_;
   bool stopping_ = false;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::int64_t> stop_grace_ms_{0};
   std::thread thread_;
 };
 

@@ -6,6 +6,9 @@
 
 namespace drawbridge::upstream {
 
+// One non-blocking recv per reuse. It is kept on the hot path on purpose: besides a close, it catches
+// bytes a node sent beyond its response (a wrong Content-Length, a late error page), which would
+// otherwise be read as the answer to the next client's request.
 bool still_open(upstream_connection& connection) {
   auto& socket = connection.stream.socket();
   if (!socket.is_open()) return false;
