@@ -56,7 +56,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 session::session(worker& w, net_types::socket socket)
-    : worker_(w), stream_(std::move(socket)), header_timer_(stream_.get_executor()) {
+    : worker_(w), stream_(std::move(socket)), client_timer_(stream_.get_executor()) {
   boost::system::error_code ec;
   const auto peer = stream_.socket().remote_endpoint(ec);
   if (ec) client_ip_ = "unknown";
@@ -76,7 +76,8 @@ void session::start() {
 }
 
 void session::on_stop() {
-  if (idle_) stream_.cancel();
+  boost::system::error_code ignored;
+  if (idle_) stream_.socket().cancel(ignored);
 }
 
 void session::force_close() {
@@ -87,6 +88,8 @@ void session::force_close() {
 
 task<void> session::run() {
   for (;;) {
+    skip_leading_empty_lines();
+    if (buffer_.size() == 0 && !co_await wait_for_request()) break;
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
     if (end == ending::close) co_await lingering_close();
@@ -105,25 +108,35 @@ void session::skip_leading_empty_lines() {
   }
 }
 
-task<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
-  const auto& config = worker_.rt().config;
-  skip_leading_empty_lines();
-  while (buffer_.size() == 0) {
-    // Idle between requests: the cheapest state a keep-alive connection can be in.
-    idle_ = true;
-    if (worker_.stopping()) co_return header_status::closed;
-    buffer_.shrink_to_fit();
-    stream_.expires_after(config.timeouts.client_idle);
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-    if (ec) co_return header_status::closed;  // idle timeout, client gone, or shutdown
-    buffer_.commit(n);
-    skip_leading_empty_lines();
+// Idle between requests, the state most keep-alive connections spend their life in: it holds no read
+// buffer, no parser and no request state, only the session and this frame (about a kilobyte in all).
+task<bool> session::wait_for_request() {
+  idle_ = true;
+  parser_.reset();
+  upstream_request_ = {};
+  head_buffer_.clear();
+  head_buffer_.shrink_to_fit();
+  buffer_.shrink_to_fit();
+  if (worker_.stopping()) co_return false;
+  // Wait for readability without a buffer. available() first: bytes that came before the wait began
+  // raise no new readiness event.
+  boost::system::error_code ec;
+  if (stream_.socket().available(ec) == 0 && !ec) {
+    arm_client_timer(worker_.rt().config.timeouts.client_idle);
+    auto [wait_ec] = co_await stream_.socket().async_wait(net::socket_base::wait_read, use_tuple);
+    disarm_client_timer();
+    ec = wait_ec;
   }
   idle_ = false;
-  arm_header_timer();
+  co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
+}
+
+task<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
+  const auto& config = worker_.rt().config;
+  arm_client_timer(config.timeouts.client_header);
   struct disarm {
     session* self;
-    ~disarm() { self->disarm_header_timer(); }
+    ~disarm() { self->disarm_client_timer(); }
   } disarm_on_exit{this};
   const std::size_t max_header = config.limits.max_header_size;
   std::size_t scanned = 0;
@@ -144,7 +157,7 @@ task<session::header_status> session::read_header(verdict& bad, std::size_t& hea
     }
     scanned = scan.scanned;
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-    if (ec && header_timed_out_) {
+    if (ec && client_timed_out_) {
       bad = {408, "request header not received within client_header"};
       co_return header_status::bad;
     }
@@ -153,24 +166,25 @@ task<session::header_status> session::read_header(verdict& bad, std::size_t& hea
   }
 }
 
-// client_header runs from the first byte of a request to the end of its header.
-void session::arm_header_timer() {
+// Times an idle wait or a header read: when `limit` passes first, the pending operation is cancelled and
+// client_timed_out_ tells why. (A stream timeout would close the socket; a slow client is owed a 408.)
+void session::arm_client_timer(std::chrono::milliseconds limit) {
   stream_.expires_never();
-  reading_header_ = true;
-  header_timed_out_ = false;
-  header_timer_.expires_after(worker_.rt().config.timeouts.client_header);
-  header_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    // Also check the phase: the timer may have fired just as the header completed.
-    if (ec || !self->reading_header_) return;
-    self->header_timed_out_ = true;
+  client_timer_armed_ = true;
+  client_timed_out_ = false;
+  client_timer_.expires_after(limit);
+  client_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    // Also check the phase: the timer may have fired just as the awaited operation completed.
+    if (ec || !self->client_timer_armed_) return;
+    self->client_timed_out_ = true;
     boost::system::error_code ignored;
     self->stream_.socket().cancel(ignored);
   });
 }
 
-void session::disarm_header_timer() {
-  reading_header_ = false;
-  header_timer_.cancel();
+void session::disarm_client_timer() {
+  client_timer_armed_ = false;
+  client_timer_.cancel();
 }
 
 task<session::ending> session::serve_request() {
@@ -198,7 +212,7 @@ task<session::ending> session::serve_request() {
   const auto& config = worker_.rt().config;
   if (const auto v = check_version({static_cast<const char*>(buffer_.data().data()), header_end}); !v.ok())
     co_return co_await refuse(v.status, v.reason, 11);
-  parser_.emplace();
+  parser_ = std::make_unique<request_parser>();
   parser_->header_limit(static_cast<std::uint32_t>(header_end + 1));
   parser_->body_limit(boost::none);  // checked below, then set for the body
   boost::system::error_code ec;

@@ -45,23 +45,24 @@ class session : public std::enable_shared_from_this<session> {
                                    std::string_view request_id, unsigned version);
   task<void> lingering_close();
   void skip_leading_empty_lines();
-  void arm_header_timer();
-  void disarm_header_timer();
+  task<bool> wait_for_request();
+  void arm_client_timer(std::chrono::milliseconds limit);
+  void disarm_client_timer();
 
   worker& worker_;
   net_types::stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<request_parser> parser_;
+  std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   upstream_request upstream_request_;
   std::string head_buffer_;  // serialised heads, reused from request to request
   std::string client_ip_;
   std::string request_id_;
   bool idle_ = true;
-  // client_header is timed here rather than by the stream: a stream timeout closes the socket, and a
-  // slow client is owed a 408 before the close.
-  net_types::timer header_timer_;
-  bool reading_header_ = false;
-  bool header_timed_out_ = false;
+  // Idle waits and header reads are timed here rather than by the stream: a stream timeout closes the
+  // socket, and a slow client is owed a 408 before the close.
+  net_types::timer client_timer_;
+  bool client_timer_armed_ = false;
+  bool client_timed_out_ = false;
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };
 

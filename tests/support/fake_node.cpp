@@ -215,6 +215,10 @@ struct fake_node::impl {
       http::response_serializer<http::buffer_body> sr(streamed);
       auto [hec, hn] = co_await http::async_write_header(*stream, sr, use_tuple);
       if (hec) break;
+      if (req.method() == http::verb::head) {  // the head of what GET would send, and no body
+        if (!keep) break;
+        continue;
+      }
       if (const auto stall = number(query, "stall_ms")) {
         net::steady_timer timer(ioc, std::chrono::milliseconds(stall));
         co_await timer.async_wait(use_tuple);
