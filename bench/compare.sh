@@ -120,3 +120,12 @@ printf '%-12s %12s\n' proxy "best req/s"
 for name in drawbridge haproxy nginx; do printf '%-12s %12s\n' "$name" "${best[$name]}"; done
 awk -v d="${best[drawbridge]}" -v h="${best[haproxy]}" -v n="${best[nginx]}" \
   'BEGIN { printf "\ndrawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n", d / h, d / n }'
+
+# Idle keep-alive connections: resident memory per connection in the process that holds them.
+idle=${IDLE_CONNECTIONS:-2000}
+nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+echo
+echo "idle keep-alive connection memory (${idle} connections, bytes each):"
+printf '  %-10s %8s\n' drawbridge "$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle")"
+printf '  %-10s %8s\n' haproxy "$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle")"
+printf '  %-10s %8s\n' nginx "$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle")"
