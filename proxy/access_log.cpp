@@ -25,10 +25,25 @@ access_log::access_log(const conf::access_log_config& config) {
   }
   logger_->set_pattern("%v");
   logger_->set_level(spdlog::level::info);
-  logger_->flush_on(spdlog::level::info);
+  flusher_ = std::thread([this] { flush_loop(); });
 }
 
-access_log::~access_log() = default;
+access_log::~access_log() {
+  if (!logger_) return;
+  {
+    std::lock_guard lock(flush_mutex_);
+    closing_ = true;
+  }
+  flush_wakeup_.notify_one();
+  flusher_.join();
+  logger_->flush();
+}
+
+void access_log::flush_loop() {
+  std::unique_lock lock(flush_mutex_);
+  while (!flush_wakeup_.wait_for(lock, std::chrono::milliseconds(250), [this] { return closing_; }))
+    logger_->flush();
+}
 
 void append_json_escaped(std::string& out, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";

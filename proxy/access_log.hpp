@@ -2,8 +2,11 @@
 // One JSON line per request, to stdout or to a size-rotated file. Thread-safe: workers share one log.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <string_view>
 
@@ -32,7 +35,8 @@ struct access_record {
 
 class access_log {
  public:
-  // Opens the sink named by the config ("-" stdout, "off" nothing, else a rotating file).
+  // Opens the sink named by the config ("-" stdout, "off" nothing, else a rotating file). Lines are
+  // buffered and flushed every 250 ms (and at destruction), not one write per request.
   // Throws std::runtime_error naming the path when the file cannot be opened.
   explicit access_log(const conf::access_log_config& config);
   ~access_log();
@@ -42,7 +46,13 @@ class access_log {
   void write(const access_record& record);
 
  private:
+  void flush_loop();
+
   std::shared_ptr<spdlog::logger> logger_;
+  std::mutex flush_mutex_;
+  std::condition_variable flush_wakeup_;
+  bool closing_ = false;
+  std::thread flusher_;
 };
 
 // Appends `text` to `out` as the inside of a JSON string.
