@@ -1,7 +1,13 @@
 // What the client sees when nodes fail: the next node, or 502/503/504, and never a replayed POST.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
 
 #include "proxy/request_id.hpp"
@@ -117,4 +123,45 @@ TEST(failures, garbage_from_one_node_is_not_retried_elsewhere) {
   test_client client(proxy.port());
   EXPECT_EQ(client.get("/x").status, 502u);
   EXPECT_EQ(good.requests(), 0u);
+}
+
+TEST(failures, connect_timeout_moves_on_to_the_next_node) {
+  // A node whose accept queue is full: Linux drops further SYNs, so a connect hangs until it times out.
+  // (Backlog 0 admits one pending connection; two clients fill it.) Loopback only.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor stuck(ioc);
+  const boost::asio::ip::tcp::endpoint at(boost::asio::ip::make_address("127.0.0.1"), 0);
+  stuck.open(at.protocol());
+  stuck.bind(at);
+  stuck.listen(0);
+  const auto stuck_port = stuck.local_endpoint().port();
+  // Non-blocking connects from plain sockets: they fill the queue without waiting for an accept.
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(stuck_port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    fillers.push_back(fd);
+  }
+  struct closer {
+    std::vector<int>& fds;
+    ~closer() {
+      for (int fd : fds) ::close(fd);
+    }
+  } close_fillers{fillers};
+  fake_node good({"good"});
+  auto config = test_config({stuck_port, good.port()});
+  config.timeouts.connect = 300ms;
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  const auto started = std::chrono::steady_clock::now();
+  const auto res = client.get("/x");
+  ASSERT_EQ(res.status, 200u) << res.error;
+  EXPECT_EQ(json::parse(res.body)["node"], "good");
+  EXPECT_GE(proxy.rt().upstreams[0]->nodes[0]->connect_failures_total.load(), 1u)
+      << "the first connect did not hang: the accept queue was not full";
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
 }
