@@ -194,16 +194,23 @@ void read_timeouts(reader& r, const json& root, config& c) {
   r.get_duration(t, "shutdown_grace", "timeouts", o.shutdown_grace);
 }
 
+// A required, non-empty name that is unique among `names` ("node" or "upstream" in the message).
+void read_unique_name(reader& r, const json& obj, const std::string& p, const char* what, std::string& out,
+                      std::set<std::string>& names) {
+  r.get_string(obj, "name", p, out);
+  const std::string path = reader::join(p, "name");
+  if (!obj.contains("name")) r.error(path, "required");
+  else if (obj.at("name").is_string() && out.empty()) r.error(path, "must not be empty");
+  else if (!out.empty() && !names.insert(out).second)
+    r.error(path, std::string("duplicate ") + what + " name \"" + out + "\"");
+}
+
 void read_node(reader& r, const json& n, const std::string& p, upstream_config& u,
                std::set<std::string>& names) {
   if (!r.expect_object(n, p)) return;
   r.allow_keys(n, p, {"name", "address", "weight"});
   node_config node;
-  r.get_string(n, "name", p, node.name);
-  if (!n.contains("name")) r.error(reader::join(p, "name"), "required");
-  else if (n.at("name").is_string() && node.name.empty()) r.error(reader::join(p, "name"), "must not be empty");
-  else if (!node.name.empty() && !names.insert(node.name).second)
-    r.error(reader::join(p, "name"), "duplicate node name \"" + node.name + "\"");
+  read_unique_name(r, n, p, "node", node.name, names);
   auto hp = r.get_address(n, p, /*allow_port_zero=*/false);
   if (hp) node.address = *hp;
   r.get_int(n, "weight", p, node.weight, 1, 1000);
@@ -215,11 +222,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
   if (!r.expect_object(u, p)) return;
   r.allow_keys(u, p, {"name", "balance", "keepalive", "nodes"});
   upstream_config up;
-  r.get_string(u, "name", p, up.name);
-  if (!u.contains("name")) r.error(reader::join(p, "name"), "required");
-  else if (u.at("name").is_string() && up.name.empty()) r.error(reader::join(p, "name"), "must not be empty");
-  else if (!up.name.empty() && !names.insert(up.name).second)
-    r.error(reader::join(p, "name"), "duplicate upstream name \"" + up.name + "\"");
+  read_unique_name(r, u, p, "upstream", up.name, names);
 
   std::string balance = "round_robin";
   r.get_string(u, "balance", p, balance);

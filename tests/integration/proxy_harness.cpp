@@ -38,6 +38,13 @@ conf::config test_config(const std::vector<std::uint16_t>& node_ports) {
   return c;
 }
 
+std::string single_node_config_json(std::uint16_t node_port, unsigned workers) {
+  return R"({"workers":)" + std::to_string(workers) +
+         R"(,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
+    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
+         std::to_string(node_port) + R"("}]}]})";
+}
+
 proxy_under_test::proxy_under_test(conf::config config) {
   proxy::setup_operational_log(config.log_level);
   auto built = proxy::build_runtime(std::move(config));

@@ -41,6 +41,9 @@ class proxy_under_test {
   std::uint16_t port_ = 0;
 };
 
+// A config for the real binary: `workers` workers on 127.0.0.1:0, one upstream "app" with one node.
+std::string single_node_config_json(std::uint16_t node_port, unsigned workers = 1);
+
 // The real binary with a config written to a temporary file.
 class spawned_proxy {
  public:

@@ -63,9 +63,7 @@ TEST(shutdown, grace_expiry_cuts_requests_that_take_too_long) {
 
 TEST(shutdown, sigterm_makes_the_binary_exit_0_after_finishing_in_flight_requests) {
   fake_node node({"node1"});
-  spawned_proxy proxy(R"({"workers":2,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
-    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
-                      std::to_string(node.port()) + R"("}]}]})");
+  spawned_proxy proxy(single_node_config_json(node.port(), /*workers=*/2));
   ASSERT_TRUE(proxy.started()) << proxy.output();
   auto in_flight = std::async(std::launch::async, [&] {
     test_client client(proxy.port());

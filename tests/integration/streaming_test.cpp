@@ -163,9 +163,7 @@ TEST(streaming, chunked_response_is_close_delimited_for_http_1_0_clients) {
 // grow by more than 1 MiB per upload. (Sanitizer builds have their own allocator: not measured there.)
 TEST(streaming, four_concurrent_100_mb_uploads_grow_proxy_memory_by_at_most_1_mib_each) {
   fake_node node({"node1"});
-  spawned_proxy proxy(R"({"workers":1,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
-    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
-                      std::to_string(node.port()) + R"("}]}]})");
+  spawned_proxy proxy(single_node_config_json(node.port()));
   ASSERT_TRUE(proxy.started()) << proxy.output();
   // Warm up: a first request and upload allocate what every later one reuses.
   ASSERT_EQ(upload(proxy.port(), 1 << 20, 9).status, 200u);
