@@ -219,6 +219,7 @@ task<exchange::attempt_result> exchange::relay_response(
                                      request_.head_buffer, chunked, buffer_, buffer_size_,
                                      relay_limits{timeouts.read, timeouts.send}, outcome_.bytes_out);
   outcome_.response_started = relayed.sink_started;
+  outcome_.response_complete = relayed.ok();
   if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};
   outcome_.keep_downstream = false;
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {

@@ -51,6 +51,7 @@ struct exchange_request {
 struct exchange_outcome {
   unsigned status = 0;             // sent to the client, or (if !response_started) to be sent
   bool response_started = false;   // some of the node's response reached the client
+  bool response_complete = false;  // all of it did
   bool keep_downstream = false;    // the client connection may serve another request
   const char* reason = "";         // why, when the status is our own
   std::uint64_t bytes_in = 0;      // request body bytes relayed to the node

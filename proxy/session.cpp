@@ -259,11 +259,11 @@ task<session::ending> session::serve_request() {
   if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
     co_return co_await refuse(413, "request body larger than max_body_size", version);
   parser_->body_limit(config.limits.max_body_size);
-  co_return co_await forward(record, route->upstream_index);
+  co_return co_await forward(record, route->upstream_index, started);
 }
 
-task<session::ending> session::forward(access_record& record, std::size_t upstream_index) {
-  const auto started = std::chrono::steady_clock::now();
+task<session::ending> session::forward(access_record& record, std::size_t upstream_index,
+                                       std::chrono::steady_clock::time_point started) {
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name;
@@ -304,7 +304,9 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
   record.node = out.node ? std::string_view(out.node->name()) : std::string_view();
   record.upstream_ms = out.upstream_ms;
   record.status = out.status;
-  ending end = out.keep_downstream ? ending::keep : ending::abort;
+  // A complete response on a connection that may not be kept closes gracefully (the client may have
+  // pipelined more); a response cut short ends the connection at once.
+  ending end = out.keep_downstream ? ending::keep : out.response_complete ? ending::close : ending::abort;
   if (!out.response_started) {
     if (out.status == 0) {
       end = ending::abort;  // the client went away; nobody to answer

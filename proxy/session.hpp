@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,7 +41,9 @@ class session : public std::enable_shared_from_this<session> {
   task<void> run();
   task<ending> serve_request();
   task<header_status> read_header(verdict& bad, std::size_t& header_end);
-  task<ending> forward(access_record& record, std::size_t upstream_index);
+  // `started`: when the request header was complete (for the access log's duration).
+  task<ending> forward(access_record& record, std::size_t upstream_index,
+                       std::chrono::steady_clock::time_point started);
   task<bool> reply_error(unsigned status, std::string_view message, bool close,
                                    std::string_view request_id, unsigned version);
   task<void> lingering_close();

@@ -104,3 +104,19 @@ TEST(keepalive, pipelined_requests_are_answered_in_order) {
   EXPECT_LT(second, third);
   EXPECT_FALSE(raw.timed_out);
 }
+
+TEST(keepalive, requests_pipelined_after_connection_close_are_not_answered_and_the_answer_arrives_whole) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});
+  const auto raw = raw_exchange(proxy.port(),
+                                "GET /last?bytes=200000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                "POST /ignored HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\n\r\n" +
+                                    std::string(300000, 'p'));
+  EXPECT_EQ(first_status(raw.received), 200u);
+  EXPECT_FALSE(raw.reset) << "closed with unread input: the kernel's reset can destroy the answer";
+  EXPECT_FALSE(raw.timed_out);
+  const auto body_at = raw.received.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos);
+  EXPECT_EQ(raw.received.size() - body_at - 4, 200000u);
+  EXPECT_EQ(node.requests(), 1u);
+}
