@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
@@ -87,9 +88,10 @@ task<exchange::step> exchange::try_node(int index) {
 
 task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
-  connection->stream.expires_after(worker_.rt().config.timeouts.connect);
   active_ = connection.get();
-  auto [ec, endpoint] = co_await connection->stream.async_connect(n.endpoints(), use_tuple);
+  request_.deadline.arm(connection->socket, worker_.rt().config.timeouts.connect);
+  auto [ec, endpoint] = co_await net::async_connect(connection->socket, n.endpoints(), use_tuple);
+  if (request_.deadline.disarm()) ec = beast::error::timeout;
   active_ = nullptr;
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
@@ -97,7 +99,7 @@ task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) 
     co_return nullptr;
   }
   boost::system::error_code ignored;
-  connection->stream.socket().set_option(net::ip::tcp::no_delay(true), ignored);
+  connection->socket.set_option(net::ip::tcp::no_delay(true), ignored);
   co_return connection;
 }
 
@@ -114,8 +116,9 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
     parser.emplace();
     parser->body_limit(boost::none);  // the node's responses are streamed, never held: no limit needed
     if (request_.head) parser->skip(true);
-    connection.stream.expires_after(timeouts.read);
-    auto [ec, n] = co_await http::async_read_header(connection.stream, connection.buffer, *parser, use_tuple);
+    request_.deadline.arm(connection.socket, timeouts.read);
+    auto [ec, n] = co_await http::async_read_header(connection.socket, connection.buffer, *parser, use_tuple);
+    if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
       fail(504, "node did not respond within the read timeout");
       active_ = nullptr;
@@ -153,21 +156,22 @@ task<exchange::attempt_result> exchange::send_request(upstream_connection& conne
 
   if (request_.expect_continue && request_has_body_) {
     // The client waits for our go-ahead before sending the body; give it once the node has the head.
-    connection.stream.expires_after(timeouts.send);
-    auto [ec, n] = co_await net::async_write(connection.stream, net::buffer(head), use_tuple);
-    if (ec) co_return attempt_result{step::failed_before_response, true};
+    request_.deadline.arm(connection.socket, timeouts.send);
+    auto [ec, n] = co_await net::async_write(connection.socket, net::buffer(head), use_tuple);
+    if (request_.deadline.disarm() || ec) co_return attempt_result{step::failed_before_response, true};
     head = {};
     static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
-    request_.downstream.expires_after(timeouts.send);
+    request_.deadline.arm(request_.downstream, timeouts.send);
     auto [dec, dn] = co_await net::async_write(request_.downstream, net::buffer(go_ahead), use_tuple);
-    if (dec) {
+    if (request_.deadline.disarm() || dec) {
       fail(0, "client went away");
       co_return attempt_result{step::failed};
     }
   }
 
   auto relayed = co_await relay_body(request_.downstream, request_.downstream_buffer, request_.parser,
-                                     connection.stream, head, request_.chunked_body, buffer_, buffer_size_,
+                                     connection.socket, request_.deadline, head, request_.chunked_body, buffer_,
+                                     buffer_size_,
                                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
@@ -215,8 +219,8 @@ task<exchange::attempt_result> exchange::relay_response(
   outcome_.reason = "";
   outcome_.keep_downstream = keep;
 
-  auto relayed = co_await relay_body(connection.stream, connection.buffer, parser, request_.downstream,
-                                     request_.head_buffer, chunked, buffer_, buffer_size_,
+  auto relayed = co_await relay_body(connection.socket, connection.buffer, parser, request_.downstream,
+                                     request_.deadline, request_.head_buffer, chunked, buffer_, buffer_size_,
                                      relay_limits{timeouts.read, timeouts.send}, outcome_.bytes_out);
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();

@@ -9,7 +9,6 @@
 //  - anything else (a POST whose bytes reached a node, a timeout, a garbled response) is not replayed.
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -19,6 +18,7 @@
 #include <string_view>
 
 #include "proxy/awaitable.hpp"
+#include "proxy/io_deadline.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/node.hpp"
 
@@ -33,7 +33,8 @@ using request_parser = http::request_parser<http::buffer_body>;
 using upstream_request = http::request_header<>;
 
 struct exchange_request {
-  net_types::stream& downstream;
+  net_types::socket& downstream;
+  io_deadline& deadline;  // the session's: times every read and write of this exchange
   beast::flat_buffer& downstream_buffer;
   request_parser& parser;              // header done; the body is read through it
   upstream_request& forwarded;         // header already rewritten (and framed) for the node

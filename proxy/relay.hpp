@@ -6,6 +6,7 @@
 
 #include <array>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -14,6 +15,7 @@
 #include <string_view>
 
 #include "proxy/awaitable.hpp"
+#include "proxy/io_deadline.hpp"
 
 namespace drawbridge::proxy {
 
@@ -36,9 +38,9 @@ struct relay_limits {
 // when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
 // `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
 template <bool is_request>
-task<relay_result> relay_body(net_types::stream& source, beast::flat_buffer& source_buffer,
-                              http::parser<is_request, http::buffer_body>& parser, net_types::stream& sink,
-                              std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
+task<relay_result> relay_body(net_types::socket& source, beast::flat_buffer& source_buffer,
+                              http::parser<is_request, http::buffer_body>& parser, net_types::socket& sink,
+                              io_deadline& deadline, std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
                               relay_limits limits, std::uint64_t& bytes) {
   static constexpr std::string_view crlf = "\r\n";
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
@@ -49,8 +51,9 @@ task<relay_result> relay_body(net_types::stream& source, beast::flat_buffer& sou
     if (!parser.is_done()) {
       parser.get().body().data = buffer;
       parser.get().body().size = buffer_size;
-      source.expires_after(limits.read_timeout);
+      deadline.arm(source, limits.read_timeout);
       auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
+      if (deadline.disarm()) ec = beast::error::timeout;
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         result.failed = relay_result::failure::source;
@@ -74,8 +77,9 @@ task<relay_result> relay_body(net_types::stream& source, beast::flat_buffer& sou
     if (chunked && n > 0) out[count++] = net::buffer(crlf.data(), crlf.size());
     if (chunked && done) out[count++] = net::buffer(last_chunk.data(), last_chunk.size());
 
-    sink.expires_after(limits.send_timeout);
+    deadline.arm(sink, limits.send_timeout);
     auto [ec, written] = co_await net::async_write(sink, out, use_tuple);
+    if (deadline.disarm()) ec = beast::error::timeout;
     if (ec) {
       result.failed = relay_result::failure::sink;
       result.ec = ec;

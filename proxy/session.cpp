@@ -56,9 +56,9 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 session::session(worker& w, net_types::socket socket)
-    : worker_(w), stream_(std::move(socket)), client_timer_(stream_.get_executor()) {
+    : worker_(w), socket_(std::move(socket)) {
   boost::system::error_code ec;
-  const auto peer = stream_.socket().remote_endpoint(ec);
+  const auto peer = socket_.remote_endpoint(ec);
   if (ec) client_ip_ = "unknown";
   else if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
     client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
@@ -72,18 +72,18 @@ session::~session() {
 }
 
 void session::start() {
-  net::co_spawn(stream_.get_executor(), [self = shared_from_this()] { return self->run(); }, net::detached);
+  net::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->run(); }, net::detached);
 }
 
 void session::on_stop() {
   boost::system::error_code ignored;
-  if (idle_) stream_.socket().cancel(ignored);
+  if (idle_) socket_.cancel(ignored);
 }
 
 void session::force_close() {
   boost::system::error_code ignored;
-  stream_.socket().close(ignored);
-  if (upstream_) upstream_->stream.socket().close(ignored);
+  socket_.close(ignored);
+  if (upstream_) upstream_->socket.close(ignored);
 }
 
 task<void> session::run() {
@@ -96,7 +96,7 @@ task<void> session::run() {
     break;
   }
   boost::system::error_code ignored;
-  stream_.socket().close(ignored);
+  socket_.close(ignored);
 }
 
 void session::skip_leading_empty_lines() {
@@ -122,11 +122,10 @@ task<bool> session::wait_for_request() {
   // Wait for readability without a buffer. available() first: bytes that came before the wait began
   // raise no new readiness event.
   boost::system::error_code ec;
-  if (stream_.socket().available(ec) == 0 && !ec) {
-    arm_client_timer(worker_.rt().config.timeouts.client_idle);
-    auto [wait_ec] = co_await stream_.socket().async_wait(net::socket_base::wait_read, use_tuple);
-    disarm_client_timer();
-    ec = wait_ec;
+  if (socket_.available(ec) == 0 && !ec) {
+    deadline_.arm(socket_, worker_.rt().config.timeouts.client_idle);
+    auto [wait_ec] = co_await socket_.async_wait(net::socket_base::wait_read, use_tuple);
+    ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
   }
   idle_ = false;
   co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
@@ -134,11 +133,8 @@ task<bool> session::wait_for_request() {
 
 task<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
   const auto& config = worker_.rt().config;
-  arm_client_timer(config.timeouts.client_header);
-  struct disarm {
-    session* self;
-    ~disarm() { self->disarm_client_timer(); }
-  } disarm_on_exit{this};
+  // client_header runs from the first read of a request to the end of its header.
+  const auto header_deadline = io_deadline::clock::now() + config.timeouts.client_header;
   const std::size_t max_header = config.limits.max_header_size;
   std::size_t scanned = 0;
   for (;;) {
@@ -157,35 +153,15 @@ task<session::header_status> session::read_header(verdict& bad, std::size_t& hea
       co_return header_status::ok;
     }
     scanned = scan.scanned;
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-    if (ec && client_timed_out_) {
+    deadline_.arm_until(socket_, header_deadline);
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    if (deadline_.disarm()) {
       bad = {408, "request header not received within client_header"};
       co_return header_status::bad;
     }
     if (ec) co_return header_status::closed;
     buffer_.commit(n);
   }
-}
-
-// Times an idle wait or a header read: when `limit` passes first, the pending operation is cancelled and
-// client_timed_out_ tells why. (A stream timeout would close the socket; a slow client is owed a 408.)
-void session::arm_client_timer(std::chrono::milliseconds limit) {
-  stream_.expires_never();
-  client_timer_armed_ = true;
-  client_timed_out_ = false;
-  client_timer_.expires_after(limit);
-  client_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    // Also check the phase: the timer may have fired just as the awaited operation completed.
-    if (ec || !self->client_timer_armed_) return;
-    self->client_timed_out_ = true;
-    boost::system::error_code ignored;
-    self->stream_.socket().cancel(ignored);
-  });
-}
-
-void session::disarm_client_timer() {
-  client_timer_armed_ = false;
-  client_timer_.cancel();
 }
 
 task<session::ending> session::serve_request() {
@@ -268,7 +244,8 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
   const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name;
 
-  exchange_request request{stream_,
+  exchange_request request{socket_,
+                           deadline_,
                            buffer_,
                            *parser_,
                            upstream_request_,
@@ -336,22 +313,23 @@ task<bool> session::reply_error(unsigned status, std::string_view message, bool 
   res.body() = std::move(body);
   res.keep_alive(!close);
   res.prepare_payload();
-  stream_.expires_after(worker_.rt().config.timeouts.send);
-  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-  co_return !ec;
+  deadline_.arm(socket_, worker_.rt().config.timeouts.send);
+  auto [ec, n] = co_await http::async_write(socket_, res, use_tuple);
+  co_return !deadline_.disarm() && !ec;
 }
 
 task<void> session::lingering_close() {
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::chrono::seconds(2));
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  const auto until = io_deadline::clock::now() + std::chrono::seconds(2);
   std::size_t drained = 0;
   char sink[4096];
   while (drained < 1024 * 1024) {
-    auto [ec, n] = co_await stream_.async_read_some(net::buffer(sink), use_tuple);
-    if (ec) break;
+    deadline_.arm_until(socket_, until);
+    auto [ec, n] = co_await socket_.async_read_some(net::buffer(sink), use_tuple);
+    if (deadline_.disarm() || ec) break;
     drained += n;
   }
 }

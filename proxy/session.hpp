@@ -4,9 +4,7 @@
 // thread; kept alive by its own coroutine (shared_from_this).
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +12,7 @@
 
 #include "proxy/awaitable.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/io_deadline.hpp"
 #include "proxy/request_validator.hpp"
 
 namespace drawbridge::proxy {
@@ -33,6 +32,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_stop();
   // Grace expired: close both sides now.
   void force_close();
+  // The worker's tick: cancels the operation in progress if its deadline has passed.
+  void check_deadline(io_deadline::clock::time_point now) { deadline_.check(now); }
 
  private:
   enum class ending { keep, close, abort };
@@ -49,11 +50,9 @@ class session : public std::enable_shared_from_this<session> {
   task<void> lingering_close();
   void skip_leading_empty_lines();
   task<bool> wait_for_request();
-  void arm_client_timer(std::chrono::milliseconds limit);
-  void disarm_client_timer();
 
   worker& worker_;
-  net_types::stream stream_;
+  net_types::socket socket_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   upstream_request upstream_request_;
@@ -61,11 +60,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string client_ip_;
   std::string request_id_;
   bool idle_ = true;
-  // Idle waits and header reads are timed here rather than by the stream: a stream timeout closes the
-  // socket, and a slow client is owed a 408 before the close.
-  net_types::timer client_timer_;
-  bool client_timer_armed_ = false;
-  bool client_timed_out_ = false;
+  io_deadline deadline_;  // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };
 

@@ -116,7 +116,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor) {
   }
 }
 
-// The worker's heartbeat: notices a stop request, and sweeps the keep-alive pools once a second.
+// The worker's heartbeat: notices a stop request, times out sessions' reads and writes (io_deadline), and
+// sweeps the keep-alive pools once a second.
 task<void> worker::tick_loop() {
   for (unsigned tick = 1; !stopping_; ++tick) {
     sweep_timer_.expires_after(std::chrono::milliseconds(50));
@@ -126,10 +127,10 @@ task<void> worker::tick_loop() {
       begin_stop(std::chrono::milliseconds(stop_grace_ms_.load(std::memory_order_relaxed)));
       co_return;
     }
-    if (tick % 20 == 0) {
-      const auto now = upstream::clock::now();
+    const auto now = upstream::clock::now();
+    for (auto* s : sessions_) s->check_deadline(now);
+    if (tick % 20 == 0)
       for (auto& pool : pools_) pool->sweep(now);
-    }
   }
 }
 

@@ -10,7 +10,7 @@ namespace drawbridge::upstream {
 // bytes a node sent beyond its response (a wrong Content-Length, a late error page), which would
 // otherwise be read as the answer to the next client's request.
 bool still_open(upstream_connection& connection) {
-  auto& socket = connection.stream.socket();
+  auto& socket = connection.socket;
   if (!socket.is_open()) return false;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -35,7 +35,7 @@ std::unique_ptr<upstream_connection> connection_pool::acquire(int node, clock::t
     list.pop_back();
     if (!expired(*connection, now) && still_open(*connection)) return connection;
     boost::system::error_code ignored;
-    connection->stream.socket().close(ignored);
+    connection->socket.close(ignored);
   }
   return nullptr;
 }
@@ -45,12 +45,10 @@ void connection_pool::release(int node, std::unique_ptr<upstream_connection> con
   auto& list = idle_[static_cast<std::size_t>(node)];
   boost::system::error_code ignored;
   if (connection->requests >= config_.max_requests || list.size() >= config_.max_idle_per_node ||
-      connection->buffer.size() != 0 || !connection->stream.socket().is_open()) {
-    connection->stream.socket().close(ignored);
+      connection->buffer.size() != 0 || !connection->socket.is_open()) {
+    connection->socket.close(ignored);
     return;
   }
-  // A parked stream must not carry an armed timer: it would fire and close the socket while idle.
-  connection->stream.expires_never();
   // Give the read buffer back while idle: an idle connection should cost a socket, not a buffer.
   connection->buffer.shrink_to_fit();
   connection->idle_since = now;
@@ -62,7 +60,7 @@ void connection_pool::sweep(clock::time_point now) {
     std::erase_if(list, [&](std::unique_ptr<upstream_connection>& c) {
       if (!expired(*c, now) && still_open(*c)) return false;
       boost::system::error_code ignored;
-      c->stream.socket().close(ignored);
+      c->socket.close(ignored);
       return true;
     });
   }
@@ -72,7 +70,7 @@ void connection_pool::close_node(int node) {
   auto& list = idle_[static_cast<std::size_t>(node)];
   for (auto& c : list) {
     boost::system::error_code ignored;
-    c->stream.socket().close(ignored);
+    c->socket.close(ignored);
   }
   list.clear();
 }

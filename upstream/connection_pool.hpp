@@ -19,8 +19,8 @@ namespace drawbridge::upstream {
 using clock = std::chrono::steady_clock;
 
 struct upstream_connection {
-  explicit upstream_connection(const net_types::executor& ex) : stream(ex) {}
-  net_types::stream stream;
+  explicit upstream_connection(const net_types::executor& ex) : socket(ex) {}
+  net_types::socket socket;
   boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
   std::uint64_t requests = 0;        // exchanges completed on this connection
   clock::time_point idle_since{};

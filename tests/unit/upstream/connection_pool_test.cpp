@@ -22,7 +22,7 @@ struct loopback {
 
   std::unique_ptr<upstream_connection> connect() {
     auto c = std::make_unique<upstream_connection>(ioc.get_executor());
-    c->stream.socket().connect(acceptor.local_endpoint());
+    c->socket.connect(acceptor.local_endpoint());
     accepted.push_back(acceptor.accept());
     return c;
   }
