@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
@@ -89,9 +88,19 @@ task<exchange::step> exchange::try_node(int index) {
 task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
   active_ = connection.get();
-  request_.deadline.arm(connection->socket, worker_.rt().config.timeouts.connect);
-  auto [ec, endpoint] = co_await net::async_connect(connection->socket, n.endpoints(), use_tuple);
-  if (request_.deadline.disarm()) ec = beast::error::timeout;
+  // The node's addresses one by one, all within one connect timeout. (Asio's range connect would move
+  // on to the next address when the deadline cancels an attempt, and that attempt would be untimed.)
+  const auto until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
+  boost::system::error_code ec = net::error::host_not_found;
+  for (const auto& endpoint : n.endpoints()) {
+    boost::system::error_code ignored;
+    connection->socket.close(ignored);
+    request_.deadline.arm_until(connection->socket, until);
+    auto [attempt_ec] = co_await connection->socket.async_connect(endpoint, use_tuple);
+    const bool timed_out = request_.deadline.disarm();
+    ec = timed_out ? beast::error::timeout : attempt_ec;
+    if (!ec || timed_out) break;
+  }
   active_ = nullptr;
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);

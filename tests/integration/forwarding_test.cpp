@@ -196,3 +196,15 @@ TEST(forwarding, node_status_codes_and_bodies_pass_through) {
   EXPECT_EQ(json::parse(res.body)["node"], "node1");
   EXPECT_EQ(res.headers["X-Node"], "node1");
 }
+
+TEST(forwarding, node_addresses_may_be_host_names_resolved_at_start_up) {
+  fake_node node({"node1"});
+  auto config = test_config({node.port()});
+  config.upstreams[0].nodes[0].address.host = "localhost";
+  proxy_under_test proxy(config);
+  ASSERT_FALSE(proxy.rt().upstreams[0]->nodes[0]->endpoints().empty());
+  test_client client(proxy.port());
+  const auto res = client.get("/x");
+  EXPECT_EQ(res.status, 200u) << res.error;
+  EXPECT_EQ(json::parse(res.body)["node"], "node1");
+}
