@@ -104,7 +104,9 @@ task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) 
   active_ = nullptr;
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("connect to node {} ({}) failed: {}", n.name(), n.address(), ec.message());
+    if (n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
+      spdlog::warn("connect to node {} ({}) failed: {} (logged at most once a second per node)", n.name(),
+                   n.address(), ec.message());
     co_return nullptr;
   }
   boost::system::error_code ignored;

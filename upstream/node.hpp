@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,11 +41,16 @@ class node {
   std::atomic<std::uint64_t> requests_total{0};
   std::atomic<std::uint64_t> connect_failures_total{0};
 
+  // True at most once per `interval` across all workers: for a warning that would otherwise repeat with
+  // every request while the node is down. Any thread.
+  bool warning_due(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval);
+
  private:
   std::string name_;
   std::string address_text_;
   std::uint32_t weight_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
+  std::atomic<std::int64_t> last_warning_ms_{-1};  // steady clock, in ms; -1 = never
 };
 
 // Counts a request in flight on a node for the lifetime of the guard.

@@ -104,3 +104,12 @@ TEST(least_request, skips_tried_and_ineligible_nodes) {
   EXPECT_EQ(counts.at(1), 100);
   EXPECT_EQ(b.pick(0b011), no_node);
 }
+
+TEST(node, warnings_are_due_at_most_once_per_interval) {
+  auto nodes = make_nodes({1});
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(nodes[0]->warning_due(t0, std::chrono::seconds(1)));
+  EXPECT_FALSE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(10), std::chrono::seconds(1)));
+  EXPECT_FALSE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(999), std::chrono::seconds(1)));
+  EXPECT_TRUE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(1000), std::chrono::seconds(1)));
+}
