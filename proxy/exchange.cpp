@@ -15,6 +15,20 @@ namespace drawbridge::proxy {
 
 using upstream::upstream_connection;
 
+namespace {
+// Publishes the connection in use in the session's slot (so that a forced shutdown can close it) and
+// clears the slot on every way out of the scope.
+struct active_connection {
+  active_connection(upstream_connection*& slot, upstream_connection* connection) : slot_(slot) {
+    slot_ = connection;
+  }
+  ~active_connection() { slot_ = nullptr; }
+  active_connection(const active_connection&) = delete;
+  active_connection& operator=(const active_connection&) = delete;
+  upstream_connection*& slot_;
+};
+}  // namespace
+
 exchange::exchange(worker& w, exchange_request& request, upstream_connection*& active, char* buffer,
                    std::size_t buffer_size)
     : worker_(w),
@@ -87,21 +101,22 @@ task<exchange::step> exchange::try_node(int index) {
 
 task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
-  active_ = connection.get();
   // The node's addresses one by one, all within one connect timeout. (Asio's range connect would move
   // on to the next address when the deadline cancels an attempt, and that attempt would be untimed.)
   const auto until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
   boost::system::error_code ec = net::error::host_not_found;
-  for (const auto& endpoint : n.endpoints()) {
-    boost::system::error_code ignored;
-    connection->socket.close(ignored);
-    request_.deadline.arm_until(connection->socket, until);
-    auto [attempt_ec] = co_await connection->socket.async_connect(endpoint, use_tuple);
-    const bool timed_out = request_.deadline.disarm();
-    ec = timed_out ? beast::error::timeout : attempt_ec;
-    if (!ec || timed_out) break;
+  {
+    const active_connection in_use(active_, connection.get());
+    for (const auto& endpoint : n.endpoints()) {
+      boost::system::error_code ignored;
+      connection->socket.close(ignored);
+      request_.deadline.arm_until(connection->socket, until);
+      auto [attempt_ec] = co_await connection->socket.async_connect(endpoint, use_tuple);
+      const bool timed_out = request_.deadline.disarm();
+      ec = timed_out ? beast::error::timeout : attempt_ec;
+      if (!ec || timed_out) break;
+    }
   }
-  active_ = nullptr;
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
     if (n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
@@ -115,12 +130,9 @@ task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) 
 }
 
 task<exchange::attempt_result> exchange::attempt(upstream_connection& connection) {
-  active_ = &connection;
+  const active_connection in_use(active_, &connection);
   auto sent = co_await send_request(connection);
-  if (sent.next != step::done) {
-    active_ = nullptr;
-    co_return sent;
-  }
+  if (sent.next != step::done) co_return sent;
   const auto& timeouts = worker_.rt().config.timeouts;
   std::optional<http::response_parser<http::buffer_body>> parser;
   for (;;) {
@@ -132,11 +144,9 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
     if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
       fail(504, "node did not respond within the read timeout");
-      active_ = nullptr;
       co_return attempt_result{step::failed};
     }
     if (ec) {
-      active_ = nullptr;
       const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
       if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
                       ec == net::error::eof))
@@ -152,12 +162,9 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
   if (parser->get().result_int() == 101) {
     // Upgrades are not relayed yet: we strip Upgrade, so a 101 means the node ignored the protocol.
     fail(502, "node switched protocols unasked");
-    active_ = nullptr;
     co_return attempt_result{step::failed};
   }
-  auto result = co_await relay_response(connection, *parser);
-  active_ = nullptr;
-  co_return result;
+  co_return co_await relay_response(connection, *parser);
 }
 
 task<exchange::attempt_result> exchange::send_request(upstream_connection& connection) {

@@ -226,7 +226,7 @@ task<session::ending> session::serve_request() {
   const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
   if (!route) {
     record.status = 404;
-    const bool close = !parser_->is_done() || !parser_->keep_alive();
+    const bool close = closes_after_own_reply();
     co_await reply_error(404, "no route for this host and path", close, request_id_, version);
     record.duration_ms = ms_since(started);
     worker_.log().write(record);
@@ -289,7 +289,7 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
       end = ending::abort;  // the client went away; nobody to answer
     } else {
       // Our own error: the connection survives only if the request body was fully read.
-      const bool close = !parser_->is_done() || !request.client_keep_alive || worker_.stopping();
+      const bool close = closes_after_own_reply();
       const bool written = co_await reply_error(out.status, out.reason, close, request_id_, request.client_version);
       end = !written ? ending::abort : close ? ending::close : ending::keep;
       if (out.status >= 500) spdlog::warn("{}: {} {}: {}", request_id_, out.status, record.path, out.reason);
@@ -298,6 +298,12 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
   record.duration_ms = ms_since(started);
   worker_.log().write(record);
   co_return end;
+}
+
+// After an answer of our own (not the node's), the connection survives only if the request body was read
+// to its end, the client wants to keep it, and we are not shutting down.
+bool session::closes_after_own_reply() const {
+  return !parser_->is_done() || !parser_->keep_alive() || worker_.stopping();
 }
 
 task<bool> session::reply_error(unsigned status, std::string_view message, bool close,

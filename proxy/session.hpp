@@ -7,7 +7,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "proxy/awaitable.hpp"
@@ -49,6 +48,7 @@ class session : public std::enable_shared_from_this<session> {
                                    std::string_view request_id, unsigned version);
   task<void> lingering_close();
   void skip_leading_empty_lines();
+  bool closes_after_own_reply() const;
   task<bool> wait_for_request();
 
   worker& worker_;

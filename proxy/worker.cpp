@@ -21,7 +21,7 @@ worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
       log_(log),
       connections_(connections),
       ids_(random_seed() ^ id),
-      sweep_timer_(ioc_.get_executor()),
+      tick_timer_(ioc_.get_executor()),
       grace_timer_(ioc_.get_executor()) {
   for (const auto& group : runtime_->upstreams) {
     pools_.push_back(std::make_unique<upstream::connection_pool>(group->nodes.size(), group->keepalive));
@@ -120,8 +120,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor) {
 // sweeps the keep-alive pools once a second.
 task<void> worker::tick_loop() {
   for (unsigned tick = 1; !stopping_; ++tick) {
-    sweep_timer_.expires_after(std::chrono::milliseconds(50));
-    auto [ec] = co_await sweep_timer_.async_wait(use_tuple);
+    tick_timer_.expires_after(std::chrono::milliseconds(50));
+    auto [ec] = co_await tick_timer_.async_wait(use_tuple);
     if (ec || stopping_) co_return;
     if (stop_requested_.load(std::memory_order_acquire)) {
       begin_stop(std::chrono::milliseconds(stop_grace_ms_.load(std::memory_order_relaxed)));
@@ -141,7 +141,7 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
     boost::system::error_code ignored;
     acceptor->close(ignored);
   }
-  sweep_timer_.cancel();
+  tick_timer_.cancel();
   // Copy: a session closing synchronously would otherwise modify the set under the loop.
   const std::vector<session*> current(sessions_.begin(), sessions_.end());
   for (auto* s : current) s->on_stop();

@@ -7,7 +7,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <thread>
 #include <unordered_set>
@@ -81,7 +80,7 @@ class worker {
   request_id_generator ids_;
   std::unordered_set<session*> sessions_;
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
-  net_types::timer sweep_timer_;
+  net_types::timer tick_timer_;
   net_types::timer grace_timer_;
   bool stopping_ = false;
   std::atomic<bool> stop_requested_{false};
