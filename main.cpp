@@ -9,6 +9,9 @@
 #include <thread>
 #include <spdlog/spdlog.h>
 
+#include "admin/cli.hpp"
+#include "admin/admin_client.hpp"
+#include "admin/control_plane.hpp"
 #include "conf/config_loader.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/runtime.hpp"
@@ -50,9 +53,15 @@ int serve(const std::string& path) {
   if (!built.value) return report(built.errors);
   raise_open_files_limit();
 
+  // The state file and token file are read before anything listens: a node drained for an upgrade must
+  // not take a single request because drawbridge restarted.
+  drawbridge::admin::control_plane control(built.value);
+  if (auto errors = control.restore(); !errors.empty()) return report(errors);
+
   drawbridge::proxy::server server(built.value);
   try {
     server.start();
+    control.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return exit_start_error;
@@ -68,6 +77,7 @@ int serve(const std::string& path) {
   });
   std::thread signal_thread([&] { signals_io.run(); });
   server.wait();
+  control.stop();
   signals_io.stop();
   signal_thread.join();
   spdlog::info("stopped");
@@ -87,7 +97,61 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "Validate a config file: exit 0, or 2 with one line per problem");
   check_cmd->add_option("-c,--config", config_path, "JSON config file")->required();
 
+  // The operator's commands, talking to a running drawbridge's admin API.
+  const char* env_admin = std::getenv("DRAWBRIDGE_ADMIN");
+  std::string admin_url = env_admin && *env_admin ? env_admin : "http://127.0.0.1:9901";
+  std::string token_file;
+  auto add_admin_options = [&](CLI::App* cmd) {
+    cmd->add_option("--admin", admin_url, "Admin API URL (default: $DRAWBRIDGE_ADMIN, else http://127.0.0.1:9901)");
+    cmd->add_option("--token-file", token_file, "File holding the admin token (default: $DRAWBRIDGE_ADMIN_TOKEN)");
+  };
+  std::string upstream, node, wait, drain_wait = "120s", health_wait = "600s", exec, nodes;
+  bool force = false;
+  auto* nodes_cmd = app.add_subcommand("nodes", "List the nodes of every upstream, or of one, with their state");
+  nodes_cmd->add_option("upstream", upstream, "Upstream name");
+  add_admin_options(nodes_cmd);
+  auto* drain_cmd = app.add_subcommand("drain", "Stop sending new requests to a node; in-flight ones finish");
+  drain_cmd->add_option("upstream", upstream)->required();
+  drain_cmd->add_option("node", node)->required();
+  drain_cmd->add_option("--wait", wait, "Wait until nothing is in flight (e.g. 120s)");
+  drain_cmd->add_flag("--force", force, "Drain even below the upstream's min_available");
+  add_admin_options(drain_cmd);
+  auto* undrain_cmd = app.add_subcommand("undrain", "Put a node back once its health checks pass");
+  undrain_cmd->add_option("upstream", upstream)->required();
+  undrain_cmd->add_option("node", node)->required();
+  undrain_cmd->add_option("--wait", wait, "Wait until the node is active (e.g. 600s)");
+  add_admin_options(undrain_cmd);
+  auto* rollout_cmd = app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
+  rollout_cmd->add_option("upstream", upstream)->required();
+  rollout_cmd->add_option("--exec", exec, "Command run for each node; {node} and {address} are filled in")->required();
+  rollout_cmd->add_option("--nodes", nodes, "Comma-separated nodes, in this order (default: all)");
+  rollout_cmd->add_option("--drain-wait", drain_wait, "Longest wait for in-flight requests (default 120s)");
+  rollout_cmd->add_option("--health-wait", health_wait, "Longest wait for health after the command (default 600s)");
+  add_admin_options(rollout_cmd);
+
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(config_path);
-  return serve(config_path);
+  if (*serve_cmd) return serve(config_path);
+
+  drawbridge::admin::cli_context ctx{admin_url, ""};
+  if (const char* token = std::getenv("DRAWBRIDGE_ADMIN_TOKEN"); token && *token) ctx.token = token;
+  else if (!token_file.empty()) {
+    ctx.token = drawbridge::admin::read_first_token(token_file);
+    if (ctx.token.empty()) {
+      std::cerr << "drawbridge: no token in " << token_file << '\n';
+      return exit_config_error;
+    }
+  }
+  if (*nodes_cmd) return drawbridge::admin::run_nodes(ctx, upstream);
+  if (*drain_cmd) return drawbridge::admin::run_drain(ctx, upstream, node, wait, force);
+  if (*undrain_cmd) return drawbridge::admin::run_undrain(ctx, upstream, node, wait);
+  drawbridge::admin::rollout_options options{upstream, exec, {}, drain_wait, health_wait};
+  for (std::size_t start = 0; start < nodes.size();) {
+    const auto comma = nodes.find(',', start);
+    const auto name = nodes.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty()) options.nodes.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return drawbridge::admin::run_rollout(ctx, options);
 }

@@ -52,11 +52,46 @@ struct node_config {
   std::uint32_t weight = 1;
 };
 
+// Active health checks, run from the control thread. Absent from the config = no active checks: nodes
+// count as healthy from the start (passive ejection still applies).
+struct health_check_config {
+  bool enabled = false;
+  std::string path = "/api/v1/health";
+  duration interval = 5s;
+  duration timeout = 2s;
+  std::uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
+  std::uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
+  duration start_period = 0s;  // after a node is added or undrained, failures don't count (Docker's meaning)
+  std::vector<unsigned> expect_status{200};
+  // When set, the body must be JSON and the value at `json_pointer` must equal `json_equals` (compact JSON).
+  std::optional<std::string> json_pointer;
+  std::string json_equals;
+};
+
+// Passive ejection: consecutive connect errors, resets or 502/503/504 answers take a node out for a while.
+struct passive_config {
+  std::uint32_t max_failures = 5;  // 0 disables passive ejection
+  duration ejection_time = 30s;    // doubles on each repeat ejection, up to max_ejection_time
+  duration max_ejection_time = 300s;
+};
+
 struct upstream_config {
   std::string name;
   balance_kind balance = balance_kind::round_robin;
   keepalive_config keepalive;
+  health_check_config health_check;
+  passive_config passive;
+  duration slow_start = 0s;         // 0 = off: a node gets its full share as soon as it is eligible
+  std::uint32_t min_available = 1;  // drains and ejections never leave fewer eligible nodes than this
   std::vector<node_config> nodes;
+};
+
+// The admin REST API. Absent from the config = no admin listener.
+struct admin_config {
+  bool enabled = false;
+  host_port address{"127.0.0.1", 9901};
+  std::string token_file;  // empty = no token (allowed only on a loopback address)
+  bool metrics_auth = false;
 };
 
 struct access_log_config {
@@ -74,6 +109,8 @@ struct config {
   std::vector<route_config> routes;
   std::vector<upstream_config> upstreams;
   access_log_config access_log;
+  admin_config admin;
+  std::string state_file;  // empty = admin state is not persisted
   std::string log_level = "info";
 };
 

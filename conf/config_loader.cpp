@@ -86,16 +86,24 @@ class reader {
                  ", got " + describe(v));
   }
 
-  void get_duration(const json& obj, const char* key, const std::string& path, duration& out) {
+  void get_duration(const json& obj, const char* key, const std::string& path, duration& out,
+                    bool allow_zero = false) {
     if (!obj.contains(key)) return;
     const json& v = obj.at(key);
     const std::string p = join(path, key);
     std::optional<duration> d;
     if (v.is_string()) d = parse_duration(v.get<std::string>());
-    if (!d || d->count() == 0)
-      return error(p, "expected a positive duration such as \"250ms\", \"30s\", \"5m\" or \"1h\", got " +
-                          describe(v));
+    if (!d || (d->count() == 0 && !allow_zero))
+      return error(p, std::string("expected a ") + (allow_zero ? "" : "positive ") +
+                          "duration such as \"250ms\", \"30s\", \"5m\" or \"1h\", got " + describe(v));
     out = *d;
+  }
+
+  void get_bool(const json& obj, const char* key, const std::string& path, bool& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    if (!v.is_boolean()) return error(join(path, key), std::string("expected true or false, got ") + type_name(v));
+    out = v.get<bool>();
   }
 
   void get_size(const json& obj, const char* key, const std::string& path, std::uint64_t& out,
@@ -217,10 +225,78 @@ void read_node(reader& r, const json& n, const std::string& p, upstream_config& 
   u.nodes.push_back(std::move(node));
 }
 
+void read_health_check(reader& r, const json& u, const std::string& p, health_check_config& h) {
+  if (!u.contains("health_check")) return;
+  const std::string hp = reader::join(p, "health_check");
+  const json& j = u.at("health_check");
+  if (!r.expect_object(j, hp)) return;
+  r.allow_keys(j, hp, {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "start_period",
+                       "expect_status", "expect_json"});
+  h.enabled = true;
+  r.get_string(j, "path", hp, h.path);
+  if (h.path.empty() || h.path.front() != '/')
+    r.error(reader::join(hp, "path"), "must start with \"/\", got \"" + h.path + "\"");
+  else if (h.path.find_first_of(" \r\n\t") != std::string::npos)
+    r.error(reader::join(hp, "path"), "must not contain spaces or control characters");
+  r.get_duration(j, "interval", hp, h.interval);
+  r.get_duration(j, "timeout", hp, h.timeout);
+  if (h.timeout > h.interval) r.error(reader::join(hp, "timeout"), "must not be longer than interval");
+  r.get_int(j, "healthy_threshold", hp, h.healthy_threshold, 1, 100);
+  r.get_int(j, "unhealthy_threshold", hp, h.unhealthy_threshold, 1, 100);
+  r.get_duration(j, "start_period", hp, h.start_period, /*allow_zero=*/true);
+  if (const json* statuses = r.get_array(j, "expect_status", hp)) {
+    h.expect_status.clear();
+    if (statuses->empty()) r.error(reader::join(hp, "expect_status"), "expected at least one status");
+    for (std::size_t i = 0; i < statuses->size(); ++i) {
+      const json& s = (*statuses)[i];
+      if (!s.is_number_unsigned() || s.get<unsigned>() < 100 || s.get<unsigned>() > 599)
+        r.error(reader::index(reader::join(hp, "expect_status"), i), "expected a status from 100 to 599, got " +
+                                                                          describe(s));
+      else h.expect_status.push_back(s.get<unsigned>());
+    }
+  }
+  if (j.contains("expect_json")) {
+    const std::string jp = reader::join(hp, "expect_json");
+    const json& e = j.at("expect_json");
+    if (r.expect_object(e, jp)) {
+      r.allow_keys(e, jp, {"pointer", "equals"});
+      std::string pointer;
+      r.get_string(e, "pointer", jp, pointer);
+      if (!e.contains("pointer")) r.error(reader::join(jp, "pointer"), "required");
+      else if (!pointer.empty() && pointer.front() != '/')
+        r.error(reader::join(jp, "pointer"), "expected a JSON pointer such as \"/responseMeta/success\"");
+      else {
+        try {
+          (void)json::json_pointer(pointer);
+          h.json_pointer = pointer;
+        } catch (const json::exception& ex) {
+          r.error(reader::join(jp, "pointer"), std::string("invalid JSON pointer: ") + ex.what());
+        }
+      }
+      if (!e.contains("equals")) r.error(reader::join(jp, "equals"), "required");
+      else h.json_equals = e.at("equals").dump();
+    }
+  }
+}
+
+void read_passive(reader& r, const json& u, const std::string& p, passive_config& passive) {
+  if (!u.contains("passive")) return;
+  const std::string pp = reader::join(p, "passive");
+  const json& j = u.at("passive");
+  if (!r.expect_object(j, pp)) return;
+  r.allow_keys(j, pp, {"max_failures", "ejection_time", "max_ejection_time"});
+  r.get_int(j, "max_failures", pp, passive.max_failures, 0, 1000);
+  r.get_duration(j, "ejection_time", pp, passive.ejection_time);
+  r.get_duration(j, "max_ejection_time", pp, passive.max_ejection_time);
+  if (passive.max_ejection_time < passive.ejection_time)
+    r.error(reader::join(pp, "max_ejection_time"), "must not be shorter than ejection_time");
+}
+
 void read_upstream(reader& r, const json& u, const std::string& p, config& c,
                    std::set<std::string>& names) {
   if (!r.expect_object(u, p)) return;
-  r.allow_keys(u, p, {"name", "balance", "keepalive", "nodes"});
+  r.allow_keys(u, p, {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
+                      "nodes"});
   upstream_config up;
   read_unique_name(r, u, p, "upstream", up.name, names);
 
@@ -241,6 +317,11 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
     }
   }
 
+  read_health_check(r, u, p, up.health_check);
+  read_passive(r, u, p, up.passive);
+  r.get_duration(u, "slow_start", p, up.slow_start, /*allow_zero=*/true);
+  r.get_int(u, "min_available", p, up.min_available, 0, 64);
+
   const json* nodes = r.get_array(u, "nodes", p);
   if (!u.contains("nodes")) r.error(reader::join(p, "nodes"), "required");
   else if (nodes && nodes->empty()) r.error(reader::join(p, "nodes"), "expected at least one node");
@@ -250,6 +331,9 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
     std::set<std::string> node_names;
     for (std::size_t i = 0; i < nodes->size(); ++i)
       read_node(r, (*nodes)[i], reader::index(reader::join(p, "nodes"), i), up, node_names);
+    if (!nodes->empty() && up.min_available > nodes->size())
+      r.error(reader::join(p, "min_available"), "is " + std::to_string(up.min_available) + " but the upstream has " +
+                                                    std::to_string(nodes->size()) + " node(s)");
   }
   c.upstreams.push_back(std::move(up));
 }
@@ -304,6 +388,26 @@ void read_access_log(reader& r, const json& root, config& c) {
   r.get_int(a, "max_files", "access_log", c.access_log.max_files, 1, 1000);
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+void read_admin(reader& r, const json& root, config& c) {
+  if (!root.contains("admin")) return;
+  const json& a = root.at("admin");
+  if (!r.expect_object(a, "admin")) return;
+  r.allow_keys(a, "admin", {"address", "token_file", "metrics_auth"});
+  c.admin.enabled = true;
+  if (a.contains("address"))
+    if (auto hp = r.get_address(a, "admin", /*allow_port_zero=*/true)) c.admin.address = *hp;
+  r.get_string(a, "token_file", "admin", c.admin.token_file);
+  r.get_bool(a, "metrics_auth", "admin", c.admin.metrics_auth);
+  // An unauthenticated admin API that anyone on the network can reach could drain every node.
+  if (c.admin.token_file.empty() && !is_loopback(c.admin.address.host))
+    r.error("admin.token_file", "required when admin.address (" + to_string(c.admin.address) +
+                                    ") is not a loopback address");
+}
+
 }  // namespace
 
 load_result parse_config(const std::string& json_text) {
@@ -322,7 +426,7 @@ load_result parse_config(const std::string& json_text) {
     return result;
   }
   r.allow_keys(root, "", {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log",
-                          "log_level"});
+                          "admin", "state_file", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
@@ -339,6 +443,8 @@ load_result parse_config(const std::string& json_text) {
   }
   read_routes(r, root, c, upstream_names);
   read_access_log(r, root, c);
+  read_admin(r, root, c);
+  r.get_string(root, "state_file", "", c.state_file);
 
   r.get_string(root, "log_level", "", c.log_level);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

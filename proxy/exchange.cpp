@@ -10,6 +10,7 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/worker.hpp"
+#include "upstream/upstream_group.hpp"
 
 namespace drawbridge::proxy {
 
@@ -45,19 +46,32 @@ void exchange::fail(unsigned status, const char* reason) {
 
 task<exchange_outcome> exchange::run() {
   const auto started = std::chrono::steady_clock::now();
-  const auto& group = *worker_.rt().upstreams[request_.upstream_index];
-  auto& balancer = worker_.balancer(request_.upstream_index);
-  upstream::tried_set tried = 0;
+  const auto now_ms = upstream::steady_ms(started);
+  std::vector<const upstream::node*> tried;  // allocates only when a request moves on to another node
   fail(503, "no node available");
   for (;;) {
-    const int index = balancer.pick(tried);
+    // The view may change while a try is in progress (the admin API added or removed a node), so the
+    // tried set is rebuilt against the current one.
+    auto& view = worker_.view(request_.upstream_index);
+    upstream::tried_set tried_bits = 0;
+    for (const auto* t : tried)
+      if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
+    const int index = view.balancer->pick(tried_bits, now_ms);
     if (index == upstream::no_node) break;
-    outcome_.node = group.nodes[static_cast<std::size_t>(index)].get();
-    const step result = co_await try_node(index);
+    auto n = (*view.nodes)[static_cast<std::size_t>(index)];
+    may_move_on_ = request_.idempotent && !request_has_body_ &&
+                   another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
+    const step result = co_await try_node(n);
+    if (result != step::not_taken) outcome_.node = n;
     if (result == step::done || result == step::failed) break;
-    tried |= upstream::tried_set{1} << index;
+    tried.push_back(n.get());
+    if (result == step::not_taken) continue;
     if (result == step::connect_failed) {
       fail(503, "every node refused or timed out on connect");
+      continue;
+    }
+    if (result == step::gateway_error) {
+      fail(502, "every node answered with a gateway error");
       continue;
     }
     // failed_before_response: the node took the request and gave nothing back.
@@ -70,17 +84,26 @@ task<exchange_outcome> exchange::run() {
   co_return outcome_;
 }
 
-task<exchange::step> exchange::try_node(int index) {
-  auto& n = *worker_.rt().upstreams[request_.upstream_index]->nodes[static_cast<std::size_t>(index)];
-  auto& pool = worker_.pool(request_.upstream_index);
+task<exchange::step> exchange::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
+  auto& n = *node_ptr;
   upstream::in_flight_guard guard(n);
+  // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
+  // consistent): either drain sees this request in flight, or this request sees the drain.
+  if (n.admin.load(std::memory_order_seq_cst) != upstream::admin_state::ready) co_return step::not_taken;
   n.requests_total.fetch_add(1, std::memory_order_relaxed);
 
-  auto connection = pool.acquire(index, upstream::clock::now());
+  // The pool slot is looked up again after every suspension: the view may have been rebuilt.
+  auto slot = [&] { return worker_.view(request_.upstream_index).index_of(&n); };
+  std::unique_ptr<upstream_connection> connection;
+  if (const int i = slot(); i >= 0)
+    connection = worker_.view(request_.upstream_index).pool->acquire(i, upstream::clock::now());
   const bool reused = connection != nullptr;
   if (!connection) {
     connection = co_await connect(n);
-    if (!connection) co_return step::connect_failed;
+    if (!connection) {
+      judge_node(n, step::connect_failed, true);
+      co_return step::connect_failed;
+    }
   }
   auto result = co_await attempt(*connection);
   // A pooled connection the node had already given up on: one fresh try on the same node.
@@ -89,14 +112,37 @@ task<exchange::step> exchange::try_node(int index) {
     spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id,
                   n.name());
     connection = co_await connect(n);
-    if (!connection) co_return step::connect_failed;
+    if (!connection) {
+      judge_node(n, step::connect_failed, true);
+      co_return step::connect_failed;
+    }
     result = co_await attempt(*connection);
   }
+  judge_node(n, result.next, result.node_fault);
   if (result.next == step::done && result.reusable) {
     ++connection->requests;
-    pool.release(index, std::move(connection), upstream::clock::now());
+    if (const int i = slot(); i >= 0)
+      worker_.view(request_.upstream_index).pool->release(i, std::move(connection), upstream::clock::now());
   }
   co_return result.next;
+}
+
+bool exchange::another_eligible(const upstream::node_list& nodes, upstream::tried_set excluded) {
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if ((excluded & (upstream::tried_set{1} << i)) == 0 && nodes[i]->eligible()) return true;
+  return false;
+}
+
+// Feeds passive ejection: connect errors, resets, timeouts, garbage and 502/503/504 answers count against
+// the node; any other answer clears its run of failures. Failures on the client's side count for nothing.
+void exchange::judge_node(upstream::node& n, step result, bool node_fault) {
+  auto& group = *worker_.rt().upstreams[request_.upstream_index];
+  const bool bad_status = result == step::done && outcome_.status >= 502 && outcome_.status <= 504;
+  if (bad_status || result == step::connect_failed || result == step::failed_before_response ||
+      result == step::gateway_error || node_fault)
+    group.record_failure(n, upstream::steady_now_ms());
+  else if (result == step::done)
+    upstream::upstream_group::record_success(n);
 }
 
 task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
@@ -144,7 +190,7 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
     if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
       fail(504, "node did not respond within the read timeout");
-      co_return attempt_result{step::failed};
+      co_return attempt_result{step::failed, false, false, true};
     }
     if (ec) {
       const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
@@ -153,16 +199,20 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
         co_return attempt_result{step::failed_before_response};
       fail(502, "node sent an invalid response");
       spdlog::warn("{}: invalid response header from node: {}", request_.request_id, ec.message());
-      co_return attempt_result{step::failed};
+      co_return attempt_result{step::failed, false, false, true};
     }
     // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
     const unsigned status = parser->get().result_int();
     if (status >= 200 || status == 101) break;
   }
+  // A booting node (Appsmith answers 502 until it is up) or an overloaded one: another node can answer
+  // a request that is safe to repeat. This connection is dropped with the unread answer.
+  if (const unsigned status = parser->get().result_int(); may_move_on_ && status >= 502 && status <= 504)
+    co_return attempt_result{step::gateway_error};
   if (parser->get().result_int() == 101) {
     // Upgrades are not relayed yet: we strip Upgrade, so a 101 means the node ignored the protocol.
     fail(502, "node switched protocols unasked");
-    co_return attempt_result{step::failed};
+    co_return attempt_result{step::failed, false, false, true};
   }
   co_return co_await relay_response(connection, *parser);
 }
@@ -204,7 +254,7 @@ task<exchange::attempt_result> exchange::send_request(upstream_connection& conne
   // The node's side failed while we wrote to it.
   if (relayed.ec == beast::error::timeout) {
     fail(504, "node did not accept the request within the send timeout");
-    co_return attempt_result{step::failed};
+    co_return attempt_result{step::failed, false, false, true};
   }
   co_return attempt_result{step::failed_before_response, !relayed.sink_started};
 }
@@ -248,8 +298,10 @@ task<exchange::attempt_result> exchange::relay_response(
     if (relayed.ec == beast::error::timeout) fail(504, "node stalled before its response body");
     else fail(502, "node failed before its response body");
   }
-  if (relayed.failed == relay_result::failure::source)
+  if (relayed.failed == relay_result::failure::source) {
     spdlog::warn("{}: node failed mid-response: {}", request_.request_id, relayed.ec.message());
+    co_return attempt_result{step::failed, false, false, true};
+  }
   co_return attempt_result{step::failed};
 }
 

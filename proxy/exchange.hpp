@@ -5,7 +5,7 @@
 //  - a reused pooled connection that fails before any response byte is retried once on a fresh
 //    connection to the same node, when the request has no body and is idempotent or never got written;
 //  - an idempotent request without a body moves on to the next node when a node fails before any
-//    response byte;
+//    response byte, or answers 502/503/504 (a booting or overloaded node) while another node is there;
 //  - anything else (a POST whose bytes reached a node, a timeout, a garbled response) is not replayed.
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -21,6 +21,8 @@
 #include "proxy/io_deadline.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/node.hpp"
+#include "upstream/balancer.hpp"
+#include "upstream/upstream_group.hpp"
 
 namespace drawbridge::proxy {
 
@@ -57,7 +59,7 @@ struct exchange_outcome {
   const char* reason = "";         // why, when the status is our own
   std::uint64_t bytes_in = 0;      // request body bytes relayed to the node
   std::uint64_t bytes_out = 0;     // response body bytes relayed to the client
-  const upstream::node* node = nullptr;
+  std::shared_ptr<const upstream::node> node;  // held: the admin API may remove the node meanwhile
   double upstream_ms = -1;
 };
 
@@ -70,14 +72,20 @@ class exchange {
   task<exchange_outcome> run();
 
  private:
-  enum class step { done, connect_failed, failed_before_response, failed };
+  // not_taken: the node was drained between the pick and the in-flight count; try another.
+  // gateway_error: the node answered 502/503/504 to a request that can go to another node instead (the
+  // answer was not relayed).
+  enum class step { done, not_taken, connect_failed, failed_before_response, gateway_error, failed };
   struct attempt_result {
     step next = step::failed;
     bool write_failed = false;  // the request could not be written at all
     bool reusable = false;      // the connection may go back to the pool
+    bool node_fault = false;    // the node timed out, reset or sent garbage (counts toward ejection)
   };
 
-  task<step> try_node(int index);
+  task<step> try_node(const std::shared_ptr<upstream::node>& n);
+  void judge_node(upstream::node& n, step result, bool node_fault);
+  static bool another_eligible(const upstream::node_list& nodes, upstream::tried_set excluded);
   task<std::unique_ptr<upstream::upstream_connection>> connect(upstream::node& n);
   task<attempt_result> attempt(upstream::upstream_connection& connection);
   task<attempt_result> send_request(upstream::upstream_connection& connection);
@@ -91,6 +99,8 @@ class exchange {
   char* buffer_;
   std::size_t buffer_size_;
   bool request_has_body_;
+  // Set before each try: an idempotent request without a body, and another node could take it.
+  bool may_move_on_ = false;
   exchange_outcome outcome_;
 };
 

@@ -10,7 +10,7 @@ runtime_result build_runtime(conf::config config) {
     return result;
   }
   std::vector<std::string> names;
-  for (const auto& group : resolved.groups) names.push_back(group->name);
+  for (const auto& group : resolved.groups) names.push_back(group->name());
   route_table routes(config.routes, names);
   result.value = std::make_shared<const runtime>(
       runtime{std::move(config), std::move(resolved.groups), std::move(routes)});

@@ -1,6 +1,6 @@
 #pragma once
-// Everything the workers share, immutable once built: the config, the resolved upstreams and the routes.
-// Run-time change happens inside the nodes' atomics, not here.
+// Everything the workers share: the config and routes (immutable once built) and the upstreams, whose
+// node lists and nodes' atomics are what changes at run time.
 
 #include <memory>
 #include <string>
@@ -14,7 +14,7 @@ namespace drawbridge::proxy {
 
 struct runtime {
   conf::config config;
-  std::vector<std::shared_ptr<const upstream::upstream_group>> upstreams;  // config order
+  std::vector<std::shared_ptr<upstream::upstream_group>> upstreams;  // config order
   route_table routes;
 };
 

@@ -242,7 +242,7 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
                                        std::chrono::steady_clock::time_point started) {
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
-  record.upstream = group.name;
+  record.upstream = group.name();
 
   exchange_request request{socket_,
                            deadline_,

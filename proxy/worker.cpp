@@ -23,16 +23,59 @@ worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
       grace_timer_(ioc_.get_executor()) {
-  for (const auto& group : runtime_->upstreams) {
-    pools_.push_back(std::make_unique<upstream::connection_pool>(group->nodes.size(), group->keepalive));
-    balancers_.push_back(upstream::make_balancer(group->balance, group->nodes, random_seed() + id));
-  }
+  views_.resize(runtime_->upstreams.size());
+  for (std::size_t u = 0; u < views_.size(); ++u) refresh(u, runtime_->upstreams[u]->generation());
 }
 
 worker::~worker() {
   join();
-  pools_.clear();
+  views_.clear();
   acceptors_.clear();
+}
+
+int upstream_view::index_of(const upstream::node* n) const {
+  for (std::size_t i = 0; i < nodes->size(); ++i)
+    if ((*nodes)[i].get() == n) return static_cast<int>(i);
+  return -1;
+}
+
+upstream_view& worker::view(std::size_t upstream) {
+  auto& v = views_[upstream];
+  const auto generation = runtime_->upstreams[upstream]->generation();
+  if (generation != v.generation) refresh(upstream, generation);
+  return v;
+}
+
+void worker::refresh(std::size_t upstream, std::uint64_t generation) {
+  const auto& group = *runtime_->upstreams[upstream];
+  auto& v = views_[upstream];
+  // Read the list after the generation: a list newer than `generation` only causes one more refresh.
+  auto nodes = group.nodes();
+  const auto& config = group.config();
+  if (!v.pool) {
+    v.pool = std::make_unique<upstream::connection_pool>(nodes->size(), config.keepalive);
+  } else {
+    std::vector<int> old_index;
+    for (const auto& n : *nodes) old_index.push_back(v.index_of(n.get()));
+    v.pool->reassign(old_index);
+  }
+  v.balancer = upstream::make_balancer(config.balance, *nodes, config.slow_start.count(), random_seed() + id_);
+  v.nodes = std::move(nodes);
+  v.generation = generation;
+}
+
+// Drain closes the idle pooled connections to a node; workers do it on their tick, since the pools are
+// theirs alone.
+void worker::close_idle_to_unwanted_nodes() {
+  for (std::size_t u = 0; u < views_.size(); ++u) {
+    auto& v = view(u);
+    for (std::size_t i = 0; i < v.nodes->size(); ++i) {
+      const auto& n = *(*v.nodes)[i];
+      if (n.admin.load(std::memory_order_relaxed) != upstream::admin_state::ready &&
+          v.pool->idle_count(static_cast<int>(i)) > 0)
+        v.pool->close_node(static_cast<int>(i));
+    }
+  }
 }
 
 void worker::listen(const std::vector<tcp::endpoint>& endpoints) {
@@ -129,8 +172,9 @@ task<void> worker::tick_loop() {
     }
     const auto now = upstream::clock::now();
     for (auto* s : sessions_) s->check_deadline(now);
+    close_idle_to_unwanted_nodes();
     if (tick % 20 == 0)
-      for (auto& pool : pools_) pool->sweep(now);
+      for (auto& v : views_) v.pool->sweep(now);
   }
 }
 
@@ -157,7 +201,7 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
 
 void worker::finish_stop() {
   grace_timer_.cancel();
-  for (auto& pool : pools_) pool->close_all();
+  for (auto& v : views_) v.pool->close_all();
 }
 
 }  // namespace drawbridge::proxy

@@ -23,6 +23,18 @@ namespace drawbridge::proxy {
 
 class session;
 
+// A worker's own view of one upstream: the node list it last saw, and the balancer and keep-alive pool
+// built for that list. Rebuilt when the upstream publishes a new node list.
+struct upstream_view {
+  std::uint64_t generation = 0;
+  std::shared_ptr<const upstream::node_list> nodes;
+  std::unique_ptr<upstream::balancer> balancer;
+  std::unique_ptr<upstream::connection_pool> pool;
+
+  // Position of `n` in `nodes`, or -1 when the node is no longer listed.
+  int index_of(const upstream::node* n) const;
+};
+
 class worker {
  public:
   // `connections` counts open downstream connections across all workers (limits.max_connections).
@@ -45,8 +57,8 @@ class worker {
   // --- worker thread only (sessions) ---
   boost::asio::io_context& io() { return ioc_; }
   const runtime& rt() const { return *runtime_; }
-  upstream::connection_pool& pool(std::size_t upstream) { return *pools_[upstream]; }
-  upstream::balancer& balancer(std::size_t upstream) { return *balancers_[upstream]; }
+  // The current view of an upstream, refreshed first if its node list changed (one atomic load).
+  upstream_view& view(std::size_t upstream);
   request_id_generator& ids() { return ids_; }
   access_log& log() { return log_; }
   bool stopping() const { return stopping_; }
@@ -75,8 +87,10 @@ class worker {
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
-  std::vector<std::unique_ptr<upstream::connection_pool>> pools_;
-  std::vector<std::unique_ptr<upstream::balancer>> balancers_;
+  void refresh(std::size_t upstream, std::uint64_t generation);
+  void close_idle_to_unwanted_nodes();
+
+  std::vector<upstream_view> views_;
   request_id_generator ids_;
   std::unordered_set<session*> sessions_;
   std::vector<std::unique_ptr<char[]>> spare_buffers_;

@@ -9,15 +9,16 @@ bool available(const node& n, int index, tried_set tried) {
 
 }  // namespace
 
-round_robin_balancer::round_robin_balancer(std::vector<std::shared_ptr<node>> nodes)
-    : nodes_(std::move(nodes)), current_(nodes_.size(), 0) {}
+round_robin_balancer::round_robin_balancer(std::vector<std::shared_ptr<node>> nodes, std::int64_t slow_start_ms)
+    : nodes_(std::move(nodes)), slow_start_ms_(slow_start_ms), current_(nodes_.size(), 0) {}
 
-int round_robin_balancer::pick(tried_set tried) {
+int round_robin_balancer::pick(tried_set tried, std::int64_t now_ms) {
   int best = no_node;
   std::int64_t total = 0;
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
     if (!available(*nodes_[i], i, tried)) continue;
-    const auto weight = static_cast<std::int64_t>(nodes_[i]->weight());
+    // In thousandths, so that a node ramping up under slow start gets a fraction of its turns.
+    const auto weight = static_cast<std::int64_t>(nodes_[i]->weight()) * nodes_[i]->ramp_permille(now_ms, slow_start_ms_);
     current_[i] += weight;
     total += weight;
     if (best == no_node || current_[i] > current_[best]) best = i;
@@ -26,8 +27,9 @@ int round_robin_balancer::pick(tried_set tried) {
   return best;
 }
 
-least_request_balancer::least_request_balancer(std::vector<std::shared_ptr<node>> nodes, std::uint64_t seed)
-    : nodes_(std::move(nodes)), state_(seed | 1) {
+least_request_balancer::least_request_balancer(std::vector<std::shared_ptr<node>> nodes,
+                                               std::int64_t slow_start_ms, std::uint64_t seed)
+    : nodes_(std::move(nodes)), slow_start_ms_(slow_start_ms), state_(seed | 1) {
   candidates_.reserve(nodes_.size());
 }
 
@@ -39,7 +41,7 @@ std::uint64_t least_request_balancer::next_random() {
   return state_ * 0x2545F4914F6CDD1DULL;
 }
 
-int least_request_balancer::pick(tried_set tried) {
+int least_request_balancer::pick(tried_set tried, std::int64_t now_ms) {
   candidates_.clear();
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i)
     if (available(*nodes_[i], i, tried)) candidates_.push_back(i);
@@ -51,17 +53,20 @@ int least_request_balancer::pick(tried_set tried) {
   if (second >= first) ++second;
   const node& a = *nodes_[candidates_[first]];
   const node& b = *nodes_[candidates_[second]];
-  // Compare in_flight/weight without division: a.load * b.weight vs b.load * a.weight.
-  const auto load_a = a.in_flight.load(std::memory_order_relaxed) * static_cast<std::int64_t>(b.weight());
-  const auto load_b = b.in_flight.load(std::memory_order_relaxed) * static_cast<std::int64_t>(a.weight());
+  // Compare (in_flight + 1)/weight without division: a.load * b.weight vs b.load * a.weight. The +1 (the
+  // request being placed) lets slow start matter even when both nodes are idle. Weights in thousandths.
+  const auto weight_a = static_cast<std::int64_t>(a.weight()) * a.ramp_permille(now_ms, slow_start_ms_);
+  const auto weight_b = static_cast<std::int64_t>(b.weight()) * b.ramp_permille(now_ms, slow_start_ms_);
+  const auto load_a = (a.in_flight.load(std::memory_order_relaxed) + 1) * weight_b;
+  const auto load_b = (b.in_flight.load(std::memory_order_relaxed) + 1) * weight_a;
   return load_b < load_a ? candidates_[second] : candidates_[first];
 }
 
 std::unique_ptr<balancer> make_balancer(conf::balance_kind kind, std::vector<std::shared_ptr<node>> nodes,
-                                        std::uint64_t seed) {
+                                        std::int64_t slow_start_ms, std::uint64_t seed) {
   if (kind == conf::balance_kind::least_request)
-    return std::make_unique<least_request_balancer>(std::move(nodes), seed);
-  return std::make_unique<round_robin_balancer>(std::move(nodes));
+    return std::make_unique<least_request_balancer>(std::move(nodes), slow_start_ms, seed);
+  return std::make_unique<round_robin_balancer>(std::move(nodes), slow_start_ms);
 }
 
 }  // namespace drawbridge::upstream

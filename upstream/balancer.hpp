@@ -19,18 +19,21 @@ class balancer {
  public:
   virtual ~balancer() = default;
   // Picks an eligible node that is not in `tried`; no_node when there is none. Worker thread only.
-  virtual int pick(tried_set tried) = 0;
+  // `now_ms` (steady clock) serves slow start: a node that became eligible less than `slow_start` ago
+  // gets a share of its weight that grows linearly.
+  virtual int pick(tried_set tried, std::int64_t now_ms) = 0;
 };
 
 // Smooth weighted round robin (the nginx variant): with weights 5,1,1 it yields a a b a c a a, spreading
 // the heavy node's turns instead of sending it bursts. Ineligible and tried nodes sit a round out.
 class round_robin_balancer final : public balancer {
  public:
-  explicit round_robin_balancer(std::vector<std::shared_ptr<node>> nodes);
-  int pick(tried_set tried) override;
+  round_robin_balancer(std::vector<std::shared_ptr<node>> nodes, std::int64_t slow_start_ms);
+  int pick(tried_set tried, std::int64_t now_ms) override;
 
  private:
   std::vector<std::shared_ptr<node>> nodes_;
+  std::int64_t slow_start_ms_;
   std::vector<std::int64_t> current_;
 };
 
@@ -38,17 +41,18 @@ class round_robin_balancer final : public balancer {
 // wins. Cheap, and it avoids the herd that "always the least loaded" causes when workers see stale counts.
 class least_request_balancer final : public balancer {
  public:
-  least_request_balancer(std::vector<std::shared_ptr<node>> nodes, std::uint64_t seed);
-  int pick(tried_set tried) override;
+  least_request_balancer(std::vector<std::shared_ptr<node>> nodes, std::int64_t slow_start_ms, std::uint64_t seed);
+  int pick(tried_set tried, std::int64_t now_ms) override;
 
  private:
   std::uint64_t next_random();
   std::vector<std::shared_ptr<node>> nodes_;
+  std::int64_t slow_start_ms_;
   std::vector<int> candidates_;  // scratch, reused to avoid a per-pick allocation
   std::uint64_t state_;
 };
 
 std::unique_ptr<balancer> make_balancer(conf::balance_kind kind, std::vector<std::shared_ptr<node>> nodes,
-                                        std::uint64_t seed);
+                                        std::int64_t slow_start_ms, std::uint64_t seed);
 
 }  // namespace drawbridge::upstream

@@ -75,6 +75,14 @@ void connection_pool::close_node(int node) {
   list.clear();
 }
 
+void connection_pool::reassign(const std::vector<int>& old_index) {
+  std::vector<std::vector<std::unique_ptr<upstream_connection>>> moved(old_index.size());
+  for (std::size_t i = 0; i < old_index.size(); ++i)
+    if (old_index[i] >= 0) moved[i] = std::move(idle_[static_cast<std::size_t>(old_index[i])]);
+  close_all();  // what was not moved belongs to removed nodes
+  idle_ = std::move(moved);
+}
+
 void connection_pool::close_all() {
   for (std::size_t i = 0; i < idle_.size(); ++i) close_node(static_cast<int>(i));
 }

@@ -45,6 +45,10 @@ class connection_pool {
   void close_node(int node);
   void close_all();
 
+  // The upstream's node list changed: new node i was old node `old_index[i]` (or -1 for a new one).
+  // Idle connections follow their node; those to nodes no longer listed are closed.
+  void reassign(const std::vector<int>& old_index);
+
   std::size_t idle_count(int node) const { return idle_[static_cast<std::size_t>(node)].size(); }
 
  private:

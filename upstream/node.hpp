@@ -1,6 +1,7 @@
 #pragma once
 // One backend endpoint. Shared by all workers: its mutable parts are atomics, read without locks.
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -12,10 +13,16 @@
 
 namespace drawbridge::upstream {
 
-// What the operator wants (changed through the admin API in a later step).
+// What the operator wants (changed through the admin API).
 enum class admin_state : std::uint8_t { ready, draining, drained };
-// What the health checks observed. Without a health checker a node starts healthy.
+// What the health checks observed. Without active checks a node starts healthy.
 enum class health_state : std::uint8_t { unknown, healthy, unhealthy };
+// The one word shown to people, derived from admin state, health, ejection and slow start.
+enum class node_state : std::uint8_t { active, warming, draining, drained, unhealthy, ejected };
+
+const char* to_string(admin_state s);
+const char* to_string(health_state s);
+const char* to_string(node_state s);
 
 class node {
  public:
@@ -28,18 +35,47 @@ class node {
   // Resolved once at start-up; tried in order on connect.
   const std::vector<boost::asio::ip::tcp::endpoint>& endpoints() const { return endpoints_; }
 
-  // A node takes new requests only when the operator wants it and the checks agree.
+  // A node takes new requests only when the operator wants it, the checks agree and it is not ejected.
   bool eligible() const {
     return admin.load(std::memory_order_relaxed) == admin_state::ready &&
-           health.load(std::memory_order_relaxed) == health_state::healthy;
+           health.load(std::memory_order_relaxed) == health_state::healthy &&
+           !ejected.load(std::memory_order_relaxed);
   }
 
+  // The display word. `now_ms` and `slow_start_ms` decide whether an eligible node is still ramping up.
+  node_state state(std::int64_t now_ms, std::int64_t slow_start_ms) const;
+
+  // Slow start: the share of its weight an eligible node gets at `now_ms`, from 1/1000 to 1000/1000.
+  std::int64_t ramp_permille(std::int64_t now_ms, std::int64_t slow_start_ms) const {
+    const auto since = ramp_start_ms.load(std::memory_order_relaxed);
+    if (slow_start_ms <= 0 || since < 0 || now_ms - since >= slow_start_ms) return 1000;
+    return std::max<std::int64_t>(1, (now_ms - since) * 1000 / slow_start_ms);
+  }
+
+  // Written by the control thread (admin API, health checks); read by every worker.
   std::atomic<admin_state> admin{admin_state::ready};
   std::atomic<health_state> health{health_state::healthy};
+  // Set by passive ejection (any worker, under the upstream's ejection lock), cleared by the control thread.
+  std::atomic<bool> ejected{false};
+  // When the node last became eligible (steady clock ms), for slow start; -1 = not ramping.
+  std::atomic<std::int64_t> ramp_start_ms{-1};
+  // Set when the node is removed from its upstream: its health-check loop ends.
+  std::atomic<bool> removed{false};
+
   // Requests currently assigned to this node, across all workers (least_request reads it).
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::uint64_t> requests_total{0};
   std::atomic<std::uint64_t> connect_failures_total{0};
+  // Failures that count toward passive ejection (connect errors, resets, 502/503/504), and the current
+  // run of them without a success in between.
+  std::atomic<std::uint64_t> failures_total{0};
+  std::atomic<std::uint32_t> consecutive_failures{0};
+
+  // Passive-ejection bookkeeping; guarded by the upstream's ejection lock.
+  std::int64_t ejected_until_ms = 0;
+  std::int64_t last_ejection_end_ms = -1;
+  std::uint32_t ejections_in_a_row = 0;
+  std::uint64_t ejections_total = 0;
 
   // True at most once per `interval` across all workers: for a warning that would otherwise repeat with
   // every request while the node is down. Any thread.
@@ -56,7 +92,8 @@ class node {
 // Counts a request in flight on a node for the lifetime of the guard.
 class in_flight_guard {
  public:
-  explicit in_flight_guard(node& n) : node_(&n) { n.in_flight.fetch_add(1, std::memory_order_relaxed); }
+  // Sequentially consistent, to pair with drain (see exchange::try_node).
+  explicit in_flight_guard(node& n) : node_(&n) { n.in_flight.fetch_add(1, std::memory_order_seq_cst); }
   ~in_flight_guard() {
     if (node_) node_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }

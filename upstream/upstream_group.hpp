@@ -1,8 +1,15 @@
 #pragma once
-// A named pool of nodes with its balancing policy and keep-alive settings. Immutable after start-up;
-// the nodes' own atomics carry everything that changes at run time.
+// A named pool of nodes with its balancing policy, keep-alive, health-check and ejection settings.
+//
+// The settings are fixed at start-up. The node list can change at run time (the admin API adds and removes
+// nodes): it is an immutable snapshot replaced whole by the control thread, and workers notice a new one
+// through a generation counter that they read with one relaxed load per request.
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -11,19 +18,65 @@
 
 namespace drawbridge::upstream {
 
-struct upstream_group {
-  std::string name;
-  conf::balance_kind balance = conf::balance_kind::round_robin;
-  conf::keepalive_config keepalive;
-  std::vector<std::shared_ptr<node>> nodes;
+using node_list = std::vector<std::shared_ptr<node>>;
+
+// Milliseconds on the steady clock: what nodes store in their atomics.
+inline std::int64_t steady_ms(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+inline std::int64_t steady_now_ms() { return steady_ms(std::chrono::steady_clock::now()); }
+
+class upstream_group {
+ public:
+  upstream_group(const conf::upstream_config& config, node_list nodes);
+
+  const std::string& name() const { return config_.name; }
+  const conf::upstream_config& config() const { return config_; }
+
+  // The current node list. Any thread. The snapshot stays valid as long as the caller holds it.
+  std::shared_ptr<const node_list> nodes() const { return nodes_.load(std::memory_order_acquire); }
+  // Bumped on every publish(); workers compare it with the generation they built their view from.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Control thread only: replaces the node list.
+  void publish(node_list nodes);
+
+  std::shared_ptr<node> find(const std::string& name) const;
+
+  // Nodes that would take a new request now, leaving out `except` (may be null).
+  std::size_t eligible_count(const node* except) const;
+
+  // Passive ejection, any thread. Records a failure of `n`; ejects it when the failures in a row reach
+  // passive.max_failures, unless that would leave fewer than min_available eligible nodes.
+  // Returns true when this call ejected the node.
+  bool record_failure(node& n, std::int64_t now_ms);
+  // A good answer ends the run of failures. Cheap when there was none (a load, no store).
+  static void record_success(node& n) {
+    if (n.consecutive_failures.load(std::memory_order_relaxed) != 0)
+      n.consecutive_failures.store(0, std::memory_order_relaxed);
+  }
+  // Control thread: takes back the nodes whose ejection time is over. Returns how many.
+  std::size_t end_ejections(std::int64_t now_ms);
+  // Control thread: takes one node back at once (its active health checks just passed again).
+  void end_ejection(node& n, std::int64_t now_ms);
+
+ private:
+  conf::upstream_config config_;
+  std::atomic<std::shared_ptr<const node_list>> nodes_;
+  std::atomic<std::uint64_t> generation_{1};
+  // Serialises ejection decisions, so that two workers cannot both eject "the last but one" node.
+  std::mutex ejection_mutex_;
 };
 
 struct resolve_result {
-  std::vector<std::shared_ptr<const upstream_group>> groups;  // in config order
+  std::vector<std::shared_ptr<upstream_group>> groups;  // in config order
   std::vector<std::string> errors;  // "upstreams[0].nodes[1].address: cannot resolve \"x\": ..."
 };
 
-// Resolves every node's host name (blocking; start-up only) and builds the groups.
+// Resolves a node's host name (blocking). Empty with `error` set when it cannot.
+std::vector<boost::asio::ip::tcp::endpoint> resolve_node(const conf::host_port& address, std::string& error);
+
+// Resolves every node's host name (blocking; start-up only) and builds the groups. With active health
+// checks configured, nodes start in health `unknown`; otherwise `healthy`.
 resolve_result build_upstreams(const std::vector<conf::upstream_config>& upstreams);
 
 }  // namespace drawbridge::upstream

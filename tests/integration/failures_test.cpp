@@ -39,7 +39,7 @@ TEST(failures, node_down_means_the_next_node_answers) {
     ASSERT_EQ(res.status, 200u) << res.error;
     EXPECT_EQ(json::parse(res.body)["node"], "alive");
   }
-  EXPECT_GE(proxy.rt().upstreams[0]->nodes[0]->connect_failures_total.load(), 1u);
+  EXPECT_GE(proxy.rt().upstreams[0]->nodes()->at(0)->connect_failures_total.load(), 1u);
 }
 
 TEST(failures, failed_connect_moves_even_a_post_to_the_next_node) {
@@ -161,7 +161,7 @@ TEST(failures, connect_timeout_moves_on_to_the_next_node) {
   const auto res = client.get("/x");
   ASSERT_EQ(res.status, 200u) << res.error;
   EXPECT_EQ(json::parse(res.body)["node"], "good");
-  EXPECT_GE(proxy.rt().upstreams[0]->nodes[0]->connect_failures_total.load(), 1u)
+  EXPECT_GE(proxy.rt().upstreams[0]->nodes()->at(0)->connect_failures_total.load(), 1u)
       << "the first connect did not hang: the accept queue was not full";
   EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
 }

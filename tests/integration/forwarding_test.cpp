@@ -48,8 +48,8 @@ TEST(forwarding, least_request_avoids_the_node_with_a_request_in_flight) {
   });
   // Wait until the slow request is in flight on one of the nodes.
   const auto& group = *proxy.rt().upstreams[0];
-  ASSERT_TRUE(wait_for([&] { return group.nodes[0]->in_flight + group.nodes[1]->in_flight == 1; }));
-  const std::string busy = group.nodes[0]->in_flight == 1 ? "node1" : "node2";
+  ASSERT_TRUE(wait_for([&] { return group.nodes()->at(0)->in_flight + group.nodes()->at(1)->in_flight == 1; }));
+  const std::string busy = group.nodes()->at(0)->in_flight == 1 ? "node1" : "node2";
   test_client client(proxy.port());
   for (int i = 0; i < 10; ++i) EXPECT_NE(json::parse(client.get("/x").body)["node"], busy);
   slow.join();
@@ -202,7 +202,7 @@ TEST(forwarding, node_addresses_may_be_host_names_resolved_at_start_up) {
   auto config = test_config({node.port()});
   config.upstreams[0].nodes[0].address.host = "localhost";
   proxy_under_test proxy(config);
-  ASSERT_FALSE(proxy.rt().upstreams[0]->nodes[0]->endpoints().empty());
+  ASSERT_FALSE(proxy.rt().upstreams[0]->nodes()->at(0)->endpoints().empty());
   test_client client(proxy.port());
   const auto res = client.get("/x");
   EXPECT_EQ(res.status, 200u) << res.error;

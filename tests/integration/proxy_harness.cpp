@@ -50,14 +50,19 @@ proxy_under_test::proxy_under_test(conf::config config) {
   auto built = proxy::build_runtime(std::move(config));
   if (!built.value) throw std::runtime_error(built.errors.front());
   runtime_ = built.value;
+  control_ = std::make_unique<admin::control_plane>(runtime_);
+  if (auto errors = control_->restore(); !errors.empty()) throw std::runtime_error(errors.front());
   server_ = std::make_unique<proxy::server>(runtime_);
   server_->start();
+  control_->start();
   port_ = server_->endpoints().front().port();
+  if (const auto admin = control_->admin_endpoint()) admin_port_ = admin->port();
 }
 
 proxy_under_test::~proxy_under_test() {
   server_->stop();
   server_->wait();
+  control_->stop();
 }
 
 std::string write_temp_file(const std::string& text, const std::string& suffix) {
@@ -109,6 +114,11 @@ bool read_some(int fd, std::string& out, std::chrono::milliseconds wait) {
 
 }  // namespace
 
+struct spawned_proxy::shared_log {
+  std::mutex mutex;
+  std::string text;
+};
+
 spawned_proxy::spawned_proxy(const std::string& config_json) {
   config_path_ = write_temp_file(config_json);
   int fd = -1;
@@ -118,18 +128,38 @@ spawned_proxy::spawned_proxy(const std::string& config_json) {
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!read_some(fd, output_, 100ms)) break;
-    const auto at = output_.find(listening);
-    if (at != std::string::npos && output_.find(' ', at + listening.size()) != std::string::npos) {
-      port_ = static_cast<std::uint16_t>(std::stoi(output_.substr(at + listening.size())));
-      break;
-    }
+    // "listening on 127.0.0.1:PORT with ..." and, with an admin block, "admin API on 127.0.0.1:PORT".
+    auto port_after = [&](std::string_view marker) -> std::uint16_t {
+      const auto at = output_.find(marker);
+      if (at == std::string::npos) return 0;
+      const auto end = output_.find_first_not_of("0123456789", at + marker.size());
+      if (end == std::string::npos) return 0;
+      return static_cast<std::uint16_t>(std::stoi(output_.substr(at + marker.size())));
+    };
+    port_ = port_after(listening);
+    admin_port_ = port_after("admin API on 127.0.0.1:");
+    const bool wants_admin = config_json.find("\"admin\"") != std::string::npos;
+    if (port_ != 0 && (admin_port_ != 0 || !wants_admin)) break;
   }
-  // Keep draining the pipe in the background so that the proxy never blocks on a full stderr.
-  std::thread([fd] {
-    std::string sink;
-    while (read_some(fd, sink, 1000ms)) sink.clear();
+  // Keep draining the pipe in the background (so that the proxy never blocks on a full stderr), and keep
+  // what it says for tests that look at the log.
+  log_ = std::make_shared<shared_log>();
+  log_->text = output_;
+  std::thread([fd, log = log_] {
+    std::string chunk;
+    while (read_some(fd, chunk, 1000ms)) {
+      const std::lock_guard lock(log->mutex);
+      log->text += chunk;
+      chunk.clear();
+    }
     ::close(fd);
   }).detach();
+}
+
+std::string spawned_proxy::log() const {
+  if (!log_) return output_;
+  const std::lock_guard lock(log_->mutex);
+  return log_->text;
 }
 
 int spawned_proxy::terminate() {
@@ -154,11 +184,11 @@ spawned_proxy::~spawned_proxy() {
   ::unlink(config_path_.c_str());
 }
 
-command_result run_drawbridge(const std::vector<std::string>& args) {
+command_result run_drawbridge(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
   command_result result;
   int fd = -1;
   const pid_t pid = spawn(args, fd);
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline && read_some(fd, result.out, 100ms)) {
   }
   ::close(fd);

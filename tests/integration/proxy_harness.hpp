@@ -5,12 +5,15 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "admin/control_plane.hpp"
 #include "conf/config.hpp"
 #include "proxy/server.hpp"
 
@@ -31,14 +34,19 @@ class proxy_under_test {
   ~proxy_under_test();
 
   std::uint16_t port() const { return port_; }
+  // The admin API's port; 0 when the config has no admin block.
+  std::uint16_t admin_port() const { return admin_port_; }
   const proxy::runtime& rt() const { return *runtime_; }
+  upstream::node& node(std::size_t index) const { return *runtime_->upstreams[0]->nodes()->at(index); }
   void stop() { server_->stop(); }
   void wait() { server_->wait(); }
 
  private:
   std::shared_ptr<const proxy::runtime> runtime_;
+  std::unique_ptr<admin::control_plane> control_;
   std::unique_ptr<proxy::server> server_;
   std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
 };
 
 // A config for the real binary: `workers` workers on 127.0.0.1:0, one upstream "app" with one node.
@@ -52,8 +60,10 @@ class spawned_proxy {
 
   bool started() const { return port_ != 0; }
   std::uint16_t port() const { return port_; }
+  std::uint16_t admin_port() const { return admin_port_; }  // when the config has an admin block
   pid_t pid() const { return pid_; }
   const std::string& output() const { return output_; }  // stderr until it reported its port
+  std::string log() const;  // everything it wrote so far (start-up included)
   // Sends SIGTERM and returns the exit status (or -1).
   int terminate();
 
@@ -61,15 +71,19 @@ class spawned_proxy {
   std::string config_path_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::string output_;
+  struct shared_log;
+  std::shared_ptr<shared_log> log_;
 };
 
 struct command_result {
   int exit_code = -1;
   std::string out;  // stdout and stderr together
 };
-// Runs the drawbridge binary with arguments, waits for it (at most 20 s).
-command_result run_drawbridge(const std::vector<std::string>& args);
+// Runs the drawbridge binary with arguments, waits for it (at most `limit`).
+command_result run_drawbridge(const std::vector<std::string>& args,
+                              std::chrono::milliseconds limit = std::chrono::seconds(20));
 
 // Writes `text` to a fresh temporary file and returns its path.
 std::string write_temp_file(const std::string& text, const std::string& suffix = ".json");

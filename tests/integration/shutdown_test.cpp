@@ -20,7 +20,7 @@ TEST(shutdown, graceful_stop_finishes_an_in_flight_request) {
     test_client client(proxy.port());
     return client.get("/slow?delay_ms=700");
   });
-  const auto& n = *proxy.rt().upstreams[0]->nodes[0];
+  const auto& n = *proxy.rt().upstreams[0]->nodes()->at(0);
   ASSERT_TRUE(wait_for([&] { return n.in_flight.load() == 1; }));
   proxy.stop();
   const auto res = in_flight.get();
@@ -52,7 +52,7 @@ TEST(shutdown, grace_expiry_cuts_requests_that_take_too_long) {
     test_client client(proxy.port());
     return client.get("/slow?delay_ms=4000");
   });
-  const auto& n = *proxy.rt().upstreams[0]->nodes[0];
+  const auto& n = *proxy.rt().upstreams[0]->nodes()->at(0);
   ASSERT_TRUE(wait_for([&] { return n.in_flight.load() == 1; }));
   const auto started = std::chrono::steady_clock::now();
   proxy.stop();

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   std::string start_delay = "0s";
   app.add_option("--name", name, "Name reported in every answer");
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port, printed)");
-  app.add_option("--start-delay", start_delay, "Health answers 502 for this long after start (e.g. 20s)");
+  app.add_option("--start-delay", start_delay, "Answer 502 to everything for this long after start, as a booting Appsmith node does (e.g. 20s)");
   CLI11_PARSE(app, argc, argv);
 
   const auto address = drawbridge::conf::parse_host_port(listen);

@@ -90,6 +90,7 @@ struct fake_node::impl {
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> open_count{0};
+  std::atomic<bool> healthy{true};
   std::set<std::shared_ptr<beast::tcp_stream>> open;  // io thread only
   std::uint16_t port = 0;
   std::thread thread;
@@ -168,13 +169,18 @@ struct fake_node::impl {
       die_on_next = query.count("die_on_next") > 0;
       std::string body;
       unsigned status = 200;
-      if (path == "/api/v1/health") {
-        if (starting()) {
-          status = 502;
-          res.set(http::field::content_type, "text/plain; charset=utf-8");
-          body = "502 Bad Gateway";
-        } else {
+      // While it boots, an Appsmith node's own front answers 502 to everything, in plain text.
+      const bool booting = starting();
+      if (booting) {
+        status = 502;
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        body = "502 Bad Gateway";
+      } else if (path == "/api/v1/health") {
+        if (healthy.load()) {
           body = R"({"responseMeta":{"status":200,"success":true},"data":"All systems are up"})";
+        } else {
+          status = 503;
+          body = R"({"responseMeta":{"status":503,"success":false},"data":"unhealthy"})";
         }
       } else if (path == "/upload") {
         body = "{\"node\":\"" + options.name + "\",\"bytes\":" + std::to_string(body_bytes) +
@@ -192,12 +198,12 @@ struct fake_node::impl {
         }
         body += "}}";
       }
-      if (query.count("status")) status = static_cast<unsigned>(number(query, "status"));
+      if (query.count("status") && !booting) status = static_cast<unsigned>(number(query, "status"));
       res.result(status);
       res.keep_alive(keep);
 
       const auto large = number(query, "bytes");
-      if (!query.count("bytes") && !query.count("stall_ms")) {
+      if (booting || (!query.count("bytes") && !query.count("stall_ms"))) {
         res.body() = std::move(body);
         res.prepare_payload();
         stream->expires_after(std::chrono::seconds(120));
@@ -267,6 +273,7 @@ const std::string& fake_node::name() const { return impl_->options.name; }
 std::uint64_t fake_node::connections() const { return impl_->connections.load(); }
 std::uint64_t fake_node::requests() const { return impl_->requests.load(); }
 std::uint64_t fake_node::open_connections() const { return impl_->open_count.load(); }
+void fake_node::set_healthy(bool healthy) { impl_->healthy.store(healthy); }
 
 void fake_node::stop() {
   net::post(impl_->ioc, [i = impl_.get()] {

@@ -26,7 +26,7 @@ struct fake_node_options {
   std::string name = "node";
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;                   // 0 = the kernel chooses; read it back with port()
-  std::chrono::milliseconds start_delay{0};  // health answers 502 until this much time has passed
+  std::chrono::milliseconds start_delay{0};  // every request answers 502 (plain text) until this much time has passed
   // Every request, whatever its query: answered normally, reset without an answer, or answered with junk.
   enum class behaviour { normal, reset, garbage } mode = behaviour::normal;
 };
@@ -46,6 +46,8 @@ class fake_node {
   std::uint64_t connections() const;  // accepted so far
   std::uint64_t requests() const;     // answered or aborted so far
   std::uint64_t open_connections() const;  // accepted and not yet closed by either side
+  // Whether /api/v1/health answers 200 {"responseMeta":{"success":true}} or 503 with success false.
+  void set_healthy(bool healthy);
 
  private:
   struct impl;

@@ -198,3 +198,68 @@ TEST(config, shipped_example_configs_are_valid) {
     EXPECT_TRUE(r.ok()) << name << ": " << (r.errors.empty() ? "" : r.errors.front());
   }
 }
+
+TEST(config, health_checks_passive_ejection_and_slow_start_are_read_per_upstream) {
+  const auto result = drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a",
+    "health_check": {"path": "/api/v1/health", "interval": "5s", "timeout": "2s", "healthy_threshold": 2,
+                     "unhealthy_threshold": 3, "start_period": "0s", "expect_status": [200, 204],
+                     "expect_json": {"pointer": "/responseMeta/success", "equals": true}},
+    "passive": {"max_failures": 4, "ejection_time": "20s"}, "slow_start": "30s", "min_available": 2,
+    "nodes":[{"name":"n1","address":"h:1"},{"name":"n2","address":"h:2"}]}]})");
+  ASSERT_TRUE(result.ok()) << result.errors[0];
+  const auto& u = result.value.upstreams[0];
+  EXPECT_TRUE(u.health_check.enabled);
+  EXPECT_EQ(u.health_check.path, "/api/v1/health");
+  EXPECT_EQ(u.health_check.interval, 5s);
+  EXPECT_EQ(u.health_check.timeout, 2s);
+  EXPECT_EQ(u.health_check.start_period, 0s);
+  EXPECT_EQ(u.health_check.expect_status, (std::vector<unsigned>{200, 204}));
+  ASSERT_TRUE(u.health_check.json_pointer);
+  EXPECT_EQ(*u.health_check.json_pointer, "/responseMeta/success");
+  EXPECT_EQ(u.health_check.json_equals, "true");
+  EXPECT_EQ(u.passive.max_failures, 4u);
+  EXPECT_EQ(u.passive.ejection_time, 20s);
+  EXPECT_EQ(u.passive.max_ejection_time, 300s);
+  EXPECT_EQ(u.slow_start, 30s);
+  EXPECT_EQ(u.min_available, 2u);
+}
+
+TEST(config, without_a_health_check_block_active_checks_are_off_and_defaults_hold) {
+  const auto result = drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(result.ok());
+  const auto& u = result.value.upstreams[0];
+  EXPECT_FALSE(u.health_check.enabled);
+  EXPECT_EQ(u.passive.max_failures, 5u);
+  EXPECT_EQ(u.passive.ejection_time, 30s);
+  EXPECT_EQ(u.slow_start, 0s);
+  EXPECT_EQ(u.min_available, 1u);
+  EXPECT_FALSE(result.value.admin.enabled);
+}
+
+TEST(config, bad_health_check_and_admin_settings_name_their_path) {
+  const auto errors = errors_of(R"({"upstreams":[{"name":"a","min_available": 3,
+    "health_check": {"path": "health", "interval": "1s", "timeout": "2s", "healthy_threshold": 0,
+                     "expect_status": [99], "expect_json": {"pointer": "x"}},
+    "passive": {"ejection_time": "60s", "max_ejection_time": "10s"},
+    "nodes":[{"name":"n","address":"h:1"}]}],
+    "admin": {"address": "0.0.0.0:9901"}})");
+  EXPECT_TRUE(has_error(errors, R"(upstreams[0].health_check.path: must start with "/", got "health")"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.timeout: must not be longer than interval"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.healthy_threshold: expected an integer from 1 to 100, got 0"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.expect_status[0]: expected a status from 100 to 599, got 99"));
+  EXPECT_TRUE(has_error(errors, R"(upstreams[0].health_check.expect_json.pointer: expected a JSON pointer such as "/responseMeta/success")"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.expect_json.equals: required"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].passive.max_ejection_time: must not be shorter than ejection_time"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].min_available: is 3 but the upstream has 1 node(s)"));
+  EXPECT_TRUE(has_error(errors, "admin.token_file: required when admin.address (0.0.0.0:9901) is not a loopback address"));
+  EXPECT_EQ(errors.size(), 9u);
+}
+
+TEST(config, an_admin_block_on_loopback_needs_no_token) {
+  const auto result = drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}],
+    "admin": {"address": "127.0.0.1:0"}, "state_file": "/var/lib/drawbridge/state.json"})");
+  ASSERT_TRUE(result.ok()) << result.errors[0];
+  EXPECT_TRUE(result.value.admin.enabled);
+  EXPECT_EQ(result.value.admin.address.port, 0);
+  EXPECT_EQ(result.value.state_file, "/var/lib/drawbridge/state.json");
+}

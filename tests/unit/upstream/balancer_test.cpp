@@ -22,23 +22,23 @@ std::vector<std::shared_ptr<node>> make_nodes(std::vector<std::uint32_t> weights
 
 std::map<int, int> count_picks(balancer& b, int picks, tried_set tried = 0) {
   std::map<int, int> counts;
-  for (int i = 0; i < picks; ++i) ++counts[b.pick(tried)];
+  for (int i = 0; i < picks; ++i) ++counts[b.pick(tried, 0)];
   return counts;
 }
 
 }  // namespace
 
 TEST(round_robin, equal_weights_take_turns) {
-  round_robin_balancer b(make_nodes({1, 1, 1}));
+  round_robin_balancer b(make_nodes({1, 1, 1}), 0);
   std::vector<int> seq;
-  for (int i = 0; i < 6; ++i) seq.push_back(b.pick(0));
+  for (int i = 0; i < 6; ++i) seq.push_back(b.pick(0, 0));
   EXPECT_EQ(seq, (std::vector<int>{0, 1, 2, 0, 1, 2}));
 }
 
 TEST(round_robin, weights_are_respected_and_spread_smoothly) {
-  round_robin_balancer b(make_nodes({5, 1, 1}));
+  round_robin_balancer b(make_nodes({5, 1, 1}), 0);
   std::vector<int> seq;
-  for (int i = 0; i < 7; ++i) seq.push_back(b.pick(0));
+  for (int i = 0; i < 7; ++i) seq.push_back(b.pick(0, 0));
   // The smooth variant never gives the heavy node more than its share in a burst.
   EXPECT_EQ(seq, (std::vector<int>{0, 0, 1, 0, 2, 0, 0}));
   const auto counts = count_picks(b, 7000);
@@ -49,7 +49,7 @@ TEST(round_robin, weights_are_respected_and_spread_smoothly) {
 
 TEST(round_robin, ineligible_and_tried_nodes_are_skipped) {
   auto nodes = make_nodes({1, 1, 1});
-  round_robin_balancer b(nodes);
+  round_robin_balancer b(nodes, 0);
   nodes[1]->admin = admin_state::draining;
   auto counts = count_picks(b, 100);
   EXPECT_EQ(counts.count(1), 0u);
@@ -63,14 +63,14 @@ TEST(round_robin, ineligible_and_tried_nodes_are_skipped) {
 
 TEST(round_robin, no_eligible_node_yields_no_node) {
   auto nodes = make_nodes({1, 1});
-  round_robin_balancer b(nodes);
+  round_robin_balancer b(nodes, 0);
   nodes[0]->health = health_state::unhealthy;
-  EXPECT_EQ(b.pick(0b10), no_node);
+  EXPECT_EQ(b.pick(0b10, 0), no_node);
 }
 
 TEST(least_request, prefers_the_node_with_fewer_requests_in_flight) {
   auto nodes = make_nodes({1, 1});
-  least_request_balancer b(nodes, 42);
+  least_request_balancer b(nodes, 0, 42);
   nodes[0]->in_flight = 10;
   // With two nodes both candidates are always compared: the idle one wins every time.
   const auto counts = count_picks(b, 200);
@@ -79,7 +79,7 @@ TEST(least_request, prefers_the_node_with_fewer_requests_in_flight) {
 
 TEST(least_request, spreads_evenly_when_loads_are_equal) {
   auto nodes = make_nodes({1, 1, 1, 1});
-  least_request_balancer b(nodes, 7);
+  least_request_balancer b(nodes, 0, 7);
   const auto counts = count_picks(b, 40000);
   for (int i = 0; i < 4; ++i) {
     EXPECT_GT(counts.at(i), 9000) << i;
@@ -89,7 +89,7 @@ TEST(least_request, spreads_evenly_when_loads_are_equal) {
 
 TEST(least_request, weights_scale_the_load_comparison) {
   auto nodes = make_nodes({4, 1});
-  least_request_balancer b(nodes, 3);
+  least_request_balancer b(nodes, 0, 3);
   nodes[0]->in_flight = 3;  // 3/4 per unit of weight
   nodes[1]->in_flight = 1;  // 1/1
   EXPECT_EQ(count_picks(b, 50).at(0), 50);
@@ -97,12 +97,12 @@ TEST(least_request, weights_scale_the_load_comparison) {
 
 TEST(least_request, skips_tried_and_ineligible_nodes) {
   auto nodes = make_nodes({1, 1, 1});
-  least_request_balancer b(nodes, 9);
+  least_request_balancer b(nodes, 0, 9);
   nodes[2]->admin = admin_state::drained;
   const auto counts = count_picks(b, 100, /*tried=*/1);
   EXPECT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts.at(1), 100);
-  EXPECT_EQ(b.pick(0b011), no_node);
+  EXPECT_EQ(b.pick(0b011, 0), no_node);
 }
 
 TEST(node, warnings_are_due_at_most_once_per_interval) {
@@ -112,4 +112,51 @@ TEST(node, warnings_are_due_at_most_once_per_interval) {
   EXPECT_FALSE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(10), std::chrono::seconds(1)));
   EXPECT_FALSE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(999), std::chrono::seconds(1)));
   EXPECT_TRUE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(1000), std::chrono::seconds(1)));
+}
+
+TEST(slow_start, a_ramping_node_gets_a_share_that_grows_linearly) {
+  auto nodes = make_nodes({1, 1});
+  round_robin_balancer b(nodes, /*slow_start_ms=*/10'000);
+  nodes[1]->ramp_start_ms = 100'000;
+  // A quarter of the way through the ramp, node 1 has a quarter of node 0's weight: 1 pick in 5.
+  std::map<int, int> counts;
+  for (int i = 0; i < 5000; ++i) ++counts[b.pick(0, 102'500)];
+  EXPECT_EQ(counts.at(1), 1000);
+  EXPECT_EQ(counts.at(0), 4000);
+  // Once the ramp is over it takes its full turn.
+  counts.clear();
+  for (int i = 0; i < 1000; ++i) ++counts[b.pick(0, 110'000)];
+  EXPECT_EQ(counts.at(1), 500);
+}
+
+TEST(slow_start, least_request_weighs_a_ramping_node_down) {
+  auto nodes = make_nodes({1, 1});
+  least_request_balancer b(nodes, /*slow_start_ms=*/10'000, 5);
+  nodes[0]->ramp_start_ms = 0;  // 1% into its ramp at t=100
+  nodes[0]->in_flight = 0;
+  nodes[1]->in_flight = 5;      // busier, but at full weight
+  std::map<int, int> counts;
+  for (int i = 0; i < 100; ++i) ++counts[b.pick(0, 100)];
+  EXPECT_EQ(counts.at(1), 100);
+}
+
+TEST(node_state, the_display_word_follows_admin_state_then_ejection_then_health_then_ramp) {
+  auto n = make_nodes({1})[0];
+  EXPECT_EQ(n->state(0, 0), node_state::active);
+  n->health = health_state::unknown;
+  EXPECT_EQ(n->state(0, 0), node_state::warming);
+  n->health = health_state::unhealthy;
+  EXPECT_EQ(n->state(0, 0), node_state::unhealthy);
+  n->ejected = true;
+  EXPECT_EQ(n->state(0, 0), node_state::ejected);
+  n->admin = admin_state::draining;
+  EXPECT_EQ(n->state(0, 0), node_state::draining);
+  n->admin = admin_state::drained;
+  EXPECT_EQ(n->state(0, 0), node_state::drained);
+  n->admin = admin_state::ready;
+  n->ejected = false;
+  n->health = health_state::healthy;
+  n->ramp_start_ms = 1000;
+  EXPECT_EQ(n->state(2000, 30'000), node_state::warming);
+  EXPECT_EQ(n->state(31'000, 30'000), node_state::active);
 }

@@ -1,0 +1,42 @@
+#pragma once
+// The admin REST API: routing, authentication, JSON in and out, the audit log. The operations themselves
+// are control_plane's. Control thread only.
+//
+//   GET    /healthz                                   200 while the process serves (no token needed)
+//   GET    /readyz                                    200 once every upstream has a node taking requests
+//   GET    /v1/upstreams, /v1/upstreams/{u}, /v1/upstreams/{u}/nodes, /v1/upstreams/{u}/nodes/{n}
+//   POST   /v1/upstreams/{u}/nodes/{n}/drain[?wait=D][&force=true]
+//   POST   /v1/upstreams/{u}/nodes/{n}/undrain[?wait=D]
+//   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
+//   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "admin/control_plane.hpp"
+#include "admin/http_server.hpp"
+
+namespace drawbridge::admin {
+
+class admin_api {
+ public:
+  explicit admin_api(control_plane& control) : control_(control) {}
+
+  net_types::task<response> handle(const request& req, const std::string& client);
+
+ private:
+  struct call;  // one request being answered: its parsed target, its audit fields
+  net_types::task<response> route(call& c);
+  net_types::task<response> node_action(call& c, const std::shared_ptr<upstream::upstream_group>& group,
+                                        const std::shared_ptr<upstream::node>& n, const std::string& action);
+  net_types::task<response> add_node(call& c, const std::shared_ptr<upstream::upstream_group>& group);
+  net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
+                                        const std::shared_ptr<upstream::node>& n);
+  // Polls `done` every 20 ms until it holds (true) or `limit` passes or the process stops (false).
+  net_types::task<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds limit);
+
+  control_plane& control_;
+};
+
+}  // namespace drawbridge::admin

@@ -1,0 +1,42 @@
+#pragma once
+// The command line's side of the admin API: a blocking HTTP/1.1 client, one connection per call. Used by
+// `drawbridge nodes|drain|undrain|rollout`; never by the proxy itself.
+
+#include <boost/beast/http/verb.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace drawbridge::admin {
+
+struct admin_target {
+  std::string host;
+  std::string port;
+};
+
+// "http://127.0.0.1:9901" (a trailing slash allowed). nullopt with `error` set otherwise.
+std::optional<admin_target> parse_admin_url(const std::string& url, std::string& error);
+
+// The first token in a token file (the `NAME:` prefix dropped), or empty.
+std::string read_first_token(const std::string& path);
+
+struct admin_reply {
+  unsigned status = 0;  // 0 when the call did not get an answer
+  std::string body;
+  std::string error;    // why there is no answer
+};
+
+class admin_client {
+ public:
+  admin_client(admin_target target, std::string token) : target_(std::move(target)), token_(std::move(token)) {}
+
+  // `timeout` bounds the whole call, including the server's own wait.
+  admin_reply call(boost::beast::http::verb method, const std::string& target, const std::string& body,
+                   std::chrono::milliseconds timeout) const;
+
+ private:
+  admin_target target_;
+  std::string token_;
+};
+
+}  // namespace drawbridge::admin

@@ -1,0 +1,257 @@
+#include "admin/control_plane.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "admin/admin_api.hpp"
+#include "upstream/state_store.hpp"
+
+namespace drawbridge::admin {
+
+namespace net = boost::asio;
+using upstream::admin_state;
+using upstream::node;
+using upstream::upstream_group;
+
+namespace {
+// How often the control thread ends ejections and finishes drains. Short, because a drain `wait` and a
+// rollout wait on it.
+constexpr auto tick_interval = std::chrono::milliseconds(20);
+
+bool valid_node_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (const unsigned char c : name)
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+}  // namespace
+
+control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
+    : runtime_(std::move(rt)), checker_(io_, runtime_->upstreams), tick_timer_(io_.get_executor()) {}
+
+control_plane::~control_plane() { stop(); }
+
+std::shared_ptr<upstream_group> control_plane::find_upstream(const std::string& name) const {
+  for (const auto& g : runtime_->upstreams)
+    if (g->name() == name) return g;
+  return nullptr;
+}
+
+std::vector<std::string> control_plane::restore() {
+  std::vector<std::string> errors;
+  const auto& config = runtime_->config;
+  if (config.admin.enabled && !config.admin.token_file.empty()) {
+    try {
+      tokens_ = token_set::load(config.admin.token_file);
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+    }
+  }
+  if (config.state_file.empty()) return errors;
+  std::string error;
+  const auto state = upstream::load_state(config.state_file, error);
+  if (!error.empty()) errors.push_back("state_file: " + error);
+  if (!state) return errors;
+
+  for (const auto& saved : state->upstreams) {
+    const auto group = find_upstream(saved.name);
+    if (!group) {
+      spdlog::warn("state file: upstream {} is no longer configured; its saved state is ignored", saved.name);
+      continue;
+    }
+    upstream::node_list nodes;
+    for (const auto& n : *group->nodes())
+      if (std::find(saved.removed.begin(), saved.removed.end(), n->name()) == saved.removed.end())
+        nodes.push_back(n);
+    for (const auto& sn : saved.nodes) {
+      auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
+      if (it == nodes.end() && sn.added) {
+        std::string resolve_error;
+        auto endpoints = upstream::resolve_node(sn.address, resolve_error);
+        if (endpoints.empty()) {
+          errors.push_back("state_file: node " + sn.name + " of upstream " + saved.name + ": " + resolve_error);
+          continue;
+        }
+        auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
+        if (group->config().health_check.enabled) created->health.store(upstream::health_state::unknown);
+        nodes.push_back(created);
+        it = std::prev(nodes.end());
+      }
+      if (it == nodes.end()) continue;
+      // A drain that was under way when the process stopped has nothing left in flight now.
+      const auto admin = sn.admin == admin_state::draining ? admin_state::drained : sn.admin;
+      (*it)->admin.store(admin);
+      if (admin != admin_state::ready)
+        spdlog::info("state file: node {} of upstream {} stays {}", sn.name, saved.name, to_string(admin));
+    }
+    group->publish(std::move(nodes));
+  }
+  return errors;
+}
+
+void control_plane::start() {
+  const auto& config = runtime_->config;
+  if (config.admin.enabled) {
+    server_ = std::make_unique<http_server>(
+        io_, [api = std::make_shared<admin_api>(*this)](const request& req, const std::string& client) {
+          return api->handle(req, client);
+        });
+    const auto& address = config.admin.address;
+    try {
+      const auto host = address.host == "localhost" ? std::string("127.0.0.1") : address.host;
+      server_->listen({net::ip::make_address(host), address.port});
+    } catch (const std::exception& e) {
+      throw std::runtime_error("admin.address: cannot listen on " + conf::to_string(address) + ": " + e.what());
+    }
+    admin_endpoint_ = server_->local_endpoint();
+    server_->start();
+    spdlog::info("admin API on {}:{}{}", admin_endpoint_->address().to_string(), admin_endpoint_->port(),
+                 tokens_.empty() ? "" : " (token required)");
+  }
+  checker_.start();
+  net::co_spawn(io_, tick_loop(), net::detached);
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void control_plane::stop() {
+  if (!thread_.joinable()) return;
+  net::post(io_, [this] {
+    stopping_ = true;
+    checker_.stop();
+    tick_timer_.cancel();
+    if (server_) server_->stop();
+  });
+  thread_.join();
+}
+
+bool control_plane::ready() const {
+  for (const auto& g : runtime_->upstreams)
+    if (g->eligible_count(nullptr) == 0) return false;
+  return true;
+}
+
+std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool force) {
+  const auto current = n.admin.load();
+  if (current != admin_state::ready) return std::nullopt;  // already draining or drained
+  const auto others = group.eligible_count(&n);
+  if (!force && n.eligible() && others < group.config().min_available)
+    return refusal{409, "min_available",
+                   "draining " + n.name() + " would leave " + std::to_string(others) +
+                       " node(s) taking requests in upstream " + group.name() + ", below min_available (" +
+                       std::to_string(group.config().min_available) + "); add force=true to drain anyway"};
+  // Sequentially consistent: pairs with the in-flight count in exchange::try_node.
+  n.admin.store(admin_state::draining, std::memory_order_seq_cst);
+  spdlog::info("node {} of upstream {} draining ({} in flight)", n.name(), group.name(), n.in_flight.load());
+  finish_drains();
+  persist();
+  return std::nullopt;
+}
+
+void control_plane::undrain(upstream_group& group, node& n) {
+  pending_removal_.erase(&n);
+  n.admin.store(admin_state::ready, std::memory_order_seq_cst);
+  checker_.reset(group, n);
+  spdlog::info("node {} of upstream {} undrained: back in rotation once its health checks pass", n.name(),
+               group.name());
+  persist();
+}
+
+std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::shared_ptr<upstream_group>& group,
+                                                                     const std::string& name,
+                                                                     const std::string& address,
+                                                                     std::uint32_t weight) {
+  if (!valid_node_name(name))
+    return refusal{400, "bad_request", "name must be 1 to 64 letters, digits, '-', '_' or '.'"};
+  const auto hp = conf::parse_host_port(address);
+  if (!hp || hp->port == 0) return refusal{400, "bad_request", "address must be host:port, got \"" + address + "\""};
+  if (weight < 1 || weight > 1000) return refusal{400, "bad_request", "weight must be from 1 to 1000"};
+  if (group->find(name)) return refusal{409, "exists", "upstream " + group->name() + " already has a node " + name};
+  auto nodes = *group->nodes();
+  if (nodes.size() >= 64) return refusal{409, "too_many_nodes", "an upstream holds at most 64 nodes"};
+  std::string error;
+  auto endpoints = upstream::resolve_node(*hp, error);  // blocking, but only for a name; IPs resolve at once
+  if (endpoints.empty()) return refusal{400, "bad_request", error};
+  auto created = std::make_shared<node>(name, *hp, weight, std::move(endpoints));
+  checker_.watch(group, created);  // health unknown (warming) until its checks pass
+  nodes.push_back(created);
+  group->publish(std::move(nodes));
+  spdlog::info("node {} ({}) added to upstream {}", name, created->address(), group->name());
+  persist();
+  return created;
+}
+
+std::optional<refusal> control_plane::remove_node(upstream_group& group, const std::shared_ptr<node>& n, bool force) {
+  if (auto refused = drain(group, *n, force)) return refused;
+  pending_removal_.insert(n.get());
+  finish_drains();
+  return std::nullopt;
+}
+
+// Draining nodes with nothing left in flight become drained; those marked for removal leave the list.
+void control_plane::finish_drains() {
+  bool changed = false;
+  for (const auto& group : runtime_->upstreams) {
+    const auto snapshot = group->nodes();
+    upstream::node_list kept;
+    bool removed_any = false;
+    for (const auto& n : *snapshot) {
+      if (n->admin.load() == admin_state::draining && n->in_flight.load(std::memory_order_seq_cst) == 0) {
+        n->admin.store(admin_state::drained);
+        spdlog::info("node {} of upstream {} drained", n->name(), group->name());
+        changed = true;
+      }
+      if (n->admin.load() == admin_state::drained && pending_removal_.erase(n.get())) {
+        n->removed.store(true);
+        removed_any = true;
+        spdlog::info("node {} removed from upstream {}", n->name(), group->name());
+        continue;
+      }
+      kept.push_back(n);
+    }
+    if (removed_any) {
+      group->publish(std::move(kept));
+      changed = true;
+    }
+  }
+  if (changed) persist();
+}
+
+net_types::task<void> control_plane::tick_loop() {
+  while (!stopping_) {
+    tick_timer_.expires_after(tick_interval);
+    auto [ec] = co_await tick_timer_.async_wait(net_types::use_tuple);
+    if (ec || stopping_) co_return;
+    const auto now = upstream::steady_now_ms();
+    for (const auto& group : runtime_->upstreams) group->end_ejections(now);
+    finish_drains();
+  }
+}
+
+void control_plane::persist() {
+  const auto& path = runtime_->config.state_file;
+  if (path.empty()) return;
+  upstream::saved_state state;
+  for (std::size_t u = 0; u < runtime_->upstreams.size(); ++u) {
+    const auto& group = *runtime_->upstreams[u];
+    const auto& configured = runtime_->config.upstreams[u].nodes;
+    upstream::saved_upstream su;
+    su.name = group.name();
+    const auto nodes = group.nodes();
+    for (const auto& n : *nodes) {
+      const bool in_config = std::any_of(configured.begin(), configured.end(),
+                                         [&](const auto& c) { return c.name == n->name(); });
+      su.nodes.push_back({n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !in_config});
+    }
+    for (const auto& c : configured)
+      if (std::none_of(nodes->begin(), nodes->end(), [&](const auto& n) { return n->name() == c.name; }))
+        su.removed.push_back(c.name);
+    state.upstreams.push_back(std::move(su));
+  }
+  std::string error;
+  if (!upstream::save_state(path, state, error)) spdlog::error("cannot save the admin state: {}", error);
+}
+
+}  // namespace drawbridge::admin

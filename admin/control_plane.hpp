@@ -1,0 +1,92 @@
+#pragma once
+// The control thread: one io_context that runs the health checker, the admin API, the end of passive
+// ejections and of drains, and that owns every run-time change to the upstreams (admin state, adding and
+// removing nodes) and its persistence in the state file.
+//
+// Threads: the constructor, restore(), start() and stop() belong to the composition root's thread; every
+// other method runs on the control thread (the admin API's handlers call them).
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "admin/http_server.hpp"
+#include "admin/tokens.hpp"
+#include "proxy/runtime.hpp"
+#include "upstream/health_checker.hpp"
+
+namespace drawbridge::admin {
+
+// Why an operation was refused: the HTTP status, a stable code and a sentence for people.
+struct refusal {
+  unsigned status;
+  std::string code;
+  std::string message;
+};
+
+class control_plane {
+ public:
+  explicit control_plane(std::shared_ptr<const proxy::runtime> rt);
+  ~control_plane();
+  control_plane(const control_plane&) = delete;
+  control_plane& operator=(const control_plane&) = delete;
+
+  // Before the data plane starts: applies the state file (admin states, added and removed nodes) and
+  // reads the admin token file. Returns the problems, each naming the file or JSON path.
+  std::vector<std::string> restore();
+  // Binds the admin listener (when configured) and starts the health checks and the control thread.
+  // Throws std::runtime_error naming `admin.address` when it cannot listen.
+  void start();
+  void stop();
+  // Where the admin API listens (port 0 resolved); nullopt without an admin listener.
+  std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint() const { return admin_endpoint_; }
+
+  // --- control thread only ---
+  boost::asio::io_context& io() { return io_; }
+  const proxy::runtime& rt() const { return *runtime_; }
+  const token_set& tokens() const { return tokens_; }
+  const upstream::health_checker& checker() const { return checker_; }
+  std::shared_ptr<upstream::upstream_group> find_upstream(const std::string& name) const;
+  // Every upstream has at least one node that takes requests.
+  bool ready() const;
+  bool stopping() const { return stopping_; }
+
+  // No new requests to the node; in-flight ones finish; workers close its idle connections. Refused
+  // (409 min_available) when the node takes requests and draining it would leave fewer than
+  // min_available that do, unless `force`.
+  std::optional<refusal> drain(upstream::upstream_group& group, upstream::node& n, bool force);
+  // Back into rotation once its health checks pass again (healthy_threshold in a row).
+  void undrain(upstream::upstream_group& group, upstream::node& n);
+  // A new node, warming until its checks pass. 409 when the name exists, 400 for a bad address.
+  std::variant<std::shared_ptr<upstream::node>, refusal> add_node(const std::shared_ptr<upstream::upstream_group>& group,
+                                                                  const std::string& name,
+                                                                  const std::string& address, std::uint32_t weight);
+  // Drains the node and removes it once nothing is in flight on it.
+  std::optional<refusal> remove_node(upstream::upstream_group& group, const std::shared_ptr<upstream::node>& n,
+                                     bool force);
+  bool removal_pending(const upstream::node& n) const { return pending_removal_.count(&n) != 0; }
+
+ private:
+  net_types::task<void> tick_loop();
+  void finish_drains();
+  void persist();
+
+  std::shared_ptr<const proxy::runtime> runtime_;
+  boost::asio::io_context io_;
+  upstream::health_checker checker_;
+  token_set tokens_;
+  std::unique_ptr<http_server> server_;
+  std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint_;
+  net_types::timer tick_timer_;
+  std::set<const upstream::node*> pending_removal_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace drawbridge::admin

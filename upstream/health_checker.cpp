@@ -1,0 +1,245 @@
+#include "upstream/health_checker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+
+#include "upstream/connection_pool.hpp"
+
+namespace drawbridge::upstream {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using net_types::task;
+using net_types::use_tuple;
+
+namespace {
+// A health answer is small; a node that sends more is not one we want to buffer.
+constexpr std::size_t max_probe_body = 64 * 1024;
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+struct health_checker::watched {
+  watched(net::io_context& io, std::shared_ptr<upstream_group> g, std::shared_ptr<node> node_ptr)
+      : group(std::move(g)), n(std::move(node_ptr)), interval_timer(io.get_executor()),
+        timeout_timer(io.get_executor()) {}
+
+  std::shared_ptr<upstream_group> group;
+  std::shared_ptr<node> n;
+  health_counter counter;
+  std::optional<probe_record> last;
+  net_types::timer interval_timer;
+  net_types::timer timeout_timer;
+  std::unique_ptr<upstream_connection> connection;  // kept between probes when the node allows it
+  std::uint64_t epoch = 0;  // bumped by reset(): a probe that started before it does not count
+  bool at_start_up = true;  // no slow-start ramp for the first verdict of a freshly started proxy
+  bool wake = false;        // probe again without waiting for the interval
+  bool timed_out = false;
+  bool done = false;
+
+  const conf::health_check_config& config() const { return group->config().health_check; }
+  void close() {
+    if (!connection) return;
+    boost::system::error_code ignored;
+    connection->socket.close(ignored);
+    connection.reset();
+  }
+};
+
+health_checker::health_checker(net::io_context& io, std::vector<std::shared_ptr<upstream_group>> groups)
+    : io_(io), groups_(std::move(groups)) {}
+
+health_checker::~health_checker() { stop(); }
+
+void health_checker::start() {
+  const auto now = steady_now_ms();
+  for (const auto& group : groups_) {
+    if (!group->config().health_check.enabled) continue;
+    for (const auto& n : *group->nodes()) {
+      auto w = std::make_shared<watched>(io_, group, n);
+      w->counter.reset(now + group->config().health_check.start_period.count(), /*first_probe_decides=*/true);
+      watched_[n.get()] = w;
+      net::co_spawn(io_, probe_loop(w), net::detached);
+    }
+  }
+}
+
+void health_checker::stop() {
+  stopped_ = true;
+  for (auto& [_, w] : watched_) {
+    w->done = true;
+    w->interval_timer.cancel();
+    w->timeout_timer.cancel();
+    w->close();
+  }
+}
+
+void health_checker::watch(const std::shared_ptr<upstream_group>& group, const std::shared_ptr<node>& n) {
+  const auto& config = group->config().health_check;
+  if (!config.enabled || stopped_) {
+    n->health.store(health_state::healthy);
+    n->ramp_start_ms.store(steady_now_ms());
+    return;
+  }
+  n->health.store(health_state::unknown);
+  auto w = std::make_shared<watched>(io_, group, n);
+  w->at_start_up = false;
+  w->counter.reset(steady_now_ms() + config.start_period.count(), /*first_probe_decides=*/false);
+  watched_[n.get()] = w;
+  net::co_spawn(io_, probe_loop(w), net::detached);
+}
+
+void health_checker::reset(upstream_group& group, node& n) {
+  const auto now = steady_now_ms();
+  const auto it = watched_.find(&n);
+  if (!group.config().health_check.enabled || it == watched_.end()) {
+    n.health.store(health_state::healthy);
+    n.ramp_start_ms.store(now);
+    return;
+  }
+  auto& w = *it->second;
+  n.health.store(health_state::unknown);
+  ++w.epoch;
+  w.at_start_up = false;
+  w.counter.reset(now + w.config().start_period.count(), /*first_probe_decides=*/false);
+  w.last.reset();
+  w.wake = true;
+  w.interval_timer.cancel();
+}
+
+std::optional<probe_record> health_checker::last_probe(const node& n) const {
+  const auto it = watched_.find(&n);
+  if (it == watched_.end()) return std::nullopt;
+  return it->second->last;
+}
+
+task<void> health_checker::probe_loop(std::shared_ptr<watched> w) {
+  auto finished = [&] { return stopped_ || w->done || w->n->removed.load(std::memory_order_relaxed); };
+  while (!finished()) {
+    co_await probe(*w);
+    if (finished()) break;
+    if (!w->wake) {
+      w->interval_timer.expires_after(w->config().interval);
+      co_await w->interval_timer.async_wait(use_tuple);
+    }
+    w->wake = false;
+  }
+  w->close();
+  const auto it = watched_.find(w->n.get());
+  if (it != watched_.end() && it->second == w) watched_.erase(it);
+}
+
+task<void> health_checker::probe(watched& w) {
+  const auto epoch = w.epoch;
+  const auto started = std::chrono::steady_clock::now();
+  unsigned status = 0;
+  std::string body;
+  std::string error = co_await exchange(w, status, body);
+  if (error.empty()) error = judge_probe_answer(w.config(), status, body);
+  if (epoch != w.epoch || w.done) co_return;  // reset (undrain) meanwhile: this answer is stale
+  probe_record record;
+  record.ok = error.empty();
+  record.status = status;
+  record.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  record.error = error;
+  record.at_unix_ms = unix_now_ms();
+  w.last = std::move(record);
+  apply(w, error.empty(), error);
+}
+
+// One request and its answer, all within the check's timeout. Returns why it failed, empty on an answer.
+task<std::string> health_checker::exchange(watched& w, unsigned& status, std::string& body) {
+  const auto& config = w.config();
+  const auto& n = *w.n;
+  // The timer closes the connection when the timeout passes, which ends whatever step is pending.
+  w.timed_out = false;
+  w.timeout_timer.expires_after(config.timeout);
+  w.timeout_timer.async_wait([self = watched_.at(w.n.get())](boost::system::error_code ec) {
+    if (ec) return;
+    self->timed_out = true;
+    if (self->connection) {
+      boost::system::error_code ignored;
+      self->connection->socket.close(ignored);
+    }
+  });
+  struct disarm {
+    net_types::timer& t;
+    ~disarm() { t.cancel(); }
+  } disarm_timer{w.timeout_timer};
+
+  const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " + n.address() +
+                              "\r\nUser-Agent: drawbridge-health-check\r\nAccept: application/json, */*\r\n\r\n";
+  // A kept connection the node may have closed meanwhile gets one retry on a fresh one.
+  for (int round = 0; round < 2; ++round) {
+    const bool reused = w.connection && still_open(*w.connection);
+    if (!reused) {
+      w.close();
+      w.connection = std::make_unique<upstream_connection>(io_.get_executor());
+      boost::system::error_code ec = net::error::host_not_found;
+      for (const auto& endpoint : n.endpoints()) {
+        if (w.timed_out) break;
+        boost::system::error_code ignored;
+        w.connection->socket.close(ignored);
+        std::tie(ec) = co_await w.connection->socket.async_connect(endpoint, use_tuple);
+        if (!ec) break;
+      }
+      if (w.timed_out) {
+        w.close();
+        co_return "timed out after " + conf::format_duration(config.timeout) + " (connect)";
+      }
+      if (ec) {
+        w.close();
+        co_return "connect: " + ec.message();
+      }
+    }
+    auto [wec, written] = co_await net::async_write(w.connection->socket, net::buffer(request), use_tuple);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(max_probe_body);
+    boost::system::error_code rec = wec;
+    if (!wec) std::tie(rec, std::ignore) = co_await http::async_read(w.connection->socket, w.connection->buffer, parser, use_tuple);
+    if (w.timed_out) {
+      w.close();
+      co_return "timed out after " + conf::format_duration(config.timeout);
+    }
+    if (rec) {
+      const bool nothing = !parser.got_some();
+      w.close();
+      if (reused && nothing) continue;
+      co_return "response: " + rec.message();
+    }
+    status = parser.get().result_int();
+    body = std::move(parser.get().body());
+    if (!parser.keep_alive() || w.connection->buffer.size() != 0) w.close();
+    co_return std::string();
+  }
+  co_return "connection closed before a response";
+}
+
+void health_checker::apply(watched& w, bool passed, const std::string& why) {
+  auto& n = *w.n;
+  const auto now = steady_now_ms();
+  const auto current = n.health.load(std::memory_order_relaxed);
+  const auto next = w.counter.record(passed, current, now, w.config());
+  if (!passed) spdlog::debug("health check of node {} ({}) failed: {}", n.name(), w.group->name(), why);
+  if (next == current) return;
+  if (next == health_state::healthy && !w.at_start_up) n.ramp_start_ms.store(now, std::memory_order_relaxed);
+  n.health.store(next, std::memory_order_relaxed);
+  // A node that recovered (its checks failed, then passed healthy_threshold times) has earned its way
+  // back: passive ejection, which saw the same outage from the traffic, ends too.
+  if (next == health_state::healthy) w.group->end_ejection(n, now);
+  if (next == health_state::healthy)
+    spdlog::info("node {} of upstream {} is healthy", n.name(), w.group->name());
+  else
+    spdlog::warn("node {} of upstream {} is {}: {}", n.name(), w.group->name(), to_string(next), why);
+}
+
+}  // namespace drawbridge::upstream

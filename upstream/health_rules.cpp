@@ -1,0 +1,54 @@
+#include "upstream/health_rules.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace drawbridge::upstream {
+
+std::string judge_probe_answer(const conf::health_check_config& config, unsigned status, std::string_view body) {
+  const auto& expected = config.expect_status;
+  if (std::find(expected.begin(), expected.end(), status) == expected.end())
+    return "status " + std::to_string(status);
+  if (!config.json_pointer) return {};
+  // A starting Appsmith node answers with a plain-text page: not JSON, so not healthy.
+  const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) return "body is not JSON";
+  const nlohmann::json::json_pointer pointer(*config.json_pointer);
+  if (!document.contains(pointer)) return "no value at " + *config.json_pointer;
+  const std::string actual = document.at(pointer).dump();
+  if (actual != config.json_equals) {
+    std::string shown = actual.size() > 60 ? actual.substr(0, 57) + "..." : actual;
+    return *config.json_pointer + " is " + shown + ", expected " + config.json_equals;
+  }
+  return {};
+}
+
+void health_counter::reset(std::int64_t grace_until_ms, bool first_probe_decides) {
+  passes_ = 0;
+  failures_ = 0;
+  grace_until_ms_ = grace_until_ms;
+  first_probe_decides_ = first_probe_decides;
+}
+
+health_state health_counter::record(bool passed, health_state current, std::int64_t now_ms,
+                                    const conf::health_check_config& config) {
+  if (passed) {
+    failures_ = 0;
+    ++passes_;
+    if (current != health_state::healthy && (first_probe_decides_ || passes_ >= config.healthy_threshold)) {
+      first_probe_decides_ = false;
+      return health_state::healthy;
+    }
+    return current;
+  }
+  passes_ = 0;
+  if (now_ms < grace_until_ms_) return current;  // start period: a booting node is not held against it
+  ++failures_;
+  if (current != health_state::unhealthy && (first_probe_decides_ || failures_ >= config.unhealthy_threshold)) {
+    first_probe_decides_ = false;
+    return health_state::unhealthy;
+  }
+  return current;
+}
+
+}  // namespace drawbridge::upstream
