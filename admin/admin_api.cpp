@@ -83,13 +83,19 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
          question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1))};
   response res = co_await route(c);
   if (!c.action.empty()) {
-    // The audit line: who asked for what, and what came of it.
+    // The audit line: who asked for what, and what came of it ("ok" or the error code).
+    std::string result = "ok";
+    if (res.result_int() >= 300) {
+      const auto body = json::parse(res.body(), nullptr, false);
+      result = body.is_object() && body.contains("error") ? body["error"].value("code", "error") : "error";
+    }
     json audit{{"audit", {{"client", client},
                           {"token", c.token},
                           {"action", c.action},
                           {"upstream", c.upstream},
                           {"node", c.node},
                           {"status", res.result_int()},
+                          {"result", result},
                           {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                               std::chrono::steady_clock::now() - started)
                                               .count()}}}};

@@ -62,9 +62,10 @@ task<exchange_outcome> exchange::run() {
     may_move_on_ = request_.idempotent && !request_has_body_ &&
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
-    if (result != step::not_taken) outcome_.node = n;
+    const upstream::node* attempted = n.get();
+    if (result != step::not_taken) outcome_.node = std::move(n);  // moved: one less shared count change
     if (result == step::done || result == step::failed) break;
-    tried.push_back(n.get());
+    tried.push_back(attempted);
     if (result == step::not_taken) continue;
     if (result == step::connect_failed) {
       fail(503, "every node refused or timed out on connect");

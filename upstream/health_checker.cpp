@@ -41,6 +41,7 @@ struct health_checker::watched {
   net_types::timer timeout_timer;
   std::unique_ptr<upstream_connection> connection;  // kept between probes when the node allows it
   std::uint64_t epoch = 0;  // bumped by reset(): a probe that started before it does not count
+  std::uint64_t probes = 0;  // numbers each probe, so that a late timeout cannot hit the next one
   bool at_start_up = true;  // no slow-start ramp for the first verdict of a freshly started proxy
   bool wake = false;        // probe again without waiting for the interval
   bool timed_out = false;
@@ -125,7 +126,7 @@ std::optional<probe_record> health_checker::last_probe(const node& n) const {
 task<void> health_checker::probe_loop(std::shared_ptr<watched> w) {
   auto finished = [&] { return stopped_ || w->done || w->n->removed.load(std::memory_order_relaxed); };
   while (!finished()) {
-    co_await probe(*w);
+    co_await probe(w);
     if (finished()) break;
     if (!w->wake) {
       w->interval_timer.expires_after(w->config().interval);
@@ -138,12 +139,13 @@ task<void> health_checker::probe_loop(std::shared_ptr<watched> w) {
   if (it != watched_.end() && it->second == w) watched_.erase(it);
 }
 
-task<void> health_checker::probe(watched& w) {
+task<void> health_checker::probe(std::shared_ptr<watched> self) {
+  auto& w = *self;
   const auto epoch = w.epoch;
   const auto started = std::chrono::steady_clock::now();
   unsigned status = 0;
   std::string body;
-  std::string error = co_await exchange(w, status, body);
+  std::string error = co_await exchange(self, status, body);
   if (error.empty()) error = judge_probe_answer(w.config(), status, body);
   if (epoch != w.epoch || w.done) co_return;  // reset (undrain) meanwhile: this answer is stale
   probe_record record;
@@ -157,14 +159,16 @@ task<void> health_checker::probe(watched& w) {
 }
 
 // One request and its answer, all within the check's timeout. Returns why it failed, empty on an answer.
-task<std::string> health_checker::exchange(watched& w, unsigned& status, std::string& body) {
+task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsigned& status, std::string& body) {
+  auto& w = *self;
   const auto& config = w.config();
   const auto& n = *w.n;
   // The timer closes the connection when the timeout passes, which ends whatever step is pending.
   w.timed_out = false;
+  const auto probe_number = ++w.probes;
   w.timeout_timer.expires_after(config.timeout);
-  w.timeout_timer.async_wait([self = watched_.at(w.n.get())](boost::system::error_code ec) {
-    if (ec) return;
+  w.timeout_timer.async_wait([self, probe_number](boost::system::error_code ec) {
+    if (ec || self->probes != probe_number) return;
     self->timed_out = true;
     if (self->connection) {
       boost::system::error_code ignored;

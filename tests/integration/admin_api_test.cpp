@@ -272,3 +272,24 @@ TEST(state_file, a_drained_node_stays_drained_across_a_restart_and_added_nodes_c
   for (int i = 0; i < 10; ++i) ++seen[node_of(client.get("/x"))];
   EXPECT_EQ(seen, (std::map<std::string, int>{{"b", 5}, {"c", 5}}));
 }
+
+TEST(slow_start, an_undrained_node_ramps_up_instead_of_taking_its_full_share_at_once) {
+  fake_node a({"a"}), b({"b"});
+  auto config = admin_config({a.port(), b.port()}, false);
+  config.upstreams[0].slow_start = 1500ms;
+  proxy_under_test proxy(config);
+  test_client admin(proxy.admin_port());
+  ASSERT_EQ(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s").status, 200u);
+  const auto res = post(admin, "/v1/upstreams/app/nodes/node1/undrain?wait=1s");
+  ASSERT_EQ(res.status, 200u);  // takes requests again at once (no health checks configured)...
+  EXPECT_EQ(json::parse(res.body)["state"], "warming");  // ...but only a growing share of them
+  test_client client(proxy.port());
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 20; ++i) ++seen[node_of(client.get("/x"))];
+  EXPECT_LE(seen["a"], 5);
+  EXPECT_EQ(seen["a"] + seen["b"], 20);
+  ASSERT_TRUE(wait_for([&] { return json::parse(admin.get("/v1/upstreams/app/nodes/node1").body)["state"] == "active"; }));
+  seen.clear();
+  for (int i = 0; i < 20; ++i) ++seen[node_of(client.get("/x"))];
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 10}, {"b", 10}}));
+}

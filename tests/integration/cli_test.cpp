@@ -61,6 +61,36 @@ TEST(cli, port_in_use_stops_start_up_with_a_clear_error) {
   std::remove(path.c_str());
 }
 
+TEST(cli, an_admin_port_in_use_stops_start_up_naming_admin_address) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor holder(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = holder.local_endpoint().port();
+  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}],
+    "admin":{"address":"127.0.0.1:)" + std::to_string(port) + R"("},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
+  const auto r = run_drawbridge({"serve", "--config", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("admin.address: cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << r.out;
+  std::remove(path.c_str());
+}
+
+TEST(cli, a_missing_token_file_or_a_broken_state_file_stops_start_up) {
+  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}],
+    "admin":{"address":"127.0.0.1:0","token_file":"/nonexistent/tokens"},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
+  auto r = run_drawbridge({"serve", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("admin.token_file: cannot read \"/nonexistent/tokens\""), std::string::npos) << r.out;
+  const auto state = write_temp_file("{ not json", ".state");
+  const auto with_state = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}], "state_file":")" + state +
+                                          R"(", "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
+  r = run_drawbridge({"serve", "--config", with_state});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("state_file: " + state + ": the state file is not valid"), std::string::npos) << r.out;
+  for (const auto& p : {path, state, with_state}) std::remove(p.c_str());
+}
+
 TEST(cli, version_and_help_are_available) {
   const auto v = run_drawbridge({"--version"});
   EXPECT_EQ(v.exit_code, 0);
@@ -69,5 +99,10 @@ TEST(cli, version_and_help_are_available) {
     const auto h = run_drawbridge({sub, "--help"});
     EXPECT_EQ(h.exit_code, 0) << sub;
     EXPECT_NE(h.out.find("--config"), std::string::npos) << h.out;
+  }
+  for (const char* sub : {"nodes", "drain", "undrain", "rollout"}) {
+    const auto h = run_drawbridge({sub, "--help"});
+    EXPECT_EQ(h.exit_code, 0) << sub;
+    EXPECT_NE(h.out.find("--admin"), std::string::npos) << h.out;
   }
 }

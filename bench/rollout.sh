@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Zero-downtime rolling upgrade under load, side by side: drawbridge, HAProxy and nginx in front of the
+# same 3 demo nodes (build/demo-node, which answers 502 for BOOT after a start, like a booting Appsmith
+# node). While wrk sends 64 keep-alive connections of 70% GET /api/v1/users/me and 30% POST /upload
+# (2 KB body) for DURATION, the 3 nodes are restarted one after the other:
+#
+#   drawbridge  `drawbridge rollout`: drain (until nothing is in flight), restart, undrain, wait for health
+#   HAProxy     runtime API over the stats socket: drain, wait for scur 0, restart, wait for the check to
+#               see the node DOWN, ready, wait for UP; and once more with restarts only (no drain)
+#   nginx       passive checks only (max_fails=1 fail_timeout=2s), restarts with a fixed wait for boot
+#
+# Failed requests = non-2xx responses + socket errors (connect, read, write, timeout), per run.
+# Layout on a 2-core machine: the proxy under test pinned to core 0 with one worker; wrk, the nodes and
+# the upgrade driver on core 1. Only one proxy runs at a time. Needs build/drawbridge and
+# build/demo-node built beforehand (this script does not build).
+#
+#   bench/rollout.sh                  DURATION=25s CONNECTIONS=64 BOOT=3s by default
+#   SAVE=1 bench/rollout.sh           also writes bench/results/rollout-<date>.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${DURATION:-25s}
+connections=${CONNECTIONS:-64}
+boot=${BOOT:-3s}                   # each restarted node answers 502 this long
+boot_wait=${BOOT_WAIT:-4}          # nginx: seconds waited after each restart (boot + 1 s)
+upgrade_start=${UPGRADE_START:-2}  # seconds into the wrk run when the upgrade starts
+check_interval=${CHECK_INTERVAL:-200ms}
+proxy_core=${PROXY_CORE:-0}
+load_core=${LOAD_CORE:-1}
+runs=${RUNS:-drawbridge haproxy-drain haproxy-restart nginx}
+
+scripts/install-deps --bench
+for bin in build/drawbridge build/demo-node; do
+  [[ -x $bin ]] || { echo "rollout: $bin is missing; build it first (ninja -C build drawbridge demo-node)" >&2; exit 1; }
+done
+repo=$(pwd)
+py=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself: no shim start-up on every poll
+
+work=$(mktemp -d /tmp/drawbridge-rollout.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for f in "$work"/node*.pid; do if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
+  wait 2>/dev/null || true
+  if [[ -n ${KEEP_WORK:-} ]]; then echo "rollout: work dir kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Free ports from the kernel, held only for the moment it takes to read them.
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+nodes=(node1 node2 node3)
+declare -A node_address
+for n in "${nodes[@]}"; do node_address[$n]="127.0.0.1:$(free_port)"; done
+proxy_port=$(free_port); admin_port=$(free_port)
+
+# restart-node NAME ADDRESS: stop demo node NAME (SIGTERM, wait until it is gone), start it again on
+# ADDRESS; the new one answers 502 for $BOOT. Used by every upgrade method, and by drawbridge rollout.
+cat >"$work/restart-node" <<SCRIPT
+#!/usr/bin/env bash
+set -euo pipefail
+work=$work
+name=\$1 address=\$2
+if [[ -f \$work/\$name.pid ]]; then
+  pid=\$(cat "\$work/\$name.pid")
+  kill -TERM "\$pid" 2>/dev/null || true
+  # Gone, or a zombie nobody reaps (our parent may not be its parent).
+  while [[ -e /proc/\$pid ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/\$pid/stat" 2>/dev/null; do sleep 0.01; done
+  echo "stopped \$name"
+fi
+: >"\$work/\$name.log"
+$repo/build/demo-node --name "\$name" --listen "\$address" --start-delay "\${BOOT:-$boot}" >>"\$work/\$name.log" 2>&1 </dev/null &
+echo \$! >"\$work/\$name.pid"
+for _ in \$(seq 500); do grep -q listening "\$work/\$name.log" && { echo "started \$name on \$address"; exit 0; }; sleep 0.01; done
+echo "\$name did not start:" >&2; cat "\$work/\$name.log" >&2; exit 1
+SCRIPT
+chmod +x "$work/restart-node"
+
+# HAProxy stats socket client (no socat needed): `hactl SOCKET cmd "show stat"`,
+# `hactl SOCKET wait-idle BE SRV TIMEOUT`, `hactl SOCKET wait-status BE SRV STATUS TIMEOUT` (prefix match).
+cat >"$work/hactl.py" <<'PY'
+import socket, sys, time
+def cmd(path, line):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall((line + "\n").encode())
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        out += d
+    s.close()
+    return out.decode()
+def stat(path, be, srv):
+    lines = cmd(path, "show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) > 1 and f[0] == be and f[1] == srv: return dict(zip(header, f))
+    sys.exit("hactl: no server %s/%s" % (be, srv))
+def wait(path, be, srv, ok, timeout):
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        s = stat(path, be, srv)
+        if ok(s): return s
+        if time.monotonic() > deadline:
+            print("hactl: timeout, %s/%s is %s, scur %s, qcur %s" % (be, srv, s["status"], s["scur"], s["qcur"]))
+            sys.exit(1)
+        time.sleep(0.02)
+path, what = sys.argv[1], sys.argv[2]
+if what == "cmd":
+    out = cmd(path, sys.argv[3]).strip()
+    if out: print(out)
+elif what == "wait-idle":
+    wait(path, sys.argv[3], sys.argv[4], lambda s: s["scur"] == "0" and s["qcur"] in ("0", ""), sys.argv[5])
+elif what == "wait-status":
+    s = wait(path, sys.argv[3], sys.argv[4], lambda s: s["status"].startswith(sys.argv[5]), sys.argv[6])
+    print("%s/%s %s" % (sys.argv[3], sys.argv[4], s["status"]))
+PY
+hactl() { "$py" "$work/hactl.py" "$work/haproxy.sock" "$@"; }
+
+# Load: 70% GET, 30% POST with a 2 KB body; non-2xx counted per thread and summed in done().
+cat >"$work/load.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  n, non2xx, codes = 0, 0, {}
+  get = wrk.format("GET", "/api/v1/users/me")
+  post = wrk.format("POST", "/upload", {["Content-Type"] = "application/octet-stream"}, string.rep("p", 2048))
+end
+function request()
+  n = n + 1
+  if n % 10 < 3 then return post end
+  return get
+end
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    codes[status] = (codes[status] or 0) + 1
+  end
+end
+function done(summary, latency, requests)
+  local total, all = 0, {}
+  for _, t in ipairs(threads) do
+    total = total + t:get("non2xx")
+    for code, count in pairs(t:get("codes")) do all[code] = (all[code] or 0) + count end
+  end
+  local list = {}
+  for code, count in pairs(all) do table.insert(list, code .. "x" .. count) end
+  table.sort(list)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d non2xx=%d connect=%d read=%d write=%d timeout=%d codes=%s\n",
+    summary.requests, total, e.connect, e.read, e.write, e.timeout, table.concat(list, ",")))
+end
+LUA
+
+# Configs. Equivalent settings: one worker/thread, keep-alive pool to the nodes, connect 2s, read 30s,
+# health checks every $check_interval (2 to rise, 2 to fall) where there are any; safe methods retried on
+# another node after a connection error or a 502/503; POSTs only when they were not sent.
+cat >"$work/drawbridge.json" <<CONF
+{"workers": 1, "listeners": [{"address": "127.0.0.1:$proxy_port"}], "access_log": {"path": "off"}, "log_level": "warn",
+ "timeouts": {"connect": "2s", "read": "30s"},
+ "admin": {"address": "127.0.0.1:$admin_port"},
+ "upstreams": [{"name": "app",
+   "health_check": {"path": "/api/v1/health", "interval": "$check_interval", "timeout": "$check_interval", "healthy_threshold": 2, "unhealthy_threshold": 2,
+                    "expect_json": {"pointer": "/responseMeta/success", "equals": true}},
+   "nodes": [$(for n in "${nodes[@]}"; do printf '{"name": "%s", "address": "%s"}, ' "$n" "${node_address[$n]}"; done | sed 's/, $//')]}]}
+CONF
+
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+  stats socket $work/haproxy.sock mode 600 level admin
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option dontlog-normal
+  timeout connect 2s
+  timeout client 300s
+  timeout server 30s
+  timeout check $check_interval
+  http-reuse always
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response 502 503
+frontend fe
+  bind 127.0.0.1:$proxy_port
+  http-request disable-l7-retry unless METH_GET or METH_HEAD or METH_OPTIONS
+  default_backend app
+backend app
+  option httpchk GET /api/v1/health
+  http-check expect status 200
+$(for n in "${nodes[@]}"; do echo "  server $n ${node_address[$n]} check inter $check_interval rise 2 fall 2"; done)
+CONF
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  keepalive_requests 10000000; keepalive_timeout 300s;
+  map \$status \$failed { ~^2 0; default 1; }
+  log_format failed '\$time_local \$request_method \$uri \$status upstream \$upstream_addr \$upstream_status';
+  access_log $work/nginx-failed.log failed if=\$failed;
+  upstream app {
+$(for n in "${nodes[@]}"; do echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s;"; done)
+    keepalive 64; keepalive_requests 10000000;
+  }
+  server { listen 127.0.0.1:$proxy_port;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_connect_timeout 2s; proxy_read_timeout 30s; proxy_send_timeout 30s;
+                 proxy_next_upstream error timeout http_502 http_503;
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+
+build/drawbridge check --config "$work/drawbridge.json" >/dev/null
+haproxy -c -q -f "$work/haproxy.cfg"
+nginx -t -q -c "$work/nginx.conf" -p "$work" 2>/dev/null || nginx -t -c "$work/nginx.conf" -p "$work"
+
+wait_for() {  # TRIES COMMAND...: every 0.1 s
+  local tries=$1; shift
+  for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+http_ok() { [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == 200 ]]; }
+nodes_healthy() {
+  for n in "${nodes[@]}"; do http_ok "http://${node_address[$n]}/api/v1/health" || return 1; done
+}
+haproxy_all_up() {
+  for n in "${nodes[@]}"; do hactl wait-status app "$n" UP 0.1 || return 1; done
+}
+
+# Nodes: started once, booted already (no 502 phase); each run begins with all three healthy.
+for n in "${nodes[@]}"; do BOOT=0s taskset -c "$load_core" "$work/restart-node" "$n" "${node_address[$n]}" >/dev/null; done
+wait_for 50 nodes_healthy || { echo "rollout: nodes did not start" >&2; exit 1; }
+
+# Upgrade methods, run in the background of wrk; output to $work/RUN-upgrade.log. (They run in an
+# `||` context, where set -e does not apply: every step says `|| return`.)
+upgrade_drawbridge() {
+  build/drawbridge rollout app --admin "http://127.0.0.1:$admin_port" --exec "$work/restart-node {node} {address}" \
+    --drain-wait 30s --health-wait 60s
+}
+upgrade_haproxy_drain() {
+  for n in "${nodes[@]}"; do
+    echo "$n: drain"; hactl cmd "set server app/$n state drain" || return
+    hactl wait-idle app "$n" 30 || return
+    "$work/restart-node" "$n" "${node_address[$n]}" || return
+    # The check has to notice the restart first: "ready" while the status still shows the old node's
+    # passing checks would send traffic to the booting node until 2 checks fail.
+    hactl wait-status app "$n" DOWN 5 || true
+    echo "$n: ready"; hactl cmd "set server app/$n state ready" || return
+    hactl wait-status app "$n" UP 60 || return
+  done
+}
+upgrade_haproxy_restart() {
+  for n in "${nodes[@]}"; do
+    "$work/restart-node" "$n" "${node_address[$n]}" || return
+    hactl wait-status app "$n" DOWN 5 || true
+    hactl wait-status app "$n" UP 60 || return
+  done
+}
+upgrade_nginx() {
+  for n in "${nodes[@]}"; do
+    "$work/restart-node" "$n" "${node_address[$n]}" || return
+    echo "$n: waiting ${boot_wait}s for boot"; sleep "$boot_wait"
+  done
+}
+
+start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, waits until it is ready
+  case $1 in
+    drawbridge)
+      taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" &
+      proxy_pid=$!
+      wait_for 100 http_ok "http://127.0.0.1:$admin_port/readyz" ;;
+    haproxy-*)
+      rm -f "$work/haproxy.sock"
+      taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db >"$work/$1-haproxy.log" 2>&1 &
+      proxy_pid=$!
+      wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
+    nginx)
+      taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" &
+      proxy_pid=$!
+      wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
+  esac || { echo "rollout: $1 did not start" >&2; cat "$work"/*.err "$work"/*haproxy.log 2>/dev/null >&2; exit 1; }
+  pids+=("$proxy_pid")
+}
+stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
+
+failed_by_method() {  # run → "POST 502×12, GET 502×1" from the proxy's log of failed requests, where it has one
+  local lines=""
+  case $1 in
+    haproxy-*) lines=$(awk '/^127/ && $NF ~ /HTTP/ && $6 !~ /^2/ { m = $(NF - 2); sub(/"/, "", m); print m, $6 }' \
+                         "$work/$1-haproxy.log") ;;
+    nginx) lines=$(awk '$5 != 499 { print $3, $5 }' "$work/nginx-failed.log" 2>/dev/null) ;;  # 499: wrk stopping
+  esac
+  [[ -n $lines ]] || return 0
+  sort <<<"$lines" | uniq -c | sort -rn | awk '{ printf "%s%s %s×%s", (NR > 1 ? ", " : ""), $2, $3, $1 }'
+}
+
+declare -A method=([drawbridge]="rollout" [haproxy-drain]="runtime-API drain" [haproxy-restart]="restart only"
+                   [nginx]="passive checks")
+rows=()
+now() { date +%s.%N; }
+join_notes() { local IFS=';' all; all="${notes[*]:-}"; echo "${all//;/; }"; }
+echo "rolling upgrade of 3 nodes (boot ${boot}) under load: wrk ${connections} connections, 30% POST, ${duration};" \
+     "upgrade starts at ${upgrade_start}s; proxies on core ${proxy_core}" >&2
+for run in $runs; do
+  wait_for 100 nodes_healthy || { echo "rollout: nodes not healthy before $run" >&2; exit 1; }
+  start_proxy "$run"
+  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/load.lua" \
+    "http://127.0.0.1:$proxy_port" >"$work/$run-wrk.out" 2>&1 &
+  wrk_pid=$!; pids+=("$wrk_pid")
+  sleep "$upgrade_start"
+  (
+    started=$(now)
+    taskset -pc "$load_core" "$BASHPID" >/dev/null  # the driver and what it starts (nodes) on the load core
+    rc=0; "upgrade_${run//-/_}" || rc=$?
+    echo "$rc $(awk -v a="$started" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')" >"$work/$run-upgrade.status"
+  ) >"$work/$run-upgrade.log" 2>&1 &
+  upgrade_pid=$!; pids+=("$upgrade_pid")
+  wait "$wrk_pid" || true
+  notes=()
+  if kill -0 "$upgrade_pid" 2>/dev/null; then notes+=("upgrade still running when wrk ended"); fi
+  wait "$upgrade_pid" || true
+  stop_proxy
+  read -r upgrade_rc upgrade_time <"$work/$run-upgrade.status"
+  [[ $upgrade_rc == 0 ]] || notes+=("upgrade FAILED (exit $upgrade_rc)")
+
+  result=$(grep '^RESULT' "$work/$run-wrk.out" || true)
+  [[ -n $result ]] || { echo "rollout: no result from wrk for $run:" >&2; cat "$work/$run-wrk.out" >&2; exit 1; }
+  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+  requests=$(field requests); non2xx=$(field non2xx); codes=$(field codes)
+  socket=$(( $(field connect) + $(field read) + $(field write) + $(field timeout) ))
+  by_method=$(failed_by_method "$run")
+  if [[ -n $by_method ]]; then notes+=("$by_method"); elif [[ -n $codes ]]; then notes+=("status ${codes//x/×}"); fi
+  [[ $socket == 0 ]] || notes+=("connect $(field connect), read $(field read), write $(field write), timeout $(field timeout)")
+  proxy=${run%%-*}; [[ $proxy == haproxy ]] && proxy=HAProxy
+  rows+=("| $proxy | ${method[$run]} | $requests | $non2xx | $socket | $((non2xx + socket)) | ${upgrade_time}s | $(join_notes) |")
+  echo "  $run: $requests requests, $non2xx non-2xx, $socket socket errors, upgrade ${upgrade_time}s" >&2
+done
+
+table=$(
+  echo "| proxy | method | requests | non-2xx | socket errors | failed | upgrade | notes |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${rows[@]}"
+)
+echo
+echo "$table"
+if [[ ${SAVE:-} == 1 ]]; then
+  mkdir -p bench/results
+  out="bench/results/rollout-$(date +%F).md"
+  {
+    echo "# Rolling upgrade under load, $(date +%F)"
+    echo
+    echo "3 demo nodes (502 for ${boot} after each start) restarted one after the other under wrk -t1 -c${connections} -d${duration}"
+    echo "(70% GET /api/v1/users/me, 30% POST /upload with 2 KB), upgrade started ${upgrade_start}s in; one proxy at a time"
+    echo "on core ${proxy_core} with one worker, wrk and nodes on core ${load_core}. $(nproc) cores, $(uname -r)."
+    echo "Failed = non-2xx + socket errors. \`bench/rollout.sh\` at $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty tree)')."
+    echo
+    echo "$table"
+  } >"$out"
+  echo "rollout: wrote $out" >&2
+fi
