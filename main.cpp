@@ -142,16 +142,24 @@ int main(int argc, char** argv) {
       return exit_config_error;
     }
   }
-  if (*nodes_cmd) return drawbridge::admin::run_nodes(ctx, upstream);
-  if (*drain_cmd) return drawbridge::admin::run_drain(ctx, upstream, node, wait, force);
-  if (*undrain_cmd) return drawbridge::admin::run_undrain(ctx, upstream, node, wait);
-  drawbridge::admin::rollout_options options{upstream, exec, {}, drain_wait, health_wait};
-  for (std::size_t start = 0; start < nodes.size();) {
-    const auto comma = nodes.find(',', start);
-    const auto name = nodes.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!name.empty()) options.nodes.push_back(name);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  auto run_command = [&]() -> int {
+    if (*nodes_cmd) return drawbridge::admin::run_nodes(ctx, upstream);
+    if (*drain_cmd) return drawbridge::admin::run_drain(ctx, upstream, node, wait, force);
+    if (*undrain_cmd) return drawbridge::admin::run_undrain(ctx, upstream, node, wait);
+    drawbridge::admin::rollout_options options{upstream, exec, {}, drain_wait, health_wait};
+    for (std::size_t start = 0; start < nodes.size();) {
+      const auto comma = nodes.find(',', start);
+      const auto name = nodes.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!name.empty()) options.nodes.push_back(name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return drawbridge::admin::run_rollout(ctx, options);
+  };
+  try {
+    return run_command();
+  } catch (const std::exception& e) {  // an answer that is not what the admin API documents
+    std::cerr << "drawbridge: unexpected answer from the admin API: " << e.what() << '\n';
+    return 1;
   }
-  return drawbridge::admin::run_rollout(ctx, options);
 }

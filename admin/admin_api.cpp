@@ -25,7 +25,8 @@ response json_response(unsigned status, const json& body) {
   response res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump() + "\n";
+  // Names come from the request's path; invalid UTF-8 there is replaced rather than thrown over.
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   return res;
 }
 
@@ -101,7 +102,7 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
                                               .count()}}}};
     if (c.wait) audit["audit"]["wait"] = conf::format_duration(*c.wait);
     if (c.force) audit["audit"]["force"] = true;
-    spdlog::info("{}", audit.dump());
+    spdlog::info("{}", audit.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   co_return res;
 }

@@ -1,8 +1,5 @@
 #include "admin/admin_client.hpp"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -54,35 +51,53 @@ std::string read_first_token(const std::string& path) {
 
 admin_reply admin_client::call(http::verb method, const std::string& target, const std::string& body,
                                std::chrono::milliseconds timeout) const {
-  admin_reply reply;
-  try {
-    net::io_context io;
-    tcp::resolver resolver(io);
-    tcp::socket socket(io);
-    net::connect(socket, resolver.resolve(target_.host, target_.port));
-    // Blocking calls bounded by socket timeouts: the simplest way to never hang a deploy script.
-    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // Asynchronous operations run for at most `timeout`: blocking calls with socket timeouts would not do,
+  // as Asio's blocking reads wait again when the kernel's timeout fires.
+  net::io_context io;
+  tcp::resolver resolver(io);
+  tcp::socket socket(io);
+  boost::beast::flat_buffer buffer;
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, target_.host + ":" + target_.port);
+  req.set(http::field::user_agent, "drawbridge-cli");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.keep_alive(false);
+  req.prepare_payload();
+  http::response<http::string_body> res;
 
-    http::request<http::string_body> req{method, target, 11};
-    req.set(http::field::host, target_.host + ":" + target_.port);
-    req.set(http::field::user_agent, "drawbridge-cli");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-    if (!body.empty()) req.set(http::field::content_type, "application/json");
-    req.body() = body;
-    req.keep_alive(false);
-    req.prepare_payload();
-    http::write(socket, req);
-    boost::beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(socket, buffer, res);
-    reply.status = res.result_int();
-    reply.body = std::move(res.body());
-  } catch (const boost::system::system_error& e) {
-    const bool timed_out = e.code() == net::error::would_block || e.code() == net::error::timed_out;
-    reply.error = timed_out ? "no answer from the admin API within the timeout" : e.code().message();
+  admin_reply reply;
+  boost::system::error_code failure;
+  bool done = false;
+  auto fail = [&](boost::system::error_code ec) {
+    failure = ec;
+    done = true;
+  };
+  resolver.async_resolve(target_.host, target_.port, [&](boost::system::error_code ec, tcp::resolver::results_type found) {
+    if (ec) return fail(ec);
+    net::async_connect(socket, found, [&](boost::system::error_code cec, const tcp::endpoint&) {
+      if (cec) return fail(cec);
+      http::async_write(socket, req, [&](boost::system::error_code wec, std::size_t) {
+        if (wec) return fail(wec);
+        http::async_read(socket, buffer, res, [&](boost::system::error_code rec, std::size_t) {
+          if (rec) return fail(rec);
+          done = true;
+        });
+      });
+    });
+  });
+  io.run_for(timeout);
+  if (!done) {
+    reply.error = "no answer from the admin API within " + std::to_string(timeout.count() / 1000) + "s";
+    return reply;
   }
+  if (failure) {
+    reply.error = failure.message();
+    return reply;
+  }
+  reply.status = res.result_int();
+  reply.body = std::move(res.body());
   return reply;
 }
 

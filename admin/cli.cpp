@@ -228,7 +228,14 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     std::cout << step << "command done; undraining (waiting up to " << options.health_wait << " for health)"
               << std::endl;
     reply = client->call(http::verb::post, base + "/undrain?wait=" + options.health_wait, "", *health_wait + answer_slack);
-    if (reply.status != 200) return stop("undrain: " + describe_failure(reply), true);
+    if (reply.status != 200) {
+      // Out of rotation means out: drained again, so that the node cannot slip back in on its own
+      // once its checks pass, with nobody looking at it.
+      const auto redrain = client->call(http::verb::post, base + "/drain?force=true", "", answer_slack);
+      const bool out = redrain.status / 100 == 2;
+      return stop("undrain: " + describe_failure(reply) + (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
+                  out);
+    }
     std::cout << step << "active" << std::endl;
   }
   std::cout << "rollout " << u << ": done, " << total << " node(s) in " << seconds_since(started) << std::endl;

@@ -69,10 +69,16 @@ std::vector<std::string> control_plane::restore() {
     for (const auto& sn : saved.nodes) {
       auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
       if (it == nodes.end() && sn.added) {
+        if (nodes.size() >= 64) {
+          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most 64 nodes",
+                        sn.name, saved.name);
+          continue;
+        }
+        // A node that no longer resolves must not keep the proxy from starting: it is left out, loudly.
         std::string resolve_error;
         auto endpoints = upstream::resolve_node(sn.address, resolve_error);
         if (endpoints.empty()) {
-          errors.push_back("state_file: node " + sn.name + " of upstream " + saved.name + ": " + resolve_error);
+          spdlog::error("state file: node {} of upstream {} is left out: {}", sn.name, saved.name, resolve_error);
           continue;
         }
         auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
@@ -136,14 +142,11 @@ bool control_plane::ready() const {
 std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool force) {
   const auto current = n.admin.load();
   if (current != admin_state::ready) return std::nullopt;  // already draining or drained
-  const auto others = group.eligible_count(&n);
-  if (!force && n.eligible() && others < group.config().min_available)
+  if (const auto others = group.begin_drain(n, force))
     return refusal{409, "min_available",
-                   "draining " + n.name() + " would leave " + std::to_string(others) +
+                   "draining " + n.name() + " would leave " + std::to_string(*others) +
                        " node(s) taking requests in upstream " + group.name() + ", below min_available (" +
                        std::to_string(group.config().min_available) + "); add force=true to drain anyway"};
-  // Sequentially consistent: pairs with the in-flight count in exchange::try_node.
-  n.admin.store(admin_state::draining, std::memory_order_seq_cst);
   spdlog::info("node {} of upstream {} draining ({} in flight)", n.name(), group.name(), n.in_flight.load());
   finish_drains();
   persist();
@@ -151,9 +154,12 @@ std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool
 }
 
 void control_plane::undrain(upstream_group& group, node& n) {
+  // A node that is already wanted keeps its health: resetting it would take a serving node out.
+  if (n.admin.load() == admin_state::ready) return;
   pending_removal_.erase(&n);
-  n.admin.store(admin_state::ready, std::memory_order_seq_cst);
+  // Health first: for a moment the node would otherwise be wanted with its health from before the upgrade.
   checker_.reset(group, n);
+  n.admin.store(admin_state::ready, std::memory_order_seq_cst);
   spdlog::info("node {} of upstream {} undrained: back in rotation once its health checks pass", n.name(),
                group.name());
   persist();
@@ -187,6 +193,7 @@ std::optional<refusal> control_plane::remove_node(upstream_group& group, const s
   if (auto refused = drain(group, *n, force)) return refused;
   pending_removal_.insert(n.get());
   finish_drains();
+  persist();
   return std::nullopt;
 }
 
@@ -239,14 +246,22 @@ void control_plane::persist() {
     const auto& configured = runtime_->config.upstreams[u].nodes;
     upstream::saved_upstream su;
     su.name = group.name();
-    const auto nodes = group.nodes();
-    for (const auto& n : *nodes) {
-      const bool in_config = std::any_of(configured.begin(), configured.end(),
-                                         [&](const auto& c) { return c.name == n->name(); });
-      su.nodes.push_back({n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !in_config});
-    }
+    // A node waiting to be removed counts as removed: after a restart nothing is in flight on it.
+    upstream::node_list nodes;
+    for (const auto& n : *group.nodes())
+      if (!pending_removal_.count(n.get())) nodes.push_back(n);
+    // The configured node of the same name and address, if any. Otherwise the node was added through the
+    // API (and a configured node of that name, re-added with another address, counts as removed).
+    auto configured_as = [&](const node& n) {
+      return std::any_of(configured.begin(), configured.end(), [&](const auto& c) {
+        return c.name == n.name() && conf::to_string(c.address) == n.address();
+      });
+    };
+    for (const auto& n : nodes)
+      su.nodes.push_back({n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(),
+                          !configured_as(*n)});
     for (const auto& c : configured)
-      if (std::none_of(nodes->begin(), nodes->end(), [&](const auto& n) { return n->name() == c.name; }))
+      if (std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
         su.removed.push_back(c.name);
     state.upstreams.push_back(std::move(su));
   }

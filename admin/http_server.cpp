@@ -18,6 +18,7 @@ using tcp = net::ip::tcp;
 namespace {
 constexpr std::size_t max_request_size = 64 * 1024;
 constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr std::size_t max_connections = 256;
 
 response plain_error(unsigned status, const char* code, const char* message) {
   response res{static_cast<http::status>(status), 11};
@@ -61,6 +62,13 @@ task<void> http_server::accept_loop() {
       spdlog::warn("admin: accept failed: {}", ec.message());
       continue;
     }
+    // The admin API is for a few operators and scripts; a flood of connections must not eat the
+    // descriptors the data plane needs.
+    if (open_.size() >= max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
     auto shared = std::make_shared<net_types::socket>(std::move(socket));
     open_.insert(shared);
     net::co_spawn(io_, serve(shared), net::detached);
@@ -93,8 +101,15 @@ task<void> http_server::serve(std::shared_ptr<net_types::socket> socket) {
                         rec == http::error::body_limit ? "too_large" : "bad_request",
                         rec == http::error::body_limit ? "request larger than 64 KiB" : "malformed request");
     } else {
-      res = co_await handler_(parser.get(), client);
-      res.keep_alive(res.keep_alive() && parser.get().keep_alive() && !stopped_);
+      // A handler bug must cost one 500, not a connection left without an answer.
+      try {
+        res = co_await handler_(parser.get(), client);
+        res.keep_alive(res.keep_alive() && parser.get().keep_alive() && !stopped_);
+      } catch (const std::exception& e) {
+        spdlog::error("admin: {} {} failed: {}", std::string(parser.get().method_string()),
+                      std::string(parser.get().target()), e.what());
+        res = plain_error(500, "internal", "the admin API failed on this request; see the log");
+      }
     }
     res.version(11);
     res.prepare_payload();

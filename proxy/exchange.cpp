@@ -93,11 +93,13 @@ task<exchange::step> exchange::try_node(const std::shared_ptr<upstream::node>& n
   if (n.admin.load(std::memory_order_seq_cst) != upstream::admin_state::ready) co_return step::not_taken;
   n.requests_total.fetch_add(1, std::memory_order_relaxed);
 
-  // The pool slot is looked up again after every suspension: the view may have been rebuilt.
-  auto slot = [&] { return worker_.view(request_.upstream_index).index_of(&n); };
+  // The view is fetched again after every suspension (it may have been rebuilt meanwhile), and the slot
+  // and the pool are taken from the same fetch.
   std::unique_ptr<upstream_connection> connection;
-  if (const int i = slot(); i >= 0)
-    connection = worker_.view(request_.upstream_index).pool->acquire(i, upstream::clock::now());
+  {
+    auto& view = worker_.view(request_.upstream_index);
+    if (const int i = view.index_of(&n); i >= 0) connection = view.pool->acquire(i, upstream::clock::now());
+  }
   const bool reused = connection != nullptr;
   if (!connection) {
     connection = co_await connect(n);
@@ -122,8 +124,8 @@ task<exchange::step> exchange::try_node(const std::shared_ptr<upstream::node>& n
   judge_node(n, result.next, result.node_fault);
   if (result.next == step::done && result.reusable) {
     ++connection->requests;
-    if (const int i = slot(); i >= 0)
-      worker_.view(request_.upstream_index).pool->release(i, std::move(connection), upstream::clock::now());
+    auto& view = worker_.view(request_.upstream_index);
+    if (const int i = view.index_of(&n); i >= 0) view.pool->release(i, std::move(connection), upstream::clock::now());
   }
   co_return result.next;
 }

@@ -80,7 +80,12 @@ void health_checker::stop() {
     w->done = true;
     w->interval_timer.cancel();
     w->timeout_timer.cancel();
-    w->close();
+    // Only closed, not freed: a probe may have an operation in progress on it, which now completes with
+    // an error; the probe's coroutine frees the connection when it sees `done`.
+    if (w->connection) {
+      boost::system::error_code ignored;
+      w->connection->socket.close(ignored);
+    }
   }
 }
 
@@ -102,6 +107,7 @@ void health_checker::watch(const std::shared_ptr<upstream_group>& group, const s
 void health_checker::reset(upstream_group& group, node& n) {
   const auto now = steady_now_ms();
   const auto it = watched_.find(&n);
+  n.consecutive_failures.store(0, std::memory_order_relaxed);  // a fresh start for passive ejection too
   if (!group.config().health_check.enabled || it == watched_.end()) {
     n.health.store(health_state::healthy);
     n.ramp_start_ms.store(now);
@@ -190,11 +196,15 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
       w.connection = std::make_unique<upstream_connection>(io_.get_executor());
       boost::system::error_code ec = net::error::host_not_found;
       for (const auto& endpoint : n.endpoints()) {
-        if (w.timed_out) break;
+        if (w.timed_out || w.done) break;
         boost::system::error_code ignored;
         w.connection->socket.close(ignored);
         std::tie(ec) = co_await w.connection->socket.async_connect(endpoint, use_tuple);
         if (!ec) break;
+      }
+      if (w.done) {
+        w.close();
+        co_return "stopped";
       }
       if (w.timed_out) {
         w.close();
@@ -209,7 +219,12 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_probe_body);
     boost::system::error_code rec = wec;
-    if (!wec) std::tie(rec, std::ignore) = co_await http::async_read(w.connection->socket, w.connection->buffer, parser, use_tuple);
+    if (!wec && !w.done)
+      std::tie(rec, std::ignore) = co_await http::async_read(w.connection->socket, w.connection->buffer, parser, use_tuple);
+    if (w.done) {
+      w.close();
+      co_return "stopped";
+    }
     if (w.timed_out) {
       w.close();
       co_return "timed out after " + conf::format_duration(config.timeout);
@@ -234,8 +249,10 @@ void health_checker::apply(watched& w, bool passed, const std::string& why) {
   const auto current = n.health.load(std::memory_order_relaxed);
   const auto next = w.counter.record(passed, current, now, w.config());
   if (!passed) spdlog::debug("health check of node {} ({}) failed: {}", n.name(), w.group->name(), why);
+  const bool first_verdict = w.at_start_up;
+  if (next != current) w.at_start_up = false;
   if (next == current) return;
-  if (next == health_state::healthy && !w.at_start_up) n.ramp_start_ms.store(now, std::memory_order_relaxed);
+  if (next == health_state::healthy && !first_verdict) n.ramp_start_ms.store(now, std::memory_order_relaxed);
   n.health.store(next, std::memory_order_relaxed);
   // A node that recovered (its checks failed, then passed healthy_threshold times) has earned its way
   // back: passive ejection, which saw the same outage from the traffic, ends too.

@@ -15,7 +15,8 @@ std::string judge_probe_answer(const conf::health_check_config& config, unsigned
   if (document.is_discarded()) return "body is not JSON";
   const nlohmann::json::json_pointer pointer(*config.json_pointer);
   if (!document.contains(pointer)) return "no value at " + *config.json_pointer;
-  const std::string actual = document.at(pointer).dump();
+  // ASCII only (non-ASCII escaped), so that cutting it short below cannot split a character.
+  const std::string actual = document.at(pointer).dump(-1, ' ', /*ensure_ascii=*/true);
   if (actual != config.json_equals) {
     std::string shown = actual.size() > 60 ? actual.substr(0, 57) + "..." : actual;
     return *config.json_pointer + " is " + shown + ", expected " + config.json_equals;

@@ -30,6 +30,15 @@ std::size_t upstream_group::eligible_count(const node* except) const {
   return count;
 }
 
+std::optional<std::size_t> upstream_group::begin_drain(node& n, bool force) {
+  const std::lock_guard lock(ejection_mutex_);
+  const auto others = eligible_count(&n);
+  if (!force && n.eligible() && others < config_.min_available) return others;
+  // Sequentially consistent: pairs with the in-flight count in exchange::try_node.
+  n.admin.store(admin_state::draining, std::memory_order_seq_cst);
+  return std::nullopt;
+}
+
 bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
   n.failures_total.fetch_add(1, std::memory_order_relaxed);
   const auto run = n.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ class upstream_group {
 
   // Nodes that would take a new request now, leaving out `except` (may be null).
   std::size_t eligible_count(const node* except) const;
+
+  // Control thread: marks `n` draining, unless it takes requests now and draining it would leave fewer
+  // than min_available nodes that do (and not `force`). Decided under the ejection lock, so that an
+  // ejection on a worker cannot pass its own min_available check at the same moment. Returns nullopt
+  // when drained, else the number of other nodes that take requests.
+  std::optional<std::size_t> begin_drain(node& n, bool force);
 
   // Passive ejection, any thread. Records a failure of `n`; ejects it when the failures in a row reach
   // passive.max_failures, unless that would leave fewer than min_available eligible nodes.

@@ -18,21 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-conf::config admin_config(const std::vector<std::uint16_t>& ports, bool health_checks = true) {
-  auto config = test_config(ports);
-  if (health_checks) {
-    auto& hc = config.upstreams[0].health_check;
-    hc.enabled = true;
-    hc.interval = 50ms;
-    hc.timeout = 50ms;
-    hc.healthy_threshold = 2;
-    hc.unhealthy_threshold = 2;
-  }
-  config.admin.enabled = true;
-  config.admin.address = {"127.0.0.1", 0};
-  return config;
-}
-
 http_response post(test_client& admin, const std::string& target, std::string body = {}) {
   return admin.request(http::verb::post, target, std::move(body));
 }
@@ -54,7 +39,7 @@ void wait_until_all_eligible(proxy_under_test& proxy) {
 
 TEST(admin_api, lists_upstreams_and_nodes_with_their_state_and_counters) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   wait_until_all_eligible(proxy);
   test_client client(proxy.port());
   client.get("/x");
@@ -84,7 +69,7 @@ TEST(admin_api, lists_upstreams_and_nodes_with_their_state_and_counters) {
 
 TEST(admin_api, unknown_names_bad_parameters_and_wrong_methods_are_refused) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   test_client admin(proxy.admin_port());
   auto res = admin.get("/v1/upstreams/nope");
   EXPECT_EQ(res.status, 404u);
@@ -104,7 +89,7 @@ TEST(admin_api, unknown_names_bad_parameters_and_wrong_methods_are_refused) {
 
 TEST(drain, a_drained_node_gets_no_new_requests_while_its_in_flight_request_completes) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}, false));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}, false));
   // Round robin sends the first request to node1: a slow one, in flight during the drain.
   auto slow = std::async(std::launch::async, [&] {
     test_client c(proxy.port());
@@ -130,7 +115,7 @@ TEST(drain, a_drained_node_gets_no_new_requests_while_its_in_flight_request_comp
 
 TEST(drain, without_wait_it_answers_202_and_a_wait_that_runs_out_answers_504) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}, false));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}, false));
   auto slow = std::async(std::launch::async, [&] {
     test_client c(proxy.port());
     return c.get("/slow?delay_ms=1500");
@@ -150,7 +135,7 @@ TEST(drain, without_wait_it_answers_202_and_a_wait_that_runs_out_answers_504) {
 
 TEST(drain, draining_below_min_available_is_refused_with_409_unless_forced) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}, false));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}, false));
   test_client admin(proxy.admin_port());
   EXPECT_EQ(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s").status, 200u);
   auto res = post(admin, "/v1/upstreams/app/nodes/node2/drain");
@@ -166,7 +151,7 @@ TEST(drain, draining_below_min_available_is_refused_with_409_unless_forced) {
 
 TEST(undrain, a_node_comes_back_only_after_its_health_checks_pass) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   wait_until_all_eligible(proxy);
   test_client admin(proxy.admin_port());
   ASSERT_EQ(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s").status, 200u);
@@ -181,7 +166,7 @@ TEST(undrain, a_node_comes_back_only_after_its_health_checks_pass) {
 
 TEST(undrain, a_node_that_stays_unhealthy_never_receives_traffic) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   wait_until_all_eligible(proxy);
   test_client admin(proxy.admin_port());
   ASSERT_EQ(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s").status, 200u);
@@ -202,7 +187,7 @@ TEST(undrain, a_node_that_stays_unhealthy_never_receives_traffic) {
 
 TEST(nodes, a_node_added_through_the_api_warms_up_then_takes_requests_and_a_removed_one_leaves) {
   fake_node a({"a"}), c({"c"});
-  proxy_under_test proxy(admin_config({a.port()}));
+  proxy_under_test proxy(admin_test_config({a.port()}));
   wait_until_all_eligible(proxy);
   test_client admin(proxy.admin_port());
   auto res = post(admin, "/v1/upstreams/app/nodes",
@@ -231,7 +216,7 @@ TEST(nodes, a_node_added_through_the_api_warms_up_then_takes_requests_and_a_remo
 
 TEST(tokens, every_v1_call_needs_the_bearer_token_but_health_endpoints_stay_open) {
   fake_node a({"a"}), b({"b"});
-  auto config = admin_config({a.port(), b.port()}, false);
+  auto config = admin_test_config({a.port(), b.port()}, false);
   config.admin.token_file = write_temp_file("# operators\nops:s3cret-token\nci:another-one\n", ".tokens");
   proxy_under_test proxy(config);
   test_client admin(proxy.admin_port());
@@ -252,7 +237,7 @@ TEST(tokens, every_v1_call_needs_the_bearer_token_but_health_endpoints_stay_open
 
 TEST(state_file, a_drained_node_stays_drained_across_a_restart_and_added_nodes_come_back) {
   fake_node a({"a"}), b({"b"}), c({"c"});
-  auto config = admin_config({a.port(), b.port()}, false);
+  auto config = admin_test_config({a.port(), b.port()}, false);
   config.state_file = write_temp_file("", ".state");
   ::unlink(config.state_file.c_str());  // a first start: no file yet
   {
@@ -275,7 +260,7 @@ TEST(state_file, a_drained_node_stays_drained_across_a_restart_and_added_nodes_c
 
 TEST(slow_start, an_undrained_node_ramps_up_instead_of_taking_its_full_share_at_once) {
   fake_node a({"a"}), b({"b"});
-  auto config = admin_config({a.port(), b.port()}, false);
+  auto config = admin_test_config({a.port(), b.port()}, false);
   config.upstreams[0].slow_start = 1500ms;
   proxy_under_test proxy(config);
   test_client admin(proxy.admin_port());
@@ -292,4 +277,25 @@ TEST(slow_start, an_undrained_node_ramps_up_instead_of_taking_its_full_share_at_
   seen.clear();
   for (int i = 0; i < 20; ++i) ++seen[node_of(client.get("/x"))];
   EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 10}, {"b", 10}}));
+}
+
+TEST(admin_api, a_path_with_invalid_utf8_gets_an_answer_not_a_hang) {
+  fake_node a({"a"});
+  proxy_under_test proxy(admin_test_config({a.port()}, false));
+  const auto raw = raw_exchange(proxy.admin_port(),
+                                "POST /v1/upstreams/\xff\xfe/nodes/x/drain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                2000ms);
+  EXPECT_EQ(first_status(raw.received), 404u) << raw.received;
+  EXPECT_FALSE(raw.timed_out);
+}
+
+TEST(undrain, undraining_a_node_that_is_already_in_rotation_changes_nothing) {
+  fake_node a({"a"}), b({"b"});
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
+  wait_until_all_eligible(proxy);
+  test_client admin(proxy.admin_port());
+  const auto res = post(admin, "/v1/upstreams/app/nodes/node1/undrain");
+  EXPECT_EQ(res.status, 202u);
+  EXPECT_EQ(json::parse(res.body)["state"], "active");
+  EXPECT_TRUE(proxy.node(0).eligible());  // its health was not reset
 }

@@ -16,22 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Checks every 50 ms, Appsmith's health answer expected, the admin API on a free port.
-conf::config checked_config(const std::vector<std::uint16_t>& ports) {
-  auto config = test_config(ports);
-  auto& hc = config.upstreams[0].health_check;
-  hc.enabled = true;
-  hc.interval = 50ms;
-  hc.timeout = 50ms;
-  hc.healthy_threshold = 2;
-  hc.unhealthy_threshold = 2;
-  hc.json_pointer = "/responseMeta/success";
-  hc.json_equals = "true";
-  config.admin.enabled = true;
-  config.admin.address = {"127.0.0.1", 0};
-  return config;
-}
-
 std::map<std::string, int> count_nodes(test_client& client, int requests) {
   std::map<std::string, int> counts;
   for (int i = 0; i < requests; ++i) {
@@ -49,7 +33,7 @@ std::map<std::string, int> count_nodes(test_client& client, int requests) {
 
 TEST(health, a_node_failing_its_checks_gets_no_requests_and_comes_back_when_they_pass) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(checked_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   ASSERT_TRUE(wait_for([&] { return proxy.node(0).eligible() && proxy.node(1).eligible(); }));
   b.set_healthy(false);
   ASSERT_TRUE(wait_for([&] { return proxy.node(1).health == upstream::health_state::unhealthy; }));
@@ -62,7 +46,7 @@ TEST(health, a_node_failing_its_checks_gets_no_requests_and_comes_back_when_they
 
 TEST(health, readyz_answers_503_until_an_upstream_has_a_healthy_node) {
   fake_node booting({"booting", "127.0.0.1", 0, 700ms});
-  proxy_under_test proxy(checked_config({booting.port()}));
+  proxy_under_test proxy(admin_test_config({booting.port()}));
   test_client admin(proxy.admin_port());
   auto res = admin.get("/readyz");
   EXPECT_EQ(res.status, 503u);
@@ -77,14 +61,14 @@ TEST(health, readyz_answers_503_until_an_upstream_has_a_healthy_node) {
 
 TEST(health, checks_reuse_one_connection_to_a_node_that_keeps_it_alive) {
   fake_node a({"a"});
-  proxy_under_test proxy(checked_config({a.port()}));
+  proxy_under_test proxy(admin_test_config({a.port()}));
   ASSERT_TRUE(wait_for([&] { return a.requests() >= 6; }));
   EXPECT_EQ(a.connections(), 1u);
 }
 
 TEST(health, the_last_check_is_shown_with_its_status_latency_and_error) {
   fake_node a({"a"});
-  proxy_under_test proxy(checked_config({a.port()}));
+  proxy_under_test proxy(admin_test_config({a.port()}));
   test_client admin(proxy.admin_port());
   ASSERT_TRUE(wait_for([&] { return proxy.node(0).eligible(); }));
   auto node = json::parse(admin.get("/v1/upstreams/app/nodes/node1").body);
@@ -103,7 +87,7 @@ TEST(health, the_last_check_is_shown_with_its_status_latency_and_error) {
 
 TEST(health, a_node_that_stops_listening_is_marked_unhealthy) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(checked_config({a.port(), b.port()}));
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}));
   ASSERT_TRUE(wait_for([&] { return proxy.node(1).eligible(); }));
   b.stop();
   ASSERT_TRUE(wait_for([&] { return proxy.node(1).health == upstream::health_state::unhealthy; }));
@@ -162,4 +146,20 @@ TEST(retries, with_no_other_node_the_502_is_relayed) {
   const auto res = client.get("/x");
   EXPECT_EQ(res.status, 502u);
   EXPECT_EQ(res.body, "502 Bad Gateway");
+}
+
+TEST(health, stopping_while_a_probe_waits_on_a_silent_node_is_prompt) {
+  // A node that accepts connections and never answers: the probe is mid-read when the proxy stops.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  auto config = admin_test_config({silent.local_endpoint().port()});
+  config.upstreams[0].health_check.interval = 10s;
+  config.upstreams[0].health_check.timeout = 10s;
+  const auto started = std::chrono::steady_clock::now();
+  {
+    proxy_under_test proxy(config);
+    boost::asio::ip::tcp::socket accepted(io);
+    silent.accept(accepted);  // the probe connected; its request goes unanswered
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
 }

@@ -38,6 +38,23 @@ conf::config test_config(const std::vector<std::uint16_t>& node_ports) {
   return c;
 }
 
+conf::config admin_test_config(const std::vector<std::uint16_t>& node_ports, bool health_checks) {
+  auto config = test_config(node_ports);
+  if (health_checks) {
+    auto& hc = config.upstreams[0].health_check;
+    hc.enabled = true;
+    hc.interval = 50ms;
+    hc.timeout = 50ms;
+    hc.healthy_threshold = 2;
+    hc.unhealthy_threshold = 2;
+    hc.json_pointer = "/responseMeta/success";
+    hc.json_equals = "true";
+  }
+  config.admin.enabled = true;
+  config.admin.address = {"127.0.0.1", 0};
+  return config;
+}
+
 std::string single_node_config_json(std::uint16_t node_port, unsigned workers) {
   return R"({"workers":)" + std::to_string(workers) +
          R"(,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},

@@ -23,6 +23,10 @@ namespace drawbridge::testing {
 // off, and timeouts short enough for tests.
 conf::config test_config(const std::vector<std::uint16_t>& node_ports);
 
+// test_config plus the admin API on 127.0.0.1:0 and, with `health_checks`, active checks every 50 ms
+// (thresholds 2 and 2) that expect Appsmith's health answer.
+conf::config admin_test_config(const std::vector<std::uint16_t>& node_ports, bool health_checks = true);
+
 class proxy_under_test {
  public:
   explicit proxy_under_test(conf::config config);

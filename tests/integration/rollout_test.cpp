@@ -151,21 +151,31 @@ class load {
   std::vector<std::thread> threads_;
 };
 
+// The three nodes and drawbridge in front of them with health checks, ready (readyz 200) when built.
+struct running_pool {
+  explicit running_pool(const std::string& boot)
+      : fleet(boot), proxy(rollout_config(fleet.ports(), true)), admin(proxy.admin_port()) {
+    ready = fleet.ports().size() == 3 && proxy.started() && proxy.admin_port() != 0 &&
+            wait_for([&] { return admin.get("/readyz").status == 200; });
+  }
+  std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(proxy.admin_port()); }
+
+  demo_fleet fleet;
+  spawned_proxy proxy;
+  test_client admin;
+  bool ready = false;
+};
+
 }  // namespace
 
 TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
-  demo_fleet fleet("1500ms");
-  ASSERT_EQ(fleet.ports().size(), 3u);
-  spawned_proxy proxy(rollout_config(fleet.ports(), true));
-  ASSERT_TRUE(proxy.started()) << proxy.output();
-  ASSERT_NE(proxy.admin_port(), 0) << proxy.output();
-  test_client admin(proxy.admin_port());
-  ASSERT_TRUE(wait_for([&] { return admin.get("/readyz").status == 200; }));
+  running_pool pool("1500ms");
+  ASSERT_TRUE(pool.ready) << pool.proxy.output();
 
-  load traffic(proxy.port(), 6);
+  load traffic(pool.proxy.port(), 6);
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
-  const auto result = run_drawbridge({"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(proxy.admin_port()),
-                                      "--exec", fleet.restart_script() + " {node} {address}", "--drain-wait", "10s",
+  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(),
+                                      "--exec", pool.fleet.restart_script() + " {node} {address}", "--drain-wait", "10s",
                                       "--health-wait", "20s"},
                                      90s);
   std::this_thread::sleep_for(300ms);  // traffic on the upgraded pool
@@ -179,42 +189,53 @@ TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
                            "node1 | stopped node1", "[2/3] node2: active", "[3/3] node3: active", "rollout app: done"})
     EXPECT_NE(result.out.find(line), std::string::npos) << line << "\n" << result.out;
   // Every node serves again, and the audit log recorded each step.
-  const auto upstream = json::parse(admin.get("/v1/upstreams/app").body);
+  const auto upstream = json::parse(pool.admin.get("/v1/upstreams/app").body);
   for (const auto& n : upstream["nodes"]) EXPECT_EQ(n["state"], "active") << n.dump();
-  const auto log = proxy.log();
+  const auto log = pool.proxy.log();
   EXPECT_NE(log.find(R"({"audit":{"client":"127.0.0.1:)"), std::string::npos) << log;
   EXPECT_NE(log.find(R"("action":"drain","upstream":"app","node":"node3","status":200)"), std::string::npos);
   EXPECT_NE(log.find(R"("action":"undrain")"), std::string::npos);
 }
 
 TEST(rollout, stops_at_the_first_failing_command_and_leaves_that_node_out_of_rotation) {
-  demo_fleet fleet("0s");
-  ASSERT_EQ(fleet.ports().size(), 3u);
-  spawned_proxy proxy(rollout_config(fleet.ports(), true));
-  ASSERT_TRUE(proxy.started()) << proxy.output();
-  test_client admin(proxy.admin_port());
-  ASSERT_TRUE(wait_for([&] { return admin.get("/readyz").status == 200; }));
-  const auto result = run_drawbridge({"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(proxy.admin_port()),
+  running_pool pool("0s");
+  ASSERT_TRUE(pool.ready) << pool.proxy.output();
+  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(),
                                       "--nodes", "node2,node3", "--exec", "echo upgrading {node} at {address}; exit 3"});
   EXPECT_EQ(result.exit_code, 1) << result.out;
-  EXPECT_NE(result.out.find("node2 | upgrading node2 at 127.0.0.1:" + std::to_string(fleet.ports()[1])), std::string::npos)
+  EXPECT_NE(result.out.find("node2 | upgrading node2 at 127.0.0.1:" + std::to_string(pool.fleet.ports()[1])), std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("stopped at node2: the command exited with 3; node2 stays out of rotation; 1 node(s) not touched"),
             std::string::npos) << result.out;
-  const auto upstream = json::parse(admin.get("/v1/upstreams/app").body);
+  const auto upstream = json::parse(pool.admin.get("/v1/upstreams/app").body);
   EXPECT_EQ(upstream["nodes"][0]["state"], "active");
   EXPECT_EQ(upstream["nodes"][1]["state"], "drained");
   EXPECT_EQ(upstream["nodes"][2]["state"], "active");
 }
 
+TEST(rollout, a_node_that_does_not_come_back_healthy_in_time_is_drained_again_and_the_rollout_stops) {
+  running_pool pool("0s");
+  ASSERT_TRUE(pool.ready) << pool.proxy.output();
+  // The upgraded node boots for 30 s; the rollout waits 1 s for its health.
+  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--exec",
+                                      "BOOT=30s " + pool.fleet.restart_script() + " {node} {address}", "--health-wait",
+                                      "1s"},
+                                     30s);
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_NE(result.out.find("stopped at node1: undrain: node node1 is not healthy after 1s"), std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("drained again; node1 stays out of rotation; 2 node(s) not touched"), std::string::npos)
+      << result.out;
+  const auto upstream = json::parse(pool.admin.get("/v1/upstreams/app").body);
+  EXPECT_EQ(upstream["nodes"][0]["admin_state"], "drained");
+  EXPECT_EQ(upstream["nodes"][1]["state"], "active");
+  EXPECT_EQ(upstream["nodes"][2]["state"], "active");
+}
+
 TEST(cli, nodes_drain_and_undrain_talk_to_the_admin_api) {
-  demo_fleet fleet("0s");
-  ASSERT_EQ(fleet.ports().size(), 3u);
-  spawned_proxy proxy(rollout_config(fleet.ports(), true));
-  ASSERT_TRUE(proxy.started()) << proxy.output();
-  test_client admin(proxy.admin_port());
-  ASSERT_TRUE(wait_for([&] { return admin.get("/readyz").status == 200; }));
-  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.admin_port());
+  running_pool pool("0s");
+  ASSERT_TRUE(pool.ready) << pool.proxy.output();
+  const std::string url = pool.admin_url();
   auto r = run_drawbridge({"drain", "app", "node2", "--wait", "5s", "--admin", url});
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.out, "app/node2: drained (in flight 0)\n");
@@ -235,23 +256,19 @@ TEST(cli, nodes_drain_and_undrain_talk_to_the_admin_api) {
 }
 
 TEST(restart_without_drain, no_get_fails_and_only_posts_in_flight_on_a_stopped_node_can) {
-  demo_fleet fleet("1500ms");
-  ASSERT_EQ(fleet.ports().size(), 3u);
-  spawned_proxy proxy(rollout_config(fleet.ports(), true));
-  ASSERT_TRUE(proxy.started()) << proxy.output();
-  test_client admin(proxy.admin_port());
-  ASSERT_TRUE(wait_for([&] { return admin.get("/readyz").status == 200; }));
-  load traffic(proxy.port(), 6);
+  running_pool pool("1500ms");
+  ASSERT_TRUE(pool.ready) << pool.proxy.output();
+  load traffic(pool.proxy.port(), 6);
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
   for (int i = 0; i < 3; ++i) {
     const std::string name = "node" + std::to_string(i + 1);
     const std::string command =
-        fleet.restart_script() + " " + name + " 127.0.0.1:" + std::to_string(fleet.ports()[static_cast<std::size_t>(i)]) +
+        pool.fleet.restart_script() + " " + name + " 127.0.0.1:" + std::to_string(pool.fleet.ports()[static_cast<std::size_t>(i)]) +
         " >/dev/null";
     ASSERT_EQ(std::system(command.c_str()), 0);
     // Wait for the node to be back in rotation before restarting the next one.
     ASSERT_TRUE(wait_for([&] {
-      const auto n = json::parse(admin.get("/v1/upstreams/app/nodes/" + name).body);
+      const auto n = json::parse(pool.admin.get("/v1/upstreams/app/nodes/" + name).body);
       return n["state"] == "active" && n["health"] == "healthy" && n["last_check"]["ok"] == true;
     }, 20s));
   }
