@@ -13,8 +13,26 @@ namespace drawbridge::conf {
 
 using namespace std::chrono_literals;
 
+// The certificate files of a TLS listener: a PEM chain (leaf first) and its private key.
+struct certificate_files {
+  std::string cert;
+  std::string key;
+};
+
+struct listener_tls_config {
+  std::vector<certificate_files> certificates;  // SNI picks among them; the first is the default
+  std::string min_version = "1.2";              // "1.2" or "1.3"
+  // TLS 1.2 suites (TLS 1.3 has its own, all modern): forward secrecy and AEAD only.
+  std::string ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  std::string hsts;  // the Strict-Transport-Security value on HTTPS responses; empty = none
+};
+
 struct listener_config {
   host_port address;
+  bool redirect_https = false;             // plain listener: answer 308 to https://host/path?query
+  std::optional<listener_tls_config> tls;  // set = an HTTPS listener
 };
 
 struct limits_config {
@@ -75,12 +93,23 @@ struct passive_config {
   duration max_ejection_time = 300s;
 };
 
+// TLS from drawbridge to the nodes of an upstream (proxied requests and health checks alike).
+struct upstream_tls_config {
+  bool enabled = false;
+  bool verify = true;       // the node's certificate must chain to ca_file (or the system store)
+  std::string ca_file;      // empty = the system's trusted roots
+  std::string sni;          // server name sent and verified; empty = the node's host
+  std::string client_cert;  // with client_key: a client certificate for mutual TLS
+  std::string client_key;
+};
+
 struct upstream_config {
   std::string name;
   balance_kind balance = balance_kind::round_robin;
   keepalive_config keepalive;
   health_check_config health_check;
   passive_config passive;
+  upstream_tls_config tls;
   duration slow_start = 0s;         // 0 = off: a node gets its full share as soon as it is eligible
   std::uint32_t min_available = 1;  // drains and ejections never leave fewer eligible nodes than this
   std::vector<node_config> nodes;

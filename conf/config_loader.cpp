@@ -156,10 +156,58 @@ std::string lower(std::string s) {
   return s;
 }
 
+listener_tls_config read_listener_tls(reader& r, const json& t, const std::string& p) {
+  listener_tls_config tls;
+  if (!r.expect_object(t, p)) return tls;
+  r.allow_keys(t, p, {"certificates", "min_version", "ciphers", "hsts"});
+  const json* certs = r.get_array(t, "certificates", p);
+  if (!t.contains("certificates")) r.error(reader::join(p, "certificates"), "required");
+  else if (certs && certs->empty()) r.error(reader::join(p, "certificates"), "expected at least one certificate");
+  if (certs) {
+    for (std::size_t i = 0; i < certs->size(); ++i) {
+      const std::string cp = reader::index(reader::join(p, "certificates"), i);
+      const json& cj = (*certs)[i];
+      if (!r.expect_object(cj, cp)) continue;
+      r.allow_keys(cj, cp, {"cert", "key"});
+      certificate_files files;
+      for (auto [key, out] : {std::pair<const char*, std::string*>{"cert", &files.cert}, {"key", &files.key}}) {
+        r.get_string(cj, key, cp, *out);
+        if (!cj.contains(key)) r.error(reader::join(cp, key), "required");
+        else if (cj.at(key).is_string() && out->empty()) r.error(reader::join(cp, key), "must not be empty");
+      }
+      tls.certificates.push_back(std::move(files));
+    }
+  }
+  r.get_string(t, "min_version", p, tls.min_version);
+  if (tls.min_version != "1.2" && tls.min_version != "1.3")
+    r.error(reader::join(p, "min_version"), "expected \"1.2\" or \"1.3\", got \"" + tls.min_version + "\"");
+  r.get_string(t, "ciphers", p, tls.ciphers);
+  if (tls.ciphers.empty()) r.error(reader::join(p, "ciphers"), "must not be empty");
+  r.get_string(t, "hsts", p, tls.hsts);
+  return tls;
+}
+
+void read_upstream_tls(reader& r, const json& u, const std::string& p, upstream_tls_config& tls) {
+  if (!u.contains("tls")) return;
+  const std::string tp = reader::join(p, "tls");
+  const json& t = u.at("tls");
+  if (!r.expect_object(t, tp)) return;
+  r.allow_keys(t, tp, {"verify", "ca_file", "sni", "client_cert", "client_key"});
+  tls.enabled = true;
+  r.get_bool(t, "verify", tp, tls.verify);
+  r.get_string(t, "ca_file", tp, tls.ca_file);
+  r.get_string(t, "sni", tp, tls.sni);
+  r.get_string(t, "client_cert", tp, tls.client_cert);
+  r.get_string(t, "client_key", tp, tls.client_key);
+  if (tls.client_cert.empty() != tls.client_key.empty())
+    r.error(reader::join(tp, tls.client_cert.empty() ? "client_cert" : "client_key"),
+            "client_cert and client_key go together");
+}
+
 void read_listeners(reader& r, const json& root, config& c) {
   const json* arr = r.get_array(root, "listeners", "");
   if (!arr) {
-    if (!root.contains("listeners")) c.listeners.push_back({host_port{"0.0.0.0", 8080}});
+    if (!root.contains("listeners")) c.listeners.push_back({host_port{"0.0.0.0", 8080}, false, std::nullopt});
     return;
   }
   if (arr->empty()) r.error("listeners", "expected at least one listener");
@@ -168,12 +216,17 @@ void read_listeners(reader& r, const json& root, config& c) {
     const std::string p = reader::index("listeners", i);
     const json& l = (*arr)[i];
     if (!r.expect_object(l, p)) continue;
-    r.allow_keys(l, p, {"address"});
+    r.allow_keys(l, p, {"address", "redirect_https", "tls"});
     auto hp = r.get_address(l, p, /*allow_port_zero=*/true);
     if (!hp) continue;
     if (hp->port != 0 && !seen.insert(to_string(*hp)).second)
       r.error(reader::join(p, "address"), "the same address is listed twice");
-    c.listeners.push_back({*hp});
+    listener_config listener{*hp, false, std::nullopt};
+    r.get_bool(l, "redirect_https", p, listener.redirect_https);
+    if (l.contains("tls")) listener.tls = read_listener_tls(r, l.at("tls"), reader::join(p, "tls"));
+    if (listener.redirect_https && listener.tls)
+      r.error(reader::join(p, "redirect_https"), "only for a plain listener (this one has tls)");
+    c.listeners.push_back(std::move(listener));
   }
 }
 
@@ -296,7 +349,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
                    std::set<std::string>& names) {
   if (!r.expect_object(u, p)) return;
   r.allow_keys(u, p, {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
-                      "nodes"});
+                      "tls", "nodes"});
   upstream_config up;
   read_unique_name(r, u, p, "upstream", up.name, names);
 
@@ -319,6 +372,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
 
   read_health_check(r, u, p, up.health_check);
   read_passive(r, u, p, up.passive);
+  read_upstream_tls(r, u, p, up.tls);
   r.get_duration(u, "slow_start", p, up.slow_start, /*allow_zero=*/true);
   r.get_int(u, "min_available", p, up.min_available, 0, 64);
 

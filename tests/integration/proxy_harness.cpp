@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 conf::config test_config(const std::vector<std::uint16_t>& node_ports) {
   conf::config c;
   c.workers = 1;
-  c.listeners.push_back({conf::host_port{"127.0.0.1", 0}});
+  c.listeners.push_back({conf::host_port{"127.0.0.1", 0}, false, std::nullopt});
   c.timeouts.client_header = 5s;
   c.timeouts.client_idle = 10s;
   c.timeouts.connect = 2s;

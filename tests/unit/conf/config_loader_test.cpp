@@ -263,3 +263,39 @@ TEST(config, an_admin_block_on_loopback_needs_no_token) {
   EXPECT_EQ(result.value.admin.address.port, 0);
   EXPECT_EQ(result.value.state_file, "/var/lib/drawbridge/state.json");
 }
+
+TEST(config, tls_listeners_redirects_and_upstream_tls_are_read) {
+  const auto result = parse_config(R"({"listeners":[
+      {"address":"0.0.0.0:80","redirect_https":true},
+      {"address":"0.0.0.0:443","tls":{"certificates":[{"cert":"a.pem","key":"a.key"},{"cert":"b.pem","key":"b.key"}],
+                                      "min_version":"1.3","hsts":"max-age=31536000"}}],
+    "upstreams":[{"name":"a","tls":{"ca_file":"ca.pem","sni":"app.internal"},"nodes":[{"name":"n","address":"h:443"}]}]})");
+  ASSERT_TRUE(result.ok()) << result.errors[0];
+  const auto& l = result.value.listeners;
+  EXPECT_TRUE(l[0].redirect_https);
+  EXPECT_FALSE(l[0].tls);
+  ASSERT_TRUE(l[1].tls);
+  EXPECT_EQ(l[1].tls->certificates.size(), 2u);
+  EXPECT_EQ(l[1].tls->certificates[1].key, "b.key");
+  EXPECT_EQ(l[1].tls->min_version, "1.3");
+  EXPECT_EQ(l[1].tls->hsts, "max-age=31536000");
+  EXPECT_FALSE(l[1].tls->ciphers.empty());
+  const auto& t = result.value.upstreams[0].tls;
+  EXPECT_TRUE(t.enabled);
+  EXPECT_TRUE(t.verify);
+  EXPECT_EQ(t.ca_file, "ca.pem");
+  EXPECT_EQ(t.sni, "app.internal");
+}
+
+TEST(config, bad_tls_settings_name_their_path) {
+  const auto errors = errors_of(R"({"listeners":[
+      {"address":"0.0.0.0:443","redirect_https":true,"tls":{"certificates":[{"cert":"a.pem"}],"min_version":"1.1"}},
+      {"address":"0.0.0.0:444","tls":{"certificates":[]}}],
+    "upstreams":[{"name":"a","tls":{"client_cert":"c.pem"},"nodes":[{"name":"n","address":"h:443"}]}]})");
+  EXPECT_TRUE(has_error(errors, "listeners[0].tls.certificates[0].key: required"));
+  EXPECT_TRUE(has_error(errors, R"(listeners[0].tls.min_version: expected "1.2" or "1.3", got "1.1")"));
+  EXPECT_TRUE(has_error(errors, "listeners[0].redirect_https: only for a plain listener (this one has tls)"));
+  EXPECT_TRUE(has_error(errors, "listeners[1].tls.certificates: expected at least one certificate"));
+  EXPECT_TRUE(has_error(errors, "upstreams[0].tls.client_key: client_cert and client_key go together"));
+  EXPECT_EQ(errors.size(), 5u);
+}

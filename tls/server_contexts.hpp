@@ -1,0 +1,49 @@
+#pragma once
+// The TLS side of one HTTPS listener: an SSL context per configured certificate (the first is the
+// default), modern settings, ALPN "http/1.1", a session cache and rotating session tickets, and an SNI
+// callback that moves each handshake to the certificate naming the requested host.
+//
+// Immutable once built. A reload builds a new one and swaps it in (see listener_tls); handshakes keep the
+// one they started with (a session holds it through a shared_ptr), so nothing in progress is disturbed.
+
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.hpp"
+
+namespace drawbridge::tls {
+
+struct certificate_summary {
+  std::string cert_path;
+  std::string subject;
+  std::vector<std::string> names;
+  std::chrono::system_clock::time_point not_after;
+};
+
+class server_contexts {
+ public:
+  // Loads every certificate and builds the contexts. nullptr with `error` naming the file and the problem
+  // ("certs/a.pem: no PEM certificate in the file", "certs/a.key: the key does not match ...").
+  static std::shared_ptr<const server_contexts> build(const conf::listener_tls_config& config, std::string& error);
+
+  // The context new handshakes start with; SNI may move them to another one of this set.
+  boost::asio::ssl::context& default_context() const { return *contexts_.front(); }
+  const std::vector<certificate_summary>& certificates() const { return summaries_; }
+
+  // Certificates expiring before `now + within`, as "subject (file) expires on DATE" lines.
+  std::vector<std::string> expiring(std::chrono::system_clock::time_point now,
+                                    std::chrono::system_clock::duration within) const;
+
+ private:
+  server_contexts() = default;
+  static int on_server_name(SSL* ssl, int* alert, void* arg);
+
+  std::vector<std::unique_ptr<boost::asio::ssl::context>> contexts_;
+  std::vector<std::vector<std::string>> names_;  // per context, for SNI
+  std::vector<certificate_summary> summaries_;
+};
+
+}  // namespace drawbridge::tls
