@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <spdlog/spdlog.h>
@@ -68,13 +69,23 @@ int serve(const std::string& path) {
   }
 
   boost::asio::io_context signals_io;
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                              int signal) {
     if (ec) return;
+    if (signal == SIGHUP) {
+      // Certificates are re-read; new handshakes use them, open connections keep theirs.
+      const auto errors = drawbridge::proxy::load_certificates(built.value->listeners);
+      for (const auto& e : errors) spdlog::error("certificate reload failed, the previous certificates stay in use: {}", e);
+      if (errors.empty()) spdlog::info("SIGHUP: certificates reloaded");
+      signals.async_wait(on_signal);
+      return;
+    }
     spdlog::info("received signal {}, finishing in-flight requests (up to {})", signal,
                  drawbridge::conf::format_duration(built.value->config.timeouts.shutdown_grace));
     server.stop();
-  });
+  };
+  signals.async_wait(on_signal);
   std::thread signal_thread([&] { signals_io.run(); });
   server.wait();
   control.stop();

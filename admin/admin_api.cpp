@@ -128,6 +128,7 @@ task<response> admin_api::route(call& c) {
     if (waiting.empty()) co_return json_response(200, json{{"status", "READY"}});
     co_return json_response(503, json{{"status", "NOT_READY"}, {"upstreams_without_eligible_node", waiting}});
   }
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") co_return co_await reload_tls(c);
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
     co_return error_response(404, "not_found", "no such endpoint");
 
@@ -245,6 +246,49 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
                            "node " + n->name() + " still has " + std::to_string(n->in_flight.load()) +
                                " request(s) in flight after " + conf::format_duration(*c.wait) +
                                "; it stays draining and is removed once they finish");
+}
+
+// Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
+// connections go on with theirs. A listener whose files fail keeps its current certificates.
+task<response> admin_api::reload_tls(call& c) {
+  c.action = "tls_reload";
+  if (!control_.tokens().empty()) {
+    const auto name = control_.tokens().check(c.req[http::field::authorization]);
+    if (!name) {
+      auto res = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return res;
+    }
+    c.token = *name;
+  }
+  if (c.req.method() != http::verb::post) {
+    auto res = error_response(405, "method_not_allowed", "use POST here");
+    res.set(http::field::allow, "POST");
+    co_return res;
+  }
+  const auto errors = proxy::load_certificates(control_.rt().listeners);
+  if (!errors.empty()) {
+    std::string message;
+    for (const auto& e : errors) message += (message.empty() ? "" : "; ") + e;
+    spdlog::error("certificate reload failed, the previous certificates stay in use: {}", message);
+    co_return error_response(500, "reload_failed", message + " (the previous certificates stay in use)");
+  }
+  json listeners = json::array();
+  for (std::size_t i = 0; i < control_.rt().listeners.size(); ++i) {
+    const auto& l = *control_.rt().listeners[i];
+    if (!l.tls()) continue;
+    json certs = json::array();
+    for (const auto& cert : l.current_contexts()->certificates())
+      certs.push_back({{"cert", cert.cert_path},
+                       {"subject", cert.subject},
+                       {"names", cert.names},
+                       {"not_after", format_utc(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    cert.not_after.time_since_epoch())
+                                                    .count())}});
+    listeners.push_back({{"listener", i}, {"certificates", certs}});
+  }
+  spdlog::info("certificates reloaded");
+  co_return json_response(200, json{{"reloaded", listeners}});
 }
 
 task<bool> admin_api::wait_until(std::function<bool()> done, std::chrono::milliseconds limit) {

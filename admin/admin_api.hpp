@@ -9,6 +9,7 @@
 //   POST   /v1/upstreams/{u}/nodes/{n}/undrain[?wait=D]
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
+//   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
 
 #include <chrono>
 #include <functional>
@@ -33,6 +34,7 @@ class admin_api {
   net_types::task<response> add_node(call& c, const std::shared_ptr<upstream::upstream_group>& group);
   net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n);
+  net_types::task<response> reload_tls(call& c);
   // Polls `done` every 20 ms until it holds (true) or `limit` passes or the process stops (false).
   net_types::task<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds limit);
 

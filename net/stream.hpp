@@ -11,6 +11,8 @@ namespace drawbridge::net_types {
 
 using executor = boost::asio::io_context::executor_type;
 using socket = boost::asio::ip::tcp::socket::rebind_executor<executor>::other;
+// What both a plain socket and a TLS stream have at the bottom: what deadlines cancel and shutdown closes.
+using socket_layer = socket::lowest_layer_type;
 using acceptor = boost::asio::ip::tcp::acceptor::rebind_executor<executor>::other;
 using timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
                                                  boost::asio::wait_traits<std::chrono::steady_clock>, executor>;

@@ -1,5 +1,7 @@
 #include "proxy/exchange.hpp"
 
+#include "net/tls_stream.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/write.hpp>
@@ -30,8 +32,9 @@ struct active_connection {
 };
 }  // namespace
 
-exchange::exchange(worker& w, exchange_request& request, upstream_connection*& active, char* buffer,
-                   std::size_t buffer_size)
+template <typename Downstream>
+exchange<Downstream>::exchange(worker& w, exchange_request<Downstream>& request, upstream_connection*& active,
+                               char* buffer, std::size_t buffer_size)
     : worker_(w),
       request_(request),
       active_(active),
@@ -39,12 +42,14 @@ exchange::exchange(worker& w, exchange_request& request, upstream_connection*& a
       buffer_size_(buffer_size),
       request_has_body_(!request.parser.is_done()) {}
 
-void exchange::fail(unsigned status, const char* reason) {
+template <typename Downstream>
+void exchange<Downstream>::fail(unsigned status, const char* reason) {
   outcome_.status = status;
   outcome_.reason = reason;
 }
 
-task<exchange_outcome> exchange::run() {
+template <typename Downstream>
+task<exchange_outcome> exchange<Downstream>::run() {
   const auto started = std::chrono::steady_clock::now();
   const auto now_ms = upstream::steady_ms(started);
   std::vector<const upstream::node*> tried;  // allocates only when a request moves on to another node
@@ -85,7 +90,8 @@ task<exchange_outcome> exchange::run() {
   co_return outcome_;
 }
 
-task<exchange::step> exchange::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
+template <typename Downstream>
+task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
   auto& n = *node_ptr;
   upstream::in_flight_guard guard(n);
   // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
@@ -130,7 +136,8 @@ task<exchange::step> exchange::try_node(const std::shared_ptr<upstream::node>& n
   co_return result.next;
 }
 
-bool exchange::another_eligible(const upstream::node_list& nodes, upstream::tried_set excluded) {
+template <typename Downstream>
+bool exchange<Downstream>::another_eligible(const upstream::node_list& nodes, upstream::tried_set excluded) {
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if ((excluded & (upstream::tried_set{1} << i)) == 0 && nodes[i]->eligible()) return true;
   return false;
@@ -138,7 +145,8 @@ bool exchange::another_eligible(const upstream::node_list& nodes, upstream::trie
 
 // Feeds passive ejection: connect errors, resets, timeouts, garbage and 502/503/504 answers count against
 // the node; any other answer clears its run of failures. Failures on the client's side count for nothing.
-void exchange::judge_node(upstream::node& n, step result, bool node_fault) {
+template <typename Downstream>
+void exchange<Downstream>::judge_node(upstream::node& n, step result, bool node_fault) {
   auto& group = *worker_.rt().upstreams[request_.upstream_index];
   const bool bad_status = result == step::done && outcome_.status >= 502 && outcome_.status <= 504;
   if (bad_status || result == step::connect_failed || result == step::failed_before_response ||
@@ -148,7 +156,8 @@ void exchange::judge_node(upstream::node& n, step result, bool node_fault) {
     upstream::upstream_group::record_success(n);
 }
 
-task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) {
+template <typename Downstream>
+task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstream::node& n) {
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
   // The node's addresses one by one, all within one connect timeout. (Asio's range connect would move
   // on to the next address when the deadline cancels an attempt, and that attempt would be untimed.)
@@ -178,7 +187,8 @@ task<std::unique_ptr<upstream_connection>> exchange::connect(upstream::node& n) 
   co_return connection;
 }
 
-task<exchange::attempt_result> exchange::attempt(upstream_connection& connection) {
+template <typename Downstream>
+task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attempt(upstream_connection& connection) {
   const active_connection in_use(active_, &connection);
   auto sent = co_await send_request(connection);
   if (sent.next != step::done) co_return sent;
@@ -220,7 +230,8 @@ task<exchange::attempt_result> exchange::attempt(upstream_connection& connection
   co_return co_await relay_response(connection, *parser);
 }
 
-task<exchange::attempt_result> exchange::send_request(upstream_connection& connection) {
+template <typename Downstream>
+task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_request(upstream_connection& connection) {
   const auto& timeouts = worker_.rt().config.timeouts;
   write_request_head(request_.forwarded, request_.head_buffer);
   std::string_view head = request_.head_buffer;
@@ -262,12 +273,15 @@ task<exchange::attempt_result> exchange::send_request(upstream_connection& conne
   co_return attempt_result{step::failed_before_response, !relayed.sink_started};
 }
 
-task<exchange::attempt_result> exchange::relay_response(
+template <typename Downstream>
+task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_response(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
   const auto& timeouts = worker_.rt().config.timeouts;
   // Moved, not copied: the parser needs only its own flags for the body, not the fields.
   http::response_header<> response = std::move(parser.get().base());
   rewrite_response(response, request_.request_id);
+  if (!request_.hsts.empty() && response.find(http::field::strict_transport_security) == response.end())
+    response.set(http::field::strict_transport_security, request_.hsts);
   response.version(request_.client_version);
 
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
@@ -307,5 +321,9 @@ task<exchange::attempt_result> exchange::relay_response(
   }
   co_return attempt_result{step::failed};
 }
+
+// The two kinds of client connection.
+template class exchange<net_types::socket>;
+template class exchange<net_types::tls_stream>;
 
 }  // namespace drawbridge::proxy

@@ -34,8 +34,10 @@ namespace http = beast::http;
 using request_parser = http::request_parser<http::buffer_body>;
 using upstream_request = http::request_header<>;
 
+// Downstream: the client's stream, a plain socket or a TLS stream.
+template <typename Downstream>
 struct exchange_request {
-  net_types::socket& downstream;
+  Downstream& downstream;
   io_deadline& deadline;  // the session's: times every read and write of this exchange
   beast::flat_buffer& downstream_buffer;
   request_parser& parser;              // header done; the body is read through it
@@ -49,6 +51,7 @@ struct exchange_request {
   bool idempotent;
   bool expect_continue;
   bool chunked_body;  // the request body goes to the node chunked (else by Content-Length)
+  std::string_view hsts;  // Strict-Transport-Security for the response (HTTPS listeners); empty = none
 };
 
 struct exchange_outcome {
@@ -63,10 +66,11 @@ struct exchange_outcome {
   double upstream_ms = -1;
 };
 
+template <typename Downstream>
 class exchange {
  public:
   // `active` is the session's slot for the connection in use, so that a forced shutdown can close it.
-  exchange(worker& w, exchange_request& request, upstream::upstream_connection*& active, char* buffer,
+  exchange(worker& w, exchange_request<Downstream>& request, upstream::upstream_connection*& active, char* buffer,
            std::size_t buffer_size);
 
   task<exchange_outcome> run();
@@ -94,7 +98,7 @@ class exchange {
   void fail(unsigned status, const char* reason);
 
   worker& worker_;
-  exchange_request& request_;
+  exchange_request<Downstream>& request_;
   upstream::upstream_connection*& active_;
   char* buffer_;
   std::size_t buffer_size_;

@@ -15,9 +15,14 @@ class io_deadline {
  public:
   using clock = std::chrono::steady_clock;
 
-  void arm(net_types::socket& socket, std::chrono::milliseconds limit) { arm_until(socket, clock::now() + limit); }
-  void arm_until(net_types::socket& socket, clock::time_point at) {
-    socket_ = &socket;
+  // `stream`: a socket or a TLS stream; its lowest layer is what gets cancelled.
+  template <typename Stream>
+  void arm(Stream& stream, std::chrono::milliseconds limit) {
+    arm_until(stream, clock::now() + limit);
+  }
+  template <typename Stream>
+  void arm_until(Stream& stream, clock::time_point at) {
+    socket_ = &stream.lowest_layer();
     at_ = at;
     expired_ = false;
   }
@@ -36,7 +41,7 @@ class io_deadline {
   }
 
  private:
-  net_types::socket* socket_ = nullptr;
+  net_types::socket_layer* socket_ = nullptr;
   clock::time_point at_{};
   bool expired_ = false;
 };

@@ -37,9 +37,10 @@ struct relay_limits {
 // Writes `head` (may be empty) with the first body bytes, then the rest of the body, re-framed as chunked
 // when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
 // `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
-template <bool is_request>
-task<relay_result> relay_body(net_types::socket& source, beast::flat_buffer& source_buffer,
-                              http::parser<is_request, http::buffer_body>& parser, net_types::socket& sink,
+// Source and Sink: a socket or a TLS stream (the client's side may be either).
+template <bool is_request, typename Source, typename Sink>
+task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
+                              http::parser<is_request, http::buffer_body>& parser, Sink& sink,
                               io_deadline& deadline, std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
                               relay_limits limits, std::uint64_t& bytes) {
   static constexpr std::string_view crlf = "\r\n";

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "conf/config.hpp"
+#include "proxy/listener.hpp"
 #include "proxy/route_table.hpp"
 #include "upstream/upstream_group.hpp"
 
@@ -14,6 +15,7 @@ namespace drawbridge::proxy {
 
 struct runtime {
   conf::config config;
+  std::vector<std::unique_ptr<listener>> listeners;  // config order; TLS contexts loaded
   std::vector<std::shared_ptr<upstream::upstream_group>> upstreams;  // config order
   route_table routes;
 };
@@ -23,7 +25,7 @@ struct runtime_result {
   std::vector<std::string> errors;
 };
 
-// Resolves node addresses (blocking) and builds the route table.
+// Resolves node addresses (blocking), loads the listeners' certificates and builds the route table.
 runtime_result build_runtime(conf::config config);
 
 }  // namespace drawbridge::proxy

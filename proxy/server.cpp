@@ -42,7 +42,7 @@ void server::start() {
     const auto& targets = id == 0 ? wanted : endpoints_;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       try {
-        w->listen({targets[i]});
+        w->listen(targets[i], *runtime_->listeners[i]);
       } catch (const boost::system::system_error& e) {
         throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
                                  conf::to_string(config.listeners[i].address) + ": " + e.code().message());
@@ -52,8 +52,9 @@ void server::start() {
     workers_.push_back(std::move(w));
   }
   for (auto& w : workers_) w->start();
-  for (const auto& endpoint : endpoints_)
-    spdlog::info("listening on {}:{} with {} worker(s)", endpoint.address().to_string(), endpoint.port(), count);
+  for (std::size_t i = 0; i < endpoints_.size(); ++i)
+    spdlog::info("listening on {}:{} with {} worker(s){}", endpoints_[i].address().to_string(), endpoints_[i].port(),
+                 count, runtime_->listeners[i]->tls() ? " (TLS)" : runtime_->listeners[i]->config.redirect_https ? " (redirects to HTTPS)" : "");
 }
 
 void server::stop() {

@@ -1,5 +1,7 @@
 #include "proxy/session.hpp"
 
+#include "net/tls_stream.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +12,7 @@
 
 #include "proxy/access_log.hpp"
 #include "proxy/head_writer.hpp"
+#include "proxy/listener.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
@@ -55,10 +58,12 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-session::session(worker& w, net_types::socket socket)
-    : worker_(w), socket_(std::move(socket)) {
+template <typename Stream>
+session<Stream>::session(worker& w, Stream stream, const listener& l,
+                         std::shared_ptr<const tls::server_contexts> contexts)
+    : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
   boost::system::error_code ec;
-  const auto peer = socket_.remote_endpoint(ec);
+  const auto peer = stream_.lowest_layer().remote_endpoint(ec);
   if (ec) client_ip_ = "unknown";
   else if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
     client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
@@ -66,27 +71,37 @@ session::session(worker& w, net_types::socket socket)
   worker_.add_session(this);
 }
 
-session::~session() {
+template <typename Stream>
+session<Stream>::~session() {
   worker_.remove_session(this);
   worker_.connection_closed();
 }
 
-void session::start() {
-  net::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->run(); }, net::detached);
+template <typename Stream>
+void session<Stream>::start() {
+  net::co_spawn(stream_.get_executor(), [self = this->shared_from_this()] { return self->run(); }, net::detached);
 }
 
-void session::on_stop() {
+template <typename Stream>
+void session<Stream>::on_stop() {
   boost::system::error_code ignored;
-  if (idle_) socket_.cancel(ignored);
+  if (idle_) stream_.lowest_layer().cancel(ignored);
 }
 
-void session::force_close() {
+template <typename Stream>
+void session<Stream>::force_close() {
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  stream_.lowest_layer().close(ignored);
   if (upstream_) upstream_->socket.close(ignored);
 }
 
-task<void> session::run() {
+template <typename Stream>
+task<void> session<Stream>::run() {
+  if (!co_await handshake()) {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+    co_return;
+  }
   for (;;) {
     skip_leading_empty_lines();
     if (buffer_.size() == 0 && !co_await wait_for_request()) break;
@@ -96,10 +111,32 @@ task<void> session::run() {
     break;
   }
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  stream_.lowest_layer().close(ignored);
 }
 
-void session::skip_leading_empty_lines() {
+// A TLS session starts with the handshake, within client_header (a client that stalls mid-handshake is
+// dropped like one that stalls mid-header). Failures are counted, and logged at debug level only: on a
+// public port they are mostly scanners.
+template <typename Stream>
+task<bool> session<Stream>::handshake() {
+  if constexpr (!is_tls) {
+    co_return true;
+  } else {
+    deadline_.arm(stream_, worker_.rt().config.timeouts.client_header);
+    auto [ec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
+    const bool timed_out = deadline_.disarm();
+    if (ec || timed_out) {
+      listener_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("TLS handshake with {} failed: {}", client_ip_, timed_out ? "timed out" : ec.message());
+      co_return false;
+    }
+    listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
+    co_return true;
+  }
+}
+
+template <typename Stream>
+void session<Stream>::skip_leading_empty_lines() {
   // RFC 9112 §2.2: ignore empty lines before a request line (old clients send CRLF after a body).
   for (int i = 0; i < 4 && buffer_.size() >= 2; ++i) {
     const auto* p = static_cast<const char*>(buffer_.data().data());
@@ -111,7 +148,8 @@ void session::skip_leading_empty_lines() {
 // Idle between requests, the state most keep-alive connections spend their life in: it holds no read
 // buffer, no parser and no request state, only the session, its socket and the coroutine frames
 // (about 3 KB in all, measured with bench/idle_memory.py).
-task<bool> session::wait_for_request() {
+template <typename Stream>
+task<bool> session<Stream>::wait_for_request() {
   idle_ = true;
   parser_.reset();
   upstream_request_ = {};
@@ -119,19 +157,29 @@ task<bool> session::wait_for_request() {
   head_buffer_.shrink_to_fit();
   buffer_.shrink_to_fit();
   if (worker_.stopping()) co_return false;
-  // Wait for readability without a buffer. available() first: bytes that came before the wait began
-  // raise no new readiness event.
   boost::system::error_code ec;
-  if (socket_.available(ec) == 0 && !ec) {
-    deadline_.arm(socket_, worker_.rt().config.timeouts.client_idle);
-    auto [wait_ec] = co_await socket_.async_wait(net::socket_base::wait_read, use_tuple);
-    ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
+  if constexpr (is_tls) {
+    // TLS may hold a whole request already decrypted or buffered inside the stream, which the socket's
+    // readiness would not show: read instead (the buffer is held while idle).
+    deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+    auto [read_ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    ec = deadline_.disarm() ? beast::error::timeout : read_ec;
+    if (!ec) buffer_.commit(n);
+  } else {
+    // Wait for readability without a buffer. available() first: bytes that came before the wait began
+    // raise no new readiness event.
+    if (stream_.available(ec) == 0 && !ec) {
+      deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+      auto [wait_ec] = co_await stream_.async_wait(net::socket_base::wait_read, use_tuple);
+      ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
+    }
   }
   idle_ = false;
   co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
 }
 
-task<session::header_status> session::read_header(verdict& bad, std::size_t& header_end) {
+template <typename Stream>
+task<typename session<Stream>::header_status> session<Stream>::read_header(verdict& bad, std::size_t& header_end) {
   const auto& config = worker_.rt().config;
   // client_header runs from the first read of a request to the end of its header.
   const auto header_deadline = io_deadline::clock::now() + config.timeouts.client_header;
@@ -153,8 +201,8 @@ task<session::header_status> session::read_header(verdict& bad, std::size_t& hea
       co_return header_status::ok;
     }
     scanned = scan.scanned;
-    deadline_.arm_until(socket_, header_deadline);
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    deadline_.arm_until(stream_, header_deadline);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
     if (deadline_.disarm()) {
       bad = {408, "request header not received within client_header"};
       co_return header_status::bad;
@@ -164,7 +212,8 @@ task<session::header_status> session::read_header(verdict& bad, std::size_t& hea
   }
 }
 
-task<session::ending> session::serve_request() {
+template <typename Stream>
+task<typename session<Stream>::ending> session<Stream>::serve_request() {
   verdict bad;
   std::size_t header_end = 0;
   const auto status = co_await read_header(bad, header_end);
@@ -223,6 +272,20 @@ task<session::ending> session::serve_request() {
     req.set(http::field::host, host);
     record.path = req.target();
   }
+  // A plain listener that only redirects to HTTPS, except for ACME's HTTP-01 challenges, which a
+  // certificate tool must be able to answer over plain HTTP (they are routed as usual).
+  if (listener_.config.redirect_https && !req.target().starts_with("/.well-known/acme-challenge/")) {
+    const auto to_host = normalize_host(req[http::field::host]);
+    if (to_host.empty()) co_return co_await refuse(400, "no Host to redirect to", version);
+    std::string location = "https://";
+    location.append(to_host).append(req.target());
+    record.status = 308;
+    const bool close = closes_after_own_reply();
+    const bool written = co_await reply_redirect(location, close, version);
+    record.duration_ms = ms_since(started);
+    worker_.log().write(record);
+    co_return !written ? ending::abort : close ? ending::close : ending::keep;
+  }
   const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
   if (!route) {
     record.status = 404;
@@ -238,13 +301,14 @@ task<session::ending> session::serve_request() {
   co_return co_await forward(record, route->upstream_index, started);
 }
 
-task<session::ending> session::forward(access_record& record, std::size_t upstream_index,
+template <typename Stream>
+task<typename session<Stream>::ending> session<Stream>::forward(access_record& record, std::size_t upstream_index,
                                        std::chrono::steady_clock::time_point started) {
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name();
 
-  exchange_request request{socket_,
+  exchange_request<Stream> request{stream_,
                            deadline_,
                            buffer_,
                            *parser_,
@@ -257,13 +321,15 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
                            req.method() == http::verb::head,
                            is_idempotent(req.method()),
                            beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
-                           parser_->chunked()};
+                           parser_->chunked(),
+                           is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts)
+                                                          : std::string_view()};
 
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
   upstream_request_ = std::move(req.base());
   upstream_request_.version(11);
   upstream_request_.erase(http::field::expect);
-  rewrite_request(upstream_request_, forwarding{client_ip_, "http", request_id_});
+  rewrite_request(upstream_request_, forwarding{client_ip_, is_tls ? "https" : "http", request_id_});
   if (const auto length = parser_->content_length())
     set_framing(upstream_request_, body_framing::length, *length);
   else set_framing(upstream_request_, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
@@ -272,7 +338,7 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
   record.path = upstream_request_.target();
 
   auto relay_buffer = worker_.take_relay_buffer();
-  exchange ex(worker_, request, upstream_, relay_buffer.get(), worker::relay_buffer_size);
+  exchange<Stream> ex(worker_, request, upstream_, relay_buffer.get(), worker::relay_buffer_size);
   const exchange_outcome out = co_await ex.run();
   worker_.give_relay_buffer(std::move(relay_buffer));
 
@@ -302,11 +368,13 @@ task<session::ending> session::forward(access_record& record, std::size_t upstre
 
 // After an answer of our own (not the node's), the connection survives only if the request body was read
 // to its end, the client wants to keep it, and we are not shutting down.
-bool session::closes_after_own_reply() const {
+template <typename Stream>
+bool session<Stream>::closes_after_own_reply() const {
   return !parser_->is_done() || !parser_->keep_alive() || worker_.stopping();
 }
 
-task<bool> session::reply_error(unsigned status, std::string_view message, bool close,
+template <typename Stream>
+task<bool> session<Stream>::reply_error(unsigned status, std::string_view message, bool close,
                                           std::string_view request_id, unsigned version) {
   http::response<http::string_body> res{static_cast<http::status>(status), version};
   res.set(http::field::content_type, "application/json");
@@ -319,24 +387,43 @@ task<bool> session::reply_error(unsigned status, std::string_view message, bool 
   res.body() = std::move(body);
   res.keep_alive(!close);
   res.prepare_payload();
-  deadline_.arm(socket_, worker_.rt().config.timeouts.send);
-  auto [ec, n] = co_await http::async_write(socket_, res, use_tuple);
+  deadline_.arm(stream_, worker_.rt().config.timeouts.send);
+  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
   co_return !deadline_.disarm() && !ec;
 }
 
-task<void> session::lingering_close() {
+template <typename Stream>
+task<bool> session<Stream>::reply_redirect(const std::string& location, bool close, unsigned version) {
+  http::response<http::string_body> res{http::status::permanent_redirect, version};
+  res.set(http::field::location, location);
+  res.set(http::field::content_type, "text/plain");
+  res.set("X-Request-Id", request_id_);
+  res.body() = "Moved to " + location + "\n";
+  res.keep_alive(!close);
+  res.prepare_payload();
+  deadline_.arm(stream_, worker_.rt().config.timeouts.send);
+  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+  co_return !deadline_.disarm() && !ec;
+}
+
+template <typename Stream>
+task<void> session<Stream>::lingering_close() {
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  stream_.lowest_layer().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   const auto until = io_deadline::clock::now() + std::chrono::seconds(2);
   std::size_t drained = 0;
   while (drained < 1024 * 1024) {
-    deadline_.arm_until(socket_, until);
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    deadline_.arm_until(stream_, until);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
     if (deadline_.disarm() || ec) break;
     drained += n;  // read into the session's buffer and dropped: nothing reads it after this
   }
 }
+
+// The two kinds of client connection.
+template class session<net_types::socket>;
+template class session<net_types::tls_stream>;
 
 }  // namespace drawbridge::proxy

@@ -8,37 +8,54 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "proxy/awaitable.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/request_validator.hpp"
+#include "tls/server_contexts.hpp"
 
 namespace drawbridge::proxy {
 
 class worker;
 struct access_record;
+struct listener;
 
-class session : public std::enable_shared_from_this<session> {
+// What the worker needs of every session, whatever its stream: the tick, and stopping.
+class session_base {
  public:
-  session(worker& w, net_types::socket socket);
-  ~session();
+  virtual ~session_base() = default;
+  // Graceful stop: an idle connection closes now; one with a request in flight closes after it.
+  virtual void on_stop() = 0;
+  // Grace expired: close both sides now.
+  virtual void force_close() = 0;
+  // The worker's tick: cancels the operation in progress if its deadline has passed.
+  virtual void check_deadline(io_deadline::clock::time_point now) = 0;
+};
+
+// Stream: net_types::socket (plain HTTP) or net_types::tls_stream (HTTPS; the handshake comes first).
+template <typename Stream>
+class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
+ public:
+  // `contexts`: for a TLS session, the listener's TLS contexts it started with (kept alive for its SNI).
+  session(worker& w, Stream stream, const listener& l, std::shared_ptr<const tls::server_contexts> contexts);
+  ~session() override;
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
   void start();
-  // Graceful stop: an idle connection closes now; one with a request in flight closes after it.
-  void on_stop();
-  // Grace expired: close both sides now.
-  void force_close();
-  // The worker's tick: cancels the operation in progress if its deadline has passed.
-  void check_deadline(io_deadline::clock::time_point now) { deadline_.check(now); }
+  void on_stop() override;
+  void force_close() override;
+  void check_deadline(io_deadline::clock::time_point now) override { deadline_.check(now); }
 
  private:
+  static constexpr bool is_tls = !std::is_same_v<Stream, net_types::socket>;
   enum class ending { keep, close, abort };
   enum class header_status { ok, closed, bad };
 
   task<void> run();
+  task<bool> handshake();
   task<ending> serve_request();
   task<header_status> read_header(verdict& bad, std::size_t& header_end);
   // `started`: when the request header was complete (for the access log's duration).
@@ -46,13 +63,16 @@ class session : public std::enable_shared_from_this<session> {
                        std::chrono::steady_clock::time_point started);
   task<bool> reply_error(unsigned status, std::string_view message, bool close,
                                    std::string_view request_id, unsigned version);
+  task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<void> lingering_close();
   void skip_leading_empty_lines();
   bool closes_after_own_reply() const;
   task<bool> wait_for_request();
 
   worker& worker_;
-  net_types::socket socket_;
+  Stream stream_;
+  const listener& listener_;
+  std::shared_ptr<const tls::server_contexts> contexts_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   upstream_request upstream_request_;

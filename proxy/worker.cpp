@@ -7,6 +7,8 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "proxy/awaitable.hpp"
+#include "net/tls_stream.hpp"
+#include "proxy/listener.hpp"
 #include "proxy/session.hpp"
 
 namespace drawbridge::proxy {
@@ -78,17 +80,16 @@ void worker::close_idle_to_unwanted_nodes() {
   }
 }
 
-void worker::listen(const std::vector<tcp::endpoint>& endpoints) {
-  for (const auto& endpoint : endpoints) {
-    auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
-    acceptor->open(endpoint.protocol());
-    acceptor->set_option(tcp::acceptor::reuse_address(true));
-    acceptor->set_option(reuse_port(true));
-    if (endpoint.address().is_v6()) acceptor->set_option(net::ip::v6_only(true));
-    acceptor->bind(endpoint);
-    acceptor->listen(net::socket_base::max_listen_connections);
-    acceptors_.push_back(std::move(acceptor));
-  }
+void worker::listen(const tcp::endpoint& endpoint, const listener& l) {
+  auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  acceptor->set_option(reuse_port(true));
+  if (endpoint.address().is_v6()) acceptor->set_option(net::ip::v6_only(true));
+  acceptor->bind(endpoint);
+  acceptor->listen(net::socket_base::max_listen_connections);
+  acceptors_.push_back(std::move(acceptor));
+  acceptor_listeners_.push_back(&l);
 }
 
 std::vector<tcp::endpoint> worker::local_endpoints() const {
@@ -98,7 +99,8 @@ std::vector<tcp::endpoint> worker::local_endpoints() const {
 }
 
 void worker::start() {
-  for (auto& acceptor : acceptors_) net::co_spawn(ioc_, accept_loop(*acceptor), net::detached);
+  for (std::size_t i = 0; i < acceptors_.size(); ++i)
+    net::co_spawn(ioc_, accept_loop(*acceptors_[i], *acceptor_listeners_[i]), net::detached);
   net::co_spawn(ioc_, tick_loop(), net::detached);
   thread_ = std::thread([this] {
     ioc_.run();
@@ -127,14 +129,14 @@ void worker::give_relay_buffer(std::unique_ptr<char[]> buffer) {
   if (buffer && spare_buffers_.size() < 16) spare_buffers_.push_back(std::move(buffer));
 }
 
-void worker::add_session(session* s) { sessions_.insert(s); }
+void worker::add_session(session_base* s) { sessions_.insert(s); }
 
-void worker::remove_session(session* s) {
+void worker::remove_session(session_base* s) {
   sessions_.erase(s);
   if (stopping_ && sessions_.empty()) finish_stop();
 }
 
-task<void> worker::accept_loop(net_types::acceptor& acceptor) {
+task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
   const auto max_connections = runtime_->config.limits.max_connections;
   net_types::timer backoff(ioc_.get_executor());
   for (;;) {
@@ -155,7 +157,14 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor) {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<session>(*this, std::move(socket))->start();
+    if (!l.tls()) {
+      std::make_shared<session<net_types::socket>>(*this, std::move(socket), l, nullptr)->start();
+      continue;
+    }
+    // The contexts current at accept time: a reload after this point affects only later connections.
+    auto contexts = l.current_contexts();
+    net_types::tls_stream stream(std::move(socket), contexts->default_context());
+    std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), l, std::move(contexts))->start();
   }
 }
 
@@ -187,14 +196,14 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
   }
   tick_timer_.cancel();
   // Copy: a session closing synchronously would otherwise modify the set under the loop.
-  const std::vector<session*> current(sessions_.begin(), sessions_.end());
+  const std::vector<session_base*> current(sessions_.begin(), sessions_.end());
   for (auto* s : current) s->on_stop();
   if (sessions_.empty()) return finish_stop();
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s)", id_, sessions_.size());
-    const std::vector<session*> left(sessions_.begin(), sessions_.end());
+    const std::vector<session_base*> left(sessions_.begin(), sessions_.end());
     for (auto* s : left) s->force_close();
   });
 }

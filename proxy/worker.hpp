@@ -21,7 +21,8 @@
 
 namespace drawbridge::proxy {
 
-class session;
+class session_base;
+struct listener;
 
 // A worker's own view of one upstream: the node list it last saw, and the balancer and keep-alive pool
 // built for that list. Rebuilt when the upstream publishes a new node list.
@@ -44,8 +45,9 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Before start(), from the owning thread. Throws boost::system::system_error naming what failed.
-  void listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+  // Before start(), from the owning thread: accept on `endpoint` for listener `l`. Throws
+  // boost::system::system_error naming what failed.
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint, const listener& l);
   std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
   void start();  // spawns the thread
@@ -62,8 +64,8 @@ class worker {
   request_id_generator& ids() { return ids_; }
   access_log& log() { return log_; }
   bool stopping() const { return stopping_; }
-  void add_session(session* s);
-  void remove_session(session* s);
+  void add_session(session_base* s);
+  void remove_session(session_base* s);
   void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
 
   // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
@@ -73,7 +75,7 @@ class worker {
   void give_relay_buffer(std::unique_ptr<char[]> buffer);
 
  private:
-  task<void> accept_loop(net_types::acceptor& acceptor);
+  task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
   task<void> tick_loop();
   void begin_stop(std::chrono::milliseconds grace);
   void finish_stop();
@@ -87,12 +89,13 @@ class worker {
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
+  std::vector<const listener*> acceptor_listeners_;  // parallel to acceptors_
   void refresh(std::size_t upstream, std::uint64_t generation);
   void close_idle_to_unwanted_nodes();
 
   std::vector<upstream_view> views_;
   request_id_generator ids_;
-  std::unordered_set<session*> sessions_;
+  std::unordered_set<session_base*> sessions_;
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
   net_types::timer tick_timer_;
   net_types::timer grace_timer_;

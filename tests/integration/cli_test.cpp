@@ -107,11 +107,12 @@ TEST(cli, version_and_help_are_available) {
   }
 }
 
-TEST(cli, tls_settings_that_the_data_plane_cannot_serve_yet_stop_start_up) {
-  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":"a.pem","key":"a.key"}]}}],
+TEST(cli, a_tls_listener_with_a_missing_certificate_stops_start_up_naming_the_file) {
+  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":"/nonexistent/a.pem","key":"/nonexistent/a.key"}]}}],
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
   const auto r = run_drawbridge({"serve", "--config", path});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.out.find("listeners[0].tls: TLS listeners are not supported yet"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("listeners[0].tls: /nonexistent/a.pem: cannot read the certificate file: No such file or directory"),
+            std::string::npos) << r.out;
   std::remove(path.c_str());
 }

@@ -1,0 +1,37 @@
+#pragma once
+// One configured listener as the workers see it: its settings and, for an HTTPS listener, the TLS contexts
+// new handshakes use. A certificate reload swaps the contexts whole; sessions that already started keep
+// the set they began with (they hold it), so a reload never disturbs an open connection.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "tls/server_contexts.hpp"
+
+namespace drawbridge::proxy {
+
+struct listener {
+  explicit listener(conf::listener_config c) : config(std::move(c)) {}
+
+  bool tls() const { return config.tls.has_value(); }
+  // The contexts for the next handshake; null for a plain listener. Any thread.
+  std::shared_ptr<const tls::server_contexts> current_contexts() const { return contexts.load(std::memory_order_acquire); }
+
+  const conf::listener_config config;
+  std::atomic<std::shared_ptr<const tls::server_contexts>> contexts;
+  // Counted by the workers' sessions, which see the listener as const.
+  mutable std::atomic<std::uint64_t> handshakes{0};
+  mutable std::atomic<std::uint64_t> handshake_failures{0};
+};
+
+// Loads the certificates of every HTTPS listener (at start-up, and again on reload). A listener whose
+// certificates fail to load keeps the contexts it has. Returns one line per problem, naming the listener
+// and the file ("listeners[1].tls: certs/a.key: the key does not match the certificate in certs/a.pem").
+// Warns in the log about certificates that expire within 14 days.
+std::vector<std::string> load_certificates(const std::vector<std::unique_ptr<listener>>& listeners);
+
+}  // namespace drawbridge::proxy

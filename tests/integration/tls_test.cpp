@@ -1,0 +1,154 @@
+// HTTPS listeners: handshakes over TLS 1.2 and 1.3, SNI, old protocols and garbage refused, the redirect
+// from plain HTTP, HSTS and X-Forwarded-Proto, and certificate reloads that leave open connections alone.
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/proxy_harness.hpp"
+#include "tests/support/fake_node.hpp"
+#include "tests/support/test_certs.hpp"
+#include "tests/support/test_client.hpp"
+#include "tests/support/tls_client.hpp"
+
+using namespace drawbridge;
+using namespace drawbridge::testing;
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+conf::config tls_config(std::uint16_t node_port, std::vector<pem_files> certs, std::string hsts = {}) {
+  auto config = admin_test_config({node_port}, false);
+  conf::listener_tls_config tls;
+  for (const auto& c : certs) tls.certificates.push_back({c.cert, c.key});
+  tls.hsts = std::move(hsts);
+  config.listeners[0].tls = tls;
+  return config;
+}
+
+}  // namespace
+
+TEST(tls, a_request_is_proxied_over_tls_1_2_and_1_3_with_alpn_and_the_forwarded_proto) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "app.example.com", {"app.example.com"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}, "max-age=31536000"));
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    tls_client client(proxy.port(), {.sni = "app.example.com", .min_version = version, .max_version = version,
+                                     .ca_file = ca.ca_file()});
+    ASSERT_TRUE(client.connected()) << client.error();
+    EXPECT_EQ(client.version(), version == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3");
+    EXPECT_EQ(client.alpn(), "http/1.1");
+    for (int i = 0; i < 3; ++i) {  // keep-alive over TLS
+      const auto res = client.get("/hello");
+      ASSERT_EQ(res.status, 200u) << res.error;
+      const auto body = json::parse(res.body);
+      EXPECT_EQ(body["headers"]["X-Forwarded-Proto"], "https");
+      EXPECT_EQ(res.headers[http::field::strict_transport_security], "max-age=31536000");
+    }
+  }
+  EXPECT_EQ(proxy.rt().listeners[0]->handshakes, 2u);
+}
+
+TEST(tls, sni_picks_the_certificate_that_names_the_host_and_no_sni_gets_the_first) {
+  test_ca ca;
+  const auto first = ca.issue("first", "first.test", {"first.test"}, key_kind::rsa);
+  const auto wild = ca.issue("wild", "wild.example.com", {"*.example.com"}, key_kind::ecdsa);
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {first, wild}));
+  tls_client by_wildcard(proxy.port(), {.sni = "api.example.com", .ca_file = ca.ca_file()});
+  ASSERT_TRUE(by_wildcard.connected()) << by_wildcard.error();
+  EXPECT_NE(by_wildcard.peer_subject().find("CN=wild.example.com"), std::string::npos) << by_wildcard.peer_subject();
+  EXPECT_EQ(by_wildcard.get("/").status, 200u);
+  tls_client no_sni(proxy.port(), {.sni = ""});
+  ASSERT_TRUE(no_sni.connected()) << no_sni.error();
+  EXPECT_NE(no_sni.peer_subject().find("CN=first.test"), std::string::npos) << no_sni.peer_subject();
+  tls_client unknown(proxy.port(), {.sni = "other.test"});
+  ASSERT_TRUE(unknown.connected());
+  EXPECT_NE(unknown.peer_subject().find("CN=first.test"), std::string::npos);
+}
+
+TEST(tls, tls_1_0_and_garbage_are_refused_without_disturbing_other_connections) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+  tls_client good(proxy.port(), {.sni = "a.test"});
+  ASSERT_TRUE(good.connected()) << good.error();
+  tls_client old(proxy.port(), {.sni = "a.test", .min_version = TLS1_VERSION, .max_version = TLS1_1_VERSION});
+  EXPECT_FALSE(old.connected());
+  const auto garbage = raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", 2000ms);
+  EXPECT_FALSE(garbage.timed_out);
+  EXPECT_EQ(first_status(garbage.received), 0u);  // no HTTP answer on a TLS port
+  EXPECT_EQ(good.get("/").status, 200u);
+  ASSERT_TRUE(wait_for([&] { return proxy.rt().listeners[0]->handshake_failures == 2; }));
+}
+
+TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  auto config = tls_config(node.port(), {cert});
+  config.timeouts.client_header = 300ms;
+  proxy_under_test proxy(config);
+  // Half a TLS record header, then nothing.
+  const auto stalled = raw_exchange(proxy.port(), std::string("\x16\x03\x01", 3), 3000ms);
+  EXPECT_FALSE(stalled.timed_out);  // the proxy closed it
+  EXPECT_EQ(proxy.rt().listeners[0]->handshake_failures, 1u);
+}
+
+TEST(tls, a_plain_listener_with_redirect_https_answers_308_except_acme_challenges) {
+  fake_node node({"n"});
+  auto config = test_config({node.port()});
+  config.listeners[0].redirect_https = true;
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  auto res = client.request(http::verb::get, "/app/page?x=1", {}, {{"Host", "Example.COM:80"}});
+  EXPECT_EQ(res.status, 308u);
+  EXPECT_EQ(res.headers[http::field::location], "https://example.com/app/page?x=1");
+  res = client.request(http::verb::get, "/.well-known/acme-challenge/token123", {}, {{"Host", "example.com"}});
+  EXPECT_EQ(res.status, 200u);
+  EXPECT_EQ(json::parse(res.body)["path"], "/.well-known/acme-challenge/token123");
+  EXPECT_EQ(node.requests(), 1u);
+}
+
+TEST(tls, a_reload_serves_the_new_certificate_to_new_connections_while_open_ones_go_on) {
+  test_ca ca;
+  const auto old_cert = ca.issue("old", "old.test", {"old.test"});
+  const auto new_cert = ca.issue("new", "new.test", {"new.test"});
+  const auto bad_key = ca.issue("bad", "bad.test", {"bad.test"});
+  // The listener reads fixed paths; the test replaces the files behind them.
+  const std::string cert_path = ca.dir() + "/live.pem", key_path = ca.dir() + "/live.key";
+  std::filesystem::copy_file(old_cert.cert, cert_path);
+  std::filesystem::copy_file(old_cert.key, key_path);
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {{cert_path, key_path}}));
+  tls_client open(proxy.port());
+  ASSERT_TRUE(open.connected()) << open.error();
+  EXPECT_NE(open.peer_subject().find("CN=old.test"), std::string::npos);
+
+  std::filesystem::copy_file(new_cert.cert, cert_path, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(new_cert.key, key_path, std::filesystem::copy_options::overwrite_existing);
+  test_client admin(proxy.admin_port());
+  auto res = admin.request(http::verb::post, "/v1/tls/reload");
+  ASSERT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(json::parse(res.body)["reloaded"][0]["certificates"][0]["names"][0], "new.test");
+  tls_client fresh(proxy.port());
+  ASSERT_TRUE(fresh.connected()) << fresh.error();
+  EXPECT_NE(fresh.peer_subject().find("CN=new.test"), std::string::npos);
+  EXPECT_EQ(open.get("/still-here").status, 200u);  // the connection from before the reload goes on
+
+  // A key that does not match: the reload fails, says why, and the new certificate stays.
+  std::filesystem::copy_file(bad_key.key, key_path, std::filesystem::copy_options::overwrite_existing);
+  res = admin.request(http::verb::post, "/v1/tls/reload");
+  EXPECT_EQ(res.status, 500u);
+  EXPECT_NE(json::parse(res.body)["error"]["message"].get<std::string>().find("the key does not match the certificate"),
+            std::string::npos) << res.body;
+  tls_client after_bad(proxy.port());
+  ASSERT_TRUE(after_bad.connected());
+  EXPECT_NE(after_bad.peer_subject().find("CN=new.test"), std::string::npos);
+}
