@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# HTTPS side by side: drawbridge, HAProxy and nginx terminating TLS (ECDSA P-256 certificate, TLS 1.3 as
+# negotiated by wrk) in front of the same plain upstream (nginx answering a small JSON body).
+#   keep-alive:      64 connections, many requests each (the cost of encryption)
+#   new connection:  every request on a fresh connection, "Connection: close" (the cost of handshakes)
+# Layout as in compare.sh: the proxy under test pinned to core 0 with one worker/thread; wrk and the
+# upstream on core 1. Needs build/drawbridge (scripts/bench builds it).
+#
+#   bench/tls.sh                DURATION=10s CONNECTIONS=64 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-64}
+proxy_core=${PROXY_CORE:-0}
+load_core=${LOAD_CORE:-1}
+
+scripts/install-deps --bench
+[[ -x build/drawbridge ]] || { echo "tls: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/drawbridge-tls.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port=$(free_port); drawbridge_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
+
+# One ECDSA P-256 certificate for all three, self-signed (wrk does not verify).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench.test" \
+  -addext "subjectAltName=DNS:bench.test" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
+
+body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}'
+cat >"$work/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $work/upstream.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$upstream_port reuseport;
+    location / { default_type application/json; return 200 '$body'; } }
+}
+CONF
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m;
+  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
+  server { listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+  mode http
+  timeout connect 30s
+  timeout client 300s
+  timeout server 300s
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port ssl crt $work/haproxy.pem alpn http/1.1
+  default_backend be
+backend be
+  server s1 127.0.0.1:$upstream_port
+CONF
+
+cat >"$work/drawbridge.json" <<CONF
+{"workers": 1,
+ "listeners": [{"address": "127.0.0.1:$drawbridge_port",
+                "tls": {"certificates": [{"cert": "$work/cert.pem", "key": "$work/key.pem"}]}}],
+ "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
+                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
+ "access_log": {"path": "off"}, "log_level": "warn"}
+CONF
+
+taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
+taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
+taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
+taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
+
+for name in nginx haproxy drawbridge; do
+  port_var="${name}_port"
+  up=0
+  for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:${!port_var}/" && { up=1; break; }; sleep 0.1; done
+  if [[ $up == 0 ]]; then echo "tls: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
+done
+
+run_wrk() {  # url [extra wrk args] → "requests/s p99 errors"
+  local url=$1; shift
+  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$url" >"$work/wrk.out" 2>&1 || true
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
+  echo "${rps:-0} ${p99:--} ${errors:-}"
+}
+
+for scenario in keep-alive new-connection; do
+  extra=()
+  [[ $scenario == new-connection ]] && extra=(-H "Connection: close")
+  echo "HTTPS $scenario, ${connections} connections, ${duration}; proxies on core ${proxy_core}"
+  declare -A rate=()
+  for name in drawbridge haproxy nginx; do
+    port_var="${name}_port"
+    read -r rps p99 errors < <(run_wrk "https://127.0.0.1:${!port_var}/api/v1/health" "${extra[@]}")
+    rate[$name]=$rps
+    printf '  %-10s %10s req/s   p99 %-8s %s\n' "$name" "$rps" "$p99" "$errors"
+  done
+  awk -v d="${rate[drawbridge]}" -v h="${rate[haproxy]}" -v n="${rate[nginx]}" \
+    'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+done
