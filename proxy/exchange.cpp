@@ -13,6 +13,7 @@
 #include "proxy/relay.hpp"
 #include "proxy/worker.hpp"
 #include "upstream/upstream_group.hpp"
+#include "upstream/upstream_tls.hpp"
 
 namespace drawbridge::proxy {
 
@@ -175,15 +176,27 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
       if (!ec || timed_out) break;
     }
   }
+  const auto& group = *worker_.rt().upstreams[request_.upstream_index];
+  const char* what = "connect";
+  if (!ec) {
+    boost::system::error_code ignored;
+    connection->socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    if (auto* context = group.tls_context()) {
+      // The handshake shares the connect timeout: a node is usable only once TLS is up.
+      what = "TLS handshake";
+      const active_connection in_use(active_, connection.get());
+      request_.deadline.arm_until(connection->socket, until);
+      ec = co_await upstream::start_tls(*connection, *context, group.tls_server_name(n));
+      if (request_.deadline.disarm()) ec = beast::error::timeout;
+    }
+  }
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
     if (n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
-      spdlog::warn("connect to node {} ({}) failed: {} (logged at most once a second per node)", n.name(),
+      spdlog::warn("{} to node {} ({}) failed: {} (logged at most once a second per node)", what, n.name(),
                    n.address(), ec.message());
     co_return nullptr;
   }
-  boost::system::error_code ignored;
-  connection->socket.set_option(net::ip::tcp::no_delay(true), ignored);
   co_return connection;
 }
 
@@ -199,7 +212,9 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     parser->body_limit(boost::none);  // the node's responses are streamed, never held: no limit needed
     if (request_.head) parser->skip(true);
     request_.deadline.arm(connection.socket, timeouts.read);
-    auto [ec, n] = co_await http::async_read_header(connection.socket, connection.buffer, *parser, use_tuple);
+    auto [ec, n] = co_await upstream::with_stream(connection, [&](auto& stream) {
+      return http::async_read_header(stream, connection.buffer, *parser, use_tuple);
+    });
     if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
       fail(504, "node did not respond within the read timeout");
@@ -239,7 +254,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
   if (request_.expect_continue && request_has_body_) {
     // The client waits for our go-ahead before sending the body; give it once the node has the head.
     request_.deadline.arm(connection.socket, timeouts.send);
-    auto [ec, n] = co_await net::async_write(connection.socket, net::buffer(head), use_tuple);
+    auto [ec, n] = co_await upstream::with_stream(
+        connection, [&](auto& stream) { return net::async_write(stream, net::buffer(head), use_tuple); });
     if (request_.deadline.disarm() || ec) co_return attempt_result{step::failed_before_response, true};
     head = {};
     static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -251,10 +267,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     }
   }
 
-  auto relayed = co_await relay_body(request_.downstream, request_.downstream_buffer, request_.parser,
-                                     connection.socket, request_.deadline, head, request_.chunked_body, buffer_,
-                                     buffer_size_,
-                                     relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
+  auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
+    return relay_body(request_.downstream, request_.downstream_buffer, request_.parser, node_stream, request_.deadline,
+                      head, request_.chunked_body, buffer_, buffer_size_,
+                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
+  });
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
     if (relayed.ec == http::error::body_limit) fail(413, "request body larger than max_body_size");
@@ -304,9 +321,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   outcome_.reason = "";
   outcome_.keep_downstream = keep;
 
-  auto relayed = co_await relay_body(connection.socket, connection.buffer, parser, request_.downstream,
-                                     request_.deadline, request_.head_buffer, chunked, buffer_, buffer_size_,
-                                     relay_limits{timeouts.read, timeouts.send}, outcome_.bytes_out);
+  auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
+    return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
+                      request_.head_buffer, chunked, buffer_, buffer_size_, relay_limits{timeouts.read, timeouts.send},
+                      outcome_.bytes_out);
+  });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
   if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};

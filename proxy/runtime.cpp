@@ -4,11 +4,6 @@ namespace drawbridge::proxy {
 
 runtime_result build_runtime(conf::config config) {
   runtime_result result;
-  // TLS to nodes is read and validated but not spoken yet: refuse rather than send plain HTTP where TLS
-  // was asked for.
-  for (std::size_t i = 0; i < config.upstreams.size(); ++i)
-    if (config.upstreams[i].tls.enabled)
-      result.errors.push_back("upstreams[" + std::to_string(i) + "].tls: TLS to nodes is not supported yet");
   std::vector<std::unique_ptr<listener>> listeners;
   for (const auto& l : config.listeners) listeners.push_back(std::make_unique<listener>(l));
   for (auto& e : load_certificates(listeners)) result.errors.push_back(std::move(e));

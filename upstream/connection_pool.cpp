@@ -1,10 +1,15 @@
 #include "upstream/connection_pool.hpp"
 
+#include "upstream/upstream_tls.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
 
 namespace drawbridge::upstream {
+
+upstream_connection::upstream_connection(const net_types::executor& ex) : socket(ex) {}
+upstream_connection::~upstream_connection() = default;
 
 // One non-blocking recv per reuse. It is kept on the hot path on purpose: besides a close, it catches
 // bytes a node sent beyond its response (a wrong Content-Length, a late error page), which would

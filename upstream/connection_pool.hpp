@@ -18,11 +18,15 @@ namespace drawbridge::upstream {
 
 using clock = std::chrono::steady_clock;
 
+struct upstream_tls;  // upstream/upstream_tls.hpp: the TLS layer over `socket`, for upstreams with `tls`
+
 struct upstream_connection {
-  explicit upstream_connection(const net_types::executor& ex) : socket(ex) {}
+  explicit upstream_connection(const net_types::executor& ex);
+  ~upstream_connection();
   net_types::socket socket;
-  boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
-  std::uint64_t requests = 0;        // exchanges completed on this connection
+  std::unique_ptr<upstream_tls> tls;  // set once TLS to the node is established; I/O then goes through it
+  boost::beast::flat_buffer buffer;   // response bytes read ahead of the parser
+  std::uint64_t requests = 0;         // exchanges completed on this connection
   clock::time_point idle_since{};
 };
 

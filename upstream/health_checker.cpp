@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "upstream/connection_pool.hpp"
+#include "upstream/upstream_tls.hpp"
 
 namespace drawbridge::upstream {
 
@@ -214,13 +215,31 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
         w.close();
         co_return "connect: " + ec.message();
       }
+      if (auto* context = w.group->tls_context()) {
+        ec = co_await start_tls(*w.connection, *context, w.group->tls_server_name(n));
+        if (w.done) {
+          w.close();
+          co_return "stopped";
+        }
+        if (w.timed_out) {
+          w.close();
+          co_return "timed out after " + conf::format_duration(config.timeout) + " (TLS handshake)";
+        }
+        if (ec) {
+          w.close();
+          co_return "TLS handshake: " + ec.message();
+        }
+      }
     }
-    auto [wec, written] = co_await net::async_write(w.connection->socket, net::buffer(request), use_tuple);
+    auto [wec, written] = co_await with_stream(
+        *w.connection, [&](auto& stream) { return net::async_write(stream, net::buffer(request), use_tuple); });
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_probe_body);
     boost::system::error_code rec = wec;
     if (!wec && !w.done)
-      std::tie(rec, std::ignore) = co_await http::async_read(w.connection->socket, w.connection->buffer, parser, use_tuple);
+      std::tie(rec, std::ignore) = co_await with_stream(*w.connection, [&](auto& stream) {
+        return http::async_read(stream, w.connection->buffer, parser, use_tuple);
+      });
     if (w.done) {
       w.close();
       co_return "stopped";

@@ -31,6 +31,7 @@ class node {
 
   const std::string& name() const { return name_; }
   const std::string& address() const { return address_text_; }
+  const conf::host_port& host_port() const { return address_; }
   std::uint32_t weight() const { return weight_; }
   // Resolved once at start-up; tried in order on connect.
   const std::vector<boost::asio::ip::tcp::endpoint>& endpoints() const { return endpoints_; }
@@ -83,6 +84,7 @@ class node {
 
  private:
   std::string name_;
+  conf::host_port address_;
   std::string address_text_;
   std::uint32_t weight_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;

@@ -1,5 +1,7 @@
 #include "upstream/upstream_group.hpp"
 
+#include "tls/client_context.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -7,7 +9,9 @@
 
 namespace drawbridge::upstream {
 
-upstream_group::upstream_group(const conf::upstream_config& config, node_list nodes) : config_(config) {
+upstream_group::upstream_group(const conf::upstream_config& config, node_list nodes,
+                               std::shared_ptr<boost::asio::ssl::context> tls_context)
+    : config_(config), tls_context_(std::move(tls_context)) {
   config_.nodes.clear();  // the live list is nodes_; the config's copy would only go stale
   nodes_.store(std::make_shared<const node_list>(std::move(nodes)));
 }
@@ -135,7 +139,13 @@ resolve_result build_upstreams(const std::vector<conf::upstream_config>& upstrea
       if (cfg.health_check.enabled) created->health.store(health_state::unknown);
       nodes.push_back(std::move(created));
     }
-    result.groups.push_back(std::make_shared<upstream_group>(cfg, std::move(nodes)));
+    std::shared_ptr<boost::asio::ssl::context> tls_context;
+    if (cfg.tls.enabled) {
+      std::string error;
+      tls_context = tls::build_client_context(cfg.tls, error);
+      if (!tls_context) result.errors.push_back("upstreams[" + std::to_string(u) + "].tls: " + error);
+    }
+    result.groups.push_back(std::make_shared<upstream_group>(cfg, std::move(nodes), std::move(tls_context)));
   }
   return result;
 }

@@ -17,6 +17,10 @@
 #include "conf/config.hpp"
 #include "upstream/node.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace drawbridge::upstream {
 
 using node_list = std::vector<std::shared_ptr<node>>;
@@ -29,10 +33,17 @@ inline std::int64_t steady_now_ms() { return steady_ms(std::chrono::steady_clock
 
 class upstream_group {
  public:
-  upstream_group(const conf::upstream_config& config, node_list nodes);
+  upstream_group(const conf::upstream_config& config, node_list nodes,
+                 std::shared_ptr<boost::asio::ssl::context> tls_context = nullptr);
 
   const std::string& name() const { return config_.name; }
   const conf::upstream_config& config() const { return config_; }
+  // TLS to this upstream's nodes (proxied requests and health checks): the context, null when off, and the
+  // name a node is asked for and checked against (`tls.sni`, else the node's host).
+  boost::asio::ssl::context* tls_context() const { return tls_context_.get(); }
+  std::string tls_server_name(const node& n) const {
+    return config_.tls.sni.empty() ? n.host_port().host : config_.tls.sni;
+  }
 
   // The current node list. Any thread. The snapshot stays valid as long as the caller holds it.
   std::shared_ptr<const node_list> nodes() const { return nodes_.load(std::memory_order_acquire); }
@@ -68,6 +79,7 @@ class upstream_group {
 
  private:
   conf::upstream_config config_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
   std::atomic<std::shared_ptr<const node_list>> nodes_;
   std::atomic<std::uint64_t> generation_{1};
   // Serialises ejection decisions, so that two workers cannot both eject "the last but one" node.

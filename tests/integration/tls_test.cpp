@@ -152,3 +152,68 @@ TEST(tls, a_reload_serves_the_new_certificate_to_new_connections_while_open_ones
   ASSERT_TRUE(after_bad.connected());
   EXPECT_NE(after_bad.peer_subject().find("CN=new.test"), std::string::npos);
 }
+
+namespace {
+
+// A TLS "node": drawbridge itself with an HTTPS listener, in front of a fake node.
+struct tls_node {
+  tls_node(const test_ca& ca, const std::string& name, const std::vector<std::string>& dns)
+      : backend({name}), cert(ca.issue(name, dns.empty() ? name : dns.front(), dns)),
+        proxy(tls_config(backend.port(), {cert})) {}
+  fake_node backend;
+  pem_files cert;
+  proxy_under_test proxy;
+};
+
+}  // namespace
+
+TEST(upstream_tls, requests_reach_a_node_over_verified_tls_on_one_kept_alive_connection) {
+  test_ca ca;
+  tls_node node(ca, "node.test", {"node.test"});
+  auto config = test_config({node.proxy.port()});
+  config.upstreams[0].tls = {.enabled = true, .verify = true, .ca_file = ca.ca_file(), .sni = "node.test"};
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  for (int i = 0; i < 5; ++i) {
+    const auto res = client.get("/over-tls");
+    ASSERT_EQ(res.status, 200u) << res.body;
+    EXPECT_EQ(json::parse(res.body)["headers"]["X-Forwarded-Proto"], "https");  // it arrived over TLS
+  }
+  EXPECT_EQ(node.proxy.rt().listeners[0]->handshakes, 1u);  // the pool kept the TLS connection
+}
+
+TEST(upstream_tls, a_node_whose_certificate_does_not_verify_is_refused) {
+  test_ca ca, other_ca;
+  tls_node wrong_ca(other_ca, "node.test", {"node.test"});
+  tls_node wrong_name(ca, "elsewhere.test", {"elsewhere.test"});
+  for (auto* node : {&wrong_ca, &wrong_name}) {
+    auto config = test_config({node->proxy.port()});
+    config.upstreams[0].tls = {.enabled = true, .verify = true, .ca_file = ca.ca_file(), .sni = "node.test"};
+    proxy_under_test proxy(config);
+    test_client client(proxy.port());
+    const auto res = client.get("/x");
+    EXPECT_EQ(res.status, 503u) << res.body;
+    EXPECT_GE(proxy.node(0).connect_failures_total, 1u);
+    EXPECT_EQ(node->backend.requests(), 0u);  // nothing went to a node we could not verify
+  }
+  // With verification off (a private network that trusts itself), the same node is used.
+  auto config = test_config({wrong_ca.proxy.port()});
+  config.upstreams[0].tls = {.enabled = true, .verify = false};
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  EXPECT_EQ(client.get("/x").status, 200u);
+}
+
+TEST(upstream_tls, health_checks_use_tls_too) {
+  test_ca ca;
+  tls_node good(ca, "node.test", {"node.test"});
+  tls_node bad(ca, "other.test", {"other.test"});  // its certificate does not name node.test
+  auto config = admin_test_config({good.proxy.port(), bad.proxy.port()});
+  config.upstreams[0].tls = {.enabled = true, .verify = true, .ca_file = ca.ca_file(), .sni = "node.test"};
+  proxy_under_test proxy(config);
+  ASSERT_TRUE(wait_for([&] { return proxy.node(0).eligible(); }));
+  ASSERT_TRUE(wait_for([&] { return proxy.node(1).health == upstream::health_state::unhealthy; }));
+  test_client admin(proxy.admin_port());
+  const auto node = json::parse(admin.get("/v1/upstreams/app/nodes/node2").body);
+  EXPECT_NE(node["last_check"]["error"].get<std::string>().find("TLS handshake"), std::string::npos) << node.dump();
+}
