@@ -26,6 +26,7 @@ struct listener {
   // Counted by the workers' sessions, which see the listener as const.
   mutable std::atomic<std::uint64_t> handshakes{0};
   mutable std::atomic<std::uint64_t> handshake_failures{0};
+  mutable std::atomic<std::uint64_t> resumed{0};  // handshakes that resumed a session (ticket or cache)
 };
 
 // Loads the certificates of every HTTPS listener (at start-up, and again on reload). A listener whose

@@ -131,6 +131,7 @@ task<bool> session<Stream>::handshake() {
       co_return false;
     }
     listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
+    if (SSL_session_reused(stream_.native_handle())) listener_.resumed.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }
@@ -408,6 +409,14 @@ task<bool> session<Stream>::reply_redirect(const std::string& location, bool clo
 
 template <typename Stream>
 task<void> session<Stream>::lingering_close() {
+  if constexpr (is_tls) {
+    // TLS ends with close_notify both ways. Besides being correct, a clean close is what lets a client
+    // keep its session for resumption (OpenSSL forgets sessions that ended without one).
+    deadline_.arm(stream_, std::chrono::seconds(2));
+    co_await stream_.async_shutdown(use_tuple);
+    deadline_.disarm();
+    co_return;
+  }
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;

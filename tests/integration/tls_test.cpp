@@ -54,6 +54,22 @@ TEST(tls, a_request_is_proxied_over_tls_1_2_and_1_3_with_alpn_and_the_forwarded_
   EXPECT_EQ(proxy.rt().listeners[0]->handshakes, 2u);
 }
 
+TEST(tls, a_returning_client_resumes_its_session_and_gets_a_fresh_ticket_each_time) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+  std::shared_ptr<SSL_SESSION> session;
+  for (int i = 0; i < 3; ++i) {
+    tls_client client(proxy.port(), {.sni = "a.test", .resume = session});
+    ASSERT_TRUE(client.connected()) << client.error();
+    EXPECT_EQ(client.session_reused(), i > 0) << i;
+    EXPECT_EQ(client.get("/").status, 200u);
+    session = client.session();  // TLS 1.3 tickets are single-use: this must be the fresh one
+  }
+  EXPECT_EQ(proxy.rt().listeners[0]->resumed, 2u);
+}
+
 TEST(tls, sni_picks_the_certificate_that_names_the_host_and_no_sni_gets_the_first) {
   test_ca ca;
   const auto first = ca.issue("first", "first.test", {"first.test"}, key_kind::rsa);

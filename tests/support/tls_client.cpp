@@ -46,6 +46,7 @@ tls_client::tls_client(std::uint16_t port, tls_options options) : impl_(std::mak
   }
   impl_->stream = std::make_unique<ssl::stream<tcp::socket>>(impl_->io, impl_->ctx);
   if (!options.sni.empty()) SSL_set_tlsext_host_name(impl_->stream->native_handle(), options.sni.c_str());
+  if (options.resume) SSL_set_session(impl_->stream->native_handle(), options.resume.get());
   boost::system::error_code ec;
   auto& socket = impl_->stream->next_layer();
   socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
@@ -64,12 +65,20 @@ tls_client::tls_client(std::uint16_t port, tls_options options) : impl_(std::mak
   impl_->connected = true;
 }
 
-tls_client::~tls_client() = default;
+tls_client::~tls_client() {
+  // A clean close (close_notify sent), as real clients do: OpenSSL marks the session of a connection
+  // dropped without one as not resumable.
+  if (impl_->connected) SSL_shutdown(impl_->stream->native_handle());
+}
 
 bool tls_client::connected() const { return impl_->connected; }
 const std::string& tls_client::error() const { return impl_->error; }
 std::string tls_client::version() const { return SSL_get_version(impl_->stream->native_handle()); }
 bool tls_client::session_reused() const { return SSL_session_reused(impl_->stream->native_handle()) == 1; }
+
+std::shared_ptr<SSL_SESSION> tls_client::session() const {
+  return std::shared_ptr<SSL_SESSION>(SSL_get1_session(impl_->stream->native_handle()), SSL_SESSION_free);
+}
 
 std::string tls_client::alpn() const {
   const unsigned char* data = nullptr;

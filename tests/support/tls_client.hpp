@@ -3,6 +3,8 @@
 // requests on the same connection; reports what the handshake showed (version, ALPN, the server's
 // certificate subject). 127.0.0.1 only, socket timeouts on every call.
 
+#include <openssl/ssl.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@ struct tls_options {
   int max_version = 0;             // 0 = OpenSSL's default
   std::string ca_file;             // set = verify the server against it
   bool offer_alpn_http11 = true;
+  std::shared_ptr<SSL_SESSION> resume;  // offer this session (from session() of an earlier client)
 };
 
 class tls_client {
@@ -30,6 +33,8 @@ class tls_client {
   std::string alpn() const;        // "http/1.1" or empty
   std::string peer_subject() const;  // "/O=drawbridge tests/CN=a.test"
   bool session_reused() const;
+  // The session to resume later; read it after a request, once the server's tickets have arrived.
+  std::shared_ptr<SSL_SESSION> session() const;
 
   // One request and its response on this connection (Content-Length or chunked bodies).
   http_response request(boost::beast::http::verb method, const std::string& target,
