@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -232,4 +233,34 @@ TEST(upstream_tls, health_checks_use_tls_too) {
   test_client admin(proxy.admin_port());
   const auto node = json::parse(admin.get("/v1/upstreams/app/nodes/node2").body);
   EXPECT_NE(node["last_check"]["error"].get<std::string>().find("TLS handshake"), std::string::npos) << node.dump();
+}
+
+TEST(tls, sighup_reloads_the_certificates_of_the_running_binary_and_start_up_warns_of_expiry) {
+  test_ca ca;
+  const auto soon = ca.issue("soon", "soon.test", {"soon.test"}, key_kind::ecdsa, 5);  // expires in 5 days
+  const auto later = ca.issue("later", "later.test", {"later.test"}, key_kind::ecdsa, 90);
+  const std::string cert_path = ca.dir() + "/live.pem", key_path = ca.dir() + "/live.key";
+  std::filesystem::copy_file(soon.cert, cert_path);
+  std::filesystem::copy_file(soon.key, key_path);
+  fake_node node({"n"});
+  spawned_proxy proxy(R"({"workers":1,"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":")" +
+                      cert_path + R"(","key":")" + key_path + R"("}]}}],"access_log":{"path":"off"},
+    "upstreams":[{"name":"app","nodes":[{"name":"n","address":"127.0.0.1:)" + std::to_string(node.port()) + R"("}]}]})");
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  EXPECT_NE(proxy.log().find("certificate /O=drawbridge tests/CN=soon.test (" + cert_path + ") expires on"),
+            std::string::npos) << proxy.log();
+  tls_client open(proxy.port());
+  ASSERT_TRUE(open.connected()) << open.error();
+  EXPECT_NE(open.peer_subject().find("CN=soon.test"), std::string::npos);
+
+  std::filesystem::copy_file(later.cert, cert_path, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(later.key, key_path, std::filesystem::copy_options::overwrite_existing);
+  ::kill(proxy.pid(), SIGHUP);
+  ASSERT_TRUE(wait_for([&] { return proxy.log().find("SIGHUP: certificates reloaded") != std::string::npos; }))
+      << proxy.log();
+  tls_client fresh(proxy.port());
+  ASSERT_TRUE(fresh.connected()) << fresh.error();
+  EXPECT_NE(fresh.peer_subject().find("CN=later.test"), std::string::npos) << fresh.peer_subject();
+  EXPECT_EQ(open.get("/").status, 200u);
+  EXPECT_EQ(proxy.terminate(), 0);
 }
