@@ -270,7 +270,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     return relay_body(request_.downstream, request_.downstream_buffer, request_.parser, node_stream, request_.deadline,
                       head, request_.chunked_body, buffer_, buffer_size_,
-                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in);
+                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in, request_.tls_scratch);
   });
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
@@ -324,7 +324,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                       request_.head_buffer, chunked, buffer_, buffer_size_, relay_limits{timeouts.read, timeouts.send},
-                      outcome_.bytes_out);
+                      outcome_.bytes_out, request_.tls_scratch);
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();

@@ -43,6 +43,7 @@ struct exchange_request {
   request_parser& parser;              // header done; the body is read through it
   upstream_request& forwarded;         // header already rewritten (and framed) for the node
   std::string& head_buffer;            // scratch for serialised heads, owned by the session
+  std::string& tls_scratch;            // where writes to a TLS stream are made contiguous, owned by the session
   std::size_t upstream_index;
   std::string_view request_id;
   unsigned client_version;  // 10 or 11

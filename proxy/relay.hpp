@@ -12,12 +12,25 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <chrono>
+#include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 
 #include "proxy/awaitable.hpp"
 #include "proxy/io_deadline.hpp"
 
+namespace boost::asio::ssl {
+template <typename Stream>
+class stream;
+}
+
 namespace drawbridge::proxy {
+
+template <typename T>
+struct is_tls_stream : std::false_type {};
+template <typename S>
+struct is_tls_stream<boost::asio::ssl::stream<S>> : std::true_type {};
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -37,12 +50,14 @@ struct relay_limits {
 // Writes `head` (may be empty) with the first body bytes, then the rest of the body, re-framed as chunked
 // when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
 // `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
-// Source and Sink: a socket or a TLS stream (the client's side may be either).
+// Source and Sink: a socket or a TLS stream (the client's side may be either). A TLS sink gets each
+// gather write copied into `scratch` first: Asio's TLS stream turns every buffer of a sequence into a record
+// and a system call of its own.
 template <bool is_request, typename Source, typename Sink>
 task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
                               http::parser<is_request, http::buffer_body>& parser, Sink& sink,
                               io_deadline& deadline, std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
-                              relay_limits limits, std::uint64_t& bytes) {
+                              relay_limits limits, std::uint64_t& bytes, std::string& scratch) {
   static constexpr std::string_view crlf = "\r\n";
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
   relay_result result;
@@ -79,7 +94,14 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     if (chunked && done) out[count++] = net::buffer(last_chunk.data(), last_chunk.size());
 
     deadline.arm(sink, limits.send_timeout);
-    auto [ec, written] = co_await net::async_write(sink, out, use_tuple);
+    boost::system::error_code ec;
+    if constexpr (is_tls_stream<Sink>::value) {
+      scratch.clear();
+      for (std::size_t i = 0; i < count; ++i) scratch.append(static_cast<const char*>(out[i].data()), out[i].size());
+      std::tie(ec, std::ignore) = co_await net::async_write(sink, net::buffer(scratch), use_tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await net::async_write(sink, out, use_tuple);
+    }
     if (deadline.disarm()) ec = beast::error::timeout;
     if (ec) {
       result.failed = relay_result::failure::sink;

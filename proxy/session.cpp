@@ -155,8 +155,11 @@ task<bool> session<Stream>::wait_for_request() {
   parser_.reset();
   upstream_request_ = {};
   head_buffer_.clear();
-  head_buffer_.shrink_to_fit();
-  buffer_.shrink_to_fit();
+  if constexpr (!is_tls) {
+    // Give the buffers back while idle. (A TLS session reads into its buffer while idle, so it keeps them.)
+    head_buffer_.shrink_to_fit();
+    buffer_.shrink_to_fit();
+  }
   if (worker_.stopping()) co_return false;
   boost::system::error_code ec;
   if constexpr (is_tls) {
@@ -315,6 +318,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
                            *parser_,
                            upstream_request_,
                            head_buffer_,
+                           tls_scratch_,
                            upstream_index,
                            request_id_,
                            req.version() == 10 ? 10u : 11u,

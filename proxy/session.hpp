@@ -77,6 +77,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   upstream_request upstream_request_;
   std::string head_buffer_;  // serialised heads, reused from request to request
+  std::string tls_scratch_;  // contiguous copies of gather writes to TLS streams (see relay.hpp)
   std::string client_ip_;
   std::string request_id_;
   bool idle_ = true;

@@ -105,6 +105,20 @@ TEST(tls, tls_1_0_and_garbage_are_refused_without_disturbing_other_connections) 
   ASSERT_TRUE(wait_for([&] { return proxy.rt().listeners[0]->handshake_failures == 2; }));
 }
 
+TEST(tls, min_version_1_3_refuses_a_tls_1_2_client) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  auto config = tls_config(node.port(), {cert});
+  config.listeners[0].tls->min_version = "1.3";
+  proxy_under_test proxy(config);
+  tls_client old(proxy.port(), {.sni = "a.test", .max_version = TLS1_2_VERSION});
+  EXPECT_FALSE(old.connected());
+  tls_client current(proxy.port(), {.sni = "a.test"});
+  ASSERT_TRUE(current.connected()) << current.error();
+  EXPECT_EQ(current.version(), "TLSv1.3");
+}
+
 TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {
   test_ca ca;
   const auto cert = ca.issue("site", "a.test", {"a.test"});
