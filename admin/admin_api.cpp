@@ -271,7 +271,9 @@ task<response> admin_api::reload_tls(call& c) {
     std::string message;
     for (const auto& e : errors) message += (message.empty() ? "" : "; ") + e;
     spdlog::error("certificate reload failed, the previous certificates stay in use: {}", message);
-    co_return error_response(500, "reload_failed", message + " (the previous certificates stay in use)");
+    co_return error_response(500, "reload_failed",
+                             message + " (the listeners named keep their previous certificates; any other HTTPS "
+                                       "listener was reloaded)");
   }
   json listeners = json::array();
   for (std::size_t i = 0; i < control_.rt().listeners.size(); ++i) {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
@@ -222,8 +223,9 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     }
     if (ec) {
       const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
+      // A TLS peer that closes without close_notify reads as stream_truncated: the same as a close.
       if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
-                      ec == net::error::eof))
+                      ec == net::error::eof || ec == net::ssl::error::stream_truncated))
         co_return attempt_result{step::failed_before_response};
       fail(502, "node sent an invalid response");
       spdlog::warn("{}: invalid response header from node: {}", request_.request_id, ec.message());
@@ -277,7 +279,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     if (relayed.ec == http::error::body_limit) fail(413, "request body larger than max_body_size");
     else if (relayed.ec == beast::error::timeout) fail(408, "client too slow sending the body");
     else if (relayed.ec == http::error::end_of_stream || relayed.ec == net::error::eof ||
-             relayed.ec == net::error::connection_reset)
+             relayed.ec == net::error::connection_reset || relayed.ec == net::ssl::error::stream_truncated)
       fail(0, "client closed the connection during the body");
     else fail(400, "malformed request body");
     co_return attempt_result{step::failed};

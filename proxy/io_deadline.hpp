@@ -32,12 +32,13 @@ class io_deadline {
     return expired_;
   }
   // Worker thread, from its tick.
+  // Cancels again on every tick until disarm(): a TLS operation is several socket operations in a row, and
+  // a cancel that lands between two of them would otherwise be lost.
   void check(clock::time_point now) {
     if (!socket_ || now < at_) return;
     expired_ = true;
     boost::system::error_code ignored;
     socket_->cancel(ignored);
-    socket_ = nullptr;
   }
 
  private:

@@ -155,6 +155,9 @@ task<bool> session<Stream>::wait_for_request() {
   parser_.reset();
   upstream_request_ = {};
   head_buffer_.clear();
+  // A large response leaves a large contiguous copy behind: not kept while idle.
+  if (tls_scratch_.capacity() > 16 * 1024) std::string().swap(tls_scratch_);
+  else tls_scratch_.clear();
   if constexpr (!is_tls) {
     // Give the buffers back while idle. (A TLS session reads into its buffer while idle, so it keeps them.)
     head_buffer_.shrink_to_fit();
@@ -391,6 +394,10 @@ task<bool> session<Stream>::reply_error(unsigned status, std::string_view messag
   body += "\"}}\n";
   res.body() = std::move(body);
   res.keep_alive(!close);
+  if constexpr (is_tls) {
+    if (listener_.config.tls && !listener_.config.tls->hsts.empty())
+      res.set(http::field::strict_transport_security, listener_.config.tls->hsts);
+  }
   res.prepare_payload();
   deadline_.arm(stream_, worker_.rt().config.timeouts.send);
   auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
@@ -413,23 +420,27 @@ task<bool> session<Stream>::reply_redirect(const std::string& location, bool clo
 
 template <typename Stream>
 task<void> session<Stream>::lingering_close() {
+  auto& socket = [this]() -> net_types::socket& {
+    if constexpr (is_tls) return stream_.next_layer();
+    else return stream_;
+  }();
   if constexpr (is_tls) {
     // TLS ends with close_notify both ways. Besides being correct, a clean close is what lets a client
-    // keep its session for resumption (OpenSSL forgets sessions that ended without one).
-    deadline_.arm(stream_, std::chrono::seconds(2));
-    co_await stream_.async_shutdown(use_tuple);
-    deadline_.disarm();
-    co_return;
+    // keep its session for resumption (OpenSSL forgets sessions that ended without one). A client still
+    // sending (an upload we refused) makes this fail at once; the raw drain below then takes over.
+    deadline_.arm(stream_, std::chrono::seconds(1));
+    auto [ec] = co_await stream_.async_shutdown(use_tuple);
+    if (deadline_.disarm() || !ec) co_return;
   }
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;
-  stream_.lowest_layer().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  socket.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   const auto until = io_deadline::clock::now() + std::chrono::seconds(2);
   std::size_t drained = 0;
   while (drained < 1024 * 1024) {
-    deadline_.arm_until(stream_, until);
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    deadline_.arm_until(socket, until);
+    auto [ec, n] = co_await socket.async_read_some(buffer_.prepare(read_chunk), use_tuple);
     if (deadline_.disarm() || ec) break;
     drained += n;  // read into the session's buffer and dropped: nothing reads it after this
   }

@@ -163,8 +163,13 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     }
     // The contexts current at accept time: a reload after this point affects only later connections.
     auto contexts = l.current_contexts();
-    net_types::tls_stream stream(std::move(socket), contexts->default_context());
-    std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), l, std::move(contexts))->start();
+    try {
+      net_types::tls_stream stream(std::move(socket), contexts->default_context());
+      std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), l, std::move(contexts))->start();
+    } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      spdlog::error("cannot start TLS on a new connection: {}", e.what());
+    }
   }
 }
 

@@ -17,6 +17,7 @@ upstream_connection::~upstream_connection() = default;
 bool still_open(upstream_connection& connection) {
   auto& socket = connection.socket;
   if (!socket.is_open()) return false;
+  if (connection.tls && has_buffered_input(*connection.tls)) return false;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // 0 = orderly close; > 0 = bytes nobody asked for (a late error page, garbage): unusable either way.
@@ -50,7 +51,8 @@ void connection_pool::release(int node, std::unique_ptr<upstream_connection> con
   auto& list = idle_[static_cast<std::size_t>(node)];
   boost::system::error_code ignored;
   if (connection->requests >= config_.max_requests || list.size() >= config_.max_idle_per_node ||
-      connection->buffer.size() != 0 || !connection->socket.is_open()) {
+      connection->buffer.size() != 0 || !connection->socket.is_open() ||
+      (connection->tls && has_buffered_input(*connection->tls))) {
     connection->socket.close(ignored);
     return;
   }

@@ -187,7 +187,10 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
     ~disarm() { t.cancel(); }
   } disarm_timer{w.timeout_timer};
 
-  const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " + n.address() +
+  // The Host a TLS node expects matches the name we ask it for; otherwise the node's address.
+  const auto& sni = w.group->config().tls.sni;
+  const std::string host = w.group->tls_context() && !sni.empty() ? sni : n.address();
+  const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " + host +
                               "\r\nUser-Agent: drawbridge-health-check\r\nAccept: application/json, */*\r\n\r\n";
   // A kept connection the node may have closed meanwhile gets one retry on a fresh one.
   for (int round = 0; round < 2; ++round) {

@@ -1,11 +1,17 @@
 #include "upstream/upstream_tls.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 
 namespace drawbridge::upstream {
+
+bool has_buffered_input(upstream_tls& tls) {
+  SSL* ssl = tls.stream.native_handle();
+  return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
 
 net_types::task<boost::system::error_code> start_tls(upstream_connection& connection,
                                                      boost::asio::ssl::context& context,

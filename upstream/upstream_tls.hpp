@@ -23,6 +23,11 @@ net_types::task<boost::system::error_code> start_tls(upstream_connection& connec
                                                      boost::asio::ssl::context& context,
                                                      const std::string& server_name);
 
+// True when the TLS layer holds input the caller has not read: decrypted bytes, or records that came in
+// with the last read. The raw socket's peek cannot see them; a pooled connection holding any is unusable
+// (they would be read as the next request's answer).
+bool has_buffered_input(upstream_tls& tls);
+
 // Calls `f` with the stream to use for `connection`: its TLS stream, or its plain socket.
 template <typename F>
 decltype(auto) with_stream(upstream_connection& connection, F&& f) {
