@@ -71,6 +71,22 @@ TEST(tls, a_returning_client_resumes_its_session_and_gets_a_fresh_ticket_each_ti
   EXPECT_EQ(proxy.rt().listeners[0]->resumed, 2u);
 }
 
+TEST(tls, a_tls_1_2_client_resumes_too) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+  std::shared_ptr<SSL_SESSION> session;
+  for (int i = 0; i < 3; ++i) {
+    tls_client client(proxy.port(), {.sni = "a.test", .max_version = TLS1_2_VERSION, .resume = session});
+    ASSERT_TRUE(client.connected()) << client.error();
+    EXPECT_EQ(client.version(), "TLSv1.2");
+    EXPECT_EQ(client.session_reused(), i > 0) << i;
+    EXPECT_EQ(client.get("/").status, 200u);
+    session = client.session();
+  }
+}
+
 TEST(tls, sni_picks_the_certificate_that_names_the_host_and_no_sni_gets_the_first) {
   test_ca ca;
   const auto first = ca.issue("first", "first.test", {"first.test"}, key_kind::rsa);
@@ -233,6 +249,24 @@ TEST(upstream_tls, a_node_whose_certificate_does_not_verify_is_refused) {
   proxy_under_test proxy(config);
   test_client client(proxy.port());
   EXPECT_EQ(client.get("/x").status, 200u);
+}
+
+TEST(upstream_tls, a_node_addressed_by_ip_is_verified_against_its_ip_without_sni) {
+  test_ca ca;
+  tls_node with_ip(ca, "ip-node", {"IP:127.0.0.1"});
+  tls_node without_ip(ca, "name-only", {"name-only.test"});
+  auto config = test_config({with_ip.proxy.port()});
+  config.upstreams[0].tls = {.enabled = true, .verify = true, .ca_file = ca.ca_file()};  // no sni
+  {
+    proxy_under_test proxy(config);
+    test_client client(proxy.port());
+    EXPECT_EQ(client.get("/x").status, 200u);
+  }
+  config.upstreams[0].nodes[0].address.port = without_ip.proxy.port();
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  EXPECT_EQ(client.get("/x").status, 503u);
+  EXPECT_EQ(without_ip.backend.requests(), 0u);
 }
 
 TEST(upstream_tls, health_checks_use_tls_too) {

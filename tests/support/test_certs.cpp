@@ -89,7 +89,10 @@ pem_files test_ca::issue(const std::string& file_stem, const std::string& common
   X509* cert = new_cert(key, common_name, impl_->cert, impl_->serial++, days);
   if (!dns.empty()) {
     std::string sans;
-    for (const auto& name : dns) sans += (sans.empty() ? "DNS:" : ",DNS:") + name;
+    for (const auto& name : dns) {
+      if (!sans.empty()) sans += ",";
+      sans += name.rfind("IP:", 0) == 0 ? name : "DNS:" + name;  // "IP:127.0.0.1" for an address
+    }
     add_extension(cert, impl_->cert, NID_subject_alt_name, sans);
   }
   add_extension(cert, impl_->cert, NID_basic_constraints, "CA:FALSE");

@@ -24,7 +24,8 @@ class test_ca {
   const std::string& ca_file() const { return ca_file_; }  // the CA certificate, PEM
   const std::string& dir() const { return dir_; }
 
-  // A leaf certificate with subject CN `common_name` and these DNS subjectAltNames, valid from an hour ago
+  // A leaf certificate with subject CN `common_name` and these subjectAltNames (DNS names, or "IP:a.b.c.d"
+  // for an address), valid from an hour ago
   // for `days` days (negative: already expired). Files are named after `file_stem`.
   pem_files issue(const std::string& file_stem, const std::string& common_name, const std::vector<std::string>& dns,
                   key_kind kind = key_kind::ecdsa, int days = 30) const;
