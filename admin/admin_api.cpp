@@ -34,6 +34,14 @@ response error_response(unsigned status, const std::string& code, const std::str
   return json_response(status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
+// 405 with Allow when `method` is not the one this endpoint takes.
+std::optional<response> refuse_method(http::verb method, http::verb allowed, const char* allow) {
+  if (method == allowed) return std::nullopt;
+  auto res = error_response(405, "method_not_allowed", "use " + std::string(allow) + " here");
+  res.set(http::field::allow, allow);
+  return res;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   while (!path.empty()) {
@@ -107,15 +115,24 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
   co_return res;
 }
 
+// Everything under /v1/ is the operator's: with a token file, a valid bearer token (its name goes into
+// the audit line), else 401.
+std::optional<response> admin_api::authorize(call& c) const {
+  if (control_.tokens().empty()) return std::nullopt;
+  const auto name = control_.tokens().check(c.req[http::field::authorization]);
+  if (!name) {
+    auto res = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+  }
+  c.token = *name;
+  return std::nullopt;
+}
+
 task<response> admin_api::route(call& c) {
   const auto& p = c.path;
   const auto method = c.req.method();
-  auto only = [&](http::verb allowed, const char* allow) -> std::optional<response> {
-    if (method == allowed) return std::nullopt;
-    auto res = error_response(405, "method_not_allowed", "use " + std::string(allow) + " here");
-    res.set(http::field::allow, allow);
-    return res;
-  };
+  auto only = [&](http::verb allowed, const char* allow) { return refuse_method(method, allowed, allow); };
   if (p.size() == 1 && p[0] == "healthz") {
     if (auto refused = only(http::verb::get, "GET")) co_return *refused;
     co_return json_response(200, json{{"status", "UP"}});
@@ -132,20 +149,11 @@ task<response> admin_api::route(call& c) {
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
     co_return error_response(404, "not_found", "no such endpoint");
 
-  // Everything under /v1/ is the operator's: a token when one is configured.
   const bool is_action = method != http::verb::get && method != http::verb::head;
   if (p.size() >= 3) c.upstream = p[2];
   if (p.size() >= 5) c.node = p[4];
   if (is_action) c.action = p.size() == 6 ? p[5] : method == http::verb::delete_ ? "remove" : "add";
-  if (!control_.tokens().empty()) {
-    const auto name = control_.tokens().check(c.req[http::field::authorization]);
-    if (!name) {
-      auto res = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
-      res.set(http::field::www_authenticate, "Bearer");
-      co_return res;
-    }
-    c.token = *name;
-  }
+  if (auto refused = authorize(c)) co_return *refused;
   if (const auto wait = query_param(c.query, "wait")) {
     const auto parsed = conf::parse_duration(*wait);
     if (!parsed || *parsed > max_wait)
@@ -252,20 +260,8 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
 // connections go on with theirs. A listener whose files fail keeps its current certificates.
 task<response> admin_api::reload_tls(call& c) {
   c.action = "tls_reload";
-  if (!control_.tokens().empty()) {
-    const auto name = control_.tokens().check(c.req[http::field::authorization]);
-    if (!name) {
-      auto res = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
-      res.set(http::field::www_authenticate, "Bearer");
-      co_return res;
-    }
-    c.token = *name;
-  }
-  if (c.req.method() != http::verb::post) {
-    auto res = error_response(405, "method_not_allowed", "use POST here");
-    res.set(http::field::allow, "POST");
-    co_return res;
-  }
+  if (auto refused = authorize(c)) co_return *refused;
+  if (auto refused = refuse_method(c.req.method(), http::verb::post, "POST")) co_return *refused;
   const auto errors = proxy::load_certificates(control_.rt().listeners);
   if (!errors.empty()) {
     std::string message;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "admin/control_plane.hpp"
@@ -29,6 +30,7 @@ class admin_api {
  private:
   struct call;  // one request being answered: its parsed target, its audit fields
   net_types::task<response> route(call& c);
+  std::optional<response> authorize(call& c) const;
   net_types::task<response> node_action(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n, const std::string& action);
   net_types::task<response> add_node(call& c, const std::shared_ptr<upstream::upstream_group>& group);
