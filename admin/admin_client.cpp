@@ -8,6 +8,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fstream>
+#include <sstream>
+
+#include "admin/tokens.hpp"
 
 namespace drawbridge::admin {
 
@@ -37,16 +40,11 @@ std::optional<admin_target> parse_admin_url(const std::string& url, std::string&
 }
 
 std::string read_first_token(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty() || line.front() == '#') continue;
-    if (const auto colon = line.find(':'); colon != std::string::npos) line = line.substr(colon + 1);
-    while (!line.empty() && line.front() == ' ') line.erase(0, 1);
-    if (!line.empty()) return line;
-  }
-  return {};
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto tokens = parse_token_lines(text.str());
+  return tokens.empty() ? std::string() : tokens.front().token;
 }
 
 admin_reply admin_client::call(http::verb method, const std::string& target, const std::string& body,

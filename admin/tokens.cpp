@@ -25,8 +25,8 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-token_set token_set::parse(std::string_view text) {
-  token_set set;
+std::vector<named_token> parse_token_lines(std::string_view text) {
+  std::vector<named_token> tokens;
   while (!text.empty()) {
     const auto end = text.find('\n');
     auto line = trim(text.substr(0, end));
@@ -37,9 +37,14 @@ token_set token_set::parse(std::string_view text) {
       name = std::string(trim(line.substr(0, colon)));
       line = trim(line.substr(colon + 1));
     }
-    if (line.empty()) continue;
-    set.tokens_.push_back({name, sha256(line)});
+    if (!line.empty()) tokens.push_back({std::move(name), std::string(line)});
   }
+  return tokens;
+}
+
+token_set token_set::parse(std::string_view text) {
+  token_set set;
+  for (const auto& t : parse_token_lines(text)) set.tokens_.push_back({t.name, sha256(t.token)});
   return set;
 }
 

@@ -10,6 +10,14 @@
 
 namespace drawbridge::admin {
 
+struct named_token {
+  std::string name;
+  std::string token;
+};
+
+// The token file's lines, in order, as the server reads them (the command line takes the first one).
+std::vector<named_token> parse_token_lines(std::string_view text);
+
 class token_set {
  public:
   // Throws std::runtime_error naming the file when it cannot be read or holds no token.
