@@ -192,6 +192,13 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
   const std::string host = w.group->tls_context() && !sni.empty() ? sni : n.address();
   const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " + host +
                               "\r\nUser-Agent: drawbridge-health-check\r\nAccept: application/json, */*\r\n\r\n";
+  // Why a step of setting up the connection ends the probe, if it does.
+  auto setup_failure = [&](const char* step, boost::system::error_code ec) -> std::optional<std::string> {
+    if (w.done) return "stopped";
+    if (w.timed_out) return "timed out after " + conf::format_duration(config.timeout) + " (" + step + ")";
+    if (ec) return std::string(step) + ": " + ec.message();
+    return std::nullopt;
+  };
   // A kept connection the node may have closed meanwhile gets one retry on a fresh one.
   for (int round = 0; round < 2; ++round) {
     const bool reused = w.connection && still_open(*w.connection);
@@ -206,31 +213,15 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
         std::tie(ec) = co_await w.connection->socket.async_connect(endpoint, use_tuple);
         if (!ec) break;
       }
-      if (w.done) {
+      if (auto why = setup_failure("connect", ec)) {
         w.close();
-        co_return "stopped";
-      }
-      if (w.timed_out) {
-        w.close();
-        co_return "timed out after " + conf::format_duration(config.timeout) + " (connect)";
-      }
-      if (ec) {
-        w.close();
-        co_return "connect: " + ec.message();
+        co_return *why;
       }
       if (auto* context = w.group->tls_context()) {
         ec = co_await start_tls(*w.connection, *context, w.group->tls_server_name(n));
-        if (w.done) {
+        if (auto why = setup_failure("TLS handshake", ec)) {
           w.close();
-          co_return "stopped";
-        }
-        if (w.timed_out) {
-          w.close();
-          co_return "timed out after " + conf::format_duration(config.timeout) + " (TLS handshake)";
-        }
-        if (ec) {
-          w.close();
-          co_return "TLS handshake: " + ec.message();
+          co_return *why;
         }
       }
     }
