@@ -1,19 +1,17 @@
 #include "admin/node_json.hpp"
 
-#include <ctime>
+#include <chrono>
+
+#include "proxy/access_log.hpp"
 
 namespace drawbridge::admin {
 
 using json = nlohmann::ordered_json;
 
 std::string format_utc(std::int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
-  return text;
+  std::string out;
+  proxy::append_utc_time(out, std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)));
+  return out;
 }
 
 json node_json(const upstream::upstream_group& group, const upstream::node& n,

@@ -69,8 +69,7 @@ void append_json_escaped(std::string& out, std::string_view text) {
   }
 }
 
-namespace {
-void append_time(std::string& out, std::chrono::system_clock::time_point t) {
+void append_utc_time(std::string& out, std::chrono::system_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
@@ -82,6 +81,7 @@ void append_time(std::string& out, std::chrono::system_clock::time_point t) {
   out.append(buf, static_cast<std::size_t>(n));
 }
 
+namespace {
 void append_field(std::string& out, const char* name, std::string_view value) {
   out += ",\"";
   out += name;
@@ -109,7 +109,7 @@ void access_log::write(const access_record& r) {
   std::string line;
   line.reserve(320);
   line += "{\"time\":\"";
-  append_time(line, r.time);
+  append_utc_time(line, r.time);
   line += '"';
   append_field(line, "request_id", r.request_id);
   append_field(line, "client", r.client);

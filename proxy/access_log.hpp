@@ -57,6 +57,8 @@ class access_log {
 
 // Appends `text` to `out` as the inside of a JSON string.
 void append_json_escaped(std::string& out, std::string_view text);
+// RFC 3339 UTC with milliseconds: "2026-11-26T06:58:35.932Z" (the access log's and the admin API's times).
+void append_utc_time(std::string& out, std::chrono::system_clock::time_point t);
 
 // Sets up the operational log on stderr at the given level ("info", "debug", ...).
 void setup_operational_log(const std::string& level);
