@@ -62,37 +62,34 @@ TEST(tls, a_request_is_proxied_over_tls_1_2_and_1_3_with_alpn_and_the_forwarded_
   EXPECT_EQ(proxy.rt().listeners[0]->handshakes, 2u);
 }
 
-TEST(tls, a_returning_client_resumes_its_session_and_gets_a_fresh_ticket_each_time) {
-  test_ca ca;
-  const auto cert = ca.issue("site", "a.test", {"a.test"});
-  fake_node node({"n"});
-  proxy_under_test proxy(tls_config(node.port(), {cert}));
-  std::shared_ptr<SSL_SESSION> session;
-  for (int i = 0; i < 3; ++i) {
-    tls_client client(proxy.port(), {.sni = "a.test", .resume = session});
-    ASSERT_TRUE(client.connected()) << client.error();
-    EXPECT_EQ(client.session_reused(), i > 0) << i;
-    EXPECT_EQ(client.get("/").status, 200u);
-    session = client.session();  // TLS 1.3 tickets are single-use: this must be the fresh one
-  }
-  EXPECT_EQ(proxy.rt().listeners[0]->resumed, 2u);
-}
+namespace {
 
-TEST(tls, a_tls_1_2_client_resumes_too) {
+// Three connections, each offering the session the one before ended with: all but the first resume, so
+// each resumption must have handed out a fresh ticket (TLS 1.3 tickets are single-use).
+void expect_each_return_resumes(int max_version, const char* version) {
   test_ca ca;
   const auto cert = ca.issue("site", "a.test", {"a.test"});
   fake_node node({"n"});
   proxy_under_test proxy(tls_config(node.port(), {cert}));
   std::shared_ptr<SSL_SESSION> session;
   for (int i = 0; i < 3; ++i) {
-    tls_client client(proxy.port(), {.sni = "a.test", .max_version = TLS1_2_VERSION, .resume = session});
+    tls_client client(proxy.port(), {.sni = "a.test", .max_version = max_version, .resume = session});
     ASSERT_TRUE(client.connected()) << client.error();
-    EXPECT_EQ(client.version(), "TLSv1.2");
+    EXPECT_EQ(client.version(), version);
     EXPECT_EQ(client.session_reused(), i > 0) << i;
     EXPECT_EQ(client.get("/").status, 200u);
     session = client.session();
   }
+  EXPECT_EQ(proxy.rt().listeners[0]->resumed, 2u);
 }
+
+}  // namespace
+
+TEST(tls, a_returning_client_resumes_its_session_and_gets_a_fresh_ticket_each_time) {
+  expect_each_return_resumes(0, "TLSv1.3");
+}
+
+TEST(tls, a_tls_1_2_client_resumes_too) { expect_each_return_resumes(TLS1_2_VERSION, "TLSv1.2"); }
 
 TEST(tls, sni_picks_the_certificate_that_names_the_host_and_no_sni_gets_the_first) {
   test_ca ca;
