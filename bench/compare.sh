@@ -21,29 +21,7 @@ scripts/install-deps --bench
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build -j2 drawbridge >/dev/null
 
-work=$(mktemp -d /tmp/drawbridge-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Free ports from the kernel, held only for the moment it takes to read them.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-upstream_port=$(free_port); drawbridge_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
-
-body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}'
-cat >"$work/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $work/upstream.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$upstream_port reuseport;
-    location / { default_type application/json; return 200 '$body'; } }
-}
-CONF
+source bench/common.sh
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
@@ -93,15 +71,6 @@ for name in upstream nginx haproxy drawbridge; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${!port_var}/" && { up=1; break; }; sleep 0.1; done
   if [[ $up == 0 ]]; then echo "bench: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
 done
-
-run_wrk() {  # url → requests/s
-  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$1" >"$work/wrk.out" 2>&1 || true
-  local rps p99 errors
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
-  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
-  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
-  echo "$rps $p99 ${errors:-}"
-}
 
 echo "small JSON GET, ${connections} keep-alive connections, ${duration} per run, ${rounds} round(s); proxies on core ${proxy_core}"
 declare -A best

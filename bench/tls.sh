@@ -18,33 +18,12 @@ load_core=${LOAD_CORE:-1}
 scripts/install-deps --bench
 [[ -x build/drawbridge ]] || { echo "tls: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/drawbridge-tls.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-upstream_port=$(free_port); drawbridge_port=$(free_port); nginx_port=$(free_port); haproxy_port=$(free_port)
+source bench/common.sh
 
 # One ECDSA P-256 certificate for all three, self-signed (wrk does not verify).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench.test" \
   -addext "subjectAltName=DNS:bench.test" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
-
-body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}'
-cat >"$work/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $work/upstream.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$upstream_port reuseport;
-    location / { default_type application/json; return 200 '$body'; } }
-}
-CONF
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
@@ -100,15 +79,6 @@ for name in nginx haproxy drawbridge; do
   if [[ $up == 0 ]]; then echo "tls: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
 done
 
-run_wrk() {  # url [extra wrk args] → "requests/s p99 errors"
-  local url=$1; shift
-  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$url" >"$work/wrk.out" 2>&1 || true
-  local rps p99 errors
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
-  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
-  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
-  echo "${rps:-0} ${p99:--} ${errors:-}"
-}
 
 for scenario in keep-alive new-connection; do
   extra=()
