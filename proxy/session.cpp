@@ -8,6 +8,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 
 #include "proxy/access_log.hpp"
@@ -59,13 +62,10 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 template <typename Stream>
-session<Stream>::session(worker& w, Stream stream, const listener& l,
+session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
                          std::shared_ptr<const tls::server_contexts> contexts)
     : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
-  boost::system::error_code ec;
-  const auto peer = stream_.lowest_layer().remote_endpoint(ec);
-  if (ec) client_ip_ = "unknown";
-  else if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
+  if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
     client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
   else client_ip_ = peer.address().to_string();
   worker_.add_session(this);
@@ -158,11 +158,6 @@ task<bool> session<Stream>::wait_for_request() {
   // A large response leaves a large contiguous copy behind: not kept while idle.
   if (tls_scratch_.capacity() > 16 * 1024) std::string().swap(tls_scratch_);
   else tls_scratch_.clear();
-  if constexpr (!is_tls) {
-    // Give the buffers back while idle. (A TLS session reads into its buffer while idle, so it keeps them.)
-    head_buffer_.shrink_to_fit();
-    buffer_.shrink_to_fit();
-  }
   if (worker_.stopping()) co_return false;
   boost::system::error_code ec;
   if constexpr (is_tls) {
@@ -173,13 +168,25 @@ task<bool> session<Stream>::wait_for_request() {
     ec = deadline_.disarm() ? beast::error::timeout : read_ec;
     if (!ec) buffer_.commit(n);
   } else {
-    // Wait for readability without a buffer. available() first: bytes that came before the wait began
-    // raise no new readiness event.
-    if (stream_.available(ec) == 0 && !ec) {
-      deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
-      auto [wait_ec] = co_await stream_.async_wait(net::socket_base::wait_read, use_tuple);
-      ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
+    // Read first, without waiting: on a busy connection the next request is usually there already, and
+    // one recv costs less than asking whether something came (an ioctl) and then reading it.
+    const auto space = buffer_.prepare(read_chunk);
+    const auto n = ::recv(stream_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      buffer_.commit(static_cast<std::size_t>(n));
+      idle_ = false;
+      co_return true;
     }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return false;  // closed
+    // Nothing yet: give the buffers back while idle, and wait for readability without one. Bytes that
+    // arrive between the recv and the wait are not missed: starting a wait re-arms the socket with epoll
+    // (EPOLL_CTL_MOD), which reports readiness that already exists. (A TLS session reads into its buffer
+    // while idle, so it keeps them.)
+    head_buffer_.shrink_to_fit();
+    buffer_.shrink_to_fit();
+    deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+    auto [wait_ec] = co_await stream_.async_wait(net::socket_base::wait_read, use_tuple);
+    ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
   }
   idle_ = false;
   co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
@@ -381,6 +388,14 @@ bool session<Stream>::closes_after_own_reply() const {
   return !parser_->is_done() || !parser_->keep_alive() || worker_.stopping();
 }
 
+// The client asked for the close, its whole request was read and nothing more came: it will send nothing
+// else, so closing at once cannot reset a response it has yet to read. Otherwise (a refused upload, a
+// client that may have pipelined) the close lingers.
+template <typename Stream>
+bool session<Stream>::client_is_done() const {
+  return parser_ && parser_->is_done() && !parser_->keep_alive() && buffer_.size() == 0;
+}
+
 template <typename Stream>
 task<bool> session<Stream>::reply_error(unsigned status, std::string_view message, bool close,
                                           std::string_view request_id, unsigned version) {
@@ -424,14 +439,19 @@ task<void> session<Stream>::lingering_close() {
     if constexpr (is_tls) return stream_.next_layer();
     else return stream_;
   }();
+  bool clean = true;  // nothing left to send: the TLS close (if any) went out
   if constexpr (is_tls) {
-    // TLS ends with close_notify both ways. Besides being correct, a clean close is what lets a client
-    // keep its session for resumption (OpenSSL forgets sessions that ended without one). A client still
-    // sending (an upload we refused) makes this fail at once; the raw drain below then takes over.
+    // Send close_notify, without waiting for the client's (RFC 8446 §6.1 does not ask the closer to
+    // wait; doing so cost a round trip and a poll per connection). Besides being correct, it is what
+    // lets a client keep its session for resumption (OpenSSL forgets sessions that ended without one).
+    // Marking the client's close_notify as received makes SSL_shutdown complete once ours is out.
+    SSL* ssl = stream_.native_handle();
+    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
     deadline_.arm(stream_, std::chrono::seconds(1));
     auto [ec] = co_await stream_.async_shutdown(use_tuple);
-    if (deadline_.disarm() || !ec) co_return;
+    clean = !deadline_.disarm() && !ec;
   }
+  if (clean && client_is_done()) co_return;
   // Half-close, then drain what the client still sends for a moment: closing with unread bytes would
   // make the kernel send a reset that can destroy the error response before the client reads it.
   boost::system::error_code ignored;

@@ -39,7 +39,9 @@ template <typename Stream>
 class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
  public:
   // `contexts`: for a TLS session, the listener's TLS contexts it started with (kept alive for its SNI).
-  session(worker& w, Stream stream, const listener& l, std::shared_ptr<const tls::server_contexts> contexts);
+  // `peer`: the client's address as accept() gave it.
+  session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
+          std::shared_ptr<const tls::server_contexts> contexts);
   ~session() override;
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -67,6 +69,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<void> lingering_close();
   void skip_leading_empty_lines();
   bool closes_after_own_reply() const;
+  bool client_is_done() const;
   task<bool> wait_for_request();
 
   worker& worker_;

@@ -139,8 +139,9 @@ void worker::remove_session(session_base* s) {
 task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
   const auto max_connections = runtime_->config.limits.max_connections;
   net_types::timer backoff(ioc_.get_executor());
+  tcp::endpoint peer;  // filled by accept itself: no getpeername() per connection
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
     if (stopping_ || ec == net::error::operation_aborted) co_return;
     if (ec) {
       // Typically EMFILE: back off briefly instead of spinning on an error that will repeat.
@@ -158,14 +159,15 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     if (!l.tls()) {
-      std::make_shared<session<net_types::socket>>(*this, std::move(socket), l, nullptr)->start();
+      std::make_shared<session<net_types::socket>>(*this, std::move(socket), peer, l, nullptr)->start();
       continue;
     }
     // The contexts current at accept time: a reload after this point affects only later connections.
     auto contexts = l.current_contexts();
     try {
       net_types::tls_stream stream(std::move(socket), contexts->default_context());
-      std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), l, std::move(contexts))->start();
+      std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), peer, l,
+                                                     std::move(contexts))->start();
     } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
       connections_.fetch_sub(1, std::memory_order_relaxed);
       spdlog::error("cannot start TLS on a new connection: {}", e.what());

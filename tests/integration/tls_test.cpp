@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <boost/asio/ssl.hpp>
@@ -137,6 +141,43 @@ TEST(tls, min_version_1_3_refuses_a_tls_1_2_client) {
   tls_client current(proxy.port(), {.sni = "a.test"});
   ASSERT_TRUE(current.connected()) << current.error();
   EXPECT_EQ(current.version(), "TLSv1.3");
+}
+
+// A client that asked to close gets the response, close_notify and the TCP close at once: the proxy does
+// not wait for the client's own close_notify (before, it held the connection open for up to a second).
+// The client never sends its close_notify here; the FIN must come anyway, well before that second.
+TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_for_the_client) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
+  const int fd = socket.native_handle();
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "a.test");
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  const std::string request = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
+
+  timeval limit{5, 0};  // only a bound for a broken proxy; the reads below return at once when it works
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  std::string response;
+  char chunk[4096];
+  int n = 0;
+  while ((n = SSL_read(ssl.get(), chunk, sizeof chunk)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+  EXPECT_EQ(SSL_get_error(ssl.get(), n), SSL_ERROR_ZERO_RETURN);  // ended by the proxy's close_notify
+  EXPECT_EQ(first_status(response), 200u);
+
+  // Then the TCP close, without the client sending anything.
+  timeval short_limit{0, 700 * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short_limit, sizeof short_limit);
+  EXPECT_EQ(::recv(fd, chunk, sizeof chunk, 0), 0) << "no FIN within 700 ms: " << std::strerror(errno);
+  EXPECT_TRUE(SSL_SESSION_is_resumable(SSL_get0_session(ssl.get())));
 }
 
 TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {
