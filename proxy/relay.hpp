@@ -19,18 +19,9 @@
 
 #include "proxy/awaitable.hpp"
 #include "proxy/io_deadline.hpp"
-
-namespace boost::asio::ssl {
-template <typename Stream>
-class stream;
-}
+#include "proxy/stream_traits.hpp"
 
 namespace drawbridge::proxy {
-
-template <typename T>
-struct is_tls_stream : std::false_type {};
-template <typename S>
-struct is_tls_stream<boost::asio::ssl::stream<S>> : std::true_type {};
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -51,8 +42,7 @@ struct relay_limits {
 // when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
 // `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
 // Source and Sink: a socket or a TLS stream (the client's side may be either). A TLS sink gets each
-// gather write copied into `scratch` first: Asio's TLS stream turns every buffer of a sequence into a record
-// and a system call of its own.
+// gather write copied into `scratch` first (see is_tls_stream).
 template <bool is_request, typename Source, typename Sink>
 task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
                               http::parser<is_request, http::buffer_body>& parser, Sink& sink,

@@ -7,7 +7,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -414,8 +413,18 @@ task<bool> session<Stream>::reply_error(unsigned status, std::string_view messag
       res.set(http::field::strict_transport_security, listener_.config.tls->hsts);
   }
   res.prepare_payload();
+  co_return co_await write_own_reply(res.base(), res.body());
+}
+
+// drawbridge's own answers go out as one buffer in one write: one TLS record and one system call,
+// whatever their size.
+template <typename Stream>
+task<bool> session<Stream>::write_own_reply(const http::response_header<>& head, std::string_view body) {
+  head_buffer_.clear();
+  write_response_head(head, head_buffer_);
+  head_buffer_.append(body);
   deadline_.arm(stream_, worker_.rt().config.timeouts.send);
-  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_buffer_), use_tuple);
   co_return !deadline_.disarm() && !ec;
 }
 
@@ -428,9 +437,7 @@ task<bool> session<Stream>::reply_redirect(const std::string& location, bool clo
   res.body() = "Moved to " + location + "\n";
   res.keep_alive(!close);
   res.prepare_payload();
-  deadline_.arm(stream_, worker_.rt().config.timeouts.send);
-  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-  co_return !deadline_.disarm() && !ec;
+  co_return co_await write_own_reply(res.base(), res.body());
 }
 
 template <typename Stream>

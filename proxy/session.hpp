@@ -14,6 +14,7 @@
 #include "proxy/exchange.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/request_validator.hpp"
+#include "proxy/stream_traits.hpp"
 #include "tls/server_contexts.hpp"
 
 namespace drawbridge::proxy {
@@ -52,7 +53,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   void check_deadline(io_deadline::clock::time_point now) override { deadline_.check(now); }
 
  private:
-  static constexpr bool is_tls = !std::is_same_v<Stream, net_types::socket>;
+  static constexpr bool is_tls = is_tls_stream<Stream>::value;
   enum class ending { keep, close, abort };
   enum class header_status { ok, closed, bad };
 
@@ -66,6 +67,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<bool> reply_error(unsigned status, std::string_view message, bool close,
                                    std::string_view request_id, unsigned version);
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
+  task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
   void skip_leading_empty_lines();
   bool closes_after_own_reply() const;

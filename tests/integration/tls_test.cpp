@@ -180,6 +180,50 @@ TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_f
   EXPECT_TRUE(SSL_SESSION_is_resumable(SSL_get0_session(ssl.get())));
 }
 
+// drawbridge's own answers (here a 413, with HSTS) go out as one TLS record, head and body together.
+// Records are counted with OpenSSL's message callback, which sees the inner content type of each TLS 1.3
+// record (writing the head and the body separately makes this 2).
+namespace {
+int application_records = 0;
+void count_records(int write_p, int, int content_type, const void* buf, size_t len, SSL*, void*) {
+  if (!write_p && content_type == SSL3_RT_INNER_CONTENT_TYPE && len == 1 &&
+      *static_cast<const unsigned char*>(buf) == SSL3_RT_APPLICATION_DATA)
+    ++application_records;
+}
+}  // namespace
+
+TEST(tls, an_error_answer_is_one_tls_record) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  auto config = tls_config(node.port(), {cert}, "max-age=60");
+  config.limits.max_body_size = 10;
+  proxy_under_test proxy(config);
+
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_msg_callback(ssl.get(), count_records);
+  SSL_set_fd(ssl.get(), socket.native_handle());
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  application_records = 0;
+  const std::string request = "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n";
+  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
+  timeval limit{5, 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  std::string response;
+  char chunk[16384];
+  int n = 0;
+  while ((n = SSL_read(ssl.get(), chunk, sizeof chunk)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+  EXPECT_EQ(first_status(response), 413u);
+  EXPECT_NE(response.find("Strict-Transport-Security: max-age=60"), std::string::npos) << response;
+  EXPECT_NE(response.find("\r\n\r\n{\"error\":{\"code\":\"body_too_large\""), std::string::npos) << response;
+  EXPECT_EQ(application_records, 1);
+}
+
 TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {
   test_ca ca;
   const auto cert = ca.issue("site", "a.test", {"a.test"});
