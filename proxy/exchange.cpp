@@ -1,6 +1,6 @@
 #include "proxy/exchange.hpp"
 
-#include "net/tls_stream.hpp"
+#include "tls/tls_socket.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -345,6 +345,6 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
 // The two kinds of client connection.
 template class exchange<net_types::socket>;
-template class exchange<net_types::tls_stream>;
+template class exchange<tls::tls_socket>;
 
 }  // namespace drawbridge::proxy

@@ -1,11 +1,12 @@
 #include "proxy/session.hpp"
 
-#include "net/tls_stream.hpp"
+#include "tls/tls_socket.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <sys/socket.h>
 
@@ -146,8 +147,8 @@ void session<Stream>::skip_leading_empty_lines() {
 }
 
 // Idle between requests, the state most keep-alive connections spend their life in: it holds no read
-// buffer, no parser and no request state, only the session, its socket and the coroutine frames
-// (about 3 KB in all, measured with bench/idle_memory.py).
+// buffer, no parser and no request state, only the session, its socket, the coroutine frames and, for
+// TLS, OpenSSL's connection state (measured with bench/idle_memory.py).
 template <typename Stream>
 task<bool> session<Stream>::wait_for_request() {
   idle_ = true;
@@ -158,34 +159,42 @@ task<bool> session<Stream>::wait_for_request() {
   if (tls_scratch_.capacity() > 16 * 1024) std::string().swap(tls_scratch_);
   else tls_scratch_.clear();
   if (worker_.stopping()) co_return false;
+  // Read first, without waiting: on a busy connection the next request is usually there already (on the
+  // socket, or for TLS possibly decrypted or buffered inside OpenSSL), and one read costs less than
+  // asking whether something came and then reading it.
   boost::system::error_code ec;
+  const auto space = buffer_.prepare(read_chunk);
+  std::size_t n = 0;
   if constexpr (is_tls) {
-    // TLS may hold a whole request already decrypted or buffered inside the stream, which the socket's
-    // readiness would not show: read instead (the buffer is held while idle).
-    deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
-    auto [read_ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-    ec = deadline_.disarm() ? beast::error::timeout : read_ec;
-    if (!ec) buffer_.commit(n);
+    n = stream_.read_some_now(space, ec);
   } else {
-    // Read first, without waiting: on a busy connection the next request is usually there already, and
-    // one recv costs less than asking whether something came (an ioctl) and then reading it.
-    const auto space = buffer_.prepare(read_chunk);
-    const auto n = ::recv(stream_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-    if (n > 0) {
-      buffer_.commit(static_cast<std::size_t>(n));
-      idle_ = false;
-      co_return true;
-    }
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return false;  // closed
+    const auto got = ::recv(stream_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (got > 0) n = static_cast<std::size_t>(got);
+    else if (got == 0) ec = net::error::eof;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ec = net::error::would_block;
+    else ec.assign(errno, boost::system::system_category());
+  }
+  if (!ec) {
+    buffer_.commit(n);
+    idle_ = false;
+    co_return true;
+  }
+  if (ec == net::error::would_block) {
     // Nothing yet: give the buffers back while idle, and wait for readability without one. Bytes that
-    // arrive between the recv and the wait are not missed: starting a wait re-arms the socket with epoll
-    // (EPOLL_CTL_MOD), which reports readiness that already exists. (A TLS session reads into its buffer
-    // while idle, so it keeps them.)
+    // arrive between the read and the wait are not missed: starting a wait re-arms the socket with epoll
+    // (EPOLL_CTL_MOD), which reports readiness that already exists.
     head_buffer_.shrink_to_fit();
     buffer_.shrink_to_fit();
     deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
-    auto [wait_ec] = co_await stream_.async_wait(net::socket_base::wait_read, use_tuple);
+    auto [wait_ec] = co_await stream_.lowest_layer().async_wait(net::socket_base::wait_read, use_tuple);
     ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
+  } else if constexpr (is_tls) {
+    if (ec == net::error::try_again) {  // OpenSSL has to write before it can read: let the stream do both
+      deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+      auto [read_ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+      ec = deadline_.disarm() ? beast::error::timeout : read_ec;
+      if (!ec) buffer_.commit(got);
+    }
   }
   idle_ = false;
   co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
@@ -392,7 +401,9 @@ bool session<Stream>::closes_after_own_reply() const {
 // client that may have pipelined) the close lingers.
 template <typename Stream>
 bool session<Stream>::client_is_done() const {
-  return parser_ && parser_->is_done() && !parser_->keep_alive() && buffer_.size() == 0;
+  if (!parser_ || !parser_->is_done() || parser_->keep_alive() || buffer_.size() != 0) return false;
+  if constexpr (is_tls) return !SSL_has_pending(const_cast<Stream&>(stream_).native_handle());
+  return true;
 }
 
 template <typename Stream>
@@ -451,9 +462,6 @@ task<void> session<Stream>::lingering_close() {
     // Send close_notify, without waiting for the client's (RFC 8446 §6.1 does not ask the closer to
     // wait; doing so cost a round trip and a poll per connection). Besides being correct, it is what
     // lets a client keep its session for resumption (OpenSSL forgets sessions that ended without one).
-    // Marking the client's close_notify as received makes SSL_shutdown complete once ours is out.
-    SSL* ssl = stream_.native_handle();
-    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
     deadline_.arm(stream_, std::chrono::seconds(1));
     auto [ec] = co_await stream_.async_shutdown(use_tuple);
     clean = !deadline_.disarm() && !ec;
@@ -475,6 +483,6 @@ task<void> session<Stream>::lingering_close() {
 
 // The two kinds of client connection.
 template class session<net_types::socket>;
-template class session<net_types::tls_stream>;
+template class session<tls::tls_socket>;
 
 }  // namespace drawbridge::proxy

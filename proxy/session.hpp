@@ -35,7 +35,7 @@ class session_base {
   virtual void check_deadline(io_deadline::clock::time_point now) = 0;
 };
 
-// Stream: net_types::socket (plain HTTP) or net_types::tls_stream (HTTPS; the handshake comes first).
+// Stream: net_types::socket (plain HTTP) or tls::tls_socket (HTTPS; the handshake comes first).
 template <typename Stream>
 class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
  public:

@@ -7,7 +7,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "proxy/awaitable.hpp"
-#include "net/tls_stream.hpp"
+#include "tls/tls_socket.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/session.hpp"
 
@@ -165,8 +165,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     // The contexts current at accept time: a reload after this point affects only later connections.
     auto contexts = l.current_contexts();
     try {
-      net_types::tls_stream stream(std::move(socket), contexts->default_context());
-      std::make_shared<session<net_types::tls_stream>>(*this, std::move(stream), peer, l,
+      tls::tls_socket stream(std::move(socket), contexts->default_context().native_handle());
+      std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l,
                                                      std::move(contexts))->start();
     } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
       connections_.fetch_sub(1, std::memory_order_relaxed);

@@ -42,6 +42,40 @@ conf::config tls_config(std::uint16_t node_port, std::vector<pem_files> certs, s
   return config;
 }
 
+// A blocking OpenSSL client on a plain socket, for tests that need what tls_client hides: the TCP close,
+// the record layer, a small receive buffer.
+struct raw_tls_client {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket{ioc};
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{SSL_CTX_new(TLS_client_method()), SSL_CTX_free};
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl{nullptr, SSL_free};
+
+  // `receive_buffer`: SO_RCVBUF set before connecting (0: the system's). Reads time out after 5 s.
+  bool connect(std::uint16_t port, int receive_buffer = 0) {
+    socket.open(boost::asio::ip::tcp::v4());
+    if (receive_buffer) socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    timeval limit{5, 0};  // only a bound for a broken proxy
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
+    ssl.reset(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), socket.native_handle());
+    SSL_set_tlsext_host_name(ssl.get(), "a.test");
+    return SSL_connect(ssl.get()) == 1;
+  }
+  bool send(const std::string& bytes) {
+    return SSL_write(ssl.get(), bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size());
+  }
+  // Reads until the stream ends; returns the bytes and leaves the last SSL_read result in `last`.
+  std::string read_all(int& last) {
+    std::string out;
+    std::vector<char> chunk(16384);
+    while ((last = SSL_read(ssl.get(), chunk.data(), static_cast<int>(chunk.size()))) > 0)
+      out.append(chunk.data(), static_cast<std::size_t>(last));
+    return out;
+  }
+};
+
 }  // namespace
 
 TEST(tls, a_request_is_proxied_over_tls_1_2_and_1_3_with_alpn_and_the_forwarded_proto) {
@@ -151,33 +185,21 @@ TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_f
   const auto cert = ca.issue("site", "a.test", {"a.test"});
   fake_node node({"n"});
   proxy_under_test proxy(tls_config(node.port(), {cert}));
-
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::socket socket(ioc);
-  socket.connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
-  const int fd = socket.native_handle();
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  SSL_set_tlsext_host_name(ssl.get(), "a.test");
-  ASSERT_EQ(SSL_connect(ssl.get()), 1);
-  const std::string request = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
-  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
-
-  timeval limit{5, 0};  // only a bound for a broken proxy; the reads below return at once when it works
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  std::string response;
-  char chunk[4096];
-  int n = 0;
-  while ((n = SSL_read(ssl.get(), chunk, sizeof chunk)) > 0) response.append(chunk, static_cast<std::size_t>(n));
-  EXPECT_EQ(SSL_get_error(ssl.get(), n), SSL_ERROR_ZERO_RETURN);  // ended by the proxy's close_notify
+  raw_tls_client client;
+  ASSERT_TRUE(client.connect(proxy.port()));
+  ASSERT_TRUE(client.send("GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
+  int last = 0;
+  const auto response = client.read_all(last);
+  EXPECT_EQ(SSL_get_error(client.ssl.get(), last), SSL_ERROR_ZERO_RETURN);  // ended by the proxy's close_notify
   EXPECT_EQ(first_status(response), 200u);
 
   // Then the TCP close, without the client sending anything.
+  const int fd = client.socket.native_handle();
   timeval short_limit{0, 700 * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short_limit, sizeof short_limit);
-  EXPECT_EQ(::recv(fd, chunk, sizeof chunk, 0), 0) << "no FIN within 700 ms: " << std::strerror(errno);
-  EXPECT_TRUE(SSL_SESSION_is_resumable(SSL_get0_session(ssl.get())));
+  char byte = 0;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "no FIN within 700 ms: " << std::strerror(errno);
+  EXPECT_TRUE(SSL_SESSION_is_resumable(SSL_get0_session(client.ssl.get())));
 }
 
 // drawbridge's own answers (here a 413, with HSTS) go out as one TLS record, head and body together.
@@ -199,29 +221,64 @@ TEST(tls, an_error_answer_is_one_tls_record) {
   auto config = tls_config(node.port(), {cert}, "max-age=60");
   config.limits.max_body_size = 10;
   proxy_under_test proxy(config);
-
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::socket socket(ioc);
-  socket.connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  SSL_set_msg_callback(ssl.get(), count_records);
-  SSL_set_fd(ssl.get(), socket.native_handle());
-  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  raw_tls_client client;
+  ASSERT_TRUE(client.connect(proxy.port()));
+  SSL_set_msg_callback(client.ssl.get(), count_records);
   application_records = 0;
-  const std::string request = "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n";
-  ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
-  timeval limit{5, 0};
-  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  std::string response;
-  char chunk[16384];
-  int n = 0;
-  while ((n = SSL_read(ssl.get(), chunk, sizeof chunk)) > 0) response.append(chunk, static_cast<std::size_t>(n));
+  ASSERT_TRUE(client.send("POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n"));
+  int last = 0;
+  const auto response = client.read_all(last);
   EXPECT_EQ(first_status(response), 413u);
   EXPECT_NE(response.find("Strict-Transport-Security: max-age=60"), std::string::npos) << response;
   EXPECT_NE(response.find("\r\n\r\n{\"error\":{\"code\":\"body_too_large\""), std::string::npos) << response;
   EXPECT_EQ(application_records, 1);
+}
+
+// Bodies larger than a TLS record and than the socket buffers, both ways, on one kept-alive connection:
+// the stream's writes continue after the socket fills (want-write), and reads span many records.
+TEST(tls, large_uploads_and_downloads_cross_intact) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+  tls_client client(proxy.port(), {.sni = "a.test"});
+  ASSERT_TRUE(client.connected()) << client.error();
+  std::string upload(6 * 1024 * 1024 + 123, '\0');
+  for (std::size_t i = 0; i < upload.size(); ++i) upload[i] = static_cast<char>('a' + i % 23);
+  const auto digest = sha256_hex(upload);
+  for (int round = 0; round < 2; ++round) {
+    const auto up = client.request(http::verb::post, "/upload", {{"Content-Type", "application/octet-stream"}}, upload);
+    ASSERT_EQ(up.status, 200u) << up.error;
+    const auto answer = json::parse(up.body);
+    EXPECT_EQ(answer["bytes"], upload.size());
+    EXPECT_EQ(answer["sha256"], digest);
+    const auto down = client.get("/big?bytes=" + std::to_string(9 * 1024 * 1024 + 7));
+    ASSERT_EQ(down.status, 200u) << down.error;
+    ASSERT_EQ(down.body.size(), 9u * 1024 * 1024 + 7);
+    EXPECT_EQ(down.body.find_first_not_of('x'), std::string::npos);
+  }
+  EXPECT_EQ(proxy.rt().listeners[0]->handshakes, 1u);
+}
+
+// A client that reads slowly through a small receive buffer: the proxy's socket fills, OpenSSL asks to
+// wait until it can write, and the response continues from where it stopped, byte for byte.
+TEST(tls, a_slow_reader_gets_the_whole_response_after_the_socket_fills) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  proxy_under_test proxy(tls_config(node.port(), {cert}));
+  raw_tls_client client;
+  ASSERT_TRUE(client.connect(proxy.port(), 8192));
+  constexpr std::size_t size = 8 * 1024 * 1024;
+  ASSERT_TRUE(client.send("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
+  std::this_thread::sleep_for(300ms);  // let the proxy's side fill up before reading
+  int last = 0;
+  const auto response = client.read_all(last);
+  const auto body_at = response.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos);
+  EXPECT_EQ(first_status(response), 200u);
+  EXPECT_EQ(response.size() - body_at - 4, size);
+  EXPECT_EQ(response.find_first_not_of('x', body_at + 4), std::string::npos);
 }
 
 TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {

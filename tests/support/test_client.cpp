@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <openssl/evp.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -115,6 +116,19 @@ raw_result raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono:
 unsigned first_status(std::string_view raw) {
   if (raw.size() < 12 || raw.substr(0, 5) != "HTTP/") return 0;
   return static_cast<unsigned>(std::stoul(std::string(raw.substr(9, 3))));
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += digits[digest[i] >> 4];
+    out += digits[digest[i] & 15];
+  }
+  return out;
 }
 
 }  // namespace drawbridge::testing

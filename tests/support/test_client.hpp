@@ -54,6 +54,9 @@ raw_result raw_exchange(std::uint16_t port, std::string_view bytes,
 // The status code of the first response in `raw`, or 0.
 unsigned first_status(std::string_view raw);
 
+// Lower-case hex SHA-256 of `data` (what the fake node's /upload answers).
+std::string sha256_hex(std::string_view data);
+
 // Polls `condition` every 10 ms until it holds or `deadline` passes; returns the last result.
 template <typename F>
 bool wait_for(F condition, std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {

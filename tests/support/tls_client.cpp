@@ -97,7 +97,7 @@ std::string tls_client::peer_subject() const {
 }
 
 http_response tls_client::request(http::verb method, const std::string& target,
-                                  std::vector<std::pair<std::string, std::string>> headers) {
+                                  std::vector<std::pair<std::string, std::string>> headers, std::string body) {
   http_response out;
   if (!impl_->connected) {
     out.error = impl_->error;
@@ -106,6 +106,7 @@ http_response tls_client::request(http::verb method, const std::string& target,
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "localhost");
   for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = std::move(body);
   req.prepare_payload();
   boost::system::error_code ec;
   http::write(*impl_->stream, req, ec);
@@ -113,8 +114,10 @@ http_response tls_client::request(http::verb method, const std::string& target,
     out.error = "write: " + ec.message();
     return out;
   }
-  http::response<http::string_body> res;
-  http::read(*impl_->stream, impl_->buffer, res, ec);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(boost::none);
+  http::read(*impl_->stream, impl_->buffer, parser, ec);
+  auto res = parser.release();
   if (ec) {
     out.error = "read: " + ec.message();
     return out;

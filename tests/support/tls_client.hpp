@@ -38,7 +38,7 @@ class tls_client {
 
   // One request and its response on this connection (Content-Length or chunked bodies).
   http_response request(boost::beast::http::verb method, const std::string& target,
-                        std::vector<std::pair<std::string, std::string>> headers = {});
+                        std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = {});
   http_response get(const std::string& target) { return request(boost::beast::http::verb::get, target); }
 
  private:
