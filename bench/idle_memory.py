@@ -3,9 +3,12 @@
 (sequentially, so that no two are in flight at once), leaves them idle, and reports the growth of the
 proxy's resident memory per connection.
 
-usage: idle_memory.py PORT PID [N]    (PID: the process that holds the connections, e.g. nginx's worker)
+usage: idle_memory.py PORT PID [N] [--tls]
+  PID: the process that holds the connections (e.g. nginx's worker); --tls: HTTPS (TLS 1.3, no
+  certificate check), which counts what each proxy keeps per idle TLS connection as well.
 """
 import socket
+import ssl
 import sys
 import time
 
@@ -29,15 +32,26 @@ def request(sock):
 
 
 def main():
-    port, pid = int(sys.argv[1]), int(sys.argv[2])
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
-    warm = socket.create_connection(("127.0.0.1", port))
+    args = [a for a in sys.argv[1:] if a != "--tls"]
+    port, pid = int(args[0]), int(args[1])
+    count = int(args[2]) if len(args) > 2 else 2000
+    context = None
+    if "--tls" in sys.argv:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+    def connect():
+        sock = socket.create_connection(("127.0.0.1", port))
+        return context.wrap_socket(sock, server_hostname="bench.test") if context else sock
+
+    warm = connect()
     request(warm)
     time.sleep(0.5)
     before = rss_kib(pid)
     held = []
     for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port))
+        sock = connect()
         request(sock)
         held.append(sock)
     time.sleep(1.0)

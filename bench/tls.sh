@@ -94,3 +94,11 @@ for scenario in keep-alive new-connection; do
   awk -v d="${rate[drawbridge]}" -v h="${rate[haproxy]}" -v n="${rate[nginx]}" \
     'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
 done
+
+# Idle HTTPS keep-alive connections: resident memory per connection (TLS state included).
+idle=${IDLE_CONNECTIONS:-1000}
+nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+echo "idle HTTPS keep-alive connection memory (${idle} connections, bytes each):"
+printf '  %-10s %8s\n' drawbridge "$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle" --tls)"
+printf '  %-10s %8s\n' haproxy "$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle" --tls)"
+printf '  %-10s %8s\n' nginx "$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle" --tls)"
