@@ -6,12 +6,13 @@
 # Layout as in compare.sh: the proxy under test pinned to core 0 with one worker/thread; wrk and the
 # upstream on core 1. Needs build/drawbridge (scripts/bench builds it).
 #
-#   bench/tls.sh                DURATION=10s CONNECTIONS=64 by default
+#   bench/tls.sh                DURATION=10s CONNECTIONS=64 ROUNDS=3 by default; medians are compared
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
+rounds=${ROUNDS:-3}
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
 
@@ -80,19 +81,26 @@ for name in nginx haproxy drawbridge; do
 done
 
 
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
 for scenario in keep-alive new-connection; do
   extra=()
   [[ $scenario == new-connection ]] && extra=(-H "Connection: close")
-  echo "HTTPS $scenario, ${connections} connections, ${duration}; proxies on core ${proxy_core}"
-  declare -A rate=()
-  for name in drawbridge haproxy nginx; do
-    port_var="${name}_port"
-    read -r rps p99 errors < <(run_wrk "https://127.0.0.1:${!port_var}/api/v1/health" "${extra[@]}")
-    rate[$name]=$rps
-    printf '  %-10s %10s req/s   p99 %-8s %s\n' "$name" "$rps" "$p99" "$errors"
+  echo "HTTPS $scenario, ${connections} connections, ${duration} x ${rounds} rounds (A B C A B C); proxies on core ${proxy_core}"
+  declare -A runs=()
+  for round in $(seq "$rounds"); do
+    for name in drawbridge haproxy nginx; do
+      port_var="${name}_port"
+      read -r rps p99 errors < <(run_wrk "https://127.0.0.1:${!port_var}/api/v1/health" "${extra[@]}")
+      runs[$name]="${runs[$name]:-} $rps"
+      printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
+    done
   done
-  awk -v d="${rate[drawbridge]}" -v h="${rate[haproxy]}" -v n="${rate[nginx]}" \
+  d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
+  printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
+  awk -v d="$d" -v h="$h" -v n="$n" \
     'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+  unset runs
 done
 
 # Idle HTTPS keep-alive connections: resident memory per connection (TLS state included).

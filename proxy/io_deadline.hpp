@@ -16,9 +16,14 @@ class io_deadline {
   using clock = std::chrono::steady_clock;
 
   // `stream`: a socket or a TLS stream; its lowest layer is what gets cancelled.
+  // A relative limit starts counting at the first tick after arming, so arming reads no clock (it happens
+  // several times per request); the limit is then kept to within one tick, late rather than early.
   template <typename Stream>
   void arm(Stream& stream, std::chrono::milliseconds limit) {
-    arm_until(stream, clock::now() + limit);
+    socket_ = &stream.lowest_layer();
+    limit_ = limit;
+    at_ = {};
+    expired_ = false;
   }
   template <typename Stream>
   void arm_until(Stream& stream, clock::time_point at) {
@@ -35,7 +40,9 @@ class io_deadline {
   // Cancels again on every tick until disarm(): a TLS operation is several socket operations in a row, and
   // a cancel that lands between two of them would otherwise be lost.
   void check(clock::time_point now) {
-    if (!socket_ || now < at_) return;
+    if (!socket_) return;
+    if (at_ == clock::time_point{}) at_ = now + limit_;
+    if (now < at_) return;
     expired_ = true;
     boost::system::error_code ignored;
     socket_->cancel(ignored);
@@ -43,7 +50,8 @@ class io_deadline {
 
  private:
   net_types::socket_layer* socket_ = nullptr;
-  clock::time_point at_{};
+  clock::time_point at_{};  // the epoch: not started yet (see arm)
+  std::chrono::milliseconds limit_{};
   bool expired_ = false;
 };
 
