@@ -402,8 +402,13 @@ bool session<Stream>::closes_after_own_reply() const {
 template <typename Stream>
 bool session<Stream>::client_is_done() const {
   if (!parser_ || !parser_->is_done() || parser_->keep_alive() || buffer_.size() != 0) return false;
-  if constexpr (is_tls) return !SSL_has_pending(const_cast<Stream&>(stream_).native_handle());
-  return true;
+  auto& stream = const_cast<Stream&>(stream_);
+  if constexpr (is_tls)
+    if (SSL_has_pending(stream.native_handle())) return false;  // records read ahead inside OpenSSL
+  // Nor in the kernel: bytes that arrived since the last read would make the close a reset.
+  char byte = 0;
+  const auto n = ::recv(stream.lowest_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 template <typename Stream>

@@ -30,11 +30,19 @@ int bio_read(BIO* bio, char* data, int size) {
   BIO_clear_retry_flags(bio);
   const auto n = ::recv(socket_of(bio), data, static_cast<std::size_t>(size), 0);
   if (n < 0 && would_block(errno)) BIO_set_retry_read(bio);
-  return static_cast<int>(n);  // 0: the peer closed the connection
+  if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell
+  return static_cast<int>(n);                         // an unexpected end from an error
 }
 
-long bio_ctrl(BIO*, int command, long, void*) {
-  return command == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is buffered here
+long bio_ctrl(BIO* bio, int command, long, void*) {
+  switch (command) {
+    case BIO_CTRL_FLUSH:  // nothing is buffered here
+      return 1;
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0;
+    default:
+      return 0;
+  }
 }
 
 int bio_create(BIO* bio) {
@@ -77,7 +85,8 @@ tls_socket::tls_socket(socket s, SSL_CTX* ctx) : socket_(std::move(s)) {
   socket_.non_blocking(true, ignored);  // the BIO's recv/send must never block the worker
 }
 
-tls_socket::tls_socket(tls_socket&& other) noexcept : socket_(std::move(other.socket_)), ssl_(other.ssl_) {
+tls_socket::tls_socket(tls_socket&& other) noexcept
+    : socket_(std::move(other.socket_)), ssl_(other.ssl_), write_failed_(other.write_failed_) {
   other.ssl_ = nullptr;  // the BIO holds the descriptor number, which a move does not change
 }
 
@@ -89,6 +98,8 @@ int tls_socket::do_handshake::call(SSL* ssl, std::size_t&) const {
 }
 
 int tls_socket::do_shutdown::call(SSL* ssl, std::size_t&) const {
+  // Mark the peer's close_notify as received: SSL_shutdown then completes once ours is out.
+  SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
   ERR_clear_error();
   const int r = SSL_shutdown(ssl);
   return r == 0 ? 1 : r;  // 0: ours is out, theirs not awaited (async_shutdown marked it received)
@@ -106,8 +117,15 @@ int tls_socket::do_write::call(SSL* ssl, std::size_t& n) const {
   return SSL_write_ex(ssl, data, size, &n);
 }
 
+bool tls_socket::usable(bool writes, boost::system::error_code& ec) const {
+  if (!socket_.is_open()) ec = boost::asio::error::bad_descriptor;
+  else if (writes && write_failed_) ec = boost::asio::error::broken_pipe;
+  return !ec;
+}
+
 std::size_t tls_socket::read_some_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec) {
   ec = {};
+  if (!usable(false, ec)) return 0;
   std::size_t n = 0;
   errno = 0;
   const int r = do_read{buffer}.call(ssl_, n);
@@ -136,7 +154,10 @@ tls_socket::next tls_socket::classify(int result, int saved_errno, boost::system
       break;
     default: {
       const unsigned long code = ERR_peek_last_error();
-      if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ec = boost::asio::ssl::error::stream_truncated;
+      if (code == 0)  // a result no callback of ours asks for (X509 lookup, async): never success
+        ec = boost::asio::ssl::error::unexpected_result;
+      else if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        ec = boost::asio::ssl::error::stream_truncated;
       else ec = boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category());
       break;
     }

@@ -56,7 +56,6 @@ class tls_socket {
   // not ask the closing side to).
   template <typename Token>
   auto async_shutdown(Token&& token) {
-    SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_RECEIVED_SHUTDOWN);
     return start(do_shutdown{}, std::forward<Token>(token));
   }
 
@@ -85,19 +84,23 @@ class tls_socket {
   // (bytes moved in n), else OpenSSL's result for SSL_get_error. `transfers`: completes with a size.
   struct do_handshake {
     static constexpr bool transfers = false;
+    static constexpr bool writes = false;
     int call(SSL* ssl, std::size_t& n) const;
   };
   struct do_shutdown {
     static constexpr bool transfers = false;
+    static constexpr bool writes = true;
     int call(SSL* ssl, std::size_t& n) const;
   };
   struct do_read {
     static constexpr bool transfers = true;
+    static constexpr bool writes = false;
     boost::asio::mutable_buffer buffer;
     int call(SSL* ssl, std::size_t& n) const;
   };
   struct do_write {
     static constexpr bool transfers = true;
+    static constexpr bool writes = true;
     const void* data;
     std::size_t size;
     int call(SSL* ssl, std::size_t& n) const;
@@ -107,6 +110,12 @@ class tls_socket {
   // `saved_errno`: errno right after the call.
   enum class next { wait_read, wait_write, finish };
   next classify(int result, int saved_errno, boost::system::error_code& ec) const;
+
+  // Whether an operation may call OpenSSL at all; if not, `ec` says why. A closed socket's descriptor
+  // number may already belong to another connection. A write that failed part-way (cancelled by a
+  // deadline, say) leaves a half-sent record inside OpenSSL, which a later write with other bytes would
+  // complete with them: no write or close_notify follows a failed one.
+  bool usable(bool writes, boost::system::error_code& ec) const;
 
   template <typename Action>
   struct ssl_op {
@@ -120,19 +129,23 @@ class tls_socket {
     template <typename Self>
     void operator()(Self& self, boost::system::error_code wait_ec = {}) {
       if (finishing) return deliver(self, result_ec, result_n);
-      if (wait_ec) return deliver(self, wait_ec, 0);  // cancelled (a deadline, a shutdown) or a dead socket
+      if (wait_ec) return fail(self, wait_ec);  // cancelled (a deadline, a shutdown) or a dead socket
       std::size_t n = 0;
-      errno = 0;  // a recv that returns 0 (end of stream) leaves errno as it was
-      const int r = action.call(stream->ssl_, n);
-      const int saved_errno = errno;
       boost::system::error_code ec;
-      const next step = r > 0 ? next::finish : stream->classify(r, saved_errno, ec);
+      next step = next::finish;
+      if (stream->usable(Action::writes, ec)) {
+        errno = 0;  // a recv that returns 0 (end of stream) leaves errno as it was
+        const int r = action.call(stream->ssl_, n);
+        const int saved_errno = errno;
+        if (r <= 0) step = stream->classify(r, saved_errno, ec);
+      }
       if (step != next::finish) {
         waited = true;
         stream->socket_.async_wait(step == next::wait_read ? socket::wait_read : socket::wait_write,
                                    std::move(self));
         return;
       }
+      if (ec && Action::writes) stream->write_failed_ = true;
       if (waited) return deliver(self, ec, n);
       // Never complete inside the initiating call: the result is delivered from the executor.
       finishing = true;
@@ -140,6 +153,12 @@ class tls_socket {
       result_n = n;
       auto ex = stream->get_executor();
       boost::asio::post(ex, std::move(self));
+    }
+
+    template <typename Self>
+    void fail(Self& self, boost::system::error_code ec) {
+      if (Action::writes) stream->write_failed_ = true;
+      deliver(self, ec, 0);
     }
 
     template <typename Self>
@@ -171,6 +190,7 @@ class tls_socket {
 
   socket socket_;
   SSL* ssl_ = nullptr;
+  bool write_failed_ = false;
 };
 
 }  // namespace drawbridge::tls

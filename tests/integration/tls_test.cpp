@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -178,8 +180,8 @@ TEST(tls, min_version_1_3_refuses_a_tls_1_2_client) {
 }
 
 // A client that asked to close gets the response, close_notify and the TCP close at once: the proxy does
-// not wait for the client's own close_notify (before, it held the connection open for up to a second).
-// The client never sends its close_notify here; the FIN must come anyway, well before that second.
+// not wait for the client's own close_notify (before, it held the connection open for up to a second),
+// nor linger, since the client's request was read whole. The client never sends its close_notify here.
 TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_for_the_client) {
   test_ca ca;
   const auto cert = ca.issue("site", "a.test", {"a.test"});
@@ -198,8 +200,19 @@ TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_f
   timeval short_limit{0, 700 * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short_limit, sizeof short_limit);
   char byte = 0;
-  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "no FIN within 700 ms: " << std::strerror(errno);
-  EXPECT_TRUE(SSL_SESSION_is_resumable(SSL_get0_session(client.ssl.get())));
+  ASSERT_EQ(::recv(fd, &byte, 1, 0), 0) << "no FIN within 700 ms: " << std::strerror(errno);
+  // And the socket is closed, not half-closed and draining: a byte sent now meets a reset, which ends
+  // the client's side too (a lingering close would read and drop the byte, leaving it in CLOSE_WAIT).
+  ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1);
+  bool reset = false;
+  for (int i = 0; i < 100 && !reset; ++i) {
+    tcp_info info{};
+    socklen_t size = sizeof info;
+    ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size), 0);
+    reset = info.tcpi_state == TCP_CLOSE;
+    if (!reset) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(reset) << "the proxy's socket is still open";
 }
 
 // drawbridge's own answers (here a 413, with HSTS) go out as one TLS record, head and body together.
@@ -279,6 +292,33 @@ TEST(tls, a_slow_reader_gets_the_whole_response_after_the_socket_fills) {
   EXPECT_EQ(first_status(response), 200u);
   EXPECT_EQ(response.size() - body_at - 4, size);
   EXPECT_EQ(response.find_first_not_of('x', body_at + 4), std::string::npos);
+}
+
+// A client that stops reading: the write waits for room (want-write) until the send timeout, then the
+// connection is dropped, half a record inside OpenSSL and all (nothing more is written on it, not even
+// an error answer), and other clients are served as before.
+TEST(tls, a_client_that_stops_reading_is_dropped_after_the_send_timeout) {
+  test_ca ca;
+  const auto cert = ca.issue("site", "a.test", {"a.test"});
+  fake_node node({"n"});
+  auto config = tls_config(node.port(), {cert});
+  config.timeouts.send = 300ms;
+  proxy_under_test proxy(config);
+  raw_tls_client stuck;
+  ASSERT_TRUE(stuck.connect(proxy.port(), 8192));
+  ASSERT_TRUE(stuck.send("GET /big?bytes=" + std::to_string(16 * 1024 * 1024) + " HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  // Long past the send timeout (0.3 s), read what made it out: part of the body, then the end of the
+  // connection (no close_notify: it was dropped, not closed cleanly). Had the proxy kept waiting, the
+  // whole body would follow now.
+  std::this_thread::sleep_for(2500ms);
+  int last = 0;
+  const auto received = stuck.read_all(last);
+  EXPECT_EQ(first_status(received), 200u);
+  EXPECT_LT(received.size(), 16u * 1024 * 1024);
+  EXPECT_NE(SSL_get_error(stuck.ssl.get(), last), SSL_ERROR_ZERO_RETURN);
+  tls_client other(proxy.port(), {.sni = "a.test"});
+  ASSERT_TRUE(other.connected()) << other.error();
+  EXPECT_EQ(other.get("/").status, 200u);
 }
 
 TEST(tls, a_client_that_stalls_mid_handshake_is_dropped_after_client_header) {
