@@ -130,6 +130,15 @@ struct access_log_config {
   std::uint32_t max_files = 10;
 };
 
+// Responses drawbridge compresses when the node did not (see proxy/gzip_policy.hpp for the rules).
+struct gzip_config {
+  bool enabled = false;
+  // Media types, lower case, without parameters.
+  std::vector<std::string> types{"application/json", "text/plain", "text/css", "application/javascript"};
+  std::uint64_t min_length = 1000;  // a known Content-Length below this is sent as is
+  int level = 1;                    // zlib level 1 (fastest) to 9
+};
+
 struct config {
   std::uint32_t workers = 0;  // 0 = one per core
   std::vector<listener_config> listeners;
@@ -138,6 +147,7 @@ struct config {
   std::vector<route_config> routes;
   std::vector<upstream_config> upstreams;
   access_log_config access_log;
+  gzip_config gzip;
   admin_config admin;
   std::string state_file;  // empty = admin state is not persisted
   std::string log_level = "info";

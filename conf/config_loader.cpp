@@ -1,6 +1,7 @@
 #include "conf/config_loader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -442,6 +443,34 @@ void read_access_log(reader& r, const json& root, config& c) {
   r.get_int(a, "max_files", "access_log", c.access_log.max_files, 1, 1000);
 }
 
+void read_gzip(reader& r, const json& root, config& c) {
+  if (!root.contains("gzip")) return;
+  const json& g = root.at("gzip");
+  if (!r.expect_object(g, "gzip")) return;
+  r.allow_keys(g, "gzip", {"enabled", "types", "min_length", "level"});
+  c.gzip.enabled = true;  // a gzip section means gzip, unless it says "enabled": false
+  r.get_bool(g, "enabled", "gzip", c.gzip.enabled);
+  if (const json* types = r.get_array(g, "types", "gzip")) {
+    c.gzip.types.clear();
+    for (std::size_t i = 0; i < types->size(); ++i) {
+      const json& t = (*types)[i];
+      const std::string p = reader::index("gzip.types", i);
+      if (!t.is_string()) {
+        r.error(p, std::string("expected a media type such as \"application/json\", got ") + type_name(t));
+        continue;
+      }
+      std::string type = t.get<std::string>();
+      std::transform(type.begin(), type.end(), type.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      if (type.find('/') == std::string::npos || type.find(';') != std::string::npos ||
+          type.find(' ') != std::string::npos)
+        r.error(p, "expected a media type such as \"application/json\" (no parameters), got \"" + type + "\"");
+      else c.gzip.types.push_back(std::move(type));
+    }
+  }
+  r.get_size(g, "min_length", "gzip", c.gzip.min_length, 0, 1ULL << 30);
+  r.get_int(g, "level", "gzip", c.gzip.level, 1, 9);
+}
+
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -480,7 +509,7 @@ load_result parse_config(const std::string& json_text) {
     return result;
   }
   r.allow_keys(root, "", {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log",
-                          "admin", "state_file", "log_level"});
+                          "gzip", "admin", "state_file", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
@@ -497,6 +526,7 @@ load_result parse_config(const std::string& json_text) {
   }
   read_routes(r, root, c, upstream_names);
   read_access_log(r, root, c);
+  read_gzip(r, root, c);
   read_admin(r, root, c);
   r.get_string(root, "state_file", "", c.state_file);
 

@@ -11,6 +11,8 @@
 
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
+#include "proxy/gzip_policy.hpp"
+#include "proxy/gzip_relay.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/worker.hpp"
 #include "upstream/upstream_group.hpp"
@@ -305,9 +307,36 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
   const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body: framing passes as is
+
+  // gzip what the node did not, when the rules allow it (proxy/gzip_policy.hpp).
+  const auto& gzip_config = worker_.rt().config.gzip;
+  gzip_verdict gzip;
+  std::optional<gzip_encoder> encoder;
+  if (gzip_config.enabled) {
+    std::optional<std::uint64_t> length;
+    if (const auto l = parser.content_length()) length = *l;
+    gzip = judge_gzip(gzip_config, accepts_gzip(request_.forwarded[http::field::accept_encoding]), request_.head,
+                      !header_only, response, length);
+    if (gzip.compress) {
+      try {
+        encoder.emplace(gzip_config.level);
+      } catch (const std::bad_alloc&) {
+        gzip.compress = false;  // no memory for zlib's state: the response goes out as it is
+      }
+    }
+    if (gzip.vary) add_vary_accept_encoding(response);
+    if (gzip.compress) mark_gzip_encoded(response);
+  }
+
   bool chunked = false;
   if (!header_only) {
-    if (const auto length = parser.content_length()) {
+    if (gzip.compress && request_.client_version == 11) {
+      set_framing(response, body_framing::chunked, 0);
+      chunked = true;
+    } else if (gzip.compress) {
+      set_framing(response, body_framing::until_close, 0);
+      keep = false;
+    } else if (const auto length = parser.content_length()) {
       set_framing(response, body_framing::length, *length);
     } else if (request_.client_version == 11) {
       set_framing(response, body_framing::chunked, 0);
@@ -323,10 +352,15 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   outcome_.reason = "";
   outcome_.keep_downstream = keep;
 
+  const relay_limits limits{timeouts.read, timeouts.send};
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
+    if (encoder)
+      return relay_gzip_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
+                             request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits,
+                             outcome_.bytes_out, request_.tls_scratch);
     return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
-                      request_.head_buffer, chunked, buffer_, buffer_size_, relay_limits{timeouts.read, timeouts.send},
-                      outcome_.bytes_out, request_.tls_scratch);
+                      request_.head_buffer, chunked, buffer_, buffer_size_, limits, outcome_.bytes_out,
+                      request_.tls_scratch);
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
@@ -340,6 +374,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     spdlog::warn("{}: node failed mid-response: {}", request_.request_id, relayed.ec.message());
     co_return attempt_result{step::failed, false, false, true};
   }
+  // The client's side failed: nobody to answer, not even with an error of our own.
+  if (!relayed.sink_started) fail(0, "client went away");
   co_return attempt_result{step::failed};
 }
 

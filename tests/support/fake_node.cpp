@@ -43,6 +43,20 @@ std::map<std::string, std::string> parse_query(std::string_view target) {
   return out;
 }
 
+// %XX escapes in a query value ("no-transform%2C%20max-age%3D60").
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
 std::uint64_t number(const std::map<std::string, std::string>& q, const char* key) {
   const auto it = q.find(key);
   return it == q.end() ? 0 : std::stoull(it->second);
@@ -201,6 +215,9 @@ struct fake_node::impl {
       if (query.count("status") && !booting) status = static_cast<unsigned>(number(query, "status"));
       res.result(status);
       res.keep_alive(keep);
+      // h_NAME=VALUE: a response header of the test's choosing (replacing the default of that name).
+      for (const auto& [key, value] : query)
+        if (key.starts_with("h_") && key.size() > 2) res.set(key.substr(2), percent_decode(value));
 
       const auto large = number(query, "bytes");
       if (booting || (!query.count("bytes") && !query.count("stall_ms"))) {

@@ -11,7 +11,8 @@
 // stall_ms=N (after the header, before the body), bytes=N (a body of N bytes), chunked=1, close=1
 // (Connection: close), reset=1 (abort the connection without answering), garbage=1 (a non-HTTP answer),
 // die_on_next=1 (answer keep-alive, then close the connection unanswered when its next request comes:
-// the race a proxy meets when a node times out an idle pooled connection).
+// the race a proxy meets when a node times out an idle pooled connection), h_NAME=VALUE (set the response
+// header NAME; %XX escapes decoded).
 
 #include <atomic>
 #include <chrono>

@@ -299,3 +299,26 @@ TEST(config, bad_tls_settings_name_their_path) {
   EXPECT_TRUE(has_error(errors, "upstreams[0].tls.client_key: client_cert and client_key go together"));
   EXPECT_EQ(errors.size(), 5u);
 }
+
+TEST(config, gzip_is_off_without_its_block_and_read_with_it) {
+  EXPECT_FALSE(parse_config(minimal).value.gzip.enabled);
+  const auto r = parse_config(R"({"gzip":{"types":["Application/JSON","text/css"],"min_length":"2k","level":6},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_TRUE(r.value.gzip.enabled);
+  EXPECT_EQ(r.value.gzip.types, (std::vector<std::string>{"application/json", "text/css"}));
+  EXPECT_EQ(r.value.gzip.min_length, 2048u);
+  EXPECT_EQ(r.value.gzip.level, 6);
+  EXPECT_FALSE(parse_config(R"({"gzip":{"enabled":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})")
+                   .value.gzip.enabled);
+}
+
+TEST(config, bad_gzip_settings_name_their_path) {
+  const auto errors = errors_of(R"({"gzip":{"types":["json", 3, "text/html; charset=utf-8"],"level":0,"zip":1},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(errors, R"(gzip.types[0]: expected a media type such as "application/json" (no parameters), got "json")"));
+  EXPECT_TRUE(has_error(errors, R"(gzip.types[1]: expected a media type such as "application/json", got a number)"));
+  EXPECT_TRUE(has_error(errors, R"(gzip.types[2]: expected a media type such as "application/json" (no parameters), got "text/html; charset=utf-8")"));
+  EXPECT_TRUE(has_error(errors, "gzip.level: expected an integer from 1 to 9, got 0"));
+  EXPECT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);  // and the unknown key "zip"
+}

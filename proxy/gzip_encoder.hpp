@@ -1,0 +1,45 @@
+#pragma once
+// A streaming gzip encoder (zlib, RFC 1952 framing): bytes in, compressed bytes appended to a string. It
+// knows nothing of HTTP; proxy/gzip_policy.hpp decides what to compress.
+//
+// Memory is bounded: zlib's state for one stream is about 256 KiB at the default window and memory level,
+// held from construction to destruction, plus whatever the caller's output string holds.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace drawbridge::proxy {
+
+class gzip_encoder {
+ public:
+  // `level`: 1 (fastest) to 9 (smallest). Throws std::bad_alloc when zlib cannot allocate its state.
+  explicit gzip_encoder(int level);
+  ~gzip_encoder();
+  gzip_encoder(const gzip_encoder&) = delete;
+  gzip_encoder& operator=(const gzip_encoder&) = delete;
+
+  enum class flush {
+    none,  // compress what zlib can; it may hold input back for better compression
+    sync,  // everything given so far comes out, decodable now (for a node that pauses: long polls, SSE)
+    finish // the end of the stream, with the gzip trailer
+  };
+  // Compresses `in` and appends the output to `out`. After `finish`, the encoder takes no more input.
+  void compress(std::string_view in, flush mode, std::string& out);
+
+  std::uint64_t bytes_in() const { return bytes_in_; }
+  std::uint64_t bytes_out() const { return bytes_out_; }
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+// The whole of `in` gzip-compressed (a convenience for tests and small bodies).
+std::string gzip_compress(std::string_view in, int level);
+// Decompresses a gzip stream; returns false on a corrupt or truncated one (for tests and checks).
+bool gzip_decompress(std::string_view in, std::string& out);
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,141 @@
+#include "proxy/gzip_policy.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <string>
+
+namespace drawbridge::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f(token, rest) for each comma-separated element of a header list; stops when f returns false.
+template <typename F>
+void for_each_element(std::string_view list, F f) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const auto element = trim(list.substr(0, comma));
+    if (!element.empty() && !f(element)) return;
+    if (comma == std::string_view::npos) return;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// The q-value of an Accept-Encoding element ("gzip;q=0.5"): 1 without one, nullopt when malformed.
+// Only whether it is zero matters here: "q=0", "q=0.", "q=0.000" are zero.
+std::optional<bool> q_is_positive(std::string_view params) {
+  bool positive = true;
+  bool ok = true;
+  for (std::string_view rest = params; !rest.empty();) {
+    const auto semi = rest.find(';');
+    const auto param = trim(rest.substr(0, semi));
+    rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+    if (param.empty() || (param[0] != 'q' && param[0] != 'Q')) continue;
+    const auto after_q = trim(param.substr(1));
+    if (after_q.empty() || after_q.front() != '=') continue;
+    const auto value = trim(after_q.substr(1));
+    // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+    if (value.empty() || (value[0] != '0' && value[0] != '1') || value.size() > 5 ||
+        (value.size() > 1 && value[1] != '.')) {
+      ok = false;
+      break;
+    }
+    positive = false;
+    for (const char c : value) {
+      if (c == '.') continue;
+      if (c < '0' || c > '9') {
+        ok = false;
+        break;
+      }
+      if (c != '0') positive = true;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return positive;
+}
+
+}  // namespace
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  std::optional<bool> gzip, star;
+  for_each_element(accept_encoding, [&](std::string_view element) {
+    const auto semi = element.find(';');
+    const auto coding = trim(element.substr(0, semi));
+    const auto q = q_is_positive(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
+    if (!q) return true;  // a malformed element counts for nothing
+    if (boost::beast::iequals(coding, "gzip") || boost::beast::iequals(coding, "x-gzip")) gzip = *q;
+    else if (coding == "*") star = *q;
+    return true;
+  });
+  if (gzip) return *gzip;
+  return star.value_or(false);
+}
+
+std::string_view media_type(std::string_view content_type) {
+  return trim(content_type.substr(0, content_type.find(';')));
+}
+
+bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type) {
+  const auto type = media_type(content_type);
+  if (type.empty()) return false;
+  for (const auto& t : config.types)
+    if (boost::beast::iequals(type, t)) return true;
+  return false;
+}
+
+gzip_verdict judge_gzip(const conf::gzip_config& config, bool client_accepts, bool head_request, bool has_body,
+                        const http::response_header<>& response, std::optional<std::uint64_t> content_length) {
+  gzip_verdict v;
+  if (!config.enabled || !gzip_types_match(config, response[http::field::content_type])) return v;
+  v.vary = true;
+  const unsigned status = response.result_int();
+  if (!client_accepts || head_request || !has_body) return v;
+  if (status < 200 || status == 204 || status == 206 || status == 304) return v;
+  if (const auto encoding = trim(response[http::field::content_encoding]);
+      !encoding.empty() && !boost::beast::iequals(encoding, "identity"))
+    return v;  // never encode twice
+  bool no_transform = false;
+  for_each_element(response[http::field::cache_control], [&](std::string_view directive) {
+    no_transform = boost::beast::iequals(trim(directive.substr(0, directive.find('='))), "no-transform");
+    return !no_transform;
+  });
+  if (no_transform) return v;
+  if (content_length && *content_length < config.min_length) return v;
+  v.compress = true;
+  return v;
+}
+
+void mark_gzip_encoded(http::response_header<>& response) {
+  response.set(http::field::content_encoding, "gzip");
+  response.erase(http::field::content_length);
+  response.erase(http::field::accept_ranges);
+  if (const auto it = response.find(http::field::etag); it != response.end()) {
+    const auto etag = it->value();
+    if (!etag.empty() && etag.front() == '"') response.set(http::field::etag, "W/" + std::string(etag));
+  }
+}
+
+void add_vary_accept_encoding(http::response_header<>& response) {
+  std::string merged;  // every Vary line, joined
+  bool present = false;
+  for (auto [it, end] = response.equal_range(http::field::vary); it != end; ++it) {
+    for_each_element(it->value(), [&](std::string_view element) {
+      present = present || element == "*" || boost::beast::iequals(element, "accept-encoding");
+      if (!merged.empty()) merged += ", ";
+      merged += element;
+      return true;
+    });
+  }
+  if (present) return;
+  merged += merged.empty() ? "Accept-Encoding" : ", Accept-Encoding";
+  response.set(http::field::vary, merged);
+}
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,45 @@
+#pragma once
+// When drawbridge gzips a response, and what compressing changes in its head. Pure functions over
+// header values, so every rule is unit-tested on its own (tests/unit/proxy/gzip_policy_test.cpp).
+
+#include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "conf/config.hpp"
+
+namespace drawbridge::proxy {
+
+// Whether an Accept-Encoding value admits gzip: a "gzip" (or "x-gzip") entry with q > 0, or, with no
+// gzip entry, a "*" with q > 0. "gzip;q=0" refuses even beside "*"; an absent or empty header, or
+// "identity" alone, refuses.
+bool accepts_gzip(std::string_view accept_encoding);
+
+// The media type of a Content-Type value, without parameters or surrounding spaces ("application/json"
+// for "Application/JSON; charset=utf-8"); compared case-insensitively by gzip_types_match.
+std::string_view media_type(std::string_view content_type);
+bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type);
+
+struct gzip_verdict {
+  bool compress = false;  // gzip this response
+  bool vary = false;      // add Vary: Accept-Encoding (every response of a listed type, compressed or not)
+};
+
+// `client_accepts`: accepts_gzip() of the request's Accept-Encoding. `head_request`: the request was
+// HEAD. `has_body`: the response has a body to send (not header-only). `content_length`: the response's
+// length when the node gave one.
+gzip_verdict judge_gzip(const conf::gzip_config& config, bool client_accepts, bool head_request, bool has_body,
+                        const boost::beast::http::response_header<>& response,
+                        std::optional<std::uint64_t> content_length);
+
+// The head changes of a compressed response: Content-Encoding: gzip, no Content-Length, no Accept-Ranges
+// (ranges of the identity body no longer apply), and a strong ETag made weak (the bytes differ, the
+// meaning does not). Framing is the caller's (chunked to HTTP/1.1, until close to 1.0).
+void mark_gzip_encoded(boost::beast::http::response_header<>& response);
+
+// Adds Accept-Encoding to Vary, merged with what is there ("Vary: *" and an existing Accept-Encoding
+// are left alone).
+void add_vary_accept_encoding(boost::beast::http::response_header<>& response);
+
+}  // namespace drawbridge::proxy

@@ -1,0 +1,97 @@
+#pragma once
+// Relays a response body from a node to the client gzip-compressed: the response filter behind
+// proxy/gzip_policy.hpp's rules, with proxy/gzip_encoder.hpp as the codec. Included only by exchange.cpp.
+
+#include <openssl/ssl.h>
+
+#include "proxy/gzip_encoder.hpp"
+#include "proxy/relay.hpp"
+
+namespace drawbridge::proxy {
+
+// Whether the next read of the body can be served without waiting for the node: enough unparsed bytes
+// (more than a chunk's framing), bytes on the socket, or records inside OpenSSL. Errs towards "no",
+// which only costs a flush: zlib keeps nothing back then.
+template <typename Source>
+bool more_body_ready(Source& source, const beast::flat_buffer& unparsed) {
+  if (unparsed.size() >= 32) return true;
+  boost::system::error_code ec;
+  if (source.lowest_layer().available(ec) > 0 && !ec) return true;
+  if constexpr (is_tls_stream<Source>::value) return SSL_pending(source.native_handle()) > 0;
+  return false;
+}
+
+// Like relay_body for responses, but what reaches the client is the body compressed: as chunks to an
+// HTTP/1.1 client (`chunked`), raw until the close to HTTP/1.0. A read that leaves nothing more to parse
+// (see more_body_ready: the node paused, or sent all it had) flushes what is compressed so far, so long polls and server-sent
+// events are not held back; the end of the body finishes the gzip stream. Each write is one contiguous
+// buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent.
+template <typename Source, typename Sink>
+task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_buffer,
+                                   http::parser<false, http::buffer_body>& parser, Sink& sink, io_deadline& deadline,
+                                   std::string_view head, bool chunked, gzip_encoder& encoder, char* buffer,
+                                   std::size_t buffer_size, relay_limits limits, std::uint64_t& bytes,
+                                   std::string& out) {
+  // Chunk sizes are written with a fixed width (leading zeros are valid hex), so the compressed bytes can
+  // be produced straight after a placeholder and the size filled in afterwards: no second copy.
+  static constexpr std::size_t size_width = 8;
+  static constexpr std::string_view last_chunk = "0\r\n\r\n";
+  relay_result result;
+  for (;;) {
+    std::size_t n = 0;
+    if (!parser.is_done()) {
+      parser.get().body().data = buffer;
+      parser.get().body().size = buffer_size;
+      deadline.arm(source, limits.read_timeout);
+      auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
+      if (deadline.disarm()) ec = beast::error::timeout;
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        result.failed = relay_result::failure::source;
+        result.ec = ec;
+        co_return result;
+      }
+      n = buffer_size - parser.get().body().size;
+    }
+    const bool done = parser.is_done();
+    const auto mode = done                                        ? gzip_encoder::flush::finish
+                      : more_body_ready(source, source_buffer) ? gzip_encoder::flush::none
+                                                                : gzip_encoder::flush::sync;
+    out.assign(head);
+    const std::size_t chunk_at = out.size();
+    if (chunked) out.append(size_width + 2, '0');
+    const std::size_t data_at = out.size();
+    encoder.compress({buffer, n}, mode, out);
+    const std::size_t compressed = out.size() - data_at;
+    if (chunked) {
+      if (compressed > 0) {
+        // One read's worth compressed is far below 16^8 bytes.
+        static constexpr char digits[] = "0123456789abcdef";
+        std::size_t left = compressed;
+        for (std::size_t i = size_width; i-- > 0; left >>= 4) out[chunk_at + i] = digits[left & 15];
+        out[chunk_at + size_width] = '\r';
+        out[chunk_at + size_width + 1] = '\n';
+        out.append("\r\n");
+      } else {
+        out.erase(chunk_at, size_width + 2);  // nothing came out of this read: no empty chunk (it would end the body)
+      }
+      if (done) out.append(last_chunk);
+    }
+    if (out.empty()) continue;  // zlib held everything back, and there is no head to send yet
+
+    deadline.arm(sink, limits.send_timeout);
+    auto [ec, written] = co_await net::async_write(sink, net::buffer(out), use_tuple);
+    if (deadline.disarm()) ec = beast::error::timeout;
+    if (ec) {
+      result.failed = relay_result::failure::sink;
+      result.ec = ec;
+      co_return result;
+    }
+    result.sink_started = true;
+    head = {};
+    bytes += compressed;
+    if (done) co_return result;
+  }
+}
+
+}  // namespace drawbridge::proxy
