@@ -20,6 +20,10 @@
 
 namespace drawbridge::proxy {
 
+namespace {
+constexpr std::size_t node_read_size = 16 * 1024;  // as HAProxy's default buffer
+}  // namespace
+
 using upstream::upstream_connection;
 
 namespace {
@@ -209,6 +213,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
   auto sent = co_await send_request(connection);
   if (sent.next != step::done) co_return sent;
   const auto& timeouts = worker_.rt().config.timeouts;
+  // Room for the node's answer to arrive in large reads: Beast reads as much as the buffer has room
+  // for (512 bytes when it is empty), and the pool empties it between requests. Released again when the
+  // connection goes back to the pool.
+  connection.buffer.reserve(node_read_size);
   std::optional<http::response_parser<http::buffer_body>> parser;
   for (;;) {
     parser.emplace();
@@ -312,12 +320,14 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   const auto& gzip_config = worker_.rt().config.gzip;
   gzip_verdict gzip;
   std::optional<gzip_encoder> encoder;
+  bool gzip_whole_body = false;  // known to fit the relay buffer: compressed in one call (gzip_relay.hpp)
   if (gzip_config.enabled) {
     std::optional<std::uint64_t> length;
     if (const auto l = parser.content_length()) length = *l;
     gzip = judge_gzip(gzip_config, accepts_gzip(request_.forwarded[http::field::accept_encoding]), request_.head,
                       !header_only, response, length);
-    if (gzip.compress) {
+    gzip_whole_body = gzip.compress && length && *length <= buffer_size_;
+    if (gzip.compress && !gzip_whole_body) {
       try {
         encoder.emplace(gzip_config.level);
       } catch (const std::bad_alloc&) {
@@ -354,6 +364,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
   const relay_limits limits{timeouts.read, timeouts.send};
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
+    if (gzip_whole_body)
+      return relay_gzip_whole_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
+                                   request_.head_buffer, chunked, gzip_config.level, buffer_, buffer_size_, limits,
+                                   outcome_.bytes_out, request_.tls_scratch);
     if (encoder)
       return relay_gzip_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                              request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits,

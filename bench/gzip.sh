@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# gzip side by side: drawbridge, HAProxy and nginx compressing a ~32 KB JSON answer (the upstream sends it
+# uncompressed) at their fastest level, 64 keep-alive connections, one worker each. Reports requests/s
+# (medians of ROUNDS rounds run A B C A B C), the ratios, and the compressed size each sends.
+# Layout as in compare.sh: the proxy under test pinned to core 0; wrk and the upstream on core 1.
+#
+#   bench/gzip.sh               DURATION=10s CONNECTIONS=64 ROUNDS=3 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-64}
+rounds=${ROUNDS:-3}
+proxy_core=${PROXY_CORE:-0}
+load_core=${LOAD_CORE:-1}
+
+scripts/install-deps --bench
+[[ -x build/drawbridge ]] || { echo "gzip: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
+
+source bench/common.sh
+
+types="application/json text/plain text/css application/javascript"
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+  gzip on; gzip_comp_level 1; gzip_min_length 1000; gzip_proxied any; gzip_vary on;
+  gzip_types $types;
+  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
+  server { listen 127.0.0.1:$nginx_port;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+
+# HAProxy compresses with libslz in Debian's build (its level setting does not apply to slz).
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 30s
+  timeout client 300s
+  timeout server 300s
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port
+  compression algo gzip
+  compression type $types
+  default_backend be
+backend be
+  server s1 127.0.0.1:$upstream_port
+CONF
+
+cat >"$work/drawbridge.json" <<CONF
+{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"}],
+ "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
+                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
+ "gzip": {"types": ["application/json", "text/plain", "text/css", "application/javascript"],
+          "min_length": 1000, "level": 1},
+ "access_log": {"path": "off"}, "log_level": "warn"}
+CONF
+
+taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
+taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
+taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
+taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
+
+for name in upstream nginx haproxy drawbridge; do
+  port_var="${name}_port"
+  up=0
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${!port_var}/big.json" && { up=1; break; }; sleep 0.1; done
+  if [[ $up == 0 ]]; then echo "gzip: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+original=$(curl -s "http://127.0.0.1:$upstream_port/big.json" | wc -c)
+echo "gzip of a ${original}-byte JSON answer, ${connections} keep-alive connections, ${duration} x ${rounds} rounds; proxies on core ${proxy_core}"
+declare -A runs=() size=()
+for name in drawbridge haproxy nginx; do
+  port_var="${name}_port"
+  # What a client gets: the compressed size, and a check that it decompresses to the original.
+  curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:${!port_var}/big.json" >"$work/$name.gz"
+  size[$name]=$(wc -c <"$work/$name.gz")
+  gunzip -c "$work/$name.gz" | cmp -s - "$work/big.json" || { echo "gzip: $name's answer does not decompress to the original" >&2; exit 1; }
+done
+for round in $(seq "$rounds"); do
+  for name in drawbridge haproxy nginx; do
+    port_var="${name}_port"
+    read -r rps p99 errors < <(run_wrk "http://127.0.0.1:${!port_var}/big.json" -H "Accept-Encoding: gzip")
+    runs[$name]="${runs[$name]:-} $rps"
+    printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
+  done
+done
+d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
+printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
+printf '  compressed bytes: drawbridge %s  haproxy %s  nginx %s  (of %s)\n' "${size[drawbridge]}" "${size[haproxy]}" "${size[nginx]}" "$original"
+awk -v d="$d" -v h="$h" -v n="$n" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
