@@ -108,18 +108,22 @@ TEST(gzip, a_strong_etag_turns_weak_and_an_existing_vary_is_merged) {
 TEST(gzip, an_http_1_0_client_gets_the_compressed_body_delimited_by_the_close) {
   fake_node node({"n"});
   proxy_under_test proxy(gzip_config(node.port()));
-  const auto raw = raw_exchange(proxy.port(), "GET /d?bytes=30000 HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
-  ASSERT_FALSE(raw.timed_out);
-  EXPECT_EQ(first_status(raw.received), 200u);
-  const auto end = raw.received.find("\r\n\r\n");
-  ASSERT_NE(end, std::string::npos);
-  const auto head = raw.received.substr(0, end);
-  EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << head;
-  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
-  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
-  std::string plain;
-  ASSERT_TRUE(proxy::gzip_decompress(raw.received.substr(end + 4), plain));
-  EXPECT_EQ(plain, std::string(30000, 'x'));
+  for (const std::size_t size : {30000u, 300000u}) {  // compressed whole, and streamed
+    SCOPED_TRACE(size);
+    const auto raw = raw_exchange(proxy.port(), "GET /d?bytes=" + std::to_string(size) +
+                                                    " HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+    ASSERT_FALSE(raw.timed_out);
+    EXPECT_EQ(first_status(raw.received), 200u);
+    const auto end = raw.received.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos);
+    const auto head = raw.received.substr(0, end);
+    EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+    std::string plain;
+    ASSERT_TRUE(proxy::gzip_decompress(raw.received.substr(end + 4), plain));
+    EXPECT_EQ(plain, std::string(size, 'x'));
+  }
 }
 
 TEST(gzip, https_responses_are_compressed_too) {
