@@ -48,6 +48,7 @@ struct timeouts_config {
   duration read = 300s;           // for the response to start, and between body chunks
   duration send = 300s;           // for each write to a peer to make progress
   duration shutdown_grace = 30s;  // how long SIGTERM waits for in-flight requests
+  duration tunnel_idle = 300s;    // a WebSocket tunnel with no byte either way is closed after this
 };
 
 struct route_config {

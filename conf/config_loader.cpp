@@ -246,7 +246,8 @@ void read_timeouts(reader& r, const json& root, config& c) {
   if (!root.contains("timeouts")) return;
   const json& t = root.at("timeouts");
   if (!r.expect_object(t, "timeouts")) return;
-  r.allow_keys(t, "timeouts", {"client_header", "client_idle", "connect", "read", "send", "shutdown_grace"});
+  r.allow_keys(t, "timeouts",
+               {"client_header", "client_idle", "connect", "read", "send", "shutdown_grace", "tunnel_idle"});
   auto& o = c.timeouts;
   r.get_duration(t, "client_header", "timeouts", o.client_header);
   r.get_duration(t, "client_idle", "timeouts", o.client_idle);
@@ -254,6 +255,7 @@ void read_timeouts(reader& r, const json& root, config& c) {
   r.get_duration(t, "read", "timeouts", o.read);
   r.get_duration(t, "send", "timeouts", o.send);
   r.get_duration(t, "shutdown_grace", "timeouts", o.shutdown_grace);
+  r.get_duration(t, "tunnel_idle", "timeouts", o.tunnel_idle);
 }
 
 // A required, non-empty name that is unique among `names` ("node" or "upstream" in the message).

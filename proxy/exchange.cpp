@@ -14,6 +14,7 @@
 #include "proxy/gzip_policy.hpp"
 #include "proxy/gzip_relay.hpp"
 #include "proxy/relay.hpp"
+#include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
 #include "upstream/upstream_group.hpp"
 #include "upstream/upstream_tls.hpp"
@@ -250,7 +251,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
   if (const unsigned status = parser->get().result_int(); may_move_on_ && status >= 502 && status <= 504)
     co_return attempt_result{step::gateway_error};
   if (parser->get().result_int() == 101) {
-    // Upgrades are not relayed yet: we strip Upgrade, so a 101 means the node ignored the protocol.
+    if (request_.upgrade) co_return co_await tunnel(connection, *parser);
+    // Only a WebSocket upgrade is forwarded as one: a 101 to anything else is the node's error.
     fail(502, "node switched protocols unasked");
     co_return attempt_result{step::failed, false, false, true};
   }
@@ -391,6 +393,53 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   // The client's side failed: nobody to answer, not even with an error of our own.
   if (!relayed.sink_started) fail(0, "client went away");
   co_return attempt_result{step::failed};
+}
+
+// The node accepted a WebSocket upgrade: its 101 goes to the client, then bytes flow both ways until either
+// side ends or nothing moves for tunnel_idle. The node counts the tunnel in flight all along (the caller's
+// guard), so a drain waits for it. Neither connection is reused afterwards.
+template <typename Downstream>
+task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel(
+    upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
+  const auto& timeouts = worker_.rt().config.timeouts;
+  http::response_header<> response = std::move(parser.get().base());
+  const std::string protocol(response[http::field::upgrade]);
+  rewrite_response(response, request_.request_id);
+  response.set(http::field::connection, "upgrade");
+  response.set(http::field::upgrade, protocol);
+  response.version(11);
+  write_response_head(response, request_.head_buffer);
+  outcome_.status = 101;
+  outcome_.reason = "";
+  outcome_.keep_downstream = false;
+  // Bytes the node sent right after its 101 travel with it.
+  const auto early = connection.buffer.data();
+  request_.head_buffer.append(static_cast<const char*>(early.data()), early.size());
+  connection.buffer.consume(early.size());
+  request_.deadline.arm(request_.downstream, timeouts.send);
+  auto [ec, n] = co_await net::async_write(request_.downstream, net::buffer(request_.head_buffer), use_tuple);
+  if (request_.deadline.disarm() || ec) {
+    fail(0, "client went away");
+    co_return attempt_result{step::failed};
+  }
+  outcome_.response_started = true;
+  // Bytes the client sent right after its request go to the node first.
+  if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
+    request_.deadline.arm(connection.socket, timeouts.send);
+    auto [wec, wn] = co_await upstream::with_stream(
+        connection, [&](auto& node) { return net::async_write(node, net::buffer(pending), use_tuple); });
+    if (request_.deadline.disarm() || wec) co_return attempt_result{step::done};
+    request_.downstream_buffer.consume(pending.size());
+  }
+  const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {
+    return run_tunnel(request_.downstream, node, buffer_, buffer_size_, timeouts.tunnel_idle);
+  });
+  outcome_.bytes_in += totals.to_node;
+  outcome_.bytes_out += totals.to_client;
+  // The client's connection then closes gracefully (close_notify on TLS, then a brief drain): the client
+  // may be closing its side at the same moment, and a reset would cut that short.
+  outcome_.response_complete = true;
+  co_return attempt_result{step::done};  // not reusable: the connection spoke another protocol
 }
 
 // The two kinds of client connection.

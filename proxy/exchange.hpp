@@ -53,6 +53,7 @@ struct exchange_request {
   bool expect_continue;
   bool chunked_body;  // the request body goes to the node chunked (else by Content-Length)
   std::string_view hsts;  // Strict-Transport-Security for the response (HTTPS listeners); empty = none
+  bool upgrade = false;   // a WebSocket upgrade, forwarded as one: a 101 from the node opens a tunnel
 };
 
 struct exchange_outcome {
@@ -96,6 +97,8 @@ class exchange {
   task<attempt_result> send_request(upstream::upstream_connection& connection);
   task<attempt_result> relay_response(upstream::upstream_connection& connection,
                                                 http::response_parser<http::buffer_body>& parser);
+  task<attempt_result> tunnel(upstream::upstream_connection& connection,
+                              http::response_parser<http::buffer_body>& parser);
   void fail(unsigned status, const char* reason);
 
   worker& worker_;

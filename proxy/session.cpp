@@ -348,6 +348,14 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
                            is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts)
                                                           : std::string_view()};
 
+  // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed).
+  std::string upgrade;
+  if (parser_->upgrade() && req.method() == http::verb::get) {
+    for (const auto token : http::token_list{req[http::field::upgrade]})
+      if (beast::iequals(token.substr(0, token.find('/')), "websocket")) upgrade = std::string(req[http::field::upgrade]);
+  }
+  request.upgrade = !upgrade.empty();
+
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
   upstream_request_ = std::move(req.base());
   upstream_request_.version(11);
@@ -357,6 +365,10 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
     set_framing(upstream_request_, body_framing::length, *length);
   else set_framing(upstream_request_, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
   set_keep_alive(upstream_request_, 11, true);
+  if (request.upgrade) {
+    upstream_request_.set(http::field::connection, "upgrade");
+    upstream_request_.set(http::field::upgrade, upgrade);
+  }
   record.method = upstream_request_.method_string();
   record.path = upstream_request_.target();
 

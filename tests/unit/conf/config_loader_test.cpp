@@ -322,3 +322,12 @@ TEST(config, bad_gzip_settings_name_their_path) {
   EXPECT_TRUE(has_error(errors, "gzip.level: expected an integer from 1 to 9, got 0"));
   EXPECT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);  // and the unknown key "zip"
 }
+
+TEST(config, tunnel_idle_defaults_to_five_minutes_and_is_read) {
+  EXPECT_EQ(parse_config(minimal).value.timeouts.tunnel_idle, std::chrono::seconds(300));
+  const auto r = parse_config(R"({"timeouts":{"tunnel_idle":"90s"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.value.timeouts.tunnel_idle, std::chrono::seconds(90));
+  EXPECT_TRUE(has_error(errors_of(R"({"timeouts":{"tunnel_idle":"soon"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+                        R"(timeouts.tunnel_idle: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "soon")"));
+}
