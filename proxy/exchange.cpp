@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
 
@@ -267,15 +266,13 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
 
   if (request_.expect_continue && request_has_body_) {
     // The client waits for our go-ahead before sending the body; give it once the node has the head.
-    request_.deadline.arm(connection.socket, timeouts.send);
-    auto [ec, n] = co_await upstream::with_stream(
-        connection, [&](auto& stream) { return net::async_write(stream, net::buffer(head), use_tuple); });
-    if (request_.deadline.disarm() || ec) co_return attempt_result{step::failed_before_response, true};
+    if (co_await upstream::with_stream(connection, [&](auto& stream) {
+          return write_all(stream, net::buffer(head), request_.deadline, timeouts.send);
+        }))
+      co_return attempt_result{step::failed_before_response, true};
     head = {};
     static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
-    request_.deadline.arm(request_.downstream, timeouts.send);
-    auto [dec, dn] = co_await net::async_write(request_.downstream, net::buffer(go_ahead), use_tuple);
-    if (request_.deadline.disarm() || dec) {
+    if (co_await write_all(request_.downstream, net::buffer(go_ahead), request_.deadline, timeouts.send)) {
       fail(0, "client went away");
       co_return attempt_result{step::failed};
     }
@@ -416,19 +413,17 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
   const auto early = connection.buffer.data();
   request_.head_buffer.append(static_cast<const char*>(early.data()), early.size());
   connection.buffer.consume(early.size());
-  request_.deadline.arm(request_.downstream, timeouts.send);
-  auto [ec, n] = co_await net::async_write(request_.downstream, net::buffer(request_.head_buffer), use_tuple);
-  if (request_.deadline.disarm() || ec) {
+  if (co_await write_all(request_.downstream, net::buffer(request_.head_buffer), request_.deadline, timeouts.send)) {
     fail(0, "client went away");
     co_return attempt_result{step::failed};
   }
   outcome_.response_started = true;
   // Bytes the client sent right after its request go to the node first.
   if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
-    request_.deadline.arm(connection.socket, timeouts.send);
-    auto [wec, wn] = co_await upstream::with_stream(
-        connection, [&](auto& node) { return net::async_write(node, net::buffer(pending), use_tuple); });
-    if (request_.deadline.disarm() || wec) co_return attempt_result{step::done};
+    if (co_await upstream::with_stream(connection, [&](auto& node) {
+          return write_all(node, net::buffer(pending), request_.deadline, timeouts.send);
+        }))
+      co_return attempt_result{step::done};
     request_.downstream_buffer.consume(pending.size());
   }
   const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {

@@ -57,17 +57,9 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
   relay_result result;
   parser.get().body().data = buffer;
   parser.get().body().size = buffer_size;
-  while (!parser.is_done()) {
-    deadline.arm(source, limits.read_timeout);
-    auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
-    if (deadline.disarm()) ec = beast::error::timeout;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      result.failed = relay_result::failure::source;
-      result.ec = ec;
-      co_return result;
-    }
-  }
+  while (!parser.is_done())
+    if (const auto ec = co_await read_body_some(source, source_buffer, parser, deadline, limits.read_timeout))
+      co_return result.fail(relay_result::failure::source, ec);
   const std::size_t length = buffer_size - parser.get().body().size;  // buffer_body advanced data and size
   out.assign(head);
   const std::size_t chunk_at = out.size();
@@ -76,23 +68,15 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
   try {
     gzip_whole({buffer, length}, level, out);
   } catch (const std::exception&) {  // libdeflate could not allocate: nothing was sent, the client gets a 502
-    result.failed = relay_result::failure::source;
-    result.ec = net::error::no_memory;
-    co_return result;
+    co_return result.fail(relay_result::failure::source, net::error::no_memory);
   }
   const std::size_t compressed = out.size() - data_at;
   if (chunked) {
     frame_chunk(out, chunk_at, compressed);
     out.append(last_chunk);
   }
-  deadline.arm(sink, limits.send_timeout);
-  auto [ec, written] = co_await net::async_write(sink, net::buffer(out), use_tuple);
-  if (deadline.disarm()) ec = beast::error::timeout;
-  if (ec) {
-    result.failed = relay_result::failure::sink;
-    result.ec = ec;
-    co_return result;
-  }
+  if (const auto ec = co_await write_all(sink, net::buffer(out), deadline, limits.send_timeout))
+    co_return result.fail(relay_result::failure::sink, ec);
   result.sink_started = true;
   bytes += compressed;
   co_return result;
@@ -100,8 +84,8 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
 
 // Like relay_body for responses, but what reaches the client is the body compressed: as chunks to an
 // HTTP/1.1 client (`chunked`), raw until the close to HTTP/1.0. A read that leaves nothing more to parse
-// (see more_body_ready: the node paused, or sent all it had) flushes what is compressed so far, so long polls and server-sent
-// events are not held back; the end of the body finishes the gzip stream. Each write is one contiguous
+// (see more_body_ready: the node paused, or sent all it had) flushes what is compressed so far, so long
+// polls and server-sent events are not held back; the end of the body finishes the gzip stream. Each write is one contiguous
 // buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent.
 template <typename Source, typename Sink>
 task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_buffer,
@@ -118,15 +102,8 @@ task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_bu
     if (!parser.is_done()) {
       parser.get().body().data = buffer;
       parser.get().body().size = buffer_size;
-      deadline.arm(source, limits.read_timeout);
-      auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
-      if (deadline.disarm()) ec = beast::error::timeout;
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        result.failed = relay_result::failure::source;
-        result.ec = ec;
-        co_return result;
-      }
+      if (const auto ec = co_await read_body_some(source, source_buffer, parser, deadline, limits.read_timeout))
+        co_return result.fail(relay_result::failure::source, ec);
       n = buffer_size - parser.get().body().size;
     }
     const bool done = parser.is_done();
@@ -149,14 +126,8 @@ task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_bu
     if (!done && mode == gzip_encoder::flush::none && out.size() < write_size) continue;
     if (out.empty()) continue;  // zlib held everything back, and there is no head to send yet
 
-    deadline.arm(sink, limits.send_timeout);
-    auto [ec, written] = co_await net::async_write(sink, net::buffer(out), use_tuple);
-    if (deadline.disarm()) ec = beast::error::timeout;
-    if (ec) {
-      result.failed = relay_result::failure::sink;
-      result.ec = ec;
-      co_return result;
-    }
+    if (const auto ec = co_await write_all(sink, net::buffer(out), deadline, limits.send_timeout))
+      co_return result.fail(relay_result::failure::sink, ec);
     result.sink_started = true;
     head = {};
     bytes += pending;

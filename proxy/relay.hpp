@@ -31,12 +31,41 @@ struct relay_result {
   boost::system::error_code ec;
   bool sink_started = false;  // at least one write to the sink completed
   bool ok() const { return failed == failure::none; }
+  relay_result& fail(failure where, boost::system::error_code e) {
+    failed = where;
+    ec = e;
+    return *this;
+  }
 };
 
 struct relay_limits {
   std::chrono::milliseconds read_timeout;  // for each read from the source
   std::chrono::milliseconds send_timeout;  // for each write to the sink
 };
+
+// The two timed steps every body relay is made of.
+// One read of body bytes through `parser` (into the body buffer the caller set), within `timeout`: the
+// error, a deadline as beast::error::timeout; a full body buffer (need_buffer) is no error.
+template <bool is_request, typename Source>
+task<boost::system::error_code> read_body_some(Source& source, beast::flat_buffer& source_buffer,
+                                               http::parser<is_request, http::buffer_body>& parser,
+                                               io_deadline& deadline, std::chrono::milliseconds timeout) {
+  deadline.arm(source, timeout);
+  auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
+  if (deadline.disarm()) ec = beast::error::timeout;
+  if (ec == http::error::need_buffer) ec = {};
+  co_return ec;
+}
+
+// All of `buffers` to `sink`, within `timeout`: the error, a deadline as beast::error::timeout.
+template <typename Sink, typename Buffers>
+task<boost::system::error_code> write_all(Sink& sink, const Buffers& buffers, io_deadline& deadline,
+                                          std::chrono::milliseconds timeout) {
+  deadline.arm(sink, timeout);
+  auto [ec, ignored] = co_await net::async_write(sink, buffers, use_tuple);
+  if (deadline.disarm()) ec = beast::error::timeout;
+  co_return ec;
+}
 
 // Writes `head` (may be empty) with the first body bytes, then the rest of the body, re-framed as chunked
 // when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
@@ -57,15 +86,14 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     if (!parser.is_done()) {
       parser.get().body().data = buffer;
       parser.get().body().size = buffer_size;
+      // The steps of read_body_some and write_all, written out here: this loop runs for every proxied
+      // request, and calling them costs a coroutine frame per read and per write (the small-GET
+      // benchmark ran about 3% slower that way, close to its noise).
       deadline.arm(source, limits.read_timeout);
       auto [ec, ignored] = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
       if (deadline.disarm()) ec = beast::error::timeout;
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        result.failed = relay_result::failure::source;
-        result.ec = ec;
-        co_return result;
-      }
+      if (ec) co_return result.fail(relay_result::failure::source, ec);
       n = buffer_size - parser.get().body().size;
     }
     const bool done = parser.is_done();
@@ -93,11 +121,7 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
       std::tie(ec, std::ignore) = co_await net::async_write(sink, out, use_tuple);
     }
     if (deadline.disarm()) ec = beast::error::timeout;
-    if (ec) {
-      result.failed = relay_result::failure::sink;
-      result.ec = ec;
-      co_return result;
-    }
+    if (ec) co_return result.fail(relay_result::failure::sink, ec);
     result.sink_started = true;
     head = {};
     bytes += n;

@@ -6,7 +6,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <sys/socket.h>
 
@@ -16,6 +15,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/relay.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
@@ -451,9 +451,7 @@ task<bool> session<Stream>::write_own_reply(const http::response_header<>& head,
   head_buffer_.clear();
   write_response_head(head, head_buffer_);
   head_buffer_.append(body);
-  deadline_.arm(stream_, worker_.rt().config.timeouts.send);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_buffer_), use_tuple);
-  co_return !deadline_.disarm() && !ec;
+  co_return !co_await write_all(stream_, net::buffer(head_buffer_), deadline_, worker_.rt().config.timeouts.send);
 }
 
 template <typename Stream>

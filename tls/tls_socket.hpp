@@ -63,7 +63,7 @@ class tls_socket {
   // asio::ssl::error::stream_truncated when the connection ended without one.
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return start(do_read{first_buffer(buffers)}, std::forward<Token>(token));
+    return start(do_read{first_buffer<boost::asio::mutable_buffer>(buffers)}, std::forward<Token>(token));
   }
 
   // One non-blocking read, now: the bytes read, or 0 with `ec` set: asio::error::would_block when nothing
@@ -75,7 +75,7 @@ class tls_socket {
   // data: see proxy/stream_traits.hpp).
   template <typename ConstBuffers, typename Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    const boost::asio::const_buffer b = first_buffer_const(buffers);
+    const auto b = first_buffer<boost::asio::const_buffer>(buffers);
     return start(do_write{b.data(), b.size()}, std::forward<Token>(token));
   }
 
@@ -175,16 +175,11 @@ class tls_socket {
     return boost::asio::async_compose<Token, signature>(ssl_op<Action>{this, action}, token, socket_);
   }
 
-  template <typename Buffers>
-  static boost::asio::mutable_buffer first_buffer(const Buffers& buffers) {
+  // The first non-empty buffer of a sequence (Buffer: mutable_buffer or const_buffer), or an empty one.
+  template <typename Buffer, typename Buffers>
+  static Buffer first_buffer(const Buffers& buffers) {
     for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it)
-      if (boost::asio::mutable_buffer b(*it); b.size() != 0) return b;
-    return {};
-  }
-  template <typename Buffers>
-  static boost::asio::const_buffer first_buffer_const(const Buffers& buffers) {
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it)
-      if (boost::asio::const_buffer b(*it); b.size() != 0) return b;
+      if (Buffer b(*it); b.size() != 0) return b;
     return {};
   }
 

@@ -182,28 +182,25 @@ TEST(gzip, what_a_pausing_node_sent_is_flushed_to_the_client_before_the_rest) {
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(parser.get()[http::field::content_encoding], "gzip");
   std::string compressed, plain;
-  char piece[4096];
-  while (plain.find("first") == std::string::npos && !parser.is_done()) {
+  // One read of the body into `compressed`; the error, if any (a full piece is none).
+  auto read_piece = [&] {
+    char piece[4096];
     parser.get().body().data = piece;
     parser.get().body().size = sizeof piece;
     http::read_some(client, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    ASSERT_FALSE(ec) << ec.message();
     compressed.append(piece, sizeof piece - parser.get().body().size);
+    return ec;
+  };
+  while (plain.find("first") == std::string::npos && !parser.is_done()) {
+    ASSERT_FALSE(read_piece()) << ec.message();
     plain.clear();
     proxy::gzip_decompress(compressed, plain);  // the stream is not finished: only the output matters here
   }
   EXPECT_EQ(plain, "{\"event\":\"first\"}\n");
   EXPECT_FALSE(parser.is_done());  // the node has not sent the rest yet
   client_saw_first.set_value();
-  while (!parser.is_done()) {
-    parser.get().body().data = piece;
-    parser.get().body().size = sizeof piece;
-    http::read_some(client, buffer, parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    ASSERT_FALSE(ec) << ec.message();
-    compressed.append(piece, sizeof piece - parser.get().body().size);
-  }
+  while (!parser.is_done()) ASSERT_FALSE(read_piece()) << ec.message();
   node_thread.join();
   plain.clear();
   ASSERT_TRUE(proxy::gzip_decompress(compressed, plain));
