@@ -1,4 +1,4 @@
-# What the side-by-side scripts (compare.sh, tls.sh) share. Sourced, not run; expects `connections`,
+# What the side-by-side scripts (compare.sh, tls.sh, gzip.sh) share. Sourced, not run; expects `connections`,
 # `duration` and `load_core` to be set, and sets `work`, `pids` and the ports of the four processes.
 
 work=$(mktemp -d /tmp/drawbridge-bench.XXXXXX)
@@ -49,3 +49,70 @@ run_wrk() {
   errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
   echo "${rps:-0} ${p99:--} ${errors:-}"
 }
+
+# The three proxies configured alike: one worker/thread, a keep-alive pool of 64 to the upstream, the
+# same timeouts, no access log. A scenario adds only what it needs, in these variables (each extra a
+# whole line or lines, ending in a newline; empty by default), then calls write_configs:
+#   nginx_http_extra, nginx_listen_extra (after the address), nginx_server_extra
+#   haproxy_global_extra, haproxy_bind_extra (after the address), haproxy_frontend_extra
+#   drawbridge_listener_extra (more keys of the listener), drawbridge_extra (more top-level keys)
+write_configs() {
+  cat >"$work/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
+${nginx_http_extra:-}  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
+  server { listen 127.0.0.1:$nginx_port${nginx_listen_extra:-};
+${nginx_server_extra:-}    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+  cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+${haproxy_global_extra:-}defaults
+  mode http
+  timeout connect 30s
+  timeout client 300s
+  timeout server 300s
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port${haproxy_bind_extra:-}
+${haproxy_frontend_extra:-}  default_backend be
+backend be
+  server s1 127.0.0.1:$upstream_port
+CONF
+  cat >"$work/drawbridge.json" <<CONF
+{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"${drawbridge_listener_extra:-}}],
+ "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
+                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
+${drawbridge_extra:-} "access_log": {"path": "off"}, "log_level": "warn"}
+CONF
+}
+
+# Starts the upstream (on the load core) and the three proxies (on the proxy core); pids in that order.
+start_processes() {
+  taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
+  taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
+  taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
+  taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
+}
+
+# wait_up SCHEME PATH NAME... : waits (up to 10 s each) until every named process answers SCHEME://…PATH;
+# exits with its error output if one does not.
+wait_up() {
+  local scheme=$1 path=$2 name port_var up
+  shift 2
+  for name in "$@"; do
+    port_var="${name}_port"
+    up=0
+    for _ in $(seq 100); do curl -sk -o /dev/null "$scheme://127.0.0.1:${!port_var}$path" && { up=1; break; }; sleep 0.1; done
+    if [[ $up == 0 ]]; then echo "bench: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
+  done
+}
+
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }

@@ -23,54 +23,9 @@ ninja -C build -j2 drawbridge >/dev/null
 
 source bench/common.sh
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
-  server { listen 127.0.0.1:$nginx_port;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
-}
-CONF
-
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 30s
-  timeout client 300s
-  timeout server 300s
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$haproxy_port
-  default_backend be
-backend be
-  server s1 127.0.0.1:$upstream_port
-CONF
-
-cat >"$work/drawbridge.json" <<CONF
-{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"}],
- "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
-                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
- "access_log": {"path": "off"}, "log_level": "warn"}
-CONF
-
-taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
-taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
-taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
-taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
-
-for name in upstream nginx haproxy drawbridge; do
-  port_var="${name}_port"
-  up=0
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${!port_var}/" && { up=1; break; }; sleep 0.1; done
-  if [[ $up == 0 ]]; then echo "bench: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
-done
+write_configs
+start_processes
+wait_up http / upstream nginx haproxy drawbridge
 
 echo "small JSON GET, ${connections} keep-alive connections, ${duration} per run, ${rounds} round(s); proxies on core ${proxy_core}"
 declare -A best

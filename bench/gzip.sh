@@ -21,63 +21,19 @@ source bench/common.sh
 
 types="application/json text/plain text/css application/javascript"
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  gzip on; gzip_comp_level 1; gzip_min_length 1000; gzip_proxied any; gzip_vary on;
+nginx_http_extra="  gzip on; gzip_comp_level 1; gzip_min_length 1000; gzip_proxied any; gzip_vary on;
   gzip_types $types;
-  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
-  server { listen 127.0.0.1:$nginx_port;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
-}
-CONF
-
+"
 # HAProxy compresses with libslz in Debian's build (its level setting does not apply to slz).
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 30s
-  timeout client 300s
-  timeout server 300s
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$haproxy_port
-  compression algo gzip
+haproxy_frontend_extra="  compression algo gzip
   compression type $types
-  default_backend be
-backend be
-  server s1 127.0.0.1:$upstream_port
-CONF
-
-cat >"$work/drawbridge.json" <<CONF
-{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"}],
- "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
-                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
- "gzip": {"types": ["application/json", "text/plain", "text/css", "application/javascript"],
+"
+drawbridge_extra=' "gzip": {"types": ["application/json", "text/plain", "text/css", "application/javascript"],
           "min_length": 1000, "level": 1},
- "access_log": {"path": "off"}, "log_level": "warn"}
-CONF
-
-taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
-taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
-taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
-taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
-
-for name in upstream nginx haproxy drawbridge; do
-  port_var="${name}_port"
-  up=0
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${!port_var}/big.json" && { up=1; break; }; sleep 0.1; done
-  if [[ $up == 0 ]]; then echo "gzip: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
-done
-
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+'
+write_configs
+start_processes
+wait_up http /big.json upstream nginx haproxy drawbridge
 
 original=$(curl -s "http://127.0.0.1:$upstream_port/big.json" | wc -c)
 echo "gzip of a ${original}-byte JSON answer, ${connections} keep-alive connections, ${duration} x ${rounds} rounds; proxies on core ${proxy_core}"

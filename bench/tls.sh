@@ -26,62 +26,20 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -addext "subjectAltName=DNS:bench.test" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m;
-  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
-  server { listen 127.0.0.1:$nginx_port ssl;
-    ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
-}
-CONF
+nginx_http_extra="  ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m;
+"
+nginx_listen_extra=" ssl"
+nginx_server_extra="    ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
+"
+haproxy_global_extra="  ssl-default-bind-options ssl-min-ver TLSv1.2
+"
+haproxy_bind_extra=" ssl crt $work/haproxy.pem alpn http/1.1"
+drawbridge_listener_extra=",
+                \"tls\": {\"certificates\": [{\"cert\": \"$work/cert.pem\", \"key\": \"$work/key.pem\"}]}"
+write_configs
+start_processes
+wait_up https / nginx haproxy drawbridge
 
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  timeout connect 30s
-  timeout client 300s
-  timeout server 300s
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$haproxy_port ssl crt $work/haproxy.pem alpn http/1.1
-  default_backend be
-backend be
-  server s1 127.0.0.1:$upstream_port
-CONF
-
-cat >"$work/drawbridge.json" <<CONF
-{"workers": 1,
- "listeners": [{"address": "127.0.0.1:$drawbridge_port",
-                "tls": {"certificates": [{"cert": "$work/cert.pem", "key": "$work/key.pem"}]}}],
- "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
-                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
- "access_log": {"path": "off"}, "log_level": "warn"}
-CONF
-
-taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
-taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
-taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
-taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
-
-for name in nginx haproxy drawbridge; do
-  port_var="${name}_port"
-  up=0
-  for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:${!port_var}/" && { up=1; break; }; sleep 0.1; done
-  if [[ $up == 0 ]]; then echo "tls: $name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; fi
-done
-
-
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 for scenario in keep-alive new-connection; do
   extra=()
