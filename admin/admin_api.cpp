@@ -82,6 +82,7 @@ struct admin_api::call {
   std::string node;
   std::optional<std::chrono::milliseconds> wait;
   bool force = false;
+  std::int64_t tunnels_closed = 0;  // WebSocket tunnels told to go away when the wait ran out
 };
 
 task<response> admin_api::handle(const request& req, const std::string& client) {
@@ -110,6 +111,7 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
                                               .count()}}}};
     if (c.wait) audit["audit"]["wait"] = conf::format_duration(*c.wait);
     if (c.force) audit["audit"]["force"] = true;
+    if (c.tunnels_closed) audit["audit"]["tunnels_closed"] = c.tunnels_closed;
     spdlog::info("{}", audit.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   co_return res;
@@ -202,7 +204,8 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
     if (auto refused = control_.drain(*group, *n, c.force))
       co_return error_response(refused->status, refused->code, refused->message);
     if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
-    const bool drained = co_await wait_until([&] { return n->admin.load() != upstream::admin_state::draining; }, *c.wait);
+    const bool drained = co_await wait_out_drain(
+        c, *group, *n, [n] { return n->admin.load() != upstream::admin_state::draining; });
     if (drained && n->admin.load() == upstream::admin_state::drained)
       co_return json_response(200, node_json(*group, *n, control_.checker()));
     if (drained) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
@@ -247,7 +250,8 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
     co_return error_response(refused->status, refused->code, refused->message);
   if (n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
-  const bool gone = co_await wait_until([&] { return n->removed.load() || !control_.removal_pending(*n); }, *c.wait);
+  const bool gone = co_await wait_out_drain(
+      c, *group, *n, [this, n] { return n->removed.load() || !control_.removal_pending(*n); });
   if (gone && n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (gone) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
   co_return error_response(504, "timeout",
@@ -287,6 +291,20 @@ task<response> admin_api::reload_tls(call& c) {
   }
   spdlog::info("certificates reloaded");
   co_return json_response(200, json{{"reloaded", listeners}});
+}
+
+// A drain lets the node's requests and WebSocket tunnels run until its `wait` runs out. Then the tunnels
+// go away (control_plane::close_tunnels) and the wait extends by the little time that takes, so that a
+// node held only by tunnels ends drained, not timed out.
+task<bool> admin_api::wait_out_drain(call& c, upstream::upstream_group& group, node& n,
+                                     const std::function<bool()>& settled) {
+  bool done = co_await wait_until(settled, *c.wait);
+  if (!done && !control_.stopping()) {
+    c.tunnels_closed = control_.close_tunnels(group, n);
+    if (c.tunnels_closed > 0)
+      done = co_await wait_until(settled, upstream::tunnel_close_limit + std::chrono::seconds(1));
+  }
+  co_return done;
 }
 
 task<bool> admin_api::wait_until(std::function<bool()> done, std::chrono::milliseconds limit) {

@@ -5,7 +5,7 @@
 //   GET    /healthz                                   200 while the process serves (no token needed)
 //   GET    /readyz                                    200 once every upstream has a node taking requests
 //   GET    /v1/upstreams, /v1/upstreams/{u}, /v1/upstreams/{u}/nodes, /v1/upstreams/{u}/nodes/{n}
-//   POST   /v1/upstreams/{u}/nodes/{n}/drain[?wait=D][&force=true]
+//   POST   /v1/upstreams/{u}/nodes/{n}/drain[?wait=D][&force=true]   at D, WebSocket tunnels get a 1001 close
 //   POST   /v1/upstreams/{u}/nodes/{n}/undrain[?wait=D]
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
@@ -37,6 +37,9 @@ class admin_api {
   net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n);
   net_types::task<response> reload_tls(call& c);
+  // Waits up to the call's `wait` for `settled`, then has the node's tunnels go away (see the .cpp).
+  net_types::task<bool> wait_out_drain(call& c, upstream::upstream_group& group, upstream::node& n,
+                                       const std::function<bool()>& settled);
   // Polls `done` every 20 ms until it holds (true) or `limit` passes or the process stops (false).
   net_types::task<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds limit);
 

@@ -153,6 +153,15 @@ std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool
   return std::nullopt;
 }
 
+std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
+  const auto open = n.tunnels.load(std::memory_order_relaxed);
+  if (open == 0) return 0;
+  n.tunnel_close_epoch.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("node {} of upstream {}: drain deadline passed, closing {} WebSocket tunnel(s) with \"going away\"",
+               n.name(), group.name(), open);
+  return open;
+}
+
 void control_plane::undrain(upstream_group& group, node& n) {
   // A node that is already wanted keeps its health: resetting it would take a serving node out.
   if (n.admin.load() == admin_state::ready) return;

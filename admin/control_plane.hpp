@@ -63,6 +63,10 @@ class control_plane {
   std::optional<refusal> drain(upstream::upstream_group& group, upstream::node& n, bool force);
   // Back into rotation once its health checks pass again (healthy_threshold in a row).
   void undrain(upstream::upstream_group& group, upstream::node& n);
+  // A drain's deadline passed while the node still has WebSocket tunnels open: each goes away with a close
+  // frame (1001), so its client reconnects through drawbridge to another node. The workers act within a
+  // tick and the tunnels end within upstream::tunnel_close_limit. Returns how many were open.
+  std::int64_t close_tunnels(upstream::upstream_group& group, upstream::node& n);
   // A new node, warming until its checks pass. 409 when the name exists, 400 for a bad address.
   std::variant<std::shared_ptr<upstream::node>, refusal> add_node(const std::shared_ptr<upstream::upstream_group>& group,
                                                                   const std::string& name,

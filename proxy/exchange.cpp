@@ -101,6 +101,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
 template <typename Downstream>
 task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
   auto& n = *node_ptr;
+  node_ = &n;
   upstream::in_flight_guard guard(n);
   // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
   // consistent): either drain sees this request in flight, or this request sees the drain.
@@ -394,7 +395,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
 // The node accepted a WebSocket upgrade: its 101 goes to the client, then bytes flow both ways until either
 // side ends or nothing moves for tunnel_idle. The node counts the tunnel in flight all along (the caller's
-// guard), so a drain waits for it. Neither connection is reused afterwards.
+// guard), so a drain waits for it, up to the drain's deadline: then the worker has the tunnel go away
+// with a close frame (see tunnel.hpp). Neither connection is reused afterwards.
 template <typename Downstream>
 task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
@@ -409,7 +411,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
   outcome_.status = 101;
   outcome_.reason = "";
   outcome_.keep_downstream = false;
-  // Bytes the node sent right after its 101 travel with it.
+  // Bytes the node sent right after its 101 travel with it (and count as frames already passed on).
+  const auto head_size = request_.head_buffer.size();
   const auto early = connection.buffer.data();
   request_.head_buffer.append(static_cast<const char*>(early.data()), early.size());
   connection.buffer.consume(early.size());
@@ -427,7 +430,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
     request_.downstream_buffer.consume(pending.size());
   }
   const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {
-    return run_tunnel(request_.downstream, node, buffer_, buffer_size_, timeouts.tunnel_idle);
+    return run_tunnel(worker_, request_.downstream, node, buffer_, buffer_size_, timeouts.tunnel_idle, *node_,
+                      request_.owner, std::string_view(request_.head_buffer).substr(head_size));
   });
   outcome_.bytes_in += totals.to_node;
   outcome_.bytes_out += totals.to_client;

@@ -27,6 +27,7 @@
 namespace drawbridge::proxy {
 
 class worker;
+class session_base;
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -54,6 +55,7 @@ struct exchange_request {
   bool chunked_body;  // the request body goes to the node chunked (else by Content-Length)
   std::string_view hsts;  // Strict-Transport-Security for the response (HTTPS listeners); empty = none
   bool upgrade = false;   // a WebSocket upgrade, forwarded as one: a 101 from the node opens a tunnel
+  session_base* owner = nullptr;  // the session this exchange serves (a tunnel registers under it)
 };
 
 struct exchange_outcome {
@@ -109,6 +111,7 @@ class exchange {
   bool request_has_body_;
   // Set before each try: an idempotent request without a body, and another node could take it.
   bool may_move_on_ = false;
+  upstream::node* node_ = nullptr;  // the node of the try in progress
   exchange_outcome outcome_;
 };
 

@@ -355,6 +355,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       if (beast::iequals(token.substr(0, token.find('/')), "websocket")) upgrade = std::string(req[http::field::upgrade]);
   }
   request.upgrade = !upgrade.empty();
+  request.owner = this;
 
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
   upstream_request_ = std::move(req.base());

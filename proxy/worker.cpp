@@ -80,6 +80,17 @@ void worker::close_idle_to_unwanted_nodes() {
   }
 }
 
+// A drain whose deadline passed raises its node's tunnel_close_epoch (admin API); the node's tunnels on
+// this worker then go away.
+void worker::close_tunnels_told_to_go() {
+  for (auto* t : tunnels_) {
+    const auto epoch = t->node.tunnel_close_epoch.load(std::memory_order_relaxed);
+    if (epoch == t->epoch) continue;
+    t->epoch = epoch;
+    t->go_away("drawbridge: node drained");  // completions are posted: the set is not changed under us
+  }
+}
+
 void worker::listen(const tcp::endpoint& endpoint, const listener& l) {
   auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
   acceptor->open(endpoint.protocol());
@@ -188,6 +199,7 @@ task<void> worker::tick_loop() {
     }
     const auto now = upstream::clock::now();
     for (auto* s : sessions_) s->check_deadline(now);
+    close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
     if (tick % 20 == 0)
       for (auto& v : views_) v.pool->sweep(now);
@@ -208,10 +220,30 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
   if (sessions_.empty()) return finish_stop();
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) end_grace();
+  });
+}
+
+// The grace ran out: open tunnels go away (a close frame, so browsers reconnect elsewhere at once), every
+// other connection is closed now, and whatever is left after tunnel_close_limit is closed too.
+void worker::end_grace() {
+  std::unordered_set<session_base*> going_away;
+  for (auto* t : tunnels_) {
+    t->go_away("drawbridge: shutting down");
+    going_away.insert(t->owner);
+  }
+  spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s) ({} WebSocket tunnel(s) with a close frame)",
+               id_, sessions_.size(), going_away.size());
+  const std::vector<session_base*> left(sessions_.begin(), sessions_.end());
+  for (auto* s : left)
+    if (!going_away.contains(s)) s->force_close();
+  if (going_away.empty()) return;
+  // The tunnels' sessions still close gracefully (TLS close_notify, a brief drain): allow for that too.
+  grace_timer_.expires_after(upstream::tunnel_close_limit + std::chrono::seconds(1));
+  grace_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s)", id_, sessions_.size());
-    const std::vector<session_base*> left(sessions_.begin(), sessions_.end());
-    for (auto* s : left) s->force_close();
+    const std::vector<session_base*> rest(sessions_.begin(), sessions_.end());
+    for (auto* s : rest) s->force_close();
   });
 }
 

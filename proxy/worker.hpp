@@ -16,6 +16,7 @@
 #include "proxy/awaitable.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/tunnel_handle.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -66,6 +67,10 @@ class worker {
   bool stopping() const { return stopping_; }
   void add_session(session_base* s);
   void remove_session(session_base* s);
+  // Open tunnels, which the worker asks to go away when their node's tunnel_close_epoch moves on and when
+  // the shutdown grace runs out.
+  void add_tunnel(tunnel_handle* t) { tunnels_.insert(t); }
+  void remove_tunnel(tunnel_handle* t) { tunnels_.erase(t); }
   void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
 
   // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
@@ -79,6 +84,8 @@ class worker {
   task<void> tick_loop();
   void begin_stop(std::chrono::milliseconds grace);
   void finish_stop();
+  void close_tunnels_told_to_go();
+  void end_grace();
 
   // Declared first so that it is destroyed last: sockets and timers below need it while they close.
   // Nothing but the worker's own thread touches its io_context (stop() only sets an atomic that the
@@ -96,6 +103,7 @@ class worker {
   std::vector<upstream_view> views_;
   request_id_generator ids_;
   std::unordered_set<session_base*> sessions_;
+  std::unordered_set<tunnel_handle*> tunnels_;
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
   net_types::timer tick_timer_;
   net_types::timer grace_timer_;

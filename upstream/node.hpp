@@ -65,6 +65,11 @@ class node {
 
   // Requests currently assigned to this node, across all workers (least_request reads it).
   std::atomic<std::int64_t> in_flight{0};
+  // Open WebSocket tunnels to this node; each also counts in in_flight.
+  std::atomic<std::int64_t> tunnels{0};
+  // Raised by the control thread to have every worker end this node's open tunnels with a close frame
+  // ("going away"): a worker's tick compares it with the value each tunnel opened under.
+  std::atomic<std::uint32_t> tunnel_close_epoch{0};
   std::atomic<std::uint64_t> requests_total{0};
   std::atomic<std::uint64_t> connect_failures_total{0};
   // Failures that count toward passive ejection (connect errors, resets, 502/503/504), and the current
@@ -90,6 +95,10 @@ class node {
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
   std::atomic<std::int64_t> last_warning_ms_{-1};  // steady clock, in ms; -1 = never
 };
+
+// How long a tunnel told to go away may take to finish passing on the node's frame in progress and to
+// send its close frame; after that it is cut without one. The worker notices the request within a tick.
+inline constexpr std::chrono::milliseconds tunnel_close_limit{2000};
 
 // Counts a request in flight on a node for the lifetime of the guard.
 class in_flight_guard {
