@@ -1,5 +1,7 @@
 #include "proxy/gzip_encoder.hpp"
 
+#include "proxy/deflate_fast.hpp"
+
 #include <libdeflate.h>
 #include <zlib.h>
 
@@ -56,6 +58,7 @@ void gzip_encoder::compress(std::string_view in, flush mode, std::string& out) {
 }
 
 void gzip_whole(std::string_view in, int level, std::string& out) {
+  if (level == 1) return gzip_fast(in, out);
   struct free_compressor {
     void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
   };

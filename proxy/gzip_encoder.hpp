@@ -37,9 +37,10 @@ class gzip_encoder {
   std::uint64_t bytes_out_ = 0;
 };
 
-// The whole of `in` gzip-compressed, appended to `out`, in one call to libdeflate: about twice as fast as
-// the streaming encoder (measured on a 32 KB JSON body: 35 us against 59 us at level 1), for bodies that
-// are at hand whole. Its compressor is kept per thread and level.
+// The whole of `in` gzip-compressed, appended to `out`, for bodies that are at hand whole. Level 1 is
+// drawbridge's own encoder (proxy/deflate_fast.hpp); levels 2 to 9 are libdeflate's, whose compressor is
+// kept per thread and level. Measured on a 32 KB JSON body: gzip_fast 12 us for 3,264 bytes, libdeflate
+// level 1 34 us for 2,456 bytes, level 2 58 us for 2,243; zlib's streaming encoder at level 1, 59 us.
 void gzip_whole(std::string_view in, int level, std::string& out);
 
 // The whole of `in` gzip-compressed with the streaming encoder (for tests).
