@@ -2,11 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
+#include "admin/metrics_page.hpp"
 #include "admin/node_json.hpp"
+#include "metrics/exposition.hpp"
 #include "conf/units.hpp"
 
 namespace drawbridge::admin {
@@ -109,6 +112,10 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
                           {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                               std::chrono::steady_clock::now() - started)
                                               .count()}}}};
+    // Counted for /metrics under a known action name only: the path is the caller's, the label set is ours.
+    static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload"};
+    const bool is_known = std::find(std::begin(known), std::end(known), c.action) != std::end(known);
+    ++actions_[{is_known ? c.action : std::string("unknown"), result}];
     if (c.wait) audit["audit"]["wait"] = conf::format_duration(*c.wait);
     if (c.force) audit["audit"]["force"] = true;
     if (c.tunnels_closed) audit["audit"]["tunnels_closed"] = c.tunnels_closed;
@@ -146,6 +153,16 @@ task<response> admin_api::route(call& c) {
       if (g->eligible_count(nullptr) == 0) waiting.push_back(g->name());
     if (waiting.empty()) co_return json_response(200, json{{"status", "READY"}});
     co_return json_response(503, json{{"status", "NOT_READY"}, {"upstreams_without_eligible_node", waiting}});
+  }
+  if (p.size() == 1 && p[0] == "metrics") {
+    if (control_.rt().config.admin.metrics_auth)
+      if (auto refused = authorize(c)) co_return *refused;
+    if (auto refused = only(http::verb::get, "GET")) co_return *refused;
+    response res{http::status::ok, 11};
+    res.set(http::field::content_type, metrics::exposition_content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.body() = render_metrics(control_.rt(), actions_);
+    co_return res;
   }
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") co_return co_await reload_tls(c);
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
@@ -204,8 +221,7 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
     if (auto refused = control_.drain(*group, *n, c.force))
       co_return error_response(refused->status, refused->code, refused->message);
     if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
-    const bool drained = co_await wait_out_drain(
-        c, *group, *n, [n] { return n->admin.load() != upstream::admin_state::draining; });
+    const bool drained = co_await wait_out_drain(c, group, n, /*removal=*/false);
     if (drained && n->admin.load() == upstream::admin_state::drained)
       co_return json_response(200, node_json(*group, *n, control_.checker()));
     if (drained) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
@@ -250,8 +266,7 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
     co_return error_response(refused->status, refused->code, refused->message);
   if (n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
-  const bool gone = co_await wait_out_drain(
-      c, *group, *n, [this, n] { return n->removed.load() || !control_.removal_pending(*n); });
+  const bool gone = co_await wait_out_drain(c, group, n, /*removal=*/true);
   if (gone && n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (gone) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
   co_return error_response(504, "timeout",
@@ -296,13 +311,23 @@ task<response> admin_api::reload_tls(call& c) {
 // A drain lets the node's requests and WebSocket tunnels run until its `wait` runs out. Then the tunnels
 // go away (control_plane::close_tunnels) and the wait extends by the little time that takes, so that a
 // node held only by tunnels ends drained, not timed out.
-task<bool> admin_api::wait_out_drain(call& c, upstream::upstream_group& group, node& n,
-                                     const std::function<bool()>& settled) {
+task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group,
+                                     std::shared_ptr<node> n, bool removal) {
+  auto settled = [this, n, removal] {
+    if (removal) return n->removed.load() || !control_.removal_pending(*n);
+    return n->admin.load() != upstream::admin_state::draining;
+  };
   bool done = co_await wait_until(settled, *c.wait);
   if (!done && !control_.stopping()) {
-    c.tunnels_closed = control_.close_tunnels(group, n);
-    if (c.tunnels_closed > 0)
-      done = co_await wait_until(settled, upstream::tunnel_close_limit + std::chrono::seconds(1));
+    c.tunnels_closed = control_.close_tunnels(*group, *n);
+    // Raised again while tunnels remain: an upgrade under way at the deadline opens its tunnel under the
+    // raised value, and only a later one tells it to go.
+    auto settled_or_raise = [settled, n] {
+      if (settled()) return true;
+      if (n->tunnels.load(std::memory_order_relaxed) > 0) n->tunnel_close_epoch.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    };
+    if (c.tunnels_closed > 0) done = co_await wait_until(settled_or_raise, upstream::tunnel_close_limit + std::chrono::seconds(1));
   }
   co_return done;
 }

@@ -10,6 +10,7 @@
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
 //   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
+//   GET    /metrics                                   Prometheus text format (token only with admin.metrics_auth)
 
 #include <chrono>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "admin/control_plane.hpp"
+#include "admin/metrics_page.hpp"
 #include "admin/http_server.hpp"
 
 namespace drawbridge::admin {
@@ -37,13 +39,15 @@ class admin_api {
   net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n);
   net_types::task<response> reload_tls(call& c);
-  // Waits up to the call's `wait` for `settled`, then has the node's tunnels go away (see the .cpp).
-  net_types::task<bool> wait_out_drain(call& c, upstream::upstream_group& group, upstream::node& n,
-                                       const std::function<bool()>& settled);
+  // Waits up to the call's `wait` for the drain (or the removal) to settle, then has the node's tunnels go
+  // away (see the .cpp).
+  net_types::task<bool> wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group,
+                                       std::shared_ptr<upstream::node> n, bool removal);
   // Polls `done` every 20 ms until it holds (true) or `limit` passes or the process stops (false).
   net_types::task<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds limit);
 
   control_plane& control_;
+  action_counts actions_;  // for drawbridge_admin_actions_total
 };
 
 }  // namespace drawbridge::admin

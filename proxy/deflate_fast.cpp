@@ -10,6 +10,9 @@
 
 namespace drawbridge::proxy {
 
+// The bit writer stores and the match finder compares whole words as little-endian values.
+static_assert(std::endian::native == std::endian::little, "deflate_fast assumes a little-endian machine");
+
 namespace {
 
 // --- the fixed Huffman codes (RFC 1951 §3.2.6), bit-reversed for an LSB-first bit stream ---
@@ -207,8 +210,9 @@ std::size_t deflate_fast(std::string_view input, unsigned char* out) {
     const std::uint32_t distance = here - slot;  // stale or empty slots give a distance beyond the window
     slot = here;
     if (distance == 0 || distance > window || load32(in + pos - distance) != four) {
-      // No match: step on, faster through input that keeps not matching (it is likely incompressible).
-      pos += 1 + ((pos - literals_from) >> 5);
+      // No match: step on, faster through input that keeps not matching (it is likely incompressible), but
+      // by at most 32 bytes, so that compressible input after a long incompressible stretch is still found.
+      pos += 1 + std::min<std::size_t>((pos - literals_from) >> 5, 31);
       continue;
     }
     const unsigned limit = static_cast<unsigned>(std::min<std::size_t>(max_match, size - pos));

@@ -61,6 +61,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
   const auto started = std::chrono::steady_clock::now();
   const auto now_ms = upstream::steady_ms(started);
   std::vector<const upstream::node*> tried;  // allocates only when a request moves on to another node
+  std::optional<metrics::retry_reason> moving_on;  // why the last node did not do
   fail(503, "no node available");
   for (;;) {
     // The view may change while a try is in progress (the admin API added or removed a node), so the
@@ -71,6 +72,8 @@ task<exchange_outcome> exchange<Downstream>::run() {
       if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
     const int index = view.balancer->pick(tried_bits, now_ms);
     if (index == upstream::no_node) break;
+    if (moving_on) count_retry(*moving_on);  // another node takes what the last one failed
+    moving_on.reset();
     auto n = (*view.nodes)[static_cast<std::size_t>(index)];
     may_move_on_ = request_.idempotent && !request_has_body_ &&
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
@@ -82,15 +85,18 @@ task<exchange_outcome> exchange<Downstream>::run() {
     if (result == step::not_taken) continue;
     if (result == step::connect_failed) {
       fail(503, "every node refused or timed out on connect");
+      moving_on = metrics::retry_reason::connect_failed;
       continue;
     }
     if (result == step::gateway_error) {
       fail(502, "every node answered with a gateway error");
+      moving_on = metrics::retry_reason::gateway_error;
       continue;
     }
     // failed_before_response: the node took the request and gave nothing back.
     fail(502, "node closed the connection before responding");
     if (!request_.idempotent || request_has_body_) break;
+    moving_on = metrics::retry_reason::no_response;
   }
   if (outcome_.node)
     outcome_.upstream_ms =
@@ -116,12 +122,16 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
     if (const int i = view.index_of(&n); i >= 0) connection = view.pool->acquire(i, upstream::clock::now());
   }
   const bool reused = connection != nullptr;
+  auto& counted = n.stats.of(worker_.id());
   if (!connection) {
     connection = co_await connect(n);
     if (!connection) {
       judge_node(n, step::connect_failed, true);
       co_return step::connect_failed;
     }
+    counted.connections_new.add();
+  } else {
+    counted.connections_reused.add();
   }
   auto result = co_await attempt(*connection);
   // A pooled connection the node had already given up on: one fresh try on the same node.
@@ -129,11 +139,13 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
       (request_.idempotent || result.write_failed)) {
     spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id,
                   n.name());
+    count_retry(metrics::retry_reason::dead_pooled_connection);
     connection = co_await connect(n);
     if (!connection) {
       judge_node(n, step::connect_failed, true);
       co_return step::connect_failed;
     }
+    counted.connections_new.add();
     result = co_await attempt(*connection);
   }
   judge_node(n, result.next, result.node_fault);
@@ -143,6 +155,11 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
     if (const int i = view.index_of(&n); i >= 0) view.pool->release(i, std::move(connection), upstream::clock::now());
   }
   co_return result.next;
+}
+
+template <typename Downstream>
+void exchange<Downstream>::count_retry(metrics::retry_reason why) {
+  worker_.stats().upstreams[request_.upstream_index].retries[static_cast<std::size_t>(why)].add();
 }
 
 template <typename Downstream>
@@ -363,21 +380,26 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   outcome_.keep_downstream = keep;
 
   const relay_limits limits{timeouts.read, timeouts.send};
+  std::uint64_t gzip_plain = 0;
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     if (gzip_whole_body)
       return relay_gzip_whole_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                                    request_.head_buffer, chunked, gzip_config.level, buffer_, buffer_size_, limits,
-                                   outcome_.bytes_out, request_.tls_scratch);
+                                   outcome_.bytes_out, gzip_plain, request_.tls_scratch);
     if (encoder)
       return relay_gzip_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                              request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits,
-                             outcome_.bytes_out, request_.tls_scratch);
+                             outcome_.bytes_out, gzip_plain, request_.tls_scratch);
     return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                       request_.head_buffer, chunked, buffer_, buffer_size_, limits, outcome_.bytes_out,
                       request_.tls_scratch);
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
+  if (gzip_whole_body || encoder) {
+    worker_.stats().gzip_in.add(gzip_plain);
+    worker_.stats().gzip_out.add(outcome_.bytes_out);
+  }
   if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};
   outcome_.keep_downstream = false;
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {

@@ -19,6 +19,7 @@
 
 #include "proxy/awaitable.hpp"
 #include "proxy/io_deadline.hpp"
+#include "metrics/shards.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/node.hpp"
 #include "upstream/balancer.hpp"
@@ -102,6 +103,7 @@ class exchange {
   task<attempt_result> tunnel(upstream::upstream_connection& connection,
                               http::response_parser<http::buffer_body>& parser);
   void fail(unsigned status, const char* reason);
+  void count_retry(metrics::retry_reason why);
 
   worker& worker_;
   exchange_request<Downstream>& request_;

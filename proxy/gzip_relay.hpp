@@ -46,13 +46,14 @@ inline void frame_chunk(std::string& out, std::size_t chunk_at, std::size_t comp
 }  // namespace gzip_detail
 
 // A body whose Content-Length fits `buffer`: read whole, compressed in one call (gzip_whole, about twice
-// the streaming encoder's speed), and sent with the head in one write. `bytes` counts compressed bytes.
+// the streaming encoder's speed), and sent with the head in one write. `bytes` counts compressed bytes sent,
+// `plain` the body bytes compressed.
 template <typename Source, typename Sink>
 task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& source_buffer,
                                          http::parser<false, http::buffer_body>& parser, Sink& sink,
                                          io_deadline& deadline, std::string_view head, bool chunked, int level,
                                          char* buffer, std::size_t buffer_size, relay_limits limits,
-                                         std::uint64_t& bytes, std::string& out) {
+                                         std::uint64_t& bytes, std::uint64_t& plain, std::string& out) {
   using namespace gzip_detail;
   relay_result result;
   parser.get().body().data = buffer;
@@ -79,6 +80,7 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
     co_return result.fail(relay_result::failure::sink, ec);
   result.sink_started = true;
   bytes += compressed;
+  plain += length;
   co_return result;
 }
 
@@ -86,13 +88,14 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
 // HTTP/1.1 client (`chunked`), raw until the close to HTTP/1.0. A read that leaves nothing more to parse
 // (see more_body_ready: the node paused, or sent all it had) flushes what is compressed so far, so long
 // polls and server-sent events are not held back; the end of the body finishes the gzip stream. Each write is one contiguous
-// buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent.
+// buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent,
+// `plain` the body bytes compressed.
 template <typename Source, typename Sink>
 task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_buffer,
                                    http::parser<false, http::buffer_body>& parser, Sink& sink, io_deadline& deadline,
                                    std::string_view head, bool chunked, gzip_encoder& encoder, char* buffer,
                                    std::size_t buffer_size, relay_limits limits, std::uint64_t& bytes,
-                                   std::string& out) {
+                                   std::uint64_t& plain, std::string& out) {
   using namespace gzip_detail;
   static constexpr std::size_t write_size = 16 * 1024;
   relay_result result;
@@ -115,6 +118,7 @@ task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_bu
     if (chunked) out.append(size_width + 2, '0');
     const std::size_t data_at = out.size();
     encoder.compress({buffer, n}, mode, out);
+    plain += n;
     const std::size_t compressed = out.size() - data_at;
     if (chunked) {
       frame_chunk(out, chunk_at, compressed);

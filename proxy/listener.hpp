@@ -22,6 +22,7 @@ struct listener {
   std::shared_ptr<const tls::server_contexts> current_contexts() const { return contexts.load(std::memory_order_acquire); }
 
   const conf::listener_config config;
+  std::size_t index = 0;  // in the config's listeners (the metrics' listener label)
   std::atomic<std::shared_ptr<const tls::server_contexts>> contexts;
   // Counted by the workers' sessions, which see the listener as const.
   mutable std::atomic<std::uint64_t> handshakes{0};

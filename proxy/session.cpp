@@ -74,7 +74,7 @@ session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint&
 template <typename Stream>
 session<Stream>::~session() {
   worker_.remove_session(this);
-  worker_.connection_closed();
+  worker_.connection_closed(listener_);
 }
 
 template <typename Stream>
@@ -251,7 +251,8 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
     record.status = code;
     co_await reply_error(code, reason, /*close=*/true, request_id_, version);
     record.duration_ms = ms_since(started);
-    worker_.log().write(record);
+    worker_.stats().rejected[static_cast<std::size_t>(metrics::reject_reason_for(code))].add();
+    finish(record, -1, nullptr);
     co_return ending::close;
   };
 
@@ -305,7 +306,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
     const bool close = closes_after_own_reply();
     const bool written = co_await reply_redirect(location, close, version);
     record.duration_ms = ms_since(started);
-    worker_.log().write(record);
+    finish(record, -1, nullptr);
     co_return !written ? ending::abort : close ? ending::close : ending::keep;
   }
   const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
@@ -314,7 +315,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
     const bool close = closes_after_own_reply();
     co_await reply_error(404, "no route for this host and path", close, request_id_, version);
     record.duration_ms = ms_since(started);
-    worker_.log().write(record);
+    finish(record, -1, nullptr);
     co_return close ? ending::close : ending::keep;
   }
   if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
@@ -398,8 +399,15 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
     }
   }
   record.duration_ms = ms_since(started);
-  worker_.log().write(record);
+  finish(record, static_cast<int>(upstream_index), out.node.get());
   co_return end;
+}
+
+// Every request ends here: one access-log line, and its counts.
+template <typename Stream>
+void session<Stream>::finish(const access_record& record, int upstream, const upstream::node* n) {
+  worker_.log().write(record);
+  worker_.count_request(record, upstream, n);
 }
 
 // After an answer of our own (not the node's), the connection survives only if the request body was read

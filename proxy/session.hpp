@@ -69,6 +69,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
+  void finish(const access_record& record, int upstream, const upstream::node* n);
   void skip_leading_empty_lines();
   bool closes_after_own_reply() const;
   bool client_is_done() const;

@@ -7,6 +7,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -22,7 +23,6 @@ namespace drawbridge::proxy {
 struct tunnel_totals {
   std::uint64_t to_node = 0;    // bytes from the client to the node
   std::uint64_t to_client = 0;  // bytes from the node to the client
-  bool went_away = false;       // ended by go_away, with the close frame sent
 };
 
 // Three coroutines run side by side: one per direction and a watch over the idle limit (or, while going
@@ -94,13 +94,15 @@ class tunnel final : public tunnel_handle {
   task<void> to_client() {
     char* const buffer = buffer_ + half_;
     while (!over_) {
-      if (going_away_ && frames_.lost()) break;
+      // A node that sent its own close frame already, or a stream no longer followed, gets no close of ours.
+      if (going_away_ && (frames_.lost() || frames_.close_seen())) break;
       if (going_away_ && frames_.between_frames()) {
-        auto [ec, n] = co_await net::async_write(client_, net::buffer(close_frame_), use_tuple);
-        totals_.went_away = !ec;
+        co_await net::async_write(client_, net::buffer(close_frame_), use_tuple);
         break;
       }
+      reading_node_ = true;
       auto [ec, n] = co_await node_.async_read_some(net::buffer(buffer, half_), use_tuple);
+      reading_node_ = false;
       if (ec == net::error::operation_aborted && going_away_ && !over_) continue;  // go_away's cancel
       if (ec || over_) break;
       last_ = clock::now();
@@ -115,15 +117,24 @@ class tunnel final : public tunnel_handle {
 
   task<void> watch() {
     while (!over_) {
-      timer_.expires_at(going_away_ ? give_up_at_ : last_ + idle_);
+      // While going away, wake often: a cancel reaches only the socket operation in progress, and a TLS
+      // read is several of them, so a read between two of the node's frames is cancelled again until
+      // it ends and the close frame can go out.
+      timer_.expires_at(going_away_ ? std::min(give_up_at_, clock::now() + recancel_every) : last_ + idle_);
       auto [ec] = co_await timer_.async_wait(use_tuple);
       if (over_) co_return;  // the tunnel ended otherwise
       if (ec) continue;      // go_away changed the limit
       const auto now = clock::now();
       if (going_away_ ? now >= give_up_at_ : now - last_ >= idle_) break;
+      if (going_away_ && reading_node_ && frames_.between_frames()) {
+        boost::system::error_code ignored;
+        node_.lowest_layer().cancel(ignored);
+      }
     }
     end_all();
   }
+
+  static constexpr std::chrono::milliseconds recancel_every{50};
 
   Client& client_;
   Node& node_;
@@ -137,6 +148,7 @@ class tunnel final : public tunnel_handle {
   std::string close_frame_;
   bool over_ = false;
   bool going_away_ = false;
+  bool reading_node_ = false;  // to_client waits on the node
   tunnel_totals totals_;
 };
 

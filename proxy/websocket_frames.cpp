@@ -26,6 +26,7 @@ std::size_t websocket_frame_cursor::advance(const void* data, std::size_t size, 
     }
     header_[header_have_++] = bytes[used++];
     if (header_have_ < 2 || header_have_ < header_size()) continue;
+    if ((header_[0] & 0x0f) == 0x8) close_seen_ = true;
     const unsigned length7 = header_[1] & 0x7f;
     std::uint64_t length = length7;
     if (length7 == 126) length = (std::uint64_t{header_[2]} << 8) | header_[3];

@@ -24,6 +24,8 @@ class websocket_frame_cursor {
   // The stream stopped looking like WebSocket frames (a length beyond 2^63): frame ends are unknown from
   // here on, so no frame of our own may be added.
   bool lost() const { return lost_; }
+  // A close frame (opcode 8) has begun: the stream's sender is closing, so no close of our own may follow.
+  bool close_seen() const { return close_seen_; }
 
  private:
   std::size_t header_size() const;
@@ -32,6 +34,7 @@ class websocket_frame_cursor {
   std::size_t header_have_ = 0;
   std::uint64_t payload_left_ = 0;
   bool lost_ = false;
+  bool close_seen_ = false;
 };
 
 // An unmasked close frame (a server's), with `code` and as much of `reason` as fits (123 bytes).

@@ -22,6 +22,7 @@ worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
       runtime_(std::move(rt)),
       log_(log),
       connections_(connections),
+      stats_(runtime_->metrics->attach(id)),
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
       grace_timer_(ioc_.get_executor()) {
@@ -142,6 +143,30 @@ void worker::give_relay_buffer(std::unique_ptr<char[]> buffer) {
 
 void worker::add_session(session_base* s) { sessions_.insert(s); }
 
+void worker::count_request(const access_record& r, int upstream, const upstream::node* n) {
+  stats_.bytes_received.add(r.bytes_in);
+  stats_.bytes_sent.add(r.bytes_out);
+  const auto slot = metrics::code_slot(r.status);
+  if (upstream < 0) {
+    stats_.requests_unrouted[slot].add();
+    return;
+  }
+  auto& u = stats_.upstreams[static_cast<std::size_t>(upstream)];
+  u.request_duration.observe_ms(r.duration_ms);
+  if (!n) {
+    u.requests_without_node[slot].add();
+    return;
+  }
+  auto& counted = n->stats.of(id_);
+  counted.requests[slot].add();
+  if (r.upstream_ms >= 0) counted.response_duration.observe_ms(r.upstream_ms);
+}
+
+void worker::connection_closed(const listener& l) {
+  connections_.fetch_sub(1, std::memory_order_relaxed);
+  stats_.listeners[l.index].open.add(-1);
+}
+
 void worker::remove_session(session_base* s) {
   sessions_.erase(s);
   if (stopping_ && sessions_.empty()) finish_stop();
@@ -169,6 +194,9 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    auto& counted = stats_.listeners[l.index];
+    counted.accepted.add();
+    counted.open.add(1);
     if (!l.tls()) {
       std::make_shared<session<net_types::socket>>(*this, std::move(socket), peer, l, nullptr)->start();
       continue;
@@ -180,7 +208,7 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
       std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l,
                                                      std::move(contexts))->start();
     } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
-      connections_.fetch_sub(1, std::memory_order_relaxed);
+      connection_closed(l);
       spdlog::error("cannot start TLS on a new connection: {}", e.what());
     }
   }
@@ -232,8 +260,8 @@ void worker::end_grace() {
     t->go_away("drawbridge: shutting down");
     going_away.insert(t->owner);
   }
-  spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s) ({} WebSocket tunnel(s) with a close frame)",
-               id_, sessions_.size(), going_away.size());
+  spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s) ({} of them WebSocket tunnels, with a "
+               "close frame)", id_, sessions_.size(), tunnels_.size());
   const std::vector<session_base*> left(sessions_.begin(), sessions_.end());
   for (auto* s : left)
     if (!going_away.contains(s)) s->force_close();

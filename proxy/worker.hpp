@@ -71,7 +71,14 @@ class worker {
   // the shutdown grace runs out.
   void add_tunnel(tunnel_handle* t) { tunnels_.insert(t); }
   void remove_tunnel(tunnel_handle* t) { tunnels_.erase(t); }
-  void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+  // Counts a finished request (metrics): `upstream` is its upstream's index or -1, `n` the node that
+  // answered or was last tried (null when none was).
+  void count_request(const access_record& r, int upstream, const upstream::node* n);
+  // A session of listener `l` ended (its connection was counted open at accept).
+  void connection_closed(const listener& l);
+  unsigned id() const { return id_; }
+  // This worker's metric shard (only this worker writes it).
+  metrics::worker_shard& stats() { return stats_; }
 
   // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
   // holds one only while it relays, not while idle.
@@ -95,6 +102,7 @@ class worker {
   std::shared_ptr<const runtime> runtime_;
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
+  metrics::worker_shard& stats_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
   std::vector<const listener*> acceptor_listeners_;  // parallel to acceptors_
   void refresh(std::size_t upstream, std::uint64_t generation);

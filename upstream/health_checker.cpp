@@ -261,6 +261,7 @@ void health_checker::apply(watched& w, bool passed, const std::string& why) {
   const auto now = steady_now_ms();
   const auto current = n.health.load(std::memory_order_relaxed);
   const auto next = w.counter.record(passed, current, now, w.config());
+  (passed ? n.health_checks_passed : n.health_checks_failed).add();
   if (!passed) spdlog::debug("health check of node {} ({}) failed: {}", n.name(), w.group->name(), why);
   const bool first_verdict = w.at_start_up;
   if (next != current) w.at_start_up = false;

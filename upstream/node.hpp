@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conf/address.hpp"
+#include "metrics/shards.hpp"
 
 namespace drawbridge::upstream {
 
@@ -77,11 +78,16 @@ class node {
   std::atomic<std::uint64_t> failures_total{0};
   std::atomic<std::uint32_t> consecutive_failures{0};
 
+  // Metrics: each worker's counts about this node, and the health checks' (control thread).
+  mutable metrics::per_worker<metrics::node_shard> stats;  // written through const views too
+  metrics::counter health_checks_passed;
+  metrics::counter health_checks_failed;
+
   // Passive-ejection bookkeeping; guarded by the upstream's ejection lock.
   std::int64_t ejected_until_ms = 0;
   std::int64_t last_ejection_end_ms = -1;
   std::uint32_t ejections_in_a_row = 0;
-  std::uint64_t ejections_total = 0;
+  std::atomic<std::uint64_t> ejections_total{0};  // written under the lock, read by the scrape without
 
   // True at most once per `interval` across all workers: for a warning that would otherwise repeat with
   // every request while the node is down. Any thread.

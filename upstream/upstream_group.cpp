@@ -70,7 +70,7 @@ bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
   for (std::uint32_t i = 0; i < n.ejections_in_a_row && span < cap; ++i) span *= 2;
   span = std::min(span, cap);
   n.ejected_until_ms = now_ms + span;
-  ++n.ejections_total;
+  n.ejections_total.fetch_add(1, std::memory_order_relaxed);
   n.ejected.store(true, std::memory_order_relaxed);
   spdlog::warn("node {} of upstream {} ejected for {} after {} failures in a row", n.name(), name(),
                conf::format_duration(conf::duration(span)), run);

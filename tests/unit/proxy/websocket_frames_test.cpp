@@ -135,3 +135,15 @@ TEST(websocket_frames, the_close_frame_carries_the_code_and_a_bounded_reason) {
   EXPECT_EQ(cursor.advance(longest.data(), longest.size()), longest.size());
   EXPECT_TRUE(cursor.between_frames());
 }
+
+TEST(websocket_frames, a_close_frame_from_the_sender_is_noticed) {
+  websocket_frame_cursor cursor;
+  const auto text = frame(0x1, 10);
+  cursor.advance(text.data(), text.size());
+  EXPECT_FALSE(cursor.close_seen());
+  const auto close = websocket_close_frame(1000, "bye");
+  cursor.advance(close.data(), 1);  // the opcode alone is not yet a header
+  cursor.advance(close.data() + 1, close.size() - 1);
+  EXPECT_TRUE(cursor.close_seen());
+  EXPECT_TRUE(cursor.between_frames());
+}

@@ -1,0 +1,127 @@
+#pragma once
+// Where the counts live. Each worker owns a worker_shard (per upstream and per listener parts inside) and,
+// for every node it sends requests to, a node_shard held by the node. Only that worker writes them; the
+// scrape sums them over workers. Sized when created and never resized, so reading them from the scrape
+// thread is safe.
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "metrics/counter.hpp"
+
+namespace drawbridge::metrics {
+
+// Status codes are counted by value: slot 0 for "no status" (the client went away first), then 100..599.
+inline constexpr std::size_t code_slots = 501;
+inline std::size_t code_slot(unsigned status) { return status >= 100 && status <= 599 ? status - 99 : 0; }
+inline unsigned slot_code(std::size_t slot) { return slot == 0 ? 0 : static_cast<unsigned>(slot + 99); }
+
+// Why a request moved on from a node or was tried again (drawbridge_retries_total's reason label).
+enum class retry_reason : std::size_t { connect_failed, dead_pooled_connection, no_response, gateway_error, count };
+inline constexpr const char* retry_reason_names[] = {"connect_failed", "dead_pooled_connection", "no_response",
+                                                     "gateway_error"};
+
+// Why a request was refused before any routing (drawbridge_rejected_requests_total's reason label).
+enum class reject_reason : std::size_t {
+  malformed,            // 400
+  header_timeout,       // 408
+  body_too_large,       // 413
+  header_too_large,     // 431
+  version_unsupported,  // 505
+  other,                // any other refusal (501 for an unknown transfer coding, ...)
+  count
+};
+inline constexpr const char* reject_reason_names[] = {"malformed",        "header_timeout",      "body_too_large",
+                                                      "header_too_large", "version_unsupported", "other"};
+inline reject_reason reject_reason_for(unsigned status) {
+  switch (status) {
+    case 400: return reject_reason::malformed;
+    case 408: return reject_reason::header_timeout;
+    case 413: return reject_reason::body_too_large;
+    case 431: return reject_reason::header_too_large;
+    case 505: return reject_reason::version_unsupported;
+    default: return reject_reason::other;
+  }
+}
+
+using code_counts = std::array<counter, code_slots>;
+
+struct alignas(64) node_shard {
+  code_counts requests;          // answers that came through (or were meant for) this node
+  histogram response_duration;   // from the first connect attempt to the end of the response
+  counter connections_new;       // node connections opened
+  counter connections_reused;    // requests sent on a pooled connection
+};
+
+struct upstream_shard {
+  code_counts requests_without_node;  // routed here, but no node took them (503 no node, ...)
+  histogram request_duration;
+  std::array<counter, static_cast<std::size_t>(retry_reason::count)> retries;
+};
+
+struct listener_shard {
+  gauge open;        // downstream connections open now
+  counter accepted;  // downstream connections accepted
+};
+
+struct alignas(64) worker_shard {
+  worker_shard(std::size_t upstream_count, std::size_t listener_count)
+      : upstreams(upstream_count), listeners(listener_count) {}
+  std::vector<upstream_shard> upstreams;  // config order
+  std::vector<listener_shard> listeners;  // config order
+  code_counts requests_unrouted;          // answered without an upstream: refusals, redirects, 404
+  std::array<counter, static_cast<std::size_t>(reject_reason::count)> rejected;
+  counter bytes_received;  // request body bytes read from clients
+  counter bytes_sent;      // response body bytes written to clients (compressed size when gzipped)
+  counter gzip_in;         // response body bytes given to the gzip filter
+  counter gzip_out;        // and what came out of it
+};
+
+inline constexpr std::size_t max_workers = 256;  // as conf allows
+
+// One shard per worker, each created by (or for) its worker on first use and read by the scrape from
+// then on. Slots are atomic pointers so that the scrape may run while a worker creates its shard.
+template <typename Shard>
+class per_worker {
+ public:
+  per_worker() = default;
+  per_worker(const per_worker&) = delete;
+  per_worker& operator=(const per_worker&) = delete;
+  ~per_worker() {
+    for (auto& s : slots_) delete s.load(std::memory_order_relaxed);
+  }
+  // Worker `worker`'s thread (or its owner before it starts): the shard, created on first use.
+  template <typename... Args>
+  Shard& of(unsigned worker, Args&&... args) {
+    auto* s = slots_[worker].load(std::memory_order_relaxed);
+    if (!s) {
+      s = new Shard(std::forward<Args>(args)...);
+      slots_[worker].store(s, std::memory_order_release);
+    }
+    return *s;
+  }
+  // Any thread: null until that worker has its shard.
+  const Shard* find(unsigned worker) const { return slots_[worker].load(std::memory_order_acquire); }
+
+ private:
+  std::array<std::atomic<Shard*>, max_workers> slots_{};
+};
+
+// Every worker's own counts; a node holds per_worker<node_shard> for the counts about it.
+class registry {
+ public:
+  registry(std::size_t upstreams, std::size_t listeners) : upstreams_(upstreams), listeners_(listeners) {}
+  worker_shard& attach(unsigned worker) { return workers_.of(worker, upstreams_, listeners_); }
+  const worker_shard* find(unsigned worker) const { return workers_.find(worker); }
+
+ private:
+  std::size_t upstreams_;
+  std::size_t listeners_;
+  per_worker<worker_shard> workers_;
+};
+
+}  // namespace drawbridge::metrics
