@@ -45,7 +45,9 @@ node_totals sum_node(const upstream::node& n) {
 }
 
 // Labels that must outlive the samples that point at them.
-std::string code_text(std::size_t slot) { return std::to_string(metrics::slot_code(slot)); }
+std::string code_text(std::size_t slot) {
+  return slot == metrics::other_code_slot ? std::string("other") : std::to_string(metrics::slot_code(slot));
+}
 
 constexpr upstream::node_state all_states[] = {upstream::node_state::active,   upstream::node_state::warming,
                                                upstream::node_state::draining, upstream::node_state::drained,
@@ -57,6 +59,11 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   exposition out;
   const auto& upstreams = rt.upstreams;
   const auto now_ms = upstream::steady_now_ms();
+  // Each upstream's node list, taken once: every family below walks the same list (the admin API may
+  // publish another meanwhile), and holds it while it does.
+  std::map<const upstream::upstream_group*, std::shared_ptr<const upstream::node_list>> lists;
+  for (const auto& g : upstreams) lists[g.get()] = g->nodes();
+  auto snapshot = [&](const upstream::upstream_group& g) -> const upstream::node_list& { return *lists.at(&g); };
 
   // Workers' shards, summed.
   std::vector<codes> without_node(upstreams.size());
@@ -65,6 +72,7 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
       upstreams.size());
   std::vector<std::int64_t> open(rt.listeners.size());
   std::vector<std::uint64_t> accepted(rt.listeners.size());
+  std::vector<std::uint64_t> refused(rt.listeners.size());
   codes unrouted{};
   std::array<std::uint64_t, static_cast<std::size_t>(metrics::reject_reason::count)> rejected{};
   std::uint64_t bytes_received = 0, bytes_sent = 0, gzip_in = 0, gzip_out = 0;
@@ -79,6 +87,7 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     for (std::size_t l = 0; l < rt.listeners.size(); ++l) {
       open[l] += s->listeners[l].open.value();
       accepted[l] += s->listeners[l].accepted.value();
+      refused[l] += s->listeners[l].refused.value();
     }
     add_codes(unrouted, s->requests_unrouted);
     for (std::size_t r = 0; r < rejected.size(); ++r) rejected[r] += s->rejected[r].value();
@@ -105,19 +114,20 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   codes_samples(unrouted, "", "");
   std::vector<std::vector<node_totals>> per_node(upstreams.size());
   for (std::size_t u = 0; u < upstreams.size(); ++u) {
-    const auto nodes = upstreams[u]->nodes();
+    const auto* nodes = &snapshot(*upstreams[u]);
     for (const auto& n : *nodes) per_node[u].push_back(sum_node(*n));
     codes_samples(without_node[u], upstreams[u]->name(), "");
     for (std::size_t i = 0; i < nodes->size(); ++i) codes_samples(per_node[u][i].requests, upstreams[u]->name(), (*nodes)[i]->name());
   }
   out.family("drawbridge_request_duration_seconds", "histogram",
-             "Time from a request's complete header to the end of its response, by upstream.");
+             "Time from a request's complete header to the end of its response, by upstream (WebSocket upgrades "
+             "are not timed).");
   for (std::size_t u = 0; u < upstreams.size(); ++u)
     out.histogram("drawbridge_request_duration_seconds", {{"upstream", upstreams[u]->name()}}, request_duration[u]);
   out.family("drawbridge_upstream_response_duration_seconds", "histogram",
              "Time from the first connect attempt to the end of the node's response, by upstream and node.");
   for (std::size_t u = 0; u < upstreams.size(); ++u) {
-    const auto nodes = upstreams[u]->nodes();
+    const auto* nodes = &snapshot(*upstreams[u]);
     for (std::size_t i = 0; i < nodes->size() && i < per_node[u].size(); ++i)
       out.histogram("drawbridge_upstream_response_duration_seconds",
                     {{"upstream", upstreams[u]->name()}, {"node", (*nodes)[i]->name()}}, per_node[u][i].response_duration);
@@ -142,9 +152,15 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   out.family("drawbridge_downstream_connections_total", "counter", "Client connections accepted, by listener.");
   for (std::size_t l = 0; l < accepted.size(); ++l)
     out.sample("drawbridge_downstream_connections_total", {{"listener", listener_names[l]}}, accepted[l]);
-  out.family("drawbridge_bytes_received_total", "counter", "Request body bytes read from clients.");
+  out.family("drawbridge_refused_connections_total", "counter",
+             "Client connections closed at once because limits.max_connections was reached, by listener.");
+  for (std::size_t l = 0; l < refused.size(); ++l)
+    out.sample("drawbridge_refused_connections_total", {{"listener", listener_names[l]}}, refused[l]);
+  out.family("drawbridge_bytes_received_total", "counter",
+             "Request body bytes read from clients (and WebSocket bytes, counted when the tunnel ends).");
   out.sample("drawbridge_bytes_received_total", {}, bytes_received);
-  out.family("drawbridge_bytes_sent_total", "counter", "Response body bytes written to clients (as sent, compressed or not).");
+  out.family("drawbridge_bytes_sent_total", "counter",
+             "Response body bytes written to clients, as sent (compressed or not; WebSocket bytes when the tunnel ends).");
   out.sample("drawbridge_bytes_sent_total", {}, bytes_sent);
   out.family("drawbridge_gzip_bytes_in_total", "counter", "Response body bytes the gzip filter compressed.");
   out.sample("drawbridge_gzip_bytes_in_total", {}, gzip_in);
@@ -154,16 +170,16 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   // Nodes.
   out.family("drawbridge_node_in_flight", "gauge", "Requests and WebSocket tunnels in progress on a node.");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes())
+    for (const auto& n : snapshot(*g))
       out.sample("drawbridge_node_in_flight", {{"upstream", g->name()}, {"node", n->name()}}, std::int64_t{n->in_flight.load()});
   out.family("drawbridge_node_tunnels", "gauge", "WebSocket tunnels open to a node (part of in_flight).");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes())
+    for (const auto& n : snapshot(*g))
       out.sample("drawbridge_node_tunnels", {{"upstream", g->name()}, {"node", n->name()}}, std::int64_t{n->tunnels.load()});
   out.family("drawbridge_node_state", "gauge",
              "1 for a node's current state (active, warming, draining, drained, unhealthy, ejected), 0 for the others.");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes()) {
+    for (const auto& n : snapshot(*g)) {
       const auto current = n->state(now_ms, g->config().slow_start.count());
       for (const auto s : all_states)
         out.sample("drawbridge_node_state", {{"upstream", g->name()}, {"node", n->name()}, {"state", upstream::to_string(s)}},
@@ -171,7 +187,7 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     }
   out.family("drawbridge_node_healthy", "gauge", "1 when a node's health checks pass (or it has none), else 0.");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes())
+    for (const auto& n : snapshot(*g))
       out.sample("drawbridge_node_healthy", {{"upstream", g->name()}, {"node", n->name()}},
                  std::uint64_t{n->health.load() == upstream::health_state::healthy ? 1u : 0u});
   out.family("drawbridge_upstream_eligible_nodes", "gauge",
@@ -180,21 +196,28 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     out.sample("drawbridge_upstream_eligible_nodes", {{"upstream", g->name()}}, std::uint64_t{g->eligible_count(nullptr)});
   out.family("drawbridge_health_checks_total", "counter", "Active health checks, by result (passed or failed).");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes()) {
+    for (const auto& n : snapshot(*g)) {
       out.sample("drawbridge_health_checks_total", {{"upstream", g->name()}, {"node", n->name()}, {"result", "passed"}},
                  n->health_checks_passed.value());
       out.sample("drawbridge_health_checks_total", {{"upstream", g->name()}, {"node", n->name()}, {"result", "failed"}},
                  n->health_checks_failed.value());
     }
+  out.family("drawbridge_node_failures_total", "counter",
+             "Failures of a node that count toward passive ejection: connect errors, resets, timeouts, garbage, "
+             "502/503/504 answers (including requests then retried on another node).");
+  for (const auto& g : upstreams)
+    for (const auto& n : snapshot(*g))
+      out.sample("drawbridge_node_failures_total", {{"upstream", g->name()}, {"node", n->name()}},
+                 std::uint64_t{n->failures_total.load(std::memory_order_relaxed)});
   out.family("drawbridge_node_ejections_total", "counter", "Times passive checks ejected a node.");
   for (const auto& g : upstreams)
-    for (const auto& n : *g->nodes())
+    for (const auto& n : snapshot(*g))
       out.sample("drawbridge_node_ejections_total", {{"upstream", g->name()}, {"node", n->name()}},
                  std::uint64_t{n->ejections_total.load(std::memory_order_relaxed)});
   out.family("drawbridge_upstream_connections_total", "counter",
              "Requests sent to a node, by whether the connection was new (reused=\"false\") or from the pool.");
   for (std::size_t u = 0; u < upstreams.size(); ++u) {
-    const auto nodes = upstreams[u]->nodes();
+    const auto* nodes = &snapshot(*upstreams[u]);
     for (std::size_t i = 0; i < nodes->size() && i < per_node[u].size(); ++i) {
       const auto& name = (*nodes)[i]->name();
       out.sample("drawbridge_upstream_connections_total", {{"upstream", upstreams[u]->name()}, {"node", name}, {"reused", "false"}},
@@ -210,22 +233,22 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   for (std::size_t l = 0; l < rt.listeners.size(); ++l) {
     const auto& li = *rt.listeners[l];
     if (!li.tls()) continue;
-    const auto done = li.handshakes.load(std::memory_order_relaxed);
-    const auto resumed = li.resumed.load(std::memory_order_relaxed);
     out.sample("drawbridge_tls_handshakes_total", {{"listener", listener_names[l]}, {"result", "full"}},
-               done >= resumed ? done - resumed : 0);
-    out.sample("drawbridge_tls_handshakes_total", {{"listener", listener_names[l]}, {"result", "resumed"}}, resumed);
+               std::uint64_t{li.full.load(std::memory_order_relaxed)});
+    out.sample("drawbridge_tls_handshakes_total", {{"listener", listener_names[l]}, {"result", "resumed"}},
+               std::uint64_t{li.resumed.load(std::memory_order_relaxed)});
     out.sample("drawbridge_tls_handshakes_total", {{"listener", listener_names[l]}, {"result", "failed"}},
                li.handshake_failures.load(std::memory_order_relaxed));
   }
   out.family("drawbridge_tls_certificate_expiry_timestamp_seconds", "gauge",
-             "When each served certificate expires (Unix time), by listener and the certificate's first name.");
+             "When each served certificate expires (Unix time), by listener, the certificate's first name and its file.");
   for (std::size_t l = 0; l < rt.listeners.size(); ++l) {
     const auto contexts = rt.listeners[l]->current_contexts();
     if (!contexts) continue;
     for (const auto& cert : contexts->certificates()) {
       const auto& name = cert.names.empty() ? cert.subject : cert.names.front();
-      out.sample("drawbridge_tls_certificate_expiry_timestamp_seconds", {{"listener", listener_names[l]}, {"name", name}},
+      out.sample("drawbridge_tls_certificate_expiry_timestamp_seconds",
+                 {{"listener", listener_names[l]}, {"name", name}, {"file", cert.cert_path}},
                  static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(cert.not_after.time_since_epoch()).count()));
     }
   }

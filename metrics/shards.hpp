@@ -15,9 +15,14 @@
 
 namespace drawbridge::metrics {
 
-// Status codes are counted by value: slot 0 for "no status" (the client went away first), then 100..599.
-inline constexpr std::size_t code_slots = 501;
-inline std::size_t code_slot(unsigned status) { return status >= 100 && status <= 599 ? status - 99 : 0; }
+// Status codes are counted by value: slot 0 for "no status" (the client went away first), then 100..599,
+// and a last slot for the odd code a node may send from 600 to 999.
+inline constexpr std::size_t code_slots = 502;
+inline constexpr std::size_t other_code_slot = code_slots - 1;
+inline std::size_t code_slot(unsigned status) {
+  if (status == 0) return 0;
+  return status >= 100 && status <= 599 ? status - 99 : other_code_slot;
+}
 inline unsigned slot_code(std::size_t slot) { return slot == 0 ? 0 : static_cast<unsigned>(slot + 99); }
 
 // Why a request moved on from a node or was tried again (drawbridge_retries_total's reason label).
@@ -66,6 +71,7 @@ struct upstream_shard {
 struct listener_shard {
   gauge open;        // downstream connections open now
   counter accepted;  // downstream connections accepted
+  counter refused;   // closed at once: limits.max_connections was reached
 };
 
 struct alignas(64) worker_shard {

@@ -72,12 +72,15 @@ task<exchange_outcome> exchange<Downstream>::run() {
       if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
     const int index = view.balancer->pick(tried_bits, now_ms);
     if (index == upstream::no_node) break;
-    if (moving_on) count_retry(*moving_on);  // another node takes what the last one failed
-    moving_on.reset();
+
     auto n = (*view.nodes)[static_cast<std::size_t>(index)];
     may_move_on_ = request_.idempotent && !request_has_body_ &&
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
+    if (result != step::not_taken && moving_on) {  // another node took what the last one failed
+      count_retry(*moving_on);
+      moving_on.reset();
+    }
     const upstream::node* attempted = n.get();
     if (result != step::not_taken) outcome_.node = std::move(n);  // moved: one less shared count change
     if (result == step::done || result == step::failed) break;

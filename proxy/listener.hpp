@@ -28,6 +28,7 @@ struct listener {
   mutable std::atomic<std::uint64_t> handshakes{0};
   mutable std::atomic<std::uint64_t> handshake_failures{0};
   mutable std::atomic<std::uint64_t> resumed{0};  // handshakes that resumed a session (ticket or cache)
+  mutable std::atomic<std::uint64_t> full{0};     // the others (kept apart so each count only grows)
 };
 
 // Loads the certificates of every HTTPS listener (at start-up, and again on reload). A listener whose

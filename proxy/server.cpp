@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -23,7 +24,7 @@ void server::start() {
   const auto& config = runtime_->config;
   log_ = std::make_unique<access_log>(config.access_log);
   unsigned count = config.workers;
-  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  if (count == 0) count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
 
   // Worker 0 binds what the config says; the others bind the very same addresses (a port 0 resolved
   // to the kernel's choice), so that SO_REUSEPORT groups them and the kernel spreads connections.

@@ -132,6 +132,7 @@ task<bool> session<Stream>::handshake() {
     }
     listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
     if (SSL_session_reused(stream_.native_handle())) listener_.resumed.fetch_add(1, std::memory_order_relaxed);
+    else listener_.full.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }

@@ -152,14 +152,16 @@ void worker::count_request(const access_record& r, int upstream, const upstream:
     return;
   }
   auto& u = stats_.upstreams[static_cast<std::size_t>(upstream)];
-  u.request_duration.observe_ms(r.duration_ms);
+  // A WebSocket tunnel's request lasts as long as the tunnel: not a latency, so not in the histograms.
+  const bool timed = r.status != 101;
+  if (timed) u.request_duration.observe_ms(r.duration_ms);
   if (!n) {
     u.requests_without_node[slot].add();
     return;
   }
   auto& counted = n->stats.of(id_);
   counted.requests[slot].add();
-  if (r.upstream_ms >= 0) counted.response_duration.observe_ms(r.upstream_ms);
+  if (timed && r.upstream_ms >= 0) counted.response_duration.observe_ms(r.upstream_ms);
 }
 
 void worker::connection_closed(const listener& l) {
@@ -188,6 +190,7 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     }
     if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
+      stats_.listeners[l.index].refused.add();
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
@@ -203,14 +206,16 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     }
     // The contexts current at accept time: a reload after this point affects only later connections.
     auto contexts = l.current_contexts();
+    std::shared_ptr<session<tls::tls_socket>> tls_session;
     try {
       tls::tls_socket stream(std::move(socket), contexts->default_context().native_handle());
-      std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l,
-                                                     std::move(contexts))->start();
+      tls_session = std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l, std::move(contexts));
     } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
-      connection_closed(l);
+      connection_closed(l);  // no session was made, so no session's end will count it
       spdlog::error("cannot start TLS on a new connection: {}", e.what());
+      continue;
     }
+    tls_session->start();
   }
 }
 
