@@ -114,5 +114,12 @@ wait_up() {
   done
 }
 
+# record SCENARIO METRIC UNIT BETTER DRAWBRIDGE HAPROXY NGINX: one line of the results that scripts/bench
+# turns into bench/results/<date>.md (BETTER is "higher" or "lower"). Nothing when run on its own.
+record() {
+  [[ -n ${BENCH_RESULTS:-} ]] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_RESULTS"
+}
+
 # The median of the numbers given.
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }

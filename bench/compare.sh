@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
-rounds=${ROUNDS:-1}
+rounds=${ROUNDS:-3}
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
 
@@ -27,29 +27,27 @@ write_configs
 start_processes
 wait_up http / upstream nginx haproxy drawbridge
 
-echo "small JSON GET, ${connections} keep-alive connections, ${duration} per run, ${rounds} round(s); proxies on core ${proxy_core}"
-declare -A best
+echo "small JSON GET, ${connections} keep-alive connections, ${duration} x ${rounds} rounds (A B C A B C); proxies on core ${proxy_core}"
+declare -A runs=()
 for round in $(seq "$rounds"); do
   for name in drawbridge haproxy nginx; do
-    case $name in
-      drawbridge) port=$drawbridge_port ;; haproxy) port=$haproxy_port ;; nginx) port=$nginx_port ;;
-    esac
-    read -r rps p99 errors < <(run_wrk "http://127.0.0.1:$port/api/v1/health")
+    port_var="${name}_port"
+    read -r rps p99 errors < <(run_wrk "http://127.0.0.1:${!port_var}/api/v1/health")
+    runs[$name]="${runs[$name]:-} $rps"
     printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
-    if [[ -z "${best[$name]:-}" ]] || awk "BEGIN{exit !($rps > ${best[$name]})}"; then best[$name]=$rps; fi
   done
 done
-echo
-printf '%-12s %12s\n' proxy "best req/s"
-for name in drawbridge haproxy nginx; do printf '%-12s %12s\n' "$name" "${best[$name]}"; done
-awk -v d="${best[drawbridge]}" -v h="${best[haproxy]}" -v n="${best[nginx]}" \
-  'BEGIN { printf "\ndrawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n", d / h, d / n }'
+d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
+printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
+awk -v d="$d" -v h="$h" -v n="$n" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+record "small JSON GET, ${connections} keep-alive connections" "requests/s" "req/s" higher "$d" "$h" "$n"
 
 # Idle keep-alive connections: resident memory per connection in the process that holds them.
-idle=${IDLE_CONNECTIONS:-2000}
+idle=${IDLE_CONNECTIONS:-3000}
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
-echo
 echo "idle keep-alive connection memory (${idle} connections, bytes each):"
-printf '  %-10s %8s\n' drawbridge "$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle")"
-printf '  %-10s %8s\n' haproxy "$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle")"
-printf '  %-10s %8s\n' nginx "$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle")"
+di=$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle")
+hi=$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle")
+ni=$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle")
+printf '  %-10s %8s\n' drawbridge "$di" haproxy "$hi" nginx "$ni"
+record "${idle} idle keep-alive connections" "memory per connection" "bytes" lower "$di" "$hi" "$ni"

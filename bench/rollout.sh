@@ -348,6 +348,14 @@ table=$(
 )
 echo
 echo "$table"
+if [[ -n ${BENCH_RESULTS:-} ]]; then  # for scripts/bench's results file
+  {
+    echo "Rolling upgrade of 3 demo nodes (502 for ${boot} after each start) under wrk -c${connections} -d${duration}"
+    echo "(70% GET, 30% POST of 2 KB), upgrade started ${upgrade_start}s in (\`bench/rollout.sh\`). Failed = non-2xx + socket errors."
+    echo
+    echo "$table"
+  } >"$BENCH_RESULTS.rollout.md"
+fi
 if [[ ${SAVE:-} == 1 ]]; then
   mkdir -p bench/results
   out="bench/results/rollout-$(date +%F).md"

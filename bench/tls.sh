@@ -58,6 +58,7 @@ for scenario in keep-alive new-connection; do
   printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
   awk -v d="$d" -v h="$h" -v n="$n" \
     'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+  record "HTTPS ${scenario}, ${connections} connections" "requests/s" "req/s" higher "$d" "$h" "$n"
   unset runs
 done
 
@@ -65,6 +66,8 @@ done
 idle=${IDLE_CONNECTIONS:-1000}
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 echo "idle HTTPS keep-alive connection memory (${idle} connections, bytes each):"
-printf '  %-10s %8s\n' drawbridge "$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle" --tls)"
-printf '  %-10s %8s\n' haproxy "$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle" --tls)"
-printf '  %-10s %8s\n' nginx "$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle" --tls)"
+di=$(python3 bench/idle_memory.py "$drawbridge_port" "${pids[3]}" "$idle" --tls)
+hi=$(python3 bench/idle_memory.py "$haproxy_port" "${pids[2]}" "$idle" --tls)
+ni=$(python3 bench/idle_memory.py "$nginx_port" "$nginx_worker" "$idle" --tls)
+printf '  %-10s %8s\n' drawbridge "$di" haproxy "$hi" nginx "$ni"
+record "${idle} idle HTTPS keep-alive connections" "memory per connection" "bytes" lower "$di" "$hi" "$ni"
