@@ -28,16 +28,10 @@ while len(json.dumps({"responseMeta": {"status": 200, "success": True}, "data": 
 open(sys.argv[1], "w").write(json.dumps({"responseMeta": {"status": 200, "success": True}, "data": rows}))
 PY
 body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}'
-cat >"$work/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $work/upstream.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$upstream_port reuseport;
-    location = /big.json { default_type application/json; alias $work/big.json; }
-    location / { default_type application/json; return 200 '$body'; } }
-}
-CONF
+# The configurations are files in bench/conf/ (a reader can check that the proxies are set up alike);
+# render fills in their @NAME@ placeholders.
+render() { python3 bench/conf/render.py "$@"; }
+render bench/conf/upstream.conf.in "$work/upstream.conf" WORK="$work" UPSTREAM_PORT="$upstream_port" BODY="$body"
 
 # run_wrk URL [more wrk arguments] → "requests/s p99 errors"
 run_wrk() {
@@ -50,47 +44,21 @@ run_wrk() {
   echo "${rps:-0} ${p99:--} ${errors:-}"
 }
 
-# The three proxies configured alike: one worker/thread, a keep-alive pool of 64 to the upstream, the
-# same timeouts, no access log. A scenario adds only what it needs, in these variables (each extra a
-# whole line or lines, ending in a newline; empty by default), then calls write_configs:
+# The three proxies configured alike (bench/conf/*.in): one worker/thread, a keep-alive pool of 64 to the
+# upstream, the same timeouts, no access log. A scenario adds only what it needs, in these variables (each
+# extra a whole line or lines, ending in a newline; empty by default), then calls write_configs:
 #   nginx_http_extra, nginx_listen_extra (after the address), nginx_server_extra
 #   haproxy_global_extra, haproxy_bind_extra (after the address), haproxy_frontend_extra
 #   drawbridge_listener_extra (more keys of the listener), drawbridge_extra (more top-level keys)
 write_configs() {
-  cat >"$work/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log stderr error;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
-${nginx_http_extra:-}  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; keepalive_requests 10000000; }
-  server { listen 127.0.0.1:$nginx_port${nginx_listen_extra:-};
-${nginx_server_extra:-}    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
-}
-CONF
-  cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-${haproxy_global_extra:-}defaults
-  mode http
-  timeout connect 30s
-  timeout client 300s
-  timeout server 300s
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$haproxy_port${haproxy_bind_extra:-}
-${haproxy_frontend_extra:-}  default_backend be
-backend be
-  server s1 127.0.0.1:$upstream_port
-CONF
-  cat >"$work/drawbridge.json" <<CONF
-{"workers": 1, "listeners": [{"address": "127.0.0.1:$drawbridge_port"${drawbridge_listener_extra:-}}],
- "upstreams": [{"name": "up", "keepalive": {"max_idle_per_node": 64, "max_requests": 10000000},
-                "nodes": [{"name": "n1", "address": "127.0.0.1:$upstream_port"}]}],
-${drawbridge_extra:-} "access_log": {"path": "off"}, "log_level": "warn"}
-CONF
+  render bench/conf/nginx.conf.in "$work/nginx.conf" WORK="$work" UPSTREAM_PORT="$upstream_port" \
+    NGINX_PORT="$nginx_port" HTTP_EXTRA="${nginx_http_extra:-}" LISTEN_EXTRA="${nginx_listen_extra:-}" \
+    SERVER_EXTRA="${nginx_server_extra:-}"
+  render bench/conf/haproxy.cfg.in "$work/haproxy.cfg" UPSTREAM_PORT="$upstream_port" HAPROXY_PORT="$haproxy_port" \
+    GLOBAL_EXTRA="${haproxy_global_extra:-}" BIND_EXTRA="${haproxy_bind_extra:-}" \
+    FRONTEND_EXTRA="${haproxy_frontend_extra:-}"
+  render bench/conf/drawbridge.json.in "$work/drawbridge.json" UPSTREAM_PORT="$upstream_port" \
+    DRAWBRIDGE_PORT="$drawbridge_port" LISTENER_EXTRA="${drawbridge_listener_extra:-}" EXTRA="${drawbridge_extra:-}"
 }
 
 # Starts the upstream (on the load core) and the three proxies (on the proxy core); pids in that order.
