@@ -92,8 +92,8 @@ def main():
              f"Command: `{command}`. Each proxy runs one worker/thread pinned to core 0 (taskset); wrk and the "
              "upstream (nginx serving fixed JSON, or the demo node for uploads) share core 1. Each scenario runs "
              "the proxies in turn, A B C A B C, and reports medians. The configurations are the templates in "
-             "`bench/conf/`, with each scenario's additions in its script (the rolling upgrade's are in "
-             "`bench/rollout.sh`).", "",
+             "`bench/conf/` (the rolling upgrade's are `bench/conf/rollout-*.in`), with each scenario's additions "
+             "in its script.", "",
              "Ratio columns: how many times better drawbridge did than the anchor, whichever way is better "
              "(above 1: drawbridge ahead; for memory, latency and size the anchor's value over drawbridge's).", "",
              "| scenario | metric | drawbridge | HAProxy | nginx | vs HAProxy | vs nginx |",

@@ -156,64 +156,16 @@ LUA
 # Configs. Equivalent settings: one worker/thread, keep-alive pool to the nodes, connect 2s, read 30s,
 # health checks every $check_interval (2 to rise, 2 to fall) where there are any; safe methods retried on
 # another node after a connection error or a 502/503; POSTs only when they were not sent.
-cat >"$work/drawbridge.json" <<CONF
-{"workers": 1, "listeners": [{"address": "127.0.0.1:$proxy_port"}], "access_log": {"path": "off"}, "log_level": "warn",
- "timeouts": {"connect": "2s", "read": "30s"},
- "admin": {"address": "127.0.0.1:$admin_port"},
- "upstreams": [{"name": "app",
-   "health_check": {"path": "/api/v1/health", "interval": "$check_interval", "timeout": "$check_interval", "healthy_threshold": 2, "unhealthy_threshold": 2,
-                    "expect_json": {"pointer": "/responseMeta/success", "equals": true}},
-   "nodes": [$(for n in "${nodes[@]}"; do printf '{"name": "%s", "address": "%s"}, ' "$n" "${node_address[$n]}"; done | sed 's/, $//')]}]}
-CONF
-
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-  stats socket $work/haproxy.sock mode 600 level admin
-  log stdout format raw local0
-defaults
-  mode http
-  log global
-  option httplog
-  option dontlog-normal
-  timeout connect 2s
-  timeout client 300s
-  timeout server 30s
-  timeout check $check_interval
-  http-reuse always
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response 502 503
-frontend fe
-  bind 127.0.0.1:$proxy_port
-  http-request disable-l7-retry unless METH_GET or METH_HEAD or METH_OPTIONS
-  default_backend app
-backend app
-  option httpchk GET /api/v1/health
-  http-check expect status 200
-$(for n in "${nodes[@]}"; do echo "  server $n ${node_address[$n]} check inter $check_interval rise 2 fall 2"; done)
-CONF
-
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  keepalive_requests 10000000; keepalive_timeout 300s;
-  map \$status \$failed { ~^2 0; default 1; }
-  log_format failed '\$time_local \$request_method \$uri \$status upstream \$upstream_addr \$upstream_status';
-  access_log $work/nginx-failed.log failed if=\$failed;
-  upstream app {
-$(for n in "${nodes[@]}"; do echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s;"; done)
-    keepalive 64; keepalive_requests 10000000;
-  }
-  server { listen 127.0.0.1:$proxy_port;
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
-                 proxy_connect_timeout 2s; proxy_read_timeout 30s; proxy_send_timeout 30s;
-                 proxy_next_upstream error timeout http_502 http_503;
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
-}
-CONF
+# The files are bench/conf/rollout-*.in; the node lists are filled in here.
+render() { python3 bench/conf/render.py "$@"; }
+render bench/conf/rollout-drawbridge.json.in "$work/drawbridge.json" PROXY_PORT="$proxy_port" ADMIN_PORT="$admin_port" \
+  CHECK_INTERVAL="$check_interval" \
+  NODES="$(for n in "${nodes[@]}"; do printf '{"name": "%s", "address": "%s"}, ' "$n" "${node_address[$n]}"; done | sed 's/, $//')"
+render bench/conf/rollout-haproxy.cfg.in "$work/haproxy.cfg" WORK="$work" PROXY_PORT="$proxy_port" \
+  CHECK_INTERVAL="$check_interval" \
+  SERVERS="$(for n in "${nodes[@]}"; do echo "  server $n ${node_address[$n]} check inter $check_interval rise 2 fall 2"; done)"
+render bench/conf/rollout-nginx.conf.in "$work/nginx.conf" WORK="$work" PROXY_PORT="$proxy_port" \
+  SERVERS="$(for n in "${nodes[@]}"; do echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s;"; done)"
 
 build/drawbridge check --config "$work/drawbridge.json" >/dev/null
 haproxy -c -q -f "$work/haproxy.cfg"
