@@ -131,9 +131,7 @@ TEST(gzip, https_responses_are_compressed_too) {
   const auto cert = ca.issue("site", "a.test", {"a.test"});
   fake_node node({"n"});
   auto config = gzip_config(node.port());
-  conf::listener_tls_config tls;
-  tls.certificates.push_back({cert.cert, cert.key});
-  config.listeners[0].tls = tls;
+  use_tls(config, {cert});
   proxy_under_test proxy(config);
   tls_client client(proxy.port(), {.sni = "a.test"});
   ASSERT_TRUE(client.connected()) << client.error();

@@ -273,9 +273,7 @@ TEST(metrics, an_https_scrape_passes_promtool_and_holds_every_family_the_operato
   const auto cert = ca.issue("site", "app.test", {"app.test"});
   fake_node node({"a"});
   auto config = admin_test_config({node.port()}, false);
-  conf::listener_tls_config tls;
-  tls.certificates.push_back({cert.cert, cert.key});
-  config.listeners[0].tls = tls;
+  use_tls(config, {cert});
   proxy_under_test proxy(config);
   {
     tls_client client(proxy.port(), {.sni = "app.test"});
@@ -344,9 +342,7 @@ TEST(metrics, every_series_the_dashboard_and_the_alerts_query_is_one_drawbridge_
   const auto cert = ca.issue("site", "app.test", {"app.test"});
   fake_node node({"a"});
   auto config = admin_test_config({node.port()}, false);
-  conf::listener_tls_config tls;
-  tls.certificates.push_back({cert.cert, cert.key});
-  config.listeners[0].tls = tls;
+  use_tls(config, {cert});
   proxy_under_test proxy(config);
   {
     tls_client client(proxy.port(), {.sni = "app.test"});  // one request, so request series have samples

@@ -55,6 +55,13 @@ conf::config admin_test_config(const std::vector<std::uint16_t>& node_ports, boo
   return config;
 }
 
+void use_tls(conf::config& config, const std::vector<pem_files>& certs, std::string hsts) {
+  conf::listener_tls_config tls;
+  for (const auto& c : certs) tls.certificates.push_back({c.cert, c.key});
+  tls.hsts = std::move(hsts);
+  config.listeners[0].tls = std::move(tls);
+}
+
 std::string single_node_config_json(std::uint16_t node_port, unsigned workers) {
   return R"({"workers":)" + std::to_string(workers) +
          R"(,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},

@@ -16,6 +16,7 @@
 #include "admin/control_plane.hpp"
 #include "conf/config.hpp"
 #include "proxy/server.hpp"
+#include "tests/support/test_certs.hpp"
 
 namespace drawbridge::testing {
 
@@ -26,6 +27,9 @@ conf::config test_config(const std::vector<std::uint16_t>& node_ports);
 // test_config plus the admin API on 127.0.0.1:0 and, with `health_checks`, active checks every 50 ms
 // (thresholds 2 and 2) that expect Appsmith's health answer.
 conf::config admin_test_config(const std::vector<std::uint16_t>& node_ports, bool health_checks = true);
+
+// Makes the config's first listener HTTPS with `certs` (and `hsts` as its Strict-Transport-Security).
+void use_tls(conf::config& config, const std::vector<pem_files>& certs, std::string hsts = {});
 
 class proxy_under_test {
  public:

@@ -37,10 +37,7 @@ namespace {
 
 conf::config tls_config(std::uint16_t node_port, std::vector<pem_files> certs, std::string hsts = {}) {
   auto config = admin_test_config({node_port}, false);
-  conf::listener_tls_config tls;
-  for (const auto& c : certs) tls.certificates.push_back({c.cert, c.key});
-  tls.hsts = std::move(hsts);
-  config.listeners[0].tls = tls;
+  use_tls(config, certs, std::move(hsts));
   return config;
 }
 

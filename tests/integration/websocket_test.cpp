@@ -17,6 +17,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "tests/integration/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
@@ -126,9 +127,14 @@ class half_frame_node {
   std::thread thread_;
 };
 
+// Connects (over TLS too, with app.test as the server name) and makes the WebSocket handshake.
 template <typename Stream>
 void open_websocket(websocket::stream<Stream>& ws, std::uint16_t port) {
   beast::get_lowest_layer(ws).connect({net::ip::make_address("127.0.0.1"), port});
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+    SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "app.test");
+    ws.next_layer().handshake(net::ssl::stream_base::client);
+  }
   ws.handshake("app.test", "/rts/socket");
 }
 
@@ -173,8 +179,7 @@ TEST(websocket, messages_cross_the_tunnel_both_ways_and_it_counts_in_flight_unti
   proxy_under_test proxy(admin_test_config({node.port()}, false));
   net::io_context ioc;
   websocket::stream<tcp::socket> ws(ioc);
-  ws.next_layer().connect({net::ip::make_address("127.0.0.1"), proxy.port()});
-  ws.handshake("app.test", "/rts/socket");
+  open_websocket(ws, proxy.port());
   EXPECT_EQ(node.upgrades, 1);
   for (const std::string& text : {std::string("hello"), std::string(200000, 'w'), std::string("third")}) {
     ws.write(net::buffer(text));
@@ -194,8 +199,7 @@ TEST(websocket, an_idle_tunnel_is_closed_after_tunnel_idle) {
   proxy_under_test proxy(config);
   net::io_context ioc;
   websocket::stream<tcp::socket> ws(ioc);
-  ws.next_layer().connect({net::ip::make_address("127.0.0.1"), proxy.port()});
-  ws.handshake("app.test", "/rts/socket");
+  open_websocket(ws, proxy.port());
   beast::flat_buffer message;
   boost::system::error_code ec;
   ws.read(message, ec);  // nothing comes; the proxy ends the tunnel
@@ -219,17 +223,12 @@ TEST(websocket, the_tunnel_works_over_https_too) {
   const auto cert = ca.issue("site", "app.test", {"app.test"});
   echo_node node;
   auto config = admin_test_config({node.port()}, false);
-  conf::listener_tls_config tls;
-  tls.certificates.push_back({cert.cert, cert.key});
-  config.listeners[0].tls = tls;
+  use_tls(config, {cert});
   proxy_under_test proxy(config);
   net::io_context ioc;
   net::ssl::context ctx(net::ssl::context::tls_client);
   websocket::stream<beast::ssl_stream<tcp::socket>> ws(ioc, ctx);
-  beast::get_lowest_layer(ws).connect({net::ip::make_address("127.0.0.1"), proxy.port()});
-  SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "app.test");
-  ws.next_layer().handshake(net::ssl::stream_base::client);
-  ws.handshake("app.test", "/rts/socket");
+  open_websocket(ws, proxy.port());
   for (const std::string& text : {std::string("over tls"), std::string(100000, 't')}) {
     ws.write(net::buffer(text));
     beast::flat_buffer echo;
@@ -321,17 +320,12 @@ TEST(websocket, a_tunnel_over_https_goes_away_with_a_close_frame_too) {
   const auto cert = ca.issue("site", "app.test", {"app.test"});
   echo_node first, second;
   auto config = admin_test_config({first.port(), second.port()}, false);
-  conf::listener_tls_config tls;
-  tls.certificates.push_back({cert.cert, cert.key});
-  config.listeners[0].tls = tls;
+  use_tls(config, {cert});
   proxy_under_test proxy(config);
   net::io_context ioc;
   net::ssl::context ctx(net::ssl::context::tls_client);
   websocket::stream<beast::ssl_stream<tcp::socket>> ws(ioc, ctx);
-  beast::get_lowest_layer(ws).connect({net::ip::make_address("127.0.0.1"), proxy.port()});
-  SSL_set_tlsext_host_name(ws.next_layer().native_handle(), "app.test");
-  ws.next_layer().handshake(net::ssl::stream_base::client);
-  ws.handshake("app.test", "/rts/socket");
+  open_websocket(ws, proxy.port());
   const int used = node_with_tunnel(proxy);
   ASSERT_GE(used, 0);
   auto drained = drain_async(proxy.admin_port(), proxy.node(used).name(), "100ms");
