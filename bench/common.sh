@@ -89,5 +89,11 @@ record() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_RESULTS"
 }
 
+# print_medians D H N [UNIT]: drawbridge's, HAProxy's and nginx's medians, then the ratios.
+print_medians() {
+  printf '  medians: drawbridge %s  haproxy %s  nginx %s%s\n' "$1" "$2" "$3" "${4:+ $4}"
+  awk -v d="$1" -v h="$2" -v n="$3" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+}
+
 # The median of the numbers given.
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }

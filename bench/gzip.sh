@@ -54,8 +54,7 @@ for round in $(seq "$rounds"); do
   done
 done
 d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
-printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
 printf '  compressed bytes: drawbridge %s  haproxy %s  nginx %s  (of %s)\n' "${size[drawbridge]}" "${size[haproxy]}" "${size[nginx]}" "$original"
-awk -v d="$d" -v h="$h" -v n="$n" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+print_medians "$d" "$h" "$n" req/s
 record "gzip of ${original}-byte JSON, level 1, ${connections} connections" "requests/s" "req/s" higher "$d" "$h" "$n"
 record "gzip of ${original}-byte JSON, level 1" "compressed size" "bytes" lower "${size[drawbridge]}" "${size[haproxy]}" "${size[nginx]}"

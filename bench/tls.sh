@@ -55,9 +55,7 @@ for scenario in keep-alive new-connection; do
     done
   done
   d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
-  printf '  medians: drawbridge %s  haproxy %s  nginx %s\n' "$d" "$h" "$n"
-  awk -v d="$d" -v h="$h" -v n="$n" \
-    'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+  print_medians "$d" "$h" "$n"
   record "HTTPS ${scenario}, ${connections} connections" "requests/s" "req/s" higher "$d" "$h" "$n"
   unset runs
 done

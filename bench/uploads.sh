@@ -73,8 +73,7 @@ for round in $(seq "$rounds"); do
   done
 done
 d=$(median ${speeds[drawbridge]}); h=$(median ${speeds[haproxy]}); n=$(median ${speeds[nginx]})
-printf '  medians: drawbridge %s  haproxy %s  nginx %s MiB/s\n' "$d" "$h" "$n"
-awk -v d="$d" -v h="$h" -v n="$n" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+print_medians "$d" "$h" "$n" MiB/s
 record "${uploads} x ${upload_mib} MiB uploads at once" "throughput" "MiB/s" higher "$d" "$h" "$n"
 # Peak growth: the largest of the rounds (the first round grows the most; later ones reuse that memory).
 max() { printf '%s\n' "$@" | sort -g | tail -1; }
