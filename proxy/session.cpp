@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <vector>
 
 #include "proxy/access_log.hpp"
 #include "proxy/head_writer.hpp"
@@ -20,6 +21,7 @@
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/worker.hpp"
+#include "net/readiness.hpp"
 
 namespace drawbridge::proxy {
 
@@ -79,7 +81,13 @@ session<Stream>::~session() {
 
 template <typename Stream>
 void session<Stream>::start() {
-  net::co_spawn(stream_.get_executor(), [self = this->shared_from_this()] { return self->run(); }, net::detached);
+  spawn(true);
+}
+
+template <typename Stream>
+void session<Stream>::spawn(bool fresh) {
+  net::co_spawn(stream_.get_executor(), [self = this->shared_from_this(), fresh] { return self->run(fresh); },
+                net::detached);
 }
 
 template <typename Stream>
@@ -95,16 +103,23 @@ void session<Stream>::force_close() {
   if (upstream_) upstream_->socket.close(ignored);
 }
 
+// Serves requests for as long as they keep coming; returns when the connection goes idle (parked: see
+// read_or_park) or ends.
 template <typename Stream>
-task<void> session<Stream>::run() {
-  if (!co_await handshake()) {
+task<void> session<Stream>::run(bool fresh) {
+  if (fresh && !co_await handshake()) {
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     co_return;
   }
   for (;;) {
     skip_leading_empty_lines();
-    if (buffer_.size() == 0 && !co_await wait_for_request()) break;
+    if (buffer_.size() == 0) {
+      const arrival next = read_or_park();
+      if (next == arrival::parked) co_return;  // on_readable carries on
+      if (next == arrival::closed) break;
+      if (next == arrival::tls_write_first && !co_await read_after_tls_write()) break;
+    }
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
     if (end == ending::close) co_await lingering_close();
@@ -147,22 +162,54 @@ void session<Stream>::skip_leading_empty_lines() {
   }
 }
 
-// Idle between requests, the state most keep-alive connections spend their life in: it holds no read
-// buffer, no parser and no request state, only the session, its socket, the coroutine frames and, for
-// TLS, OpenSSL's connection state (measured with bench/idle_memory.py).
+namespace {
+// Request states given back by idle connections, kept per worker thread for the next busy one (their
+// strings keep their capacity): a few dozen at most, whatever the number of connections.
+constexpr std::size_t spare_states_kept = 32;
+thread_local std::vector<std::unique_ptr<request_state>> spare_states;
+}  // namespace
+
 template <typename Stream>
-task<bool> session<Stream>::wait_for_request() {
+request_state& session<Stream>::state() {
+  if (!state_) {
+    if (spare_states.empty()) {
+      state_ = std::make_unique<request_state>();
+    } else {
+      state_ = std::move(spare_states.back());
+      spare_states.pop_back();
+    }
+  }
+  return *state_;
+}
+
+template <typename Stream>
+void session<Stream>::release_state() {
+  if (!state_) return;
+  if (spare_states.size() >= spare_states_kept) {
+    state_.reset();
+    return;
+  }
+  state_->forwarded = {};
+  // A large response leaves a large contiguous copy behind: not kept.
+  for (auto* s : {&state_->head, &state_->tls_scratch}) {
+    if (s->capacity() > 16 * 1024) std::string().swap(*s);
+    else s->clear();
+  }
+  state_->id.clear();
+  spare_states.push_back(std::move(state_));
+}
+
+// Between requests, the state most keep-alive connections spend their life in. Reads first, without
+// waiting: on a busy connection the next request is usually there already (on the socket, or for TLS
+// possibly decrypted or buffered inside OpenSSL), and one read costs less than asking whether something
+// came and then reading it. When nothing came, the connection is parked: no read buffer, no parser, no
+// request state and no coroutine, only the session, its socket, one pending readiness wait and, for TLS,
+// OpenSSL's connection state (measured with bench/idle_memory.py).
+template <typename Stream>
+typename session<Stream>::arrival session<Stream>::read_or_park() {
   idle_ = true;
   parser_.reset();
-  upstream_request_ = {};
-  head_buffer_.clear();
-  // A large response leaves a large contiguous copy behind: not kept while idle.
-  if (tls_scratch_.capacity() > 16 * 1024) std::string().swap(tls_scratch_);
-  else tls_scratch_.clear();
-  if (worker_.stopping()) co_return false;
-  // Read first, without waiting: on a busy connection the next request is usually there already (on the
-  // socket, or for TLS possibly decrypted or buffered inside OpenSSL), and one read costs less than
-  // asking whether something came and then reading it.
+  if (worker_.stopping()) return arrival::closed;
   boost::system::error_code ec;
   const auto space = buffer_.prepare(read_chunk);
   std::size_t n = 0;
@@ -178,27 +225,51 @@ task<bool> session<Stream>::wait_for_request() {
   if (!ec) {
     buffer_.commit(n);
     idle_ = false;
-    co_return true;
+    return arrival::bytes;
   }
-  if (ec == net::error::would_block) {
-    // Nothing yet: give the buffers back while idle, and wait for readability without one. Bytes that
-    // arrive between the read and the wait are not missed: starting a wait re-arms the socket with epoll
-    // (EPOLL_CTL_MOD), which reports readiness that already exists.
-    head_buffer_.shrink_to_fit();
-    buffer_.shrink_to_fit();
-    deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
-    auto [wait_ec] = co_await stream_.lowest_layer().async_wait(net::socket_base::wait_read, use_tuple);
-    ec = deadline_.disarm() ? beast::error::timeout : wait_ec;
-  } else if constexpr (is_tls) {
-    if (ec == net::error::try_again) {  // OpenSSL has to write before it can read: let the stream do both
-      deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
-      auto [read_ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
-      ec = deadline_.disarm() ? beast::error::timeout : read_ec;
-      if (!ec) buffer_.commit(got);
-    }
+  if constexpr (is_tls) {
+    if (ec == net::error::try_again) return arrival::tls_write_first;
+  }
+  if (ec != net::error::would_block) return arrival::closed;
+  // Nothing yet: give the buffers back, and wait for readability without one. The read just found the
+  // socket empty, so the wait is queued for epoll's next report without a system call; bytes that arrive
+  // from now on are reported (net/readiness.hpp).
+  net_types::mark_drained(stream_.lowest_layer());
+  release_state();
+  buffer_.shrink_to_fit();
+  deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+  net_types::async_wait_readable(stream_.lowest_layer(),
+                                 [self = this->shared_from_this()](const boost::system::error_code& wait_ec) {
+                                   self->on_readable(wait_ec);
+                                 });
+  return arrival::parked;
+}
+
+// A parked connection's wait ended: a request is coming (a new coroutine serves it), or the connection
+// ends here: an idle timeout, a shutdown (on_stop cancels idle waits) or a dead socket. The session goes
+// with the wait's handler, which held the last reference.
+template <typename Stream>
+void session<Stream>::on_readable(const boost::system::error_code& ec) {
+  const bool timed_out = deadline_.disarm();
+  if (ec || timed_out || worker_.stopping()) {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+    return;
   }
   idle_ = false;
-  co_return !ec && !worker_.stopping();  // an idle timeout, a shutdown or a dead socket ends the session
+  spawn(false);
+}
+
+// OpenSSL has to write before it can read (a key update, say): the stream's own read does both.
+template <typename Stream>
+task<bool> session<Stream>::read_after_tls_write() {
+  deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+  auto [ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+  const bool timed_out = deadline_.disarm();
+  idle_ = false;
+  if (ec || timed_out || worker_.stopping()) co_return false;
+  buffer_.commit(got);
+  co_return true;
 }
 
 template <typename Stream>
@@ -246,11 +317,13 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   access_record record;
   record.time = std::chrono::system_clock::now();
   record.client = client_ip_;
-  request_id_ = worker_.ids().next();
-  record.request_id = request_id_;
+  auto& state = this->state();
+  std::string& request_id = state.id;
+  request_id = worker_.ids().next();
+  record.request_id = request_id;
   auto refuse = [&](unsigned code, std::string_view reason, unsigned version) -> task<ending> {
     record.status = code;
-    co_await reply_error(code, reason, /*close=*/true, request_id_, version);
+    co_await reply_error(code, reason, /*close=*/true, request_id, version);
     record.duration_ms = ms_since(started);
     worker_.stats().rejected[static_cast<std::size_t>(metrics::reject_reason_for(code))].add();
     finish(record, -1, nullptr);
@@ -268,7 +341,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   boost::system::error_code ec;
   parser_->put(net::buffer(buffer_.data().data(), header_end), ec);
   if (ec || !parser_->is_header_done()) {
-    spdlog::debug("{}: malformed request from {}: {}", request_id_, client_ip_, ec.message());
+    spdlog::debug("{}: malformed request from {}: {}", request_id, client_ip_, ec.message());
     co_return co_await refuse(400, "malformed request", 11);
   }
   buffer_.consume(header_end);
@@ -280,8 +353,8 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   if (const auto v = check_request_header(req); !v.ok()) co_return co_await refuse(v.status, v.reason, version);
 
   if (const auto id = req["X-Request-Id"]; is_valid_uuid(id)) {
-    request_id_.assign(id.data(), id.size());
-    record.request_id = request_id_;
+    request_id.assign(id.data(), id.size());
+    record.request_id = request_id;
   }
 
   // Absolute-form targets are routed by their authority and forwarded in origin-form: the target names
@@ -314,7 +387,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   if (!route) {
     record.status = 404;
     const bool close = closes_after_own_reply();
-    co_await reply_error(404, "no route for this host and path", close, request_id_, version);
+    co_await reply_error(404, "no route for this host and path", close, request_id, version);
     record.duration_ms = ms_since(started);
     finish(record, -1, nullptr);
     co_return close ? ending::close : ending::keep;
@@ -331,16 +404,18 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name();
+  auto& state = *state_;
+  auto& forwarded = state.forwarded;
 
   exchange_request<Stream> request{stream_,
                            deadline_,
                            buffer_,
                            *parser_,
-                           upstream_request_,
-                           head_buffer_,
-                           tls_scratch_,
+                           forwarded,
+                           state.head,
+                           state.tls_scratch,
                            upstream_index,
-                           request_id_,
+                           state.id,
                            req.version() == 10 ? 10u : 11u,
                            parser_->keep_alive(),
                            req.method() == http::verb::head,
@@ -360,20 +435,20 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   request.owner = this;
 
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
-  upstream_request_ = std::move(req.base());
-  upstream_request_.version(11);
-  upstream_request_.erase(http::field::expect);
-  rewrite_request(upstream_request_, forwarding{client_ip_, is_tls ? "https" : "http", request_id_});
+  forwarded = std::move(req.base());
+  forwarded.version(11);
+  forwarded.erase(http::field::expect);
+  rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id});
   if (const auto length = parser_->content_length())
-    set_framing(upstream_request_, body_framing::length, *length);
-  else set_framing(upstream_request_, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
-  set_keep_alive(upstream_request_, 11, true);
+    set_framing(forwarded, body_framing::length, *length);
+  else set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
+  set_keep_alive(forwarded, 11, true);
   if (request.upgrade) {
-    upstream_request_.set(http::field::connection, "upgrade");
-    upstream_request_.set(http::field::upgrade, upgrade);
+    forwarded.set(http::field::connection, "upgrade");
+    forwarded.set(http::field::upgrade, upgrade);
   }
-  record.method = upstream_request_.method_string();
-  record.path = upstream_request_.target();
+  record.method = forwarded.method_string();
+  record.path = forwarded.target();
 
   auto relay_buffer = worker_.take_relay_buffer();
   exchange<Stream> ex(worker_, request, upstream_, relay_buffer.get(), worker::relay_buffer_size);
@@ -394,9 +469,9 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
     } else {
       // Our own error: the connection survives only if the request body was fully read.
       const bool close = closes_after_own_reply();
-      const bool written = co_await reply_error(out.status, out.reason, close, request_id_, request.client_version);
+      const bool written = co_await reply_error(out.status, out.reason, close, state.id, request.client_version);
       end = !written ? ending::abort : close ? ending::close : ending::keep;
-      if (out.status >= 500) spdlog::warn("{}: {} {}: {}", request_id_, out.status, record.path, out.reason);
+      if (out.status >= 500) spdlog::warn("{}: {} {}: {}", state.id, out.status, record.path, out.reason);
     }
   }
   record.duration_ms = ms_since(started);
@@ -458,10 +533,10 @@ task<bool> session<Stream>::reply_error(unsigned status, std::string_view messag
 // whatever their size.
 template <typename Stream>
 task<bool> session<Stream>::write_own_reply(const http::response_header<>& head, std::string_view body) {
-  head_buffer_.clear();
-  write_response_head(head, head_buffer_);
-  head_buffer_.append(body);
-  co_return !co_await write_all(stream_, net::buffer(head_buffer_), deadline_, worker_.rt().config.timeouts.send);
+  auto& out = state().head;
+  write_response_head(head, out);
+  out.append(body);
+  co_return !co_await write_all(stream_, net::buffer(out), deadline_, worker_.rt().config.timeouts.send);
 }
 
 template <typename Stream>
@@ -469,7 +544,7 @@ task<bool> session<Stream>::reply_redirect(const std::string& location, bool clo
   http::response<http::string_body> res{http::status::permanent_redirect, version};
   res.set(http::field::location, location);
   res.set(http::field::content_type, "text/plain");
-  res.set("X-Request-Id", request_id_);
+  res.set("X-Request-Id", state().id);
   res.body() = "Moved to " + location + "\n";
   res.keep_alive(!close);
   res.prepare_payload();

@@ -1,7 +1,10 @@
 #pragma once
 // One downstream connection: reads requests one after the other (pipelined ones wait in the buffer and
 // are answered in order), validates and routes each, and hands it to an exchange. Lives on its worker's
-// thread; kept alive by its own coroutine (shared_from_this).
+// thread. While it serves requests it is a coroutine; between requests it is parked: the coroutine has
+// ended, and a plain readiness wait on the socket is all that holds the session (shared_from_this) until
+// the next request starts a new coroutine. An idle keep-alive connection then costs the session object,
+// that wait and the socket's epoll state, not a stack of coroutine frames.
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -35,6 +38,15 @@ class session_base {
   virtual void check_deadline(io_deadline::clock::time_point now) = 0;
 };
 
+// What a request needs beyond its parser, held only while the connection is busy: an idle connection
+// gives it back to its worker's spares (see session.cpp), so that it carries none of it.
+struct request_state {
+  upstream_request forwarded;  // the node's copy of the request header
+  std::string head;            // serialised heads
+  std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (see relay.hpp)
+  std::string id;              // the request id
+};
+
 // Stream: net_types::socket (plain HTTP) or tls::tls_socket (HTTPS; the handshake comes first).
 template <typename Stream>
 class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
@@ -56,8 +68,13 @@ class session final : public session_base, public std::enable_shared_from_this<s
   static constexpr bool is_tls = is_tls_stream<Stream>::value;
   enum class ending { keep, close, abort };
   enum class header_status { ok, closed, bad };
+  // What read_or_park found: a request's first bytes, nothing yet (parked: the wait now owns the
+  // session), an end, or a TLS stream that must write before it can read.
+  enum class arrival { bytes, parked, closed, tls_write_first };
 
-  task<void> run();
+  // `fresh`: a new connection (TLS handshakes first); otherwise one woken from parking.
+  void spawn(bool fresh);
+  task<void> run(bool fresh);
   task<bool> handshake();
   task<ending> serve_request();
   task<header_status> read_header(verdict& bad, std::size_t& header_end);
@@ -73,7 +90,11 @@ class session final : public session_base, public std::enable_shared_from_this<s
   void skip_leading_empty_lines();
   bool closes_after_own_reply() const;
   bool client_is_done() const;
-  task<bool> wait_for_request();
+  arrival read_or_park();
+  void on_readable(const boost::system::error_code& ec);
+  task<bool> read_after_tls_write();
+  request_state& state();
+  void release_state();
 
   worker& worker_;
   Stream stream_;
@@ -81,11 +102,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::shared_ptr<const tls::server_contexts> contexts_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
-  upstream_request upstream_request_;
-  std::string head_buffer_;  // serialised heads, reused from request to request
-  std::string tls_scratch_;  // contiguous copies of gather writes to TLS streams (see relay.hpp)
+  std::unique_ptr<request_state> state_;    // while busy; not held while idle
   std::string client_ip_;
-  std::string request_id_;
   bool idle_ = true;
   io_deadline deadline_;  // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any

@@ -1,6 +1,7 @@
 #include "upstream/connection_pool.hpp"
 
 #include "upstream/upstream_tls.hpp"
+#include "net/readiness.hpp"
 
 #include <sys/socket.h>
 
@@ -11,18 +12,26 @@ namespace drawbridge::upstream {
 upstream_connection::upstream_connection(const net_types::executor& ex) : socket(ex) {}
 upstream_connection::~upstream_connection() = default;
 
-// One non-blocking recv per reuse. It is kept on the hot path on purpose: besides a close, it catches
-// bytes a node sent beyond its response (a wrong Content-Length, a late error page), which would
-// otherwise be read as the answer to the next client's request.
+// Before a reuse: has the node closed the connection, or sent bytes beyond its last response (a wrong
+// Content-Length, a late error page), which would otherwise be read as the answer to the next client's
+// request? epoll tells (net/readiness.hpp): if it has reported nothing since the last response ended,
+// nothing came. Otherwise, and always for TLS, a non-blocking peek looks; when it finds the socket empty,
+// the response to the request about to be sent is then waited for without a first read that would find
+// nothing.
 bool still_open(upstream_connection& connection) {
   auto& socket = connection.socket;
   if (!socket.is_open()) return false;
   if (connection.tls && has_buffered_input(*connection.tls)) return false;
+  // Nothing reported since the socket was last found empty (mark_drained when the last response ended):
+  // neither a close nor stray bytes have come, since epoll would have said so. Plain connections only.
+  if (!connection.tls && !net_types::may_have_input(socket)) return true;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // 0 = orderly close; > 0 = bytes nobody asked for (a late error page, garbage): unusable either way.
   if (n >= 0) return false;
-  return errno == EAGAIN || errno == EWOULDBLOCK;
+  if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+  net_types::mark_drained(socket);
+  return true;
 }
 
 connection_pool::connection_pool(std::size_t node_count, conf::keepalive_config config)

@@ -2,8 +2,9 @@
 // Per-worker keep-alive pool of idle connections to each node of one upstream. Worker thread only: no locks.
 //
 // Idle connections have no pending operation (nothing to cancel, nothing to keep the io_context busy).
-// Liveness is checked instead: a non-blocking peek on acquire, and the worker's periodic sweep(), evict
-// connections the node has closed or that sat idle longer than idle_timeout.
+// Liveness is checked instead, on acquire and in the worker's periodic sweep(): a connection that sat idle
+// longer than idle_timeout goes, and so does one the node closed or sent stray bytes on, which epoll
+// reports (still_open: a non-blocking peek once epoll has reported something since the last response).
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include "net/stream.hpp"

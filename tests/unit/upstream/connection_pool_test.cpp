@@ -1,7 +1,10 @@
 #include "upstream/connection_pool.hpp"
 
+#include "net/readiness.hpp"
+
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -63,6 +66,37 @@ TEST(connection_pool, connection_closed_by_the_node_is_evicted) {
     pool.sweep(clock::now());
   }
   EXPECT_EQ(pool.idle_count(0), 0u);
+  EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
+}
+
+// After a response the exchange marks the connection drained, and the pool then trusts epoll instead of
+// peeking: what the node does later (a close, stray bytes) is seen once the worker's loop has run epoll.
+TEST(connection_pool, a_close_after_the_last_response_is_seen_through_epoll) {
+  loopback lo;
+  auto work = net::make_work_guard(lo.ioc);
+  connection_pool pool(1, config(4));
+  auto c = lo.connect();
+  drawbridge::net_types::mark_drained(c->socket);
+  pool.release(0, std::move(c), clock::now());
+  lo.accepted[0].close();
+  for (int i = 0; i < 200 && pool.idle_count(0) > 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+    lo.ioc.poll();
+    pool.sweep(clock::now());
+  }
+  EXPECT_EQ(pool.idle_count(0), 0u);
+}
+
+TEST(connection_pool, stray_bytes_after_the_last_response_are_seen_through_epoll) {
+  loopback lo;
+  auto work = net::make_work_guard(lo.ioc);
+  connection_pool pool(1, config(4));
+  auto c = lo.connect();
+  drawbridge::net_types::mark_drained(c->socket);
+  pool.release(0, std::move(c), clock::now());
+  net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
+  std::this_thread::sleep_for(20ms);
+  lo.ioc.poll();
   EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
 }
 

@@ -1,0 +1,55 @@
+#pragma once
+// What Asio's epoll reactor knows of a socket's readiness, used to save system calls on the request path.
+//
+// Asio registers every socket with epoll once, edge-triggered, and keeps per socket a flag "may be
+// readable" that each epoll report sets. It clears that flag almost never, so every read starts with a
+// speculative recv() (which finds nothing when the peer has yet to answer), and every async_wait re-arms
+// epoll with EPOLL_CTL_MOD: one system call each time, where HAProxy makes none. Here the flag is cleared
+// by us, right after one of our own reads found the socket empty, so that:
+//  - the next read waits for epoll instead of trying first;
+//  - a readiness wait (async_wait_readable) is queued without touching epoll.
+// Both are safe because an edge-triggered epoll reports every arrival after that empty read, and Asio sets
+// the flag again when it does: nothing that arrives later is missed.
+//
+// mark_drained must be called right after a read of ours returned EAGAIN, with nothing in between that
+// can run the reactor (no co_await): an arrival reported in between would otherwise be forgotten.
+//
+// This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks).
+
+#include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/detail/reactive_wait_op.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/system/error_code.hpp>
+#include <utility>
+
+#include "net/stream.hpp"
+
+namespace drawbridge::net_types {
+
+namespace readiness_detail {
+using reactor = boost::asio::detail::epoll_reactor;
+reactor::per_descriptor_data& descriptor(socket_layer& s);
+}  // namespace readiness_detail
+
+// Records that a read of ours has just found `s` empty (EAGAIN). See above for when it may be called.
+void mark_drained(socket_layer& s);
+
+// False when `s` was marked drained and epoll has reported nothing for it since.
+bool may_have_input(socket_layer& s);
+
+// Calls handler(error_code) once `s` may be readable (or the wait is cancelled or the socket closed), like
+// s.async_wait(wait_read, handler), but without the system call when `s` was marked drained.
+template <typename Handler>
+void async_wait_readable(socket_layer& s, Handler handler) {
+  using op = boost::asio::detail::reactive_wait_op<Handler, executor>;
+  auto& reactor = boost::asio::use_service<readiness_detail::reactor>(s.get_executor().context());
+  typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+  p.p = new (p.v) op(boost::system::error_code(), handler, s.get_executor());
+  // allow_speculative: the op's "try" is to complete at once (it reads nothing), which the reactor does
+  // only while the socket may have input; otherwise it is queued for epoll's next report.
+  reactor.start_op(readiness_detail::reactor::read_op, s.native_handle(), readiness_detail::descriptor(s), p.p,
+                   /*is_continuation=*/false, /*allow_speculative=*/true);
+  p.v = p.p = nullptr;
+}
+
+}  // namespace drawbridge::net_types
