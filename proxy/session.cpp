@@ -228,7 +228,7 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
     return arrival::bytes;
   }
   if constexpr (is_tls) {
-    if (ec == net::error::try_again) return arrival::tls_write_first;
+    if (ec == net::error::in_progress) return arrival::tls_write_first;  // OpenSSL must write first
   }
   if (ec != net::error::would_block) return arrival::closed;
   // Nothing yet: give the buffers back, and wait for readability without one. The read just found the

@@ -133,7 +133,7 @@ std::size_t tls_socket::read_some_now(boost::asio::mutable_buffer buffer, boost:
   if (r > 0) return n;
   const next step = classify(r, saved_errno, ec);
   if (step == next::wait_read) ec = boost::asio::error::would_block;
-  else if (step == next::wait_write) ec = boost::asio::error::try_again;
+  else if (step == next::wait_write) ec = boost::asio::error::in_progress;
   return 0;
 }
 

@@ -67,8 +67,9 @@ class tls_socket {
   }
 
   // One non-blocking read, now: the bytes read, or 0 with `ec` set: asio::error::would_block when nothing
-  // has come (wait for the socket to be readable, then read), try_again when OpenSSL must write first
-  // (use async_read_some), or the error as async_read_some gives it.
+  // has come (wait for the socket to be readable, then read), asio::error::in_progress when OpenSSL must
+  // write first (use async_read_some), or the error as async_read_some gives it. (Not try_again for the
+  // second: on Linux it is EAGAIN too, the same error code as would_block.)
   std::size_t read_some_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
 
   // Writes all of the first non-empty buffer (as records of up to 16 KiB; callers hand over contiguous
