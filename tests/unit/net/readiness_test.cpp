@@ -44,6 +44,13 @@ struct pair {
     drawbridge::net_types::async_wait_readable(ours, [&result](const boost::system::error_code& ec) { result = ec; });
   }
 
+  // What a session does when its read-first finds nothing: read, mark the socket drained, wait.
+  void park(std::optional<boost::system::error_code>& result) {
+    read_until_empty();
+    drawbridge::net_types::mark_drained(ours);
+    wait(result);
+  }
+
   // Runs the io_context (epoll included) until `result` is set or `limit` passes.
   void run_until(const std::optional<boost::system::error_code>& result, std::chrono::milliseconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;
@@ -68,11 +75,9 @@ TEST(readiness, a_new_socket_may_have_input_and_its_wait_completes_at_once) {
 
 TEST(readiness, a_drained_socket_waits_for_bytes_then_may_have_input_again) {
   pair p;
-  p.read_until_empty();
-  drawbridge::net_types::mark_drained(p.ours);
-  EXPECT_FALSE(drawbridge::net_types::may_have_input(p.ours));
   std::optional<boost::system::error_code> result;
-  p.wait(result);
+  p.park(result);
+  EXPECT_FALSE(drawbridge::net_types::may_have_input(p.ours));
   p.run_until(result, 50ms);
   EXPECT_FALSE(result) << "the wait completed with nothing to read";
 
@@ -100,10 +105,8 @@ TEST(readiness, bytes_that_came_between_the_empty_read_and_the_wait_are_not_miss
 
 TEST(readiness, the_peer_closing_ends_the_wait_too) {
   pair p;
-  p.read_until_empty();
-  drawbridge::net_types::mark_drained(p.ours);
   std::optional<boost::system::error_code> result;
-  p.wait(result);
+  p.park(result);
   p.peer.close();
   p.run_until(result, 5s);
   ASSERT_TRUE(result);
@@ -115,10 +118,8 @@ TEST(readiness, the_peer_closing_ends_the_wait_too) {
 
 TEST(readiness, cancel_ends_a_queued_wait) {
   pair p;
-  p.read_until_empty();
-  drawbridge::net_types::mark_drained(p.ours);
   std::optional<boost::system::error_code> result;
-  p.wait(result);
+  p.park(result);
   p.ioc.poll();
   ASSERT_FALSE(result);
   p.ours.cancel();

@@ -71,13 +71,20 @@ TEST(connection_pool, connection_closed_by_the_node_is_evicted) {
 
 // After a response the exchange marks the connection drained, and the pool then trusts epoll instead of
 // peeking: what the node does later (a close, stray bytes) is seen once the worker's loop has run epoll.
+namespace {
+// A connection back in the pool after an answer, marked drained as the exchange does.
+void release_after_answer(loopback& lo, connection_pool& pool) {
+  auto c = lo.connect();
+  drawbridge::net_types::mark_drained(c->socket);
+  pool.release(0, std::move(c), clock::now());
+}
+}  // namespace
+
 TEST(connection_pool, a_close_after_the_last_response_is_seen_through_epoll) {
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  auto c = lo.connect();
-  drawbridge::net_types::mark_drained(c->socket);
-  pool.release(0, std::move(c), clock::now());
+  release_after_answer(lo, pool);
   lo.accepted[0].close();
   for (int i = 0; i < 200 && pool.idle_count(0) > 0; ++i) {
     std::this_thread::sleep_for(5ms);
@@ -91,9 +98,7 @@ TEST(connection_pool, stray_bytes_after_the_last_response_are_seen_through_epoll
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  auto c = lo.connect();
-  drawbridge::net_types::mark_drained(c->socket);
-  pool.release(0, std::move(c), clock::now());
+  release_after_answer(lo, pool);
   net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
   std::this_thread::sleep_for(20ms);
   lo.ioc.poll();
