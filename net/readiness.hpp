@@ -12,7 +12,9 @@
 // the flag again when it does: nothing that arrives later is missed.
 //
 // mark_drained must be called right after a read of ours returned EAGAIN, with nothing in between that
-// can run the reactor (no co_await): an arrival reported in between would otherwise be forgotten.
+// can run the reactor (no co_await): an arrival reported in between would otherwise be forgotten. All
+// three functions touch the reactor's per-socket state without its lock: call them only on the thread
+// that runs the socket's io_context (each worker runs its own on one thread, without reactor locking).
 //
 // This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks).
 

@@ -15,7 +15,6 @@
 #include "proxy/relay.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
-#include "net/readiness.hpp"
 #include "upstream/upstream_group.hpp"
 #include "upstream/upstream_tls.hpp"
 
@@ -404,16 +403,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     worker_.stats().gzip_in.add(gzip_plain);
     worker_.stats().gzip_out.add(outcome_.bytes_out);
   }
-  if (relayed.ok()) {
-    // The node's answer ended and nothing of it is left over: the socket is taken as empty, and from here
-    // epoll reports a close or stray bytes, which the pool then peeks at before a reuse. What epoll
-    // reported between the answer's last read and this point (the last write to the client, a few
-    // microseconds) is missed: a reuse then finds a closed connection (retried like any dead pooled
-    // connection) or, from a node that sends bytes after a complete answer, reads them as the next answer.
-    // A peek before every reuse has the same kind of window, between the peek and the request.
-    if (!connection.tls && connection.buffer.size() == 0) net_types::mark_drained(connection.socket);
-    co_return attempt_result{step::done, false, parser.keep_alive()};
-  }
+  if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};
   outcome_.keep_downstream = false;
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
     if (relayed.ec == beast::error::timeout) fail(504, "node stalled before its response body");

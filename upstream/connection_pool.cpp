@@ -14,16 +14,17 @@ upstream_connection::~upstream_connection() = default;
 
 // Before a reuse: has the node closed the connection, or sent bytes beyond its last response (a wrong
 // Content-Length, a late error page), which would otherwise be read as the answer to the next client's
-// request? epoll tells (net/readiness.hpp): if it has reported nothing since the last response ended,
-// nothing came. Otherwise, and always for TLS, a non-blocking peek looks; when it finds the socket empty,
-// the response to the request about to be sent is then waited for without a first read that would find
-// nothing.
+// request? A non-blocking peek looks. When it finds the socket empty, the socket is marked drained
+// (net/readiness.hpp): the response to the request about to be sent is then waited for without a first
+// read that would find nothing, and a later check skips the peek if epoll has reported nothing since.
+// (The end of a response is not such an observation: a node's FIN often comes with its last bytes, and
+// the event that reported both is already spent by then.)
 bool still_open(upstream_connection& connection) {
   auto& socket = connection.socket;
   if (!socket.is_open()) return false;
   if (connection.tls && has_buffered_input(*connection.tls)) return false;
-  // Nothing reported since the socket was last found empty (mark_drained when the last response ended):
-  // neither a close nor stray bytes have come, since epoll would have said so. Plain connections only.
+  // Nothing reported since a peek of ours last found the socket empty (a sweep's, say): neither a close
+  // nor stray bytes have come, since epoll would have said so. Plain connections only.
   if (!connection.tls && !net_types::may_have_input(socket)) return true;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

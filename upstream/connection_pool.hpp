@@ -4,7 +4,7 @@
 // Idle connections have no pending operation (nothing to cancel, nothing to keep the io_context busy).
 // Liveness is checked instead, on acquire and in the worker's periodic sweep(): a connection that sat idle
 // longer than idle_timeout goes, and so does one the node closed or sent stray bytes on, which epoll
-// reports (still_open: a non-blocking peek once epoll has reported something since the last response).
+// reports (still_open: a non-blocking peek, skipped when epoll has reported nothing since the last one).
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include "net/stream.hpp"
