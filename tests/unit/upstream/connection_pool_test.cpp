@@ -1,7 +1,5 @@
 #include "upstream/connection_pool.hpp"
 
-#include "net/readiness.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -69,22 +67,22 @@ TEST(connection_pool, connection_closed_by_the_node_is_evicted) {
   EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
 }
 
-// After a response the exchange marks the connection drained, and the pool then trusts epoll instead of
-// peeking: what the node does later (a close, stray bytes) is seen once the worker's loop has run epoll.
+// Once a peek has found a pooled connection empty, the pool trusts epoll instead of peeking again: what
+// the node does later (a close, stray bytes) is seen once the worker's loop has run epoll.
 namespace {
-// A connection back in the pool after an answer, marked drained as the exchange does.
-void release_after_answer(loopback& lo, connection_pool& pool) {
-  auto c = lo.connect();
-  drawbridge::net_types::mark_drained(c->socket);
-  pool.release(0, std::move(c), clock::now());
+// A connection back in the pool, then a sweep whose peek finds it empty (and marks it drained).
+void release_and_sweep(loopback& lo, connection_pool& pool) {
+  pool.release(0, lo.connect(), clock::now());
+  pool.sweep(clock::now());
+  ASSERT_EQ(pool.idle_count(0), 1u);
 }
 }  // namespace
 
-TEST(connection_pool, a_close_after_the_last_response_is_seen_through_epoll) {
+TEST(connection_pool, a_close_after_a_peek_is_seen_through_epoll) {
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  release_after_answer(lo, pool);
+  release_and_sweep(lo, pool);
   lo.accepted[0].close();
   for (int i = 0; i < 200 && pool.idle_count(0) > 0; ++i) {
     std::this_thread::sleep_for(5ms);
@@ -94,11 +92,11 @@ TEST(connection_pool, a_close_after_the_last_response_is_seen_through_epoll) {
   EXPECT_EQ(pool.idle_count(0), 0u);
 }
 
-TEST(connection_pool, stray_bytes_after_the_last_response_are_seen_through_epoll) {
+TEST(connection_pool, stray_bytes_after_a_peek_are_seen_through_epoll) {
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  release_after_answer(lo, pool);
+  release_and_sweep(lo, pool);
   net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
   std::this_thread::sleep_for(20ms);
   lo.ioc.poll();
