@@ -1,6 +1,9 @@
 #include "net/readiness.hpp"
 
 #include <boost/version.hpp>
+#include <sys/epoll.h>
+
+#include <cstdint>
 #include <type_traits>
 
 namespace drawbridge::net_types {
@@ -21,14 +24,50 @@ struct socket_access : socket_layer {
   using socket_layer::impl_;
 };
 
-// descriptor_state::try_speculative_ is private. An explicit instantiation may name it (access checks do
-// not apply there), and the friend function it defines hands out the member pointer.
+// Private members of Asio's reactor, reached the one way the language allows: an explicit instantiation
+// may name them (access checks do not apply there), and the friend function it defines hands out the
+// member pointer.
+//  - descriptor_state::try_speculative_: per operation type, "may be ready" (see readiness.hpp);
+//  - descriptor_state::registered_events_: what the socket is registered with epoll for;
+//  - scheduler_operation::task_result_: the events of epoll's last report for the socket (Asio stores
+//    them there to hand them to perform_io, and leaves them);
+//  - epoll_reactor::epoll_fd_.
 flags descriptor_state::*speculative_flags();
+std::uint32_t descriptor_state::*registered_events();
+unsigned int boost::asio::detail::scheduler_operation::*last_report();
+int epoll_reactor::*epoll_fd();
 template <flags descriptor_state::*Member>
 struct expose_speculative_flags {
   friend flags descriptor_state::*speculative_flags() { return Member; }
 };
 template struct expose_speculative_flags<&descriptor_state::try_speculative_>;
+template <std::uint32_t descriptor_state::*Member>
+struct expose_registered_events {
+  friend std::uint32_t descriptor_state::*registered_events() { return Member; }
+};
+template struct expose_registered_events<&descriptor_state::registered_events_>;
+template <unsigned int boost::asio::detail::scheduler_operation::*Member>
+struct expose_last_report {
+  friend unsigned int boost::asio::detail::scheduler_operation::*last_report() { return Member; }
+};
+template struct expose_last_report<&boost::asio::detail::scheduler_operation::task_result_>;
+template <int epoll_reactor::*Member>
+struct expose_epoll_fd {
+  friend int epoll_reactor::*epoll_fd() { return Member; }
+};
+template struct expose_epoll_fd<&epoll_reactor::epoll_fd_>;
+
+// descriptor_state derives privately from scheduler_operation; a C-style cast is the conversion that
+// ignores that access.
+unsigned int last_report_of(descriptor_state* d) {
+  return ((boost::asio::detail::scheduler_operation*)d)->*last_report();
+}
+
+// Epoll watches `d` for the peer's close and has reported none (nor an error or hang-up).
+bool no_close_reported(descriptor_state* d) {
+  return ((d->*registered_events()) & EPOLLRDHUP) != 0 &&
+         (last_report_of(d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
+}
 
 }  // namespace
 
@@ -43,6 +82,33 @@ void mark_drained(socket_layer& s) {
 bool may_have_input(socket_layer& s) {
   auto* d = readiness_detail::descriptor(s);
   return !d || (d->*speculative_flags())[epoll_reactor::read_op];
+}
+
+bool watch_peer_close(socket_layer& s) {
+  auto* d = readiness_detail::descriptor(s);
+  if (!d) return false;
+  auto& registered = d->*registered_events();
+  if (registered == 0) return false;  // not in epoll at all
+  if ((registered & EPOLLRDHUP) != 0) return true;
+  auto& reactor = boost::asio::use_service<epoll_reactor>(s.get_executor().context());
+  // What Asio registered, plus EPOLLRDHUP, recorded where Asio keeps it: Asio's own later changes (adding
+  // EPOLLOUT) start from it and keep the addition.
+  epoll_event ev{};
+  ev.events = registered | EPOLLRDHUP;
+  ev.data.ptr = d;
+  if (::epoll_ctl(reactor.*epoll_fd(), EPOLL_CTL_MOD, s.native_handle(), &ev) != 0) return false;
+  registered = ev.events;
+  return true;
+}
+
+void note_short_read(socket_layer& s) {
+  auto* d = readiness_detail::descriptor(s);
+  if (d && no_close_reported(d)) (d->*speculative_flags())[epoll_reactor::read_op] = false;
+}
+
+bool known_empty(socket_layer& s) {
+  auto* d = readiness_detail::descriptor(s);
+  return d && !(d->*speculative_flags())[epoll_reactor::read_op] && no_close_reported(d);
 }
 
 }  // namespace drawbridge::net_types

@@ -11,15 +11,25 @@
 // Both are safe because an edge-triggered epoll reports every arrival after that empty read, and Asio sets
 // the flag again when it does: nothing that arrives later is missed.
 //
-// mark_drained must be called right after a read of ours returned EAGAIN, with nothing in between that
-// can run the reactor (no co_await): an arrival reported in between would otherwise be forgotten. All
-// three functions touch the reactor's per-socket state without its lock: call them only on the thread
-// that runs the socket's io_context (each worker runs its own on one thread, without reactor locking).
+// A read that returns fewer bytes than it asked for also emptied the socket of data, but not necessarily
+// of the peer's close: TCP hands out the bytes before a FIN in one read and the end of stream in the next,
+// and the epoll report of bytes and FIN together is spent by then. So a short read marks the socket
+// drained only when epoll has been asked to report the peer's close too (watch_peer_close: EPOLLRDHUP,
+// which Asio does not ask for) and its reports so far carry none. A close reported before the read is
+// then seen in the report Asio kept (every report after a FIN carries EPOLLRDHUP); one reported after it
+// sets the flag again like any arrival.
+//
+// mark_drained and note_short_read must be called right after the read of ours they describe, with
+// nothing in between that can run the reactor (no co_await): an arrival reported in between would
+// otherwise be forgotten. All these functions touch the reactor's per-socket state without its lock:
+// call them only on the thread that runs the socket's io_context (each worker runs its own on one thread,
+// without reactor locking).
 //
 // This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks).
 
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/reactive_wait_op.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/system/error_code.hpp>
 #include <utility>
@@ -39,6 +49,19 @@ void mark_drained(socket_layer& s);
 // False when `s` was marked drained and epoll has reported nothing for it since.
 bool may_have_input(socket_layer& s);
 
+// Asks epoll to report the peer's close of `s` as such (EPOLLRDHUP), once per socket: one system call the
+// first time, none after. If the peer closed already, epoll reports it at once. False if it could not.
+bool watch_peer_close(socket_layer& s);
+
+// Records that a read of ours has just returned fewer bytes than it asked for. Marks `s` drained when
+// epoll watches it for the peer's close and has reported none; otherwise changes nothing.
+void note_short_read(socket_layer& s);
+
+// True when `s` was marked drained, epoll watches it for the peer's close, and nothing (bytes, a close,
+// an error) has been reported since. What the peer sent after the last report that epoll_wait returned is
+// not known here: a report still queued in the kernel is seen on the worker's next turn through epoll.
+bool known_empty(socket_layer& s);
+
 // Calls handler(error_code) once `s` may be readable (or the wait is cancelled or the socket closed), like
 // s.async_wait(wait_read, handler), but without the system call when `s` was marked drained.
 template <typename Handler>
@@ -52,6 +75,13 @@ void async_wait_readable(socket_layer& s, Handler handler) {
   reactor.start_op(readiness_detail::reactor::read_op, s.native_handle(), readiness_detail::descriptor(s), p.p,
                    /*is_continuation=*/false, /*allow_speculative=*/true);
   p.v = p.p = nullptr;
+}
+
+// The same wait for a completion token (use_tuple, in a coroutine): co_await wait_readable(s, use_tuple).
+template <typename CompletionToken>
+auto wait_readable(socket_layer& s, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+      [&s](auto handler) { async_wait_readable(s, std::move(handler)); }, token);
 }
 
 }  // namespace drawbridge::net_types

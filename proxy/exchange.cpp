@@ -15,6 +15,8 @@
 #include "proxy/relay.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
+#include "net/readiness.hpp"
+#include "upstream/response_head.hpp"
 #include "upstream/upstream_group.hpp"
 #include "upstream/upstream_tls.hpp"
 
@@ -122,7 +124,8 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
   std::unique_ptr<upstream_connection> connection;
   {
     auto& view = worker_.view(request_.upstream_index);
-    if (const int i = view.index_of(&n); i >= 0) connection = view.pool->acquire(i, upstream::clock::now());
+    if (const int i = view.index_of(&n); i >= 0)
+      connection = view.pool->acquire(i, upstream::clock::now(), replayable());
   }
   const bool reused = connection != nullptr;
   auto& counted = n.stats.of(worker_.id());
@@ -209,6 +212,9 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
   if (!ec) {
     boost::system::error_code ignored;
     connection->socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    // So that the pool can tell a drained connection from one the node closed without peeking at it
+    // (net/readiness.hpp, connection_pool.cpp). Plain connections only: TLS ones are always peeked.
+    if (!group.tls_context()) net_types::watch_peer_close(connection->socket);
     if (auto* context = group.tls_context()) {
       // The handshake shares the connect timeout: a node is usable only once TLS is up.
       what = "TLS handshake";
@@ -244,9 +250,14 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     parser->body_limit(boost::none);  // the node's responses are streamed, never held: no limit needed
     if (request_.head) parser->skip(true);
     request_.deadline.arm(connection.socket, timeouts.read);
-    auto [ec, n] = co_await upstream::with_stream(connection, [&](auto& stream) {
-      return http::async_read_header(stream, connection.buffer, *parser, use_tuple);
-    });
+    boost::system::error_code ec;
+    if (connection.tls) {
+      auto [read_ec, n] = co_await http::async_read_header(connection.tls->stream, connection.buffer, *parser,
+                                                           use_tuple);
+      ec = read_ec;
+    } else {
+      ec = co_await upstream::read_response_head(connection, *parser);
+    }
     if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
       fail(504, "node did not respond within the read timeout");

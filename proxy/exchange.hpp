@@ -103,6 +103,9 @@ class exchange {
   task<attempt_result> tunnel(upstream::upstream_connection& connection,
                               http::response_parser<http::buffer_body>& parser);
   void fail(unsigned status, const char* reason);
+  // What a dead pooled connection costs this request: nothing when it can be sent again on a fresh one
+  // (no body, idempotent: see try_node), so the pool may skip its peek (connection_pool.hpp).
+  bool replayable() const { return request_.idempotent && !request_has_body_; }
   void count_retry(metrics::retry_reason why);
 
   worker& worker_;

@@ -202,7 +202,9 @@ void session<Stream>::release_state() {
 // Between requests, the state most keep-alive connections spend their life in. Reads first, without
 // waiting: on a busy connection the next request is usually there already (on the socket, or for TLS
 // possibly decrypted or buffered inside OpenSSL), and one read costs less than asking whether something
-// came and then reading it. When nothing came, the connection is parked: no read buffer, no parser, no
+// came and then reading it. Except when the plain socket is known to be empty (net/readiness.hpp: the
+// request's own read emptied it and epoll has reported nothing since), which saves the read that would
+// find nothing. When nothing came, the connection is parked: no read buffer, no parser, no
 // request state and no coroutine, only the session, its socket, one pending readiness wait and, for TLS,
 // OpenSSL's connection state (measured with bench/idle_memory.py).
 template <typename Stream>
@@ -211,16 +213,30 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   parser_.reset();
   if (worker_.stopping()) return arrival::closed;
   boost::system::error_code ec;
-  const auto space = buffer_.prepare(read_chunk);
   std::size_t n = 0;
+  bool interrupted = false;
   if constexpr (is_tls) {
-    n = stream_.read_some_now(space, ec);
+    n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
+  } else if (net_types::known_empty(stream_)) {
+    // The last read emptied the socket, and epoll (watching for the client's close too) has reported
+    // nothing since: a read now would find nothing.
+    ec = net::error::would_block;
   } else {
+    const auto space = buffer_.prepare(read_chunk);
     const auto got = ::recv(stream_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-    if (got > 0) n = static_cast<std::size_t>(got);
-    else if (got == 0) ec = net::error::eof;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ec = net::error::would_block;
-    else ec.assign(errno, boost::system::system_category());
+    if (got > 0) {
+      n = static_cast<std::size_t>(got);
+      if (n < space.size()) net_types::note_short_read(stream_);
+    } else if (got == 0) {
+      ec = net::error::eof;
+    } else if (errno == EINTR) {
+      ec = net::error::would_block;
+      interrupted = true;  // says nothing about what is there: not marked, so the wait ends at once
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      ec = net::error::would_block;
+    } else {
+      ec.assign(errno, boost::system::system_category());
+    }
   }
   if (!ec) {
     buffer_.commit(n);
@@ -234,7 +250,10 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   // Nothing yet: give the buffers back, and wait for readability without one. The read just found the
   // socket empty, so the wait is queued for epoll's next report without a system call; bytes that arrive
   // from now on are reported (net/readiness.hpp).
-  net_types::mark_drained(stream_.lowest_layer());
+  if (!interrupted) net_types::mark_drained(stream_.lowest_layer());
+  // A connection that goes idle once will likely do so again: from now on epoll reports the client's
+  // close as such, so that a short read marks the socket drained too (one system call per connection).
+  if constexpr (!is_tls) net_types::watch_peer_close(stream_);
   release_state();
   buffer_.shrink_to_fit();
   deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);

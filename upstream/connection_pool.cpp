@@ -14,18 +14,22 @@ upstream_connection::~upstream_connection() = default;
 
 // Before a reuse: has the node closed the connection, or sent bytes beyond its last response (a wrong
 // Content-Length, a late error page), which would otherwise be read as the answer to the next client's
-// request? A non-blocking peek looks. When it finds the socket empty, the socket is marked drained
-// (net/readiness.hpp): the response to the request about to be sent is then waited for without a first
-// read that would find nothing, and a later check skips the peek if epoll has reported nothing since.
-// (The end of a response is not such an observation: a node's FIN often comes with its last bytes, and
-// the event that reported both is already spent by then.)
-bool still_open(upstream_connection& connection) {
+// request? A non-blocking peek looks; when it finds the socket empty, the socket is marked drained
+// (net/readiness.hpp), so that the answer to the request about to be sent is waited for without a first
+// read that would find nothing.
+//
+// With `trust_epoll`, a plain connection that epoll knows to be empty is taken without the peek: the last
+// response's final read left it empty (read_response_head), epoll watches it for the node's close, and
+// nothing has been reported since. That is what nginx and HAProxy rely on for every request. It is
+// blind to what arrived after the worker's last turn through epoll (at most one turn of its loop ago):
+// a close then makes the request fail before any answer, and a replayable request is then sent again on
+// a fresh connection (exchange.cpp); stray bytes then would be read as the answer. Requests that cannot
+// be replayed are always peeked at.
+bool still_open(upstream_connection& connection, bool trust_epoll) {
   auto& socket = connection.socket;
   if (!socket.is_open()) return false;
   if (connection.tls && has_buffered_input(*connection.tls)) return false;
-  // Nothing reported since a peek of ours last found the socket empty (a sweep's, say): neither a close
-  // nor stray bytes have come, since epoll would have said so. Plain connections only.
-  if (!connection.tls && !net_types::may_have_input(socket)) return true;
+  if (trust_epoll && !connection.tls && net_types::known_empty(socket)) return true;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // 0 = orderly close; > 0 = bytes nobody asked for (a late error page, garbage): unusable either way.
@@ -44,12 +48,12 @@ bool connection_pool::expired(const upstream_connection& c, clock::time_point no
   return now - c.idle_since >= config_.idle_timeout;
 }
 
-std::unique_ptr<upstream_connection> connection_pool::acquire(int node, clock::time_point now) {
+std::unique_ptr<upstream_connection> connection_pool::acquire(int node, clock::time_point now, bool replayable) {
   auto& list = idle_[static_cast<std::size_t>(node)];
   while (!list.empty()) {
     auto connection = std::move(list.back());
     list.pop_back();
-    if (!expired(*connection, now) && still_open(*connection)) return connection;
+    if (!expired(*connection, now) && still_open(*connection, replayable)) return connection;
     boost::system::error_code ignored;
     connection->socket.close(ignored);
   }

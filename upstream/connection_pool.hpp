@@ -3,8 +3,7 @@
 //
 // Idle connections have no pending operation (nothing to cancel, nothing to keep the io_context busy).
 // Liveness is checked instead, on acquire and in the worker's periodic sweep(): a connection that sat idle
-// longer than idle_timeout goes, and so does one the node closed or sent stray bytes on, which epoll
-// reports (still_open: a non-blocking peek, skipped when epoll has reported nothing since the last one).
+// longer than idle_timeout goes, and so does one the node closed or sent stray bytes on (still_open).
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include "net/stream.hpp"
@@ -37,7 +36,9 @@ class connection_pool {
   ~connection_pool();
 
   // An idle connection to `node` that still looks open, most recently used first; nullptr if none.
-  std::unique_ptr<upstream_connection> acquire(int node, clock::time_point now);
+  // `replayable`: the request can be sent again on a fresh connection if this one turns out dead, so a
+  // connection epoll knows to be empty is handed out without a peek (see still_open).
+  std::unique_ptr<upstream_connection> acquire(int node, clock::time_point now, bool replayable = false);
 
   // Takes the connection back after a clean exchange, or closes it when the pool for that node is full,
   // it has served max_requests, or it holds unread bytes.
@@ -63,7 +64,8 @@ class connection_pool {
   std::vector<std::vector<std::unique_ptr<upstream_connection>>> idle_;  // per node, oldest first
 };
 
-// True while the peer has not closed the connection and sent nothing unsolicited.
-bool still_open(upstream_connection& connection);
+// True while the peer has not closed the connection and sent nothing unsolicited. `trust_epoll`: a plain
+// connection that epoll knows to be empty is taken as open without a peek.
+bool still_open(upstream_connection& connection, bool trust_epoll = false);
 
 }  // namespace drawbridge::upstream

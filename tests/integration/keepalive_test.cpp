@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+
 #include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
 #include "tests/support/test_client.hpp"
@@ -52,6 +54,32 @@ TEST(keepalive, request_on_a_pooled_connection_the_node_dropped_is_retried_on_a_
   ASSERT_EQ(res.status, 200u) << res.error;
   EXPECT_EQ(json::parse(res.body)["connection"], 2);
   EXPECT_EQ(node.connections(), 2u);
+}
+
+// The node closes right after an answer that said nothing of it. The pool must not hand that connection to
+// a request it could not send again: the POST goes out on a fresh connection and is answered.
+TEST(keepalive, a_connection_the_node_closed_silently_is_not_given_to_a_post) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});
+  test_client client(proxy.port());
+  ASSERT_EQ(client.get("/x?silent_close=1").status, 200u);
+  std::this_thread::sleep_for(50ms);
+  const auto res = client.request(boost::beast::http::verb::post, "/upload", std::string(1000, 'p'));
+  ASSERT_EQ(res.status, 200u) << res.error;
+  EXPECT_EQ(node.connections(), 2u);
+}
+
+// The same for GETs sent at once, before the worker may have seen the close: each is answered (a GET
+// that met the dead connection is sent again on a fresh one).
+TEST(keepalive, gets_right_after_a_silent_close_are_answered) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});
+  test_client client(proxy.port());
+  for (int i = 0; i < 20; ++i) {
+    const auto res = client.get("/x?silent_close=1");
+    ASSERT_EQ(res.status, 200u) << i << ": " << res.error;
+  }
+  EXPECT_EQ(node.connections(), 20u);
 }
 
 TEST(keepalive, max_requests_retires_a_node_connection) {

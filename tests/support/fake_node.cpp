@@ -180,6 +180,9 @@ struct fake_node::impl {
       res.set("X-Node", options.name);
       res.set(http::field::content_type, "application/json");
       bool keep = parser.keep_alive() && !query.count("close");
+      // silent_close: the answer says nothing of a close (keep-alive, as HTTP/1.1 goes), then the node
+      // closes the connection anyway.
+      const bool silent_close = query.count("silent_close") > 0;
       die_on_next = query.count("die_on_next") > 0;
       std::string body;
       unsigned status = 200;
@@ -228,7 +231,7 @@ struct fake_node::impl {
         auto [wec, wn] = req.method() == http::verb::head
                              ? co_await http::async_write_header(*stream, rs, use_tuple)
                              : co_await http::async_write(*stream, rs, use_tuple);
-        if (wec || !keep) break;
+        if (wec || !keep || silent_close) break;
         continue;
       }
       // Streamed body: `bytes` of a repeating pattern, optionally chunked, optionally stalled.

@@ -8,7 +8,9 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace net = boost::asio;
 using stream_socket = drawbridge::net_types::socket;
@@ -126,4 +128,125 @@ TEST(readiness, cancel_ends_a_queued_wait) {
   p.run_until(result, 5s);
   ASSERT_TRUE(result);
   EXPECT_EQ(*result, net::error::operation_aborted);
+}
+
+// A short read: what the peer sent is read, with room to spare. Waits for the bytes first, and lets the
+// reactor see their report, as a read that follows epoll's report does.
+namespace {
+std::size_t short_read(pair& p) {
+  std::this_thread::sleep_for(20ms);
+  p.ioc.poll();
+  char buffer[256];
+  boost::system::error_code ec;
+  const auto n = p.ours.read_some(net::buffer(buffer), ec);
+  EXPECT_FALSE(ec);
+  EXPECT_LT(n, sizeof buffer);
+  return n;
+}
+}  // namespace
+
+TEST(readiness, a_short_read_marks_a_watched_socket_empty_until_more_comes) {
+  pair p;
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
+  net::write(p.peer, net::buffer("abc", 3));
+  EXPECT_EQ(short_read(p), 3u);
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_TRUE(drawbridge::net_types::known_empty(p.ours));
+  EXPECT_FALSE(drawbridge::net_types::may_have_input(p.ours));
+
+  net::write(p.peer, net::buffer("d", 1));
+  for (int i = 0; i < 500 && drawbridge::net_types::known_empty(p.ours); ++i) {
+    std::this_thread::sleep_for(1ms);
+    p.ioc.poll();
+  }
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
+}
+
+// The peer's FIN came with its bytes: the read returns the bytes, and the end of stream only comes with
+// the next read. Epoll's report said so (EPOLLRDHUP), so the socket is not taken for empty.
+TEST(readiness, a_short_read_does_not_hide_a_close_that_came_with_the_bytes) {
+  pair p;
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
+  net::write(p.peer, net::buffer("abc", 3));
+  p.peer.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(short_read(p), 3u);
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
+  EXPECT_TRUE(drawbridge::net_types::may_have_input(p.ours));
+}
+
+TEST(readiness, a_close_after_the_short_read_is_reported) {
+  pair p;
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
+  net::write(p.peer, net::buffer("abc", 3));
+  short_read(p);
+  drawbridge::net_types::note_short_read(p.ours);
+  ASSERT_TRUE(drawbridge::net_types::known_empty(p.ours));
+  p.peer.shutdown(tcp::socket::shutdown_send);
+  for (int i = 0; i < 500 && drawbridge::net_types::known_empty(p.ours); ++i) {
+    std::this_thread::sleep_for(1ms);
+    p.ioc.poll();
+  }
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
+}
+
+// Without EPOLLRDHUP in epoll's reports, a short read cannot tell an empty socket from one whose peer has
+// closed: nothing is marked.
+TEST(readiness, a_short_read_does_not_mark_an_unwatched_socket) {
+  pair p;
+  net::write(p.peer, net::buffer("abc", 3));
+  short_read(p);
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
+  EXPECT_TRUE(drawbridge::net_types::may_have_input(p.ours));
+}
+
+// The close came before epoll was asked to report closes: asking makes epoll report it at once.
+TEST(readiness, watching_after_the_peer_closed_reports_the_close) {
+  pair p;
+  net::write(p.peer, net::buffer("abc", 3));
+  p.peer.shutdown(tcp::socket::shutdown_send);
+  short_read(p);
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
+  EXPECT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));  // once is enough; again changes nothing
+  std::this_thread::sleep_for(20ms);
+  p.ioc.poll();
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
+}
+
+// Asio's own registration changes (adding EPOLLOUT for a write that had to wait) keep the watch.
+TEST(readiness, the_watch_survives_a_write_that_had_to_wait) {
+  pair p;
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
+  // Fill the send buffer so that an async write has to wait for epoll.
+  const std::string chunk(64 * 1024, 'x');
+  boost::system::error_code ec;
+  while (!ec) p.ours.write_some(net::buffer(chunk), ec);
+  ASSERT_EQ(ec, net::error::would_block);
+  bool written = false;
+  net::async_write(p.ours, net::buffer(chunk), [&](const boost::system::error_code&, std::size_t) { written = true; });
+  p.ioc.poll();
+  // Drain the peer so the write completes.
+  p.peer.non_blocking(true);
+  std::vector<char> sink(256 * 1024);
+  for (int i = 0; i < 2000 && !written; ++i) {
+    p.peer.read_some(net::buffer(sink), ec);
+    p.ioc.poll();
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(written);
+  ec = {};
+  while (!ec) p.peer.read_some(net::buffer(sink), ec);  // the rest of what was written
+  // Still watched in our books: a short read marks the socket empty...
+  net::write(p.peer, net::buffer("abc", 3));
+  short_read(p);
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_TRUE(drawbridge::net_types::known_empty(p.ours));
+  // ...and in epoll's: a close that comes with bytes is reported as such.
+  net::write(p.peer, net::buffer("def", 3));
+  p.peer.shutdown(tcp::socket::shutdown_send);
+  short_read(p);
+  drawbridge::net_types::note_short_read(p.ours);
+  EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours)) << "the close was not reported as such";
 }

@@ -1,5 +1,7 @@
 #include "upstream/connection_pool.hpp"
 
+#include "net/readiness.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -67,40 +69,85 @@ TEST(connection_pool, connection_closed_by_the_node_is_evicted) {
   EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
 }
 
-// Once a peek has found a pooled connection empty, the pool trusts epoll instead of peeking again: what
-// the node does later (a close, stray bytes) is seen once the worker's loop has run epoll.
+// After a response whose last read emptied the socket (read_response_head), a replayable request takes the
+// connection on epoll's word, without a peek; any other request peeks.
 namespace {
-// A connection back in the pool, then a sweep whose peek finds it empty (and marks it drained).
-void release_and_sweep(loopback& lo, connection_pool& pool) {
-  pool.release(0, lo.connect(), clock::now());
-  pool.sweep(clock::now());
-  ASSERT_EQ(pool.idle_count(0), 1u);
+// A pooled connection watched for the node's close, whose last read (short) took all the node sent.
+void release_known_empty(loopback& lo, connection_pool& pool) {
+  auto c = lo.connect();
+  ASSERT_TRUE(drawbridge::net_types::watch_peer_close(c->socket));
+  net::write(lo.accepted.back(), net::buffer("answer", 6));
+  std::this_thread::sleep_for(20ms);
+  lo.ioc.poll();
+  char buffer[64];
+  ASSERT_EQ(c->socket.read_some(net::buffer(buffer)), 6u);
+  drawbridge::net_types::note_short_read(c->socket);
+  ASSERT_TRUE(drawbridge::net_types::known_empty(c->socket));
+  pool.release(0, std::move(c), clock::now());
+}
+
+// Runs the worker's loop (epoll included) a few times, as happens between two requests.
+void run_epoll(loopback& lo) {
+  std::this_thread::sleep_for(20ms);
+  lo.ioc.poll();
 }
 }  // namespace
 
-TEST(connection_pool, a_close_after_a_peek_is_seen_through_epoll) {
+TEST(connection_pool, a_replayable_request_takes_a_connection_known_empty) {
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  release_and_sweep(lo, pool);
-  lo.accepted[0].close();
-  for (int i = 0; i < 200 && pool.idle_count(0) > 0; ++i) {
-    std::this_thread::sleep_for(5ms);
-    lo.ioc.poll();
-    pool.sweep(clock::now());
-  }
-  EXPECT_EQ(pool.idle_count(0), 0u);
+  release_known_empty(lo, pool);
+  run_epoll(lo);
+  EXPECT_NE(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
-TEST(connection_pool, stray_bytes_after_a_peek_are_seen_through_epoll) {
+TEST(connection_pool, a_close_reported_by_epoll_is_seen_without_a_peek) {
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
-  release_and_sweep(lo, pool);
+  release_known_empty(lo, pool);
+  lo.accepted[0].close();
+  run_epoll(lo);
+  EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
+}
+
+TEST(connection_pool, stray_bytes_reported_by_epoll_are_seen_without_a_peek) {
+  loopback lo;
+  auto work = net::make_work_guard(lo.ioc);
+  connection_pool pool(1, config(4));
+  release_known_empty(lo, pool);
   net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
+  run_epoll(lo);
+  EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
+}
+
+// What epoll has yet to report is not seen by a replayable request: no peek is made (the request would be
+// sent again on a fresh connection if the node had closed). A request that cannot be replayed peeks.
+TEST(connection_pool, only_a_request_that_cannot_be_replayed_peeks) {
+  loopback lo;
+  auto work = net::make_work_guard(lo.ioc);
+  connection_pool pool(1, config(4));
+  release_known_empty(lo, pool);
+  net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
+  std::this_thread::sleep_for(20ms);  // arrived, but the loop has not run epoll since
+  EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/false), nullptr);
+
+  release_known_empty(lo, pool);
+  net::write(lo.accepted[1], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
   std::this_thread::sleep_for(20ms);
-  lo.ioc.poll();
-  EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
+  EXPECT_NE(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
+}
+
+TEST(connection_pool, a_connection_not_watched_is_peeked_at_even_for_a_replayable_request) {
+  loopback lo;
+  auto work = net::make_work_guard(lo.ioc);
+  connection_pool pool(1, config(4));
+  pool.release(0, lo.connect(), clock::now());
+  pool.sweep(clock::now());  // its peek finds the socket empty and marks it drained
+  net::write(lo.accepted[0], net::buffer("x", 1));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
 TEST(connection_pool, idle_timeout_expires_connections) {

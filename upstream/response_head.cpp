@@ -1,0 +1,57 @@
+#include "upstream/response_head.hpp"
+
+#include <boost/beast/http/error.hpp>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "net/readiness.hpp"
+
+namespace drawbridge::upstream {
+
+namespace http = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+// Each read offers what the buffer has room for (the exchange reserves 16 KiB), at least this much.
+constexpr std::size_t min_read = 512;
+constexpr std::size_t max_read = 64 * 1024;
+}  // namespace
+
+net_types::task<error_code> read_response_head(upstream_connection& connection, response_parser& parser) {
+  auto& buffer = connection.buffer;
+  auto& socket = connection.socket;
+  for (;;) {
+    if (buffer.size() != 0) {
+      error_code ec;
+      const auto used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (!ec && parser.is_header_done()) co_return ec;
+      if (ec && ec != http::error::need_more) co_return ec;
+      if (!ec && used != 0) continue;  // more to parse in what is here
+    }
+    // Nothing to read until epoll says so: the socket was found empty, and nothing was reported since.
+    if (!net_types::may_have_input(socket)) {
+      auto [ec] = co_await net_types::wait_readable(socket, net_types::use_tuple);
+      if (ec) co_return ec;
+    }
+    const std::size_t room = std::clamp(buffer.capacity() - buffer.size(), min_read, max_read);
+    const auto space = buffer.prepare(room);
+    const auto got = ::recv(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (got > 0) {
+      buffer.commit(static_cast<std::size_t>(got));
+      if (static_cast<std::size_t>(got) < space.size()) net_types::note_short_read(socket);
+      continue;
+    }
+    if (got == 0) {
+      if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
+      co_return http::error::partial_message;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, boost::system::system_category());
+    net_types::mark_drained(socket);  // the read found nothing: the wait above needs no system call
+  }
+}
+
+}  // namespace drawbridge::upstream
