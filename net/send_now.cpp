@@ -1,0 +1,38 @@
+#include "net/send_now.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace drawbridge::net_types {
+
+std::size_t send_now(socket& s, const boost::asio::const_buffer* buffers, std::size_t count,
+                     boost::system::error_code& ec) {
+  ec = {};
+  constexpr std::size_t max_iov = 16;  // more than any caller passes; a longer list goes out in part
+  iovec iov[max_iov];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < count && n < max_iov; ++i) {
+    if (buffers[i].size() == 0) continue;
+    iov[n].iov_base = const_cast<void*>(buffers[i].data());
+    iov[n].iov_len = buffers[i].size();
+    ++n;
+  }
+  if (n == 0) return 0;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    // MSG_NOSIGNAL: a peer that went away is an EPIPE here, not a SIGPIPE for the process.
+    const auto sent = ::sendmsg(s.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0) return static_cast<std::size_t>(sent);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) ec = boost::asio::error::would_block;
+    else ec.assign(errno, boost::system::system_category());
+    return 0;
+  }
+}
+
+}  // namespace drawbridge::net_types
