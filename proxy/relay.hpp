@@ -22,6 +22,7 @@
 #include "proxy/io_deadline.hpp"
 #include "proxy/stream_traits.hpp"
 #include "net/send_now.hpp"
+#include "tls/tls_socket.hpp"
 
 namespace drawbridge::proxy {
 
@@ -84,6 +85,13 @@ task<boost::system::error_code> write_all(Sink& sink, const Buffers& buffers, io
     std::tie(ec, std::ignore) = co_await net::async_write(sink, rest, use_tuple);
     if (deadline.disarm()) ec = beast::error::timeout;
     co_return ec;
+  }
+  if constexpr (std::is_same_v<Sink, tls::tls_socket> && std::is_convertible_v<Buffers, net::const_buffer>) {
+    // TLS from clients: the same, through OpenSSL (the rest, if any, is the same bytes: see relay_body).
+    const net::const_buffer all = buffers;
+    boost::system::error_code ec;
+    if (sink.write_some_now(all, ec) == all.size() && !ec) co_return ec;
+    if (ec && ec != net::error::would_block && ec != net::error::in_progress) co_return ec;
   }
   deadline.arm(sink, timeout);
   auto [ec, ignored] = co_await net::async_write(sink, buffers, use_tuple);
@@ -155,9 +163,18 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     if constexpr (is_tls_stream<Sink>::value) {
       scratch.clear();
       for (std::size_t i = 0; i < count; ++i) scratch.append(static_cast<const char*>(out[i].data()), out[i].size());
-      deadline.arm(sink, limits.send_timeout);
-      std::tie(ec, std::ignore) = co_await net::async_write(sink, net::buffer(scratch), use_tuple);
-      if (deadline.disarm()) ec = beast::error::timeout;
+      bool sent = false;
+      if constexpr (std::is_same_v<Sink, tls::tls_socket>) {
+        // At once when the socket has room, as for plain sockets; else the same bytes through the
+        // asynchronous write, which OpenSSL requires after a write that could not finish.
+        sent = sink.write_some_now(net::buffer(scratch), ec) == scratch.size();
+        if (ec == net::error::would_block || ec == net::error::in_progress) ec = {};
+      }
+      if (!sent && !ec) {
+        deadline.arm(sink, limits.send_timeout);
+        std::tie(ec, std::ignore) = co_await net::async_write(sink, net::buffer(scratch), use_tuple);
+        if (deadline.disarm()) ec = beast::error::timeout;
+      }
     } else {
       // Plain socket: at once when it has room (net/send_now.hpp); what did not fit is waited for.
       std::size_t total = 0;

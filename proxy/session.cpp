@@ -216,7 +216,10 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   std::size_t n = 0;
   bool interrupted = false;
   if constexpr (is_tls) {
-    n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
+    // The same for TLS, when OpenSSL holds nothing read ahead either.
+    if (!SSL_has_pending(stream_.native_handle()) && net_types::known_empty(stream_.lowest_layer()))
+      ec = net::error::would_block;
+    else n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
   } else if (net_types::known_empty(stream_)) {
     // The last read emptied the socket, and epoll (watching for the client's close too) has reported
     // nothing since: a read now would find nothing.
@@ -253,7 +256,7 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   if (!interrupted) net_types::mark_drained(stream_.lowest_layer());
   // A connection that goes idle once will likely do so again: from now on epoll reports the client's
   // close as such, so that a short read marks the socket drained too (one system call per connection).
-  if constexpr (!is_tls) net_types::watch_peer_close(stream_);
+  net_types::watch_peer_close(stream_.lowest_layer());
   release_state();
   buffer_.shrink_to_fit();
   deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/error.hpp>
+#include "net/readiness.hpp"
 #include <cstdint>
 #include <new>
 
@@ -14,21 +15,24 @@ namespace {
 
 // The BIO OpenSSL reads and writes through: recv/send on the socket, non-blocking. send() with
 // MSG_NOSIGNAL, so a client that went away gives EPIPE rather than a SIGPIPE (OpenSSL's own socket BIO
-// uses write()). The BIO's data is the file descriptor.
-int socket_of(BIO* bio) { return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio))); }
+// uses write()). The BIO's data is the tls_socket (re-pointed when one is moved).
+net_types::socket& socket_of(BIO* bio) { return static_cast<tls_socket*>(BIO_get_data(bio))->lowest_layer(); }
 
 bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
 
 int bio_write(BIO* bio, const char* data, int size) {
   BIO_clear_retry_flags(bio);
-  const auto n = ::send(socket_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  const auto n = ::send(socket_of(bio).native_handle(), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
   if (n < 0 && would_block(errno)) BIO_set_retry_write(bio);
   return static_cast<int>(n);
 }
 
 int bio_read(BIO* bio, char* data, int size) {
   BIO_clear_retry_flags(bio);
-  const auto n = ::recv(socket_of(bio), data, static_cast<std::size_t>(size), 0);
+  auto& socket = socket_of(bio);
+  const auto n = ::recv(socket.native_handle(), data, static_cast<std::size_t>(size), 0);
+  // OpenSSL reads ahead (whole socket reads): a short one emptied the socket (net/readiness.hpp).
+  if (n > 0 && n < size) net_types::note_short_read(socket);
   if (n < 0 && would_block(errno)) BIO_set_retry_read(bio);
   if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell
   return static_cast<int>(n);                         // an unexpected end from an error
@@ -73,7 +77,7 @@ tls_socket::tls_socket(socket s, SSL_CTX* ctx) : socket_(std::move(s)) {
     SSL_free(ssl_);
     throw std::bad_alloc();
   }
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
+  BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // the SSL object owns the BIO from here
   SSL_set_accept_state(ssl_);
   // Read whole socket reads into OpenSSL's buffer instead of a record header, then its body: one recv
@@ -87,7 +91,8 @@ tls_socket::tls_socket(socket s, SSL_CTX* ctx) : socket_(std::move(s)) {
 
 tls_socket::tls_socket(tls_socket&& other) noexcept
     : socket_(std::move(other.socket_)), ssl_(other.ssl_), write_failed_(other.write_failed_) {
-  other.ssl_ = nullptr;  // the BIO holds the descriptor number, which a move does not change
+  other.ssl_ = nullptr;
+  if (ssl_) BIO_set_data(SSL_get_rbio(ssl_), this);  // the BIO finds its socket through its tls_socket
 }
 
 tls_socket::~tls_socket() { SSL_free(ssl_); }
@@ -109,6 +114,21 @@ int tls_socket::do_read::call(SSL* ssl, std::size_t& n) const {
   if (buffer.size() == 0) return 1;  // an empty read completes at once, with 0 bytes
   ERR_clear_error();
   return SSL_read_ex(ssl, buffer.data(), buffer.size(), &n);
+}
+
+std::size_t tls_socket::write_some_now(boost::asio::const_buffer buffer, boost::system::error_code& ec) {
+  ec = {};
+  if (!usable(true, ec)) return 0;
+  std::size_t n = 0;
+  errno = 0;
+  const int r = do_write{buffer.data(), buffer.size()}.call(ssl_, n);
+  const int saved_errno = errno;
+  if (r > 0) return n;
+  const next step = classify(r, saved_errno, ec);
+  if (step == next::wait_write) ec = boost::asio::error::would_block;
+  else if (step == next::wait_read) ec = boost::asio::error::in_progress;
+  else write_failed_ = true;
+  return 0;
 }
 
 int tls_socket::do_write::call(SSL* ssl, std::size_t& n) const {

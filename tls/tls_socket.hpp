@@ -72,6 +72,11 @@ class tls_socket {
   // second: on Linux it is EAGAIN too, the same error code as would_block.)
   std::size_t read_some_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
 
+  // One non-blocking write of all of `buffer`, now: the bytes written (all of them), or 0 with `ec` set:
+  // asio::error::would_block when the socket is full (OpenSSL may hold part of it: finish with
+  // async_write_some of the same bytes), asio::error::in_progress when OpenSSL must read first (the same),
+  // or the error, after which the stream writes no more (as after a failed async write).
+  std::size_t write_some_now(boost::asio::const_buffer buffer, boost::system::error_code& ec);
   // Writes all of the first non-empty buffer (as records of up to 16 KiB; callers hand over contiguous
   // data: see proxy/stream_traits.hpp).
   template <typename ConstBuffers, typename Token>

@@ -7,11 +7,14 @@
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "tests/support/test_certs.hpp"
 #include "tests/support/tls_client.hpp"
 #include "tls/server_contexts.hpp"
+#include "net/readiness.hpp"
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -49,4 +52,62 @@ TEST(tls_socket, read_some_now_on_an_idle_connection_is_would_block) {
   EXPECT_EQ(server.read_some_now(net::buffer(buffer), ec), 0u);
   EXPECT_EQ(ec, net::error::would_block) << ec.message();
   EXPECT_NE(ec, net::error::in_progress);  // what the session would take for "must write first"
+}
+
+// The session's stream is made by moving one (the BIO must follow it to its new address); it reads and
+// writes at once when it can, and a read that empties the socket marks it known empty, as a plain read
+// does (net/readiness.hpp), so that the session parks it without another read.
+TEST(tls_socket, a_moved_stream_reads_and_writes_at_once) {
+  drawbridge::testing::test_ca ca;
+  const auto files = ca.issue("server", "a.test", {"a.test"});
+  conf::listener_tls_config config;
+  config.certificates.push_back({files.cert, files.key});
+  std::string error;
+  const auto contexts = tls::server_contexts::build(config, error);
+  ASSERT_TRUE(contexts) << error;
+
+  net::io_context ioc;
+  net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  std::unique_ptr<drawbridge::testing::tls_client> client;
+  std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
+  tls::tls_socket first(acceptor.accept(), contexts->default_context().native_handle());
+  tls::tls_socket server(std::move(first));
+  std::optional<boost::system::error_code> handshake;
+  server.async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
+  ioc.run();
+  client_thread.join();
+  ASSERT_TRUE(handshake);
+  ASSERT_FALSE(*handshake) << handshake->message();
+  ASSERT_TRUE(client->connected()) << client->error();
+  ASSERT_TRUE(net_types::watch_peer_close(server.lowest_layer()));
+
+  drawbridge::testing::http_response response;
+  std::thread request_thread([&] { response = client->get("/x"); });
+  std::string request;
+  char buffer[4096];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (request.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until) {
+    boost::system::error_code ec;
+    const auto n = server.read_some_now(net::buffer(buffer), ec);
+    if (n > 0) {
+      request.append(buffer, n);
+      continue;
+    }
+    ASSERT_EQ(ec, net::error::would_block) << ec.message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ioc.restart();
+    ioc.poll();
+  }
+  ASSERT_NE(request.find("GET /x HTTP/1.1\r\n"), std::string::npos) << request;
+  EXPECT_FALSE(SSL_has_pending(server.native_handle()));
+  EXPECT_TRUE(net_types::known_empty(server.lowest_layer()));
+
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  boost::system::error_code ec;
+  EXPECT_EQ(server.write_some_now(net::buffer(answer), ec), answer.size());
+  EXPECT_FALSE(ec) << ec.message();
+  request_thread.join();
+  EXPECT_EQ(response.status, 200u) << response.error;
+  EXPECT_EQ(response.body, "ok");
 }
