@@ -57,9 +57,11 @@ bool watch_peer_close(socket_layer& s);
 // epoll watches it for the peer's close and has reported none; otherwise changes nothing.
 void note_short_read(socket_layer& s);
 
-// True when `s` was marked drained, epoll watches it for the peer's close, and nothing (bytes, a close,
-// an error) has been reported since. What the peer sent after the last report that epoll_wait returned is
-// not known here: a report still queued in the kernel is seen on the worker's next turn through epoll.
+// True when `s` was marked drained, epoll watches it for the peer's close, and the worker has handled no
+// report for it since (bytes, a close, an error). Not seen here: what epoll has yet to report (queued in
+// the kernel), and what epoll_wait returned in this turn of the worker's loop but the loop has yet to
+// handle, except a close (epoll_wait's result is stored at once, and carries EPOLLRDHUP). Both are seen
+// within a turn of the loop.
 bool known_empty(socket_layer& s);
 
 // Calls handler(error_code) once `s` may be readable (or the wait is cancelled or the socket closed), like

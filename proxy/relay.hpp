@@ -87,11 +87,16 @@ task<boost::system::error_code> write_all(Sink& sink, const Buffers& buffers, io
     co_return ec;
   }
   if constexpr (std::is_same_v<Sink, tls::tls_socket> && std::is_convertible_v<Buffers, net::const_buffer>) {
-    // TLS from clients: the same, through OpenSSL (the rest, if any, is the same bytes: see relay_body).
+    // TLS from clients: the same, through OpenSSL; a write it could not finish is retried with the same
+    // bytes at the same length (see relay_body).
     const net::const_buffer all = buffers;
     boost::system::error_code ec;
     if (sink.write_some_now(all, ec) == all.size() && !ec) co_return ec;
-    if (ec && ec != net::error::would_block && ec != net::error::in_progress) co_return ec;
+    if (ec != net::error::would_block && ec != net::error::in_progress) co_return ec;
+    deadline.arm(sink, timeout);
+    std::tie(ec, std::ignore) = co_await sink.async_write_some(all, use_tuple);
+    if (deadline.disarm()) ec = beast::error::timeout;
+    co_return ec;
   }
   deadline.arm(sink, timeout);
   auto [ec, ignored] = co_await net::async_write(sink, buffers, use_tuple);
@@ -163,14 +168,17 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     if constexpr (is_tls_stream<Sink>::value) {
       scratch.clear();
       for (std::size_t i = 0; i < count; ++i) scratch.append(static_cast<const char*>(out[i].data()), out[i].size());
-      bool sent = false;
       if constexpr (std::is_same_v<Sink, tls::tls_socket>) {
-        // At once when the socket has room, as for plain sockets; else the same bytes through the
-        // asynchronous write, which OpenSSL requires after a write that could not finish.
-        sent = sink.write_some_now(net::buffer(scratch), ec) == scratch.size();
-        if (ec == net::error::would_block || ec == net::error::in_progress) ec = {};
-      }
-      if (!sent && !ec) {
+        // At once when the socket has room, as for plain sockets. OpenSSL may then hold part of it: the
+        // retry must be the same bytes at the same length, which the stream's own async_write_some is
+        // (it writes its whole buffer), and async_write is not (it hands over at most 64 KiB per call).
+        if (sink.write_some_now(net::buffer(scratch), ec) != scratch.size() &&
+            (ec == net::error::would_block || ec == net::error::in_progress)) {
+          deadline.arm(sink, limits.send_timeout);
+          std::tie(ec, std::ignore) = co_await sink.async_write_some(net::buffer(scratch), use_tuple);
+          if (deadline.disarm()) ec = beast::error::timeout;
+        }
+      } else {
         deadline.arm(sink, limits.send_timeout);
         std::tie(ec, std::ignore) = co_await net::async_write(sink, net::buffer(scratch), use_tuple);
         if (deadline.disarm()) ec = beast::error::timeout;

@@ -21,10 +21,10 @@ upstream_connection::~upstream_connection() = default;
 // With `trust_epoll`, a plain connection that epoll knows to be empty is taken without the peek: the last
 // response's final read left it empty (read_response_head), epoll watches it for the node's close, and
 // nothing has been reported since. That is what nginx and HAProxy rely on for every request. It is
-// blind to what arrived after the worker's last turn through epoll (at most one turn of its loop ago):
-// a close then makes the request fail before any answer, and a replayable request is then sent again on
-// a fresh connection (exchange.cpp); stray bytes then would be read as the answer. Requests that cannot
-// be replayed are always peeked at.
+// blind to what arrived within the last turn of the worker's loop (net/readiness.hpp, known_empty): a
+// close then makes the request fail before any answer, and a replayable request is then sent again on a
+// fresh connection (exchange.cpp); stray bytes then would be read as the answer (a node's bug: bytes
+// beyond its own response). Requests that cannot be replayed are always peeked at.
 bool still_open(upstream_connection& connection, bool trust_epoll) {
   auto& socket = connection.socket;
   if (!socket.is_open()) return false;

@@ -111,3 +111,60 @@ TEST(tls_socket, a_moved_stream_reads_and_writes_at_once) {
   EXPECT_EQ(response.status, 200u) << response.error;
   EXPECT_EQ(response.body, "ok");
 }
+
+// A write that cannot finish at once (the socket is full) leaves part of it inside OpenSSL; it is finished
+// by async_write_some of the same bytes, and the client gets them all, in order.
+TEST(tls_socket, a_write_that_could_not_finish_at_once_is_finished_with_the_same_bytes) {
+  drawbridge::testing::test_ca ca;
+  const auto files = ca.issue("server", "a.test", {"a.test"});
+  conf::listener_tls_config config;
+  config.certificates.push_back({files.cert, files.key});
+  std::string error;
+  const auto contexts = tls::server_contexts::build(config, error);
+  ASSERT_TRUE(contexts) << error;
+
+  net::io_context ioc;
+  net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  std::unique_ptr<drawbridge::testing::tls_client> client;
+  std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
+  auto accepted = acceptor.accept();
+  accepted.set_option(net::socket_base::send_buffer_size(4096));  // fills after a few records
+  tls::tls_socket server(std::move(accepted), contexts->default_context().native_handle());
+  std::optional<boost::system::error_code> handshake;
+  server.async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
+  ioc.run();
+  client_thread.join();
+  ASSERT_TRUE(handshake && !*handshake);
+
+  drawbridge::testing::http_response response;
+  std::thread request_thread([&] { response = client->get("/big"); });
+  std::string request;
+  char buffer[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    boost::system::error_code ec;
+    const auto n = server.read_some_now(net::buffer(buffer), ec);
+    if (n > 0) request.append(buffer, n);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  std::string body(1024 * 1024, ' ');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  boost::system::error_code ec;
+  const auto now = server.write_some_now(net::buffer(answer), ec);
+  ASSERT_EQ(now, 0u) << "1 MiB went out at once into a 4 KiB send buffer";
+  ASSERT_EQ(ec, net::error::would_block) << ec.message();
+  std::optional<std::pair<boost::system::error_code, std::size_t>> finished;
+  server.async_write_some(net::buffer(answer), [&](const boost::system::error_code& e, std::size_t n) {
+    finished.emplace(e, n);
+  });
+  ioc.restart();
+  ioc.run_for(std::chrono::seconds(10));
+  request_thread.join();
+  ASSERT_TRUE(finished);
+  EXPECT_FALSE(finished->first) << finished->first.message();
+  EXPECT_EQ(finished->second, answer.size());
+  EXPECT_EQ(response.status, 200u) << response.error;
+  EXPECT_TRUE(response.body == body) << "the body arrived altered (" << response.body.size() << " bytes)";
+}
