@@ -212,9 +212,6 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
   if (!ec) {
     boost::system::error_code ignored;
     connection->socket.set_option(net::ip::tcp::no_delay(true), ignored);
-    // So that the pool can tell a drained connection from one the node closed without peeking at it
-    // (net/readiness.hpp, connection_pool.cpp). Plain connections only: TLS ones are always peeked.
-    if (!group.tls_context()) net_types::watch_peer_close(connection->socket);
     if (auto* context = group.tls_context()) {
       // The handshake shares the connect timeout: a node is usable only once TLS is up.
       what = "TLS handshake";
@@ -222,6 +219,10 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
       request_.deadline.arm_until(connection->socket, until);
       ec = co_await upstream::start_tls(*connection, *context, group.tls_server_name(n));
       if (request_.deadline.disarm()) ec = beast::error::timeout;
+    } else {
+      // So that the pool can tell a drained connection from one the node closed without peeking at it
+      // (net/readiness.hpp, connection_pool.cpp). Plain connections only: TLS ones are always peeked.
+      net_types::watch_peer_close(connection->socket);
     }
   }
   if (ec) {

@@ -13,6 +13,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -21,7 +22,7 @@
 #include "proxy/awaitable.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/stream_traits.hpp"
-#include "net/send_now.hpp"
+#include "net/io_now.hpp"
 #include "tls/tls_socket.hpp"
 
 namespace drawbridge::proxy {
@@ -69,37 +70,49 @@ inline void drop_sent(net::const_buffer* buffers, std::size_t count, std::size_t
   }
 }
 
-// All of `buffers` to `sink`, within `timeout`: the error, a deadline as beast::error::timeout.
-template <typename Sink, typename Buffers>
-task<boost::system::error_code> write_all(Sink& sink, const Buffers& buffers, io_deadline& deadline,
+// The two halves of every write on the request path, plain functions (no coroutine frame of their own).
+// write_now writes at once what the sink takes without waiting: true when nothing is left to wait for
+// (all of it went out, or `ec` says why not). Otherwise co_await write_rest for the remainder:
+//  - a plain socket (net/io_now.hpp): the bytes that did not fit (write_now dropped what went out);
+//  - our TLS stream from clients: the same bytes at the same length, as OpenSSL requires after a write it
+//    could not finish (async_write would hand it at most 64 KiB per call; its async_write_some takes all);
+//  - Asio's TLS stream to nodes: no write at once, everything through async_write.
+// A TLS sink is given one buffer (count 1): gather writes are made contiguous first (see is_tls_stream).
+template <typename Sink>
+bool write_now(Sink& sink, net::const_buffer* buffers, std::size_t count, boost::system::error_code& ec) {
+  ec = {};
+  if constexpr (std::is_same_v<Sink, net_types::socket>) {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += buffers[i].size();
+    const auto sent = net_types::send_now(sink, buffers, count, ec);
+    if (ec == net::error::would_block) ec = {};
+    if (ec || sent == total) return true;
+    drop_sent(buffers, count, sent);
+    return false;
+  } else if constexpr (std::is_same_v<Sink, tls::tls_socket>) {
+    if (sink.write_some_now(buffers[0], ec) == buffers[0].size() && !ec) return true;
+    if (ec != net::error::would_block && ec != net::error::in_progress) return true;
+    ec = {};
+    return false;
+  } else {
+    return false;
+  }
+}
+
+template <typename Sink>
+auto write_rest(Sink& sink, const net::const_buffer* buffers, std::size_t count) {
+  if constexpr (std::is_same_v<Sink, tls::tls_socket>) return sink.async_write_some(buffers[0], use_tuple);
+  else return net::async_write(sink, std::span<const net::const_buffer>(buffers, count), use_tuple);
+}
+
+// All of `buffer` to `sink`, within `timeout`: the error, a deadline as beast::error::timeout.
+template <typename Sink>
+task<boost::system::error_code> write_all(Sink& sink, net::const_buffer buffer, io_deadline& deadline,
                                           std::chrono::milliseconds timeout) {
-  if constexpr (std::is_same_v<Sink, net_types::socket> && std::is_convertible_v<Buffers, net::const_buffer>) {
-    // Plain socket: at once when it has room (net/send_now.hpp), else the rest as below.
-    net::const_buffer rest = buffers;
-    boost::system::error_code ec;
-    const auto sent = net_types::send_now(sink, &rest, 1, ec);
-    if (ec && ec != net::error::would_block) co_return ec;
-    rest += sent;
-    if (rest.size() == 0) co_return boost::system::error_code();
-    deadline.arm(sink, timeout);
-    std::tie(ec, std::ignore) = co_await net::async_write(sink, rest, use_tuple);
-    if (deadline.disarm()) ec = beast::error::timeout;
-    co_return ec;
-  }
-  if constexpr (std::is_same_v<Sink, tls::tls_socket> && std::is_convertible_v<Buffers, net::const_buffer>) {
-    // TLS from clients: the same, through OpenSSL; a write it could not finish is retried with the same
-    // bytes at the same length (see relay_body).
-    const net::const_buffer all = buffers;
-    boost::system::error_code ec;
-    if (sink.write_some_now(all, ec) == all.size() && !ec) co_return ec;
-    if (ec != net::error::would_block && ec != net::error::in_progress) co_return ec;
-    deadline.arm(sink, timeout);
-    std::tie(ec, std::ignore) = co_await sink.async_write_some(all, use_tuple);
-    if (deadline.disarm()) ec = beast::error::timeout;
-    co_return ec;
-  }
+  boost::system::error_code ec;
+  if (write_now(sink, &buffer, 1, ec)) co_return ec;
   deadline.arm(sink, timeout);
-  auto [ec, ignored] = co_await net::async_write(sink, buffers, use_tuple);
+  std::tie(ec, std::ignore) = co_await write_rest(sink, &buffer, 1);
   if (deadline.disarm()) ec = beast::error::timeout;
   co_return ec;
 }
@@ -138,8 +151,8 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
         if (ec) co_return result.fail(relay_result::failure::source, ec);
       }
       if (need_read) {
-        // The steps of read_body_some and write_all, written out here: this loop runs for every proxied
-        // request, and calling them costs a coroutine frame per read and per write (the small-GET
+        // The steps of read_body_some written out here (and below, write_all's): this loop runs for every
+        // proxied request, and calling them costs a coroutine frame per read and per write (the small-GET
         // benchmark ran about 3% slower that way, close to its noise).
         deadline.arm(source, limits.read_timeout);
         std::tie(ec, std::ignore) = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
@@ -164,37 +177,20 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     if (chunked && n > 0) out[count++] = net::buffer(crlf.data(), crlf.size());
     if (chunked && done) out[count++] = net::buffer(last_chunk.data(), last_chunk.size());
 
-    boost::system::error_code ec;
+    net::const_buffer* pieces = out.data();
+    net::const_buffer contiguous;
     if constexpr (is_tls_stream<Sink>::value) {
       scratch.clear();
       for (std::size_t i = 0; i < count; ++i) scratch.append(static_cast<const char*>(out[i].data()), out[i].size());
-      if constexpr (std::is_same_v<Sink, tls::tls_socket>) {
-        // At once when the socket has room, as for plain sockets. OpenSSL may then hold part of it: the
-        // retry must be the same bytes at the same length, which the stream's own async_write_some is
-        // (it writes its whole buffer), and async_write is not (it hands over at most 64 KiB per call).
-        if (sink.write_some_now(net::buffer(scratch), ec) != scratch.size() &&
-            (ec == net::error::would_block || ec == net::error::in_progress)) {
-          deadline.arm(sink, limits.send_timeout);
-          std::tie(ec, std::ignore) = co_await sink.async_write_some(net::buffer(scratch), use_tuple);
-          if (deadline.disarm()) ec = beast::error::timeout;
-        }
-      } else {
-        deadline.arm(sink, limits.send_timeout);
-        std::tie(ec, std::ignore) = co_await net::async_write(sink, net::buffer(scratch), use_tuple);
-        if (deadline.disarm()) ec = beast::error::timeout;
-      }
-    } else {
-      // Plain socket: at once when it has room (net/send_now.hpp); what did not fit is waited for.
-      std::size_t total = 0;
-      for (std::size_t i = 0; i < count; ++i) total += out[i].size();
-      const auto sent = net_types::send_now(sink, out.data(), count, ec);
-      if (ec == net::error::would_block) ec = {};
-      if (!ec && sent < total) {
-        drop_sent(out.data(), count, sent);
-        deadline.arm(sink, limits.send_timeout);
-        std::tie(ec, std::ignore) = co_await net::async_write(sink, out, use_tuple);
-        if (deadline.disarm()) ec = beast::error::timeout;
-      }
+      contiguous = net::buffer(scratch);
+      pieces = &contiguous;
+      count = 1;
+    }
+    boost::system::error_code ec;
+    if (!write_now(sink, pieces, count, ec)) {
+      deadline.arm(sink, limits.send_timeout);
+      std::tie(ec, std::ignore) = co_await write_rest(sink, pieces, count);
+      if (deadline.disarm()) ec = beast::error::timeout;
     }
     if (ec) co_return result.fail(relay_result::failure::sink, ec);
     result.sink_started = true;

@@ -21,6 +21,7 @@
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/worker.hpp"
+#include "net/io_now.hpp"
 #include "net/readiness.hpp"
 
 namespace drawbridge::proxy {
@@ -214,9 +215,8 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   if (worker_.stopping()) return arrival::closed;
   boost::system::error_code ec;
   std::size_t n = 0;
-  bool interrupted = false;
   if constexpr (is_tls) {
-    // The same for TLS, when OpenSSL holds nothing read ahead either.
+    // The same for TLS, when OpenSSL holds nothing read ahead either. (Its BIO reads as recv_now does.)
     if (!SSL_has_pending(stream_.native_handle()) && net_types::known_empty(stream_.lowest_layer()))
       ec = net::error::would_block;
     else n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
@@ -225,21 +225,9 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
     // nothing since: a read now would find nothing.
     ec = net::error::would_block;
   } else {
-    const auto space = buffer_.prepare(read_chunk);
-    const auto got = ::recv(stream_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-    if (got > 0) {
-      n = static_cast<std::size_t>(got);
-      if (n < space.size()) net_types::note_short_read(stream_);
-    } else if (got == 0) {
-      ec = net::error::eof;
-    } else if (errno == EINTR) {
-      ec = net::error::would_block;
-      interrupted = true;  // says nothing about what is there: not marked, so the wait ends at once
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      ec = net::error::would_block;
-    } else {
-      ec.assign(errno, boost::system::system_category());
-    }
+    n = net_types::recv_now(stream_, buffer_.prepare(read_chunk), ec);
+    // A signal says nothing of what is there: nothing was marked, so the wait below ends at once.
+    if (ec == net::error::interrupted) ec = net::error::would_block;
   }
   if (!ec) {
     buffer_.commit(n);
@@ -250,10 +238,9 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
     if (ec == net::error::in_progress) return arrival::tls_write_first;  // OpenSSL must write first
   }
   if (ec != net::error::would_block) return arrival::closed;
-  // Nothing yet: give the buffers back, and wait for readability without one. The read just found the
-  // socket empty, so the wait is queued for epoll's next report without a system call; bytes that arrive
-  // from now on are reported (net/readiness.hpp).
-  if (!interrupted) net_types::mark_drained(stream_.lowest_layer());
+  // Nothing yet: give the buffers back, and wait for readability without one. The read that just found the
+  // socket empty marked it drained (recv_now, or the TLS BIO), so the wait is queued for epoll's next
+  // report without a system call; bytes that arrive from now on are reported (net/readiness.hpp).
   // A connection that goes idle once will likely do so again: from now on epoll reports the client's
   // close as such, so that a short read marks the socket drained too (one system call per connection).
   net_types::watch_peer_close(stream_.lowest_layer());

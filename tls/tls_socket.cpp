@@ -31,9 +31,12 @@ int bio_read(BIO* bio, char* data, int size) {
   BIO_clear_retry_flags(bio);
   auto& socket = socket_of(bio);
   const auto n = ::recv(socket.native_handle(), data, static_cast<std::size_t>(size), 0);
-  // OpenSSL reads ahead (whole socket reads): a short one emptied the socket (net/readiness.hpp).
+  const int error = errno;
+  // What the read saw, for the reactor, as net_types::recv_now tells it: OpenSSL reads ahead (whole
+  // socket reads), so a short read emptied the socket, and EAGAIN found it empty.
   if (n > 0 && n < size) net_types::note_short_read(socket);
-  if (n < 0 && would_block(errno)) BIO_set_retry_read(bio);
+  if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) net_types::mark_drained(socket);
+  if (n < 0 && would_block(error)) BIO_set_retry_read(bio);
   if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell
   return static_cast<int>(n);                         // an unexpected end from an error
 }
@@ -116,21 +119,6 @@ int tls_socket::do_read::call(SSL* ssl, std::size_t& n) const {
   return SSL_read_ex(ssl, buffer.data(), buffer.size(), &n);
 }
 
-std::size_t tls_socket::write_some_now(boost::asio::const_buffer buffer, boost::system::error_code& ec) {
-  ec = {};
-  if (!usable(true, ec)) return 0;
-  std::size_t n = 0;
-  errno = 0;
-  const int r = do_write{buffer.data(), buffer.size()}.call(ssl_, n);
-  const int saved_errno = errno;
-  if (r > 0) return n;
-  const next step = classify(r, saved_errno, ec);
-  if (step == next::wait_write) ec = boost::asio::error::would_block;
-  else if (step == next::wait_read) ec = boost::asio::error::in_progress;
-  else write_failed_ = true;
-  return 0;
-}
-
 int tls_socket::do_write::call(SSL* ssl, std::size_t& n) const {
   if (size == 0) return 1;
   ERR_clear_error();
@@ -143,18 +131,31 @@ bool tls_socket::usable(bool writes, boost::system::error_code& ec) const {
   return !ec;
 }
 
-std::size_t tls_socket::read_some_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec) {
+// One OpenSSL call, now: what it moved, or 0 with `ec`: would_block when it waits for the direction it
+// works in, in_progress when OpenSSL needs the other direction first, or the error (after which a write
+// leaves the stream unusable for writing, as an asynchronous one does).
+template <typename Action>
+std::size_t tls_socket::now(const Action& action, boost::system::error_code& ec) {
   ec = {};
-  if (!usable(false, ec)) return 0;
+  if (!usable(Action::writes, ec)) return 0;
   std::size_t n = 0;
   errno = 0;
-  const int r = do_read{buffer}.call(ssl_, n);
+  const int r = action.call(ssl_, n);
   const int saved_errno = errno;
   if (r > 0) return n;
   const next step = classify(r, saved_errno, ec);
-  if (step == next::wait_read) ec = boost::asio::error::would_block;
-  else if (step == next::wait_write) ec = boost::asio::error::in_progress;
+  if (step == (Action::writes ? next::wait_write : next::wait_read)) ec = boost::asio::error::would_block;
+  else if (step != next::finish) ec = boost::asio::error::in_progress;
+  else if (Action::writes) write_failed_ = true;
   return 0;
+}
+
+std::size_t tls_socket::read_some_now(boost::asio::mutable_buffer buffer, boost::system::error_code& ec) {
+  return now(do_read{buffer}, ec);
+}
+
+std::size_t tls_socket::write_some_now(boost::asio::const_buffer buffer, boost::system::error_code& ec) {
+  return now(do_write{buffer.data(), buffer.size()}, ec);
 }
 
 tls_socket::next tls_socket::classify(int result, int saved_errno, boost::system::error_code& ec) const {

@@ -116,6 +116,9 @@ class tls_socket {
   // `saved_errno`: errno right after the call.
   enum class next { wait_read, wait_write, finish };
   next classify(int result, int saved_errno, boost::system::error_code& ec) const;
+  // read_some_now and write_some_now: the action once, without waiting (tls_socket.cpp).
+  template <typename Action>
+  std::size_t now(const Action& action, boost::system::error_code& ec);
 
   // Whether an operation may call OpenSSL at all; if not, `ec` says why. A closed socket's descriptor
   // number may already belong to another connection. A write that failed part-way (cancelled by a

@@ -1,11 +1,9 @@
 #include "upstream/response_head.hpp"
 
 #include <boost/beast/http/error.hpp>
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 
+#include "net/io_now.hpp"
 #include "net/readiness.hpp"
 
 namespace drawbridge::upstream {
@@ -37,20 +35,18 @@ net_types::task<error_code> read_response_head(upstream_connection& connection, 
       if (ec) co_return ec;
     }
     const std::size_t room = std::clamp(buffer.capacity() - buffer.size(), min_read, max_read);
-    const auto space = buffer.prepare(room);
-    const auto got = ::recv(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    error_code ec;
+    const auto got = net_types::recv_now(socket, buffer.prepare(room), ec);  // marks what it finds
     if (got > 0) {
-      buffer.commit(static_cast<std::size_t>(got));
-      if (static_cast<std::size_t>(got) < space.size()) net_types::note_short_read(socket);
+      buffer.commit(got);
       continue;
     }
-    if (got == 0) {
+    if (ec == boost::asio::error::eof) {
       if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
       co_return http::error::partial_message;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, boost::system::system_category());
-    net_types::mark_drained(socket);  // the read found nothing: the wait above needs no system call
+    if (ec != boost::asio::error::would_block && ec != boost::asio::error::interrupted) co_return ec;
+    // Nothing yet: the wait above follows (without a system call once the socket is marked drained).
   }
 }
 

@@ -20,32 +20,59 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace drawbridge;
 
+namespace {
+
+// A TLS connection from a test client, accepted and handshaken here. The server's stream is made by
+// moving one, as the session's is (the BIO must follow it). `send_buffer`: SO_SNDBUF for the accepted
+// socket, 0 for the default.
+struct accepted_tls {
+  drawbridge::testing::test_ca ca;
+  std::shared_ptr<const tls::server_contexts> contexts;
+  net::io_context ioc;
+  std::unique_ptr<drawbridge::testing::tls_client> client;
+  std::optional<tls::tls_socket> server;
+
+  explicit accepted_tls(int send_buffer = 0) {
+    const auto files = ca.issue("server", "a.test", {"a.test"});
+    conf::listener_tls_config config;
+    config.certificates.push_back({files.cert, files.key});
+    std::string error;
+    contexts = tls::server_contexts::build(config, error);
+    EXPECT_TRUE(contexts) << error;
+    if (!contexts) return;
+    net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    const auto port = acceptor.local_endpoint().port();
+    std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
+    auto accepted = acceptor.accept();
+    if (send_buffer > 0) accepted.set_option(net::socket_base::send_buffer_size(send_buffer));
+    tls::tls_socket first(std::move(accepted), contexts->default_context().native_handle());
+    server.emplace(std::move(first));
+    server->async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
+    ioc.run();
+    client_thread.join();
+  }
+
+  // The handshake completed on both sides.
+  bool ready() const { return handshake && !*handshake && client && client->connected(); }
+  std::string why() const {
+    if (!handshake) return "no handshake result";
+    if (*handshake) return handshake->message();
+    return client ? client->error() : "no client";
+  }
+
+  std::optional<boost::system::error_code> handshake;
+};
+
+}  // namespace
+
 // An idle TLS connection reads as "nothing yet" (would_block: the session parks it), and "OpenSSL must
 // write first" has a code of its own (in_progress): asio's try_again, used for it before, is EAGAIN on
 // Linux like would_block, and the session took every idle TLS connection for one that must write first
 // (it then waited holding a read buffer instead of parking).
 TEST(tls_socket, read_some_now_on_an_idle_connection_is_would_block) {
-  drawbridge::testing::test_ca ca;
-  const auto files = ca.issue("server", "a.test", {"a.test"});
-  conf::listener_tls_config config;
-  config.certificates.push_back({files.cert, files.key});
-  std::string error;
-  const auto contexts = tls::server_contexts::build(config, error);
-  ASSERT_TRUE(contexts) << error;
-
-  net::io_context ioc;
-  net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  const auto port = acceptor.local_endpoint().port();
-  std::unique_ptr<drawbridge::testing::tls_client> client;
-  std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
-  tls::tls_socket server(acceptor.accept(), contexts->default_context().native_handle());
-  std::optional<boost::system::error_code> handshake;
-  server.async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
-  ioc.run();
-  client_thread.join();
-  ASSERT_TRUE(handshake);
-  ASSERT_FALSE(*handshake) << handshake->message();
-  ASSERT_TRUE(client->connected()) << client->error();
+  accepted_tls tls;
+  ASSERT_TRUE(tls.ready()) << tls.why();
+  auto& server = *tls.server;
 
   char buffer[512];
   boost::system::error_code ec;
@@ -58,28 +85,11 @@ TEST(tls_socket, read_some_now_on_an_idle_connection_is_would_block) {
 // writes at once when it can, and a read that empties the socket marks it known empty, as a plain read
 // does (net/readiness.hpp), so that the session parks it without another read.
 TEST(tls_socket, a_moved_stream_reads_and_writes_at_once) {
-  drawbridge::testing::test_ca ca;
-  const auto files = ca.issue("server", "a.test", {"a.test"});
-  conf::listener_tls_config config;
-  config.certificates.push_back({files.cert, files.key});
-  std::string error;
-  const auto contexts = tls::server_contexts::build(config, error);
-  ASSERT_TRUE(contexts) << error;
-
-  net::io_context ioc;
-  net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  const auto port = acceptor.local_endpoint().port();
-  std::unique_ptr<drawbridge::testing::tls_client> client;
-  std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
-  tls::tls_socket first(acceptor.accept(), contexts->default_context().native_handle());
-  tls::tls_socket server(std::move(first));
-  std::optional<boost::system::error_code> handshake;
-  server.async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
-  ioc.run();
-  client_thread.join();
-  ASSERT_TRUE(handshake);
-  ASSERT_FALSE(*handshake) << handshake->message();
-  ASSERT_TRUE(client->connected()) << client->error();
+  accepted_tls tls;
+  ASSERT_TRUE(tls.ready()) << tls.why();
+  auto& server = *tls.server;
+  auto& client = tls.client;
+  auto& ioc = tls.ioc;
   ASSERT_TRUE(net_types::watch_peer_close(server.lowest_layer()));
 
   drawbridge::testing::http_response response;
@@ -115,27 +125,11 @@ TEST(tls_socket, a_moved_stream_reads_and_writes_at_once) {
 // A write that cannot finish at once (the socket is full) leaves part of it inside OpenSSL; it is finished
 // by async_write_some of the same bytes, and the client gets them all, in order.
 TEST(tls_socket, a_write_that_could_not_finish_at_once_is_finished_with_the_same_bytes) {
-  drawbridge::testing::test_ca ca;
-  const auto files = ca.issue("server", "a.test", {"a.test"});
-  conf::listener_tls_config config;
-  config.certificates.push_back({files.cert, files.key});
-  std::string error;
-  const auto contexts = tls::server_contexts::build(config, error);
-  ASSERT_TRUE(contexts) << error;
-
-  net::io_context ioc;
-  net_types::acceptor acceptor(ioc.get_executor(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  const auto port = acceptor.local_endpoint().port();
-  std::unique_ptr<drawbridge::testing::tls_client> client;
-  std::thread client_thread([&] { client = std::make_unique<drawbridge::testing::tls_client>(port); });
-  auto accepted = acceptor.accept();
-  accepted.set_option(net::socket_base::send_buffer_size(4096));  // fills after a few records
-  tls::tls_socket server(std::move(accepted), contexts->default_context().native_handle());
-  std::optional<boost::system::error_code> handshake;
-  server.async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
-  ioc.run();
-  client_thread.join();
-  ASSERT_TRUE(handshake && !*handshake);
+  accepted_tls tls(4096);  // a send buffer that fills after a few records
+  ASSERT_TRUE(tls.ready()) << tls.why();
+  auto& server = *tls.server;
+  auto& client = tls.client;
+  auto& ioc = tls.ioc;
 
   drawbridge::testing::http_response response;
   std::thread request_thread([&] { response = client->get("/big"); });

@@ -1,9 +1,12 @@
-#include "net/send_now.hpp"
+#include "net/io_now.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <boost/asio/error.hpp>
 #include <cerrno>
+
+#include "net/readiness.hpp"
 
 namespace drawbridge::net_types {
 
@@ -32,6 +35,26 @@ std::size_t send_now(socket& s, const boost::asio::const_buffer* buffers, std::s
     else ec.assign(errno, boost::system::system_category());
     return 0;
   }
+}
+
+std::size_t recv_now(socket& s, boost::asio::mutable_buffer buffer, boost::system::error_code& ec) {
+  ec = {};
+  const auto got = ::recv(s.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (got > 0) {
+    if (static_cast<std::size_t>(got) < buffer.size()) note_short_read(s);
+    return static_cast<std::size_t>(got);
+  }
+  if (got == 0) {
+    ec = boost::asio::error::eof;
+  } else if (errno == EINTR) {
+    ec = boost::asio::error::interrupted;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    ec = boost::asio::error::would_block;
+    mark_drained(s);  // right after the read that found nothing, as readiness.hpp asks
+  } else {
+    ec.assign(errno, boost::system::system_category());
+  }
+  return 0;
 }
 
 }  // namespace drawbridge::net_types
