@@ -1,5 +1,18 @@
-# What the side-by-side scripts (compare.sh, tls.sh, gzip.sh) share. Sourced, not run; expects `connections`,
-# `duration` and `load_core` to be set, and sets `work`, `pids` and the ports of the four processes.
+# What the side-by-side scripts share. Sourced, not run, from the repository's root; expects `connections`
+# and `duration` to be set (each script has its own defaults), installs the bench packages, and sets
+# `proxy_core` and `load_core` (PROXY_CORE, LOAD_CORE), `work`, `pids` and the ports of the four processes.
+
+proxy_core=${PROXY_CORE:-0}
+load_core=${LOAD_CORE:-1}
+scripts/install-deps --bench
+
+# require_built NAME...: stops the script when build/NAME is missing (scripts/bench builds them).
+require_built() {
+  local name
+  for name in "$@"; do
+    [[ -x build/$name ]] || { echo "$(basename "$0" .sh): build/$name is missing; run scripts/bench" >&2; exit 1; }
+  done
+}
 
 work=$(mktemp -d /tmp/drawbridge-bench.XXXXXX)
 chmod 755 "$work"  # the upstream nginx's worker (user nobody) serves a file from it

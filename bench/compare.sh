@@ -14,14 +14,10 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 rounds=${ROUNDS:-3}
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
-
-scripts/install-deps --bench
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build -j2 drawbridge >/dev/null
 
 source bench/common.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build -j2 drawbridge >/dev/null
 
 write_configs
 start_processes

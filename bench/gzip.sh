@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 rounds=${ROUNDS:-3}
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
-
-scripts/install-deps --bench
-[[ -x build/drawbridge ]] || { echo "gzip: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
 
 source bench/common.sh
+require_built drawbridge
 
 types="application/json text/plain text/css application/javascript"
 

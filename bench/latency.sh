@@ -12,13 +12,9 @@ duration=${DURATION:-10s}
 connections=${CONNECTIONS_LATENCY:-32}
 delay_ms=${DELAY_MS:-2}
 rounds=${ROUNDS:-3}
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
-
-scripts/install-deps --bench
-[[ -x build/drawbridge ]] || { echo "latency: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
 
 source bench/common.sh
+require_built drawbridge
 
 write_configs
 start_processes

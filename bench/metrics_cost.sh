@@ -11,16 +11,12 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-8s}
 connections=${CONNECTIONS:-64}
 rounds=${ROUNDS:-5}
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
 
-scripts/install-deps --bench
+source bench/common.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build -j2 drawbridge >/dev/null
 cmake -S . -B build-nometrics -G Ninja -DCMAKE_BUILD_TYPE=Release -DDRAWBRIDGE_METRICS=OFF -DDRAWBRIDGE_TESTS=OFF >/dev/null
 ninja -C build-nometrics -j2 drawbridge >/dev/null
-
-source bench/common.sh
 
 write_configs
 taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)

@@ -13,13 +13,9 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 rounds=${ROUNDS:-3}
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
-
-scripts/install-deps --bench
-[[ -x build/drawbridge ]] || { echo "tls: build/drawbridge is missing; run scripts/bench" >&2; exit 1; }
 
 source bench/common.sh
+require_built drawbridge
 
 # One ECDSA P-256 certificate for all three, self-signed (wrk does not verify).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench.test" \
@@ -39,7 +35,6 @@ drawbridge_listener_extra=",
 write_configs
 start_processes
 wait_up https / nginx haproxy drawbridge
-
 
 for scenario in keep-alive new-connection; do
   extra=()

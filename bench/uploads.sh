@@ -14,13 +14,9 @@ rounds=${ROUNDS:-3}
 upload_mib=${UPLOAD_MIB:-100}
 uploads=${UPLOADS:-4}
 connections=1 duration=1s  # for common.sh
-proxy_core=${PROXY_CORE:-0}
-load_core=${LOAD_CORE:-1}
-
-scripts/install-deps --bench
-[[ -x build/drawbridge && -x build/demo-node ]] || { echo "uploads: build/drawbridge or build/demo-node is missing; run scripts/bench" >&2; exit 1; }
 
 source bench/common.sh
+require_built drawbridge demo-node
 
 # Bodies of any size, streamed: nginx would otherwise buffer each upload to a temporary file first.
 nginx_http_extra="  client_max_body_size 0; proxy_request_buffering off;
