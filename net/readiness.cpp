@@ -31,8 +31,10 @@ struct socket_access : socket_layer {
 //  - descriptor_state::registered_events_: what the socket is registered with epoll for;
 //  - scheduler_operation::task_result_: the events of epoll's last report for the socket (Asio stores
 //    them there to hand them to perform_io, and leaves them);
+//  - descriptor_state::reactor_: the reactor the socket is registered with;
 //  - epoll_reactor::epoll_fd_.
 flags descriptor_state::*speculative_flags();
+epoll_reactor* descriptor_state::*owner();
 std::uint32_t descriptor_state::*registered_events();
 unsigned int boost::asio::detail::scheduler_operation::*last_report();
 int epoll_reactor::*epoll_fd();
@@ -41,6 +43,11 @@ struct expose_speculative_flags {
   friend flags descriptor_state::*speculative_flags() { return Member; }
 };
 template struct expose_speculative_flags<&descriptor_state::try_speculative_>;
+template <epoll_reactor* descriptor_state::*Member>
+struct expose_owner {
+  friend epoll_reactor* descriptor_state::*owner() { return Member; }
+};
+template struct expose_owner<&descriptor_state::reactor_>;
 template <std::uint32_t descriptor_state::*Member>
 struct expose_registered_events {
   friend std::uint32_t descriptor_state::*registered_events() { return Member; }
@@ -75,6 +82,12 @@ epoll_reactor::per_descriptor_data& readiness_detail::descriptor(socket_layer& s
   return (s.*(&socket_access::impl_)).get_implementation().reactor_data_;
 }
 
+epoll_reactor& readiness_detail::reactor_of(socket_layer& s) {
+  // A closed socket has no descriptor state; the lookup by service then finds the same reactor.
+  if (auto* d = descriptor(s)) return *(d->*owner());
+  return boost::asio::use_service<epoll_reactor>(s.get_executor().context());
+}
+
 void mark_drained(socket_layer& s) {
   if (auto* d = readiness_detail::descriptor(s)) (d->*speculative_flags())[epoll_reactor::read_op] = false;
 }
@@ -90,7 +103,7 @@ bool watch_peer_close(socket_layer& s) {
   auto& registered = d->*registered_events();
   if (registered == 0) return false;  // not in epoll at all
   if ((registered & EPOLLRDHUP) != 0) return true;
-  auto& reactor = boost::asio::use_service<epoll_reactor>(s.get_executor().context());
+  auto& reactor = readiness_detail::reactor_of(s);
   // What Asio registered, plus EPOLLRDHUP, recorded where Asio keeps it: Asio's own later changes (adding
   // EPOLLOUT) start from it and keep the addition.
   epoll_event ev{};

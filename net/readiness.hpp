@@ -41,6 +41,9 @@ namespace drawbridge::net_types {
 namespace readiness_detail {
 using reactor = boost::asio::detail::epoll_reactor;
 reactor::per_descriptor_data& descriptor(socket_layer& s);
+// The reactor `s` is registered with, from the socket's own state (Asio's use_service would look it up
+// under the io_context's service mutex on every wait).
+reactor& reactor_of(socket_layer& s);
 }  // namespace readiness_detail
 
 // Records that a read of ours has just found `s` empty (EAGAIN). See above for when it may be called.
@@ -69,7 +72,7 @@ bool known_empty(socket_layer& s);
 template <typename Handler>
 void async_wait_readable(socket_layer& s, Handler handler) {
   using op = boost::asio::detail::reactive_wait_op<Handler, executor>;
-  auto& reactor = boost::asio::use_service<readiness_detail::reactor>(s.get_executor().context());
+  auto& reactor = readiness_detail::reactor_of(s);
   typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
   p.p = new (p.v) op(boost::system::error_code(), handler, s.get_executor());
   // allow_speculative: the op's "try" is to complete at once (it reads nothing), which the reactor does
