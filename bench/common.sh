@@ -96,17 +96,37 @@ wait_up() {
   done
 }
 
-# record SCENARIO METRIC UNIT BETTER DRAWBRIDGE HAPROXY NGINX: one line of the results that scripts/bench
-# turns into bench/results/<date>.md (BETTER is "higher" or "lower"). Nothing when run on its own.
+# record SCENARIO METRIC UNIT BETTER DRAWBRIDGE HAPROXY NGINX [D_ROUNDS H_ROUNDS N_ROUNDS]: one line of the
+# results that scripts/bench turns into bench/results/<date>.md (BETTER is "higher" or "lower"). The
+# optional last three are each proxy's values round by round (space-separated), for the paired ratios.
+# Nothing when run on its own.
 record() {
   [[ -n ${BENCH_RESULTS:-} ]] || return 0
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_RESULTS"
+  (IFS=$'\t'; printf '%s\n' "$*") >>"$BENCH_RESULTS"
 }
 
-# print_medians D H N [UNIT]: drawbridge's, HAProxy's and nginx's medians, then the ratios.
-print_medians() {
-  printf '  medians: drawbridge %s  haproxy %s  nginx %s%s\n' "$1" "$2" "$3" "${4:+ $4}"
-  awk -v d="$1" -v h="$2" -v n="$3" 'BEGIN { printf "  drawbridge / haproxy = %.2f   drawbridge / nginx = %.2f\n\n", d / h, d / n }'
+# record_rounds SCENARIO METRIC UNIT BETTER "D ROUNDS" "H ROUNDS" "N ROUNDS": record with the medians.
+record_rounds() {
+  record "$1" "$2" "$3" "$4" "$(median $5)" "$(median $6)" "$(median $7)" "$5" "$6" "$7"
+}
+
+# paired_ratio "D1 D2 ..." "A1 A2 ...": the median over the rounds of D_i / A_i. Each round runs the
+# proxies back to back, so a change in the machine's speed between rounds (common here) cancels out of
+# the ratio; the ratio of the medians does not have that property.
+paired_ratio() {
+  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '$2 > 0 {print $1 / $2}' | sort -g |
+    awk '{v[NR]=$1} END {printf "%.2f", (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
+}
+
+# print_rounds "D ROUNDS" "H ROUNDS" "N ROUNDS" [UNIT]: each proxy's median, then drawbridge's ratio to the
+# others, round by round (paired) and from the medians.
+print_rounds() {
+  local d h n
+  d=$(median $1); h=$(median $2); n=$(median $3)
+  printf '  medians: drawbridge %s  haproxy %s  nginx %s%s\n' "$d" "$h" "$n" "${4:+ $4}"
+  printf '  drawbridge / haproxy = %s   drawbridge / nginx = %s   (medians of the per-round ratios)\n' \
+    "$(paired_ratio "$1" "$2")" "$(paired_ratio "$1" "$3")"
+  awk -v d="$d" -v h="$h" -v n="$n" 'BEGIN { printf "  from the medians: %.2f and %.2f\n\n", d / h, d / n }'
 }
 
 # The median of the numbers given.

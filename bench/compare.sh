@@ -33,9 +33,9 @@ for round in $(seq "$rounds"); do
     printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
   done
 done
-d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
-print_medians "$d" "$h" "$n"
-record "small JSON GET, ${connections} keep-alive connections" "requests/s" "req/s" higher "$d" "$h" "$n"
+print_rounds "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
+record_rounds "small JSON GET, ${connections} keep-alive connections" "requests/s" "req/s" higher \
+  "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
 
 # Idle keep-alive connections: resident memory per connection in the process that holds them.
 idle=${IDLE_CONNECTIONS:-3000}

@@ -49,8 +49,8 @@ for round in $(seq "$rounds"); do
     printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
   done
 done
-d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
 printf '  compressed bytes: drawbridge %s  haproxy %s  nginx %s  (of %s)\n' "${size[drawbridge]}" "${size[haproxy]}" "${size[nginx]}" "$original"
-print_medians "$d" "$h" "$n" req/s
-record "gzip of ${original}-byte JSON, level 1, ${connections} connections" "requests/s" "req/s" higher "$d" "$h" "$n"
+print_rounds "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}" req/s
+record_rounds "gzip of ${original}-byte JSON, level 1, ${connections} connections" "requests/s" "req/s" higher \
+  "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
 record "gzip of ${original}-byte JSON, level 1" "compressed size" "bytes" lower "${size[drawbridge]}" "${size[haproxy]}" "${size[nginx]}"

@@ -45,7 +45,8 @@ for name in drawbridge haproxy nginx; do
 done
 echo
 pace="paced: ${connections} connections, one request each per ${delay_ms} ms"
-record "$pace" "p50 latency" "us" lower \
-  "$(median ${p50s[drawbridge]})" "$(median ${p50s[haproxy]})" "$(median ${p50s[nginx]})"
-record "$pace" "p99 latency" "us" lower \
-  "$(median ${p99s[drawbridge]})" "$(median ${p99s[haproxy]})" "$(median ${p99s[nginx]})"
+# Lower is better here: HAProxy's (nginx's) latency over drawbridge's, above 1 when drawbridge is ahead.
+printf '  haproxy / drawbridge p99 = %s   nginx / drawbridge p99 = %s   (medians of the per-round ratios)\n\n' \
+  "$(paired_ratio "${p99s[haproxy]}" "${p99s[drawbridge]}")" "$(paired_ratio "${p99s[nginx]}" "${p99s[drawbridge]}")"
+record_rounds "$pace" "p50 latency" "us" lower "${p50s[drawbridge]}" "${p50s[haproxy]}" "${p50s[nginx]}"
+record_rounds "$pace" "p99 latency" "us" lower "${p99s[drawbridge]}" "${p99s[haproxy]}" "${p99s[nginx]}"

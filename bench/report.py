@@ -4,8 +4,10 @@
 usage: bench/report.py RESULTS.tsv OUT.md OUT.png COMMAND [EXTRA.md ...]
 
 RESULTS.tsv has one line per measurement (bench/common.sh's record): scenario, metric, unit, which way is
-better ("higher" or "lower"), then drawbridge's, HAProxy's and nginx's values. EXTRA.md files (the rolling
-upgrade's table) are appended as they are.
+better ("higher" or "lower"), then drawbridge's, HAProxy's and nginx's values (medians), and optionally each
+one's values round by round. With those, the ratios are the medians of the per-round ratios (paired: the
+proxies of one round run back to back, so the machine's drift between rounds cancels out), and the ratios
+of the medians are shown beside them. EXTRA.md files (the rolling upgrade's table) are appended as they are.
 """
 
 import datetime
@@ -59,12 +61,32 @@ def number(text):
         return None
 
 
-def advantage(row, anchor):
-    """How many times better drawbridge did than the anchor: above 1 is better, whichever way is better."""
-    d, a = number(row["drawbridge"]), number(row[anchor])
+def better_by(d, a, better):
+    """How many times better d is than a: above 1 is better, whichever way is better."""
     if not d or not a:
         return None
-    return d / a if row["better"] == "higher" else a / d
+    return d / a if better == "higher" else a / d
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def of_medians(row, anchor):
+    return better_by(number(row["drawbridge"]), number(row[anchor]), row["better"])
+
+
+def advantage(row, anchor):
+    """drawbridge against the anchor: the median of the per-round ratios when the rounds are known."""
+    rounds_d, rounds_a = row.get("rounds_drawbridge"), row.get(f"rounds_{anchor}")
+    if rounds_d and rounds_a:
+        pairs = [better_by(number(d), number(a), row["better"]) for d, a in zip(rounds_d.split(), rounds_a.split())]
+        pairs = [p for p in pairs if p]
+        if pairs:
+            return median(pairs)
+    return of_medians(row, anchor)
 
 
 def fmt(value):
@@ -81,9 +103,10 @@ def main():
     with open(tsv) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            if len(parts) != 7:
+            if len(parts) not in (7, 10):
                 continue
-            rows.append(dict(zip(["scenario", "metric", "unit", "better", "drawbridge", "haproxy", "nginx"], parts)))
+            rows.append(dict(zip(["scenario", "metric", "unit", "better", "drawbridge", "haproxy", "nginx",
+                                  "rounds_drawbridge", "rounds_haproxy", "rounds_nginx"], parts)))
 
     today = datetime.date.today().isoformat()
     lines = [f"# Benchmark, {today}", "",
@@ -95,13 +118,20 @@ def main():
              "`bench/conf/` (the rolling upgrade's are `bench/conf/rollout-*.in`), with each scenario's additions "
              "in its script.", "",
              "Ratio columns: how many times better drawbridge did than the anchor, whichever way is better "
-             "(above 1: drawbridge ahead; for memory, latency and size the anchor's value over drawbridge's).", "",
+             "(above 1: drawbridge ahead; for memory, latency and size the anchor's value over drawbridge's). "
+             "Where a scenario has rounds, the ratio is the median of the per-round ratios (the proxies of a "
+             "round run back to back, so this machine's drift in speed between rounds cancels out); the ratio "
+             "of the medians follows in brackets.", "",
              "| scenario | metric | drawbridge | HAProxy | nginx | vs HAProxy | vs nginx |",
              "|---|---|---:|---:|---:|---:|---:|"]
+    def ratio(r, anchor):
+        paired, plain = advantage(r, anchor), of_medians(r, anchor)
+        return f"{paired:.2f}" + (f" ({plain:.2f})" if r.get("rounds_drawbridge") else "")
+
     for r in rows:
         h, n = advantage(r, "haproxy"), advantage(r, "nginx")
         lines.append(f"| {r['scenario']} | {r['metric']} ({r['unit']}, {r['better']} is better) | {fmt(r['drawbridge'])} | "
-                     f"{fmt(r['haproxy'])} | {fmt(r['nginx'])} | {h:.2f} | {n:.2f} |" if h and n else
+                     f"{fmt(r['haproxy'])} | {fmt(r['nginx'])} | {ratio(r, 'haproxy')} | {ratio(r, 'nginx')} |" if h and n else
                      f"| {r['scenario']} | {r['metric']} ({r['unit']}) | {r['drawbridge']} | {r['haproxy']} | {r['nginx']} | | |")
     lines += ["", f"![ratios]({os.path.basename(out_png)})", ""]
     for extra in extras:

@@ -49,9 +49,9 @@ for scenario in keep-alive new-connection; do
       printf '  round %d %-10s %10s req/s   p99 %-8s %s\n' "$round" "$name" "$rps" "$p99" "$errors"
     done
   done
-  d=$(median ${runs[drawbridge]}); h=$(median ${runs[haproxy]}); n=$(median ${runs[nginx]})
-  print_medians "$d" "$h" "$n"
-  record "HTTPS ${scenario}, ${connections} connections" "requests/s" "req/s" higher "$d" "$h" "$n"
+  print_rounds "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
+  record_rounds "HTTPS ${scenario}, ${connections} connections" "requests/s" "req/s" higher \
+    "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
   unset runs
 done
 

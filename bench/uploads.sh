@@ -68,9 +68,9 @@ for round in $(seq "$rounds"); do
     printf '  round %d %-10s %8s MiB/s   peak memory +%6s KiB per upload   %s\n' "$round" "$name" "$speed" "$growth" "$statuses"
   done
 done
-d=$(median ${speeds[drawbridge]}); h=$(median ${speeds[haproxy]}); n=$(median ${speeds[nginx]})
-print_medians "$d" "$h" "$n" MiB/s
-record "${uploads} x ${upload_mib} MiB uploads at once" "throughput" "MiB/s" higher "$d" "$h" "$n"
+print_rounds "${speeds[drawbridge]}" "${speeds[haproxy]}" "${speeds[nginx]}" MiB/s
+record_rounds "${uploads} x ${upload_mib} MiB uploads at once" "throughput" "MiB/s" higher \
+  "${speeds[drawbridge]}" "${speeds[haproxy]}" "${speeds[nginx]}"
 # Peak growth: the largest of the rounds (the first round grows the most; later ones reuse that memory).
 max() { printf '%s\n' "$@" | sort -g | tail -1; }
 record "${uploads} x ${upload_mib} MiB uploads at once" "peak memory growth per upload" "KiB" lower \
