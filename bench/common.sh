@@ -59,8 +59,9 @@ run_wrk() {
 
 # The three proxies configured alike (bench/conf/*.in): one worker/thread, a keep-alive pool of 64 to the
 # upstream, the same timeouts, no access log, and the same header work on every request (X-Forwarded-For,
-# -Proto and -Host, Host kept, a request id to the node and back to the client: what drawbridge always does). A scenario adds only what it needs, in these variables (each
-# extra a whole line or lines, ending in a newline; empty by default), then calls write_configs:
+# -Proto and -Host, Host kept, a request id to the node and back to the client: what drawbridge always
+# does). A scenario adds only what it needs, in these variables (each extra a whole line or lines, ending
+# in a newline; empty by default), then calls write_configs:
 #   nginx_http_extra, nginx_listen_extra (after the address), nginx_server_extra
 #   haproxy_global_extra, haproxy_bind_extra (after the address), haproxy_frontend_extra
 #   drawbridge_listener_extra (more keys of the listener), drawbridge_extra (more top-level keys)
