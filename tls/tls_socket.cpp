@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/error.hpp>
-#include "net/readiness.hpp"
+#include "net/io_now.hpp"
 #include <cstdint>
 #include <new>
 
@@ -29,16 +29,18 @@ int bio_write(BIO* bio, const char* data, int size) {
 
 int bio_read(BIO* bio, char* data, int size) {
   BIO_clear_retry_flags(bio);
-  auto& socket = socket_of(bio);
-  const auto n = ::recv(socket.native_handle(), data, static_cast<std::size_t>(size), 0);
-  const int error = errno;
-  // What the read saw, for the reactor, as net_types::recv_now tells it: OpenSSL reads ahead (whole
-  // socket reads), so a short read emptied the socket, and EAGAIN found it empty.
-  if (n > 0 && n < size) net_types::note_short_read(socket);
-  if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) net_types::mark_drained(socket);
-  if (n < 0 && would_block(error)) BIO_set_retry_read(bio);
-  if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell
-  return static_cast<int>(n);                         // an unexpected end from an error
+  // recv_now also tells the reactor what the read saw: OpenSSL reads ahead (whole socket reads), so a
+  // short read emptied the socket, and EAGAIN found it empty.
+  boost::system::error_code ec;
+  const auto n = net_types::recv_now(socket_of(bio), boost::asio::buffer(data, static_cast<std::size_t>(size)), ec);
+  if (n > 0) return static_cast<int>(n);
+  if (ec == boost::asio::error::eof) {
+    BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell an unexpected
+    return 0;                              // end from an error
+  }
+  if (ec == boost::asio::error::would_block || ec == boost::asio::error::interrupted) BIO_set_retry_read(bio);
+  else errno = ec.value();  // a socket error: OpenSSL and classify() read it from errno
+  return -1;
 }
 
 long bio_ctrl(BIO* bio, int command, long, void*) {
