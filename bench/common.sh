@@ -115,8 +115,7 @@ record_rounds() {
 # proxies back to back, so a change in the machine's speed between rounds (common here) cancels out of
 # the ratio; the ratio of the medians does not have that property.
 paired_ratio() {
-  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '$2 > 0 {print $1 / $2}' | sort -g |
-    awk '{v[NR]=$1} END {printf "%.2f", (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
+  printf '%.2f' "$(median $(paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '$2 > 0 {print $1 / $2}'))"
 }
 
 # print_rounds "D ROUNDS" "H ROUNDS" "N ROUNDS" [UNIT]: each proxy's median, then drawbridge's ratio to the

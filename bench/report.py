@@ -13,6 +13,7 @@ of the medians are shown beside them. EXTRA.md files (the rolling upgrade's tabl
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -68,12 +69,6 @@ def better_by(d, a, better):
     return d / a if better == "higher" else a / d
 
 
-def median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
 def of_medians(row, anchor):
     return better_by(number(row["drawbridge"]), number(row[anchor]), row["better"])
 
@@ -85,7 +80,7 @@ def advantage(row, anchor):
         pairs = [better_by(number(d), number(a), row["better"]) for d, a in zip(rounds_d.split(), rounds_a.split())]
         pairs = [p for p in pairs if p]
         if pairs:
-            return median(pairs)
+            return statistics.median(pairs)
     return of_medians(row, anchor)
 
 
