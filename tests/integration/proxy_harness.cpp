@@ -102,8 +102,8 @@ std::string write_temp_file(const std::string& text, const std::string& suffix) 
 
 namespace {
 
-// Starts the binary with stderr (and stdout) on a pipe; returns the pid and the pipe's read end.
-pid_t spawn(const std::vector<std::string>& args, int& read_fd) {
+// Starts `binary` with stderr (and stdout) on a pipe; returns the pid and the pipe's read end.
+pid_t spawn(const std::string& binary, const std::vector<std::string>& args, int& read_fd) {
   int fds[2];
   if (::pipe(fds) != 0) return -1;
   const pid_t pid = ::fork();
@@ -113,8 +113,7 @@ pid_t spawn(const std::vector<std::string>& args, int& read_fd) {
     ::close(fds[0]);
     ::close(fds[1]);
     std::vector<char*> argv;
-    static std::string binary = DRAWBRIDGE_BINARY;
-    argv.push_back(binary.data());
+    argv.push_back(const_cast<char*>(binary.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execv(binary.c_str(), argv.data());
@@ -146,7 +145,7 @@ struct spawned_proxy::shared_log {
 spawned_proxy::spawned_proxy(const std::string& config_json) {
   config_path_ = write_temp_file(config_json);
   int fd = -1;
-  pid_ = spawn({"serve", "--config", config_path_}, fd);
+  pid_ = spawn(DRAWBRIDGE_BINARY, {"serve", "--config", config_path_}, fd);
   if (pid_ < 0) return;
   static constexpr std::string_view listening = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -211,7 +210,7 @@ spawned_proxy::~spawned_proxy() {
 command_result run_drawbridge(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
   command_result result;
   int fd = -1;
-  const pid_t pid = spawn(args, fd);
+  const pid_t pid = spawn(DRAWBRIDGE_BINARY, args, fd);
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline && read_some(fd, result.out, 100ms)) {
   }
@@ -223,6 +222,74 @@ command_result run_drawbridge(const std::vector<std::string>& args, std::chrono:
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+struct spawned_demo_node::shared_output {
+  std::mutex mutex;
+  std::string text;
+};
+
+spawned_demo_node::spawned_demo_node(const std::string& name, const std::string& record_header) {
+  std::vector<std::string> args{"--name", name, "--listen", "127.0.0.1:0"};
+  if (!record_header.empty()) args.insert(args.end(), {"--record-header", record_header});
+  int fd = -1;
+  pid_ = spawn(DEMO_NODE_BINARY, args, fd);
+  if (pid_ < 0) return;
+  output_ = std::make_shared<shared_output>();
+  std::string seen;
+  static constexpr std::string_view listening = " listening on 127.0.0.1:";
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && read_some(fd, seen, 100ms)) {
+    const auto at = seen.find(listening);
+    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+      port_ = static_cast<std::uint16_t>(std::stoi(seen.substr(at + listening.size())));
+      break;
+    }
+  }
+  output_->text = seen;
+  // Read on until the process ends (kill9 included): what it printed before dying is kept.
+  reader_ = std::thread([fd, out = output_] {
+    std::string chunk;
+    while (read_some(fd, chunk, 200ms)) {
+      const std::lock_guard lock(out->mutex);
+      out->text += chunk;
+      chunk.clear();
+    }
+    ::close(fd);
+  });
+}
+
+spawned_demo_node::~spawned_demo_node() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  if (reader_.joinable()) reader_.join();
+}
+
+void spawned_demo_node::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();  // the pipe's end of file: everything it printed has been read
+}
+
+std::vector<std::string> spawned_demo_node::recorded() const {
+  std::vector<std::string> values;
+  if (!output_) return values;
+  const std::lock_guard lock(output_->mutex);
+  static constexpr std::string_view marker = "recorded ";
+  std::size_t at = 0;
+  while ((at = output_->text.find(marker, at)) != std::string::npos) {
+    const auto end = output_->text.find('\n', at);
+    if (end == std::string::npos) break;  // a line still being written
+    values.push_back(output_->text.substr(at + marker.size(), end - at - marker.size()));
+    at = end;
+  }
+  return values;
 }
 
 long memory_kib(pid_t pid, const char* field) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin/control_plane.hpp"
@@ -83,6 +84,27 @@ class spawned_proxy {
   std::string output_;
   struct shared_log;
   std::shared_ptr<shared_log> log_;
+};
+
+// The demo-node binary (fake_node.hpp's answers) as a process of its own, so that a test can kill it
+// with SIGKILL. With `record_header`, it prints each request's value of that header as it arrives.
+class spawned_demo_node {
+ public:
+  explicit spawned_demo_node(const std::string& name, const std::string& record_header = {});
+  ~spawned_demo_node();
+  spawned_demo_node(const spawned_demo_node&) = delete;
+  spawned_demo_node& operator=(const spawned_demo_node&) = delete;
+
+  std::uint16_t port() const { return port_; }  // 0 when it did not start
+  void kill9();                                   // SIGKILL, and wait for it
+  std::vector<std::string> recorded() const;      // the header values it printed so far
+
+ private:
+  struct shared_output;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  std::shared_ptr<shared_output> output_;
+  std::thread reader_;
 };
 
 struct command_result {

@@ -14,9 +14,12 @@ int main(int argc, char** argv) {
   std::string name = "node1";
   std::string listen = "127.0.0.1:0";
   std::string start_delay = "0s";
+  std::string record_header;
   app.add_option("--name", name, "Name reported in every answer");
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port, printed)");
   app.add_option("--start-delay", start_delay, "Answer 502 to everything for this long after start, as a booting Appsmith node does (e.g. 20s)");
+  app.add_option("--record-header", record_header,
+                 "Print \"recorded VALUE\" for this request header of every request, as it arrives (tests)");
   CLI11_PARSE(app, argc, argv);
 
   const auto address = drawbridge::conf::parse_host_port(listen);
@@ -31,7 +34,15 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the node's thread starts, so it inherits it
 
-  drawbridge::testing::fake_node node({name, address->host, address->port, *delay});
+  drawbridge::testing::fake_node_options options;
+  options.name = name;
+  options.host = address->host;
+  options.port = address->port;
+  options.start_delay = *delay;
+  options.record_header = record_header;
+  if (!record_header.empty())
+    options.on_record = [](const std::string& value) { std::cout << "recorded " << value << std::endl; };
+  drawbridge::testing::fake_node node(std::move(options));
   std::cout << "demo-node " << name << " listening on " << address->host << ":" << node.port() << std::endl;
   int received = 0;
   sigwait(&signals, &received);

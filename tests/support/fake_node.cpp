@@ -13,7 +13,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <map>
+#include <mutex>
+#include <tuple>
 #include <set>
 #include <string_view>
 
@@ -22,6 +25,7 @@ namespace drawbridge::testing {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
@@ -105,6 +109,8 @@ struct fake_node::impl {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> open_count{0};
   std::atomic<bool> healthy{true};
+  mutable std::mutex recorded_mutex;
+  std::vector<std::string> recorded;
   std::set<std::shared_ptr<beast::tcp_stream>> open;  // io thread only
   std::uint16_t port = 0;
   std::thread thread;
@@ -140,14 +146,44 @@ struct fake_node::impl {
       const auto query = parse_query(target);
       const std::string path = target.substr(0, target.find('?'));
 
+      if (!options.record_header.empty()) {
+        const std::string value(req[options.record_header]);
+        {
+          const std::lock_guard lock(recorded_mutex);
+          recorded.push_back(value);
+        }
+        if (options.on_record) options.on_record(value);
+      }
       if (die_on_next) break;
-      if (query.count("reset") || options.mode == fake_node_options::behaviour::reset) {
+      if (options.mode == fake_node_options::behaviour::stall) {
+        // Hold the connection, reading (and dropping) whatever comes, until the peer closes it.
+        auto [sec, sn] = co_await stream->async_read_some(net::buffer(chunk), use_tuple);
+        while (!sec) std::tie(sec, sn) = co_await stream->async_read_some(net::buffer(chunk), use_tuple);
+        break;
+      }
+      const bool reset_this = options.reset_every != 0 && n == 1 && connection_id % options.reset_every == 0;
+      if (reset_this || query.count("reset") || options.mode == fake_node_options::behaviour::reset) {
         stream->socket().set_option(net::socket_base::linger(true, 0));
         break;
       }
       if (query.count("garbage") || options.mode == fake_node_options::behaviour::garbage) {
         static constexpr std::string_view junk = "this is not HTTP at all\r\n\r\n";
         co_await net::async_write(*stream, net::buffer(junk), use_tuple);
+        break;
+      }
+      if (websocket::is_upgrade(req)) {
+        // A WebSocket echo: every message comes back as it was sent, until either side closes.
+        websocket::stream<beast::tcp_stream&> ws(*stream);
+        stream->expires_never();
+        auto [aec] = co_await ws.async_accept(req, use_tuple);
+        while (!aec) {
+          beast::flat_buffer message;
+          auto [rec, rn] = co_await ws.async_read(message, use_tuple);
+          if (rec) break;
+          ws.text(ws.got_text());
+          auto [wec, wn] = co_await ws.async_write(message.data(), use_tuple);
+          if (wec) break;
+        }
         break;
       }
       if (const auto delay = number(query, "delay_ms")) {
@@ -294,6 +330,10 @@ std::uint64_t fake_node::connections() const { return impl_->connections.load();
 std::uint64_t fake_node::requests() const { return impl_->requests.load(); }
 std::uint64_t fake_node::open_connections() const { return impl_->open_count.load(); }
 void fake_node::set_healthy(bool healthy) { impl_->healthy.store(healthy); }
+std::vector<std::string> fake_node::recorded() const {
+  const std::lock_guard lock(impl_->recorded_mutex);
+  return impl_->recorded;
+}
 
 void fake_node::stop() {
   net::post(impl_->ioc, [i = impl_.get()] {

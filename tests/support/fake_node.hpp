@@ -12,14 +12,16 @@
 // (Connection: close), reset=1 (abort the connection without answering), garbage=1 (a non-HTTP answer),
 // die_on_next=1 (answer keep-alive, then close the connection unanswered when its next request comes:
 // the race a proxy meets when a node times out an idle pooled connection), h_NAME=VALUE (set the response
-// header NAME; %XX escapes decoded).
+// header NAME; %XX escapes decoded). A WebSocket upgrade (any path) is accepted and every message echoed.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <functional>
 #include <thread>
+#include <vector>
 
 namespace drawbridge::testing {
 
@@ -28,8 +30,16 @@ struct fake_node_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;                   // 0 = the kernel chooses; read it back with port()
   std::chrono::milliseconds start_delay{0};  // every request answers 502 (plain text) until this much time has passed
-  // Every request, whatever its query: answered normally, reset without an answer, or answered with junk.
-  enum class behaviour { normal, reset, garbage } mode = behaviour::normal;
+  // Every request, whatever its query: answered normally, reset without an answer, answered with junk, or
+  // read and never answered (the connection held until the peer closes it).
+  enum class behaviour { normal, reset, garbage, stall } mode = behaviour::normal;
+  // Every Nth connection (N, 2N, ...) is reset at its first request, after its header was read; 0 = none.
+  std::uint32_t reset_every = 0;
+  // The value of this request header is recorded for every request, as soon as its header is read
+  // (recorded(), and on_record if set): a test can tell which requests reached the node, even those it
+  // never answered.
+  std::string record_header;
+  std::function<void(const std::string&)> on_record;  // called on the node's thread
 };
 
 class fake_node {
@@ -49,6 +59,8 @@ class fake_node {
   std::uint64_t open_connections() const;  // accepted and not yet closed by either side
   // Whether /api/v1/health answers 200 {"responseMeta":{"success":true}} or 503 with success false.
   void set_healthy(bool healthy);
+  // The values of options.record_header seen so far, in order.
+  std::vector<std::string> recorded() const;
 
  private:
   struct impl;

@@ -1,5 +1,6 @@
 #include "tests/support/test_client.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <openssl/evp.h>
@@ -110,6 +111,47 @@ raw_result raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono:
     }
     if (ec) break;
   }
+  return result;
+}
+
+flood_result flood(std::uint16_t port, std::string_view head, std::string_view filler, std::uint64_t total,
+                   std::chrono::milliseconds timeout) {
+  flood_result result;
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return result;
+  const int fd = socket.native_handle();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string_view pending = head;
+  while (result.sent < total && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN | POLLOUT, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if (p.revents & (POLLIN | POLLERR | POLLHUP)) break;  // the answer (or the end) has come
+    if (pending.empty()) pending = filler;
+    const auto n = ::send(fd, pending.data(), std::min<std::uint64_t>(pending.size(), total - result.sent),
+                          MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      break;  // reset or closed: what the peer said, if anything, is read below
+    }
+    result.sent += static_cast<std::uint64_t>(n);
+    pending.remove_prefix(static_cast<std::size_t>(n));
+  }
+  char buf[8192];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const auto n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      result.received.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    return result;  // closed or reset
+  }
+  result.timed_out = true;
   return result;
 }
 

@@ -51,6 +51,18 @@ struct raw_result {
 raw_result raw_exchange(std::uint16_t port, std::string_view bytes,
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 
+// A client that sends `head`, then `filler` over and over, up to `total` bytes, for as long as the peer
+// reads it and has not answered: what a client streaming an endless chunk line or trailer section does.
+// It stops at the first answer byte (and reads the answer until the close or `timeout`), or when a send
+// fails.
+struct flood_result {
+  std::string received;
+  std::uint64_t sent = 0;  // bytes of `head` and filler the peer took
+  bool timed_out = false;
+};
+flood_result flood(std::uint16_t port, std::string_view head, std::string_view filler, std::uint64_t total,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
 // The status code of the first response in `raw`, or 0.
 unsigned first_status(std::string_view raw);
 

@@ -71,6 +71,8 @@ tls_client::~tls_client() {
   if (impl_->connected) SSL_shutdown(impl_->stream->native_handle());
 }
 
+int tls_client::native_socket() const { return impl_->stream->next_layer().native_handle(); }
+
 bool tls_client::connected() const { return impl_->connected; }
 const std::string& tls_client::error() const { return impl_->error; }
 std::string tls_client::version() const { return SSL_get_version(impl_->stream->native_handle()); }

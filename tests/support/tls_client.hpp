@@ -40,6 +40,8 @@ class tls_client {
   http_response request(boost::beast::http::verb method, const std::string& target,
                         std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = {});
   http_response get(const std::string& target) { return request(boost::beast::http::verb::get, target); }
+  // The TCP socket under TLS, for tests that write raw bytes past OpenSSL (a record cut short).
+  int native_socket() const;
 
  private:
   struct impl;
