@@ -39,11 +39,16 @@ struct limits_config {
   std::uint64_t max_body_size = 150ULL << 20;
   std::uint64_t max_header_size = 16ULL << 10;
   std::uint64_t max_connections = 10'000;  // per process, shared by the workers
+  std::uint64_t max_connections_per_ip = 0;  // open client connections from one address; 0 = no limit
+  // A request body slower than this (bytes/s, averaged from its start) is cut off once min_body_rate_after
+  // has passed; 0 = no minimum. Defeats a body trickled just fast enough to beat client_body.
+  std::uint64_t min_body_rate = 500;
 };
 
 struct timeouts_config {
   duration client_header = 20s;   // whole request header, from its first byte
   duration client_idle = 75s;     // between requests on a keep-alive connection
+  duration client_body = 60s;     // the longest gap between two reads of a request body
   duration connect = 30s;         // per node attempt
   duration read = 300s;           // for the response to start, and between body chunks
   duration send = 300s;           // for each write to a peer to make progress
@@ -113,6 +118,9 @@ struct upstream_config {
   upstream_tls_config tls;
   duration slow_start = 0s;         // 0 = off: a node gets its full share as soon as it is eligible
   std::uint32_t min_available = 1;  // drains and ejections never leave fewer eligible nodes than this
+  // Requests in flight to one node at once (across workers); beyond it requests wait up to
+  // timeouts.connect for a free slot, then 503. 0 = no limit.
+  std::uint32_t max_connections_per_node = 0;
   std::vector<node_config> nodes;
 };
 

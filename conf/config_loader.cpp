@@ -235,11 +235,14 @@ void read_limits(reader& r, const json& root, config& c) {
   if (!root.contains("limits")) return;
   const json& l = root.at("limits");
   if (!r.expect_object(l, "limits")) return;
-  r.allow_keys(l, "limits", {"max_body_size", "max_header_size", "max_connections"});
+  r.allow_keys(l, "limits", {"max_body_size", "max_header_size", "max_connections", "max_connections_per_ip",
+                             "min_body_rate"});
   r.get_size(l, "max_body_size", "limits", c.limits.max_body_size, 0, 1ULL << 50);
   // Below 1k not even a browser's request line and cookies fit; above 1m is a memory hazard.
   r.get_size(l, "max_header_size", "limits", c.limits.max_header_size, 1ULL << 10, 1ULL << 20);
   r.get_int(l, "max_connections", "limits", c.limits.max_connections, 1, 10'000'000);
+  r.get_int(l, "max_connections_per_ip", "limits", c.limits.max_connections_per_ip, 0, 10'000'000);
+  r.get_int(l, "min_body_rate", "limits", c.limits.min_body_rate, 0, 1ULL << 40);
 }
 
 void read_timeouts(reader& r, const json& root, config& c) {
@@ -247,10 +250,12 @@ void read_timeouts(reader& r, const json& root, config& c) {
   const json& t = root.at("timeouts");
   if (!r.expect_object(t, "timeouts")) return;
   r.allow_keys(t, "timeouts",
-               {"client_header", "client_idle", "connect", "read", "send", "shutdown_grace", "tunnel_idle"});
+               {"client_header", "client_idle", "client_body", "connect", "read", "send", "shutdown_grace",
+                "tunnel_idle"});
   auto& o = c.timeouts;
   r.get_duration(t, "client_header", "timeouts", o.client_header);
   r.get_duration(t, "client_idle", "timeouts", o.client_idle);
+  r.get_duration(t, "client_body", "timeouts", o.client_body);
   r.get_duration(t, "connect", "timeouts", o.connect);
   r.get_duration(t, "read", "timeouts", o.read);
   r.get_duration(t, "send", "timeouts", o.send);
@@ -352,7 +357,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
                    std::set<std::string>& names) {
   if (!r.expect_object(u, p)) return;
   r.allow_keys(u, p, {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
-                      "tls", "nodes"});
+                      "max_connections_per_node", "tls", "nodes"});
   upstream_config up;
   read_unique_name(r, u, p, "upstream", up.name, names);
 
@@ -378,6 +383,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
   read_upstream_tls(r, u, p, up.tls);
   r.get_duration(u, "slow_start", p, up.slow_start, /*allow_zero=*/true);
   r.get_int(u, "min_available", p, up.min_available, 0, 64);
+  r.get_int(u, "max_connections_per_node", p, up.max_connections_per_node, 0, 1'000'000);
 
   const json* nodes = r.get_array(u, "nodes", p);
   if (!u.contains("nodes")) r.error(reader::join(p, "nodes"), "required");

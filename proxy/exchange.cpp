@@ -12,6 +12,7 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/gzip_policy.hpp"
 #include "proxy/gzip_relay.hpp"
+#include "proxy/body_limits.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
@@ -24,6 +25,12 @@ namespace drawbridge::proxy {
 
 namespace {
 constexpr std::size_t node_read_size = 16 * 1024;  // as HAProxy's default buffer
+
+// A 101 that completes a WebSocket handshake (RFC 6455 §4.2.2): it switches to `websocket` and carries
+// the key's proof. (The proof itself is the client's to check.)
+bool is_websocket_accept(const http::response_header<>& h) {
+  return beast::iequals(h[http::field::upgrade], "websocket") && !h[http::field::sec_websocket_accept].empty();
+}
 }  // namespace
 
 using upstream::upstream_connection;
@@ -63,7 +70,9 @@ task<exchange_outcome> exchange<Downstream>::run() {
   const auto started = std::chrono::steady_clock::now();
   const auto now_ms = upstream::steady_ms(started);
   std::vector<const upstream::node*> tried;  // allocates only when a request moves on to another node
+  std::vector<const upstream::node*> full;   // at max_connections_per_node when last tried
   std::optional<metrics::retry_reason> moving_on;  // why the last node did not do
+  std::optional<io_deadline::clock::time_point> queued_until;  // when waiting for a free node gives up
   fail(503, "no node available");
   for (;;) {
     // The view may change while a try is in progress (the admin API added or removed a node), so the
@@ -72,13 +81,33 @@ task<exchange_outcome> exchange<Downstream>::run() {
     upstream::tried_set tried_bits = 0;
     for (const auto* t : tried)
       if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
+    for (const auto* t : full)
+      if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
     const int index = view.balancer->pick(tried_bits, now_ms);
-    if (index == upstream::no_node) break;
+    if (index == upstream::no_node) {
+      if (full.empty()) break;
+      // Every node that could take the request is at max_connections_per_node: it waits for a free
+      // slot, up to the connect timeout, then gets a 503.
+      if (!queued_until) queued_until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
+      if (!co_await worker_.wait_for_node_slot(*queued_until)) {
+        fail(503, "every node is at max_connections_per_node");
+        break;
+      }
+      full.clear();
+      continue;
+    }
 
     auto n = (*view.nodes)[static_cast<std::size_t>(index)];
     may_move_on_ = request_.idempotent && !request_has_body_ &&
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
+    // A request that held a slot of a limited node gave it back: requests waiting for one try again.
+    if (result != step::at_capacity && worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node)
+      worker_.node_slot_freed();
+    if (result == step::at_capacity) {
+      full.push_back(n.get());
+      continue;
+    }
     if (result != step::not_taken && moving_on) {  // another node took what the last one failed
       count_retry(*moving_on);
       moving_on.reset();
@@ -117,6 +146,11 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
   // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
   // consistent): either drain sees this request in flight, or this request sees the drain.
   if (n.admin.load(std::memory_order_seq_cst) != upstream::admin_state::ready) co_return step::not_taken;
+  // The guard counted this request: over the limit, the node is full (two workers racing for its last
+  // slot may both step back; neither goes over).
+  const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
+  if (max_in_flight != 0 && n.in_flight.load(std::memory_order_relaxed) > static_cast<std::int64_t>(max_in_flight))
+    co_return step::at_capacity;
   n.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   // The view is fetched again after every suspension (it may have been rebuilt meanwhile), and the slot
@@ -249,6 +283,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
   for (;;) {
     parser.emplace();
     parser->body_limit(boost::none);  // the node's responses are streamed, never held: no limit needed
+    limit_chunk_extensions(*parser);
     if (request_.head) parser->skip(true);
     request_.deadline.arm(connection.socket, timeouts.read);
     boost::system::error_code ec;
@@ -283,9 +318,12 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
   if (const unsigned status = parser->get().result_int(); may_move_on_ && status >= 502 && status <= 504)
     co_return attempt_result{step::gateway_error};
   if (parser->get().result_int() == 101) {
-    if (request_.upgrade) co_return co_await tunnel(connection, *parser);
-    // Only a WebSocket upgrade is forwarded as one: a 101 to anything else is the node's error.
-    fail(502, "node switched protocols unasked");
+    // Only a WebSocket upgrade is forwarded as one, and only a node that completed the WebSocket
+    // handshake opens a tunnel: a 101 to anything else would hand the client's connection to a protocol
+    // nobody checked.
+    if (request_.upgrade && is_websocket_accept(parser->get())) co_return co_await tunnel(connection, *parser);
+    fail(502, request_.upgrade ? "node answered the WebSocket upgrade with another protocol"
+                               : "node switched protocols unasked");
     co_return attempt_result{step::failed, false, false, true};
   }
   co_return co_await relay_response(connection, *parser);
@@ -314,12 +352,16 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     return relay_body(request_.downstream, request_.downstream_buffer, request_.parser, node_stream, request_.deadline,
                       head, request_.chunked_body, buffer_, buffer_size_,
-                      relay_limits{timeouts.client_idle, timeouts.send}, outcome_.bytes_in, request_.tls_scratch);
+                      relay_limits{timeouts.client_body, timeouts.send, worker_.rt().config.limits.min_body_rate},
+                      outcome_.bytes_in, request_.tls_scratch);
   });
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
     if (relayed.ec == http::error::body_limit) fail(413, "request body larger than max_body_size");
-    else if (relayed.ec == beast::error::timeout) fail(408, "client too slow sending the body");
+    else if (relayed.ec == beast::error::timeout)
+      fail(408, "client too slow sending the body (timeouts.client_body or limits.min_body_rate)");
+    else if (relayed.ec == http::error::buffer_overflow || relayed.ec == http::error::bad_chunk_extension)
+      fail(400, "chunk line or trailer section too long");
     else if (relayed.ec == http::error::end_of_stream || relayed.ec == net::error::eof ||
              relayed.ec == net::error::connection_reset || relayed.ec == net::ssl::error::stream_truncated)
       fail(0, "client closed the connection during the body");
@@ -377,6 +419,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
       chunked = true;
     } else if (gzip.compress) {
       set_framing(response, body_framing::until_close, 0);
+      outcome_.close_delimited = true;
       keep = false;
     } else if (const auto length = parser.content_length()) {
       set_framing(response, body_framing::length, *length);
@@ -385,6 +428,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
       chunked = true;
     } else {
       set_framing(response, body_framing::until_close, 0);
+      outcome_.close_delimited = true;
       keep = false;  // an HTTP/1.0 client learns the end of the body from the close
     }
   }
@@ -415,7 +459,15 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     worker_.stats().gzip_in.add(gzip_plain);
     worker_.stats().gzip_out.add(outcome_.bytes_out);
   }
-  if (relayed.ok()) co_return attempt_result{step::done, false, parser.keep_alive()};
+  if (relayed.ok()) {
+    bool reusable = parser.keep_alive();
+    // A node that sends a body after a HEAD, 204 or 304 answer (its bug) would have those bytes read as
+    // the next request's answer: such a connection is pooled only if nothing followed the head, in the
+    // buffer or on the socket (a peek, whatever epoll last said).
+    if (reusable && header_only && (request_.head || outcome_.status == 204 || outcome_.status == 304))
+      reusable = connection.buffer.size() == 0 && upstream::still_open(connection);
+    co_return attempt_result{step::done, false, reusable};
+  }
   outcome_.keep_downstream = false;
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
     if (relayed.ec == beast::error::timeout) fail(504, "node stalled before its response body");

@@ -64,6 +64,7 @@ struct exchange_outcome {
   bool response_started = false;   // some of the node's response reached the client
   bool response_complete = false;  // all of it did
   bool keep_downstream = false;    // the client connection may serve another request
+  bool close_delimited = false;    // the response's body ends with the connection (HTTP/1.0, gzip to 1.0)
   const char* reason = "";         // why, when the status is our own
   std::uint64_t bytes_in = 0;      // request body bytes relayed to the node
   std::uint64_t bytes_out = 0;     // response body bytes relayed to the client
@@ -84,7 +85,8 @@ class exchange {
   // not_taken: the node was drained between the pick and the in-flight count; try another.
   // gateway_error: the node answered 502/503/504 to a request that can go to another node instead (the
   // answer was not relayed).
-  enum class step { done, not_taken, connect_failed, failed_before_response, gateway_error, failed };
+  // at_capacity: the node has max_connections_per_node requests in flight; try another, or wait.
+  enum class step { done, not_taken, at_capacity, connect_failed, failed_before_response, gateway_error, failed };
   struct attempt_result {
     step next = step::failed;
     bool write_failed = false;  // the request could not be written at all

@@ -31,6 +31,15 @@ class io_deadline {
     at_ = at;
     expired_ = false;
   }
+  // Arms again the deadline armed last, unchanged: a wake that brought nothing usable (a TLS record still
+  // arriving, a spurious readiness report) must not restart the clock, or trickled bytes would hold a
+  // connection forever.
+  template <typename Stream>
+  void resume(Stream& stream) {
+    socket_ = &stream.lowest_layer();
+    expired_ = false;
+    if (at_ == clock::time_point{}) at_ = clock::now() + limit_;  // no tick came since arm(): start now
+  }
   // After the operation completed: true if the deadline cancelled it.
   bool disarm() {
     socket_ = nullptr;

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "proxy/awaitable.hpp"
+#include "proxy/body_limits.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/stream_traits.hpp"
 #include "net/io_now.hpp"
@@ -45,6 +46,9 @@ struct relay_result {
 struct relay_limits {
   std::chrono::milliseconds read_timeout;  // for each read from the source
   std::chrono::milliseconds send_timeout;  // for each write to the sink
+  // The source must average at least this many body bytes/s, counted from its first read, once
+  // body_rate_grace has passed (proxy/body_limits.hpp); 0 = no minimum. Request bodies only.
+  std::uint64_t min_rate = 0;
 };
 
 // The two timed steps every body relay is made of.
@@ -131,6 +135,8 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
   relay_result result;
   char chunk_line[24];
+  io_deadline::clock::time_point started{};  // of the first read, when min_rate applies
+  std::uint64_t read_total = 0;              // body bytes read from the source
   for (;;) {
     std::size_t n = 0;
     if (!parser.is_done()) {
@@ -154,13 +160,22 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
         // The steps of read_body_some written out here (and below, write_all's): this loop runs for every
         // proxied request, and calling them costs a coroutine frame per read and per write (the small-GET
         // benchmark ran about 3% slower that way, close to its noise).
-        deadline.arm(source, limits.read_timeout);
+        if (limits.min_rate == 0) {
+          deadline.arm(source, limits.read_timeout);
+        } else {
+          const auto now = io_deadline::clock::now();
+          if (started == io_deadline::clock::time_point{}) started = now;
+          deadline.arm_until(source, body_read_deadline(started, now, read_total, limits.read_timeout, limits.min_rate));
+        }
+        // A chunk line or trailer section that never ends fills the source buffer up to its cap (a
+        // session's: client_buffer_cap), and then fails here with buffer_overflow.
         std::tie(ec, std::ignore) = co_await http::async_read_some(source, source_buffer, parser, use_tuple);
         if (deadline.disarm()) ec = beast::error::timeout;
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return result.fail(relay_result::failure::source, ec);
       }
       n = buffer_size - parser.get().body().size;
+      read_total += n;
     }
     const bool done = parser.is_done();
     // A chunk header without data yet: nothing to write, read on (the head waits with it).

@@ -1,6 +1,7 @@
 #include "proxy/request_validator.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
@@ -112,6 +113,16 @@ verdict check_request_header(const http::request_header<>& h) {
     if (auto v = check_transfer_encoding(h); !v.ok()) return v;
   }
   return {};
+}
+
+bool is_acme_challenge(std::string_view target) {
+  static constexpr std::string_view prefix = "/.well-known/acme-challenge/";
+  if (!target.starts_with(prefix) || target.size() == prefix.size()) return false;
+  const auto token = target.substr(prefix.size());
+  return std::all_of(token.begin(), token.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return std::isalnum(c) || ch == '-' || ch == '_';
+  });
 }
 
 bool split_absolute_target(std::string_view target, std::string_view& authority, std::string_view& rest) {

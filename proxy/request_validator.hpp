@@ -37,4 +37,9 @@ verdict check_request_header(const boost::beast::http::request_header<>& header)
 // False for every other form.
 bool split_absolute_target(std::string_view target, std::string_view& authority, std::string_view& rest);
 
+// An ACME HTTP-01 challenge (RFC 8555 §8.3): "/.well-known/acme-challenge/" and a base64url token, with
+// nothing else: no dot segment, no percent-encoding, no query. Only these bypass redirect_https, so that a
+// target such as "/.well-known/acme-challenge/../../admin" or ".../%2e%2e/admin" goes the HTTPS way.
+bool is_acme_challenge(std::string_view target);
+
 }  // namespace drawbridge::proxy

@@ -13,7 +13,8 @@ namespace drawbridge::proxy {
 
 using tcp = boost::asio::ip::tcp;
 
-server::server(std::shared_ptr<const runtime> rt) : runtime_(std::move(rt)) {}
+server::server(std::shared_ptr<const runtime> rt)
+    : runtime_(std::move(rt)), per_address_(runtime_->config.limits.max_connections_per_ip) {}
 
 server::~server() {
   stop();
@@ -39,7 +40,7 @@ void server::start() {
     wanted.emplace_back(ip, address.port);
   }
   for (unsigned id = 0; id < count; ++id) {
-    auto w = std::make_unique<worker>(id, runtime_, *log_, connections_);
+    auto w = std::make_unique<worker>(id, runtime_, *log_, connections_, per_address_);
     const auto& targets = id == 0 ? wanted : endpoints_;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       try {

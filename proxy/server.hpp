@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/connections_per_address.hpp"
 #include "proxy/runtime.hpp"
 
 namespace drawbridge::proxy {
@@ -36,6 +37,7 @@ class server {
   std::shared_ptr<const runtime> runtime_;
   std::unique_ptr<access_log> log_;
   std::atomic<std::uint64_t> connections_{0};
+  connections_per_address per_address_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
 };

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/body_limits.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/relay.hpp"
@@ -58,6 +59,16 @@ bool is_idempotent(http::verb method) {
   }
 }
 
+std::string describe_exception(const std::exception_ptr& escaped) {
+  try {
+    std::rethrow_exception(escaped);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -68,6 +79,8 @@ template <typename Stream>
 session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
                          std::shared_ptr<const tls::server_contexts> contexts)
     : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
+  // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
+  buffer_.max_size(client_buffer_cap(worker_.rt().config.limits, read_chunk));
   if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
     client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
   else client_ip_ = peer.address().to_string();
@@ -77,7 +90,7 @@ session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint&
 template <typename Stream>
 session<Stream>::~session() {
   worker_.remove_session(this);
-  worker_.connection_closed(listener_);
+  worker_.connection_closed(listener_, client_ip_);
 }
 
 template <typename Stream>
@@ -87,8 +100,15 @@ void session<Stream>::start() {
 
 template <typename Stream>
 void session<Stream>::spawn(bool fresh) {
+  // Nothing should escape run(); if something does (a bug, an allocation failure), it is logged and the
+  // connection closed, instead of vanishing with the coroutine and leaving the client without an answer.
   net::co_spawn(stream_.get_executor(), [self = this->shared_from_this(), fresh] { return self->run(fresh); },
-                net::detached);
+                [self = this->shared_from_this()](const std::exception_ptr& escaped) {
+                  if (!escaped) return;
+                  spdlog::error("connection from {}: {}", self->client_ip_, describe_exception(escaped));
+                  boost::system::error_code ignored;
+                  self->stream_.lowest_layer().close(ignored);
+                });
 }
 
 template <typename Stream>
@@ -113,17 +133,28 @@ task<void> session<Stream>::run(bool fresh) {
     stream_.lowest_layer().close(ignored);
     co_return;
   }
+  bool woken = !fresh;  // the first wait of a woken connection resumes the deadline it was parked with
   for (;;) {
-    skip_leading_empty_lines();
+    // A CRLF left after the last request is no request begun: the connection may go idle (read_header
+    // skips those that come with a request).
+    int empty_lines = 4;
+    skip_leading_empty_lines(empty_lines);
     if (buffer_.size() == 0) {
-      const arrival next = read_or_park();
+      const arrival next = read_or_park(woken);
       if (next == arrival::parked) co_return;  // on_readable carries on
       if (next == arrival::closed) break;
       if (next == arrival::tls_write_first && !co_await read_after_tls_write()) break;
     }
+    woken = false;
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
     if (end == ending::close) co_await lingering_close();
+    if (end == ending::reset) {
+      // A response cut short whose body the close delimits: a reset, so that the client (an HTTP/1.0 one,
+      // reading to the close) cannot take what it got for the whole answer.
+      boost::system::error_code ignored;
+      stream_.lowest_layer().set_option(net::socket_base::linger(true, 0), ignored);
+    }
     break;
   }
   boost::system::error_code ignored;
@@ -153,13 +184,15 @@ task<bool> session<Stream>::handshake() {
   }
 }
 
+// RFC 9112 §2.2: a robust server ignores empty lines before a request line (old clients send a CRLF
+// after a body). A few, not a stream of them: that would be a header that never ends.
 template <typename Stream>
-void session<Stream>::skip_leading_empty_lines() {
-  // RFC 9112 §2.2: ignore empty lines before a request line (old clients send CRLF after a body).
-  for (int i = 0; i < 4 && buffer_.size() >= 2; ++i) {
+void session<Stream>::skip_leading_empty_lines(int& budget) {
+  while (budget > 0 && buffer_.size() >= 2) {
     const auto* p = static_cast<const char*>(buffer_.data().data());
     if (p[0] != '\r' || p[1] != '\n') return;
     buffer_.consume(2);
+    --budget;
   }
 }
 
@@ -209,7 +242,7 @@ void session<Stream>::release_state() {
 // request state and no coroutine, only the session, its socket, one pending readiness wait and, for TLS,
 // OpenSSL's connection state (measured with bench/idle_memory.py).
 template <typename Stream>
-typename session<Stream>::arrival session<Stream>::read_or_park() {
+typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
   idle_ = true;
   parser_.reset();
   if (worker_.stopping()) return arrival::closed;
@@ -246,7 +279,7 @@ typename session<Stream>::arrival session<Stream>::read_or_park() {
   net_types::watch_peer_close(stream_.lowest_layer());
   release_state();
   buffer_.shrink_to_fit();
-  deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+  arm_idle_deadline(woken);
   net_types::async_wait_readable(stream_.lowest_layer(),
                                  [self = this->shared_from_this()](const boost::system::error_code& wait_ec) {
                                    self->on_readable(wait_ec);
@@ -269,10 +302,29 @@ void session<Stream>::on_readable(const boost::system::error_code& ec) {
   spawn(false);
 }
 
+// How long a connection may wait for its next request. Absolute from the moment it went idle: a wake
+// that brought no whole byte of a request resumes the same deadline. A fresh connection waits
+// client_header for its first request (a silent connection is no idle keep-alive one), later ones
+// client_idle. A TLS record that has begun to arrive is a request that has begun: from its first bytes
+// on, client_header runs, once, to the end of that request's header (read_header goes on with it).
+template <typename Stream>
+void session<Stream>::arm_idle_deadline(bool woken) {
+  const auto& timeouts = worker_.rt().config.timeouts;
+  if constexpr (is_tls) {
+    if (SSL_has_pending(stream_.native_handle()) && header_since_ == io_deadline::clock::time_point{}) {
+      header_since_ = io_deadline::clock::now();
+      deadline_.arm_until(stream_, header_since_ + timeouts.client_header);
+      return;
+    }
+  }
+  if (woken) deadline_.resume(stream_);
+  else deadline_.arm(stream_, served_ ? timeouts.client_idle : timeouts.client_header);
+}
+
 // OpenSSL has to write before it can read (a key update, say): the stream's own read does both.
 template <typename Stream>
 task<bool> session<Stream>::read_after_tls_write() {
-  deadline_.arm(stream_, worker_.rt().config.timeouts.client_idle);
+  arm_idle_deadline(false);
   auto [ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
   const bool timed_out = deadline_.disarm();
   idle_ = false;
@@ -284,11 +336,17 @@ task<bool> session<Stream>::read_after_tls_write() {
 template <typename Stream>
 task<typename session<Stream>::header_status> session<Stream>::read_header(verdict& bad, std::size_t& header_end) {
   const auto& config = worker_.rt().config;
-  // client_header runs from the first read of a request to the end of its header.
-  const auto header_deadline = io_deadline::clock::now() + config.timeouts.client_header;
+  // client_header runs from the first bytes of a request (for TLS, of the record that carries them) to
+  // the end of its header.
+  if (header_since_ == io_deadline::clock::time_point{}) header_since_ = io_deadline::clock::now();
+  const auto header_deadline = header_since_ + config.timeouts.client_header;
+  header_since_ = {};
+  served_ = true;
   const std::size_t max_header = config.limits.max_header_size;
   std::size_t scanned = 0;
+  int empty_lines = 4;
   for (;;) {
+    if (scanned == 0) skip_leading_empty_lines(empty_lines);
     const auto data = buffer_.data();
     const auto scan = scan_header({static_cast<const char*>(data.data()), data.size()}, scanned);
     if (!scan.bad.ok()) {
@@ -348,11 +406,20 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   parser_->header_limit(static_cast<std::uint32_t>(header_end + 1));
   parser_->body_limit(boost::none);  // checked below, then set for the body
   boost::system::error_code ec;
-  parser_->put(net::buffer(buffer_.data().data(), header_end), ec);
+  bool field_too_large = false;
+  try {
+    parser_->put(net::buffer(buffer_.data().data(), header_end), ec);
+  } catch (const std::length_error&) {
+    // One field past Beast's own limit (65,533 bytes), possible only with a max_header_size that config
+    // validation would have refused.
+    field_too_large = true;
+  }
+  if (field_too_large) co_return co_await refuse(431, "request header field too large", 11);
   if (ec || !parser_->is_header_done()) {
     spdlog::debug("{}: malformed request from {}: {}", request_id, client_ip_, ec.message());
     co_return co_await refuse(400, "malformed request", 11);
   }
+  limit_chunk_extensions(*parser_);
   buffer_.consume(header_end);
 
   auto& req = parser_->get();
@@ -380,7 +447,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   }
   // A plain listener that only redirects to HTTPS, except for ACME's HTTP-01 challenges, which a
   // certificate tool must be able to answer over plain HTTP (they are routed as usual).
-  if (listener_.config.redirect_https && !req.target().starts_with("/.well-known/acme-challenge/")) {
+  if (listener_.config.redirect_https && !is_acme_challenge(req.target())) {
     const auto to_host = normalize_host(req[http::field::host]);
     if (to_host.empty()) co_return co_await refuse(400, "no Host to redirect to", version);
     std::string location = "https://";
@@ -434,13 +501,13 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
                            is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts)
                                                           : std::string_view()};
 
-  // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed).
-  std::string upgrade;
+  // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
+  // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
+  // connection to a protocol drawbridge does not check.
   if (parser_->upgrade() && req.method() == http::verb::get) {
     for (const auto token : http::token_list{req[http::field::upgrade]})
-      if (beast::iequals(token.substr(0, token.find('/')), "websocket")) upgrade = std::string(req[http::field::upgrade]);
+      if (beast::iequals(token, "websocket")) request.upgrade = true;
   }
-  request.upgrade = !upgrade.empty();
   request.owner = this;
 
   // The node's copy of the header, moved out of the parser (which keeps only its framing flags).
@@ -454,7 +521,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   set_keep_alive(forwarded, 11, true);
   if (request.upgrade) {
     forwarded.set(http::field::connection, "upgrade");
-    forwarded.set(http::field::upgrade, upgrade);
+    forwarded.set(http::field::upgrade, "websocket");
   }
   record.method = forwarded.method_string();
   record.path = forwarded.target();
@@ -470,8 +537,13 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   record.upstream_ms = out.upstream_ms;
   record.status = out.status;
   // A complete response on a connection that may not be kept closes gracefully (the client may have
-  // pipelined more); a response cut short ends the connection at once.
-  ending end = out.keep_downstream ? ending::keep : out.response_complete ? ending::close : ending::abort;
+  // pipelined more); a response cut short ends the connection at once, with a reset when the close is what
+  // ends its body (else a clean close would make half a body look whole). Other framings show the cut
+  // themselves, and a plain close lets what the kernel still holds reach the client.
+  ending end = out.keep_downstream     ? ending::keep
+               : out.response_complete ? ending::close
+               : out.close_delimited   ? ending::reset
+                                       : ending::abort;
   if (!out.response_started) {
     if (out.status == 0) {
       end = ending::abort;  // the client went away; nobody to answer
@@ -581,6 +653,7 @@ task<void> session<Stream>::lingering_close() {
   boost::system::error_code ignored;
   socket.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   const auto until = io_deadline::clock::now() + std::chrono::seconds(2);
+  buffer_.clear();  // what is left of the request is dropped: the buffer's whole room is for the drain
   std::size_t drained = 0;
   while (drained < 1024 * 1024) {
     deadline_.arm_until(socket, until);

@@ -66,7 +66,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
 
  private:
   static constexpr bool is_tls = is_tls_stream<Stream>::value;
-  enum class ending { keep, close, abort };
+  // After a request: serve the next, close gracefully, close at once, or reset (a response cut short).
+  enum class ending { keep, close, abort, reset };
   enum class header_status { ok, closed, bad };
   // What read_or_park found: a request's first bytes, nothing yet (parked: the wait now owns the
   // session), an end, or a TLS stream that must write before it can read.
@@ -87,10 +88,11 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
   void finish(const access_record& record, int upstream, const upstream::node* n);
-  void skip_leading_empty_lines();
+  void skip_leading_empty_lines(int& budget);
+  void arm_idle_deadline(bool woken);
   bool closes_after_own_reply() const;
   bool client_is_done() const;
-  arrival read_or_park();
+  arrival read_or_park(bool woken);
   void on_readable(const boost::system::error_code& ec);
   task<bool> read_after_tls_write();
   request_state& state();
@@ -105,6 +107,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::unique_ptr<request_state> state_;    // while busy; not held while idle
   std::string client_ip_;
   bool idle_ = true;
+  bool served_ = false;  // a request header was read on this connection
+  // When the request now arriving began to (a TLS record's first bytes); the epoch when none is.
+  io_deadline::clock::time_point header_since_{};
   io_deadline deadline_;  // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };

@@ -17,15 +17,18 @@ using tcp = net::ip::tcp;
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
-               std::atomic<std::uint64_t>& connections)
+               std::atomic<std::uint64_t>& connections, connections_per_address& per_address)
     : id_(id),
       runtime_(std::move(rt)),
       log_(log),
       connections_(connections),
+      per_address_(per_address),
       stats_(runtime_->metrics->attach(id)),
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
-      grace_timer_(ioc_.get_executor()) {
+      grace_timer_(ioc_.get_executor()),
+      slot_signal_(ioc_.get_executor()) {
+  slot_signal_.expires_at(net_types::timer::time_point::max());
   views_.resize(runtime_->upstreams.size());
   for (std::size_t u = 0; u < views_.size(); ++u) refresh(u, runtime_->upstreams[u]->generation());
 }
@@ -110,10 +113,29 @@ std::vector<tcp::endpoint> worker::local_endpoints() const {
   return out;
 }
 
+template <typename MakeLoop>
+void worker::keep_running(const char* what, MakeLoop start) {
+  net::co_spawn(ioc_, start(), [this, what, start](const std::exception_ptr& escaped) {
+    if (!escaped) return;
+    std::string why = "an exception of unknown type";
+    try {
+      std::rethrow_exception(escaped);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    spdlog::error("worker {}: the {} loop failed ({}); starting it again", id_, what, why);
+    if (!stopping_) keep_running(what, start);
+  });
+}
+
 void worker::start() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i)
-    net::co_spawn(ioc_, accept_loop(*acceptors_[i], *acceptor_listeners_[i]), net::detached);
-  net::co_spawn(ioc_, tick_loop(), net::detached);
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    auto* acceptor = acceptors_[i].get();
+    const auto* l = acceptor_listeners_[i];
+    keep_running("accept", [this, acceptor, l] { return accept_loop(*acceptor, *l); });
+  }
+  keep_running("tick", [this] { return tick_loop(); });
   thread_ = std::thread([this] {
     ioc_.run();
     spdlog::debug("worker {} stopped", id_);
@@ -164,8 +186,13 @@ void worker::count_request(const access_record& r, int upstream, const upstream:
   if (timed && r.upstream_ms >= 0) counted.response_duration.observe_ms(r.upstream_ms);
 }
 
-void worker::connection_closed(const listener& l) {
+void worker::connection_closed(const listener& l, std::string_view client) {
   connections_.fetch_sub(1, std::memory_order_relaxed);
+  if (per_address_.enabled() && !client.empty()) {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(client, ec);
+    if (!ec) per_address_.close(address);
+  }
   stats_.listeners[l.index].open.add(-1);
 }
 
@@ -195,6 +222,13 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
       socket.close(ignored);
       continue;
     }
+    if (per_address_.enabled() && !per_address_.try_open(peer.address())) {
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      stats_.listeners[l.index].refused.add();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto& counted = stats_.listeners[l.index];
@@ -211,12 +245,20 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
       tls::tls_socket stream(std::move(socket), contexts->default_context().native_handle());
       tls_session = std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l, std::move(contexts));
     } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
-      connection_closed(l);  // no session was made, so no session's end will count it
+      connection_closed(l, peer.address().to_string());  // no session was made, so no session's end will count it
       spdlog::error("cannot start TLS on a new connection: {}", e.what());
       continue;
     }
     tls_session->start();
   }
+}
+
+task<bool> worker::wait_for_node_slot(std::chrono::steady_clock::time_point until) {
+  if (stopping_ || slot_waiters_ >= max_slot_waiters || std::chrono::steady_clock::now() >= until) co_return false;
+  ++slot_waiters_;
+  co_await slot_signal_.async_wait(use_tuple);  // ends when cancelled: a slot came free, a tick, a stop
+  --slot_waiters_;
+  co_return !stopping_ && std::chrono::steady_clock::now() < until;
 }
 
 // The worker's heartbeat: notices a stop request, times out sessions' reads and writes (io_deadline), and
@@ -232,6 +274,7 @@ task<void> worker::tick_loop() {
     }
     const auto now = upstream::clock::now();
     for (auto* s : sessions_) s->check_deadline(now);
+    node_slot_freed();  // other workers' requests may have given slots back
     close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
     if (tick % 20 == 0)
@@ -242,6 +285,7 @@ task<void> worker::tick_loop() {
 void worker::begin_stop(std::chrono::milliseconds grace) {
   if (stopping_) return;
   stopping_ = true;
+  slot_signal_.cancel();  // waiting requests give up (503)
   for (auto& acceptor : acceptors_) {
     boost::system::error_code ignored;
     acceptor->close(ignored);

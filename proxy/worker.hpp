@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/connections_per_address.hpp"
 #include "proxy/awaitable.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/runtime.hpp"
@@ -39,9 +40,10 @@ struct upstream_view {
 
 class worker {
  public:
-  // `connections` counts open downstream connections across all workers (limits.max_connections).
+  // `connections` counts open downstream connections across all workers (limits.max_connections),
+  // `per_address` those of each client address (limits.max_connections_per_ip).
   worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
-         std::atomic<std::uint64_t>& connections);
+         std::atomic<std::uint64_t>& connections, connections_per_address& per_address);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -74,11 +76,23 @@ class worker {
   // Counts a finished request (metrics): `upstream` is its upstream's index or -1, `n` the node that
   // answered or was last tried (null when none was).
   void count_request(const access_record& r, int upstream, const upstream::node* n);
-  // A session of listener `l` ended (its connection was counted open at accept).
-  void connection_closed(const listener& l);
+  // A session of listener `l` ended (its connection was counted open at accept); `client` is its
+  // address as text, when the session had one.
+  void connection_closed(const listener& l, std::string_view client = {});
   unsigned id() const { return id_; }
   // This worker's metric shard (only this worker writes it).
   metrics::worker_shard& stats() { return stats_; }
+
+  // Requests waiting for a slot on a node at max_connections_per_node: at most this many per worker;
+  // beyond it a request gets its 503 at once (the queue is memory a flood must not grow).
+  static constexpr std::size_t max_slot_waiters = 1024;
+  // Waits until a node slot may have come free (a request of this worker gave one back, or the next
+  // tick for other workers' requests), then true: the caller tries again. False, at once or after the
+  // wait, when `until` has passed, the queue is full, or the worker is stopping.
+  task<bool> wait_for_node_slot(std::chrono::steady_clock::time_point until);
+  void node_slot_freed() {
+    if (slot_waiters_ != 0) slot_signal_.cancel();
+  }
 
   // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
   // holds one only while it relays, not while idle.
@@ -89,6 +103,10 @@ class worker {
  private:
   task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
   task<void> tick_loop();
+  // Spawns one of the worker's loops (`start()` makes a fresh one); should an exception escape it (a
+  // bug), it is logged and the loop started again: a worker never silently stops accepting or ticking.
+  template <typename MakeLoop>
+  void keep_running(const char* what, MakeLoop start);
   void begin_stop(std::chrono::milliseconds grace);
   void finish_stop();
   void close_tunnels_told_to_go();
@@ -102,6 +120,7 @@ class worker {
   std::shared_ptr<const runtime> runtime_;
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
+  connections_per_address& per_address_;
   metrics::worker_shard& stats_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
   std::vector<const listener*> acceptor_listeners_;  // parallel to acceptors_
@@ -115,6 +134,8 @@ class worker {
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
   net_types::timer tick_timer_;
   net_types::timer grace_timer_;
+  net_types::timer slot_signal_;  // never expires: cancel() wakes every request waiting for a node slot
+  std::size_t slot_waiters_ = 0;
   bool stopping_ = false;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stop_grace_ms_{0};

@@ -118,3 +118,13 @@ TEST(split_absolute_target, separates_authority_and_origin_form) {
   EXPECT_EQ(rest, "/");
   EXPECT_FALSE(split_absolute_target("/http://a", authority, rest));
 }
+
+TEST(request_validator, an_acme_challenge_is_the_prefix_and_a_base64url_token_and_nothing_else) {
+  EXPECT_TRUE(is_acme_challenge("/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"));
+  EXPECT_TRUE(is_acme_challenge("/.well-known/acme-challenge/a-b_c"));
+  for (const char* target :
+       {"/.well-known/acme-challenge/", "/.well-known/acme-challenge/../../admin", "/.well-known/acme-challenge/%2e%2e",
+        "/.well-known/acme-challenge/x/y", "/.well-known/acme-challenge/x?y=1", "/.well-known/acme-challenge/x.y",
+        "/.well-known/acme-challengex", "/other/.well-known/acme-challenge/x", "http://a/.well-known/acme-challenge/x"})
+    EXPECT_FALSE(is_acme_challenge(target)) << target;
+}
