@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 
 #include "admin/admin_api.hpp"
+#include "net/spawn_logged.hpp"
 #include "upstream/state_store.hpp"
 
 namespace drawbridge::admin {
@@ -101,9 +101,11 @@ std::vector<std::string> control_plane::restore() {
 void control_plane::start() {
   const auto& config = runtime_->config;
   if (config.admin.enabled) {
+    auto api = std::make_shared<admin_api>(*this);
     server_ = std::make_unique<http_server>(
-        io_, [api = std::make_shared<admin_api>(*this)](const request& req, const std::string& client) {
-          return api->handle(req, client);
+        io_, [api](const request_head& head, const std::string& client) { return api->admit(head, client); },
+        [api](const request& req, const std::string& client, const std::string& caller) {
+          return api->handle(req, client, caller);
         });
     const auto& address = config.admin.address;
     try {
@@ -118,7 +120,7 @@ void control_plane::start() {
                  tokens_.empty() ? "" : " (token required)");
   }
   checker_.start();
-  net::co_spawn(io_, tick_loop(), net::detached);
+  spawn_tick_loop();
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -233,6 +235,12 @@ void control_plane::finish_drains() {
     }
   }
   if (changed) persist();
+}
+
+void control_plane::spawn_tick_loop() {
+  net_types::spawn_logged(io_.get_executor(), tick_loop(), "control thread: tick loop", [this] {
+    if (!stopping_) spawn_tick_loop();  // the next tick is tick_interval away: no tight loop
+  });
 }
 
 net_types::task<void> control_plane::tick_loop() {

@@ -77,6 +77,8 @@ class control_plane {
   bool removal_pending(const upstream::node& n) const { return pending_removal_.count(&n) != 0; }
 
  private:
+  // Runs the tick loop, and again should an exception escape it.
+  void spawn_tick_loop();
   net_types::task<void> tick_loop();
   void finish_drains();
   void persist();
