@@ -290,7 +290,8 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
                                  " request(s) in flight after " + conf::format_duration(*c.wait) +
                                  "; it stays draining");
   }
-  control_.undrain(*group, *n);
+  if (auto refused = control_.undrain(*group, *n))
+    co_return error_response(refused->status, refused->code, refused->message);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
   const bool settled = co_await wait_until(
       [&] { return n->eligible() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);

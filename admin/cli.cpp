@@ -44,6 +44,13 @@ std::string describe_failure(const admin_reply& reply) {
   return "HTTP " + std::to_string(reply.status);
 }
 
+// The JSON error code of an answer ("persist_failed"), or empty.
+std::string error_code_of(const admin_reply& reply) {
+  const auto body = json::parse(reply.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) return body["error"].value("code", "");
+  return "";
+}
+
 std::optional<std::chrono::milliseconds> parse_wait(const std::string& text, const char* option) {
   if (text.empty()) return std::chrono::milliseconds(0);
   const auto d = conf::parse_duration(text);
@@ -216,7 +223,10 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
 
     std::cout << step << "draining (waiting up to " << options.drain_wait << " for in-flight requests)" << std::endl;
     auto reply = client->call(http::verb::post, base + "/drain?wait=" + options.drain_wait, "", *drain_wait + answer_slack);
-    if (reply.status != 200) return stop("drain: " + describe_failure(reply), reply.status == 504);
+    // 504: still draining; 500 persist_failed: drained, but drawbridge could not save that. Either way the
+    // node is out of rotation, and the rollout does not go on with a state a restart would undo.
+    if (reply.status != 200)
+      return stop("drain: " + describe_failure(reply), reply.status == 504 || error_code_of(reply) == "persist_failed");
     std::cout << step << "drained" << std::endl;
 
     const auto command = fill_placeholders(options.exec, name, address);
@@ -232,7 +242,7 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
       // Out of rotation means out: drained again, so that the node cannot slip back in on its own
       // once its checks pass, with nobody looking at it.
       const auto redrain = client->call(http::verb::post, base + "/drain?force=true", "", answer_slack);
-      const bool out = redrain.status / 100 == 2;
+      const bool out = redrain.status / 100 == 2 || error_code_of(redrain) == "persist_failed";
       return stop("undrain: " + describe_failure(reply) + (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
                   out);
     }

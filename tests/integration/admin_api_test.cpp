@@ -18,6 +18,7 @@
 #include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
 #include "tests/support/test_client.hpp"
+#include "upstream/state_store.hpp"
 
 using namespace drawbridge;
 using namespace drawbridge::testing;
@@ -560,4 +561,45 @@ TEST(admin_api, percent_encoded_names_reach_the_node_they_name) {
   ASSERT_EQ(res.status, 200u) << res.body;
   EXPECT_EQ(json::parse(res.body)["name"], "node one");
   EXPECT_EQ(proxy.node(0).admin, upstream::admin_state::drained);
+}
+
+TEST(state_file, a_change_that_cannot_be_saved_answers_500_persist_failed_and_is_saved_once_it_can_be) {
+  fake_node a({"a"}), b({"b"}), c({"c"});
+  auto config = admin_test_config({a.port(), b.port()}, false);
+  char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  config.state_file = dir + "/state.json";
+  proxy_under_test proxy(config);
+  // The directory becomes a file: no save can succeed, not even as root.
+  std::filesystem::remove_all(dir);
+  std::ofstream(dir) << "not a directory";
+  test_client admin(proxy.admin_port());
+  auto res = post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s");
+  EXPECT_EQ(res.status, 500u) << res.body;
+  EXPECT_EQ(code_of(res), "persist_failed");
+  EXPECT_NE(json::parse(res.body)["error"]["message"].get<std::string>().find("Not a directory"), std::string::npos)
+      << res.body;
+  // The change holds in memory...
+  EXPECT_NE(proxy.node(0).admin.load(), upstream::admin_state::ready);
+  // ...and every later change says the state file still lags behind, even one that changes nothing.
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/drain")), "persist_failed");
+  res = post(admin, "/v1/upstreams/app/nodes", R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})");
+  EXPECT_EQ(res.status, 500u);
+  EXPECT_EQ(code_of(res), "persist_failed");
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/undrain")), "persist_failed");
+  EXPECT_EQ(proxy.node(0).admin.load(), upstream::admin_state::ready);
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s")), "persist_failed");
+  // Once the directory is back, the retry writes what memory holds.
+  std::filesystem::remove(dir);
+  std::filesystem::create_directory(dir);
+  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.state_file); }, 5000ms));
+  std::string error;
+  std::optional<upstream::saved_state> saved;
+  ASSERT_TRUE(wait_for([&] {
+    saved = upstream::load_state(config.state_file, error);
+    return saved && saved->upstreams.size() == 1 && saved->upstreams[0].nodes.size() == 3 &&
+           saved->upstreams[0].nodes[0].admin == upstream::admin_state::drained;
+  })) << error;
+  EXPECT_EQ(post(admin, "/v1/upstreams/app/nodes/node3/drain").status, 202u);
+  std::filesystem::remove_all(dir);
 }
