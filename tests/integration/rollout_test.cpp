@@ -293,6 +293,24 @@ std::string two_node_config(const std::string& first_name, const std::string& ex
 
 }  // namespace
 
+TEST(rollout, a_node_name_reaches_the_command_as_one_quoted_word_and_in_the_environment) {
+  char pattern[] = "/tmp/drawbridge-marker-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  // A configured name may hold anything; substituted unquoted, this one would run touch.
+  const std::string name = "x;touch " + dir + "/owned";
+  spawned_proxy proxy(two_node_config(name));
+  ASSERT_TRUE(proxy.started() && proxy.admin_port() != 0) << proxy.output();
+  const auto result = run_drawbridge(
+      {"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(proxy.admin_port()), "--nodes", name, "--exec",
+       R"(echo got:{node}:"$DRAWBRIDGE_NODE":"$DRAWBRIDGE_UPSTREAM":"$DRAWBRIDGE_ADDRESS" at {address})",
+       "--health-wait", "5s"});
+  EXPECT_EQ(result.exit_code, 0) << result.out;
+  EXPECT_NE(result.out.find(name + " | got:" + name + ":" + name + ":app:127.0.0.1:1 at 127.0.0.1:1"), std::string::npos)
+      << result.out;
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << result.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
   char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
   const std::string dir = ::mkdtemp(pattern);
