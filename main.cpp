@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
   add_admin_options(undrain_cmd);
   auto* rollout_cmd = app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
   rollout_cmd->add_option("upstream", upstream)->required();
-  rollout_cmd->add_option("--exec", exec, "Command run for each node; {node} and {address} are filled in")->required();
+  rollout_cmd->add_option("--exec", exec, "Command run by /bin/sh for each node; {node} and {address} are filled in, shell-quoted "
+                                         "(also $DRAWBRIDGE_NODE, $DRAWBRIDGE_ADDRESS, $DRAWBRIDGE_UPSTREAM)")->required();
   rollout_cmd->add_option("--nodes", nodes, "Comma-separated nodes, in this order (default: all)");
   rollout_cmd->add_option("--drain-wait", drain_wait, "Longest wait for in-flight requests (default 120s)");
   rollout_cmd->add_option("--health-wait", health_wait, "Longest wait for health after the command (default 600s)");

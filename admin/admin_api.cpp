@@ -9,6 +9,7 @@
 
 #include "admin/metrics_page.hpp"
 #include "admin/node_json.hpp"
+#include "admin/request_guard.hpp"
 #include "metrics/exposition.hpp"
 #include "conf/units.hpp"
 
@@ -45,6 +46,28 @@ std::optional<response> refuse_method(http::verb method, http::verb allowed, con
   return res;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "%XX" becomes its byte; a '%' not followed by two hex digits stays as it is.
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   while (!path.empty()) {
@@ -53,10 +76,28 @@ std::vector<std::string> split_path(std::string_view path) {
       continue;
     }
     const auto end = path.find('/');
-    parts.emplace_back(path.substr(0, end));
+    parts.push_back(percent_decode(path.substr(0, end)));
     path = end == std::string_view::npos ? std::string_view() : path.substr(end);
   }
   return parts;
+}
+
+std::vector<std::string> path_of(std::string_view target) { return split_path(target.substr(0, target.find('?'))); }
+
+// The audit log's name for a call that changes something (or tries to): the last segment of a node action
+// (the caller's text: a metric label only through action_label), "add", "remove" or "tls_reload". Empty
+// for reads and for paths outside the API.
+std::string action_of(http::verb method, const std::vector<std::string>& p) {
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") return "tls_reload";
+  if (p.size() < 2 || p[0] != "v1" || p[1] != "upstreams") return "";
+  if (method == http::verb::get || method == http::verb::head) return "";
+  return p.size() == 6 ? p[5] : method == http::verb::delete_ ? "remove" : "add";
+}
+
+// An action name fit for a metric label: one of ours, or "unknown".
+std::string action_label(const std::string& action) {
+  static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload"};
+  return std::find(std::begin(known), std::end(known), action) != std::end(known) ? action : "unknown";
 }
 
 std::optional<std::string> query_param(std::string_view query, std::string_view key) {
@@ -64,7 +105,7 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     const auto end = query.find('&');
     const auto pair = query.substr(0, end);
     const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (pair.substr(0, eq) == key) return percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
     query = end == std::string_view::npos ? std::string_view() : query.substr(end + 1);
   }
   return std::nullopt;
@@ -88,15 +129,55 @@ struct admin_api::call {
   std::int64_t tunnels_closed = 0;  // WebSocket tunnels told to go away when the wait ran out
 };
 
-task<response> admin_api::handle(const request& req, const std::string& client) {
+admission admin_api::admit(const request_head& head, const std::string& client) {
+  const auto p = path_of(head.target());
+  const bool metrics = p.size() == 1 && p[0] == "metrics";
+  const bool v1 = !p.empty() && p[0] == "v1";
+  const auto listener = control_.admin_endpoint();
+  admission decided;
+  // Only a loopback listener needs the Host check: DNS rebinding is how a web page reaches it under a name
+  // of its own. Elsewhere a token is required (a config rule), a page cannot send one, and operators
+  // legitimately call the API by a DNS name. /metrics is left out: Prometheus scrapes under whatever name
+  // its target has (a service name, a DNS name), and admin.metrics_auth is what protects it.
+  if (!metrics && listener && listener->address().is_loopback() &&
+      (head.count(http::field::host) != 1 || !names_the_listener(head[http::field::host], *listener))) {
+    decided.refused = error_response(421, "misdirected_request",
+                                     "Host must name this admin listener (" + listener->address().to_string() + ":" +
+                                         std::to_string(listener->port()) + " or localhost)");
+  } else if (v1 && sent_by_a_web_page(head)) {
+    decided.refused = error_response(403, "cross_origin",
+                                     "the admin API takes no requests from web pages (Origin or Sec-Fetch-Site)");
+  } else if ((v1 || (metrics && control_.rt().config.admin.metrics_auth)) && !control_.tokens().empty()) {
+    // A valid bearer token; its name goes into the audit line.
+    if (const auto name = control_.tokens().check(head[http::field::authorization])) {
+      decided.caller = *name;
+    } else {
+      decided.refused = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
+      decided.refused->set(http::field::www_authenticate, "Bearer");
+    }
+  }
+  if (decided.refused) {
+    const auto code = json::parse(decided.refused->body())["error"]["code"].get<std::string>();
+    // No path and no names: they are the words of a caller nobody vouches for.
+    spdlog::warn("admin: refused a {} from {}: {} {}", std::string(http::to_string(head.method())), client,
+                 decided.refused->result_int(), code);
+    if (const auto action = action_of(head.method(), p); !action.empty()) ++actions_[{action_label(action), code}];
+  }
+  return decided;
+}
+
+task<response> admin_api::handle(const request& req, const std::string& client, const std::string& caller) {
   const auto started = std::chrono::steady_clock::now();
   const std::string_view target = req.target();
   const auto question = target.find('?');
-  call c{req, client, split_path(target.substr(0, question)),
+  call c{req, client, path_of(target),
          question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1))};
+  c.token = caller;
+  c.action = action_of(req.method(), c.path);
   response res = co_await route(c);
   if (!c.action.empty()) {
-    // The audit line: who asked for what, and what came of it ("ok" or the error code).
+    // The audit line (only for admitted calls): who asked for what, and what came of it ("ok" or the
+    // error code).
     std::string result = "ok";
     if (res.result_int() >= 300) {
       const auto body = json::parse(res.body(), nullptr, false);
@@ -113,29 +194,13 @@ task<response> admin_api::handle(const request& req, const std::string& client) 
                                               std::chrono::steady_clock::now() - started)
                                               .count()}}}};
     // Counted for /metrics under a known action name only: the path is the caller's, the label set is ours.
-    static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload"};
-    const bool is_known = std::find(std::begin(known), std::end(known), c.action) != std::end(known);
-    ++actions_[{is_known ? c.action : std::string("unknown"), result}];
+    ++actions_[{action_label(c.action), result}];
     if (c.wait) audit["audit"]["wait"] = conf::format_duration(*c.wait);
     if (c.force) audit["audit"]["force"] = true;
     if (c.tunnels_closed) audit["audit"]["tunnels_closed"] = c.tunnels_closed;
     spdlog::info("{}", audit.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   co_return res;
-}
-
-// Everything under /v1/ is the operator's: with a token file, a valid bearer token (its name goes into
-// the audit line), else 401.
-std::optional<response> admin_api::authorize(call& c) const {
-  if (control_.tokens().empty()) return std::nullopt;
-  const auto name = control_.tokens().check(c.req[http::field::authorization]);
-  if (!name) {
-    auto res = error_response(401, "unauthorized", "this call needs Authorization: Bearer <token>");
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
-  }
-  c.token = *name;
-  return std::nullopt;
 }
 
 task<response> admin_api::route(call& c) {
@@ -155,8 +220,6 @@ task<response> admin_api::route(call& c) {
     co_return json_response(503, json{{"status", "NOT_READY"}, {"upstreams_without_eligible_node", waiting}});
   }
   if (p.size() == 1 && p[0] == "metrics") {
-    if (control_.rt().config.admin.metrics_auth)
-      if (auto refused = authorize(c)) co_return *refused;
     if (auto refused = only(http::verb::get, "GET")) co_return *refused;
     response res{http::status::ok, 11};
     res.set(http::field::content_type, metrics::exposition_content_type);
@@ -168,11 +231,8 @@ task<response> admin_api::route(call& c) {
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
     co_return error_response(404, "not_found", "no such endpoint");
 
-  const bool is_action = method != http::verb::get && method != http::verb::head;
   if (p.size() >= 3) c.upstream = p[2];
   if (p.size() >= 5) c.node = p[4];
-  if (is_action) c.action = p.size() == 6 ? p[5] : method == http::verb::delete_ ? "remove" : "add";
-  if (auto refused = authorize(c)) co_return *refused;
   if (const auto wait = query_param(c.query, "wait")) {
     const auto parsed = conf::parse_duration(*wait);
     if (!parsed || *parsed > max_wait)
@@ -230,7 +290,8 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
                                  " request(s) in flight after " + conf::format_duration(*c.wait) +
                                  "; it stays draining");
   }
-  control_.undrain(*group, *n);
+  if (auto refused = control_.undrain(*group, *n))
+    co_return error_response(refused->status, refused->code, refused->message);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
   const bool settled = co_await wait_until(
       [&] { return n->eligible() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);
@@ -278,8 +339,6 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
 // Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
 // connections go on with theirs. A listener whose files fail keeps its current certificates.
 task<response> admin_api::reload_tls(call& c) {
-  c.action = "tls_reload";
-  if (auto refused = authorize(c)) co_return *refused;
   if (auto refused = refuse_method(c.req.method(), http::verb::post, "POST")) co_return *refused;
   const auto errors = proxy::load_certificates(control_.rt().listeners);
   if (!errors.empty()) {

@@ -1,6 +1,6 @@
 #pragma once
-// The admin REST API: routing, authentication, JSON in and out, the audit log. The operations themselves
-// are control_plane's. Control thread only.
+// The admin REST API: admission (Host, browsers, tokens), routing, JSON in and out, the audit log. The
+// operations themselves are control_plane's. Control thread only.
 //
 //   GET    /healthz                                   200 while the process serves (no token needed)
 //   GET    /readyz                                    200 once every upstream has a node taking requests
@@ -11,6 +11,8 @@
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
 //   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
 //   GET    /metrics                                   Prometheus text format (token only with admin.metrics_auth)
+//
+// Path segments are percent-decoded ({u} and {n} may hold any character a config allows in a name).
 
 #include <chrono>
 #include <functional>
@@ -27,12 +29,16 @@ class admin_api {
  public:
   explicit admin_api(control_plane& control) : control_(control) {}
 
-  net_types::task<response> handle(const request& req, const std::string& client);
+  // After the request's header, before its body is read: 421 for a Host that does not name this listener
+  // (loopback listeners only), 403 for a web page, 401 without a valid token. A refused call is logged
+  // without the names in its path: nobody vouches for them.
+  admission admit(const request_head& head, const std::string& client);
+  // The whole request, once admitted; `caller` is the token's name for the audit log.
+  net_types::task<response> handle(const request& req, const std::string& client, const std::string& caller);
 
  private:
   struct call;  // one request being answered: its parsed target, its audit fields
   net_types::task<response> route(call& c);
-  std::optional<response> authorize(call& c) const;
   net_types::task<response> node_action(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n, const std::string& action);
   net_types::task<response> add_node(call& c, const std::shared_ptr<upstream::upstream_group>& group);

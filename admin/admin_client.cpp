@@ -39,6 +39,11 @@ std::optional<admin_target> parse_admin_url(const std::string& url, std::string&
   return target;
 }
 
+std::string host_field(const admin_target& target) {
+  if (target.host.find(':') != std::string::npos) return "[" + target.host + "]:" + target.port;
+  return target.host + ":" + target.port;
+}
+
 std::string read_first_token(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -56,7 +61,7 @@ admin_reply admin_client::call(http::verb method, const std::string& target, con
   tcp::socket socket(io);
   boost::beast::flat_buffer buffer;
   http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, target_.host + ":" + target_.port);
+  req.set(http::field::host, host_field(target_));
   req.set(http::field::user_agent, "drawbridge-cli");
   if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   if (!body.empty()) req.set(http::field::content_type, "application/json");

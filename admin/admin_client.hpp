@@ -17,6 +17,10 @@ struct admin_target {
 // "http://127.0.0.1:9901" (a trailing slash allowed). nullopt with `error` set otherwise.
 std::optional<admin_target> parse_admin_url(const std::string& url, std::string& error);
 
+// The Host field for `target`: "127.0.0.1:9901", "[::1]:9901" (the admin API refuses any other shape of a
+// literal address).
+std::string host_field(const admin_target& target);
+
 // The first token in a token file (the `NAME:` prefix dropped), or empty.
 std::string read_first_token(const std::string& path);
 

@@ -3,9 +3,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <string_view>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_client.hpp"
@@ -44,6 +48,13 @@ std::string describe_failure(const admin_reply& reply) {
   return "HTTP " + std::to_string(reply.status);
 }
 
+// The JSON error code of an answer ("persist_failed"), or empty.
+std::string error_code_of(const admin_reply& reply) {
+  const auto body = json::parse(reply.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) return body["error"].value("code", "");
+  return "";
+}
+
 std::optional<std::chrono::milliseconds> parse_wait(const std::string& text, const char* option) {
   if (text.empty()) return std::chrono::milliseconds(0);
   const auto d = conf::parse_duration(text);
@@ -72,20 +83,40 @@ void print_nodes(const json& upstream) {
   }
 }
 
-// Runs `command` with /bin/sh, its output (stdout and stderr) printed line by line behind `prefix`.
-// Returns the exit status, or -1 when it could not run or was killed.
-int run_command(const std::string& command, const std::string& prefix) {
+}  // namespace
+
+int run_node_command(const node_command& c, const std::string& prefix) {
+  // The child's environment, built before fork: between fork and exec only async-signal-safe calls.
+  std::vector<std::string> variables{"DRAWBRIDGE_NODE=" + c.node, "DRAWBRIDGE_ADDRESS=" + c.address,
+                                     "DRAWBRIDGE_UPSTREAM=" + c.upstream};
+  for (char** e = environ; *e; ++e) {
+    const std::string_view entry(*e);
+    if (entry.rfind("DRAWBRIDGE_NODE=", 0) != 0 && entry.rfind("DRAWBRIDGE_ADDRESS=", 0) != 0 &&
+        entry.rfind("DRAWBRIDGE_UPSTREAM=", 0) != 0)
+      variables.emplace_back(entry);
+  }
+  std::vector<char*> envp;
+  for (auto& v : variables) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::string command = c.command;
+  char shell[] = "/bin/sh", name[] = "sh", dash_c[] = "-c";
+  char* argv[] = {name, dash_c, command.data(), nullptr};
+
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return -1;
   std::cout.flush();
   const pid_t pid = ::fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return -1;
+  }
   if (pid == 0) {
     ::dup2(pipe_fds[1], STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::execve(shell, argv, envp.data());
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
@@ -105,10 +136,33 @@ int run_command(const std::string& command, const std::string& prefix) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-}  // namespace
+std::string shell_quote(const std::string& value) {
+  std::string quoted = "'";
+  for (const char ch : value) {
+    if (ch == '\'') quoted += "'\\''";  // end the quote, an escaped ', quote again
+    else quoted += ch;
+  }
+  return quoted + "'";
+}
+
+std::string encode_path_segment(const std::string& segment) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char ch : segment) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
 
 std::string fill_placeholders(std::string command, const std::string& node, const std::string& address) {
-  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{node}", node}, {"{address}", address}}) {
+  for (const auto& [key, value] :
+       {std::pair<std::string, std::string>{"{node}", shell_quote(node)}, {"{address}", shell_quote(address)}}) {
     for (auto at = command.find(key); at != std::string::npos; at = command.find(key, at + value.size()))
       command.replace(at, key.size(), value);
   }
@@ -118,8 +172,9 @@ std::string fill_placeholders(std::string command, const std::string& node, cons
 int run_nodes(const cli_context& ctx, const std::string& upstream) {
   const auto client = make_client(ctx);
   if (!client) return exit_usage;
-  const auto reply = client->call(http::verb::get, upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + upstream,
-                                  "", answer_slack);
+  const auto reply = client->call(
+      http::verb::get, upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + encode_path_segment(upstream), "",
+      answer_slack);
   if (reply.status != 200) {
     std::cerr << "drawbridge: " << describe_failure(reply) << '\n';
     return exit_failed;
@@ -139,9 +194,10 @@ int node_action(const cli_context& ctx, const std::string& action, const std::st
   const auto client = make_client(ctx);
   const auto limit = parse_wait(wait, "--wait");
   if (!client || !limit) return exit_usage;
-  std::string target = "/v1/upstreams/" + upstream + "/nodes/" + node + "/" + action;
+  std::string target =
+      "/v1/upstreams/" + encode_path_segment(upstream) + "/nodes/" + encode_path_segment(node) + "/" + action;
   std::string query;
-  if (!wait.empty()) query.append("wait=").append(wait);
+  if (!wait.empty()) query.append("wait=").append(encode_path_segment(wait));
   if (force) query.append(query.empty() ? "" : "&").append("force=true");
   if (!query.empty()) target.append("?").append(query);
   const auto reply = client->call(http::verb::post, target, "", *limit + answer_slack);
@@ -174,7 +230,7 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
   const auto started = std::chrono::steady_clock::now();
   const std::string& u = options.upstream;
 
-  const auto listing = client->call(http::verb::get, "/v1/upstreams/" + u, "", answer_slack);
+  const auto listing = client->call(http::verb::get, "/v1/upstreams/" + encode_path_segment(u), "", answer_slack);
   if (listing.status != 200) {
     std::cerr << "rollout " << u << ": " << describe_failure(listing) << '\n';
     return exit_failed;
@@ -212,27 +268,32 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
       std::cerr << '\n';
       return exit_failed;
     };
-    const std::string base = "/v1/upstreams/" + u + "/nodes/" + name;
+    const std::string base = "/v1/upstreams/" + encode_path_segment(u) + "/nodes/" + encode_path_segment(name);
 
     std::cout << step << "draining (waiting up to " << options.drain_wait << " for in-flight requests)" << std::endl;
-    auto reply = client->call(http::verb::post, base + "/drain?wait=" + options.drain_wait, "", *drain_wait + answer_slack);
-    if (reply.status != 200) return stop("drain: " + describe_failure(reply), reply.status == 504);
+    auto reply = client->call(http::verb::post, base + "/drain?wait=" + encode_path_segment(options.drain_wait), "",
+                              *drain_wait + answer_slack);
+    // 504: still draining; 500 persist_failed: drained, but drawbridge could not save that. Either way the
+    // node is out of rotation, and the rollout does not go on with a state a restart would undo.
+    if (reply.status != 200)
+      return stop("drain: " + describe_failure(reply), reply.status == 504 || error_code_of(reply) == "persist_failed");
     std::cout << step << "drained" << std::endl;
 
     const auto command = fill_placeholders(options.exec, name, address);
     std::cout << step << "running: " << command << std::endl;
-    const int status = run_command(command, name + " | ");
+    const int status = run_node_command({command, name, address, u}, name + " | ");
     if (status != 0)
       return stop("the command exited with " + (status < 0 ? std::string("a signal or could not run") : std::to_string(status)),
                   true);
     std::cout << step << "command done; undraining (waiting up to " << options.health_wait << " for health)"
               << std::endl;
-    reply = client->call(http::verb::post, base + "/undrain?wait=" + options.health_wait, "", *health_wait + answer_slack);
+    reply = client->call(http::verb::post, base + "/undrain?wait=" + encode_path_segment(options.health_wait), "",
+                         *health_wait + answer_slack);
     if (reply.status != 200) {
       // Out of rotation means out: drained again, so that the node cannot slip back in on its own
       // once its checks pass, with nobody looking at it.
       const auto redrain = client->call(http::verb::post, base + "/drain?force=true", "", answer_slack);
-      const bool out = redrain.status / 100 == 2;
+      const bool out = redrain.status / 100 == 2 || error_code_of(redrain) == "persist_failed";
       return stop("undrain: " + describe_failure(reply) + (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
                   out);
     }

@@ -21,7 +21,7 @@ int run_undrain(const cli_context& ctx, const std::string& upstream, const std::
 
 struct rollout_options {
   std::string upstream;
-  std::string exec;                // with {node} and {address} placeholders
+  std::string exec;                // with {node} and {address} placeholders (see fill_placeholders)
   std::vector<std::string> nodes;  // empty = every node, in the upstream's order
   std::string drain_wait = "120s";
   std::string health_wait = "600s";
@@ -30,7 +30,25 @@ struct rollout_options {
 // failure, leaving the failing node out of rotation and the following ones untouched.
 int run_rollout(const cli_context& ctx, const rollout_options& options);
 
-// Replaces every {node} and {address} in `command`.
+// Replaces every {node} and {address} in `command` with the value in single quotes (a ' inside written
+// '\''), so that /bin/sh takes it as one word whatever it holds: a node named `a;touch /tmp/x` runs nothing.
 std::string fill_placeholders(std::string command, const std::string& node, const std::string& address);
+
+// `value` as one single-quoted /bin/sh word.
+std::string shell_quote(const std::string& value);
+
+// Runs `command` with /bin/sh -c, with DRAWBRIDGE_NODE, DRAWBRIDGE_ADDRESS and DRAWBRIDGE_UPSTREAM in its
+// environment, its output (stdout and stderr) printed line by line behind `prefix`. Returns the exit
+// status, or -1 when it could not run or was killed.
+struct node_command {
+  std::string command;
+  std::string node;
+  std::string address;
+  std::string upstream;
+};
+int run_node_command(const node_command& c, const std::string& prefix);
+
+// `segment` percent-encoded for a URL path: everything but letters, digits and -._~.
+std::string encode_path_segment(const std::string& segment);
 
 }  // namespace drawbridge::admin

@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 
 #include "admin/admin_api.hpp"
+#include "net/spawn_logged.hpp"
 #include "upstream/state_store.hpp"
 
 namespace drawbridge::admin {
@@ -20,13 +20,9 @@ namespace {
 // How often the control thread ends ejections and finishes drains. Short, because a drain `wait` and a
 // rollout wait on it.
 constexpr auto tick_interval = std::chrono::milliseconds(20);
+// Between two attempts at writing a state file that could not be written.
+constexpr auto save_retry_interval = std::chrono::seconds(1);
 
-bool valid_node_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (const unsigned char c : name)
-    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-  return true;
-}
 }  // namespace
 
 control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
@@ -101,9 +97,11 @@ std::vector<std::string> control_plane::restore() {
 void control_plane::start() {
   const auto& config = runtime_->config;
   if (config.admin.enabled) {
+    auto api = std::make_shared<admin_api>(*this);
     server_ = std::make_unique<http_server>(
-        io_, [api = std::make_shared<admin_api>(*this)](const request& req, const std::string& client) {
-          return api->handle(req, client);
+        io_, [api](const request_head& head, const std::string& client) { return api->admit(head, client); },
+        [api](const request& req, const std::string& client, const std::string& caller) {
+          return api->handle(req, client, caller);
         });
     const auto& address = config.admin.address;
     try {
@@ -118,7 +116,7 @@ void control_plane::start() {
                  tokens_.empty() ? "" : " (token required)");
   }
   checker_.start();
-  net::co_spawn(io_, tick_loop(), net::detached);
+  spawn_tick_loop();
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -126,6 +124,7 @@ void control_plane::stop() {
   if (!thread_.joinable()) return;
   net::post(io_, [this] {
     stopping_ = true;
+    if (state_dirty_) save_state_file();  // a last try
     checker_.stop();
     tick_timer_.cancel();
     if (server_) server_->stop();
@@ -140,6 +139,11 @@ bool control_plane::ready() const {
 }
 
 std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool force) {
+  if (auto refused = begin_drain(group, n, force)) return refused;
+  return saved_or_refused("node " + n.name() + " of upstream " + group.name() + " is out of rotation");
+}
+
+std::optional<refusal> control_plane::begin_drain(upstream_group& group, node& n, bool force) {
   const auto current = n.admin.load();
   if (current != admin_state::ready) return std::nullopt;  // already draining or drained
   if (const auto others = group.begin_drain(n, force))
@@ -148,8 +152,8 @@ std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool
                        " node(s) taking requests in upstream " + group.name() + ", below min_available (" +
                        std::to_string(group.config().min_available) + "); add force=true to drain anyway"};
   spdlog::info("node {} of upstream {} draining ({} in flight)", n.name(), group.name(), n.in_flight.load());
+  state_dirty_ = true;
   finish_drains();
-  persist();
   return std::nullopt;
 }
 
@@ -162,23 +166,25 @@ std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
   return open;
 }
 
-void control_plane::undrain(upstream_group& group, node& n) {
+std::optional<refusal> control_plane::undrain(upstream_group& group, node& n) {
+  const std::string change = "node " + n.name() + " of upstream " + group.name() + " is back in rotation";
   // A node that is already wanted keeps its health: resetting it would take a serving node out.
-  if (n.admin.load() == admin_state::ready) return;
+  if (n.admin.load() == admin_state::ready) return saved_or_refused(change);
   pending_removal_.erase(&n);
   // Health first: for a moment the node would otherwise be wanted with its health from before the upgrade.
   checker_.reset(group, n);
   n.admin.store(admin_state::ready, std::memory_order_seq_cst);
   spdlog::info("node {} of upstream {} undrained: back in rotation once its health checks pass", n.name(),
                group.name());
-  persist();
+  state_dirty_ = true;
+  return saved_or_refused(change);
 }
 
 std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::shared_ptr<upstream_group>& group,
                                                                      const std::string& name,
                                                                      const std::string& address,
                                                                      std::uint32_t weight) {
-  if (!valid_node_name(name))
+  if (!upstream::valid_added_node_name(name))
     return refusal{400, "bad_request", "name must be 1 to 64 letters, digits, '-', '_' or '.'"};
   const auto hp = conf::parse_host_port(address);
   if (!hp || hp->port == 0) return refusal{400, "bad_request", "address must be host:port, got \"" + address + "\""};
@@ -194,16 +200,17 @@ std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::
   nodes.push_back(created);
   group->publish(std::move(nodes));
   spdlog::info("node {} ({}) added to upstream {}", name, created->address(), group->name());
-  persist();
+  state_dirty_ = true;
+  if (auto refused = saved_or_refused("node " + name + " was added to upstream " + group->name())) return *refused;
   return created;
 }
 
 std::optional<refusal> control_plane::remove_node(upstream_group& group, const std::shared_ptr<node>& n, bool force) {
-  if (auto refused = drain(group, *n, force)) return refused;
+  if (auto refused = begin_drain(group, *n, force)) return refused;
   pending_removal_.insert(n.get());
+  state_dirty_ = true;
   finish_drains();
-  persist();
-  return std::nullopt;
+  return saved_or_refused("node " + n->name() + " of upstream " + group.name() + " is being removed");
 }
 
 // Draining nodes with nothing left in flight become drained; those marked for removal leave the list.
@@ -232,7 +239,13 @@ void control_plane::finish_drains() {
       changed = true;
     }
   }
-  if (changed) persist();
+  if (changed) state_dirty_ = true;
+}
+
+void control_plane::spawn_tick_loop() {
+  net_types::spawn_logged(io_.get_executor(), tick_loop(), "control thread: tick loop", [this] {
+    if (!stopping_) spawn_tick_loop();  // the next tick is tick_interval away: no tight loop
+  });
 }
 
 net_types::task<void> control_plane::tick_loop() {
@@ -243,12 +256,25 @@ net_types::task<void> control_plane::tick_loop() {
     const auto now = upstream::steady_now_ms();
     for (const auto& group : runtime_->upstreams) group->end_ejections(now);
     finish_drains();
+    if (state_dirty_ && std::chrono::steady_clock::now() >= next_save_attempt_) save_state_file();
   }
 }
 
-void control_plane::persist() {
+std::optional<refusal> control_plane::saved_or_refused(const std::string& change) {
+  if (state_dirty_) save_state_file();
+  if (!state_dirty_) return std::nullopt;
+  return refusal{500, "persist_failed",
+                 change + ", but the state file could not be written (" + save_error_ +
+                     "): a restart now would forget it. The change stays in effect; the save is retried every " +
+                     "second."};
+}
+
+bool control_plane::save_state_file() {
   const auto& path = runtime_->config.state_file;
-  if (path.empty()) return;
+  if (path.empty()) {
+    state_dirty_ = false;
+    return true;
+  }
   upstream::saved_state state;
   for (std::size_t u = 0; u < runtime_->upstreams.size(); ++u) {
     const auto& group = *runtime_->upstreams[u];
@@ -275,7 +301,18 @@ void control_plane::persist() {
     state.upstreams.push_back(std::move(su));
   }
   std::string error;
-  if (!upstream::save_state(path, state, error)) spdlog::error("cannot save the admin state: {}", error);
+  if (!upstream::save_state(path, state, error)) {
+    // Logged once per distinct reason, not every second.
+    if (error != save_error_)
+      spdlog::error("cannot save the admin state: {} (the changes hold in memory; retried every second)", error);
+    save_error_ = error;
+    next_save_attempt_ = std::chrono::steady_clock::now() + save_retry_interval;
+    return false;
+  }
+  if (!save_error_.empty()) spdlog::info("admin state saved to {} again", path);
+  save_error_.clear();
+  state_dirty_ = false;
+  return true;
 }
 
 }  // namespace drawbridge::admin

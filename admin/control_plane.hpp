@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -23,7 +24,8 @@
 
 namespace drawbridge::admin {
 
-// Why an operation was refused: the HTTP status, a stable code and a sentence for people.
+// Why an operation was refused: the HTTP status, a stable code and a sentence for people. 500
+// `persist_failed` is different: the change was made, but the state file does not have it (yet).
 struct refusal {
   unsigned status;
   std::string code;
@@ -60,9 +62,13 @@ class control_plane {
   // No new requests to the node; in-flight ones finish; workers close its idle connections. Refused
   // (409 min_available) when the node takes requests and draining it would leave fewer than
   // min_available that do, unless `force`.
+  //
+  // This and the other changes below answer 500 persist_failed when the state file could not be written
+  // (after the change, or after an earlier one): the change holds in memory, and the control thread
+  // retries the save every second, but a restart before it succeeds would forget it.
   std::optional<refusal> drain(upstream::upstream_group& group, upstream::node& n, bool force);
   // Back into rotation once its health checks pass again (healthy_threshold in a row).
-  void undrain(upstream::upstream_group& group, upstream::node& n);
+  std::optional<refusal> undrain(upstream::upstream_group& group, upstream::node& n);
   // A drain's deadline passed while the node still has WebSocket tunnels open: each goes away with a close
   // frame (1001), so its client reconnects through drawbridge to another node. The workers act within a
   // tick and the tunnels end within upstream::tunnel_close_limit. Returns how many were open.
@@ -77,9 +83,16 @@ class control_plane {
   bool removal_pending(const upstream::node& n) const { return pending_removal_.count(&n) != 0; }
 
  private:
+  // Runs the tick loop, and again should an exception escape it.
+  void spawn_tick_loop();
   net_types::task<void> tick_loop();
+  // The drain itself (no save): nullopt once the node is draining or drained, else the 409.
+  std::optional<refusal> begin_drain(upstream::upstream_group& group, upstream::node& n, bool force);
   void finish_drains();
-  void persist();
+  // Writes the state file when it lags behind (state_dirty_); false when that failed.
+  bool save_state_file();
+  // After an operator's change: saves when needed, and says so if the state file still lags behind.
+  std::optional<refusal> saved_or_refused(const std::string& change);
 
   std::shared_ptr<const proxy::runtime> runtime_;
   boost::asio::io_context io_;
@@ -89,6 +102,9 @@ class control_plane {
   std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint_;
   net_types::timer tick_timer_;
   std::set<const upstream::node*> pending_removal_;
+  bool state_dirty_ = false;  // memory holds changes the state file does not
+  std::chrono::steady_clock::time_point next_save_attempt_{};
+  std::string save_error_;  // why the last save failed; empty after a success
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -82,7 +82,7 @@ struct health_check_config {
   bool enabled = false;
   std::string path = "/api/v1/health";
   duration interval = 5s;
-  duration timeout = 2s;
+  duration timeout = 2s;  // unset in the file: the shorter of 2s and interval
   std::uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
   std::uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
   duration start_period = 0s;  // after a node is added or undrained, failures don't count (Docker's meaning)

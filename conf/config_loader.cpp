@@ -238,8 +238,9 @@ void read_limits(reader& r, const json& root, config& c) {
   r.allow_keys(l, "limits", {"max_body_size", "max_header_size", "max_connections", "max_connections_per_ip",
                              "min_body_rate"});
   r.get_size(l, "max_body_size", "limits", c.limits.max_body_size, 0, 1ULL << 50);
-  // Below 1k not even a browser's request line and cookies fit; above 1m is a memory hazard.
-  r.get_size(l, "max_header_size", "limits", c.limits.max_header_size, 1ULL << 10, 1ULL << 20);
+  // Below 1k not even a browser's request line and cookies fit. Above 64k Beast would refuse a long field
+  // by itself (it stores a field in at most 65,533 bytes) with a 400 instead of our 431.
+  r.get_size(l, "max_header_size", "limits", c.limits.max_header_size, 1ULL << 10, 64ULL << 10);
   r.get_int(l, "max_connections", "limits", c.limits.max_connections, 1, 10'000'000);
   r.get_int(l, "max_connections_per_ip", "limits", c.limits.max_connections_per_ip, 0, 10'000'000);
   r.get_int(l, "min_body_rate", "limits", c.limits.min_body_rate, 0, 1ULL << 40);
@@ -300,8 +301,14 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
   else if (h.path.find_first_of(" \r\n\t") != std::string::npos)
     r.error(reader::join(hp, "path"), "must not contain spaces or control characters");
   r.get_duration(j, "interval", hp, h.interval);
-  r.get_duration(j, "timeout", hp, h.timeout);
-  if (h.timeout > h.interval) r.error(reader::join(hp, "timeout"), "must not be longer than interval");
+  // Unset, the timeout is the default or the interval, whichever is shorter: "interval": "1s" alone is
+  // fine. Only a timeout the user wrote can be too long.
+  if (j.contains("timeout")) {
+    r.get_duration(j, "timeout", hp, h.timeout);
+    if (h.timeout > h.interval) r.error(reader::join(hp, "timeout"), "must not be longer than interval");
+  } else {
+    h.timeout = std::min(h.timeout, h.interval);
+  }
   r.get_int(j, "healthy_threshold", hp, h.healthy_threshold, 1, 100);
   r.get_int(j, "unhealthy_threshold", hp, h.unhealthy_threshold, 1, 100);
   r.get_duration(j, "start_period", hp, h.start_period, /*allow_zero=*/true);

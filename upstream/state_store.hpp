@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conf/address.hpp"
@@ -32,10 +33,17 @@ struct saved_state {
 };
 
 // nullopt with `error` empty when the file does not exist (a first start); nullopt with `error` set when
-// it cannot be read or parsed.
+// it cannot be read or parsed, or holds what neither the config nor the admin API could have made: an empty
+// or repeated name, a weight outside 1 to 1000, an added node with a name the API refuses. The error names
+// the file and the place in it ("upstreams[0].nodes[1].weight: ...").
 std::optional<saved_state> load_state(const std::string& path, std::string& error);
 
-// Atomic replacement: a crash leaves either the old file or the new one, never half of one.
+// Atomic replacement: a crash leaves either the old file or the new one, never half of one. The temporary
+// file (`path` + ".tmp") is created afresh, never opened through a symbolic link; whatever a crash or
+// someone else left at that path is removed first.
 bool save_state(const std::string& path, const saved_state& state, std::string& error);
+
+// The names the admin API gives the nodes it adds: 1 to 64 letters, digits, '-', '_' or '.'.
+bool valid_added_node_name(std::string_view name);
 
 }  // namespace drawbridge::upstream

@@ -1,14 +1,24 @@
 // The admin API: listing, drain and undrain with their waits, min_available, adding and removing nodes,
-// tokens, and the state file that carries admin state across a restart.
+// tokens, the refusals that keep browsers and oversized requests out, and the state file that carries
+// admin state across a restart.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
 #include "tests/support/test_client.hpp"
+#include "upstream/state_store.hpp"
 
 using namespace drawbridge;
 using namespace drawbridge::testing;
@@ -19,7 +29,64 @@ using namespace std::chrono_literals;
 namespace {
 
 http_response post(test_client& admin, const std::string& target, std::string body = {}) {
-  return admin.request(http::verb::post, target, std::move(body));
+  if (body.empty()) return admin.request(http::verb::post, target);
+  return admin.request(http::verb::post, target, std::move(body), {{"Content-Type", "application/json"}});
+}
+
+std::string code_of(const http_response& res) {
+  const auto body = json::parse(res.body, nullptr, false);
+  return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
+}
+
+// Sends `head`, then `total` bytes of 'x', while reading what comes back; writing stops at the first error
+// (the server closed). Reading ends when the server closes or `limit` passes.
+struct streamed_result {
+  std::string received;
+  bool closed = false;    // the server ended the connection (FIN or reset) before `limit`
+  std::size_t sent = 0;   // bytes of 'x' written
+};
+streamed_result stream_request(std::uint16_t port, const std::string& head, std::size_t total,
+                               std::chrono::milliseconds limit) {
+  streamed_result result;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return result;
+  }
+  timeval tick{0, 200'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> sent{0};
+  std::thread writer([&] {
+    if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size())) return;
+    const std::string filler(64 * 1024, 'x');
+    while (!stop && sent < total) {
+      const auto n = ::send(fd, filler.data(), std::min(filler.size(), total - sent), MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      result.received.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      result.closed = true;
+      break;
+    }
+  }
+  stop = true;
+  writer.join();
+  result.sent = sent;
+  ::close(fd);
+  return result;
 }
 
 std::string node_of(const http_response& res) {
@@ -219,14 +286,24 @@ TEST(tokens, every_v1_call_needs_the_bearer_token_but_health_endpoints_stay_open
   auto config = admin_test_config({a.port(), b.port()}, false);
   config.admin.token_file = write_temp_file("# operators\nops:s3cret-token\nci:another-one\n", ".tokens");
   proxy_under_test proxy(config);
-  test_client admin(proxy.admin_port());
-  auto res = admin.get("/v1/upstreams");
+  // A refused call ends its connection: each gets a fresh one.
+  auto refused = [&](http::verb method, const std::string& target, const std::string& authorization) {
+    test_client fresh(proxy.admin_port());
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+    const auto res = fresh.request(method, target, {}, headers);
+    EXPECT_FALSE(res.keep_alive);
+    return res;
+  };
+  auto res = refused(http::verb::get, "/v1/upstreams", "");
   EXPECT_EQ(res.status, 401u);
   EXPECT_EQ(json::parse(res.body)["error"]["code"], "unauthorized");
-  EXPECT_EQ(admin.request(http::verb::get, "/v1/upstreams", {}, {{"Authorization", "Bearer wrong"}}).status, 401u);
-  EXPECT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
-                          {{"Authorization", "Bearer s3cret-toke"}}).status, 401u);
+  EXPECT_EQ(refused(http::verb::get, "/v1/upstreams", "Bearer wrong").status, 401u);
+  EXPECT_EQ(refused(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", "Bearer s3cret-toke").status, 401u);
+  // Every path under /v1/, even one that is no endpoint: nothing to learn without a token.
+  EXPECT_EQ(refused(http::verb::get, "/v1/whatever", "").status, 401u);
   EXPECT_EQ(proxy.node(0).admin, upstream::admin_state::ready);
+  test_client admin(proxy.admin_port());
   EXPECT_EQ(admin.request(http::verb::get, "/v1/upstreams", {}, {{"Authorization", "Bearer s3cret-token"}}).status,
             200u);
   EXPECT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
@@ -283,7 +360,7 @@ TEST(admin_api, a_path_with_invalid_utf8_gets_an_answer_not_a_hang) {
   fake_node a({"a"});
   proxy_under_test proxy(admin_test_config({a.port()}, false));
   const auto raw = raw_exchange(proxy.admin_port(),
-                                "POST /v1/upstreams/\xff\xfe/nodes/x/drain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                "POST /v1/upstreams/\xff\xfe/nodes/x/drain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                                 2000ms);
   EXPECT_EQ(first_status(raw.received), 404u) << raw.received;
   EXPECT_FALSE(raw.timed_out);
@@ -298,4 +375,231 @@ TEST(undrain, undraining_a_node_that_is_already_in_rotation_changes_nothing) {
   EXPECT_EQ(res.status, 202u);
   EXPECT_EQ(json::parse(res.body)["state"], "active");
   EXPECT_TRUE(proxy.node(0).eligible());  // its health was not reset
+}
+
+TEST(admin_http, a_chunk_extension_that_never_ends_gets_413_and_the_connection_closes) {
+  fake_node a({"a"});
+  proxy_under_test proxy(admin_test_config({a.port()}, false));
+  // The chunk-size line of a chunked body, its extension growing without end: before the fix the server
+  // buffered all of it and never answered.
+  const auto r = stream_request(proxy.admin_port(),
+                                "POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
+                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=",
+                                16u << 20, 5000ms);
+  EXPECT_EQ(first_status(r.received), 413u) << r.received;
+  EXPECT_NE(r.received.find("too_large"), std::string::npos) << r.received;
+  EXPECT_TRUE(r.closed);
+  EXPECT_LT(r.sent, 16u << 20);  // the server stopped reading long before
+  EXPECT_EQ(proxy.rt().upstreams[0]->nodes()->size(), 1u);
+}
+
+TEST(admin_http, endless_trailers_get_413_and_a_body_over_64k_is_refused_unread) {
+  fake_node a({"a"});
+  proxy_under_test proxy(admin_test_config({a.port()}, false));
+  auto r = stream_request(proxy.admin_port(),
+                          "POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
+                          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: ",
+                          16u << 20, 5000ms);
+  EXPECT_EQ(first_status(r.received), 413u) << r.received;
+  EXPECT_TRUE(r.closed);
+  // A Content-Length over 64 KiB is answered at once, the body never sent.
+  const auto raw = raw_exchange(proxy.admin_port(),
+                                "POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
+                                "Content-Type: application/json\r\nContent-Length: 65537\r\n\r\n",
+                                3000ms);
+  EXPECT_EQ(first_status(raw.received), 413u) << raw.received;
+  EXPECT_FALSE(raw.timed_out);
+  // A chunked body that crosses 64 KiB.
+  std::string chunks;
+  for (int i = 0; i < 20; ++i) chunks += "1000\r\n" + std::string(4096, ' ') + "\r\n";
+  r = stream_request(proxy.admin_port(),
+                     "POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks,
+                     0, 5000ms);
+  EXPECT_EQ(first_status(r.received), 413u) << r.received;
+  EXPECT_TRUE(r.closed);
+}
+
+TEST(admin_http, an_unauthenticated_post_gets_401_without_its_body_being_read) {
+  fake_node a({"a"}), b({"b"});
+  auto config = admin_test_config({a.port(), b.port()}, false);
+  config.admin.token_file = write_temp_file("ops:s3cret-token\n", ".tokens");
+  proxy_under_test proxy(config);
+  // Only the header is sent: a server that read the body first would wait for it (and, with a
+  // Content-Length over 64 KiB, answer 413 to a caller that has no token).
+  for (const char* length : {"60000", "100000000"}) {
+    const auto raw = raw_exchange(proxy.admin_port(),
+                                  std::string("POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
+                                              "Content-Type: application/json\r\nContent-Length: ") +
+                                      length + "\r\n\r\n",
+                                  3000ms);
+    EXPECT_EQ(first_status(raw.received), 401u) << length << "\n" << raw.received;
+    EXPECT_NE(raw.received.find("WWW-Authenticate: Bearer"), std::string::npos) << raw.received;
+    EXPECT_NE(raw.received.find("Connection: close"), std::string::npos) << raw.received;
+    EXPECT_FALSE(raw.timed_out) << length;
+  }
+  // Sending a big body anyway ends with the 401, not with a read of it all.
+  const auto r = stream_request(proxy.admin_port(),
+                                "POST /v1/upstreams/app/nodes/node1/drain HTTP/1.1\r\nHost: localhost\r\n"
+                                "Content-Type: application/json\r\nContent-Length: 16000000\r\n\r\n",
+                                16'000'000, 5000ms);
+  EXPECT_EQ(first_status(r.received), 401u) << r.received;
+  EXPECT_TRUE(r.closed);
+  EXPECT_LT(r.sent, 16'000'000u);
+  EXPECT_EQ(proxy.node(0).admin, upstream::admin_state::ready);
+  EXPECT_EQ(proxy.rt().upstreams[0]->nodes()->size(), 2u);
+}
+
+TEST(admin_api, web_pages_are_refused_with_403_cross_origin) {
+  fake_node a({"a"}), b({"b"});
+  proxy_under_test proxy(admin_test_config({a.port(), b.port()}, false));
+  test_client admin(proxy.admin_port());
+  // A page's no-cors POST carries an Origin; a cross-site fetch says so in Sec-Fetch-Site.
+  auto res = admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
+                           {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(res.status, 403u);
+  EXPECT_EQ(code_of(res), "cross_origin");
+  test_client again(proxy.admin_port());
+  res = again.request(http::verb::get, "/v1/upstreams", {}, {{"Sec-Fetch-Site", "cross-site"}});
+  EXPECT_EQ(res.status, 403u);
+  EXPECT_EQ(code_of(res), "cross_origin");
+  EXPECT_EQ(proxy.node(0).admin, upstream::admin_state::ready);
+  // What a person types into the address bar, and what curl sends, still work.
+  test_client typed(proxy.admin_port());
+  EXPECT_EQ(typed.request(http::verb::get, "/v1/upstreams", {}, {{"Sec-Fetch-Site", "none"}}).status, 200u);
+  EXPECT_EQ(typed.request(http::verb::get, "/healthz", {}, {{"Origin", "https://evil.example"}}).status, 200u);
+}
+
+TEST(admin_api, a_host_that_does_not_name_the_admin_listener_gets_421) {
+  fake_node a({"a"});
+  proxy_under_test proxy(admin_test_config({a.port()}, false));
+  const auto port = std::to_string(proxy.admin_port());
+  auto with_host = [&](const std::string& target, const std::string& host) {
+    test_client admin(proxy.admin_port());
+    return admin.request(http::verb::get, target, {}, {{"Host", host}});
+  };
+  // DNS rebinding: the page's own name, resolving to 127.0.0.1.
+  auto res = with_host("/v1/upstreams", "rebind.evil.example:" + port);
+  EXPECT_EQ(res.status, 421u);
+  EXPECT_EQ(code_of(res), "misdirected_request");
+  EXPECT_EQ(with_host("/readyz", "rebind.evil.example:" + port).status, 421u);
+  EXPECT_EQ(with_host("/v1/upstreams", "127.0.0.1:1").status, 421u);
+  // What curl and the CLI send.
+  EXPECT_EQ(with_host("/v1/upstreams", "127.0.0.1:" + port).status, 200u);
+  EXPECT_EQ(with_host("/v1/upstreams", "localhost:" + port).status, 200u);
+  EXPECT_EQ(with_host("/v1/upstreams", "localhost").status, 200u);
+  // Prometheus scrapes under whatever name its target has.
+  EXPECT_EQ(with_host("/metrics", "drawbridge.monitoring.svc:" + port).status, 200u);
+  // No Host at all (HTTP/1.0).
+  const auto raw = raw_exchange(proxy.admin_port(), "GET /v1/upstreams HTTP/1.0\r\n\r\n", 3000ms);
+  EXPECT_EQ(first_status(raw.received), 421u) << raw.received;
+}
+
+TEST(admin_api, a_body_must_be_json_or_it_gets_415) {
+  fake_node a({"a"}), c({"c"});
+  proxy_under_test proxy(admin_test_config({a.port()}, false));
+  const std::string body = R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})";
+  test_client admin(proxy.admin_port());
+  // A form post is what a page can send without asking; a body without a type is refused as well.
+  auto res = admin.request(http::verb::post, "/v1/upstreams/app/nodes", body,
+                           {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(res.status, 415u);
+  EXPECT_EQ(code_of(res), "unsupported_media_type");
+  test_client second(proxy.admin_port());
+  EXPECT_EQ(second.request(http::verb::post, "/v1/upstreams/app/nodes", body, {{"Content-Type", "text/plain"}}).status,
+            415u);
+  test_client third(proxy.admin_port());
+  EXPECT_EQ(third.request(http::verb::post, "/v1/upstreams/app/nodes", body).status, 415u);
+  EXPECT_EQ(proxy.rt().upstreams[0]->nodes()->size(), 1u);
+  test_client fourth(proxy.admin_port());
+  res = fourth.request(http::verb::post, "/v1/upstreams/app/nodes", body,
+                       {{"Content-Type", "application/json; charset=utf-8"}});
+  EXPECT_EQ(res.status, 201u) << res.body;
+  // A POST without a body needs no type (curl -X POST).
+  EXPECT_EQ(fourth.request(http::verb::post, "/v1/upstreams/app/nodes/node3/drain?force=true").status, 202u);
+}
+
+TEST(admin_api, a_refused_call_leaves_no_audit_line_and_none_of_its_names_in_the_log) {
+  fake_node a({"a"});
+  const auto tokens = write_temp_file("ops:s3cret-token\n", ".tokens");
+  spawned_proxy proxy(R"({"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
+    "admin":{"address":"127.0.0.1:0","token_file":")" + tokens + R"("},
+    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" + std::to_string(a.port()) +
+                      R"("}]}]})");
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client admin(proxy.admin_port());
+  EXPECT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/planted-name-1/drain").status, 401u);
+  test_client page(proxy.admin_port());
+  EXPECT_EQ(page.request(http::verb::post, "/v1/upstreams/planted-name-2/nodes/x/drain", {},
+                         {{"Origin", "https://evil.example"}, {"Authorization", "Bearer s3cret-token"}})
+                .status,
+            403u);
+  test_client ok(proxy.admin_port());
+  EXPECT_EQ(ok.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain?force=true", {},
+                       {{"Authorization", "Bearer s3cret-token"}})
+                .status,
+            202u);
+  std::string log;
+  ASSERT_TRUE(wait_for([&] {
+    log = proxy.log();
+    return log.find(R"("action":"drain","upstream":"app","node":"node1")") != std::string::npos;
+  })) << log;
+  EXPECT_EQ(log.find("planted-name"), std::string::npos) << log;
+  EXPECT_NE(log.find("401 unauthorized"), std::string::npos) << log;
+  EXPECT_NE(log.find("403 cross_origin"), std::string::npos) << log;
+  EXPECT_EQ(log.find(R"("result":"unauthorized")"), std::string::npos) << log;
+  std::remove(tokens.c_str());
+}
+
+TEST(admin_api, percent_encoded_names_reach_the_node_they_name) {
+  fake_node a({"a"}), b({"b"});
+  auto config = admin_test_config({a.port(), b.port()}, false);
+  config.upstreams[0].nodes[0].name = "node one";
+  proxy_under_test proxy(config);
+  test_client admin(proxy.admin_port());
+  const auto res = post(admin, "/v1/upstreams/app/nodes/node%20one/drain?wait=1s");
+  ASSERT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(json::parse(res.body)["name"], "node one");
+  EXPECT_EQ(proxy.node(0).admin, upstream::admin_state::drained);
+}
+
+TEST(state_file, a_change_that_cannot_be_saved_answers_500_persist_failed_and_is_saved_once_it_can_be) {
+  fake_node a({"a"}), b({"b"}), c({"c"});
+  auto config = admin_test_config({a.port(), b.port()}, false);
+  char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  config.state_file = dir + "/state.json";
+  proxy_under_test proxy(config);
+  // The directory becomes a file: no save can succeed, not even as root.
+  std::filesystem::remove_all(dir);
+  std::ofstream(dir) << "not a directory";
+  test_client admin(proxy.admin_port());
+  auto res = post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s");
+  EXPECT_EQ(res.status, 500u) << res.body;
+  EXPECT_EQ(code_of(res), "persist_failed");
+  EXPECT_NE(json::parse(res.body)["error"]["message"].get<std::string>().find("Not a directory"), std::string::npos)
+      << res.body;
+  // The change holds in memory...
+  EXPECT_NE(proxy.node(0).admin.load(), upstream::admin_state::ready);
+  // ...and every later change says the state file still lags behind, even one that changes nothing.
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/drain")), "persist_failed");
+  res = post(admin, "/v1/upstreams/app/nodes", R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})");
+  EXPECT_EQ(res.status, 500u);
+  EXPECT_EQ(code_of(res), "persist_failed");
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/undrain")), "persist_failed");
+  EXPECT_EQ(proxy.node(0).admin.load(), upstream::admin_state::ready);
+  EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s")), "persist_failed");
+  // Once the directory is back, the retry writes what memory holds.
+  std::filesystem::remove(dir);
+  std::filesystem::create_directory(dir);
+  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(config.state_file); }, 5000ms));
+  std::string error;
+  std::optional<upstream::saved_state> saved;
+  ASSERT_TRUE(wait_for([&] {
+    saved = upstream::load_state(config.state_file, error);
+    return saved && saved->upstreams.size() == 1 && saved->upstreams[0].nodes.size() == 3 &&
+           saved->upstreams[0].nodes[0].admin == upstream::admin_state::drained;
+  })) << error;
+  EXPECT_EQ(post(admin, "/v1/upstreams/app/nodes/node3/drain").status, 202u);
+  std::filesystem::remove_all(dir);
 }

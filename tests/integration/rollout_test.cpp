@@ -280,3 +280,55 @@ TEST(restart_without_drain, no_get_fails_and_only_posts_in_flight_on_a_stopped_n
   // checks failed, can fail. Bounded, not zero.
   EXPECT_LT(traffic.failed_posts(), traffic.posts() / 10 + 1);
 }
+
+namespace {
+
+// drawbridge (the binary) in front of two nodes that need not exist: no health checks, no traffic.
+std::string two_node_config(const std::string& first_name, const std::string& extra = "") {
+  return R"({"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
+    "admin":{"address":"127.0.0.1:0"},)" + extra + R"(
+    "upstreams":[{"name":"app","nodes":[{"name":")" + first_name + R"(","address":"127.0.0.1:1"},
+                                        {"name":"node2","address":"127.0.0.1:2"}]}]})";
+}
+
+}  // namespace
+
+TEST(rollout, a_node_name_reaches_the_command_as_one_quoted_word_and_in_the_environment) {
+  char pattern[] = "/tmp/drawbridge-marker-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  // A configured name may hold anything; substituted unquoted, this one would run touch.
+  const std::string name = "x;touch " + dir + "/owned";
+  spawned_proxy proxy(two_node_config(name));
+  ASSERT_TRUE(proxy.started() && proxy.admin_port() != 0) << proxy.output();
+  const auto result = run_drawbridge(
+      {"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(proxy.admin_port()), "--nodes", name, "--exec",
+       R"(echo got:{node}:"$DRAWBRIDGE_NODE":"$DRAWBRIDGE_UPSTREAM":"$DRAWBRIDGE_ADDRESS" at {address})",
+       "--health-wait", "5s"});
+  EXPECT_EQ(result.exit_code, 0) << result.out;
+  EXPECT_NE(result.out.find(name + " | got:" + name + ":" + name + ":app:127.0.0.1:1 at 127.0.0.1:1"), std::string::npos)
+      << result.out;
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << result.out;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
+  char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  spawned_proxy proxy(two_node_config("node1", R"("state_file":")" + dir + R"(/state.json",)"));
+  ASSERT_TRUE(proxy.started() && proxy.admin_port() != 0) << proxy.output();
+  // The state file's directory becomes a file: drawbridge can drain, but not remember it.
+  std::filesystem::remove_all(dir);
+  std::ofstream(dir) << "not a directory";
+  const auto result = run_drawbridge({"rollout", "app", "--admin",
+                                      "http://127.0.0.1:" + std::to_string(proxy.admin_port()), "--exec", "echo ran {node}"});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_NE(result.out.find("stopped at node1: drain: "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("(500 persist_failed); node1 stays out of rotation; 1 node(s) not touched"), std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find("ran "), std::string::npos) << result.out;  // the command never ran
+  test_client admin(proxy.admin_port());
+  const auto upstream = json::parse(admin.get("/v1/upstreams/app").body);
+  EXPECT_EQ(upstream["nodes"][0]["admin_state"], "drained");
+  EXPECT_EQ(upstream["nodes"][1]["admin_state"], "ready");
+  std::filesystem::remove(dir);
+}

@@ -128,7 +128,7 @@ TEST(config, every_problem_is_reported_at_once) {
   EXPECT_TRUE(has_error(errors, "workers: expected an integer from 0 to 256, got 1000"));
   EXPECT_TRUE(has_error(errors,
                         R"(limits.max_body_size: expected a size such as 1024, "16k", "150m" or "1g", got "lots")"));
-  EXPECT_TRUE(has_error(errors, R"(limits.max_header_size: expected a size from 1k to 1m, got "100")"));
+  EXPECT_TRUE(has_error(errors, R"(limits.max_header_size: expected a size from 1k to 64k, got "100")"));
   EXPECT_TRUE(has_error(errors,
                         R"(timeouts.connect: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "30")"));
   EXPECT_TRUE(has_error(errors,
@@ -253,6 +253,44 @@ TEST(config, bad_health_check_and_admin_settings_name_their_path) {
   EXPECT_TRUE(has_error(errors, "upstreams[0].min_available: is 3 but the upstream has 1 node(s)"));
   EXPECT_TRUE(has_error(errors, "admin.token_file: required when admin.address (0.0.0.0:9901) is not a loopback address"));
   EXPECT_EQ(errors.size(), 9u);
+}
+
+TEST(config, max_header_size_is_capped_at_64k_where_beast_still_holds_a_field) {
+  auto with_limit = [](const std::string& size) {
+    return R"({"limits": {"max_header_size": )" + size +
+           R"(}, "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})";
+  };
+  const auto ok = parse_config(with_limit(R"("64k")"));
+  ASSERT_TRUE(ok.ok()) << ok.errors[0];
+  EXPECT_EQ(ok.value.limits.max_header_size, 64u << 10);
+  EXPECT_TRUE(has_error(errors_of(with_limit(R"("65k")")),
+                        R"(limits.max_header_size: expected a size from 1k to 64k, got "65k")"));
+  EXPECT_TRUE(has_error(errors_of(with_limit(R"("1m")")),
+                        R"(limits.max_header_size: expected a size from 1k to 64k, got "1m")"));
+  EXPECT_TRUE(has_error(errors_of(with_limit("65537")),
+                        "limits.max_header_size: expected a size from 1k to 64k, got 65537"));
+}
+
+TEST(config, an_unset_health_check_timeout_is_the_shorter_of_2s_and_the_interval) {
+  auto with_check = [](const std::string& check) {
+    return R"({"upstreams":[{"name":"a","health_check": )" + check +
+           R"(, "nodes":[{"name":"n","address":"h:1"}]}]})";
+  };
+  auto r = parse_config(with_check(R"({"interval": "1s"})"));
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.value.upstreams[0].health_check.timeout, 1s);
+  r = parse_config(with_check(R"({"interval": "250ms"})"));
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.value.upstreams[0].health_check.timeout, 250ms);
+  r = parse_config(with_check(R"({"interval": "10s"})"));
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.value.upstreams[0].health_check.timeout, 2s);
+  r = parse_config(with_check(R"({"interval": "1s", "timeout": "1s"})"));
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.value.upstreams[0].health_check.timeout, 1s);
+  // Only a timeout written down can be too long.
+  EXPECT_EQ(errors_of(with_check(R"({"interval": "1s", "timeout": "1500ms"})")),
+            std::vector<std::string>{"upstreams[0].health_check.timeout: must not be longer than interval"});
 }
 
 TEST(config, an_admin_block_on_loopback_needs_no_token) {

@@ -57,3 +57,98 @@ TEST(state_store, a_corrupt_file_is_reported_with_its_path) {
   EXPECT_FALSE(load_state(path, error));
   EXPECT_NE(error.find(path + ": the state file is not valid"), std::string::npos) << error;
 }
+
+namespace {
+
+// A state file with one upstream "app" whose one node is `node` (a JSON object), loaded; the error.
+std::string load_error_with_node(const std::string& node) {
+  const auto path = temp_path();
+  std::ofstream(path) << R"({"version":1,"upstreams":[{"name":"app","nodes":[)" << node << "]}]}";
+  std::string error;
+  EXPECT_FALSE(load_state(path, error)) << node;
+  return error;
+}
+
+}  // namespace
+
+TEST(state_store, weights_outside_the_configs_range_are_refused_naming_the_place) {
+  auto error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":0})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer from 1 to 1000 (as in the config), got 0"),
+            std::string::npos) << error;
+  error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":5000})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer from 1 to 1000 (as in the config), got 5000"),
+            std::string::npos) << error;
+  error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":-1})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer"), std::string::npos) << error;
+}
+
+TEST(state_store, bad_names_are_refused_naming_the_place) {
+  auto error = load_error_with_node(R"({"name":"","address":"10.0.0.1:80","admin_state":"ready"})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].name: must not be empty"), std::string::npos) << error;
+  error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready"},
+                                  {"name":"n","address":"10.0.0.2:80","admin_state":"drained"})");
+  EXPECT_NE(error.find(R"(upstreams[0].nodes[1].name: duplicate node name "n")"), std::string::npos) << error;
+  // Only the admin API adds nodes, and it never takes such a name.
+  error = load_error_with_node(R"({"name":"a;touch /tmp/x","address":"10.0.0.1:80","admin_state":"ready","added":true})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].name: an added node's name must be 1 to 64 letters"), std::string::npos)
+      << error;
+  error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:0","admin_state":"ready"})");
+  EXPECT_NE(error.find("upstreams[0].nodes[0].address: expected host:port"), std::string::npos) << error;
+
+  const auto path = temp_path();
+  std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[]},{"name":"app","nodes":[]}]})";
+  EXPECT_FALSE(load_state(path, error));
+  EXPECT_NE(error.find(path + R"(: the state file is not valid: upstreams[1].name: duplicate upstream name "app")"),
+            std::string::npos) << error;
+}
+
+TEST(state_store, a_configured_node_keeps_any_name_the_config_allows) {
+  const auto path = temp_path();
+  std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[
+    {"name":"node one","address":"10.0.0.1:80","admin_state":"drained","weight":1000}],"removed":["x y"]}]})";
+  std::string error;
+  const auto loaded = load_state(path, error);
+  ASSERT_TRUE(loaded) << error;
+  EXPECT_EQ(loaded->upstreams[0].nodes[0].name, "node one");
+  EXPECT_EQ(loaded->upstreams[0].nodes[0].weight, 1000u);
+}
+
+TEST(state_store, a_symlink_planted_at_the_temporary_path_is_not_followed) {
+  const auto path = temp_path();
+  const auto victim = std::filesystem::path(path).parent_path() / "victim";
+  std::ofstream(victim) << "precious\n";
+  std::filesystem::create_symlink(victim, path + ".tmp");
+  saved_state state;
+  state.upstreams.push_back({"app", {{"node1", {"127.0.0.1", 9001}, 1, admin_state::drained, false}}, {}});
+  std::string error;
+  ASSERT_TRUE(save_state(path, state, error)) << error;
+  std::ifstream in(victim);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious\n");
+  EXPECT_FALSE(std::filesystem::is_symlink(path));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path + ".tmp")));
+  const auto loaded = load_state(path, error);
+  ASSERT_TRUE(loaded) << error;
+  EXPECT_EQ(loaded->upstreams[0].nodes[0].admin, admin_state::drained);
+}
+
+TEST(state_store, a_temporary_file_left_by_a_crash_does_not_block_saving) {
+  const auto path = temp_path();
+  std::ofstream(path + ".tmp") << "half a state fi";
+  saved_state state;
+  state.upstreams.push_back({"app", {}, {"node2"}});
+  std::string error;
+  ASSERT_TRUE(save_state(path, state, error)) << error;
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  const auto loaded = load_state(path, error);
+  ASSERT_TRUE(loaded) << error;
+  EXPECT_EQ(loaded->upstreams[0].removed, std::vector<std::string>{"node2"});
+}
+
+TEST(state_store, a_save_into_a_path_that_cannot_be_a_directory_fails_with_the_reason) {
+  const auto path = temp_path();
+  std::ofstream(path) << "a file, not a directory";
+  std::string error;
+  EXPECT_FALSE(save_state(path + "/state.json", saved_state{}, error));
+  EXPECT_NE(error.find("Not a directory"), std::string::npos) << error;
+}
