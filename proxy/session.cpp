@@ -68,9 +68,12 @@ template <typename Stream>
 session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
                          std::shared_ptr<const tls::server_contexts> contexts)
     : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
-  if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
-    client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
-  else client_ip_ = peer.address().to_string();
+  net::ip::address address = peer.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  client_ip_ = address.to_string();
+  // Decided once for the connection (the peer cannot change), with the runtime it started under.
+  peer_trusted_ = is_trusted_peer(worker_.rt().config.trusted_proxies, address);
   worker_.add_session(this);
 }
 
@@ -447,7 +450,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   forwarded = std::move(req.base());
   forwarded.version(11);
   forwarded.erase(http::field::expect);
-  rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id});
+  rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id, peer_trusted_});
   if (const auto length = parser_->content_length())
     set_framing(forwarded, body_framing::length, *length);
   else set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);

@@ -105,6 +105,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::unique_ptr<request_state> state_;    // while busy; not held while idle
   std::string client_ip_;
   bool idle_ = true;
+  bool peer_trusted_ = false;  // the peer is in trusted_proxies (header_rewrite.hpp)
   io_deadline deadline_;  // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };
