@@ -483,7 +483,17 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       const bool close = closes_after_own_reply();
       const bool written = co_await reply_error(out.status, out.reason, close, state.id, request.client_version);
       end = !written ? ending::abort : close ? ending::close : ending::keep;
-      if (out.status >= 500) spdlog::warn("{}: {} {}: {}", state.id, out.status, record.path, out.reason);
+      if (out.status >= 500) {
+        // At most one a second per node (per upstream when no node took it): a failing node would
+        // otherwise cost a line per request. The path keeps its query only if the access log does.
+        const auto now = std::chrono::steady_clock::now();
+        const auto held_back = out.node ? out.node->warning_due(now, std::chrono::seconds(1))
+                                        : group.warning_due(now, std::chrono::seconds(1));
+        if (held_back)
+          spdlog::warn("{}: {} {}: {}{}", state.id, out.status,
+                       loggable_path(record.path, worker_.rt().config.access_log.query), out.reason,
+                       upstream::suppressed_note(*held_back));
+      }
     }
   }
   record.duration_ms = ms_since(started);

@@ -1,4 +1,5 @@
-// The logs never hold a worker up: the access log to a stdout nobody reads.
+// The logs never hold a worker up: the access log to a stdout nobody reads, and warnings about a failing
+// node at most once a second, with a count of those held back.
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -31,6 +32,14 @@ double sample(const std::string& scrape, const std::string& series) {
   return -1;
 }
 
+std::size_t count_lines_with(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(what) != std::string::npos) ++n;
+  return n;
+}
+
 }  // namespace
 
 TEST(logging, a_stdout_nobody_reads_costs_access_log_lines_never_requests) {
@@ -57,4 +66,32 @@ TEST(logging, a_stdout_nobody_reads_costs_access_log_lines_never_requests) {
   EXPECT_EQ(sample(scrape.body, R"(drawbridge_log_dropped_total{log="operational"})"), 0);
   EXPECT_EQ(proxy.terminate(), 0);  // and stopping does not hang on the pipe either
   ::close(out[0]);
+}
+
+TEST(logging, a_failing_node_costs_one_warning_a_second_and_the_next_says_how_many_were_held_back) {
+  std::uint16_t dead_port = 0;
+  {
+    fake_node gone({"gone"});  // started and stopped: its port now refuses connections
+    dead_port = gone.port();
+  }
+  spawned_proxy proxy(config_json(dead_port, "off"));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client client(proxy.port());
+  const auto started = std::chrono::steady_clock::now();
+  int requests = 0;
+  bool suppressed_noted = false;
+  // Every request fails (503) and would warn twice (the connect, our 503); past a second, one does.
+  for (int round = 0; round < 60 && !suppressed_noted; ++round) {
+    for (int i = 0; i < 20; ++i, ++requests) ASSERT_EQ(client.get("/x").status, 503u);
+    suppressed_noted =
+        wait_for([&] { return proxy.log().find("similar suppressed)") != std::string::npos; }, 100ms);
+  }
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(suppressed_noted) << proxy.log();
+  const auto log = proxy.log();
+  const auto warnings = count_lines_with(log, "warning");
+  EXPECT_GE(requests, 100);
+  EXPECT_LE(static_cast<double>(warnings), seconds + 2) << log;
+  const auto connect_warning = "connect to node node1 (127.0.0.1:" + std::to_string(dead_port) + ") failed";
+  EXPECT_NE(log.find(connect_warning), std::string::npos) << log;
 }
