@@ -6,6 +6,7 @@
 #include "conf/address.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/process_stats.hpp"
+#include "proxy/access_log.hpp"
 #include "upstream/upstream_group.hpp"
 
 namespace drawbridge::admin {
@@ -252,6 +253,13 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
                  static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(cert.not_after.time_since_epoch()).count()));
     }
   }
+
+  // The logs.
+  out.family("drawbridge_log_dropped_total", "counter",
+             "Log lines dropped because the log's destination (stdout, stderr, the file) did not keep up, by log "
+             "(access or operational).");
+  out.sample("drawbridge_log_dropped_total", {{"log", "access"}}, proxy::access_log_dropped());
+  out.sample("drawbridge_log_dropped_total", {{"log", "operational"}}, proxy::operational_log_dropped());
 
   // The admin API.
   out.family("drawbridge_admin_actions_total", "counter", "Admin API actions, by action and result (ok or the error code).");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "conf/address.hpp"
+#include "conf/ip_network.hpp"
 #include "conf/units.hpp"
 
 namespace drawbridge::conf {
@@ -137,6 +138,7 @@ struct access_log_config {
   std::string format = "json";
   std::uint64_t max_size = 100ULL << 20;
   std::uint32_t max_files = 10;
+  bool query = true;  // false: paths are logged without their query string (Appsmith puts tokens there)
 };
 
 // Responses drawbridge compresses when the node did not (see proxy/gzip_policy.hpp for the rules).
@@ -158,6 +160,9 @@ struct config {
   access_log_config access_log;
   gzip_config gzip;
   admin_config admin;
+  // Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP) are believed and passed on; those
+  // of any other peer are replaced or removed. Empty: nobody's.
+  std::vector<ip_network> trusted_proxies;
   std::string state_file;  // empty = admin state is not persisted
   std::string log_level = "info";
 };

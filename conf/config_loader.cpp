@@ -448,7 +448,7 @@ void read_access_log(reader& r, const json& root, config& c) {
   if (!root.contains("access_log")) return;
   const json& a = root.at("access_log");
   if (!r.expect_object(a, "access_log")) return;
-  r.allow_keys(a, "access_log", {"path", "format", "max_size", "max_files"});
+  r.allow_keys(a, "access_log", {"path", "format", "max_size", "max_files", "query"});
   r.get_string(a, "path", "access_log", c.access_log.path);
   if (c.access_log.path.empty()) r.error("access_log.path", "must not be empty (use \"-\" for stdout)");
   r.get_string(a, "format", "access_log", c.access_log.format);
@@ -456,6 +456,19 @@ void read_access_log(reader& r, const json& root, config& c) {
     r.error("access_log.format", "expected \"json\", got \"" + c.access_log.format + "\"");
   r.get_size(a, "max_size", "access_log", c.access_log.max_size, 1ULL << 10, 1ULL << 40);
   r.get_int(a, "max_files", "access_log", c.access_log.max_files, 1, 1000);
+  r.get_bool(a, "query", "access_log", c.access_log.query);
+}
+
+void read_trusted_proxies(reader& r, const json& root, config& c) {
+  const json* list = r.get_array(root, "trusted_proxies", "");
+  if (!list) return;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const json& v = (*list)[i];
+    std::optional<ip_network> network;
+    if (v.is_string()) network = parse_ip_network(v.get<std::string>());
+    if (network) c.trusted_proxies.push_back(*network);
+    else r.error(reader::index("trusted_proxies", i), "expected an IP address or CIDR, got " + describe(v));
+  }
 }
 
 void read_gzip(reader& r, const json& root, config& c) {
@@ -524,7 +537,7 @@ load_result parse_config(const std::string& json_text) {
     return result;
   }
   r.allow_keys(root, "", {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log",
-                          "gzip", "admin", "state_file", "log_level"});
+                          "gzip", "admin", "trusted_proxies", "state_file", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
@@ -543,6 +556,7 @@ load_result parse_config(const std::string& json_text) {
   read_access_log(r, root, c);
   read_gzip(r, root, c);
   read_admin(r, root, c);
+  read_trusted_proxies(r, root, c);
   r.get_string(root, "state_file", "", c.state_file);
 
   r.get_string(root, "log_level", "", c.log_level);

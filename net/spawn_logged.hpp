@@ -18,19 +18,24 @@
 
 namespace drawbridge::net_types {
 
+// What an escaped exception says, for a log line.
+inline std::string describe_exception(const std::exception_ptr& escaped) {
+  try {
+    std::rethrow_exception(escaped);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
 template <typename Executor>
 void spawn_logged(const Executor& on, boost::asio::awaitable<void, Executor> coroutine, std::string what,
                   std::function<void()> on_exception = {}) {
   boost::asio::co_spawn(on, std::move(coroutine),
                         [what = std::move(what), on_exception = std::move(on_exception)](std::exception_ptr escaped) {
                           if (!escaped) return;
-                          try {
-                            std::rethrow_exception(escaped);
-                          } catch (const std::exception& e) {
-                            spdlog::error("{}: exception escaped: {}", what, e.what());
-                          } catch (...) {
-                            spdlog::error("{}: exception escaped (not a std::exception)", what);
-                          }
+                          spdlog::error("{}: exception escaped: {}", what, describe_exception(escaped));
                           if (on_exception) on_exception();
                         });
 }

@@ -261,9 +261,9 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
   }
   if (ec) {
     n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
-    if (n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
-      spdlog::warn("{} to node {} ({}) failed: {} (logged at most once a second per node)", what, n.name(),
-                   n.address(), ec.message());
+    if (const auto held_back = n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
+      spdlog::warn("{} to node {} ({}) failed: {}{}", what, n.name(), n.address(), ec.message(),
+                   upstream::suppressed_note(*held_back));
     co_return nullptr;
   }
   co_return connection;
@@ -306,7 +306,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
                       ec == net::error::eof || ec == net::ssl::error::stream_truncated))
         co_return attempt_result{step::failed_before_response};
       fail(502, "node sent an invalid response");
-      spdlog::warn("{}: invalid response header from node: {}", request_.request_id, ec.message());
+      const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1));
+      if (held_back)
+        spdlog::warn("{}: invalid response header from node {}: {}{}", request_.request_id, node_->name(),
+                     ec.message(), upstream::suppressed_note(*held_back));
       co_return attempt_result{step::failed, false, false, true};
     }
     // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
@@ -474,7 +477,9 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     else fail(502, "node failed before its response body");
   }
   if (relayed.failed == relay_result::failure::source) {
-    spdlog::warn("{}: node failed mid-response: {}", request_.request_id, relayed.ec.message());
+    if (const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
+      spdlog::warn("{}: node {} failed mid-response: {}{}", request_.request_id, node_->name(),
+                   relayed.ec.message(), upstream::suppressed_note(*held_back));
     co_return attempt_result{step::failed, false, false, true};
   }
   // The client's side failed: nobody to answer, not even with an error of our own.

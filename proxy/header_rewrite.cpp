@@ -38,23 +38,50 @@ void strip_hop_by_hop(http::fields& fields) {
 
 void rewrite_request(http::fields& fields, const forwarding& info) {
   strip_hop_by_hop(fields);
+  // httpoxy: CGI-style gateways turn "Proxy" into HTTP_PROXY, which many HTTP clients on the node then use
+  // as their outgoing proxy. No legitimate request carries it.
+  fields.erase("Proxy");
 
-  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); fold them and append the client.
   std::string forwarded_for;
-  for (const auto& field : fields) {
-    if (boost::beast::iequals(field.name_string(), "x-forwarded-for")) {
-      if (!forwarded_for.empty()) forwarded_for += ", ";
-      forwarded_for.append(field.value().data(), field.value().size());
+  if (info.trusted_peer) {
+    // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); fold them and append the peer.
+    for (const auto& field : fields) {
+      if (boost::beast::iequals(field.name_string(), "x-forwarded-for")) {
+        if (!forwarded_for.empty()) forwarded_for += ", ";
+        forwarded_for.append(field.value().data(), field.value().size());
+      }
     }
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+  } else {
+    // What an untrusted client says about where it came from is not passed on: the node would believe it
+    // (Spring reads Forwarded first, and builds redirects and links from it).
+    for (const char* name : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix"})
+      fields.erase(name);
   }
-  if (!forwarded_for.empty()) forwarded_for += ", ";
   forwarded_for.append(info.client_address);
   fields.set("X-Forwarded-For", forwarded_for);
-  fields.set("X-Forwarded-Proto", info.proto);
-  const std::string host(fields[http::field::host]);  // a copy: set() below reshapes the container
-  if (!host.empty()) fields.set("X-Forwarded-Host", host);
-  else fields.erase("X-Forwarded-Host");
+  if (!info.trusted_peer || fields.count("X-Forwarded-Proto") == 0)
+    fields.set("X-Forwarded-Proto", info.proto);
+  if (!info.trusted_peer || fields.count("X-Forwarded-Host") == 0) {
+    const std::string host(fields[http::field::host]);  // a copy: set() below reshapes the container
+    if (!host.empty()) fields.set("X-Forwarded-Host", host);
+    else fields.erase("X-Forwarded-Host");
+  }
   fields.set("X-Request-Id", info.request_id);
+}
+
+bool is_trusted_peer(const std::vector<conf::ip_network>& trusted, const boost::asio::ip::address& peer) {
+  if (trusted.empty()) return false;
+  if (peer.is_v4()) {
+    const auto bytes = peer.to_v4().to_bytes();
+    for (const auto& network : trusted)
+      if (network.contains(bytes)) return true;
+    return false;
+  }
+  const auto bytes = peer.to_v6().to_bytes();
+  for (const auto& network : trusted)
+    if (network.contains(bytes)) return true;
+  return false;
 }
 
 void rewrite_response(http::fields& fields, std::string_view request_id) {

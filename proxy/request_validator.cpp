@@ -81,6 +81,18 @@ verdict check_transfer_encoding(const http::request_header<>& h) {
   return {};
 }
 
+// Whether `name` is `framing` once each "_" in it is read as "-", as CGI-style gateways and some frameworks
+// do. Such a field is an ordinary one to us and would frame the body on the node: refused.
+bool reads_as(boost::beast::string_view name, std::string_view framing) {
+  if (name.size() != framing.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto lower = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    const char c = name[i] == '_' ? '-' : lower;
+    if (c != framing[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 verdict check_request_header(const http::request_header<>& h) {
@@ -102,6 +114,13 @@ verdict check_request_header(const http::request_header<>& h) {
   if (hosts == 0 && h.version() == 11) return {400, "missing Host header"};
   if (hosts == 1 && !valid_host(h[http::field::host])) return {400, "invalid Host header"};
   if (absolute && !valid_host({authority.data(), authority.size()})) return {400, "invalid target authority"};
+
+  for (const auto& field : h) {
+    const auto name = field.name_string();
+    if (name.find('_') == boost::beast::string_view::npos) continue;
+    if (reads_as(name, "content-length") || reads_as(name, "transfer-encoding"))
+      return {400, "header name with \"_\" that reads as Content-Length or Transfer-Encoding"};
+  }
 
   const auto lengths = h.count(http::field::content_length);
   const bool has_te = h.count(http::field::transfer_encoding) > 0;

@@ -24,6 +24,7 @@
 #include "proxy/worker.hpp"
 #include "net/io_now.hpp"
 #include "net/readiness.hpp"
+#include "net/spawn_logged.hpp"
 
 namespace drawbridge::proxy {
 
@@ -59,16 +60,6 @@ bool is_idempotent(http::verb method) {
   }
 }
 
-std::string describe_exception(const std::exception_ptr& escaped) {
-  try {
-    std::rethrow_exception(escaped);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception of unknown type";
-  }
-}
-
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -81,9 +72,12 @@ session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint&
     : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
   // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
   buffer_.max_size(client_buffer_cap(worker_.rt().config.limits, read_chunk));
-  if (peer.address().is_v6() && peer.address().to_v6().is_v4_mapped())
-    client_ip_ = net::ip::make_address_v4(net::ip::v4_mapped, peer.address().to_v6()).to_string();
-  else client_ip_ = peer.address().to_string();
+  net::ip::address address = peer.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  client_ip_ = address.to_string();
+  // Decided once for the connection (the peer cannot change), with the runtime it started under.
+  peer_trusted_ = is_trusted_peer(worker_.rt().config.trusted_proxies, address);
   worker_.add_session(this);
 }
 
@@ -102,10 +96,12 @@ template <typename Stream>
 void session<Stream>::spawn(bool fresh) {
   // Nothing should escape run(); if something does (a bug, an allocation failure), it is logged and the
   // connection closed, instead of vanishing with the coroutine and leaving the client without an answer.
+  // (Not spawn_logged: this runs for every request that wakes a parked connection, and its completion
+  // must cost no allocation.)
   net::co_spawn(stream_.get_executor(), [self = this->shared_from_this(), fresh] { return self->run(fresh); },
                 [self = this->shared_from_this()](const std::exception_ptr& escaped) {
                   if (!escaped) return;
-                  spdlog::error("connection from {}: {}", self->client_ip_, describe_exception(escaped));
+                  spdlog::error("connection from {}: {}", self->client_ip_, net_types::describe_exception(escaped));
                   boost::system::error_code ignored;
                   self->stream_.lowest_layer().close(ignored);
                 });
@@ -514,7 +510,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   forwarded = std::move(req.base());
   forwarded.version(11);
   forwarded.erase(http::field::expect);
-  rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id});
+  rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id, peer_trusted_});
   if (const auto length = parser_->content_length())
     set_framing(forwarded, body_framing::length, *length);
   else set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
@@ -552,7 +548,17 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       const bool close = closes_after_own_reply();
       const bool written = co_await reply_error(out.status, out.reason, close, state.id, request.client_version);
       end = !written ? ending::abort : close ? ending::close : ending::keep;
-      if (out.status >= 500) spdlog::warn("{}: {} {}: {}", state.id, out.status, record.path, out.reason);
+      if (out.status >= 500) {
+        // At most one a second per node (per upstream when no node took it): a failing node would
+        // otherwise cost a line per request. The path keeps its query only if the access log does.
+        const auto now = std::chrono::steady_clock::now();
+        const auto held_back = out.node ? out.node->warning_due(now, std::chrono::seconds(1))
+                                        : group.warning_due(now, std::chrono::seconds(1));
+        if (held_back)
+          spdlog::warn("{}: {} {}: {}{}", state.id, out.status,
+                       loggable_path(record.path, worker_.rt().config.access_log.query), out.reason,
+                       upstream::suppressed_note(*held_back));
+      }
     }
   }
   record.duration_ms = ms_since(started);

@@ -108,6 +108,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::string client_ip_;
   bool idle_ = true;
   bool served_ = false;  // a request header was read on this connection
+  bool peer_trusted_ = false;  // the peer is in trusted_proxies (header_rewrite.hpp)
   // When the request now arriving began to (a TLS record's first bytes); the epoch when none is.
   io_deadline::clock::time_point header_since_{};
   io_deadline deadline_;  // times whichever read or write is in progress, on either side

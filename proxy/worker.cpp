@@ -1,5 +1,7 @@
 #include "proxy/worker.hpp"
 
+#include "net/spawn_logged.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -115,18 +117,10 @@ std::vector<tcp::endpoint> worker::local_endpoints() const {
 
 template <typename MakeLoop>
 void worker::keep_running(const char* what, MakeLoop start) {
-  net::co_spawn(ioc_, start(), [this, what, start](const std::exception_ptr& escaped) {
-    if (!escaped) return;
-    std::string why = "an exception of unknown type";
-    try {
-      std::rethrow_exception(escaped);
-    } catch (const std::exception& e) {
-      why = e.what();
-    } catch (...) {
-    }
-    spdlog::error("worker {}: the {} loop failed ({}); starting it again", id_, what, why);
-    if (!stopping_) keep_running(what, start);
-  });
+  net_types::spawn_logged(ioc_.get_executor(), start(), "worker " + std::to_string(id_) + " " + what + " loop",
+                          [this, what, start] {
+                            if (!stopping_) keep_running(what, start);
+                          });
 }
 
 void worker::start() {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
+#include "net/spawn_logged.hpp"
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -70,7 +70,7 @@ void health_checker::start() {
       auto w = std::make_shared<watched>(io_, group, n);
       w->counter.reset(now + group->config().health_check.start_period.count(), /*first_probe_decides=*/true);
       watched_[n.get()] = w;
-      net::co_spawn(io_, probe_loop(w), net::detached);
+      spawn_probe_loop(w);
     }
   }
 }
@@ -102,7 +102,16 @@ void health_checker::watch(const std::shared_ptr<upstream_group>& group, const s
   w->at_start_up = false;
   w->counter.reset(steady_now_ms() + config.start_period.count(), /*first_probe_decides=*/false);
   watched_[n.get()] = w;
-  net::co_spawn(io_, probe_loop(w), net::detached);
+  spawn_probe_loop(w);
+}
+
+// A probe loop that an exception escapes (a bug) is logged and started again, so that a node never
+// silently stops being checked.
+void health_checker::spawn_probe_loop(const std::shared_ptr<watched>& w) {
+  net_types::spawn_logged(io_.get_executor(), probe_loop(w), "health check of node " + w->n->name(),
+                          [this, w] {
+                            if (!stopped_ && !w->done) spawn_probe_loop(w);
+                          });
 }
 
 void health_checker::reset(upstream_group& group, node& n) {

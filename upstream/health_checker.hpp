@@ -52,6 +52,7 @@ class health_checker {
  private:
   struct watched;
   net_types::task<void> probe_loop(std::shared_ptr<watched> w);
+  void spawn_probe_loop(const std::shared_ptr<watched>& w);
   net_types::task<void> probe(std::shared_ptr<watched> w);
   net_types::task<std::string> exchange(std::shared_ptr<watched> w, unsigned& status, std::string& body);
   void apply(watched& w, bool passed, const std::string& why);

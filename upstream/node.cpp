@@ -55,14 +55,4 @@ node_state node::state(std::int64_t now_ms, std::int64_t slow_start_ms) const {
   return ramp_permille(now_ms, slow_start_ms) < 1000 ? node_state::warming : node_state::active;
 }
 
-bool node::warning_due(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval) {
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  auto last = last_warning_ms_.load(std::memory_order_relaxed);
-  // One winner per interval even when several workers fail at once.
-  while (last < 0 || now_ms - last >= interval.count()) {
-    if (last_warning_ms_.compare_exchange_weak(last, now_ms, std::memory_order_relaxed)) return true;
-  }
-  return false;
-}
-
 }  // namespace drawbridge::upstream

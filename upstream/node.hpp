@@ -6,11 +6,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/address.hpp"
 #include "metrics/shards.hpp"
+#include "upstream/warning_limiter.hpp"
 
 namespace drawbridge::upstream {
 
@@ -89,9 +91,13 @@ class node {
   std::uint32_t ejections_in_a_row = 0;
   std::atomic<std::uint64_t> ejections_total{0};  // written under the lock, read by the scrape without
 
-  // True at most once per `interval` across all workers: for a warning that would otherwise repeat with
-  // every request while the node is down. Any thread.
-  bool warning_due(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval);
+  // At most once per `interval` across all workers, for a warning that would otherwise repeat with every
+  // request while the node is down: how many were held back since the last one, or nullopt (this one is
+  // held back). Any thread; const, so that a request holding a const view can still warn.
+  std::optional<std::uint64_t> warning_due(std::chrono::steady_clock::time_point now,
+                                           std::chrono::milliseconds interval) const {
+    return warnings_.due(now, interval);
+  }
 
  private:
   std::string name_;
@@ -99,7 +105,7 @@ class node {
   std::string address_text_;
   std::uint32_t weight_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
-  std::atomic<std::int64_t> last_warning_ms_{-1};  // steady clock, in ms; -1 = never
+  mutable warning_limiter warnings_;
 };
 
 // How long a tunnel told to go away may take to finish passing on the node's frame in progress and to

@@ -77,6 +77,12 @@ class upstream_group {
   // Control thread: takes one node back at once (its active health checks just passed again).
   void end_ejection(node& n, std::int64_t now_ms);
 
+  // As node::warning_due, for warnings about a request no node took (no node available). Any thread.
+  std::optional<std::uint64_t> warning_due(std::chrono::steady_clock::time_point now,
+                                           std::chrono::milliseconds interval) const {
+    return warnings_.due(now, interval);
+  }
+
  private:
   conf::upstream_config config_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
@@ -84,6 +90,7 @@ class upstream_group {
   std::atomic<std::uint64_t> generation_{1};
   // Serialises ejection decisions, so that two workers cannot both eject "the last but one" node.
   std::mutex ejection_mutex_;
+  mutable warning_limiter warnings_;
 };
 
 struct resolve_result {

@@ -74,13 +74,77 @@ TEST(forwarding, forwarding_headers_are_set_and_host_is_kept) {
   const auto& h = seen["headers"];
   EXPECT_EQ(seen["path"], "/api/v1/users?x=1");
   EXPECT_EQ(h["Host"], "app.example.com");
-  EXPECT_EQ(h["X-Forwarded-For"], "203.0.113.9, 127.0.0.1");
+  EXPECT_EQ(h["X-Forwarded-For"], "127.0.0.1");  // the client is not a trusted proxy: its list is replaced
   EXPECT_EQ(h["X-Forwarded-Proto"], "http");
   EXPECT_EQ(h["X-Forwarded-Host"], "app.example.com");
   EXPECT_EQ(h["X-Appsmith-Version"], "v1.9.3");
   EXPECT_EQ(h["Cookie"], "SESSION=abc");
   for (const char* gone : {"X-Drop-Me", "Keep-Alive", "Proxy-Authorization", "Connection"})
     EXPECT_FALSE(h.contains(gone)) << gone;
+}
+
+namespace {
+// A request from a client posing as a proxy: an address, a scheme and a host of its choosing.
+const std::vector<std::pair<std::string, std::string>> spoofing_headers = {
+    {"Host", "app.example.com"},
+    {"X-Forwarded-For", "203.0.113.9"},
+    {"Forwarded", "for=203.0.113.9;proto=https;host=evil.example"},
+    {"X-Real-IP", "203.0.113.9"},
+    {"X-Forwarded-Port", "443"},
+    {"X-Forwarded-Prefix", "/evil"},
+    {"X-Forwarded-Proto", "https"},
+    {"X-Forwarded-Host", "evil.example"},
+    {"Proxy", "http://evil.example:3128"}};
+}  // namespace
+
+TEST(forwarding, an_untrusted_peers_forwarding_headers_are_replaced_or_removed) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});  // trusted_proxies empty: 127.0.0.1 is a client like any other
+  test_client client(proxy.port());
+  const auto res = client.request(http::verb::get, "/x", {}, spoofing_headers);
+  ASSERT_EQ(res.status, 200u) << res.error;
+  const auto body = json::parse(res.body);
+  const auto& h = body["headers"];
+  EXPECT_EQ(h["X-Forwarded-For"], "127.0.0.1");
+  EXPECT_EQ(h["X-Forwarded-Proto"], "http");
+  EXPECT_EQ(h["X-Forwarded-Host"], "app.example.com");
+  for (const char* gone : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix", "Proxy"})
+    EXPECT_FALSE(h.contains(gone)) << gone;
+}
+
+TEST(forwarding, a_trusted_peers_forwarding_headers_are_kept_and_x_forwarded_for_appended) {
+  fake_node node({"node1"});
+  auto config = test_config({node.port()});
+  config.trusted_proxies = {*drawbridge::conf::parse_ip_network("10.0.0.0/8"),
+                            *drawbridge::conf::parse_ip_network("127.0.0.1/32")};
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  const auto res = client.request(http::verb::get, "/x", {}, spoofing_headers);
+  ASSERT_EQ(res.status, 200u) << res.error;
+  const auto body = json::parse(res.body);
+  const auto& h = body["headers"];
+  EXPECT_EQ(h["X-Forwarded-For"], "203.0.113.9, 127.0.0.1");
+  EXPECT_EQ(h["Forwarded"], "for=203.0.113.9;proto=https;host=evil.example");
+  EXPECT_EQ(h["X-Real-IP"], "203.0.113.9");
+  EXPECT_EQ(h["X-Forwarded-Port"], "443");
+  EXPECT_EQ(h["X-Forwarded-Prefix"], "/evil");
+  EXPECT_EQ(h["X-Forwarded-Proto"], "https");  // the proxy in front knows the client's scheme
+  EXPECT_EQ(h["X-Forwarded-Host"], "evil.example");
+  EXPECT_FALSE(h.contains("Proxy"));  // httpoxy: removed whoever sends it
+}
+
+TEST(forwarding, a_trusted_peer_list_without_the_peer_trusts_nothing_it_says) {
+  fake_node node({"node1"});
+  auto config = test_config({node.port()});
+  config.trusted_proxies = {*drawbridge::conf::parse_ip_network("127.0.0.2/32")};
+  proxy_under_test proxy(config);
+  test_client client(proxy.port());
+  const auto res = client.request(http::verb::get, "/x", {}, spoofing_headers);
+  ASSERT_EQ(res.status, 200u) << res.error;
+  const auto body = json::parse(res.body);
+  const auto& h = body["headers"];
+  EXPECT_EQ(h["X-Forwarded-For"], "127.0.0.1");
+  EXPECT_FALSE(h.contains("Forwarded"));
 }
 
 TEST(forwarding, request_id_is_generated_sent_to_the_node_and_returned) {

@@ -102,13 +102,14 @@ std::string write_temp_file(const std::string& text, const std::string& suffix) 
 
 namespace {
 
-// Starts `binary` with stderr (and stdout) on a pipe; returns the pid and the pipe's read end.
-pid_t spawn(const std::string& binary, const std::vector<std::string>& args, int& read_fd) {
+// Starts `binary` with stderr (and stdout, unless `stdout_fd` is given) on a pipe; returns the pid and
+// the pipe's read end.
+pid_t spawn(const std::string& binary, const std::vector<std::string>& args, int& read_fd, int stdout_fd = -1) {
   int fds[2];
   if (::pipe(fds) != 0) return -1;
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::dup2(fds[1], 1);
+    ::dup2(stdout_fd >= 0 ? stdout_fd : fds[1], 1);
     ::dup2(fds[1], 2);
     ::close(fds[0]);
     ::close(fds[1]);
@@ -142,10 +143,10 @@ struct spawned_proxy::shared_log {
   std::string text;
 };
 
-spawned_proxy::spawned_proxy(const std::string& config_json) {
+spawned_proxy::spawned_proxy(const std::string& config_json, int stdout_fd) {
   config_path_ = write_temp_file(config_json);
   int fd = -1;
-  pid_ = spawn(DRAWBRIDGE_BINARY, {"serve", "--config", config_path_}, fd);
+  pid_ = spawn(DRAWBRIDGE_BINARY, {"serve", "--config", config_path_}, fd, stdout_fd);
   if (pid_ < 0) return;
   static constexpr std::string_view listening = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -64,7 +64,9 @@ std::string single_node_config_json(std::uint16_t node_port, unsigned workers = 
 // The real binary with a config written to a temporary file.
 class spawned_proxy {
  public:
-  explicit spawned_proxy(const std::string& config_json);
+  // `stdout_fd`: where the binary's stdout goes (the caller keeps its own copy); -1 = with stderr, read by
+  // the harness.
+  explicit spawned_proxy(const std::string& config_json, int stdout_fd = -1);
   ~spawned_proxy();
 
   bool started() const { return port_ != 0; }

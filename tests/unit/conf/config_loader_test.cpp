@@ -53,6 +53,8 @@ TEST(config, minimal_config_gets_documented_defaults) {
   EXPECT_EQ(c.upstreams[0].nodes[0].weight, 1u);
   EXPECT_EQ(c.access_log.path, "-");
   EXPECT_EQ(c.access_log.max_files, 10u);
+  EXPECT_TRUE(c.access_log.query);
+  EXPECT_TRUE(c.trusted_proxies.empty());
   EXPECT_EQ(c.log_level, "info");
 }
 
@@ -368,4 +370,35 @@ TEST(config, tunnel_idle_defaults_to_five_minutes_and_is_read) {
   EXPECT_EQ(r.value.timeouts.tunnel_idle, std::chrono::seconds(90));
   EXPECT_TRUE(has_error(errors_of(R"({"timeouts":{"tunnel_idle":"soon"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
                         R"(timeouts.tunnel_idle: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "soon")"));
+}
+
+TEST(config, trusted_proxies_are_read_as_networks) {
+  const auto r = parse_config(R"({"trusted_proxies":["10.0.0.0/8","::1/128","127.0.0.1","192.168.7.9/16","fd00::/8"],
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  std::vector<std::string> read;
+  for (const auto& n : r.value.trusted_proxies) read.push_back(to_string(n));
+  EXPECT_EQ(read, (std::vector<std::string>{"10.0.0.0/8", "::1/128", "127.0.0.1/32", "192.168.0.0/16", "fd00::/8"}));
+}
+
+TEST(config, bad_trusted_proxies_name_their_index) {
+  const auto errors = errors_of(R"({"trusted_proxies":["10.0.0.0/8","x","10.0.0.0/33",5,"::1/129","1.2.3","10.0.0.0/"],
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[1]: expected an IP address or CIDR, got "x")"));
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[2]: expected an IP address or CIDR, got "10.0.0.0/33")"));
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[3]: expected an IP address or CIDR, got 5)"));
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[4]: expected an IP address or CIDR, got "::1/129")"));
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[5]: expected an IP address or CIDR, got "1.2.3")"));
+  EXPECT_TRUE(has_error(errors, R"(trusted_proxies[6]: expected an IP address or CIDR, got "10.0.0.0/")"));
+  EXPECT_EQ(errors.size(), 6u) << ::testing::PrintToString(errors);
+  EXPECT_TRUE(has_error(errors_of(R"({"trusted_proxies":"10.0.0.0/8","upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+                        "trusted_proxies: expected an array, got a string"));
+}
+
+TEST(config, access_log_query_is_read) {
+  const auto r = parse_config(R"({"access_log":{"query":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_FALSE(r.value.access_log.query);
+  EXPECT_TRUE(has_error(errors_of(R"({"access_log":{"query":"no"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+                        "access_log.query: expected true or false, got a string"));
 }

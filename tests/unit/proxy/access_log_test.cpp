@@ -57,3 +57,31 @@ TEST(access_log, writes_one_parseable_json_line_per_request) {
   EXPECT_TRUE(nlohmann::json::parse(line)["upstream_ms"].is_null());
   std::filesystem::remove_all(dir);
 }
+
+TEST(access_log, without_query_the_path_is_logged_up_to_its_query_string) {
+  const auto dir = std::filesystem::temp_directory_path() / ("drawbridge-log-q-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "access.log").string();
+  {
+    drawbridge::conf::access_log_config config;
+    config.path = path;
+    config.query = false;
+    access_log log(config);
+    access_record r;
+    r.time = std::chrono::system_clock::now();
+    r.path = "/api/v1/users/invite?token=s3cret&email=a%40b";
+    log.write(r);
+    r.path = "/plain";
+    log.write(r);
+  }
+  std::ifstream in(path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(nlohmann::json::parse(line)["path"], "/api/v1/users/invite");
+  EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(nlohmann::json::parse(line)["path"], "/plain");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(loggable_path("/a?b", true), "/a?b");
+  EXPECT_EQ(loggable_path("/a?b", false), "/a");
+}

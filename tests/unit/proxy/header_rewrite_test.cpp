@@ -51,14 +51,81 @@ TEST(header_rewrite, request_gets_forwarding_headers_and_keeps_host) {
   EXPECT_EQ(f.count("X-Forwarded-Proto"), 1u);
 }
 
-TEST(header_rewrite, x_forwarded_for_is_appended_to_and_folded) {
+TEST(header_rewrite, from_a_trusted_peer_x_forwarded_for_is_appended_to_and_folded) {
   http::fields f;
   f.set(http::field::host, "a");
   f.insert("X-Forwarded-For", "203.0.113.1");
   f.insert("X-Forwarded-For", "198.51.100.2, 10.0.0.1");
-  rewrite_request(f, {"127.0.0.1", "http", "id"});
+  rewrite_request(f, {"127.0.0.1", "http", "id", /*trusted_peer=*/true});
   EXPECT_EQ(f.count("X-Forwarded-For"), 1u);
   EXPECT_EQ(f["X-Forwarded-For"], "203.0.113.1, 198.51.100.2, 10.0.0.1, 127.0.0.1");
+}
+
+namespace {
+// What a client might send to pass itself off as someone else, or as having come through HTTPS.
+http::fields spoofing_request() {
+  http::fields f;
+  f.set(http::field::host, "app.example");
+  f.insert("X-Forwarded-For", "203.0.113.1");
+  f.insert("X-Forwarded-For", "198.51.100.2");
+  f.set("Forwarded", "for=203.0.113.1;proto=https;host=evil.example");
+  f.set("X-Real-IP", "203.0.113.1");
+  f.set("X-Forwarded-Port", "443");
+  f.set("X-Forwarded-Prefix", "/evil");
+  f.set("X-Forwarded-Proto", "https");
+  f.set("X-Forwarded-Host", "evil.example");
+  f.set("Proxy", "http://evil.example:3128");
+  f.set("Cookie", "SESSION=abc");
+  return f;
+}
+}  // namespace
+
+TEST(header_rewrite, an_untrusted_peer_cannot_say_where_the_request_came_from) {
+  auto f = spoofing_request();
+  rewrite_request(f, {"192.0.2.7", "http", "id", /*trusted_peer=*/false});
+  EXPECT_EQ(f.count("X-Forwarded-For"), 1u);
+  EXPECT_EQ(f["X-Forwarded-For"], "192.0.2.7");
+  for (const char* gone : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix", "Proxy"})
+    EXPECT_EQ(f.count(gone), 0u) << gone;
+  EXPECT_EQ(f["X-Forwarded-Proto"], "http");
+  EXPECT_EQ(f["X-Forwarded-Host"], "app.example");
+  EXPECT_EQ(f["Cookie"], "SESSION=abc");
+}
+
+TEST(header_rewrite, a_trusted_peers_forwarding_headers_are_kept_and_proxy_still_removed) {
+  auto f = spoofing_request();
+  rewrite_request(f, {"10.0.0.5", "http", "id", /*trusted_peer=*/true});
+  EXPECT_EQ(f["X-Forwarded-For"], "203.0.113.1, 198.51.100.2, 10.0.0.5");
+  EXPECT_EQ(f["Forwarded"], "for=203.0.113.1;proto=https;host=evil.example");
+  EXPECT_EQ(f["X-Real-IP"], "203.0.113.1");
+  EXPECT_EQ(f["X-Forwarded-Port"], "443");
+  EXPECT_EQ(f["X-Forwarded-Prefix"], "/evil");
+  // A TLS-terminating proxy in front knows the client's scheme and host; we only know its own.
+  EXPECT_EQ(f["X-Forwarded-Proto"], "https");
+  EXPECT_EQ(f["X-Forwarded-Host"], "evil.example");
+  EXPECT_EQ(f.count("Proxy"), 0u);  // httpoxy: never passed on, whoever sends it
+}
+
+TEST(header_rewrite, a_trusted_peer_without_proto_or_host_gets_ours) {
+  http::fields f;
+  f.set(http::field::host, "app.example");
+  rewrite_request(f, {"10.0.0.5", "https", "id", /*trusted_peer=*/true});
+  EXPECT_EQ(f["X-Forwarded-For"], "10.0.0.5");
+  EXPECT_EQ(f["X-Forwarded-Proto"], "https");
+  EXPECT_EQ(f["X-Forwarded-Host"], "app.example");
+}
+
+TEST(header_rewrite, trust_is_decided_by_the_peer_address_against_the_networks) {
+  const auto net = [](const char* text) { return *drawbridge::conf::parse_ip_network(text); };
+  const std::vector<drawbridge::conf::ip_network> trusted{net("10.0.0.0/8"), net("127.0.0.1"), net("fd00::/8")};
+  const auto addr = [](const char* text) { return boost::asio::ip::make_address(text); };
+  EXPECT_TRUE(is_trusted_peer(trusted, addr("10.200.3.4")));
+  EXPECT_TRUE(is_trusted_peer(trusted, addr("127.0.0.1")));
+  EXPECT_TRUE(is_trusted_peer(trusted, addr("fd12::1")));
+  EXPECT_FALSE(is_trusted_peer(trusted, addr("127.0.0.2")));
+  EXPECT_FALSE(is_trusted_peer(trusted, addr("11.0.0.1")));
+  EXPECT_FALSE(is_trusted_peer(trusted, addr("::1")));
+  EXPECT_FALSE(is_trusted_peer({}, addr("127.0.0.1")));
 }
 
 TEST(header_rewrite, response_loses_hop_by_hop_and_gains_the_request_id) {

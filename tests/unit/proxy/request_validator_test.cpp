@@ -100,6 +100,20 @@ TEST(check_request_header, refuses_invalid_field_names_and_targets) {
   EXPECT_EQ(status_of("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400u);
 }
 
+TEST(check_request_header, refuses_underscore_names_that_read_as_framing_headers) {
+  // A gateway that reads "_" as "-" would frame the body by these; we would not.
+  for (const char* name : {"Transfer_Encoding", "transfer_encoding", "TRANSFER_encoding", "Content_Length",
+                           "content_length", "Content_length"})
+    EXPECT_EQ(status_of(std::string("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n") + name +
+                        ": 5\r\n\r\n"),
+              400u)
+        << name;
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\n\r\n"), 400u);
+  // Other names with "_" are ordinary fields.
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX_Custom: 1\r\nContent_Type_X: 2\r\n\r\n"), 0u);
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nContent_Lengths: 1\r\n\r\n"), 0u);
+}
+
 TEST(check_request_header, unknown_versions_get_505_and_connect_501) {
   EXPECT_EQ(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505u);
   EXPECT_EQ(status_of("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), 505u);

@@ -114,6 +114,19 @@ TEST(node, warnings_are_due_at_most_once_per_interval) {
   EXPECT_TRUE(nodes[0]->warning_due(t0 + std::chrono::milliseconds(1000), std::chrono::seconds(1)));
 }
 
+TEST(node, a_due_warning_says_how_many_were_held_back_since_the_last) {
+  auto nodes = make_nodes({1, 1});
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto at = [&](int ms) { return t0 + std::chrono::milliseconds(ms); };
+  EXPECT_EQ(nodes[0]->warning_due(at(0), std::chrono::seconds(1)), 0u);
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(nodes[0]->warning_due(at(i * 100), std::chrono::seconds(1)), std::nullopt);
+  EXPECT_EQ(nodes[1]->warning_due(at(500), std::chrono::seconds(1)), 0u);  // each node has its own
+  EXPECT_EQ(nodes[0]->warning_due(at(1000), std::chrono::seconds(1)), 5u);
+  EXPECT_EQ(nodes[0]->warning_due(at(2500), std::chrono::seconds(1)), 0u);  // the count starts again
+  EXPECT_EQ(drawbridge::upstream::suppressed_note(0), "");
+  EXPECT_EQ(drawbridge::upstream::suppressed_note(5), " (5 similar suppressed)");
+}
+
 TEST(slow_start, a_ramping_node_gets_a_share_that_grows_linearly) {
   auto nodes = make_nodes({1, 1});
   round_robin_balancer b(nodes, /*slow_start_ms=*/10'000);
