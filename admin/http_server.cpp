@@ -179,8 +179,17 @@ task<void> http_server::serve(std::shared_ptr<net_types::socket> socket) {
     }
     res.version(11);
     res.prepare_payload();
+    // The answer goes out within the same limit: a caller that never reads it must not keep one of the
+    // few admin connections (an operator's drain may need it).
+    timeout.expires_after(request_timeout);
+    timeout.async_wait([socket](boost::system::error_code tec) {
+      if (tec) return;
+      boost::system::error_code ignored;
+      socket->close(ignored);
+    });
     auto [wec, written] = co_await http::async_write(*socket, res, use_tuple);
-    if (wec || !res.keep_alive()) break;
+    timeout.cancel();
+    if (wec || !res.keep_alive() || !socket->is_open()) break;
   }
   timeout.cancel();
   if (!read_whole && socket->is_open()) co_await linger_close(socket);

@@ -41,8 +41,9 @@ struct limits_config {
   std::uint64_t max_header_size = 16ULL << 10;
   std::uint64_t max_connections = 10'000;  // per process, shared by the workers
   std::uint64_t max_connections_per_ip = 0;  // open client connections from one address; 0 = no limit
-  // A request body slower than this (bytes/s, averaged from its start) is cut off once min_body_rate_after
-  // has passed; 0 = no minimum. Defeats a body trickled just fast enough to beat client_body.
+  // A request body slower than this (bytes/s, averaged from its start, time spent waiting for the node to
+  // take bytes not counted) is cut off once its first 20 s (proxy/body_limits.hpp, body_rate_grace) have
+  // passed; 0 = no minimum. Defeats a body trickled just fast enough to beat client_body.
   std::uint64_t min_body_rate = 500;
 };
 

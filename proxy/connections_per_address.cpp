@@ -1,5 +1,6 @@
 #include "proxy/connections_per_address.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace drawbridge::proxy {
@@ -7,8 +8,12 @@ namespace drawbridge::proxy {
 namespace ip = boost::asio::ip;
 
 connections_per_address::key connections_per_address::key_of(const ip::address& address) {
-  const auto v6 = address.is_v4() ? ip::make_address_v6(ip::v4_mapped, address.to_v4()) : address.to_v6();
-  return v6.to_bytes();
+  if (address.is_v4()) return ip::make_address_v6(ip::v4_mapped, address.to_v4()).to_bytes();
+  const auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return v6.to_bytes();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);  // the /64
+  return bytes;
 }
 
 std::size_t connections_per_address::key_hash::operator()(const key& k) const noexcept {

@@ -1,7 +1,8 @@
 #pragma once
 // Open client connections per client address, shared by all workers (limits.max_connections_per_ip), so
-// that one address cannot take every connection the proxy allows. Addresses are counted whole: an IPv4
-// client seen through an IPv4-mapped IPv6 address counts as its IPv4 address.
+// that one address cannot take every connection the proxy allows. An IPv4 address counts whole (one
+// seen IPv4-mapped counts as itself); an IPv6 address by its /64, the block one subscriber is given (a
+// client with a /64 has 2^64 addresses to rotate through).
 //
 // Any thread. A mutex, not a lock-free map: it is taken twice per connection (accept and close), and only
 // when the limit is on; the request path never touches it.

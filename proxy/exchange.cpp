@@ -88,11 +88,13 @@ task<exchange_outcome> exchange<Downstream>::run() {
       if (full.empty()) break;
       // Every node that could take the request is at max_connections_per_node: it waits for a free
       // slot, up to the connect timeout, then gets a 503.
+      // A request woken for a slot that another took first goes back to the head of the queue.
       if (!queued_until) queued_until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
-      if (!co_await worker_.wait_for_node_slot(*queued_until)) {
+      if (!co_await worker_.wait_for_node_slot(*queued_until, /*front=*/queued_)) {
         fail(503, "every node is at max_connections_per_node");
         break;
       }
+      queued_ = true;
       full.clear();
       continue;
     }
@@ -101,7 +103,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
     may_move_on_ = request_.idempotent && !request_has_body_ &&
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
-    // A request that held a slot of a limited node gave it back: requests waiting for one try again.
+    // A request that held a slot of a limited node gave it back: the first waiter tries again.
     if (result != step::at_capacity && worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node)
       worker_.node_slot_freed();
     if (result == step::at_capacity) {
@@ -142,15 +144,17 @@ template <typename Downstream>
 task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
   auto& n = *node_ptr;
   node_ = &n;
-  upstream::in_flight_guard guard(n);
+  const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
+  upstream::in_flight_guard guard(n, max_in_flight);
+  if (!guard.admitted()) co_return step::at_capacity;
   // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
   // consistent): either drain sees this request in flight, or this request sees the drain.
   if (n.admin.load(std::memory_order_seq_cst) != upstream::admin_state::ready) co_return step::not_taken;
-  // The guard counted this request: over the limit, the node is full (two workers racing for its last
-  // slot may both step back; neither goes over).
-  const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
-  if (max_in_flight != 0 && n.in_flight.load(std::memory_order_relaxed) > static_cast<std::int64_t>(max_in_flight))
-    co_return step::at_capacity;
+  // A queued request that got its slot passes the turn on: the next waiter may find another free one.
+  if (queued_) {
+    queued_ = false;
+    worker_.node_slot_freed();
+  }
   n.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   // The view is fetched again after every suspension (it may have been rebuilt meanwhile), and the slot

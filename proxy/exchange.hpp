@@ -118,6 +118,7 @@ class exchange {
   bool request_has_body_;
   // Set before each try: an idempotent request without a body, and another node could take it.
   bool may_move_on_ = false;
+  bool queued_ = false;  // woken from the queue for a node slot, and not yet through (see run)
   upstream::node* node_ = nullptr;  // the node of the try in progress
   exchange_outcome outcome_;
 };

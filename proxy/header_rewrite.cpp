@@ -1,5 +1,7 @@
 #include "proxy/header_rewrite.hpp"
 
+#include <cctype>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <string>
@@ -36,6 +38,25 @@ void strip_hop_by_hop(http::fields& fields) {
   }
 }
 
+namespace {
+// A header name that reads as one of the forwarding headers once "_" is taken for "-".
+bool names_forwarding_header(boost::beast::string_view name) {
+  static constexpr std::string_view forwarding_names[] = {
+      "forwarded",        "x-forwarded-for",    "x-forwarded-proto", "x-forwarded-host",  "x-forwarded-port",
+      "x-forwarded-prefix", "x-forwarded-ssl",  "x-forwarded-server", "x-real-ip",        "x-request-id"};
+  for (const auto candidate : forwarding_names) {
+    if (candidate.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i) {
+      const char c = name[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+      same = c == candidate[i];
+    }
+    if (same) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void rewrite_request(http::fields& fields, const forwarding& info) {
   strip_hop_by_hop(fields);
   // httpoxy: CGI-style gateways turn "Proxy" into HTTP_PROXY, which many HTTP clients on the node then use
@@ -55,8 +76,16 @@ void rewrite_request(http::fields& fields, const forwarding& info) {
   } else {
     // What an untrusted client says about where it came from is not passed on: the node would believe it
     // (Spring reads Forwarded first, and builds redirects and links from it).
-    for (const char* name : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix"})
+    for (const char* name : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl",
+                             "X-Forwarded-Server"})
       fields.erase(name);
+    // Nor under a name with "_" for "-": CGI- and WSGI-style gateways read X_Forwarded_For as
+    // HTTP_X_FORWARDED_FOR, the very variable the dashed name becomes.
+    for (auto it = fields.begin(); it != fields.end();) {
+      if (it->name_string().find('_') != boost::beast::string_view::npos && names_forwarding_header(it->name_string()))
+        it = fields.erase(it);
+      else ++it;
+    }
   }
   forwarded_for.append(info.client_address);
   fields.set("X-Forwarded-For", forwarded_for);

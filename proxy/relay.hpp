@@ -203,9 +203,14 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     }
     boost::system::error_code ec;
     if (!write_now(sink, pieces, count, ec)) {
+      // Time spent waiting for the sink (a node slow to take an upload) is not the source's: with a
+      // minimum rate, the rate's clock starts that much later.
+      const auto waited_from = limits.min_rate != 0 ? io_deadline::clock::now() : io_deadline::clock::time_point{};
       deadline.arm(sink, limits.send_timeout);
       std::tie(ec, std::ignore) = co_await write_rest(sink, pieces, count);
       if (deadline.disarm()) ec = beast::error::timeout;
+      if (limits.min_rate != 0 && started != io_deadline::clock::time_point{})
+        started += io_deadline::clock::now() - waited_from;
     }
     if (ec) co_return result.fail(relay_result::failure::sink, ec);
     result.sink_started = true;

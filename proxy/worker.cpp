@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -28,9 +30,7 @@ worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
       stats_(runtime_->metrics->attach(id)),
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
-      grace_timer_(ioc_.get_executor()),
-      slot_signal_(ioc_.get_executor()) {
-  slot_signal_.expires_at(net_types::timer::time_point::max());
+      grace_timer_(ioc_.get_executor()) {
   views_.resize(runtime_->upstreams.size());
   for (std::size_t u = 0; u < views_.size(); ++u) refresh(u, runtime_->upstreams[u]->generation());
 }
@@ -247,12 +247,24 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
   }
 }
 
-task<bool> worker::wait_for_node_slot(std::chrono::steady_clock::time_point until) {
-  if (stopping_ || slot_waiters_ >= max_slot_waiters || std::chrono::steady_clock::now() >= until) co_return false;
-  ++slot_waiters_;
-  co_await slot_signal_.async_wait(use_tuple);  // ends when cancelled: a slot came free, a tick, a stop
-  --slot_waiters_;
+task<bool> worker::wait_for_node_slot(std::chrono::steady_clock::time_point until, bool front) {
+  if (stopping_ || slot_waiters_.size() >= max_slot_waiters || std::chrono::steady_clock::now() >= until)
+    co_return false;
+  net_types::timer wake(ioc_.get_executor());
+  wake.expires_at(until);
+  if (front) slot_waiters_.push_front(&wake);
+  else slot_waiters_.push_back(&wake);
+  co_await wake.async_wait(use_tuple);  // cancelled: a slot may be free, or a stop; expired: the deadline
+  // Woken through node_slot_freed, it was taken out already; at its deadline or a stop, it takes itself out.
+  if (const auto it = std::find(slot_waiters_.begin(), slot_waiters_.end(), &wake); it != slot_waiters_.end())
+    slot_waiters_.erase(it);
   co_return !stopping_ && std::chrono::steady_clock::now() < until;
+}
+
+void worker::node_slot_freed() {
+  if (slot_waiters_.empty()) return;
+  slot_waiters_.front()->cancel();
+  slot_waiters_.pop_front();
 }
 
 // The worker's heartbeat: notices a stop request, times out sessions' reads and writes (io_deadline), and
@@ -268,7 +280,7 @@ task<void> worker::tick_loop() {
     }
     const auto now = upstream::clock::now();
     for (auto* s : sessions_) s->check_deadline(now);
-    node_slot_freed();  // other workers' requests may have given slots back
+    node_slot_freed();  // other workers' requests may have given slots back (the woken one passes it on)
     close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
     if (tick % 20 == 0)
@@ -279,7 +291,7 @@ task<void> worker::tick_loop() {
 void worker::begin_stop(std::chrono::milliseconds grace) {
   if (stopping_) return;
   stopping_ = true;
-  slot_signal_.cancel();  // waiting requests give up (503)
+  for (auto* waiter : slot_waiters_) waiter->cancel();  // waiting requests give up (503)
   for (auto& acceptor : acceptors_) {
     boost::system::error_code ignored;
     acceptor->close(ignored);

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <deque>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -78,7 +79,7 @@ class worker {
   void count_request(const access_record& r, int upstream, const upstream::node* n);
   // A session of listener `l` ended (its connection was counted open at accept); `client` is its
   // address as text, when the session had one.
-  void connection_closed(const listener& l, std::string_view client = {});
+  void connection_closed(const listener& l, std::string_view client);
   unsigned id() const { return id_; }
   // This worker's metric shard (only this worker writes it).
   metrics::worker_shard& stats() { return stats_; }
@@ -86,13 +87,14 @@ class worker {
   // Requests waiting for a slot on a node at max_connections_per_node: at most this many per worker;
   // beyond it a request gets its 503 at once (the queue is memory a flood must not grow).
   static constexpr std::size_t max_slot_waiters = 1024;
-  // Waits until a node slot may have come free (a request of this worker gave one back, or the next
-  // tick for other workers' requests), then true: the caller tries again. False, at once or after the
-  // wait, when `until` has passed, the queue is full, or the worker is stopping.
-  task<bool> wait_for_node_slot(std::chrono::steady_clock::time_point until);
-  void node_slot_freed() {
-    if (slot_waiters_ != 0) slot_signal_.cancel();
-  }
+  // Queues the caller (first come, first woken) until a node slot may have come free, then true: the
+  // caller tries again, and if it finds every node still full, queues again at the front. False, at
+  // once or after the wait, when `until` has passed, the queue is full, or the worker is stopping.
+  // `front`: back into the queue at the head (a waiter woken for nothing keeps its turn).
+  task<bool> wait_for_node_slot(std::chrono::steady_clock::time_point until, bool front = false);
+  // A slot may have come free (a request gave one back, or one was just taken and there may be more):
+  // wakes the first waiter, which passes the turn on once it got a slot. One wake per event, not all.
+  void node_slot_freed();
 
   // Relay buffers, recycled per worker so that a request with a body allocates nothing; a session
   // holds one only while it relays, not while idle.
@@ -134,8 +136,9 @@ class worker {
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
   net_types::timer tick_timer_;
   net_types::timer grace_timer_;
-  net_types::timer slot_signal_;  // never expires: cancel() wakes every request waiting for a node slot
-  std::size_t slot_waiters_ = 0;
+  // Requests waiting for a node slot, each parked on its own timer (which expires at its deadline); the
+  // front is woken first. Owned by the waiters' coroutines, which take themselves out on every way out.
+  std::deque<net_types::timer*> slot_waiters_;
   bool stopping_ = false;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stop_grace_ms_{0};

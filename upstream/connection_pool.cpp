@@ -9,7 +9,9 @@
 
 namespace drawbridge::upstream {
 
-upstream_connection::upstream_connection(const net_types::executor& ex) : socket(ex) {}
+upstream_connection::upstream_connection(const net_types::executor& ex) : socket(ex) {
+  buffer.max_size(max_node_buffer);
+}
 upstream_connection::~upstream_connection() = default;
 
 // Before a reuse: has the node closed the connection, or sent bytes beyond its last response (a wrong

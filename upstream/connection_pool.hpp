@@ -20,6 +20,12 @@ using clock = std::chrono::steady_clock;
 
 struct upstream_tls;  // upstream/upstream_tls.hpp: the TLS layer over `socket`, for upstreams with `tls`
 
+// The cap on what a node connection's read buffer may hold: a response header (Beast refuses one over its
+// header limit), then what a body's parser has not consumed yet (a chunk line, the trailers). A node that
+// sends a chunk line or trailer section that never ends gets its response cut off at the cap (the reads
+// fail with buffer_overflow) instead of growing the proxy's memory.
+inline constexpr std::size_t max_node_buffer = 256 * 1024;
+
 struct upstream_connection {
   explicit upstream_connection(const net_types::executor& ex);
   ~upstream_connection();

@@ -105,13 +105,17 @@ void health_checker::watch(const std::shared_ptr<upstream_group>& group, const s
   spawn_probe_loop(w);
 }
 
-// A probe loop that an exception escapes (a bug) is logged and started again, so that a node never
-// silently stops being checked.
+// A probe loop that an exception escapes (a bug) is logged and started again after one interval (not at
+// once: an exception that repeats must not become a connect storm), so that a node never silently stops
+// being checked.
 void health_checker::spawn_probe_loop(const std::shared_ptr<watched>& w) {
-  net_types::spawn_logged(io_.get_executor(), probe_loop(w), "health check of node " + w->n->name(),
-                          [this, w] {
-                            if (!stopped_ && !w->done) spawn_probe_loop(w);
-                          });
+  net_types::spawn_logged(io_.get_executor(), probe_loop(w), "health check of node " + w->n->name(), [this, w] {
+    if (stopped_ || w->done) return;
+    w->interval_timer.expires_after(w->group->config().health_check.interval);
+    w->interval_timer.async_wait([this, w](boost::system::error_code ec) {
+      if (!ec && !stopped_ && !w->done) spawn_probe_loop(w);
+    });
+  });
 }
 
 void health_checker::reset(upstream_group& group, node& n) {

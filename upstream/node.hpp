@@ -117,6 +117,25 @@ class in_flight_guard {
  public:
   // Sequentially consistent, to pair with drain (see exchange::try_node).
   explicit in_flight_guard(node& n) : node_(&n) { n.in_flight.fetch_add(1, std::memory_order_seq_cst); }
+  // Counts the request only while the node has fewer than `limit` in flight (max_connections_per_node;
+  // 0 = no limit); admitted() says whether it did. A compare-exchange: requests racing for a node's last
+  // slot never both go over, nor both step back. (A successful one is the same sequentially consistent
+  // step as the increment above.)
+  in_flight_guard(node& n, std::int64_t limit) : node_(&n) {
+    if (limit <= 0) {
+      n.in_flight.fetch_add(1, std::memory_order_seq_cst);
+      return;
+    }
+    auto current = n.in_flight.load(std::memory_order_relaxed);
+    do {
+      if (current >= limit) {
+        node_ = nullptr;
+        return;
+      }
+    } while (!n.in_flight.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed));
+  }
+  bool admitted() const { return node_ != nullptr; }
   ~in_flight_guard() {
     if (node_) node_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   }

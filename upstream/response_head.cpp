@@ -34,7 +34,9 @@ net_types::task<error_code> read_response_head(upstream_connection& connection, 
       auto [ec] = co_await net_types::wait_readable(socket, net_types::use_tuple);
       if (ec) co_return ec;
     }
-    const std::size_t room = std::clamp(buffer.capacity() - buffer.size(), min_read, max_read);
+    const std::size_t room =
+        std::min(std::clamp(buffer.capacity() - buffer.size(), min_read, max_read), buffer.max_size() - buffer.size());
+    if (room == 0) co_return http::error::buffer_overflow;  // a header Beast has not refused yet, at the cap
     error_code ec;
     const auto got = net_types::recv_now(socket, buffer.prepare(room), ec);  // marks what it finds
     if (got > 0) {

@@ -80,13 +80,19 @@ TEST(hostile_client, fifty_megabytes_of_chunk_extension_and_of_trailers_leave_me
     ASSERT_EQ(first_status(raw_exchange(proxy.port(), closing_chunked_post + "1;" + std::string(1000, 'a') + "\r\nb\r\n0\r\n\r\n")
                                .received),
               200u);
+  const std::string extension_filler(64 * 1024, 'a');
+  const std::string trailer_filler = "X-T: " + std::string(4000, 't') + "\r\n";
   const long before = own_rss_kib();
-  const auto extension = flood(proxy.port(), chunked_post + "1;", std::string(64 * 1024, 'a'), fifty_mb);
-  const auto trailers = flood(proxy.port(), chunked_post + "0\r\n", "X-T: " + std::string(4000, 't') + "\r\n", fifty_mb);
+  const long peak_before = memory_kib(getpid(), "VmHWM");
+  const auto extension = flood(proxy.port(), chunked_post + "1;", extension_filler, fifty_mb);
+  const auto trailers = flood(proxy.port(), chunked_post + "0\r\n", trailer_filler, fifty_mb);
   const long after = own_rss_kib();
+  const long peak_after = memory_kib(getpid(), "VmHWM");
   EXPECT_EQ(first_status(extension.received), 400u);
   EXPECT_EQ(first_status(trailers.received), 400u);
   EXPECT_LT(after - before, 2048) << "RSS grew from " << before << " KiB to " << after << " KiB";
+  // And not for a moment in between (memory given back after the connection ended would hide that).
+  EXPECT_LT(peak_after - peak_before, 2048) << "peak RSS grew from " << peak_before << " KiB to " << peak_after;
 }
 
 TEST(hostile_client, a_connection_that_never_sends_a_byte_is_closed_after_client_header_not_client_idle) {
@@ -326,4 +332,17 @@ TEST(hostile_client, a_header_field_beyond_beasts_limit_gets_431_not_a_silent_dr
   const auto raw = raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(70'000, 'x') + "\r\n\r\n");
   EXPECT_EQ(first_status(raw.received), 431u) << raw.received.substr(0, 200);
   EXPECT_EQ(node.requests(), 0u);
+}
+
+TEST(hostile_client, a_node_streaming_an_endless_chunk_line_costs_a_502_not_memory) {
+  // 64 MB of one chunk line, and the node keeps the connection open: without a cap on the node
+  // connection's buffer the proxy would hold all of it and then wait for the read timeout.
+  scripted_node node({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(64 << 20, 'a'), false}});
+  proxy_under_test proxy({node.port()});  // read timeout 5 s
+  const long peak_before = memory_kib(getpid(), "VmHWM");
+  const auto started = std::chrono::steady_clock::now();
+  const auto raw = raw_exchange(proxy.port(), "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10000ms);
+  EXPECT_EQ(first_status(raw.received), 502u) << raw.received.substr(0, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_LT(memory_kib(getpid(), "VmHWM") - peak_before, 4096);
 }

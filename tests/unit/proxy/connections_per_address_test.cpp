@@ -35,3 +35,10 @@ TEST(connections_per_address, a_refused_address_leaves_no_entry_and_closing_an_u
   EXPECT_FALSE(table.try_open(a));
   EXPECT_EQ(table.open(a), 1u);
 }
+
+TEST(connections_per_address, ipv6_addresses_count_by_their_64_bit_prefix) {
+  connections_per_address table(1);
+  EXPECT_TRUE(table.try_open(ip::make_address("2001:db8:1:2::1")));
+  EXPECT_FALSE(table.try_open(ip::make_address("2001:db8:1:2:ffff::9")));  // same /64
+  EXPECT_TRUE(table.try_open(ip::make_address("2001:db8:1:3::1")));        // another /64
+}

@@ -139,3 +139,20 @@ TEST(header_rewrite, response_loses_hop_by_hop_and_gains_the_request_id) {
   EXPECT_EQ(f[http::field::set_cookie], "SESSION=abc; Path=/");
   EXPECT_EQ(f["X-Request-Id"], "abc");
 }
+
+TEST(header_rewrite, an_untrusted_peer_cannot_smuggle_forwarding_headers_under_underscore_names) {
+  http::fields f;
+  f.set(http::field::host, "app.example");
+  f.insert("X_Forwarded_For", "10.9.9.9");
+  f.insert("x_real_ip", "10.9.9.9");
+  f.insert("X_FORWARDED_PROTO", "https");
+  f.insert("X-Forwarded-Ssl", "on");
+  f.insert("X_Custom_Header", "kept");
+  rewrite_request(f, forwarding{"203.0.113.7", "http", "id-1", /*trusted_peer=*/false});
+  EXPECT_EQ(f.count("X_Forwarded_For"), 0u);
+  EXPECT_EQ(f.count("x_real_ip"), 0u);
+  EXPECT_EQ(f.count("X_FORWARDED_PROTO"), 0u);
+  EXPECT_EQ(f.count("X-Forwarded-Ssl"), 0u);
+  EXPECT_EQ(f["X-Forwarded-For"], "203.0.113.7");
+  EXPECT_EQ(f["X_Custom_Header"], "kept");  // other names with "_" are the node's business
+}
