@@ -49,7 +49,9 @@ class reader {
 
   // Unknown keys are errors: a misspelt key would otherwise silently keep its default.
   void allow_keys(const json& j, const std::string& path, std::initializer_list<const char*> keys) {
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // Not a structured binding: clang 14 cannot capture one in a lambda (C++20 allows it; clang 16 does).
+      const std::string& key = item.key();
       if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
         error(join(path, key), "unknown key");
     }
