@@ -506,6 +506,9 @@ load_result parse_config(const std::string& json_text) {
     result.errors.push_back("(document): invalid JSON at byte " + std::to_string(e.byte) + ": " +
                             std::string(e.what()));
     return result;
+  } catch (const json::exception& e) {  // a number too large for a double (out_of_range.406), for one
+    result.errors.push_back("(document): invalid JSON: " + std::string(e.what()));
+    return result;
   }
   reader r(result.errors);
   if (!root.is_object()) {
