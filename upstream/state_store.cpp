@@ -58,7 +58,13 @@ std::optional<saved_state> load_state(const std::string& path, std::string& erro
         if (!address || !admin) throw std::runtime_error("node " + sn.name + ": bad address or admin_state");
         sn.address = *address;
         sn.admin = *admin;
-        sn.weight = n.value("weight", 1u);
+        // As the config allows (1 to 1000); a float or a negative number would not convert cleanly.
+        if (n.contains("weight")) {
+          const auto& w = n.at("weight");
+          if (!w.is_number_unsigned() || w.get<std::uint64_t>() < 1 || w.get<std::uint64_t>() > 1000)
+            throw std::runtime_error("node " + sn.name + ": weight must be an integer from 1 to 1000");
+          sn.weight = static_cast<std::uint32_t>(w.get<std::uint64_t>());
+        }
         sn.added = n.value("added", false);
         su.nodes.push_back(std::move(sn));
       }
