@@ -256,7 +256,9 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
 
   const auto total = plan.size();
   for (std::size_t i = 0; i < total; ++i) {
-    const auto& [name, address] = plan[i];
+    // Not a structured binding: clang 14 cannot capture one in a lambda (stop, below).
+    const std::string& name = plan[i].first;
+    const std::string& address = plan[i].second;
     std::string step;  // "[2/3] node2: " (appended piecewise: g++ 12 warns falsely on a + chain here)
     step.append("[").append(std::to_string(i + 1)).append("/").append(std::to_string(total));
     step.append("] ").append(name).append(": ");

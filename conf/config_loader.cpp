@@ -49,7 +49,9 @@ class reader {
 
   // Unknown keys are errors: a misspelt key would otherwise silently keep its default.
   void allow_keys(const json& j, const std::string& path, std::initializer_list<const char*> keys) {
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // Not a structured binding: clang 14 cannot capture one in a lambda (C++20 allows it; clang 16 does).
+      const std::string& key = item.key();
       if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
         error(join(path, key), "unknown key");
     }
@@ -529,6 +531,9 @@ load_result parse_config(const std::string& json_text) {
   } catch (const json::parse_error& e) {
     result.errors.push_back("(document): invalid JSON at byte " + std::to_string(e.byte) + ": " +
                             std::string(e.what()));
+    return result;
+  } catch (const json::exception& e) {  // a number too large for a double (out_of_range.406), for one
+    result.errors.push_back("(document): invalid JSON: " + std::string(e.what()));
     return result;
   }
   reader r(result.errors);

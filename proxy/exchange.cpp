@@ -318,6 +318,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     }
     // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
     const unsigned status = parser->get().result_int();
+    if (status < 100 || status > 599) {  // Beast takes any three digits; "099" is no interim response
+      fail(502, "node sent an invalid response");
+      spdlog::warn("{}: invalid status {} from node", request_.request_id, status);
+      co_return attempt_result{step::failed, false, false, true};
+    }
     if (status >= 200 || status == 101) break;
   }
   // A booting node (Appsmith answers 502 until it is up) or an overloaded one: another node can answer

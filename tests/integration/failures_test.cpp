@@ -91,6 +91,19 @@ TEST(failures, garbage_response_answers_502) {
   EXPECT_EQ(json::parse(res.body)["error"]["code"], "bad_gateway");
 }
 
+// Found by tests/fuzz/response.cpp: Beast reads any three digits as a status, and "099" was skipped like a
+// 100 Continue, the exchange then waiting for a "final" response the node never meant to send.
+TEST(failures, a_status_below_100_answers_502_at_once) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});
+  test_client client(proxy.port());
+  const auto started = std::chrono::steady_clock::now();
+  const auto res = client.get("/x?status=99&bytes=0");
+  EXPECT_EQ(res.status, 502u);
+  EXPECT_EQ(json::parse(res.body)["error"]["code"], "bad_gateway");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));  // not the read timeout
+}
+
 TEST(failures, idempotent_request_moves_to_the_next_node_when_a_node_resets) {
   fake_node broken({"broken", "127.0.0.1", 0, 0ms, fake_node_options::behaviour::reset});
   fake_node good({"good"});

@@ -181,6 +181,15 @@ TEST(config, invalid_json_reports_the_byte_offset) {
   EXPECT_EQ(errors[0].rfind("(document): invalid JSON at byte 15", 0), 0u) << errors[0];
 }
 
+// Found by tests/fuzz/config_files.cpp: nlohmann throws out_of_range, not parse_error, for a number beyond a
+// double's range, and it escaped parse_config (drawbridge check and serve died in std::terminate).
+TEST(config, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
+  std::vector<std::string> errors;
+  EXPECT_NO_THROW(errors = errors_of(R"({"workers": 1e400})"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("(document): invalid JSON: ", 0), 0u) << errors[0];
+}
+
 TEST(config, listener_addresses_are_validated_and_not_duplicated) {
   const auto errors = errors_of(R"({"listeners":[{"address":"0.0.0.0:8080"},{"address":"0.0.0.0:8080"},{"address":"8080"}],
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");

@@ -152,3 +152,24 @@ TEST(state_store, a_save_into_a_path_that_cannot_be_a_directory_fails_with_the_r
   EXPECT_FALSE(save_state(path + "/state.json", saved_state{}, error));
   EXPECT_NE(error.find("Not a directory"), std::string::npos) << error;
 }
+
+// Found by tests/fuzz/config_files.cpp: "weight": 1e20 converted a double beyond unsigned's range (undefined
+// behaviour), and -1 or 0 were taken as weights no config may give.
+TEST(state_store, a_weight_the_config_would_refuse_makes_the_file_invalid) {
+  for (const char* weight : {"1e20", "-1", "0", "1001", "2.5", "\"3\""}) {
+    const auto path = temp_path();
+    std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a","address":"127.0.0.1:1",)"
+                           R"("admin_state":"ready","weight":)"
+                        << weight << "}]}]}";
+    std::string error;
+    EXPECT_FALSE(load_state(path, error)) << weight;
+    EXPECT_NE(error.find("weight must be an integer from 1 to 1000"), std::string::npos) << weight << ": " << error;
+  }
+  const auto path = temp_path();
+  std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a","address":"127.0.0.1:1",)"
+                         R"("admin_state":"ready","weight":1000}]}]})";
+  std::string error;
+  const auto loaded = load_state(path, error);
+  ASSERT_TRUE(loaded) << error;
+  EXPECT_EQ(loaded->upstreams[0].nodes[0].weight, 1000u);
+}
