@@ -163,7 +163,7 @@ TEST(state_store, a_weight_the_config_would_refuse_makes_the_file_invalid) {
                         << weight << "}]}]}";
     std::string error;
     EXPECT_FALSE(load_state(path, error)) << weight;
-    EXPECT_NE(error.find("weight must be an integer from 1 to 1000"), std::string::npos) << weight << ": " << error;
+    EXPECT_NE(error.find("weight: expected an integer from 1 to 1000"), std::string::npos) << weight << ": " << error;
   }
   const auto path = temp_path();
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a","address":"127.0.0.1:1",)"
