@@ -107,7 +107,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool authorized = !tokens || control->tokens().check(req[http::field::authorization]).has_value();
   std::optional<admin::response> res;
   const std::string client = "192.0.2.9:50000";  // handle() keeps a reference: it must outlive the call
-  net::co_spawn(control->io(), api->handle(req, client), [&](std::exception_ptr e, admin::response r) {
+  // As the server does: admission from the header alone, then the whole request. A refused request never
+  // reaches handle(), and changes nothing.
+  const auto admitted = api->admit(req.base(), client);
+  if (admitted.refused) {
+    FUZZ_CHECK(admitted.refused->result_int() >= 400);
+    FUZZ_CHECK(nodes_of(*rt) == before);
+    return 0;
+  }
+  net::co_spawn(control->io(), api->handle(req, client, admitted.caller), [&](std::exception_ptr e, admin::response r) {
     if (e) {
       try {
         std::rethrow_exception(e);

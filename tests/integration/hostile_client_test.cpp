@@ -344,5 +344,7 @@ TEST(hostile_client, a_node_streaming_an_endless_chunk_line_costs_a_502_not_memo
   const auto raw = raw_exchange(proxy.port(), "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10000ms);
   EXPECT_EQ(first_status(raw.received), 502u) << raw.received.substr(0, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
-  EXPECT_LT(memory_kib(getpid(), "VmHWM") - peak_before, 4096);
+  // Without the cap the proxy holds all 64 MB; with it, 256 KiB and the buffers' growth (under ASan, whose
+  // quarantine keeps freed blocks, a few MB more).
+  EXPECT_LT(memory_kib(getpid(), "VmHWM") - peak_before, 16384);
 }
