@@ -252,13 +252,20 @@ TEST(metrics, retries_drains_and_admin_actions_are_counted) {
 
 TEST(metrics, health_checks_are_counted_and_an_unhealthy_node_shows) {
   fake_node a({"a"}), b({"b"});
-  proxy_under_test proxy(admin_test_config({a.port(), b.port()}, true));
+  auto config = admin_test_config({a.port(), b.port()}, true);
+  // The counts below say node1 never failed a probe: give a probe more than the harness's 50 ms, which the
+  // first probes of a ThreadSanitizer build sometimes need (seen: "timed out after 50ms" in 1 run of 4).
+  config.upstreams[0].health_check.interval = 250ms;
+  config.upstreams[0].health_check.timeout = 250ms;
+  proxy_under_test proxy(config);
   b.set_healthy(false);
   std::map<std::string, double> s;
   ASSERT_TRUE(wait_for([&] {
     s = samples(scrape(proxy.admin_port()));
+    // node1's second probe may end just after node2's: both are waited for (the two ran a race here).
     return s.at(R"(drawbridge_node_healthy{upstream="app",node="node2"})") == 0 &&
-           s.at(R"(drawbridge_health_checks_total{upstream="app",node="node2",result="failed"})") >= 2;
+           s.at(R"(drawbridge_health_checks_total{upstream="app",node="node2",result="failed"})") >= 2 &&
+           s.at(R"(drawbridge_health_checks_total{upstream="app",node="node1",result="passed"})") >= 2;
   }));
   EXPECT_GE(s.at(R"(drawbridge_health_checks_total{upstream="app",node="node1",result="passed"})"), 2);
   EXPECT_EQ(s.at(R"(drawbridge_health_checks_total{upstream="app",node="node1",result="failed"})"), 0);
