@@ -158,7 +158,17 @@ struct running_pool {
   explicit running_pool(const std::string& boot)
       : fleet(boot), proxy(rollout_config(fleet.ports(), true)), admin(proxy.admin_port()) {
     ready = fleet.ports().size() == 3 && proxy.started() && proxy.admin_port() != 0 &&
-            wait_for([&] { return admin.get("/readyz").status == 200; });
+            wait_for([&] { return admin.get("/readyz").status == 200; }) && wait_for([&] { return all_healthy(); });
+  }
+  // readyz turns 200 with one healthy node; a test that drains one must first see all three pass a probe.
+  bool all_healthy() {
+    const auto reply = admin.get("/v1/upstreams/app");
+    if (reply.status != 200) return false;
+    const auto nodes = json::parse(reply.body)["nodes"];
+    if (nodes.size() != 3) return false;
+    for (const auto& n : nodes)
+      if (n["health"] != "healthy") return false;
+    return true;
   }
   std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(proxy.admin_port()); }
 
