@@ -2,16 +2,16 @@
 
 #include <sys/resource.h>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <functional>
 #include <iostream>
 #include <thread>
-#include <spdlog/spdlog.h>
 
-#include "admin/cli.hpp"
 #include "admin/admin_client.hpp"
+#include "admin/cli.hpp"
 #include "admin/control_plane.hpp"
 #include "conf/config_loader.hpp"
 #include "proxy/access_log.hpp"
@@ -40,9 +40,8 @@ void raise_open_files_limit() {
 int check(const std::string& path) {
   const auto loaded = drawbridge::conf::load_config_file(path);
   if (!loaded.ok()) return report(loaded.errors);
-  std::cout << path << ": ok (" << loaded.value.upstreams.size() << " upstream(s), "
-            << loaded.value.routes.size() << " route(s), " << loaded.value.listeners.size()
-            << " listener(s))\n";
+  std::cout << path << ": ok (" << loaded.value.upstreams.size() << " upstream(s), " << loaded.value.routes.size()
+            << " route(s), " << loaded.value.listeners.size() << " listener(s))\n";
   return 0;
 }
 
@@ -71,12 +70,13 @@ int serve(const std::string& path) {
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
-                                                                              int signal) {
+                                                                             int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
       // Certificates are re-read; new handshakes use them, open connections keep theirs.
       const auto errors = drawbridge::proxy::load_certificates(built.value->listeners);
-      for (const auto& e : errors) spdlog::error("certificate reload failed, the previous certificates stay in use: {}", e);
+      for (const auto& e : errors)
+        spdlog::error("certificate reload failed, the previous certificates stay in use: {}", e);
       if (errors.empty()) spdlog::info("SIGHUP: certificates reloaded");
       signals.async_wait(on_signal);
       return;
@@ -132,10 +132,14 @@ int main(int argc, char** argv) {
   undrain_cmd->add_option("node", node)->required();
   undrain_cmd->add_option("--wait", wait, "Wait until the node is active (e.g. 600s)");
   add_admin_options(undrain_cmd);
-  auto* rollout_cmd = app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
+  auto* rollout_cmd =
+      app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
   rollout_cmd->add_option("upstream", upstream)->required();
-  rollout_cmd->add_option("--exec", exec, "Command run by /bin/sh for each node; {node} and {address} are filled in, shell-quoted "
-                                         "(also $DRAWBRIDGE_NODE, $DRAWBRIDGE_ADDRESS, $DRAWBRIDGE_UPSTREAM)")->required();
+  rollout_cmd
+      ->add_option("--exec", exec,
+                   "Command run by /bin/sh for each node; {node} and {address} are filled in, shell-quoted "
+                   "(also $DRAWBRIDGE_NODE, $DRAWBRIDGE_ADDRESS, $DRAWBRIDGE_UPSTREAM)")
+      ->required();
   rollout_cmd->add_option("--nodes", nodes, "Comma-separated nodes, in this order (default: all)");
   rollout_cmd->add_option("--drain-wait", drain_wait, "Longest wait for in-flight requests (default 120s)");
   rollout_cmd->add_option("--health-wait", health_wait, "Longest wait for health after the command (default 600s)");
@@ -146,7 +150,8 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return serve(config_path);
 
   drawbridge::admin::cli_context ctx{admin_url, ""};
-  if (const char* token = std::getenv("DRAWBRIDGE_ADMIN_TOKEN"); token && *token) ctx.token = token;
+  if (const char* token = std::getenv("DRAWBRIDGE_ADMIN_TOKEN"); token && *token)
+    ctx.token = token;
   else if (!token_file.empty()) {
     ctx.token = drawbridge::admin::read_first_token(token_file);
     if (ctx.token.empty()) {

@@ -10,8 +10,8 @@
 #include "admin/metrics_page.hpp"
 #include "admin/node_json.hpp"
 #include "admin/request_guard.hpp"
-#include "metrics/exposition.hpp"
 #include "conf/units.hpp"
+#include "metrics/exposition.hpp"
 
 namespace drawbridge::admin {
 
@@ -183,16 +183,17 @@ task<response> admin_api::handle(const request& req, const std::string& client, 
       const auto body = json::parse(res.body(), nullptr, false);
       result = body.is_object() && body.contains("error") ? body["error"].value("code", "error") : "error";
     }
-    json audit{{"audit", {{"client", client},
-                          {"token", c.token},
-                          {"action", c.action},
-                          {"upstream", c.upstream},
-                          {"node", c.node},
-                          {"status", res.result_int()},
-                          {"result", result},
-                          {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::steady_clock::now() - started)
-                                              .count()}}}};
+    json audit{{"audit",
+                {{"client", client},
+                 {"token", c.token},
+                 {"action", c.action},
+                 {"upstream", c.upstream},
+                 {"node", c.node},
+                 {"status", res.result_int()},
+                 {"result", result},
+                 {"duration_ms",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                      .count()}}}};
     // Counted for /metrics under a known action name only: the path is the caller's, the label set is ours.
     ++actions_[{action_label(c.action), result}];
     if (c.wait) audit["audit"]["wait"] = conf::format_duration(*c.wait);
@@ -236,7 +237,9 @@ task<response> admin_api::route(call& c) {
   if (const auto wait = query_param(c.query, "wait")) {
     const auto parsed = conf::parse_duration(*wait);
     if (!parsed || *parsed > max_wait)
-      co_return error_response(400, "bad_request", "wait: expected a duration such as \"30s\" or \"5m\" (at most 24h), got \"" + *wait + "\"");
+      co_return error_response(
+          400, "bad_request",
+          "wait: expected a duration such as \"30s\" or \"5m\" (at most 24h), got \"" + *wait + "\"");
     c.wait = *parsed;
   }
   if (const auto force = query_param(c.query, "force")) {
@@ -293,8 +296,8 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
   if (auto refused = control_.undrain(*group, *n))
     co_return error_response(refused->status, refused->code, refused->message);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
-  const bool settled = co_await wait_until(
-      [&] { return n->eligible() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);
+  const bool settled =
+      co_await wait_until([&] { return n->eligible() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);
   if (settled && n->eligible()) co_return json_response(200, node_json(*group, *n, control_.checker()));
   if (settled) co_return error_response(409, "drained", "node " + n->name() + " was drained during the wait");
   auto res = error_response(504, "timeout",
@@ -307,7 +310,8 @@ task<response> admin_api::add_node(call& c, const std::shared_ptr<upstream_group
   const auto body = json::parse(c.req.body(), nullptr, /*allow_exceptions=*/false);
   if (!body.is_object() || !body.contains("name") || !body["name"].is_string() || !body.contains("address") ||
       !body["address"].is_string())
-    co_return error_response(400, "bad_request", R"(expected a JSON object {"name": "...", "address": "host:port", "weight": 1})");
+    co_return error_response(400, "bad_request",
+                             R"(expected a JSON object {"name": "...", "address": "host:port", "weight": 1})");
   std::uint32_t weight = 1;
   if (body.contains("weight")) {
     if (!body["weight"].is_number_unsigned())
@@ -346,8 +350,9 @@ task<response> admin_api::reload_tls(call& c) {
     for (const auto& e : errors) message += (message.empty() ? "" : "; ") + e;
     spdlog::error("certificate reload failed, the previous certificates stay in use: {}", message);
     co_return error_response(500, "reload_failed",
-                             message + " (the listeners named keep their previous certificates; any other HTTPS "
-                                       "listener was reloaded)");
+                             message +
+                                 " (the listeners named keep their previous certificates; any other HTTPS "
+                                 "listener was reloaded)");
   }
   json listeners = json::array();
   for (std::size_t i = 0; i < control_.rt().listeners.size(); ++i) {
@@ -355,12 +360,13 @@ task<response> admin_api::reload_tls(call& c) {
     if (!l.tls()) continue;
     json certs = json::array();
     for (const auto& cert : l.current_contexts()->certificates())
-      certs.push_back({{"cert", cert.cert_path},
-                       {"subject", cert.subject},
-                       {"names", cert.names},
-                       {"not_after", format_utc(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    cert.not_after.time_since_epoch())
-                                                    .count())}});
+      certs.push_back(
+          {{"cert", cert.cert_path},
+           {"subject", cert.subject},
+           {"names", cert.names},
+           {"not_after",
+            format_utc(
+                std::chrono::duration_cast<std::chrono::milliseconds>(cert.not_after.time_since_epoch()).count())}});
     listeners.push_back({{"listener", i}, {"certificates", certs}});
   }
   spdlog::info("certificates reloaded");
@@ -370,8 +376,8 @@ task<response> admin_api::reload_tls(call& c) {
 // A drain lets the node's requests and WebSocket tunnels run until its `wait` runs out. Then the tunnels
 // go away (control_plane::close_tunnels) and the wait extends by the little time that takes, so that a
 // node held only by tunnels ends drained, not timed out.
-task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group,
-                                     std::shared_ptr<node> n, bool removal) {
+task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group, std::shared_ptr<node> n,
+                                     bool removal) {
   auto settled = [this, n, removal] {
     if (removal) return n->removed.load() || !control_.removal_pending(*n);
     return n->admin.load() != upstream::admin_state::draining;
@@ -386,7 +392,8 @@ task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream
       if (n->tunnels.load(std::memory_order_relaxed) > 0) n->tunnel_close_epoch.fetch_add(1, std::memory_order_relaxed);
       return false;
     };
-    if (c.tunnels_closed > 0) done = co_await wait_until(settled_or_raise, upstream::tunnel_close_limit + std::chrono::seconds(1));
+    if (c.tunnels_closed > 0)
+      done = co_await wait_until(settled_or_raise, upstream::tunnel_close_limit + std::chrono::seconds(1));
   }
   co_return done;
 }

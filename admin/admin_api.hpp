@@ -20,8 +20,8 @@
 #include <string>
 
 #include "admin/control_plane.hpp"
-#include "admin/metrics_page.hpp"
 #include "admin/http_server.hpp"
+#include "admin/metrics_page.hpp"
 
 namespace drawbridge::admin {
 

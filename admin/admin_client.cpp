@@ -77,19 +77,20 @@ admin_reply admin_client::call(http::verb method, const std::string& target, con
     failure = ec;
     done = true;
   };
-  resolver.async_resolve(target_.host, target_.port, [&](boost::system::error_code ec, tcp::resolver::results_type found) {
-    if (ec) return fail(ec);
-    net::async_connect(socket, found, [&](boost::system::error_code cec, const tcp::endpoint&) {
-      if (cec) return fail(cec);
-      http::async_write(socket, req, [&](boost::system::error_code wec, std::size_t) {
-        if (wec) return fail(wec);
-        http::async_read(socket, buffer, res, [&](boost::system::error_code rec, std::size_t) {
-          if (rec) return fail(rec);
-          done = true;
-        });
-      });
-    });
-  });
+  resolver.async_resolve(target_.host, target_.port,
+                         [&](boost::system::error_code ec, tcp::resolver::results_type found) {
+                           if (ec) return fail(ec);
+                           net::async_connect(socket, found, [&](boost::system::error_code cec, const tcp::endpoint&) {
+                             if (cec) return fail(cec);
+                             http::async_write(socket, req, [&](boost::system::error_code wec, std::size_t) {
+                               if (wec) return fail(wec);
+                               http::async_read(socket, buffer, res, [&](boost::system::error_code rec, std::size_t) {
+                                 if (rec) return fail(rec);
+                                 done = true;
+                               });
+                             });
+                           });
+                         });
   io.run_for(timeout);
   if (!done) {
     reply.error = "no answer from the admin API within " + std::to_string(timeout.count() / 1000) + "s";

@@ -27,7 +27,7 @@ std::string read_first_token(const std::string& path);
 struct admin_reply {
   unsigned status = 0;  // 0 when the call did not get an answer
   std::string body;
-  std::string error;    // why there is no answer
+  std::string error;  // why there is no answer
 };
 
 class admin_client {

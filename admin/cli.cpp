@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "admin/admin_client.hpp"
 #include "conf/units.hpp"
@@ -132,15 +132,18 @@ int run_node_command(const node_command& c, const std::string& prefix) {
   std::cout.flush();
   if (out) std::fclose(out);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string shell_quote(const std::string& value) {
   std::string quoted = "'";
   for (const char ch : value) {
-    if (ch == '\'') quoted += "'\\''";  // end the quote, an escaped ', quote again
-    else quoted += ch;
+    if (ch == '\'')
+      quoted += "'\\''";  // end the quote, an escaped ', quote again
+    else
+      quoted += ch;
   }
   return quoted + "'";
 }
@@ -172,25 +175,26 @@ std::string fill_placeholders(std::string command, const std::string& node, cons
 int run_nodes(const cli_context& ctx, const std::string& upstream) {
   const auto client = make_client(ctx);
   if (!client) return exit_usage;
-  const auto reply = client->call(
-      http::verb::get, upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + encode_path_segment(upstream), "",
-      answer_slack);
+  const auto reply = client->call(http::verb::get,
+                                  upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + encode_path_segment(upstream),
+                                  "", answer_slack);
   if (reply.status != 200) {
     std::cerr << "drawbridge: " << describe_failure(reply) << '\n';
     return exit_failed;
   }
   const auto body = json::parse(reply.body, nullptr, false);
-  std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9s %10s %9s  %s\n", "UPSTREAM", "NODE", "ADDRESS", "STATE",
-              "ADMIN", "HEALTH", "IN_FLIGHT", "REQUESTS", "FAILURES", "LAST_CHECK");
+  std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9s %10s %9s  %s\n", "UPSTREAM", "NODE", "ADDRESS", "STATE", "ADMIN",
+              "HEALTH", "IN_FLIGHT", "REQUESTS", "FAILURES", "LAST_CHECK");
   if (upstream.empty())
     for (const auto& u : body["upstreams"]) print_nodes(u);
-  else print_nodes(body);
+  else
+    print_nodes(body);
   return exit_ok;
 }
 
 namespace {
-int node_action(const cli_context& ctx, const std::string& action, const std::string& upstream,
-                const std::string& node, const std::string& wait, bool force) {
+int node_action(const cli_context& ctx, const std::string& action, const std::string& upstream, const std::string& node,
+                const std::string& wait, bool force) {
   const auto client = make_client(ctx);
   const auto limit = parse_wait(wait, "--wait");
   if (!client || !limit) return exit_usage;
@@ -217,8 +221,7 @@ int run_drain(const cli_context& ctx, const std::string& upstream, const std::st
   return node_action(ctx, "drain", upstream, node, wait, force);
 }
 
-int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node,
-                const std::string& wait) {
+int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait) {
   return node_action(ctx, "undrain", upstream, node, wait, false);
 }
 
@@ -285,8 +288,9 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     std::cout << step << "running: " << command << std::endl;
     const int status = run_node_command({command, name, address, u}, name + " | ");
     if (status != 0)
-      return stop("the command exited with " + (status < 0 ? std::string("a signal or could not run") : std::to_string(status)),
-                  true);
+      return stop(
+          "the command exited with " + (status < 0 ? std::string("a signal or could not run") : std::to_string(status)),
+          true);
     std::cout << step << "command done; undraining (waiting up to " << options.health_wait << " for health)"
               << std::endl;
     reply = client->call(http::verb::post, base + "/undrain?wait=" + encode_path_segment(options.health_wait), "",
@@ -296,7 +300,8 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
       // once its checks pass, with nobody looking at it.
       const auto redrain = client->call(http::verb::post, base + "/drain?force=true", "", answer_slack);
       const bool out = redrain.status / 100 == 2 || error_code_of(redrain) == "persist_failed";
-      return stop("undrain: " + describe_failure(reply) + (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
+      return stop("undrain: " + describe_failure(reply) +
+                      (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
                   out);
     }
     std::cout << step << "active" << std::endl;

@@ -14,10 +14,9 @@ struct cli_context {
 };
 
 int run_nodes(const cli_context& ctx, const std::string& upstream);
-int run_drain(const cli_context& ctx, const std::string& upstream, const std::string& node,
-              const std::string& wait, bool force);
-int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node,
-                const std::string& wait);
+int run_drain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait,
+              bool force);
+int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait);
 
 struct rollout_options {
   std::string upstream;

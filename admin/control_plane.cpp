@@ -60,14 +60,13 @@ std::vector<std::string> control_plane::restore() {
     }
     upstream::node_list nodes;
     for (const auto& n : *group->nodes())
-      if (std::find(saved.removed.begin(), saved.removed.end(), n->name()) == saved.removed.end())
-        nodes.push_back(n);
+      if (std::find(saved.removed.begin(), saved.removed.end(), n->name()) == saved.removed.end()) nodes.push_back(n);
     for (const auto& sn : saved.nodes) {
       auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
       if (it == nodes.end() && sn.added) {
         if (nodes.size() >= 64) {
-          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most 64 nodes",
-                        sn.name, saved.name);
+          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most 64 nodes", sn.name,
+                        saved.name);
           continue;
         }
         // A node that no longer resolves must not keep the proxy from starting: it is left out, loudly.
@@ -182,8 +181,7 @@ std::optional<refusal> control_plane::undrain(upstream_group& group, node& n) {
 
 std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::shared_ptr<upstream_group>& group,
                                                                      const std::string& name,
-                                                                     const std::string& address,
-                                                                     std::uint32_t weight) {
+                                                                     const std::string& address, std::uint32_t weight) {
   if (!upstream::valid_added_node_name(name))
     return refusal{400, "bad_request", "name must be 1 to 64 letters, digits, '-', '_' or '.'"};
   const auto hp = conf::parse_host_port(address);
@@ -293,10 +291,11 @@ bool control_plane::save_state_file() {
       });
     };
     for (const auto& n : nodes)
-      su.nodes.push_back({n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(),
-                          !configured_as(*n)});
+      su.nodes.push_back(
+          {n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !configured_as(*n)});
     for (const auto& c : configured)
-      if (std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
+      if (std::none_of(nodes.begin(), nodes.end(),
+                       [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
         su.removed.push_back(c.name);
     state.upstreams.push_back(std::move(su));
   }

@@ -74,9 +74,9 @@ class control_plane {
   // tick and the tunnels end within upstream::tunnel_close_limit. Returns how many were open.
   std::int64_t close_tunnels(upstream::upstream_group& group, upstream::node& n);
   // A new node, warming until its checks pass. 409 when the name exists, 400 for a bad address.
-  std::variant<std::shared_ptr<upstream::node>, refusal> add_node(const std::shared_ptr<upstream::upstream_group>& group,
-                                                                  const std::string& name,
-                                                                  const std::string& address, std::uint32_t weight);
+  std::variant<std::shared_ptr<upstream::node>, refusal> add_node(
+      const std::shared_ptr<upstream::upstream_group>& group, const std::string& name, const std::string& address,
+      std::uint32_t weight);
   // Drains the node and removes it once nothing is in flight on it.
   std::optional<refusal> remove_node(upstream::upstream_group& group, const std::shared_ptr<upstream::node>& n,
                                      bool force);

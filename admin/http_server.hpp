@@ -35,8 +35,8 @@ struct admission {
 };
 // `client` is "address:port" of the peer, for logs.
 using admit_handler = std::function<admission(const request_head& head, const std::string& client)>;
-using handler = std::function<net_types::task<response>(const request& req, const std::string& client,
-                                                         const std::string& caller)>;
+using handler =
+    std::function<net_types::task<response>(const request& req, const std::string& client, const std::string& caller)>;
 
 class http_server {
  public:

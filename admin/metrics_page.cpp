@@ -50,8 +50,8 @@ std::string code_text(std::size_t slot) {
   return slot == metrics::other_code_slot ? std::string("other") : std::to_string(metrics::slot_code(slot));
 }
 
-constexpr upstream::node_state all_states[] = {upstream::node_state::active,   upstream::node_state::warming,
-                                               upstream::node_state::draining, upstream::node_state::drained,
+constexpr upstream::node_state all_states[] = {upstream::node_state::active,    upstream::node_state::warming,
+                                               upstream::node_state::draining,  upstream::node_state::drained,
                                                upstream::node_state::unhealthy, upstream::node_state::ejected};
 
 }  // namespace
@@ -118,7 +118,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     const auto* nodes = &snapshot(*upstreams[u]);
     for (const auto& n : *nodes) per_node[u].push_back(sum_node(*n));
     codes_samples(without_node[u], upstreams[u]->name(), "");
-    for (std::size_t i = 0; i < nodes->size(); ++i) codes_samples(per_node[u][i].requests, upstreams[u]->name(), (*nodes)[i]->name());
+    for (std::size_t i = 0; i < nodes->size(); ++i)
+      codes_samples(per_node[u][i].requests, upstreams[u]->name(), (*nodes)[i]->name());
   }
   out.family("drawbridge_request_duration_seconds", "histogram",
              "Time from a request's complete header to the end of its response, by upstream (WebSocket upgrades "
@@ -131,7 +132,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     const auto* nodes = &snapshot(*upstreams[u]);
     for (std::size_t i = 0; i < nodes->size() && i < per_node[u].size(); ++i)
       out.histogram("drawbridge_upstream_response_duration_seconds",
-                    {{"upstream", upstreams[u]->name()}, {"node", (*nodes)[i]->name()}}, per_node[u][i].response_duration);
+                    {{"upstream", upstreams[u]->name()}, {"node", (*nodes)[i]->name()}},
+                    per_node[u][i].response_duration);
   }
   out.family("drawbridge_rejected_requests_total", "counter",
              "Requests refused before routing: malformed (400), header_timeout (408), body_too_large (413), "
@@ -143,8 +145,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
              "a fresh connection after a dead pooled one.");
   for (std::size_t u = 0; u < upstreams.size(); ++u)
     for (std::size_t r = 0; r < retries[u].size(); ++r)
-      out.sample("drawbridge_retries_total", {{"upstream", upstreams[u]->name()}, {"reason", metrics::retry_reason_names[r]}},
-                 retries[u][r]);
+      out.sample("drawbridge_retries_total",
+                 {{"upstream", upstreams[u]->name()}, {"reason", metrics::retry_reason_names[r]}}, retries[u][r]);
 
   // Downstream connections and bytes.
   out.family("drawbridge_downstream_connections", "gauge", "Client connections open now, by listener.");
@@ -160,8 +162,9 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   out.family("drawbridge_bytes_received_total", "counter",
              "Request body bytes read from clients (and WebSocket bytes, counted when the tunnel ends).");
   out.sample("drawbridge_bytes_received_total", {}, bytes_received);
-  out.family("drawbridge_bytes_sent_total", "counter",
-             "Response body bytes written to clients, as sent (compressed or not; WebSocket bytes when the tunnel ends).");
+  out.family(
+      "drawbridge_bytes_sent_total", "counter",
+      "Response body bytes written to clients, as sent (compressed or not; WebSocket bytes when the tunnel ends).");
   out.sample("drawbridge_bytes_sent_total", {}, bytes_sent);
   out.family("drawbridge_gzip_bytes_in_total", "counter", "Response body bytes the gzip filter compressed.");
   out.sample("drawbridge_gzip_bytes_in_total", {}, gzip_in);
@@ -172,18 +175,22 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   out.family("drawbridge_node_in_flight", "gauge", "Requests and WebSocket tunnels in progress on a node.");
   for (const auto& g : upstreams)
     for (const auto& n : snapshot(*g))
-      out.sample("drawbridge_node_in_flight", {{"upstream", g->name()}, {"node", n->name()}}, std::int64_t{n->in_flight.load()});
+      out.sample("drawbridge_node_in_flight", {{"upstream", g->name()}, {"node", n->name()}},
+                 std::int64_t{n->in_flight.load()});
   out.family("drawbridge_node_tunnels", "gauge", "WebSocket tunnels open to a node (part of in_flight).");
   for (const auto& g : upstreams)
     for (const auto& n : snapshot(*g))
-      out.sample("drawbridge_node_tunnels", {{"upstream", g->name()}, {"node", n->name()}}, std::int64_t{n->tunnels.load()});
-  out.family("drawbridge_node_state", "gauge",
-             "1 for a node's current state (active, warming, draining, drained, unhealthy, ejected), 0 for the others.");
+      out.sample("drawbridge_node_tunnels", {{"upstream", g->name()}, {"node", n->name()}},
+                 std::int64_t{n->tunnels.load()});
+  out.family(
+      "drawbridge_node_state", "gauge",
+      "1 for a node's current state (active, warming, draining, drained, unhealthy, ejected), 0 for the others.");
   for (const auto& g : upstreams)
     for (const auto& n : snapshot(*g)) {
       const auto current = n->state(now_ms, g->config().slow_start.count());
       for (const auto s : all_states)
-        out.sample("drawbridge_node_state", {{"upstream", g->name()}, {"node", n->name()}, {"state", upstream::to_string(s)}},
+        out.sample("drawbridge_node_state",
+                   {{"upstream", g->name()}, {"node", n->name()}, {"state", upstream::to_string(s)}},
                    std::uint64_t{s == current ? 1u : 0u});
     }
   out.family("drawbridge_node_healthy", "gauge", "1 when a node's health checks pass (or it has none), else 0.");
@@ -194,7 +201,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   out.family("drawbridge_upstream_eligible_nodes", "gauge",
              "Nodes of an upstream taking new requests (wanted, healthy, not ejected).");
   for (const auto& g : upstreams)
-    out.sample("drawbridge_upstream_eligible_nodes", {{"upstream", g->name()}}, std::uint64_t{g->eligible_count(nullptr)});
+    out.sample("drawbridge_upstream_eligible_nodes", {{"upstream", g->name()}},
+               std::uint64_t{g->eligible_count(nullptr)});
   out.family("drawbridge_health_checks_total", "counter", "Active health checks, by result (passed or failed).");
   for (const auto& g : upstreams)
     for (const auto& n : snapshot(*g)) {
@@ -221,16 +229,19 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     const auto* nodes = &snapshot(*upstreams[u]);
     for (std::size_t i = 0; i < nodes->size() && i < per_node[u].size(); ++i) {
       const auto& name = (*nodes)[i]->name();
-      out.sample("drawbridge_upstream_connections_total", {{"upstream", upstreams[u]->name()}, {"node", name}, {"reused", "false"}},
+      out.sample("drawbridge_upstream_connections_total",
+                 {{"upstream", upstreams[u]->name()}, {"node", name}, {"reused", "false"}},
                  per_node[u][i].connections_new);
-      out.sample("drawbridge_upstream_connections_total", {{"upstream", upstreams[u]->name()}, {"node", name}, {"reused", "true"}},
+      out.sample("drawbridge_upstream_connections_total",
+                 {{"upstream", upstreams[u]->name()}, {"node", name}, {"reused", "true"}},
                  per_node[u][i].connections_reused);
     }
   }
 
   // TLS.
-  out.family("drawbridge_tls_handshakes_total", "counter",
-             "TLS handshakes with clients, by listener and result: full, resumed (a session ticket or cache hit), failed.");
+  out.family(
+      "drawbridge_tls_handshakes_total", "counter",
+      "TLS handshakes with clients, by listener and result: full, resumed (a session ticket or cache hit), failed.");
   for (std::size_t l = 0; l < rt.listeners.size(); ++l) {
     const auto& li = *rt.listeners[l];
     if (!li.tls()) continue;
@@ -241,8 +252,9 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
     out.sample("drawbridge_tls_handshakes_total", {{"listener", listener_names[l]}, {"result", "failed"}},
                li.handshake_failures.load(std::memory_order_relaxed));
   }
-  out.family("drawbridge_tls_certificate_expiry_timestamp_seconds", "gauge",
-             "When each served certificate expires (Unix time), by listener, the certificate's first name and its file.");
+  out.family(
+      "drawbridge_tls_certificate_expiry_timestamp_seconds", "gauge",
+      "When each served certificate expires (Unix time), by listener, the certificate's first name and its file.");
   for (std::size_t l = 0; l < rt.listeners.size(); ++l) {
     const auto contexts = rt.listeners[l]->current_contexts();
     if (!contexts) continue;
@@ -250,7 +262,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
       const auto& name = cert.names.empty() ? cert.subject : cert.names.front();
       out.sample("drawbridge_tls_certificate_expiry_timestamp_seconds",
                  {{"listener", listener_names[l]}, {"name", name}, {"file", cert.cert_path}},
-                 static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(cert.not_after.time_since_epoch()).count()));
+                 static_cast<double>(
+                     std::chrono::duration_cast<std::chrono::seconds>(cert.not_after.time_since_epoch()).count()));
     }
   }
 
@@ -262,7 +275,8 @@ std::string render_metrics(const proxy::runtime& rt, const action_counts& action
   out.sample("drawbridge_log_dropped_total", {{"log", "operational"}}, proxy::operational_log_dropped());
 
   // The admin API.
-  out.family("drawbridge_admin_actions_total", "counter", "Admin API actions, by action and result (ok or the error code).");
+  out.family("drawbridge_admin_actions_total", "counter",
+             "Admin API actions, by action and result (ok or the error code).");
   for (const auto& [key, count] : actions)
     out.sample("drawbridge_admin_actions_total", {{"action", key.first}, {"result", key.second}}, count);
 

@@ -9,7 +9,7 @@
 namespace drawbridge::admin {
 
 nlohmann::ordered_json node_json(const upstream::upstream_group& group, const upstream::node& n,
-                         const upstream::health_checker& checker);
+                                 const upstream::health_checker& checker);
 nlohmann::ordered_json upstream_json(const upstream::upstream_group& group, const upstream::health_checker& checker);
 
 // An RFC 3339 UTC time with milliseconds: "2026-11-26T09:12:00.123Z".

@@ -9,8 +9,7 @@ std::optional<host_port> parse_host_port(std::string_view text) {
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
@@ -29,8 +28,7 @@ std::optional<host_port> parse_host_port(std::string_view text) {
 }
 
 std::string to_string(const host_port& hp) {
-  if (hp.host.find(':') != std::string::npos)
-    return "[" + hp.host + "]:" + std::to_string(hp.port);
+  if (hp.host.find(':') != std::string::npos) return "[" + hp.host + "]:" + std::to_string(hp.port);
   return hp.host + ":" + std::to_string(hp.port);
 }
 

@@ -39,7 +39,7 @@ struct listener_config {
 struct limits_config {
   std::uint64_t max_body_size = 150ULL << 20;
   std::uint64_t max_header_size = 16ULL << 10;
-  std::uint64_t max_connections = 10'000;  // per process, shared by the workers
+  std::uint64_t max_connections = 10'000;    // per process, shared by the workers
   std::uint64_t max_connections_per_ip = 0;  // open client connections from one address; 0 = no limit
   // A request body slower than this (bytes/s, averaged from its start, time spent waiting for the node to
   // take bytes not counted) is cut off once its first 20 s (proxy/body_limits.hpp, body_rate_grace) have
@@ -69,7 +69,7 @@ enum class balance_kind { round_robin, least_request };
 struct keepalive_config {
   std::uint32_t max_idle_per_node = 32;  // per worker; 0 disables pooling
   duration idle_timeout = 60s;
-  std::uint64_t max_requests = 10'000;   // requests per upstream connection before it is closed
+  std::uint64_t max_requests = 10'000;  // requests per upstream connection before it is closed
 };
 
 struct node_config {
@@ -84,10 +84,10 @@ struct health_check_config {
   bool enabled = false;
   std::string path = "/api/v1/health";
   duration interval = 5s;
-  duration timeout = 2s;  // unset in the file: the shorter of 2s and interval
+  duration timeout = 2s;                  // unset in the file: the shorter of 2s and interval
   std::uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
   std::uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
-  duration start_period = 0s;  // after a node is added or undrained, failures don't count (Docker's meaning)
+  duration start_period = 0s;             // after a node is added or undrained, failures don't count (Docker's meaning)
   std::vector<unsigned> expect_status{200};
   // When set, the body must be JSON and the value at `json_pointer` must equal `json_equals` (compact JSON).
   std::optional<std::string> json_pointer;

@@ -21,14 +21,22 @@ std::string describe(const json& j) {
 
 const char* type_name(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::binary: return "binary";
-    case json::value_t::discarded: return "nothing";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::binary:
+      return "binary";
+    case json::value_t::discarded:
+      return "nothing";
+    default:
+      return "a number";
   }
 }
 
@@ -37,9 +45,7 @@ class reader {
  public:
   explicit reader(std::vector<std::string>& errors) : errors_(errors) {}
 
-  void error(const std::string& path, const std::string& message) {
-    errors_.push_back(path + ": " + message);
-  }
+  void error(const std::string& path, const std::string& message) { errors_.push_back(path + ": " + message); }
 
   bool expect_object(const json& j, const std::string& path) {
     if (j.is_object()) return true;
@@ -60,9 +66,7 @@ class reader {
   static std::string join(const std::string& path, const std::string& key) {
     return path.empty() ? key : path + "." + key;
   }
-  static std::string index(const std::string& path, std::size_t i) {
-    return path + "[" + std::to_string(i) + "]";
-  }
+  static std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
   void get_string(const json& obj, const char* key, const std::string& path, std::string& out) {
     if (!obj.contains(key)) return;
@@ -85,12 +89,10 @@ class reader {
         return;
       }
     }
-    error(p, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
-                 ", got " + describe(v));
+    error(p, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + describe(v));
   }
 
-  void get_duration(const json& obj, const char* key, const std::string& path, duration& out,
-                    bool allow_zero = false) {
+  void get_duration(const json& obj, const char* key, const std::string& path, duration& out, bool allow_zero = false) {
     if (!obj.contains(key)) return;
     const json& v = obj.at(key);
     const std::string p = join(path, key);
@@ -109,18 +111,19 @@ class reader {
     out = v.get<bool>();
   }
 
-  void get_size(const json& obj, const char* key, const std::string& path, std::uint64_t& out,
-                std::uint64_t min, std::uint64_t max) {
+  void get_size(const json& obj, const char* key, const std::string& path, std::uint64_t& out, std::uint64_t min,
+                std::uint64_t max) {
     if (!obj.contains(key)) return;
     const json& v = obj.at(key);
     const std::string p = join(path, key);
     std::optional<std::uint64_t> s;
-    if (v.is_string()) s = parse_size(v.get<std::string>());
-    else if (v.is_number_unsigned()) s = v.get<std::uint64_t>();
+    if (v.is_string())
+      s = parse_size(v.get<std::string>());
+    else if (v.is_number_unsigned())
+      s = v.get<std::uint64_t>();
     if (!s) return error(p, "expected a size such as 1024, \"16k\", \"150m\" or \"1g\", got " + describe(v));
     if (*s < min || *s > max)
-      return error(p, "expected a size from " + format_size(min) + " to " + format_size(max) + ", got " +
-                          describe(v));
+      return error(p, "expected a size from " + format_size(min) + " to " + format_size(max) + ", got " + describe(v));
     out = *s;
   }
 
@@ -164,8 +167,10 @@ listener_tls_config read_listener_tls(reader& r, const json& t, const std::strin
   if (!r.expect_object(t, p)) return tls;
   r.allow_keys(t, p, {"certificates", "min_version", "ciphers", "hsts"});
   const json* certs = r.get_array(t, "certificates", p);
-  if (!t.contains("certificates")) r.error(reader::join(p, "certificates"), "required");
-  else if (certs && certs->empty()) r.error(reader::join(p, "certificates"), "expected at least one certificate");
+  if (!t.contains("certificates"))
+    r.error(reader::join(p, "certificates"), "required");
+  else if (certs && certs->empty())
+    r.error(reader::join(p, "certificates"), "expected at least one certificate");
   if (certs) {
     for (std::size_t i = 0; i < certs->size(); ++i) {
       const std::string cp = reader::index(reader::join(p, "certificates"), i);
@@ -175,8 +180,10 @@ listener_tls_config read_listener_tls(reader& r, const json& t, const std::strin
       certificate_files files;
       for (auto [key, out] : {std::pair<const char*, std::string*>{"cert", &files.cert}, {"key", &files.key}}) {
         r.get_string(cj, key, cp, *out);
-        if (!cj.contains(key)) r.error(reader::join(cp, key), "required");
-        else if (cj.at(key).is_string() && out->empty()) r.error(reader::join(cp, key), "must not be empty");
+        if (!cj.contains(key))
+          r.error(reader::join(cp, key), "required");
+        else if (cj.at(key).is_string() && out->empty())
+          r.error(reader::join(cp, key), "must not be empty");
       }
       tls.certificates.push_back(std::move(files));
     }
@@ -237,8 +244,8 @@ void read_limits(reader& r, const json& root, config& c) {
   if (!root.contains("limits")) return;
   const json& l = root.at("limits");
   if (!r.expect_object(l, "limits")) return;
-  r.allow_keys(l, "limits", {"max_body_size", "max_header_size", "max_connections", "max_connections_per_ip",
-                             "min_body_rate"});
+  r.allow_keys(l, "limits",
+               {"max_body_size", "max_header_size", "max_connections", "max_connections_per_ip", "min_body_rate"});
   r.get_size(l, "max_body_size", "limits", c.limits.max_body_size, 0, 1ULL << 50);
   // Below 1k not even a browser's request line and cookies fit. Above 64k Beast would refuse a long field
   // by itself (it stores a field in at most 65,533 bytes) with a 400 instead of our 431.
@@ -252,9 +259,9 @@ void read_timeouts(reader& r, const json& root, config& c) {
   if (!root.contains("timeouts")) return;
   const json& t = root.at("timeouts");
   if (!r.expect_object(t, "timeouts")) return;
-  r.allow_keys(t, "timeouts",
-               {"client_header", "client_idle", "client_body", "connect", "read", "send", "shutdown_grace",
-                "tunnel_idle"});
+  r.allow_keys(
+      t, "timeouts",
+      {"client_header", "client_idle", "client_body", "connect", "read", "send", "shutdown_grace", "tunnel_idle"});
   auto& o = c.timeouts;
   r.get_duration(t, "client_header", "timeouts", o.client_header);
   r.get_duration(t, "client_idle", "timeouts", o.client_idle);
@@ -271,14 +278,15 @@ void read_unique_name(reader& r, const json& obj, const std::string& p, const ch
                       std::set<std::string>& names) {
   r.get_string(obj, "name", p, out);
   const std::string path = reader::join(p, "name");
-  if (!obj.contains("name")) r.error(path, "required");
-  else if (obj.at("name").is_string() && out.empty()) r.error(path, "must not be empty");
+  if (!obj.contains("name"))
+    r.error(path, "required");
+  else if (obj.at("name").is_string() && out.empty())
+    r.error(path, "must not be empty");
   else if (!out.empty() && !names.insert(out).second)
     r.error(path, std::string("duplicate ") + what + " name \"" + out + "\"");
 }
 
-void read_node(reader& r, const json& n, const std::string& p, upstream_config& u,
-               std::set<std::string>& names) {
+void read_node(reader& r, const json& n, const std::string& p, upstream_config& u, std::set<std::string>& names) {
   if (!r.expect_object(n, p)) return;
   r.allow_keys(n, p, {"name", "address", "weight"});
   node_config node;
@@ -294,8 +302,9 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
   const std::string hp = reader::join(p, "health_check");
   const json& j = u.at("health_check");
   if (!r.expect_object(j, hp)) return;
-  r.allow_keys(j, hp, {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "start_period",
-                       "expect_status", "expect_json"});
+  r.allow_keys(j, hp,
+               {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "start_period",
+                "expect_status", "expect_json"});
   h.enabled = true;
   r.get_string(j, "path", hp, h.path);
   if (h.path.empty() || h.path.front() != '/')
@@ -320,9 +329,10 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
     for (std::size_t i = 0; i < statuses->size(); ++i) {
       const json& s = (*statuses)[i];
       if (!s.is_number_unsigned() || s.get<unsigned>() < 100 || s.get<unsigned>() > 599)
-        r.error(reader::index(reader::join(hp, "expect_status"), i), "expected a status from 100 to 599, got " +
-                                                                          describe(s));
-      else h.expect_status.push_back(s.get<unsigned>());
+        r.error(reader::index(reader::join(hp, "expect_status"), i),
+                "expected a status from 100 to 599, got " + describe(s));
+      else
+        h.expect_status.push_back(s.get<unsigned>());
     }
   }
   if (j.contains("expect_json")) {
@@ -332,7 +342,8 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
       r.allow_keys(e, jp, {"pointer", "equals"});
       std::string pointer;
       r.get_string(e, "pointer", jp, pointer);
-      if (!e.contains("pointer")) r.error(reader::join(jp, "pointer"), "required");
+      if (!e.contains("pointer"))
+        r.error(reader::join(jp, "pointer"), "required");
       else if (!pointer.empty() && pointer.front() != '/')
         r.error(reader::join(jp, "pointer"), "expected a JSON pointer such as \"/responseMeta/success\"");
       else {
@@ -343,8 +354,10 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
           r.error(reader::join(jp, "pointer"), std::string("invalid JSON pointer: ") + ex.what());
         }
       }
-      if (!e.contains("equals")) r.error(reader::join(jp, "equals"), "required");
-      else h.json_equals = e.at("equals").dump();
+      if (!e.contains("equals"))
+        r.error(reader::join(jp, "equals"), "required");
+      else
+        h.json_equals = e.at("equals").dump();
     }
   }
 }
@@ -362,19 +375,22 @@ void read_passive(reader& r, const json& u, const std::string& p, passive_config
     r.error(reader::join(pp, "max_ejection_time"), "must not be shorter than ejection_time");
 }
 
-void read_upstream(reader& r, const json& u, const std::string& p, config& c,
-                   std::set<std::string>& names) {
+void read_upstream(reader& r, const json& u, const std::string& p, config& c, std::set<std::string>& names) {
   if (!r.expect_object(u, p)) return;
-  r.allow_keys(u, p, {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
-                      "max_connections_per_node", "tls", "nodes"});
+  r.allow_keys(u, p,
+               {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
+                "max_connections_per_node", "tls", "nodes"});
   upstream_config up;
   read_unique_name(r, u, p, "upstream", up.name, names);
 
   std::string balance = "round_robin";
   r.get_string(u, "balance", p, balance);
-  if (balance == "round_robin") up.balance = balance_kind::round_robin;
-  else if (balance == "least_request") up.balance = balance_kind::least_request;
-  else r.error(reader::join(p, "balance"), "expected \"round_robin\" or \"least_request\", got \"" + balance + "\"");
+  if (balance == "round_robin")
+    up.balance = balance_kind::round_robin;
+  else if (balance == "least_request")
+    up.balance = balance_kind::least_request;
+  else
+    r.error(reader::join(p, "balance"), "expected \"round_robin\" or \"least_request\", got \"" + balance + "\"");
 
   if (u.contains("keepalive")) {
     const std::string kp = reader::join(p, "keepalive");
@@ -395,10 +411,13 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c,
   r.get_int(u, "max_connections_per_node", p, up.max_connections_per_node, 0, 1'000'000);
 
   const json* nodes = r.get_array(u, "nodes", p);
-  if (!u.contains("nodes")) r.error(reader::join(p, "nodes"), "required");
-  else if (nodes && nodes->empty()) r.error(reader::join(p, "nodes"), "expected at least one node");
+  if (!u.contains("nodes"))
+    r.error(reader::join(p, "nodes"), "required");
+  else if (nodes && nodes->empty())
+    r.error(reader::join(p, "nodes"), "expected at least one node");
   // Balancers track tried nodes in a 64-bit mask; a pool of more than 64 nodes is not our use case.
-  else if (nodes && nodes->size() > 64) r.error(reader::join(p, "nodes"), "at most 64 nodes per upstream");
+  else if (nodes && nodes->size() > 64)
+    r.error(reader::join(p, "nodes"), "at most 64 nodes per upstream");
   if (nodes) {
     std::set<std::string> node_names;
     for (std::size_t i = 0; i < nodes->size(); ++i)
@@ -415,8 +434,10 @@ void read_routes(reader& r, const json& root, config& c, const std::set<std::str
   if (!arr) {
     // Without routes, a single upstream takes every request; with several, routing must be explicit.
     if (!root.contains("routes")) {
-      if (c.upstreams.size() == 1) c.routes.push_back({std::nullopt, "/", c.upstreams[0].name});
-      else if (c.upstreams.size() > 1) r.error("routes", "required when there is more than one upstream");
+      if (c.upstreams.size() == 1)
+        c.routes.push_back({std::nullopt, "/", c.upstreams[0].name});
+      else if (c.upstreams.size() > 1)
+        r.error("routes", "required when there is more than one upstream");
     }
     return;
   }
@@ -430,8 +451,10 @@ void read_routes(reader& r, const json& root, config& c, const std::set<std::str
     if (j.contains("host")) {
       std::string host;
       r.get_string(j, "host", p, host);
-      if (j.at("host").is_string() && host.empty()) r.error(reader::join(p, "host"), "must not be empty");
-      else if (!host.empty()) route.host = lower(host);
+      if (j.at("host").is_string() && host.empty())
+        r.error(reader::join(p, "host"), "must not be empty");
+      else if (!host.empty())
+        route.host = lower(host);
     }
     r.get_string(j, "path_prefix", p, route.path_prefix);
     if (route.path_prefix.empty() || route.path_prefix.front() != '/')
@@ -468,8 +491,10 @@ void read_trusted_proxies(reader& r, const json& root, config& c) {
     const json& v = (*list)[i];
     std::optional<ip_network> network;
     if (v.is_string()) network = parse_ip_network(v.get<std::string>());
-    if (network) c.trusted_proxies.push_back(*network);
-    else r.error(reader::index("trusted_proxies", i), "expected an IP address or CIDR, got " + describe(v));
+    if (network)
+      c.trusted_proxies.push_back(*network);
+    else
+      r.error(reader::index("trusted_proxies", i), "expected an IP address or CIDR, got " + describe(v));
   }
 }
 
@@ -494,16 +519,15 @@ void read_gzip(reader& r, const json& root, config& c) {
       if (type.find('/') == std::string::npos || type.find(';') != std::string::npos ||
           type.find(' ') != std::string::npos)
         r.error(p, "expected a media type such as \"application/json\" (no parameters), got \"" + type + "\"");
-      else c.gzip.types.push_back(std::move(type));
+      else
+        c.gzip.types.push_back(std::move(type));
     }
   }
   r.get_size(g, "min_length", "gzip", c.gzip.min_length, 0, 1ULL << 30);
   r.get_int(g, "level", "gzip", c.gzip.level, 1, 9);
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 void read_admin(reader& r, const json& root, config& c) {
   if (!root.contains("admin")) return;
@@ -517,8 +541,8 @@ void read_admin(reader& r, const json& root, config& c) {
   r.get_bool(a, "metrics_auth", "admin", c.admin.metrics_auth);
   // An unauthenticated admin API that anyone on the network can reach could drain every node.
   if (c.admin.token_file.empty() && !is_loopback(c.admin.address.host))
-    r.error("admin.token_file", "required when admin.address (" + to_string(c.admin.address) +
-                                    ") is not a loopback address");
+    r.error("admin.token_file",
+            "required when admin.address (" + to_string(c.admin.address) + ") is not a loopback address");
 }
 
 }  // namespace
@@ -541,8 +565,9 @@ load_result parse_config(const std::string& json_text) {
     r.error("(document)", std::string("expected an object, got ") + type_name(root));
     return result;
   }
-  r.allow_keys(root, "", {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log",
-                          "gzip", "admin", "trusted_proxies", "state_file", "log_level"});
+  r.allow_keys(root, "",
+               {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log", "gzip", "admin",
+                "trusted_proxies", "state_file", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
@@ -567,8 +592,7 @@ load_result parse_config(const std::string& json_text) {
   r.get_string(root, "log_level", "", c.log_level);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.count(c.log_level))
-    r.error("log_level", "expected one of trace, debug, info, warn, error, critical, off, got \"" +
-                             c.log_level + "\"");
+    r.error("log_level", "expected one of trace, debug, info, warn, error, critical, off, got \"" + c.log_level + "\"");
   return result;
 }
 

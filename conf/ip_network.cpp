@@ -25,9 +25,12 @@ std::optional<ip_network> parse_ip_network(std::string_view text) {
   if (address.empty() || address.size() > 45) return std::nullopt;
   const std::string terminated(address);
   ip_network n;
-  if (::inet_pton(AF_INET, terminated.c_str(), n.bytes.data()) == 1) n.v6 = false;
-  else if (::inet_pton(AF_INET6, terminated.c_str(), n.bytes.data()) == 1) n.v6 = true;
-  else return std::nullopt;
+  if (::inet_pton(AF_INET, terminated.c_str(), n.bytes.data()) == 1)
+    n.v6 = false;
+  else if (::inet_pton(AF_INET6, terminated.c_str(), n.bytes.data()) == 1)
+    n.v6 = true;
+  else
+    return std::nullopt;
   const unsigned bits = n.v6 ? 128 : 32;
   n.prefix = bits;
   if (slash != std::string_view::npos) {
@@ -41,8 +44,10 @@ std::optional<ip_network> parse_ip_network(std::string_view text) {
   }
   for (unsigned i = 0; i < bits / 8; ++i) {
     const unsigned from = i * 8;
-    if (from >= n.prefix) n.bytes[i] = 0;
-    else if (n.prefix - from < 8) n.bytes[i] &= static_cast<std::uint8_t>(0xFF << (8 - (n.prefix - from)));
+    if (from >= n.prefix)
+      n.bytes[i] = 0;
+    else if (n.prefix - from < 8)
+      n.bytes[i] &= static_cast<std::uint8_t>(0xFF << (8 - (n.prefix - from)));
   }
   return n;
 }

@@ -33,11 +33,16 @@ std::optional<duration> parse_duration(std::string_view text) {
   std::string_view unit;
   if (!split_number(text, number, unit)) return std::nullopt;
   std::uint64_t factor = 0;
-  if (unit == "ms") factor = 1;
-  else if (unit == "s") factor = 1000;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit == "s")
+    factor = 1000;
+  else if (unit == "m")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else
+    return std::nullopt;
   std::uint64_t ms = 0;
   // Cap far below the int64 range so that deadline arithmetic (now + d) can never overflow.
   constexpr std::uint64_t max_ms = 1000ULL * 3600 * 24 * 365 * 100;
@@ -50,11 +55,16 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   std::string_view unit;
   if (!split_number(text, number, unit)) return std::nullopt;
   std::uint64_t factor = 1;
-  if (unit.empty()) factor = 1;
-  else if (unit.size() == 1 && (unit[0] == 'k' || unit[0] == 'K')) factor = 1ULL << 10;
-  else if (unit.size() == 1 && (unit[0] == 'm' || unit[0] == 'M')) factor = 1ULL << 20;
-  else if (unit.size() == 1 && (unit[0] == 'g' || unit[0] == 'G')) factor = 1ULL << 30;
-  else return std::nullopt;
+  if (unit.empty())
+    factor = 1;
+  else if (unit.size() == 1 && (unit[0] == 'k' || unit[0] == 'K'))
+    factor = 1ULL << 10;
+  else if (unit.size() == 1 && (unit[0] == 'm' || unit[0] == 'M'))
+    factor = 1ULL << 20;
+  else if (unit.size() == 1 && (unit[0] == 'g' || unit[0] == 'G'))
+    factor = 1ULL << 30;
+  else
+    return std::nullopt;
   std::uint64_t bytes = 0;
   if (!checked_multiply(number, factor, bytes)) return std::nullopt;
   return bytes;

@@ -45,7 +45,7 @@ class gauge {
 
 // Upper bounds of the duration histograms, in seconds: 1 ms to 300 s (the longest read timeout).
 inline constexpr std::array<double, 17> duration_bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                           1,     2.5,    5,     10,   30,    60,   120,  300};
+                                                           1,     2.5,    5,     10,   30,    60,   120, 300};
 
 // Counts per bucket (not cumulative; the scrape sums them) and the sum in microseconds.
 class histogram {

@@ -10,10 +10,14 @@ namespace {
 // Label values escape backslash, double quote and newline; HELP text backslash and newline.
 void append_escaped(std::string& out, std::string_view text, bool quotes) {
   for (const char c : text) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '"' && quotes) out += "\\\"";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '"' && quotes)
+      out += "\\\"";
+    else
+      out += c;
   }
 }
 
@@ -25,9 +29,12 @@ void append_number(std::string& out, Number value) {
 }
 
 void append_double(std::string& out, double value) {
-  if (std::isnan(value)) out += "NaN";
-  else if (std::isinf(value)) out += value > 0 ? "+Inf" : "-Inf";
-  else append_number(out, value);  // shortest form that reads back exactly
+  if (std::isnan(value))
+    out += "NaN";
+  else if (std::isinf(value))
+    out += value > 0 ? "+Inf" : "-Inf";
+  else
+    append_number(out, value);  // shortest form that reads back exactly
 }
 
 }  // namespace
@@ -89,8 +96,10 @@ void exposition::histogram(std::string_view name, std::initializer_list<label> l
   for (std::size_t i = 0; i < h.buckets.size(); ++i) {
     cumulative += h.buckets[i];
     std::string le;
-    if (i < duration_bounds.size()) append_double(le, duration_bounds[i]);
-    else le = "+Inf";
+    if (i < duration_bounds.size())
+      append_double(le, duration_bounds[i]);
+    else
+      le = "+Inf";
     series(base + "_bucket", labels, {"le", le});
     append_number(out_, cumulative);
     out_ += '\n';

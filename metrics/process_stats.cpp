@@ -42,12 +42,12 @@ process_stats read_process_stats() {
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   s.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / ticks;  // utime, stime: fields 14 and 15
-  s.start_time_seconds = boot_time() + std::stod(f[19]) / ticks;   // starttime: field 22
-  s.virtual_bytes = std::stoull(f[20]);                             // vsize: field 23
-  s.resident_bytes = std::stoull(f[21]) * page;                     // rss in pages: field 24
+  s.start_time_seconds = boot_time() + std::stod(f[19]) / ticks;  // starttime: field 22
+  s.virtual_bytes = std::stoull(f[20]);                           // vsize: field 23
+  s.resident_bytes = std::stoull(f[21]) * page;                   // rss in pages: field 24
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
     ++s.open_fds;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) s.max_fds = limit.rlim_cur;

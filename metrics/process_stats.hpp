@@ -6,7 +6,7 @@
 namespace drawbridge::metrics {
 
 struct process_stats {
-  double cpu_seconds = 0;            // user + system
+  double cpu_seconds = 0;  // user + system
   std::uint64_t resident_bytes = 0;
   std::uint64_t virtual_bytes = 0;
   std::uint64_t open_fds = 0;

@@ -44,22 +44,28 @@ inline constexpr const char* reject_reason_names[] = {"malformed",        "heade
                                                       "header_too_large", "version_unsupported", "other"};
 inline reject_reason reject_reason_for(unsigned status) {
   switch (status) {
-    case 400: return reject_reason::malformed;
-    case 408: return reject_reason::header_timeout;
-    case 413: return reject_reason::body_too_large;
-    case 431: return reject_reason::header_too_large;
-    case 505: return reject_reason::version_unsupported;
-    default: return reject_reason::other;
+    case 400:
+      return reject_reason::malformed;
+    case 408:
+      return reject_reason::header_timeout;
+    case 413:
+      return reject_reason::body_too_large;
+    case 431:
+      return reject_reason::header_too_large;
+    case 505:
+      return reject_reason::version_unsupported;
+    default:
+      return reject_reason::other;
   }
 }
 
 using code_counts = std::array<counter, code_slots>;
 
 struct alignas(64) node_shard {
-  code_counts requests;          // answers that came through (or were meant for) this node
-  histogram response_duration;   // from the first connect attempt to the end of the response
-  counter connections_new;       // node connections opened
-  counter connections_reused;    // requests sent on a pooled connection
+  code_counts requests;         // answers that came through (or were meant for) this node
+  histogram response_duration;  // from the first connect attempt to the end of the response
+  counter connections_new;      // node connections opened
+  counter connections_reused;   // requests sent on a pooled connection
 };
 
 struct upstream_shard {

@@ -31,8 +31,10 @@ std::size_t send_now(socket& s, const boost::asio::const_buffer* buffers, std::s
     const auto sent = ::sendmsg(s.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent >= 0) return static_cast<std::size_t>(sent);
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) ec = boost::asio::error::would_block;
-    else ec.assign(errno, boost::system::system_category());
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      ec = boost::asio::error::would_block;
+    else
+      ec.assign(errno, boost::system::system_category());
     return 0;
   }
 }

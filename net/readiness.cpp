@@ -1,15 +1,16 @@
 #include "net/readiness.hpp"
 
-#include <boost/version.hpp>
 #include <sys/epoll.h>
+#include <boost/version.hpp>
 
 #include <cstdint>
 #include <type_traits>
 
 namespace drawbridge::net_types {
 
-static_assert(BOOST_VERSION / 100 == 1081, "net/readiness.cpp reaches into Asio 1.81's epoll reactor: check it "
-                                           "against this Boost version");
+static_assert(BOOST_VERSION / 100 == 1081,
+              "net/readiness.cpp reaches into Asio 1.81's epoll reactor: check it "
+              "against this Boost version");
 static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>,
               "net/readiness.cpp expects Asio's epoll reactor");
 
@@ -72,8 +73,7 @@ unsigned int last_report_of(descriptor_state* d) {
 
 // Epoll watches `d` for the peer's close and has reported none (nor an error or hang-up).
 bool no_close_reported(descriptor_state* d) {
-  return ((d->*registered_events()) & EPOLLRDHUP) != 0 &&
-         (last_report_of(d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
+  return ((d->*registered_events()) & EPOLLRDHUP) != 0 && (last_report_of(d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
 }
 
 }  // namespace

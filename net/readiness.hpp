@@ -27,9 +27,9 @@
 //
 // This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks).
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/reactive_wait_op.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/system/error_code.hpp>
 #include <utility>

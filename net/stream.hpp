@@ -4,8 +4,8 @@
 // Plain sockets, not Beast's basic_stream: reads and writes are timed by proxy/io_deadline.hpp.
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace drawbridge::net_types {
 
@@ -15,6 +15,6 @@ using socket = boost::asio::ip::tcp::socket::rebind_executor<executor>::other;
 using socket_layer = socket::lowest_layer_type;
 using acceptor = boost::asio::ip::tcp::acceptor::rebind_executor<executor>::other;
 using timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                 boost::asio::wait_traits<std::chrono::steady_clock>, executor>;
+                                                boost::asio::wait_traits<std::chrono::steady_clock>, executor>;
 
 }  // namespace drawbridge::net_types

@@ -32,8 +32,7 @@ log_writer::destination write_to_rotating_file(std::shared_ptr<spdlog::sinks::ro
     try {
       while (!lines.empty()) {
         const auto end = lines.find('\n');
-        const spdlog::details::log_msg msg(spdlog::source_loc{}, "access", spdlog::level::info,
-                                           lines.substr(0, end));
+        const spdlog::details::log_msg msg(spdlog::source_loc{}, "access", spdlog::level::info, lines.substr(0, end));
         sink->log(msg);
         lines.remove_prefix(end + 1);
       }
@@ -75,11 +74,21 @@ void append_json_escaped(std::string& out, std::string_view text) {
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         // Control bytes and non-ASCII bytes are escaped: the line stays valid JSON whatever the
         // client put in its request target.
@@ -100,9 +109,8 @@ void append_utc_time(std::string& out, std::chrono::system_clock::time_point t) 
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                              static_cast<int>(ms % 1000));
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -147,8 +155,10 @@ void access_log::write(const access_record& r) {
   append_field(line, "upstream", r.upstream);
   append_field(line, "node", r.node);
   append_number(line, "duration_ms", r.duration_ms, 3);
-  if (r.upstream_ms >= 0) append_number(line, "upstream_ms", r.upstream_ms, 3);
-  else line += ",\"upstream_ms\":null";
+  if (r.upstream_ms >= 0)
+    append_number(line, "upstream_ms", r.upstream_ms, 3);
+  else
+    line += ",\"upstream_ms\":null";
   line += '}';
   writer_->push(line);
 }
@@ -173,7 +183,7 @@ class queued_sink final : public spdlog::sinks::base_sink<std::mutex> {
       writer_.push(text);
       return;
     }
-    static constexpr std::string_view codes[] = {"\033[37m", "\033[36m", "\033[32m", "\033[33m\033[1m",
+    static constexpr std::string_view codes[] = {"\033[37m",        "\033[36m",        "\033[32m", "\033[33m\033[1m",
                                                  "\033[31m\033[1m", "\033[1m\033[41m", ""};
     line_.assign(text.substr(0, msg.color_range_start));
     line_ += codes[std::min<std::size_t>(static_cast<std::size_t>(msg.level), std::size(codes) - 1)];

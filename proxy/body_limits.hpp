@@ -43,8 +43,7 @@ inline constexpr std::chrono::milliseconds body_rate_grace{20'000};
 // past the moment `bytes` read since `started` fall below `min_rate` bytes/s (0 = no minimum). Both are
 // absolute: bytes trickled in cannot hold the connection past them.
 std::chrono::steady_clock::time_point body_read_deadline(std::chrono::steady_clock::time_point started,
-                                                         std::chrono::steady_clock::time_point now,
-                                                         std::uint64_t bytes, std::chrono::milliseconds gap,
-                                                         std::uint64_t min_rate);
+                                                         std::chrono::steady_clock::time_point now, std::uint64_t bytes,
+                                                         std::chrono::milliseconds gap, std::uint64_t min_rate);
 
 }  // namespace drawbridge::proxy

@@ -7,8 +7,8 @@
 // Any thread. A mutex, not a lock-free map: it is taken twice per connection (accept and close), and only
 // when the limit is on; the request path never touches it.
 
-#include <boost/asio/ip/address.hpp>
 #include <array>
+#include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>

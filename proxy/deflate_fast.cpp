@@ -42,16 +42,16 @@ constexpr std::array<std::uint16_t, 29> length_base = {3,  4,  5,  6,  7,  8,  9
                                                        31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
 constexpr std::array<std::uint8_t, 29> length_extra = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                                        2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-constexpr std::array<std::uint16_t, 30> distance_base = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
-                                                         33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
+constexpr std::array<std::uint16_t, 30> distance_base = {1,    2,    3,    4,    5,    7,    9,    13,    17,    25,
+                                                         33,   49,   65,   97,   129,  193,  257,  385,   513,   769,
                                                          1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
 constexpr std::array<std::uint8_t, 30> distance_extra = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
                                                          6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 struct code_tables {
   std::array<bits, 256> literal{};
-  std::array<bits, 259> length{};  // by match length 3..258: the symbol's code and its extra bits
-  std::array<std::uint8_t, 512> distance_code{};  // see distance_symbol()
+  std::array<bits, 259> length{};                     // by match length 3..258: the symbol's code and its extra bits
+  std::array<std::uint8_t, 512> distance_code{};      // see distance_symbol()
   std::array<std::uint32_t, 30> distance_reversed{};  // the 5-bit codes
   bits end_of_block{};
 
@@ -71,13 +71,17 @@ struct code_tables {
       const unsigned first = distance_base[code];
       const unsigned last = code == 29 ? 32768 : distance_base[code + 1] - 1u;
       for (unsigned d = first; d <= last; ++d) {
-        if (d <= 256) distance_code[d - 1] = static_cast<std::uint8_t>(code);
-        else distance_code[256 + ((d - 1) >> 7)] = static_cast<std::uint8_t>(code);
+        if (d <= 256)
+          distance_code[d - 1] = static_cast<std::uint8_t>(code);
+        else
+          distance_code[256 + ((d - 1) >> 7)] = static_cast<std::uint8_t>(code);
       }
     }
   }
 
-  unsigned distance_symbol(unsigned d) const { return d <= 256 ? distance_code[d - 1] : distance_code[256 + ((d - 1) >> 7)]; }
+  unsigned distance_symbol(unsigned d) const {
+    return d <= 256 ? distance_code[d - 1] : distance_code[256 + ((d - 1) >> 7)];
+  }
 };
 
 const code_tables& tables() {
@@ -186,7 +190,7 @@ std::size_t deflate_fast_bound(std::size_t size) {
 std::size_t deflate_fast(std::string_view input, unsigned char* out) {
   const auto& t = tables();
   thread_local match_table seen;
-  if (input.size() > max_input) return deflate_stored(input, out);  // positions are 32-bit
+  if (input.size() > max_input) return deflate_stored(input, out);                 // positions are 32-bit
   if (std::uint64_t{seen.base} + input.size() + 2 * (window + 1) > 0xffffffffu) {  // rare: start afresh
     std::fill_n(seen.slots.get(), std::size_t{1} << hash_bits, 0u);
     seen.base = window + 1;
@@ -216,7 +220,8 @@ std::size_t deflate_fast(std::string_view input, unsigned char* out) {
       continue;
     }
     const unsigned limit = static_cast<unsigned>(std::min<std::size_t>(max_match, size - pos));
-    const unsigned length = min_match + match_length(in + pos + min_match, in + pos - distance + min_match, limit - min_match);
+    const unsigned length =
+        min_match + match_length(in + pos + min_match, in + pos - distance + min_match, limit - min_match);
     emit_literals(pos);
     const auto& len_code = t.length[length];
     w.put(len_code.value, len_code.length);

@@ -8,15 +8,15 @@
 #include <chrono>
 #include <optional>
 
-#include "proxy/head_writer.hpp"
-#include "proxy/header_rewrite.hpp"
+#include "net/readiness.hpp"
+#include "proxy/body_limits.hpp"
 #include "proxy/gzip_policy.hpp"
 #include "proxy/gzip_relay.hpp"
-#include "proxy/body_limits.hpp"
+#include "proxy/head_writer.hpp"
+#include "proxy/header_rewrite.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
-#include "net/readiness.hpp"
 #include "upstream/response_head.hpp"
 #include "upstream/upstream_group.hpp"
 #include "upstream/upstream_tls.hpp"
@@ -39,9 +39,7 @@ namespace {
 // Publishes the connection in use in the session's slot (so that a forced shutdown can close it) and
 // clears the slot on every way out of the scope.
 struct active_connection {
-  active_connection(upstream_connection*& slot, upstream_connection* connection) : slot_(slot) {
-    slot_ = connection;
-  }
+  active_connection(upstream_connection*& slot, upstream_connection* connection) : slot_(slot) { slot_ = connection; }
   ~active_connection() { slot_ = nullptr; }
   active_connection(const active_connection&) = delete;
   active_connection& operator=(const active_connection&) = delete;
@@ -69,9 +67,9 @@ template <typename Downstream>
 task<exchange_outcome> exchange<Downstream>::run() {
   const auto started = std::chrono::steady_clock::now();
   const auto now_ms = upstream::steady_ms(started);
-  std::vector<const upstream::node*> tried;  // allocates only when a request moves on to another node
-  std::vector<const upstream::node*> full;   // at max_connections_per_node when last tried
-  std::optional<metrics::retry_reason> moving_on;  // why the last node did not do
+  std::vector<const upstream::node*> tried;                    // allocates only when a request moves on to another node
+  std::vector<const upstream::node*> full;                     // at max_connections_per_node when last tried
+  std::optional<metrics::retry_reason> moving_on;              // why the last node did not do
   std::optional<io_deadline::clock::time_point> queued_until;  // when waiting for a free node gives up
   fail(503, "no node available");
   for (;;) {
@@ -104,7 +102,8 @@ task<exchange_outcome> exchange<Downstream>::run() {
                    another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
     // A request that held a slot of a limited node gave it back: the first waiter tries again.
-    if (result != step::at_capacity && worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node)
+    if (result != step::at_capacity &&
+        worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node)
       worker_.node_slot_freed();
     if (result == step::at_capacity) {
       full.push_back(n.get());
@@ -141,7 +140,8 @@ task<exchange_outcome> exchange<Downstream>::run() {
 }
 
 template <typename Downstream>
-task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const std::shared_ptr<upstream::node>& node_ptr) {
+task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
+    const std::shared_ptr<upstream::node>& node_ptr) {
   auto& n = *node_ptr;
   node_ = &n;
   const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
@@ -181,8 +181,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(const s
   // A pooled connection the node had already given up on: one fresh try on the same node.
   if (reused && result.next == step::failed_before_response && !request_has_body_ &&
       (request_.idempotent || result.write_failed)) {
-    spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id,
-                  n.name());
+    spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id, n.name());
     count_retry(metrics::retry_reason::dead_pooled_connection);
     connection = co_await connect(n);
     if (!connection) {
@@ -292,8 +291,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     request_.deadline.arm(connection.socket, timeouts.read);
     boost::system::error_code ec;
     if (connection.tls) {
-      auto [read_ec, n] = co_await http::async_read_header(connection.tls->stream, connection.buffer, *parser,
-                                                           use_tuple);
+      auto [read_ec, n] =
+          co_await http::async_read_header(connection.tls->stream, connection.buffer, *parser, use_tuple);
       ec = read_ec;
     } else {
       ec = co_await upstream::read_response_head(connection, *parser);
@@ -306,14 +305,14 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     if (ec) {
       const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
       // A TLS peer that closes without close_notify reads as stream_truncated: the same as a close.
-      if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
-                      ec == net::error::eof || ec == net::ssl::error::stream_truncated))
+      if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof ||
+                      ec == net::ssl::error::stream_truncated))
         co_return attempt_result{step::failed_before_response};
       fail(502, "node sent an invalid response");
       const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1));
       if (held_back)
-        spdlog::warn("{}: invalid response header from node {}: {}{}", request_.request_id, node_->name(),
-                     ec.message(), upstream::suppressed_note(*held_back));
+        spdlog::warn("{}: invalid response header from node {}: {}{}", request_.request_id, node_->name(), ec.message(),
+                     upstream::suppressed_note(*held_back));
       co_return attempt_result{step::failed, false, false, true};
     }
     // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
@@ -342,7 +341,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
 }
 
 template <typename Downstream>
-task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_request(upstream_connection& connection) {
+task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_request(
+    upstream_connection& connection) {
   const auto& timeouts = worker_.rt().config.timeouts;
   write_request_head(request_.forwarded, request_.head_buffer);
   std::string_view head = request_.head_buffer;
@@ -369,7 +369,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
   });
   if (relayed.ok()) co_return attempt_result{step::done};
   if (relayed.failed == relay_result::failure::source) {
-    if (relayed.ec == http::error::body_limit) fail(413, "request body larger than max_body_size");
+    if (relayed.ec == http::error::body_limit)
+      fail(413, "request body larger than max_body_size");
     else if (relayed.ec == beast::error::timeout)
       fail(408, "client too slow sending the body (timeouts.client_body or limits.min_body_rate)");
     else if (relayed.ec == http::error::buffer_overflow || relayed.ec == http::error::bad_chunk_extension)
@@ -377,7 +378,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     else if (relayed.ec == http::error::end_of_stream || relayed.ec == net::error::eof ||
              relayed.ec == net::error::connection_reset || relayed.ec == net::ssl::error::stream_truncated)
       fail(0, "client closed the connection during the body");
-    else fail(400, "malformed request body");
+    else
+      fail(400, "malformed request body");
     co_return attempt_result{step::failed};
   }
   // The node's side failed while we wrote to it.
@@ -459,8 +461,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
                                    outcome_.bytes_out, gzip_plain, request_.tls_scratch);
     if (encoder)
       return relay_gzip_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
-                             request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits,
-                             outcome_.bytes_out, gzip_plain, request_.tls_scratch);
+                             request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits, outcome_.bytes_out,
+                             gzip_plain, request_.tls_scratch);
     return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
                       request_.head_buffer, chunked, buffer_, buffer_size_, limits, outcome_.bytes_out,
                       request_.tls_scratch);
@@ -482,13 +484,15 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   }
   outcome_.keep_downstream = false;
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
-    if (relayed.ec == beast::error::timeout) fail(504, "node stalled before its response body");
-    else fail(502, "node failed before its response body");
+    if (relayed.ec == beast::error::timeout)
+      fail(504, "node stalled before its response body");
+    else
+      fail(502, "node failed before its response body");
   }
   if (relayed.failed == relay_result::failure::source) {
     if (const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
-      spdlog::warn("{}: node {} failed mid-response: {}{}", request_.request_id, node_->name(),
-                   relayed.ec.message(), upstream::suppressed_note(*held_back));
+      spdlog::warn("{}: node {} failed mid-response: {}{}", request_.request_id, node_->name(), relayed.ec.message(),
+                   upstream::suppressed_note(*held_back));
     co_return attempt_result{step::failed, false, false, true};
   }
   // The client's side failed: nobody to answer, not even with an error of our own.

@@ -17,12 +17,12 @@
 #include <string>
 #include <string_view>
 
+#include "metrics/shards.hpp"
 #include "proxy/awaitable.hpp"
 #include "proxy/io_deadline.hpp"
-#include "metrics/shards.hpp"
+#include "upstream/balancer.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/node.hpp"
-#include "upstream/balancer.hpp"
 #include "upstream/upstream_group.hpp"
 
 namespace drawbridge::proxy {
@@ -42,10 +42,10 @@ struct exchange_request {
   Downstream& downstream;
   io_deadline& deadline;  // the session's: times every read and write of this exchange
   beast::flat_buffer& downstream_buffer;
-  request_parser& parser;              // header done; the body is read through it
-  upstream_request& forwarded;         // header already rewritten (and framed) for the node
-  std::string& head_buffer;            // scratch for serialised heads, owned by the session
-  std::string& tls_scratch;            // where writes to a TLS stream are made contiguous, owned by the session
+  request_parser& parser;       // header done; the body is read through it
+  upstream_request& forwarded;  // header already rewritten (and framed) for the node
+  std::string& head_buffer;     // scratch for serialised heads, owned by the session
+  std::string& tls_scratch;     // where writes to a TLS stream are made contiguous, owned by the session
   std::size_t upstream_index;
   std::string_view request_id;
   unsigned client_version;  // 10 or 11
@@ -53,21 +53,21 @@ struct exchange_request {
   bool head;
   bool idempotent;
   bool expect_continue;
-  bool chunked_body;  // the request body goes to the node chunked (else by Content-Length)
-  std::string_view hsts;  // Strict-Transport-Security for the response (HTTPS listeners); empty = none
-  bool upgrade = false;   // a WebSocket upgrade, forwarded as one: a 101 from the node opens a tunnel
+  bool chunked_body;              // the request body goes to the node chunked (else by Content-Length)
+  std::string_view hsts;          // Strict-Transport-Security for the response (HTTPS listeners); empty = none
+  bool upgrade = false;           // a WebSocket upgrade, forwarded as one: a 101 from the node opens a tunnel
   session_base* owner = nullptr;  // the session this exchange serves (a tunnel registers under it)
 };
 
 struct exchange_outcome {
-  unsigned status = 0;             // sent to the client, or (if !response_started) to be sent
-  bool response_started = false;   // some of the node's response reached the client
-  bool response_complete = false;  // all of it did
-  bool keep_downstream = false;    // the client connection may serve another request
-  bool close_delimited = false;    // the response's body ends with the connection (HTTP/1.0, gzip to 1.0)
-  const char* reason = "";         // why, when the status is our own
-  std::uint64_t bytes_in = 0;      // request body bytes relayed to the node
-  std::uint64_t bytes_out = 0;     // response body bytes relayed to the client
+  unsigned status = 0;                         // sent to the client, or (if !response_started) to be sent
+  bool response_started = false;               // some of the node's response reached the client
+  bool response_complete = false;              // all of it did
+  bool keep_downstream = false;                // the client connection may serve another request
+  bool close_delimited = false;                // the response's body ends with the connection (HTTP/1.0, gzip to 1.0)
+  const char* reason = "";                     // why, when the status is our own
+  std::uint64_t bytes_in = 0;                  // request body bytes relayed to the node
+  std::uint64_t bytes_out = 0;                 // response body bytes relayed to the client
   std::shared_ptr<const upstream::node> node;  // held: the admin API may remove the node meanwhile
   double upstream_ms = -1;
 };
@@ -101,7 +101,7 @@ class exchange {
   task<attempt_result> attempt(upstream::upstream_connection& connection);
   task<attempt_result> send_request(upstream::upstream_connection& connection);
   task<attempt_result> relay_response(upstream::upstream_connection& connection,
-                                                http::response_parser<http::buffer_body>& parser);
+                                      http::response_parser<http::buffer_body>& parser);
   task<attempt_result> tunnel(upstream::upstream_connection& connection,
                               http::response_parser<http::buffer_body>& parser);
   void fail(unsigned status, const char* reason);
@@ -118,7 +118,7 @@ class exchange {
   bool request_has_body_;
   // Set before each try: an idempotent request without a body, and another node could take it.
   bool may_move_on_ = false;
-  bool queued_ = false;  // woken from the queue for a node slot, and not yet through (see run)
+  bool queued_ = false;             // woken from the queue for a node slot, and not yet through (see run)
   upstream::node* node_ = nullptr;  // the node of the try in progress
   exchange_outcome outcome_;
 };

@@ -20,9 +20,9 @@ class gzip_encoder {
   gzip_encoder& operator=(const gzip_encoder&) = delete;
 
   enum class flush {
-    none,  // compress what zlib can; it may hold input back for better compression
-    sync,  // everything given so far comes out, decodable now (for a node that pauses: long polls, SSE)
-    finish // the end of the stream, with the gzip trailer
+    none,   // compress what zlib can; it may hold input back for better compression
+    sync,   // everything given so far comes out, decodable now (for a node that pauses: long polls, SSE)
+    finish  // the end of the stream, with the gzip trailer
   };
   // Compresses `in` and appends the output to `out`. After `finish`, the encoder takes no more input.
   void compress(std::string_view in, flush mode, std::string& out);

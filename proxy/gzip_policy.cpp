@@ -70,8 +70,10 @@ bool accepts_gzip(std::string_view accept_encoding) {
     const auto coding = trim(element.substr(0, semi));
     const auto q = q_is_positive(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
     if (!q) return true;  // a malformed element counts for nothing
-    if (boost::beast::iequals(coding, "gzip") || boost::beast::iequals(coding, "x-gzip")) gzip = *q;
-    else if (coding == "*") star = *q;
+    if (boost::beast::iequals(coding, "gzip") || boost::beast::iequals(coding, "x-gzip"))
+      gzip = *q;
+    else if (coding == "*")
+      star = *q;
     return true;
   });
   if (gzip) return *gzip;

@@ -87,8 +87,8 @@ task<relay_result> relay_gzip_whole_body(Source& source, beast::flat_buffer& sou
 // Like relay_body for responses, but what reaches the client is the body compressed: as chunks to an
 // HTTP/1.1 client (`chunked`), raw until the close to HTTP/1.0. A read that leaves nothing more to parse
 // (see more_body_ready: the node paused, or sent all it had) flushes what is compressed so far, so long
-// polls and server-sent events are not held back; the end of the body finishes the gzip stream. Each write is one contiguous
-// buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent,
+// polls and server-sent events are not held back; the end of the body finishes the gzip stream. Each write is one
+// contiguous buffer (head, chunk line, compressed bytes): one record on TLS. `bytes` counts compressed bytes sent,
 // `plain` the body bytes compressed.
 template <typename Source, typename Sink>
 task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_buffer,
@@ -110,9 +110,9 @@ task<relay_result> relay_gzip_body(Source& source, beast::flat_buffer& source_bu
       n = buffer_size - parser.get().body().size;
     }
     const bool done = parser.is_done();
-    const auto mode = done                                        ? gzip_encoder::flush::finish
+    const auto mode = done                                     ? gzip_encoder::flush::finish
                       : more_body_ready(source, source_buffer) ? gzip_encoder::flush::none
-                                                                : gzip_encoder::flush::sync;
+                                                               : gzip_encoder::flush::sync;
     if (pending == 0) out.assign(head);  // a new write: the head goes with the first bytes
     const std::size_t chunk_at = out.size();
     if (chunked) out.append(size_width + 2, '0');

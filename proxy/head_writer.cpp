@@ -58,14 +58,18 @@ void write_response_head(const http::response_header<>& head, std::string& out) 
 void set_framing(http::fields& fields, body_framing framing, std::uint64_t length) {
   fields.erase(http::field::content_length);
   fields.erase(http::field::transfer_encoding);
-  if (framing == body_framing::length) fields.set(http::field::content_length, std::to_string(length));
-  else if (framing == body_framing::chunked) fields.set(http::field::transfer_encoding, "chunked");
+  if (framing == body_framing::length)
+    fields.set(http::field::content_length, std::to_string(length));
+  else if (framing == body_framing::chunked)
+    fields.set(http::field::transfer_encoding, "chunked");
 }
 
 void set_keep_alive(http::fields& fields, unsigned version, bool keep) {
   fields.erase(http::field::connection);
-  if (version == 11 && !keep) fields.set(http::field::connection, "close");
-  else if (version == 10 && keep) fields.set(http::field::connection, "keep-alive");
+  if (version == 11 && !keep)
+    fields.set(http::field::connection, "close");
+  else if (version == 10 && keep)
+    fields.set(http::field::connection, "keep-alive");
 }
 
 }  // namespace drawbridge::proxy

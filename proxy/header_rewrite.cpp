@@ -33,8 +33,10 @@ void strip_hop_by_hop(http::fields& fields) {
   fields.erase(http::field::upgrade);
   for (auto it = fields.begin(); it != fields.end();) {
     const auto name = it->name_string();
-    if (name.size() >= 6 && boost::beast::iequals(name.substr(0, 6), "proxy-")) it = fields.erase(it);
-    else ++it;
+    if (name.size() >= 6 && boost::beast::iequals(name.substr(0, 6), "proxy-"))
+      it = fields.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -42,8 +44,8 @@ namespace {
 // A header name that reads as one of the forwarding headers once "_" is taken for "-".
 bool names_forwarding_header(boost::beast::string_view name) {
   static constexpr std::string_view forwarding_names[] = {
-      "forwarded",        "x-forwarded-for",    "x-forwarded-proto", "x-forwarded-host",  "x-forwarded-port",
-      "x-forwarded-prefix", "x-forwarded-ssl",  "x-forwarded-server", "x-real-ip",        "x-request-id"};
+      "forwarded",          "x-forwarded-for", "x-forwarded-proto",  "x-forwarded-host", "x-forwarded-port",
+      "x-forwarded-prefix", "x-forwarded-ssl", "x-forwarded-server", "x-real-ip",        "x-request-id"};
   for (const auto candidate : forwarding_names) {
     if (candidate.size() != name.size()) continue;
     bool same = true;
@@ -76,25 +78,27 @@ void rewrite_request(http::fields& fields, const forwarding& info) {
   } else {
     // What an untrusted client says about where it came from is not passed on: the node would believe it
     // (Spring reads Forwarded first, and builds redirects and links from it).
-    for (const char* name : {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl",
-                             "X-Forwarded-Server"})
+    for (const char* name :
+         {"Forwarded", "X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Server"})
       fields.erase(name);
     // Nor under a name with "_" for "-": CGI- and WSGI-style gateways read X_Forwarded_For as
     // HTTP_X_FORWARDED_FOR, the very variable the dashed name becomes.
     for (auto it = fields.begin(); it != fields.end();) {
       if (it->name_string().find('_') != boost::beast::string_view::npos && names_forwarding_header(it->name_string()))
         it = fields.erase(it);
-      else ++it;
+      else
+        ++it;
     }
   }
   forwarded_for.append(info.client_address);
   fields.set("X-Forwarded-For", forwarded_for);
-  if (!info.trusted_peer || fields.count("X-Forwarded-Proto") == 0)
-    fields.set("X-Forwarded-Proto", info.proto);
+  if (!info.trusted_peer || fields.count("X-Forwarded-Proto") == 0) fields.set("X-Forwarded-Proto", info.proto);
   if (!info.trusted_peer || fields.count("X-Forwarded-Host") == 0) {
     const std::string host(fields[http::field::host]);  // a copy: set() below reshapes the container
-    if (!host.empty()) fields.set("X-Forwarded-Host", host);
-    else fields.erase("X-Forwarded-Host");
+    if (!host.empty())
+      fields.set("X-Forwarded-Host", host);
+    else
+      fields.erase("X-Forwarded-Host");
   }
   fields.set("X-Request-Id", info.request_id);
 }

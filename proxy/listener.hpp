@@ -19,7 +19,9 @@ struct listener {
 
   bool tls() const { return config.tls.has_value(); }
   // The contexts for the next handshake; null for a plain listener. Any thread.
-  std::shared_ptr<const tls::server_contexts> current_contexts() const { return contexts.load(std::memory_order_acquire); }
+  std::shared_ptr<const tls::server_contexts> current_contexts() const {
+    return contexts.load(std::memory_order_acquire);
+  }
 
   const conf::listener_config config;
   std::size_t index = 0;  // in the config's listeners (the metrics' listener label)

@@ -90,8 +90,10 @@ void log_writer::run(std::shared_ptr<state> s) {
   std::unique_lock lock(s->mutex);
   for (;;) {
     const auto ready = [&] { return s->closing || s->wake; };
-    if (s->latency.count() > 0) s->wakeup.wait_for(lock, s->latency, ready);
-    else s->wakeup.wait(lock, ready);
+    if (s->latency.count() > 0)
+      s->wakeup.wait_for(lock, s->latency, ready);
+    else
+      s->wakeup.wait(lock, ready);
     if (s->closing && s->pending.empty()) break;
     s->wake = false;
     batch.swap(s->pending);

@@ -19,11 +19,11 @@
 #include <tuple>
 #include <type_traits>
 
+#include "net/io_now.hpp"
 #include "proxy/awaitable.hpp"
 #include "proxy/body_limits.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/stream_traits.hpp"
-#include "net/io_now.hpp"
 #include "tls/tls_socket.hpp"
 
 namespace drawbridge::proxy {
@@ -105,8 +105,10 @@ bool write_now(Sink& sink, net::const_buffer* buffers, std::size_t count, boost:
 
 template <typename Sink>
 auto write_rest(Sink& sink, const net::const_buffer* buffers, std::size_t count) {
-  if constexpr (std::is_same_v<Sink, tls::tls_socket>) return sink.async_write_some(buffers[0], use_tuple);
-  else return net::async_write(sink, std::span<const net::const_buffer>(buffers, count), use_tuple);
+  if constexpr (std::is_same_v<Sink, tls::tls_socket>)
+    return sink.async_write_some(buffers[0], use_tuple);
+  else
+    return net::async_write(sink, std::span<const net::const_buffer>(buffers, count), use_tuple);
 }
 
 // All of `buffer` to `sink`, within `timeout`: the error, a deadline as beast::error::timeout.
@@ -128,8 +130,8 @@ task<boost::system::error_code> write_all(Sink& sink, net::const_buffer buffer, 
 // gather write copied into `scratch` first (see is_tls_stream).
 template <bool is_request, typename Source, typename Sink>
 task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
-                              http::parser<is_request, http::buffer_body>& parser, Sink& sink,
-                              io_deadline& deadline, std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
+                              http::parser<is_request, http::buffer_body>& parser, Sink& sink, io_deadline& deadline,
+                              std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
                               relay_limits limits, std::uint64_t& bytes, std::string& scratch) {
   static constexpr std::string_view crlf = "\r\n";
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
@@ -165,7 +167,8 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
         } else {
           const auto now = io_deadline::clock::now();
           if (started == io_deadline::clock::time_point{}) started = now;
-          deadline.arm_until(source, body_read_deadline(started, now, read_total, limits.read_timeout, limits.min_rate));
+          deadline.arm_until(source,
+                             body_read_deadline(started, now, read_total, limits.read_timeout, limits.min_rate));
         }
         // A chunk line or trailer section that never ends fills the source buffer up to its cap (a
         // session's: client_buffer_cap), and then fails here with buffer_overflow.

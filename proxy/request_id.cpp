@@ -50,8 +50,8 @@ std::string request_id_generator::next() {
   static constexpr char hex[] = "0123456789abcdef";
   std::uint64_t hi = next_random();
   std::uint64_t lo = next_random();
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                        // version 4
-  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);        // variant 10xx
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;                  // version 4
+  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);  // variant 10xx
   std::string out(36, '-');
   std::size_t pos = 0;
   auto put = [&](std::uint64_t value, int nibbles) {

@@ -1,9 +1,9 @@
 #include "proxy/request_validator.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <cctype>
 
 namespace drawbridge::proxy {
 namespace http = boost::beast::http;
@@ -146,9 +146,12 @@ bool is_acme_challenge(std::string_view target) {
 
 bool split_absolute_target(std::string_view target, std::string_view& authority, std::string_view& rest) {
   std::size_t scheme_end = 0;
-  if (boost::beast::iequals(target.substr(0, 7), "http://")) scheme_end = 7;
-  else if (boost::beast::iequals(target.substr(0, 8), "https://")) scheme_end = 8;
-  else return false;
+  if (boost::beast::iequals(target.substr(0, 7), "http://"))
+    scheme_end = 7;
+  else if (boost::beast::iequals(target.substr(0, 8), "https://"))
+    scheme_end = 8;
+  else
+    return false;
   const auto after = target.substr(scheme_end);
   const auto slash = after.find_first_of("/?");
   authority = after.substr(0, slash);

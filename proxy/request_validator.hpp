@@ -11,15 +11,15 @@
 namespace drawbridge::proxy {
 
 struct verdict {
-  unsigned status = 0;     // 0 = acceptable; otherwise the status to answer before closing
+  unsigned status = 0;      // 0 = acceptable; otherwise the status to answer before closing
   const char* reason = "";  // short, for the error body and the log
   bool ok() const { return status == 0; }
 };
 
 struct header_scan {
-  std::size_t end = 0;  // offset just past the blank line ending the header; 0 = not complete yet
+  std::size_t end = 0;      // offset just past the blank line ending the header; 0 = not complete yet
   std::size_t scanned = 0;  // resume point for the next call when more bytes arrive
-  verdict bad;          // set when a byte that can never be valid was seen
+  verdict bad;              // set when a byte that can never be valid was seen
 };
 
 // Scans received bytes from `resume` on for the end of the header section. Refuses NUL and other

@@ -20,9 +20,8 @@ runtime_result build_runtime(conf::config config) {
   for (const auto& group : resolved.groups) names.push_back(group->name());
   route_table routes(config.routes, names);
   auto metrics = std::make_unique<metrics::registry>(resolved.groups.size(), listeners.size());
-  result.value = std::make_shared<const runtime>(runtime{std::move(config), std::move(listeners),
-                                                         std::move(resolved.groups), std::move(routes),
-                                                         std::move(metrics)});
+  result.value = std::make_shared<const runtime>(runtime{
+      std::move(config), std::move(listeners), std::move(resolved.groups), std::move(routes), std::move(metrics)});
   return result;
 }
 

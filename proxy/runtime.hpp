@@ -17,7 +17,7 @@ namespace drawbridge::proxy {
 
 struct runtime {
   conf::config config;
-  std::vector<std::unique_ptr<listener>> listeners;  // config order; TLS contexts loaded
+  std::vector<std::unique_ptr<listener>> listeners;                  // config order; TLS contexts loaded
   std::vector<std::shared_ptr<upstream::upstream_group>> upstreams;  // config order
   route_table routes;
   // The workers' metric shards (each worker writes its own; the pointer's target is not const).

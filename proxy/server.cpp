@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ip/address.hpp>
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <stdexcept>
 #include <thread>
 
@@ -25,7 +25,8 @@ void server::start() {
   const auto& config = runtime_->config;
   log_ = std::make_unique<access_log>(config.access_log);
   unsigned count = config.workers;
-  if (count == 0) count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
+  if (count == 0)
+    count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
 
   // Worker 0 binds what the config says; the others bind the very same addresses (a port 0 resolved
   // to the kernel's choice), so that SO_REUSEPORT groups them and the kernel spreads connections.
@@ -56,7 +57,10 @@ void server::start() {
   for (auto& w : workers_) w->start();
   for (std::size_t i = 0; i < endpoints_.size(); ++i)
     spdlog::info("listening on {}:{} with {} worker(s){}", endpoints_[i].address().to_string(), endpoints_[i].port(),
-                 count, runtime_->listeners[i]->tls() ? " (TLS)" : runtime_->listeners[i]->config.redirect_https ? " (redirects to HTTPS)" : "");
+                 count,
+                 runtime_->listeners[i]->tls()                   ? " (TLS)"
+                 : runtime_->listeners[i]->config.redirect_https ? " (redirects to HTTPS)"
+                                                                 : "");
 }
 
 void server::stop() {

@@ -4,27 +4,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <chrono>
 #include <vector>
 
-#include "proxy/access_log.hpp"
-#include "proxy/body_limits.hpp"
-#include "proxy/head_writer.hpp"
-#include "proxy/listener.hpp"
-#include "proxy/relay.hpp"
-#include "proxy/header_rewrite.hpp"
-#include "proxy/request_id.hpp"
-#include "proxy/route_table.hpp"
-#include "proxy/worker.hpp"
 #include "net/io_now.hpp"
 #include "net/readiness.hpp"
 #include "net/spawn_logged.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/body_limits.hpp"
+#include "proxy/head_writer.hpp"
+#include "proxy/header_rewrite.hpp"
+#include "proxy/listener.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/request_id.hpp"
+#include "proxy/route_table.hpp"
+#include "proxy/worker.hpp"
 
 namespace drawbridge::proxy {
 
@@ -34,17 +34,28 @@ constexpr std::size_t read_chunk = 8 * 1024;
 
 const char* error_code_for(unsigned status) {
   switch (status) {
-    case 400: return "bad_request";
-    case 404: return "no_route";
-    case 408: return "request_timeout";
-    case 413: return "body_too_large";
-    case 431: return "header_too_large";
-    case 501: return "not_implemented";
-    case 502: return "bad_gateway";
-    case 503: return "no_node_available";
-    case 504: return "gateway_timeout";
-    case 505: return "http_version_not_supported";
-    default: return "error";
+    case 400:
+      return "bad_request";
+    case 404:
+      return "no_route";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "body_too_large";
+    case 431:
+      return "header_too_large";
+    case 501:
+      return "not_implemented";
+    case 502:
+      return "bad_gateway";
+    case 503:
+      return "no_node_available";
+    case 504:
+      return "gateway_timeout";
+    case 505:
+      return "http_version_not_supported";
+    default:
+      return "error";
   }
 }
 
@@ -55,8 +66,10 @@ bool is_idempotent(http::verb method) {
     case http::verb::options:
     case http::verb::trace:
     case http::verb::put:
-    case http::verb::delete_: return true;
-    default: return false;
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -98,13 +111,14 @@ void session<Stream>::spawn(bool fresh) {
   // connection closed, instead of vanishing with the coroutine and leaving the client without an answer.
   // (Not spawn_logged: this runs for every request that wakes a parked connection, and its completion
   // must cost no allocation.)
-  net::co_spawn(stream_.get_executor(), [self = this->shared_from_this(), fresh] { return self->run(fresh); },
-                [self = this->shared_from_this()](const std::exception_ptr& escaped) {
-                  if (!escaped) return;
-                  spdlog::error("connection from {}: {}", self->client_ip_, net_types::describe_exception(escaped));
-                  boost::system::error_code ignored;
-                  self->stream_.lowest_layer().close(ignored);
-                });
+  net::co_spawn(
+      stream_.get_executor(), [self = this->shared_from_this(), fresh] { return self->run(fresh); },
+      [self = this->shared_from_this()](const std::exception_ptr& escaped) {
+        if (!escaped) return;
+        spdlog::error("connection from {}: {}", self->client_ip_, net_types::describe_exception(escaped));
+        boost::system::error_code ignored;
+        self->stream_.lowest_layer().close(ignored);
+      });
 }
 
 template <typename Stream>
@@ -174,8 +188,10 @@ task<bool> session<Stream>::handshake() {
       co_return false;
     }
     listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
-    if (SSL_session_reused(stream_.native_handle())) listener_.resumed.fetch_add(1, std::memory_order_relaxed);
-    else listener_.full.fetch_add(1, std::memory_order_relaxed);
+    if (SSL_session_reused(stream_.native_handle()))
+      listener_.resumed.fetch_add(1, std::memory_order_relaxed);
+    else
+      listener_.full.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }
@@ -222,8 +238,10 @@ void session<Stream>::release_state() {
   state_->forwarded = {};
   // A large response leaves a large contiguous copy behind: not kept.
   for (auto* s : {&state_->head, &state_->tls_scratch}) {
-    if (s->capacity() > 16 * 1024) std::string().swap(*s);
-    else s->clear();
+    if (s->capacity() > 16 * 1024)
+      std::string().swap(*s);
+    else
+      s->clear();
   }
   state_->id.clear();
   spare_states.push_back(std::move(state_));
@@ -248,7 +266,8 @@ typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
     // The same for TLS, when OpenSSL holds nothing read ahead either. (Its BIO reads as recv_now does.)
     if (!SSL_has_pending(stream_.native_handle()) && net_types::known_empty(stream_.lowest_layer()))
       ec = net::error::would_block;
-    else n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
+    else
+      n = stream_.read_some_now(buffer_.prepare(read_chunk), ec);
   } else if (net_types::known_empty(stream_)) {
     // The last read emptied the socket, and epoll (watching for the client's close too) has reported
     // nothing since: a read now would find nothing.
@@ -276,10 +295,9 @@ typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
   release_state();
   buffer_.shrink_to_fit();
   arm_idle_deadline(woken);
-  net_types::async_wait_readable(stream_.lowest_layer(),
-                                 [self = this->shared_from_this()](const boost::system::error_code& wait_ec) {
-                                   self->on_readable(wait_ec);
-                                 });
+  net_types::async_wait_readable(
+      stream_.lowest_layer(),
+      [self = this->shared_from_this()](const boost::system::error_code& wait_ec) { self->on_readable(wait_ec); });
   return arrival::parked;
 }
 
@@ -313,8 +331,10 @@ void session<Stream>::arm_idle_deadline(bool woken) {
       return;
     }
   }
-  if (woken) deadline_.resume(stream_);
-  else deadline_.arm(stream_, served_ ? timeouts.client_idle : timeouts.client_header);
+  if (woken)
+    deadline_.resume(stream_);
+  else
+    deadline_.arm(stream_, served_ ? timeouts.client_idle : timeouts.client_header);
 }
 
 // OpenSSL has to write before it can read (a key update, say): the stream's own read does both.
@@ -472,30 +492,30 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
 
 template <typename Stream>
 task<typename session<Stream>::ending> session<Stream>::forward(access_record& record, std::size_t upstream_index,
-                                       std::chrono::steady_clock::time_point started) {
+                                                                std::chrono::steady_clock::time_point started) {
   auto& req = parser_->get();
   const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name();
   auto& state = *state_;
   auto& forwarded = state.forwarded;
 
-  exchange_request<Stream> request{stream_,
-                           deadline_,
-                           buffer_,
-                           *parser_,
-                           forwarded,
-                           state.head,
-                           state.tls_scratch,
-                           upstream_index,
-                           state.id,
-                           req.version() == 10 ? 10u : 11u,
-                           parser_->keep_alive(),
-                           req.method() == http::verb::head,
-                           is_idempotent(req.method()),
-                           beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
-                           parser_->chunked(),
-                           is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts)
-                                                          : std::string_view()};
+  exchange_request<Stream> request{
+      stream_,
+      deadline_,
+      buffer_,
+      *parser_,
+      forwarded,
+      state.head,
+      state.tls_scratch,
+      upstream_index,
+      state.id,
+      req.version() == 10 ? 10u : 11u,
+      parser_->keep_alive(),
+      req.method() == http::verb::head,
+      is_idempotent(req.method()),
+      beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
+      parser_->chunked(),
+      is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
 
   // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
   // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
@@ -513,7 +533,8 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id, peer_trusted_});
   if (const auto length = parser_->content_length())
     set_framing(forwarded, body_framing::length, *length);
-  else set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
+  else
+    set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
   set_keep_alive(forwarded, 11, true);
   if (request.upgrade) {
     forwarded.set(http::field::connection, "upgrade");
@@ -597,7 +618,7 @@ bool session<Stream>::client_is_done() const {
 
 template <typename Stream>
 task<bool> session<Stream>::reply_error(unsigned status, std::string_view message, bool close,
-                                          std::string_view request_id, unsigned version) {
+                                        std::string_view request_id, unsigned version) {
   http::response<http::string_body> res{static_cast<http::status>(status), version};
   res.set(http::field::content_type, "application/json");
   res.set("X-Request-Id", request_id);
@@ -641,8 +662,10 @@ task<bool> session<Stream>::reply_redirect(const std::string& location, bool clo
 template <typename Stream>
 task<void> session<Stream>::lingering_close() {
   auto& socket = [this]() -> net_types::socket& {
-    if constexpr (is_tls) return stream_.next_layer();
-    else return stream_;
+    if constexpr (is_tls)
+      return stream_.next_layer();
+    else
+      return stream_;
   }();
   bool clean = true;  // nothing left to send: the TLS close (if any) went out
   if constexpr (is_tls) {

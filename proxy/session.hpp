@@ -82,8 +82,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
   // `started`: when the request header was complete (for the access log's duration).
   task<ending> forward(access_record& record, std::size_t upstream_index,
                        std::chrono::steady_clock::time_point started);
-  task<bool> reply_error(unsigned status, std::string_view message, bool close,
-                                   std::string_view request_id, unsigned version);
+  task<bool> reply_error(unsigned status, std::string_view message, bool close, std::string_view request_id,
+                         unsigned version);
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
@@ -107,11 +107,11 @@ class session final : public session_base, public std::enable_shared_from_this<s
   std::unique_ptr<request_state> state_;    // while busy; not held while idle
   std::string client_ip_;
   bool idle_ = true;
-  bool served_ = false;  // a request header was read on this connection
+  bool served_ = false;        // a request header was read on this connection
   bool peer_trusted_ = false;  // the peer is in trusted_proxies (header_rewrite.hpp)
   // When the request now arriving began to (a TLS record's first bytes); the epoch when none is.
   io_deadline::clock::time_point header_since_{};
-  io_deadline deadline_;  // times whichever read or write is in progress, on either side
+  io_deadline deadline_;                               // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
 };
 

@@ -5,9 +5,9 @@
 // client's side with a WebSocket close frame, 1001, so that a browser reconnects at once (through
 // drawbridge, to another node). Included only by exchange.cpp.
 
+#include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>

@@ -24,8 +24,8 @@ class tunnel_handle {
   virtual void go_away(std::string_view reason) = 0;
 
   const upstream::node& node;
-  std::uint32_t epoch;   // updated by the worker when it asks the tunnel to go away
-  session_base* owner;   // spared by the worker's forced close while the tunnel goes away
+  std::uint32_t epoch;  // updated by the worker when it asks the tunnel to go away
+  session_base* owner;  // spared by the worker's forced close while the tunnel goes away
 
  protected:
   ~tunnel_handle() = default;

@@ -44,7 +44,7 @@ std::string websocket_close_frame(std::uint16_t code, std::string_view reason) {
   reason = reason.substr(0, 123);  // a control frame's payload is at most 125 bytes, the code takes 2
   std::string frame;
   frame.reserve(4 + reason.size());
-  frame.push_back(static_cast<char>(0x88));  // FIN, opcode 8 (close)
+  frame.push_back(static_cast<char>(0x88));               // FIN, opcode 8 (close)
   frame.push_back(static_cast<char>(2 + reason.size()));  // unmasked: servers do not mask
   frame.push_back(static_cast<char>(code >> 8));
   frame.push_back(static_cast<char>(code & 0xff));

@@ -11,17 +11,17 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "proxy/awaitable.hpp"
-#include "tls/tls_socket.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/session.hpp"
+#include "tls/tls_socket.hpp"
 
 namespace drawbridge::proxy {
 
 using tcp = net::ip::tcp;
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
-               std::atomic<std::uint64_t>& connections, connections_per_address& per_address)
+worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log, std::atomic<std::uint64_t>& connections,
+               connections_per_address& per_address)
     : id_(id),
       runtime_(std::move(rt)),
       log_(log),
@@ -238,7 +238,7 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     try {
       tls::tls_socket stream(std::move(socket), contexts->default_context().native_handle());
       tls_session = std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l, std::move(contexts));
-    } catch (const std::exception& e) {  // SSL_new failed (out of memory): drop this one connection
+    } catch (const std::exception& e) {                  // SSL_new failed (out of memory): drop this one connection
       connection_closed(l, peer.address().to_string());  // no session was made, so no session's end will count it
       spdlog::error("cannot start TLS on a new connection: {}", e.what());
       continue;
@@ -252,8 +252,10 @@ task<bool> worker::wait_for_node_slot(std::chrono::steady_clock::time_point unti
     co_return false;
   net_types::timer wake(ioc_.get_executor());
   wake.expires_at(until);
-  if (front) slot_waiters_.push_front(&wake);
-  else slot_waiters_.push_back(&wake);
+  if (front)
+    slot_waiters_.push_front(&wake);
+  else
+    slot_waiters_.push_back(&wake);
   co_await wake.async_wait(use_tuple);  // cancelled: a slot may be free, or a stop; expired: the deadline
   // Woken through node_slot_freed, it was taken out already; at its deadline or a stop, it takes itself out.
   if (const auto it = std::find(slot_waiters_.begin(), slot_waiters_.end(), &wake); it != slot_waiters_.end())
@@ -315,8 +317,10 @@ void worker::end_grace() {
     t->go_away("drawbridge: shutting down");
     going_away.insert(t->owner);
   }
-  spdlog::warn("worker {}: shutdown grace expired, closing {} connection(s) ({} of them WebSocket tunnels, with a "
-               "close frame)", id_, sessions_.size(), tunnels_.size());
+  spdlog::warn(
+      "worker {}: shutdown grace expired, closing {} connection(s) ({} of them WebSocket tunnels, with a "
+      "close frame)",
+      id_, sessions_.size(), tunnels_.size());
   const std::vector<session_base*> left(sessions_.begin(), sessions_.end());
   for (auto* s : left)
     if (!going_away.contains(s)) s->force_close();

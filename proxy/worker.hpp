@@ -7,15 +7,15 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <memory>
 #include <deque>
+#include <memory>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "proxy/access_log.hpp"
-#include "proxy/connections_per_address.hpp"
 #include "proxy/awaitable.hpp"
+#include "proxy/connections_per_address.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/tunnel_handle.hpp"
@@ -43,8 +43,8 @@ class worker {
  public:
   // `connections` counts open downstream connections across all workers (limits.max_connections),
   // `per_address` those of each client address (limits.max_connections_per_ip).
-  worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log,
-         std::atomic<std::uint64_t>& connections, connections_per_address& per_address);
+  worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log, std::atomic<std::uint64_t>& connections,
+         connections_per_address& per_address);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;

@@ -3,9 +3,9 @@
 // before use: readable files, at least one certificate, a key that matches the leaf. The names it answers
 // for (subjectAltName DNS entries, else the subject's CN) drive SNI selection.
 
+#include <openssl/types.h>
 #include <chrono>
 #include <memory>
-#include <openssl/types.h>
 #include <optional>
 #include <string>
 #include <string_view>

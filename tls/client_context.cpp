@@ -18,8 +18,10 @@ std::shared_ptr<ssl::context> build_client_context(const conf::upstream_tls_conf
   SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
   boost::system::error_code ec;
   if (config.verify) {
-    if (config.ca_file.empty()) context->set_default_verify_paths(ec);
-    else context->load_verify_file(config.ca_file, ec);
+    if (config.ca_file.empty())
+      context->set_default_verify_paths(ec);
+    else
+      context->load_verify_file(config.ca_file, ec);
     if (ec) {
       error = (config.ca_file.empty() ? std::string("the system's trusted roots") : config.ca_file) +
               ": cannot load CA certificates (" + ec.message() + ")";

@@ -120,7 +120,8 @@ std::vector<std::string> server_contexts::expiring(std::chrono::system_clock::ti
     gmtime_r(&t, &utc);
     char date[32];
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &utc);
-    lines.push_back(s.subject + " (" + s.cert_path + ") " + (s.not_after <= now ? "expired on " : "expires on ") + date);
+    lines.push_back(s.subject + " (" + s.cert_path + ") " + (s.not_after <= now ? "expired on " : "expires on ") +
+                    date);
   }
   return lines;
 }

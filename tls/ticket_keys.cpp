@@ -85,13 +85,13 @@ int ticket_callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER
     const auto k = ring().current();
     if (!k.valid || !ticket_cipher() || RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
     std::memcpy(key_name, k.name.data(), k.name.size());
-    if (EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1 || !set_mac_key(mac, k))
-      return -1;
+    if (EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1 || !set_mac_key(mac, k)) return -1;
     return 1;
   }
   ticket_key k;
   if (!ring().find(key_name, k)) return 0;
-  if (!ticket_cipher() || EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1 || !set_mac_key(mac, k))
+  if (!ticket_cipher() || EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1 ||
+      !set_mac_key(mac, k))
     return -1;
   // Always 2 ("accepted, issue a new ticket"): a TLS 1.3 client uses a ticket once, so a resumed
   // connection must get a fresh one or the client's next connection is a full handshake (measured: with

@@ -5,9 +5,9 @@
 #include <sys/socket.h>
 
 #include <boost/asio/error.hpp>
-#include "net/io_now.hpp"
 #include <cstdint>
 #include <new>
+#include "net/io_now.hpp"
 
 namespace drawbridge::tls {
 
@@ -38,8 +38,10 @@ int bio_read(BIO* bio, char* data, int size) {
     BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // the peer closed: OpenSSL asks BIO_eof() to tell an unexpected
     return 0;                              // end from an error
   }
-  if (ec == boost::asio::error::would_block || ec == boost::asio::error::interrupted) BIO_set_retry_read(bio);
-  else errno = ec.value();  // a socket error: OpenSSL and classify() read it from errno
+  if (ec == boost::asio::error::would_block || ec == boost::asio::error::interrupted)
+    BIO_set_retry_read(bio);
+  else
+    errno = ec.value();  // a socket error: OpenSSL and classify() read it from errno
   return -1;
 }
 
@@ -128,8 +130,10 @@ int tls_socket::do_write::call(SSL* ssl, std::size_t& n) const {
 }
 
 bool tls_socket::usable(bool writes, boost::system::error_code& ec) const {
-  if (!socket_.is_open()) ec = boost::asio::error::bad_descriptor;
-  else if (writes && write_failed_) ec = boost::asio::error::broken_pipe;
+  if (!socket_.is_open())
+    ec = boost::asio::error::bad_descriptor;
+  else if (writes && write_failed_)
+    ec = boost::asio::error::broken_pipe;
   return !ec;
 }
 
@@ -146,9 +150,12 @@ std::size_t tls_socket::now(const Action& action, boost::system::error_code& ec)
   const int saved_errno = errno;
   if (r > 0) return n;
   const next step = classify(r, saved_errno, ec);
-  if (step == (Action::writes ? next::wait_write : next::wait_read)) ec = boost::asio::error::would_block;
-  else if (step != next::finish) ec = boost::asio::error::in_progress;
-  else if (Action::writes) write_failed_ = true;
+  if (step == (Action::writes ? next::wait_write : next::wait_read))
+    ec = boost::asio::error::would_block;
+  else if (step != next::finish)
+    ec = boost::asio::error::in_progress;
+  else if (Action::writes)
+    write_failed_ = true;
   return 0;
 }
 
@@ -173,7 +180,8 @@ tls_socket::next tls_socket::classify(int result, int saved_errno, boost::system
       // No OpenSSL error: the socket failed (errno), or the peer closed it without close_notify.
       if (saved_errno != 0 && ERR_peek_error() == 0)
         ec = boost::system::error_code(saved_errno, boost::system::system_category());
-      else ec = boost::asio::ssl::error::stream_truncated;
+      else
+        ec = boost::asio::ssl::error::stream_truncated;
       break;
     default: {
       const unsigned long code = ERR_peek_last_error();
@@ -181,7 +189,8 @@ tls_socket::next tls_socket::classify(int result, int saved_errno, boost::system
         ec = boost::asio::ssl::error::unexpected_result;
       else if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
         ec = boost::asio::ssl::error::stream_truncated;
-      else ec = boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category());
+      else
+        ec = boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category());
       break;
     }
   }

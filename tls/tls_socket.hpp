@@ -150,8 +150,7 @@ class tls_socket {
       }
       if (step != next::finish) {
         waited = true;
-        stream->socket_.async_wait(step == next::wait_read ? socket::wait_read : socket::wait_write,
-                                   std::move(self));
+        stream->socket_.async_wait(step == next::wait_read ? socket::wait_read : socket::wait_write, std::move(self));
         return;
       }
       if (ec && Action::writes) stream->write_failed_ = true;
@@ -172,8 +171,10 @@ class tls_socket {
 
     template <typename Self>
     static void deliver(Self& self, boost::system::error_code ec, std::size_t n) {
-      if constexpr (Action::transfers) self.complete(ec, n);
-      else self.complete(ec);
+      if constexpr (Action::transfers)
+        self.complete(ec, n);
+      else
+        self.complete(ec);
     }
   };
 

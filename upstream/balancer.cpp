@@ -18,7 +18,8 @@ int round_robin_balancer::pick(tried_set tried, std::int64_t now_ms) {
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
     if (!available(*nodes_[i], i, tried)) continue;
     // In thousandths, so that a node ramping up under slow start gets a fraction of its turns.
-    const auto weight = static_cast<std::int64_t>(nodes_[i]->weight()) * nodes_[i]->ramp_permille(now_ms, slow_start_ms_);
+    const auto weight =
+        static_cast<std::int64_t>(nodes_[i]->weight()) * nodes_[i]->ramp_permille(now_ms, slow_start_ms_);
     current_[i] += weight;
     total += weight;
     if (best == no_node || current_[i] > current_[best]) best = i;
@@ -27,8 +28,8 @@ int round_robin_balancer::pick(tried_set tried, std::int64_t now_ms) {
   return best;
 }
 
-least_request_balancer::least_request_balancer(std::vector<std::shared_ptr<node>> nodes,
-                                               std::int64_t slow_start_ms, std::uint64_t seed)
+least_request_balancer::least_request_balancer(std::vector<std::shared_ptr<node>> nodes, std::int64_t slow_start_ms,
+                                               std::uint64_t seed)
     : nodes_(std::move(nodes)), slow_start_ms_(slow_start_ms), state_(seed | 1) {
   candidates_.reserve(nodes_.size());
 }

@@ -1,7 +1,7 @@
 #include "upstream/connection_pool.hpp"
 
-#include "upstream/upstream_tls.hpp"
 #include "net/readiness.hpp"
+#include "upstream/upstream_tls.hpp"
 
 #include <sys/socket.h>
 
@@ -62,8 +62,7 @@ std::unique_ptr<upstream_connection> connection_pool::acquire(int node, clock::t
   return nullptr;
 }
 
-void connection_pool::release(int node, std::unique_ptr<upstream_connection> connection,
-                              clock::time_point now) {
+void connection_pool::release(int node, std::unique_ptr<upstream_connection> connection, clock::time_point now) {
   auto& list = idle_[static_cast<std::size_t>(node)];
   boost::system::error_code ignored;
   if (connection->requests >= config_.max_requests || list.size() >= config_.max_idle_per_node ||

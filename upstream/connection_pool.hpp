@@ -6,11 +6,11 @@
 // longer than idle_timeout goes, and so does one the node closed or sent stray bytes on (still_open).
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include "net/stream.hpp"
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
+#include "net/stream.hpp"
 
 #include "conf/config.hpp"
 

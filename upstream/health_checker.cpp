@@ -2,12 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "net/spawn_logged.hpp"
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include "net/spawn_logged.hpp"
 
 #include "upstream/connection_pool.hpp"
 #include "upstream/upstream_tls.hpp"
@@ -31,7 +31,9 @@ std::int64_t unix_now_ms() {
 
 struct health_checker::watched {
   watched(net::io_context& io, std::shared_ptr<upstream_group> g, std::shared_ptr<node> node_ptr)
-      : group(std::move(g)), n(std::move(node_ptr)), interval_timer(io.get_executor()),
+      : group(std::move(g)),
+        n(std::move(node_ptr)),
+        interval_timer(io.get_executor()),
         timeout_timer(io.get_executor()) {}
 
   std::shared_ptr<upstream_group> group;
@@ -41,10 +43,10 @@ struct health_checker::watched {
   net_types::timer interval_timer;
   net_types::timer timeout_timer;
   std::unique_ptr<upstream_connection> connection;  // kept between probes when the node allows it
-  std::uint64_t epoch = 0;  // bumped by reset(): a probe that started before it does not count
+  std::uint64_t epoch = 0;                          // bumped by reset(): a probe that started before it does not count
   std::uint64_t probes = 0;  // numbers each probe, so that a late timeout cannot hit the next one
-  bool at_start_up = true;  // no slow-start ramp for the first verdict of a freshly started proxy
-  bool wake = false;        // probe again without waiting for the interval
+  bool at_start_up = true;   // no slow-start ramp for the first verdict of a freshly started proxy
+  bool wake = false;         // probe again without waiting for the interval
   bool timed_out = false;
   bool done = false;
 

@@ -22,9 +22,9 @@ namespace drawbridge::upstream {
 // The last probe of a node, for the admin API.
 struct probe_record {
   bool ok = false;
-  unsigned status = 0;      // 0 when no response came
+  unsigned status = 0;  // 0 when no response came
   double latency_ms = 0;
-  std::string error;        // empty when ok
+  std::string error;  // empty when ok
   std::int64_t at_unix_ms = 0;
 };
 

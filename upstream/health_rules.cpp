@@ -7,8 +7,7 @@ namespace drawbridge::upstream {
 
 std::string judge_probe_answer(const conf::health_check_config& config, unsigned status, std::string_view body) {
   const auto& expected = config.expect_status;
-  if (std::find(expected.begin(), expected.end(), status) == expected.end())
-    return "status " + std::to_string(status);
+  if (std::find(expected.begin(), expected.end(), status) == expected.end()) return "status " + std::to_string(status);
   if (!config.json_pointer) return {};
   // A starting Appsmith node answers with a plain-text page: not JSON, so not healthy.
   const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);

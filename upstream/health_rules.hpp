@@ -24,8 +24,7 @@ class health_counter {
   void reset(std::int64_t grace_until_ms, bool first_probe_decides);
 
   // One probe's outcome; returns the node's new health.
-  health_state record(bool passed, health_state current, std::int64_t now_ms,
-                      const conf::health_check_config& config);
+  health_state record(bool passed, health_state current, std::int64_t now_ms, const conf::health_check_config& config);
 
   std::uint32_t passes() const { return passes_; }
   std::uint32_t failures() const { return failures_; }

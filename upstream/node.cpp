@@ -12,45 +12,63 @@ node::node(std::string name, conf::host_port address, std::uint32_t weight,
 
 const char* to_string(admin_state s) {
   switch (s) {
-    case admin_state::ready: return "ready";
-    case admin_state::draining: return "draining";
-    case admin_state::drained: return "drained";
+    case admin_state::ready:
+      return "ready";
+    case admin_state::draining:
+      return "draining";
+    case admin_state::drained:
+      return "drained";
   }
   return "?";
 }
 
 const char* to_string(health_state s) {
   switch (s) {
-    case health_state::unknown: return "unknown";
-    case health_state::healthy: return "healthy";
-    case health_state::unhealthy: return "unhealthy";
+    case health_state::unknown:
+      return "unknown";
+    case health_state::healthy:
+      return "healthy";
+    case health_state::unhealthy:
+      return "unhealthy";
   }
   return "?";
 }
 
 const char* to_string(node_state s) {
   switch (s) {
-    case node_state::active: return "active";
-    case node_state::warming: return "warming";
-    case node_state::draining: return "draining";
-    case node_state::drained: return "drained";
-    case node_state::unhealthy: return "unhealthy";
-    case node_state::ejected: return "ejected";
+    case node_state::active:
+      return "active";
+    case node_state::warming:
+      return "warming";
+    case node_state::draining:
+      return "draining";
+    case node_state::drained:
+      return "drained";
+    case node_state::unhealthy:
+      return "unhealthy";
+    case node_state::ejected:
+      return "ejected";
   }
   return "?";
 }
 
 node_state node::state(std::int64_t now_ms, std::int64_t slow_start_ms) const {
   switch (admin.load(std::memory_order_relaxed)) {
-    case admin_state::draining: return node_state::draining;
-    case admin_state::drained: return node_state::drained;
-    case admin_state::ready: break;
+    case admin_state::draining:
+      return node_state::draining;
+    case admin_state::drained:
+      return node_state::drained;
+    case admin_state::ready:
+      break;
   }
   if (ejected.load(std::memory_order_relaxed)) return node_state::ejected;
   switch (health.load(std::memory_order_relaxed)) {
-    case health_state::unhealthy: return node_state::unhealthy;
-    case health_state::unknown: return node_state::warming;
-    case health_state::healthy: break;
+    case health_state::unhealthy:
+      return node_state::unhealthy;
+    case health_state::unknown:
+      return node_state::warming;
+    case health_state::healthy:
+      break;
   }
   return ramp_permille(now_ms, slow_start_ms) < 1000 ? node_state::warming : node_state::active;
 }

@@ -42,8 +42,7 @@ class node {
   // A node takes new requests only when the operator wants it, the checks agree and it is not ejected.
   bool eligible() const {
     return admin.load(std::memory_order_relaxed) == admin_state::ready &&
-           health.load(std::memory_order_relaxed) == health_state::healthy &&
-           !ejected.load(std::memory_order_relaxed);
+           health.load(std::memory_order_relaxed) == health_state::healthy && !ejected.load(std::memory_order_relaxed);
   }
 
   // The display word. `now_ms` and `slow_start_ms` decide whether an eligible node is still ramping up.
@@ -132,8 +131,8 @@ class in_flight_guard {
         node_ = nullptr;
         return;
       }
-    } while (!n.in_flight.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst,
-                                                std::memory_order_relaxed));
+    } while (
+        !n.in_flight.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst, std::memory_order_relaxed));
   }
   bool admitted() const { return node_ != nullptr; }
   ~in_flight_guard() {

@@ -1,7 +1,7 @@
 #include "upstream/response_head.hpp"
 
-#include <boost/beast/http/error.hpp>
 #include <algorithm>
+#include <boost/beast/http/error.hpp>
 
 #include "net/io_now.hpp"
 #include "net/readiness.hpp"

@@ -21,7 +21,6 @@ using response_parser = boost::beast::http::response_parser<boost::beast::http::
 // whole header; bytes after it stay in connection.buffer. Errors as Beast's: http::error::end_of_stream
 // when the node closed before sending a byte, partial_message when it closed mid-header, the parser's own
 // for garbage, socket errors as they come, operation_aborted when the caller's deadline cancelled the wait.
-net_types::task<boost::system::error_code> read_response_head(upstream_connection& connection,
-                                                              response_parser& parser);
+net_types::task<boost::system::error_code> read_response_head(upstream_connection& connection, response_parser& parser);
 
 }  // namespace drawbridge::upstream

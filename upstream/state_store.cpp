@@ -58,7 +58,8 @@ std::string string_at(const json& object, const std::string& where, const char* 
 std::string name_at(const json& object, const std::string& where, std::set<std::string>& seen, const char* what) {
   auto name = string_at(object, where, "name");
   if (name.empty()) throw bad_state(where + ".name", "must not be empty");
-  if (!seen.insert(name).second) throw bad_state(where + ".name", std::string("duplicate ") + what + " name \"" + name + "\"");
+  if (!seen.insert(name).second)
+    throw bad_state(where + ".name", std::string("duplicate ") + what + " name \"" + name + "\"");
   return name;
 }
 
@@ -71,8 +72,8 @@ saved_node read_node(const json& n, const std::string& where, std::set<std::stri
   }
   // Only the admin API adds nodes, and it takes no other names.
   if (sn.added && !valid_added_node_name(sn.name))
-    throw bad_state(where + ".name", "an added node's name must be 1 to 64 letters, digits, '-', '_' or '.', got \"" +
-                                         sn.name + "\"");
+    throw bad_state(where + ".name",
+                    "an added node's name must be 1 to 64 letters, digits, '-', '_' or '.', got \"" + sn.name + "\"");
   const auto address = conf::parse_host_port(string_at(n, where, "address"));
   if (!address || address->port == 0) throw bad_state(where + ".address", "expected host:port");
   sn.address = *address;

@@ -53,9 +53,10 @@ bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
   if (n.ejected.load(std::memory_order_relaxed) || !n.eligible()) return false;
   if (eligible_count(&n) < config_.min_available) {
     if (const auto held_back = n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
-      spdlog::warn("node {} of upstream {} failed {} times in a row but stays in: ejecting it would leave "
-                   "fewer than min_available ({}) eligible nodes{}",
-                   n.name(), name(), run, config_.min_available, suppressed_note(*held_back));
+      spdlog::warn(
+          "node {} of upstream {} failed {} times in a row but stays in: ejecting it would leave "
+          "fewer than min_available ({}) eligible nodes{}",
+          n.name(), name(), run, config_.min_available, suppressed_note(*held_back));
     return false;
   }
   // Repeat offenders stay out longer: the time doubles when the node is ejected again soon after its

@@ -95,7 +95,7 @@ class upstream_group {
 
 struct resolve_result {
   std::vector<std::shared_ptr<upstream_group>> groups;  // in config order
-  std::vector<std::string> errors;  // "upstreams[0].nodes[1].address: cannot resolve \"x\": ..."
+  std::vector<std::string> errors;                      // "upstreams[0].nodes[1].address: cannot resolve \"x\": ..."
 };
 
 // Resolves a node's host name (blocking). Empty with `error` set when it cannot.

@@ -15,8 +15,7 @@ class warning_limiter {
  public:
   // Any thread. When a warning is due: how many were held back since the last one written (for the note
   // below). Otherwise nullopt, and this one counts as held back.
-  std::optional<std::uint64_t> due(std::chrono::steady_clock::time_point now,
-                                   std::chrono::milliseconds interval) {
+  std::optional<std::uint64_t> due(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     auto last = last_ms_.load(std::memory_order_relaxed);
     // One winner per interval even when several workers fail at once.

@@ -126,7 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     res = std::move(r);
   });
-  const bool answered = fuzz::run_until(control->io(), [&] { return res.has_value(); }, [] { return false; });
+  const bool answered = fuzz::run_until(
+      control->io(), [&] { return res.has_value(); }, [] { return false; });
   const auto after = nodes_of(*rt);
   if (!authorized) FUZZ_CHECK(after == before);
   // The coroutine that still waits goes with the io_context, before the API it runs in.

@@ -129,10 +129,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const auto text = fuzz::as_text(data + 1, size - 1);
   switch (data[0] % 4) {
-    case 0: config(text); break;
-    case 1: state_file(text); break;
-    case 2: units(text); break;
-    default: tokens(text); break;
+    case 0:
+      config(text);
+      break;
+    case 1:
+      state_file(text);
+      break;
+    case 2:
+      units(text);
+      break;
+    default:
+      tokens(text);
+      break;
   }
   return 0;
 }

@@ -19,12 +19,12 @@
 #include "net/stream.hpp"
 
 // A violated property: say which, then abort (libFuzzer saves the input as a crash).
-#define FUZZ_CHECK(condition)                                                                        \
-  do {                                                                                               \
-    if (!(condition)) {                                                                              \
-      std::fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #condition, __FILE__, __LINE__);      \
-      std::abort();                                                                                  \
-    }                                                                                                \
+#define FUZZ_CHECK(condition)                                                                  \
+  do {                                                                                         \
+    if (!(condition)) {                                                                        \
+      std::fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #condition, __FILE__, __LINE__); \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (false)
 
 namespace drawbridge::fuzz {
@@ -110,8 +110,10 @@ bool run_until(boost::asio::io_context& io, Done done, Pump pump) {
   while (!done()) {
     const bool ran = io.poll() > 0;
     const bool moved = pump();
-    if (ran || moved) idle = 0;
-    else if (++idle > 8) return false;
+    if (ran || moved)
+      idle = 0;
+    else if (++idle > 8)
+      return false;
   }
   return true;
 }

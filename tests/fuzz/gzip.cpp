@@ -105,8 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int i = 0; at < body.size(); ++i) {
     const auto len = split.next(body.size() - at);
     const bool sync = flushes == 1 || (flushes == 2 && i % 2 == 1);
-    encoder.compress(std::string_view(body).substr(at, len), sync ? gzip_encoder::flush::sync : gzip_encoder::flush::none,
-                     streamed);
+    encoder.compress(std::string_view(body).substr(at, len),
+                     sync ? gzip_encoder::flush::sync : gzip_encoder::flush::none, streamed);
     at += len;
     if (sync) {
       const auto checked = so_far.size();  // compared already: only the new bytes are

@@ -41,7 +41,7 @@ std::string head_with_length(std::size_t length) {
 
 struct outcome {
   relay_result result;
-  std::string to_node;         // what the node received
+  std::string to_node;          // what the node received
   std::size_t source_capacity;  // the source buffer's size at the end
   std::string left_over;        // bytes read from the client but not taken by the relay
 };
@@ -78,24 +78,26 @@ outcome run_relay(std::string_view head, std::string_view wire, std::string_view
   fuzz::splitter split(split_seed);
   std::string_view pending;  // the piece being written
   bool ended = false;
-  const bool finished = fuzz::run_until(io, [&] { return result.has_value(); }, [&] {
-    bool moved = node.receive_some(out.to_node);
-    if (pending.empty() && !wire.empty()) {
-      const auto n = split.next(wire.size());
-      pending = wire.substr(0, n);
-      wire.remove_prefix(n);
-    }
-    if (pending.empty() && wire.empty() && !filler.empty()) {
-      pending = filler.substr(0, 16 * 1024);
-      filler.remove_prefix(pending.size());
-    }
-    moved |= client.send_some(pending);
-    if (pending.empty() && wire.empty() && filler.empty() && !ended) {
-      client.end_peer_writes();
-      ended = moved = true;
-    }
-    return moved;
-  });
+  const bool finished = fuzz::run_until(
+      io, [&] { return result.has_value(); },
+      [&] {
+        bool moved = node.receive_some(out.to_node);
+        if (pending.empty() && !wire.empty()) {
+          const auto n = split.next(wire.size());
+          pending = wire.substr(0, n);
+          wire.remove_prefix(n);
+        }
+        if (pending.empty() && wire.empty() && !filler.empty()) {
+          pending = filler.substr(0, 16 * 1024);
+          filler.remove_prefix(pending.size());
+        }
+        moved |= client.send_some(pending);
+        if (pending.empty() && wire.empty() && filler.empty() && !ended) {
+          client.end_peer_writes();
+          ended = moved = true;
+        }
+        return moved;
+      });
   FUZZ_CHECK(finished);
   node.ours.close();
   node.receive_some(out.to_node);
@@ -112,8 +114,8 @@ outcome run_relay(std::string_view head, std::string_view wire, std::string_view
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 5) return 0;
   const bool by_length = data[0] & 1;
-  const std::string filler = data[0] & 2 ? std::string(std::size_t{data[4]} * 1024, static_cast<char>(data[3]))
-                                         : std::string();
+  const std::string filler =
+      data[0] & 2 ? std::string(std::size_t{data[4]} * 1024, static_cast<char>(data[3])) : std::string();
   static constexpr std::size_t buffer_sizes[] = {1, 2, 5, 16, 100, 1024, 4096, 16 * 1024};
   const std::size_t buffer_size = buffer_sizes[data[2] & 7];
   const auto wire = fuzz::as_text(data + 5, size - 5);
@@ -147,7 +149,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t node_consumed = 0;
   boost::system::error_code node_ec;
   while (!node_ec && !node.is_done() && node_consumed < out.to_node.size()) {
-    const auto n = node.put(net::buffer(out.to_node.data() + node_consumed, out.to_node.size() - node_consumed), node_ec);
+    const auto n =
+        node.put(net::buffer(out.to_node.data() + node_consumed, out.to_node.size() - node_consumed), node_ec);
     node_consumed += n;
     if (node_ec == http::error::need_more) node_ec = {};
     if (n == 0) break;

@@ -98,8 +98,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   forwarded.version(11);
   forwarded.erase(http::field::expect);
   rewrite_request(forwarded, forwarding{"192.0.2.7", "http", "0b6c1e7a-3c1d-4f4e-9a53-2f4d1c9e8b21"});
-  if (length) set_framing(forwarded, body_framing::length, *length);
-  else set_framing(forwarded, chunked ? body_framing::chunked : body_framing::none, 0);
+  if (length)
+    set_framing(forwarded, body_framing::length, *length);
+  else
+    set_framing(forwarded, chunked ? body_framing::chunked : body_framing::none, 0);
   set_keep_alive(forwarded, 11, true);
   if (!upgrade.empty()) {
     forwarded.set(http::field::connection, "upgrade");

@@ -42,7 +42,7 @@ enum class ending { head_failed, not_relayed, relayed };
 struct run {
   ending end = ending::head_failed;
   relay_result relayed;
-  bool keep = false;          // the client was told it may send another request
+  bool keep = false;            // the client was told it may send another request
   bool self_delimited = false;  // Content-Length, chunked or no body: the end is in the message
   unsigned status = 0;
   std::string to_client;
@@ -160,20 +160,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view wire = node_bytes;
   std::string_view pending;
   bool ended = false;
-  const bool finished = fuzz::run_until(io, [&] { return done; }, [&] {
-    bool moved = client.receive_some(r.to_client);
-    if (pending.empty() && !wire.empty()) {
-      const auto n = split.next(wire.size());
-      pending = wire.substr(0, n);
-      wire.remove_prefix(n);
-    }
-    moved |= node.send_some(pending);
-    if (pending.empty() && wire.empty() && !ended) {
-      node.end_peer_writes();
-      ended = moved = true;
-    }
-    return moved;
-  });
+  const bool finished = fuzz::run_until(
+      io, [&] { return done; },
+      [&] {
+        bool moved = client.receive_some(r.to_client);
+        if (pending.empty() && !wire.empty()) {
+          const auto n = split.next(wire.size());
+          pending = wire.substr(0, n);
+          wire.remove_prefix(n);
+        }
+        moved |= node.send_some(pending);
+        if (pending.empty() && wire.empty() && !ended) {
+          node.end_peer_writes();
+          ended = moved = true;
+        }
+        return moved;
+      });
   FUZZ_CHECK(finished);
   client.ours.close();
   client.receive_some(r.to_client);

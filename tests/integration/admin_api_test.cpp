@@ -42,8 +42,8 @@ std::string code_of(const http_response& res) {
 // (the server closed). Reading ends when the server closes or `limit` passes.
 struct streamed_result {
   std::string received;
-  bool closed = false;    // the server ended the connection (FIN or reset) before `limit`
-  std::size_t sent = 0;   // bytes of 'x' written
+  bool closed = false;   // the server ended the connection (FIN or reset) before `limit`
+  std::size_t sent = 0;  // bytes of 'x' written
 };
 streamed_result stream_request(std::uint16_t port, const std::string& head, std::size_t total,
                                std::chrono::milliseconds limit) {
@@ -67,8 +67,10 @@ streamed_result stream_request(std::uint16_t port, const std::string& head, std:
     const std::string filler(64 * 1024, 'x');
     while (!stop && sent < total) {
       const auto n = ::send(fd, filler.data(), std::min(filler.size(), total - sent), MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-      else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
+      if (n > 0)
+        sent += static_cast<std::size_t>(n);
+      else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return;
     }
   });
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -306,8 +308,11 @@ TEST(tokens, every_v1_call_needs_the_bearer_token_but_health_endpoints_stay_open
   test_client admin(proxy.admin_port());
   EXPECT_EQ(admin.request(http::verb::get, "/v1/upstreams", {}, {{"Authorization", "Bearer s3cret-token"}}).status,
             200u);
-  EXPECT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
-                          {{"Authorization", "bearer another-one"}}).status, 202u);
+  EXPECT_EQ(admin
+                .request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
+                         {{"Authorization", "bearer another-one"}})
+                .status,
+            202u);
   EXPECT_EQ(admin.get("/healthz").status, 200u);
   EXPECT_EQ(admin.get("/readyz").status, 200u);
 }
@@ -322,7 +327,8 @@ TEST(state_file, a_drained_node_stays_drained_across_a_restart_and_added_nodes_c
     test_client admin(proxy.admin_port());
     ASSERT_EQ(post(admin, "/v1/upstreams/app/nodes/node1/drain?wait=1s").status, 200u);
     ASSERT_EQ(post(admin, "/v1/upstreams/app/nodes",
-                   R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})").status,
+                   R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})")
+                  .status,
               201u);
   }
   proxy_under_test restarted(config);
@@ -350,7 +356,8 @@ TEST(slow_start, an_undrained_node_ramps_up_instead_of_taking_its_full_share_at_
   for (int i = 0; i < 20; ++i) ++seen[node_of(client.get("/x"))];
   EXPECT_LE(seen["a"], 5);
   EXPECT_EQ(seen["a"] + seen["b"], 20);
-  ASSERT_TRUE(wait_for([&] { return json::parse(admin.get("/v1/upstreams/app/nodes/node1").body)["state"] == "active"; }));
+  ASSERT_TRUE(
+      wait_for([&] { return json::parse(admin.get("/v1/upstreams/app/nodes/node1").body)["state"] == "active"; }));
   seen.clear();
   for (int i = 0; i < 20; ++i) ++seen[node_of(client.get("/x"))];
   EXPECT_EQ(seen, (std::map<std::string, int>{{"a", 10}, {"b", 10}}));
@@ -359,9 +366,9 @@ TEST(slow_start, an_undrained_node_ramps_up_instead_of_taking_its_full_share_at_
 TEST(admin_api, a_path_with_invalid_utf8_gets_an_answer_not_a_hang) {
   fake_node a({"a"});
   proxy_under_test proxy(admin_test_config({a.port()}, false));
-  const auto raw = raw_exchange(proxy.admin_port(),
-                                "POST /v1/upstreams/\xff\xfe/nodes/x/drain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                                2000ms);
+  const auto raw = raw_exchange(
+      proxy.admin_port(),
+      "POST /v1/upstreams/\xff\xfe/nodes/x/drain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 2000ms);
   EXPECT_EQ(first_status(raw.received), 404u) << raw.received;
   EXPECT_FALSE(raw.timed_out);
 }
@@ -414,7 +421,8 @@ TEST(admin_http, endless_trailers_get_413_and_a_body_over_64k_is_refused_unread)
   for (int i = 0; i < 20; ++i) chunks += "1000\r\n" + std::string(4096, ' ') + "\r\n";
   r = stream_request(proxy.admin_port(),
                      "POST /v1/upstreams/app/nodes HTTP/1.1\r\nHost: localhost\r\n"
-                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks,
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                         chunks,
                      0, 5000ms);
   EXPECT_EQ(first_status(r.received), 413u) << r.received;
   EXPECT_TRUE(r.closed);
@@ -455,8 +463,8 @@ TEST(admin_api, web_pages_are_refused_with_403_cross_origin) {
   proxy_under_test proxy(admin_test_config({a.port(), b.port()}, false));
   test_client admin(proxy.admin_port());
   // A page's no-cors POST carries an Origin; a cross-site fetch says so in Sec-Fetch-Site.
-  auto res = admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {},
-                           {{"Origin", "https://evil.example"}});
+  auto res =
+      admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain", {}, {{"Origin", "https://evil.example"}});
   EXPECT_EQ(res.status, 403u);
   EXPECT_EQ(code_of(res), "cross_origin");
   test_client again(proxy.admin_port());
@@ -523,9 +531,10 @@ TEST(admin_api, a_refused_call_leaves_no_audit_line_and_none_of_its_names_in_the
   fake_node a({"a"});
   const auto tokens = write_temp_file("ops:s3cret-token\n", ".tokens");
   spawned_proxy proxy(R"({"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
-    "admin":{"address":"127.0.0.1:0","token_file":")" + tokens + R"("},
-    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" + std::to_string(a.port()) +
-                      R"("}]}]})");
+    "admin":{"address":"127.0.0.1:0","token_file":")" +
+                      tokens + R"("},
+    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
+                      std::to_string(a.port()) + R"("}]}]})");
   ASSERT_TRUE(proxy.started()) << proxy.output();
   test_client admin(proxy.admin_port());
   EXPECT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/planted-name-1/drain").status, 401u);
@@ -583,7 +592,8 @@ TEST(state_file, a_change_that_cannot_be_saved_answers_500_persist_failed_and_is
   EXPECT_NE(proxy.node(0).admin.load(), upstream::admin_state::ready);
   // ...and every later change says the state file still lags behind, even one that changes nothing.
   EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/drain")), "persist_failed");
-  res = post(admin, "/v1/upstreams/app/nodes", R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})");
+  res = post(admin, "/v1/upstreams/app/nodes",
+             R"({"name":"node3","address":"127.0.0.1:)" + std::to_string(c.port()) + R"("})");
   EXPECT_EQ(res.status, 500u);
   EXPECT_EQ(code_of(res), "persist_failed");
   EXPECT_EQ(code_of(post(admin, "/v1/upstreams/app/nodes/node1/undrain")), "persist_failed");

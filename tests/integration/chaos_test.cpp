@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <atomic>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -55,7 +55,7 @@ TEST(chaos, killed_stalling_and_resetting_nodes_never_cost_a_whole_looking_trunc
   fake_node stalling({.name = "stalling", .mode = fake_node_options::behaviour::stall, .record_header = "X-Post-Id"});
   fake_node resetting({.name = "resetting", .reset_every = 10, .record_header = "X-Post-Id"});
   auto config = admin_test_config({dying.port(), stalling.port(), resetting.port()}, /*health_checks=*/false);
-  config.timeouts.read = 300ms;                 // the stalling node costs a 504, not a hang
+  config.timeouts.read = 300ms;                  // the stalling node costs a 504, not a hang
   config.upstreams[0].passive.max_failures = 0;  // keep every node in play for the whole run
   config.upstreams[0].min_available = 0;
   proxy_under_test proxy(config);
@@ -79,16 +79,18 @@ TEST(chaos, killed_stalling_and_resetting_nodes_never_cost_a_whole_looking_trunc
         id += std::to_string(i);
         std::string get_id = "get-";
         get_id += id;
-        const auto res = post ? client->request(http::verb::post, "/upload", upload, {{"X-Post-Id", id}})
-                              : client->request(http::verb::get, "/data?bytes=" + std::to_string(get_bytes) + "&stall_ms=20",
-                                                {}, {{"X-Post-Id", get_id}});
+        const auto res =
+            post ? client->request(http::verb::post, "/upload", upload, {{"X-Post-Id", id}})
+                 : client->request(http::verb::get, "/data?bytes=" + std::to_string(get_bytes) + "&stall_ms=20", {},
+                                   {{"X-Post-Id", get_id}});
         std::string wrong;
         if (res.status == 200 && post) {
           const auto answer = json::parse(res.body, nullptr, false);
           if (answer.is_discarded() || answer["sha256"] != upload_sha) wrong = "POST " + id + " answered " + res.body;
         } else if (res.status == 200 && res.body.size() != get_bytes) {
           wrong = "GET " + id + " got " + std::to_string(res.body.size()) + " bytes as a whole 200";
-        } else if (res.status != 200 && res.status != 0 && res.status != 502 && res.status != 503 && res.status != 504) {
+        } else if (res.status != 200 && res.status != 0 && res.status != 502 && res.status != 503 &&
+                   res.status != 504) {
           wrong = id + " got status " + std::to_string(res.status);
         }
         const std::lock_guard lock(seen.mutex);
@@ -99,14 +101,15 @@ TEST(chaos, killed_stalling_and_resetting_nodes_never_cost_a_whole_looking_trunc
     });
   }
   // Once the load is under way, the dying node goes while it has requests in flight.
-  ASSERT_TRUE(wait_for([&] { return done.load() >= clients * per_client / 4 && proxy.node(0).in_flight.load() > 0; },
-                       20s));
+  ASSERT_TRUE(
+      wait_for([&] { return done.load() >= clients * per_client / 4 && proxy.node(0).in_flight.load() > 0; }, 20s));
   dying.kill9();
   for (auto& t : load) t.join();
 
   for (const auto& b : seen.broken) ADD_FAILURE() << b;
   std::string summary;
-  for (const auto& [status, count] : seen.statuses) summary += std::to_string(status) + ":" + std::to_string(count) + " ";
+  for (const auto& [status, count] : seen.statuses)
+    summary += std::to_string(status) + ":" + std::to_string(count) + " ";
   EXPECT_GT(seen.statuses[200], clients * per_client / 3) << summary;  // the healthy paths kept working
 
   // No POST reached a node twice, across all three (the killed one's record ends where it died).

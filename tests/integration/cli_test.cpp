@@ -50,8 +50,9 @@ TEST(cli, port_in_use_stops_start_up_with_a_clear_error) {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::acceptor holder(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
   const auto port = holder.local_endpoint().port();
-  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:)" + std::to_string(port) +
-                                    R"("}], "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
+  const auto path =
+      write_temp_file(R"({"listeners":[{"address":"127.0.0.1:)" + std::to_string(port) +
+                      R"("}], "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
   const auto r = run_drawbridge({"serve", "--config", path});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("listeners[0].address: cannot listen on 127.0.0.1:" + std::to_string(port) +
@@ -66,7 +67,8 @@ TEST(cli, an_admin_port_in_use_stops_start_up_naming_admin_address) {
   boost::asio::ip::tcp::acceptor holder(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
   const auto port = holder.local_endpoint().port();
   const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}],
-    "admin":{"address":"127.0.0.1:)" + std::to_string(port) + R"("},
+    "admin":{"address":"127.0.0.1:)" +
+                                    std::to_string(port) + R"("},
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
   const auto r = run_drawbridge({"serve", "--config", path});
   EXPECT_EQ(r.exit_code, 1);
@@ -83,8 +85,9 @@ TEST(cli, a_missing_token_file_or_a_broken_state_file_stops_start_up) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find("admin.token_file: cannot read \"/nonexistent/tokens\""), std::string::npos) << r.out;
   const auto state = write_temp_file("{ not json", ".state");
-  const auto with_state = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}], "state_file":")" + state +
-                                          R"(", "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
+  const auto with_state =
+      write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0"}], "state_file":")" + state +
+                      R"(", "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
   r = run_drawbridge({"serve", "--config", with_state});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find("state_file: " + state + ": the state file is not valid"), std::string::npos) << r.out;
@@ -108,11 +111,14 @@ TEST(cli, version_and_help_are_available) {
 }
 
 TEST(cli, a_tls_listener_with_a_missing_certificate_stops_start_up_naming_the_file) {
-  const auto path = write_temp_file(R"({"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":"/nonexistent/a.pem","key":"/nonexistent/a.key"}]}}],
+  const auto path = write_temp_file(
+      R"({"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":"/nonexistent/a.pem","key":"/nonexistent/a.key"}]}}],
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"127.0.0.1:1"}]}]})");
   const auto r = run_drawbridge({"serve", "--config", path});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.out.find("listeners[0].tls: /nonexistent/a.pem: cannot read the certificate file: No such file or directory"),
-            std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("listeners[0].tls: /nonexistent/a.pem: cannot read the certificate file: No such file or directory"),
+      std::string::npos)
+      << r.out;
   std::remove(path.c_str());
 }

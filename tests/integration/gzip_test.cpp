@@ -70,20 +70,21 @@ TEST(gzip, each_rule_that_says_no_leaves_the_response_alone) {
     const char* vary;  // expected Vary
   };
   const std::vector<case_> cases = {
-      {"/d?bytes=5000", {}, "Accept-Encoding"},                                      // no Accept-Encoding
-      {"/d?bytes=5000", {{"Accept-Encoding", "gzip;q=0, *"}}, "Accept-Encoding"},   // refused
+      {"/d?bytes=5000", {}, "Accept-Encoding"},                                    // no Accept-Encoding
+      {"/d?bytes=5000", {{"Accept-Encoding", "gzip;q=0, *"}}, "Accept-Encoding"},  // refused
       {"/d?bytes=5000", {{"Accept-Encoding", "identity"}}, "Accept-Encoding"},
-      {"/d?bytes=999", accepts, "Accept-Encoding"},                                 // below min_length
-      {"/d?bytes=5000&h_content-encoding=br", accepts, "Accept-Encoding"},          // already encoded
+      {"/d?bytes=999", accepts, "Accept-Encoding"},                         // below min_length
+      {"/d?bytes=5000&h_content-encoding=br", accepts, "Accept-Encoding"},  // already encoded
       {"/d?bytes=5000&h_cache-control=public%2C%20no-transform", accepts, "Accept-Encoding"},
       {"/d?bytes=5000&status=206&h_content-range=bytes%200-4999/9000", accepts, "Accept-Encoding"},
-      {"/d?bytes=5000&h_content-type=image/png", accepts, ""},                      // not a listed type
+      {"/d?bytes=5000&h_content-type=image/png", accepts, ""},  // not a listed type
   };
   for (const auto& c : cases) {
     const auto res = client.request(http::verb::get, c.target, {}, c.headers);
     ASSERT_GE(res.status, 200u) << c.target << ": " << res.error;
-    EXPECT_EQ(res.headers.count(http::field::content_encoding) ? std::string(res.headers[http::field::content_encoding]) : "",
-              std::string(c.target).find("h_content-encoding=br") != std::string::npos ? "br" : "")
+    EXPECT_EQ(
+        res.headers.count(http::field::content_encoding) ? std::string(res.headers[http::field::content_encoding]) : "",
+        std::string(c.target).find("h_content-encoding=br") != std::string::npos ? "br" : "")
         << c.target;
     EXPECT_EQ(res.headers[http::field::vary], c.vary) << c.target;
     EXPECT_EQ(res.body.find_first_not_of('x'), std::string::npos) << c.target;  // passed through as sent
@@ -110,8 +111,8 @@ TEST(gzip, an_http_1_0_client_gets_the_compressed_body_delimited_by_the_close) {
   proxy_under_test proxy(gzip_config(node.port()));
   for (const std::size_t size : {30000u, 300000u}) {  // compressed whole, and streamed
     SCOPED_TRACE(size);
-    const auto raw = raw_exchange(proxy.port(), "GET /d?bytes=" + std::to_string(size) +
-                                                    " HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+    const auto raw = raw_exchange(
+        proxy.port(), "GET /d?bytes=" + std::to_string(size) + " HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
     ASSERT_FALSE(raw.timed_out);
     EXPECT_EQ(first_status(raw.received), 200u);
     const auto end = raw.received.find("\r\n\r\n");
@@ -160,8 +161,9 @@ TEST(gzip, what_a_pausing_node_sent_is_flushed_to_the_client_before_the_rest) {
       std::snprintf(size, sizeof size, "%zx\r\n", data.size());
       return std::string(size) + data + "\r\n";
     };
-    net::write(s, net::buffer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                              chunk(first)));
+    net::write(s,
+               net::buffer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           chunk(first)));
     go_on.wait_for(std::chrono::seconds(5));  // held until the client has the first event (or gives up)
     net::write(s, net::buffer(chunk(second) + "0\r\n\r\n"));
   });

@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cctype>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/integration/proxy_harness.hpp"
@@ -49,9 +49,8 @@ TEST(hostile_client, an_endless_chunk_extension_is_answered_400_without_bufferin
 TEST(hostile_client, endless_trailers_are_answered_400_without_buffering_them) {
   fake_node node({"node1"});
   proxy_under_test proxy({node.port()});
-  const auto result =
-      flood(proxy.port(), chunked_post + "5\r\nhello\r\n0\r\n", "X-Trailer: " + std::string(1000, 't') + "\r\n",
-            fifty_mb);
+  const auto result = flood(proxy.port(), chunked_post + "5\r\nhello\r\n0\r\n",
+                            "X-Trailer: " + std::string(1000, 't') + "\r\n", fifty_mb);
   EXPECT_EQ(first_status(result.received), 400u) << result.received.substr(0, 200);
   EXPECT_LT(result.sent, fifty_mb);
   EXPECT_FALSE(result.timed_out);
@@ -66,9 +65,10 @@ TEST(hostile_client, a_complete_chunk_line_with_over_4_kib_of_extensions_is_refu
   EXPECT_EQ(first_status(raw.received), 400u) << raw.received;
   EXPECT_FALSE(raw.timed_out);
   // Well under the cap, extensions pass (and are not forwarded: the body is re-chunked).
-  const auto fine = raw_exchange(proxy.port(), "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-                                               "Transfer-Encoding: chunked\r\n\r\n1;x=" +
-                                                   std::string(100, 'a') + "\r\nb\r\n0\r\n\r\n");
+  const auto fine = raw_exchange(proxy.port(),
+                                 "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n1;x=" +
+                                     std::string(100, 'a') + "\r\nb\r\n0\r\n\r\n");
   EXPECT_EQ(first_status(fine.received), 200u) << fine.received;
 }
 
@@ -77,7 +77,8 @@ TEST(hostile_client, fifty_megabytes_of_chunk_extension_and_of_trailers_leave_me
   proxy_under_test proxy({node.port()});
   // Warm up: the worker's buffers and pools exist before the baseline is taken.
   for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(first_status(raw_exchange(proxy.port(), closing_chunked_post + "1;" + std::string(1000, 'a') + "\r\nb\r\n0\r\n\r\n")
+    ASSERT_EQ(first_status(raw_exchange(proxy.port(),
+                                        closing_chunked_post + "1;" + std::string(1000, 'a') + "\r\nb\r\n0\r\n\r\n")
                                .received),
               200u);
   const std::string extension_filler(64 * 1024, 'a');
@@ -165,8 +166,8 @@ TEST(hostile_client, a_body_that_stops_gets_408_after_client_body_and_the_node_c
   config.timeouts.client_body = 300ms;
   config.timeouts.client_idle = 60s;
   proxy_under_test proxy(config);
-  const auto raw = raw_exchange(proxy.port(), "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789",
-                                5000ms);
+  const auto raw =
+      raw_exchange(proxy.port(), "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789", 5000ms);
   EXPECT_EQ(first_status(raw.received), 408u) << raw.received;
   EXPECT_FALSE(raw.timed_out);
   EXPECT_TRUE(wait_for([&] { return node.open_connections() == 0; }));
@@ -183,7 +184,7 @@ TEST(hostile_client, max_connections_per_ip_refuses_one_address_beyond_its_share
   ASSERT_EQ(b.get("/x").status, 200u);
   test_client c(proxy.port());
   EXPECT_EQ(c.get("/x").status, 0u);  // closed at once
-  a.reset();                           // one of the two closes: there is room again
+  a.reset();                          // one of the two closes: there is room again
   EXPECT_TRUE(wait_for([&] {
     test_client d(proxy.port());
     return d.get("/x").status == 200u;
@@ -222,9 +223,10 @@ TEST(hostile_client, max_connections_per_node_answers_503_when_no_slot_frees_wit
 }
 
 TEST(hostile_client, only_websocket_is_offered_to_the_node_in_an_upgrade) {
-  scripted_node node({{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-                       true}});
+  scripted_node node(
+      {{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        true}});
   proxy_under_test proxy({node.port()});
   const auto raw = raw_exchange(proxy.port(),
                                 "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
@@ -241,9 +243,10 @@ TEST(hostile_client, only_websocket_is_offered_to_the_node_in_an_upgrade) {
 }
 
 TEST(hostile_client, a_101_to_another_protocol_or_without_the_websocket_accept_is_a_502) {
-  for (const std::string answer : {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
-                                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-                                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"}) {
+  for (const std::string answer :
+       {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"}) {
     SCOPED_TRACE(answer);
     scripted_node node({{answer, true}});
     proxy_under_test proxy({node.port()});
@@ -258,9 +261,10 @@ TEST(hostile_client, a_101_to_another_protocol_or_without_the_websocket_accept_i
 TEST(hostile_client, an_http_1_0_client_gets_a_reset_when_the_node_dies_mid_body) {
   // The node promises a chunked body and dies in its middle; an HTTP/1.0 client reads the body to the
   // close, so a clean close would make the half body look whole.
-  scripted_node node({{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "5\r\nhello\r\n400\r\npartial",
-                       true}});
+  scripted_node node(
+      {{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n400\r\npartial",
+        true}});
   proxy_under_test proxy({node.port()});
   const auto raw = raw_exchange(proxy.port(), "GET /x HTTP/1.0\r\n\r\n", 3000ms);
   EXPECT_EQ(first_status(raw.received), 200u) << raw.received;
@@ -270,8 +274,8 @@ TEST(hostile_client, an_http_1_0_client_gets_a_reset_when_the_node_dies_mid_body
 TEST(hostile_client, a_node_that_sends_a_body_after_a_204_or_a_head_answer_is_not_reused) {
   for (const bool head : {false, true}) {
     SCOPED_TRACE(head ? "HEAD" : "204");
-    const std::string first = head ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-                                   : "HTTP/1.1 204 No Content\r\n\r\nstray bytes";
+    const std::string first =
+        head ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" : "HTTP/1.1 204 No Content\r\n\r\nstray bytes";
     scripted_node node({{first, false}, {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false}});
     proxy_under_test proxy({node.port()});
     test_client client(proxy.port());
@@ -303,8 +307,8 @@ TEST(hostile_client, an_acme_exemption_from_redirect_https_is_only_a_plain_chall
 TEST(hostile_client, a_host_field_with_whitespace_is_refused_even_with_an_absolute_target) {
   fake_node node({"n"});
   proxy_under_test proxy({node.port()});
-  for (const char* request : {"GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n", "GET http://a/ HTTP/1.1\r\nHost: a\tb\r\n\r\n",
-                              "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"}) {
+  for (const char* request : {"GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n",
+                              "GET http://a/ HTTP/1.1\r\nHost: a\tb\r\n\r\n", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"}) {
     SCOPED_TRACE(request);
     const auto raw = raw_exchange(proxy.port(), request);
     EXPECT_EQ(first_status(raw.received), 400u) << raw.received;
@@ -315,8 +319,9 @@ TEST(hostile_client, a_host_field_with_whitespace_is_refused_even_with_an_absolu
 TEST(hostile_client, one_empty_line_before_a_request_line_is_skipped_first_and_between_requests) {
   fake_node node({"n"});
   proxy_under_test proxy({node.port()});
-  const auto raw = raw_exchange(proxy.port(), "\r\nGET /one HTTP/1.1\r\nHost: a\r\n\r\n"
-                                              "\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  const auto raw = raw_exchange(proxy.port(),
+                                "\r\nGET /one HTTP/1.1\r\nHost: a\r\n\r\n"
+                                "\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(first_status(raw.received), 200u) << raw.received;
   EXPECT_NE(raw.received.find("\"path\":\"/one\""), std::string::npos) << raw.received;
   EXPECT_NE(raw.received.find("\"path\":\"/two\""), std::string::npos) << raw.received;
@@ -329,7 +334,8 @@ TEST(hostile_client, a_header_field_beyond_beasts_limit_gets_431_not_a_silent_dr
   auto config = test_config({node.port()});
   config.limits.max_header_size = 1 << 20;
   proxy_under_test proxy(config);
-  const auto raw = raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(70'000, 'x') + "\r\n\r\n");
+  const auto raw =
+      raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(70'000, 'x') + "\r\n\r\n");
   EXPECT_EQ(first_status(raw.received), 431u) << raw.received.substr(0, 200);
   EXPECT_EQ(node.requests(), 0u);
 }

@@ -55,8 +55,8 @@ TEST(limits, header_over_max_header_size_gets_431) {
   auto config = test_config({node.port()});
   config.limits.max_header_size = 2048;
   proxy_under_test proxy(config);
-  const auto raw = raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(3000, 'x') +
-                                                  "\r\n\r\n");
+  const auto raw =
+      raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(3000, 'x') + "\r\n\r\n");
   EXPECT_EQ(first_status(raw.received), 431u) << raw.received;
   EXPECT_EQ(node.requests(), 0u);
 }
@@ -66,8 +66,8 @@ TEST(limits, header_just_under_max_header_size_passes) {
   auto config = test_config({node.port()});
   config.limits.max_header_size = 2048;
   proxy_under_test proxy(config);
-  const auto raw = raw_exchange(proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: " +
-                                                  std::string(1900, 'x') + "\r\n\r\n");
+  const auto raw = raw_exchange(
+      proxy.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: " + std::string(1900, 'x') + "\r\n\r\n");
   EXPECT_EQ(first_status(raw.received), 200u) << raw.received;
 }
 

@@ -1,8 +1,8 @@
 // The logs never hold a worker up: the access log to a stdout nobody reads, and warnings about a failing
 // node at most once a second, with a count of those held back.
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -19,9 +19,10 @@ namespace {
 
 std::string config_json(std::uint16_t node_port, const std::string& access_log) {
   return R"({"workers":1,"listeners":[{"address":"127.0.0.1:0"}],"admin":{"address":"127.0.0.1:0"},
-    "access_log":{"path":")" + access_log + R"("},
-    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" + std::to_string(node_port) +
-         R"("}]}]})";
+    "access_log":{"path":")" +
+         access_log + R"("},
+    "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
+         std::to_string(node_port) + R"("}]}]})";
 }
 
 // The value of one series in a scrape, or -1.
@@ -83,8 +84,7 @@ TEST(logging, a_failing_node_costs_one_warning_a_second_and_the_next_says_how_ma
   // Every request fails (503) and would warn twice (the connect, our 503); past a second, one does.
   for (int round = 0; round < 60 && !suppressed_noted; ++round) {
     for (int i = 0; i < 20; ++i, ++requests) ASSERT_EQ(client.get("/x").status, 503u);
-    suppressed_noted =
-        wait_for([&] { return proxy.log().find("similar suppressed)") != std::string::npos; }, 100ms);
+    suppressed_noted = wait_for([&] { return proxy.log().find("similar suppressed)") != std::string::npos; }, 100ms);
   }
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   ASSERT_TRUE(suppressed_noted) << proxy.log();

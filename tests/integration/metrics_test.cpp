@@ -77,7 +77,7 @@ std::set<std::string> labels_offered(const std::string& text) {
 struct selector {
   std::string name;
   std::vector<std::pair<std::string, std::string>> equals;  // label="value" (exact matchers)
-  std::vector<std::string> other;                            // labels matched by !=, =~ or !~
+  std::vector<std::string> other;                           // labels matched by !=, =~ or !~
 };
 
 // Every drawbridge_ or process_ selector in `expr` (a hand-written scan: std::regex trips a GCC 12
@@ -102,8 +102,10 @@ std::vector<selector> selectors(const std::string& expr) {
         const bool exact = inside[op] == '=' && inside[op + 1] != '~';
         const auto open = inside.find('"', op);
         const auto end = inside.find('"', open + 1);
-        if (exact) sel.equals.emplace_back(label, inside.substr(open + 1, end - open - 1));
-        else sel.other.push_back(label);
+        if (exact)
+          sel.equals.emplace_back(label, inside.substr(open + 1, end - open - 1));
+        else
+          sel.other.push_back(label);
         k = inside.find(',', end);
         k = k == std::string::npos ? inside.size() : k + 1;
       }
@@ -162,8 +164,8 @@ TEST(metrics, counts_after_known_traffic_are_exact) {
     test_client client(proxy.port());
     // Round robin from node1: node1 gets requests 1, 3, 5, 7 and node2 requests 2, 4, 6.
     for (int i = 0; i < 4; ++i) ASSERT_EQ(client.get("/x").status, 200u);
-    ASSERT_EQ(client.get("/x?status=404").status, 404u);                                      // node1
-    ASSERT_EQ(client.request(http::verb::post, "/upload", std::string(1000, 'u')).status, 200u);  // node2
+    ASSERT_EQ(client.get("/x?status=404").status, 404u);                                                      // node1
+    ASSERT_EQ(client.request(http::verb::post, "/upload", std::string(1000, 'u')).status, 200u);              // node2
     const auto zipped = client.request(http::verb::get, "/g?bytes=5000", {}, {{"Accept-Encoding", "gzip"}});  // node1
     ASSERT_EQ(zipped.headers[http::field::content_encoding], "gzip");
     // A malformed request is refused before routing.
@@ -202,7 +204,8 @@ TEST(metrics, counts_after_known_traffic_are_exact) {
     EXPECT_EQ(at(R"(drawbridge_downstream_connections_total{listener="127.0.0.1:0"})"), 2);
     EXPECT_EQ(at(R"(drawbridge_refused_connections_total{listener="127.0.0.1:0"})"), 0);
     EXPECT_TRUE(wait_for([&] {  // the refused request's connection closes; the client's stays open
-      return samples(scrape(proxy.admin_port())).at(R"(drawbridge_downstream_connections{listener="127.0.0.1:0"})") == 1;
+      return samples(scrape(proxy.admin_port())).at(R"(drawbridge_downstream_connections{listener="127.0.0.1:0"})") ==
+             1;
     }));
     EXPECT_EQ(at(R"(drawbridge_node_in_flight{upstream="app",node="node1"})"), 0);
     EXPECT_EQ(at(R"(drawbridge_node_state{upstream="app",node="node1",state="active"})"), 1);
@@ -292,25 +295,42 @@ TEST(metrics, an_https_scrape_passes_promtool_and_holds_every_family_the_operato
   const auto [status, output] = run("promtool check metrics < " + path);
   EXPECT_EQ(status, 0) << output;
   const auto names = families(text);
-  for (const char* name :
-       {"drawbridge_requests_total", "drawbridge_request_duration_seconds", "drawbridge_upstream_response_duration_seconds",
-        "drawbridge_downstream_connections", "drawbridge_downstream_connections_total", "drawbridge_node_in_flight",
-        "drawbridge_node_state", "drawbridge_node_healthy", "drawbridge_health_checks_total",
-        "drawbridge_node_ejections_total", "drawbridge_retries_total", "drawbridge_upstream_connections_total",
-        "drawbridge_bytes_received_total", "drawbridge_bytes_sent_total", "drawbridge_gzip_bytes_in_total",
-        "drawbridge_gzip_bytes_out_total", "drawbridge_tls_handshakes_total",
-        "drawbridge_tls_certificate_expiry_timestamp_seconds", "drawbridge_admin_actions_total",
-        "drawbridge_rejected_requests_total", "drawbridge_build_info", "process_cpu_seconds_total",
-        "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"})
+  for (const char* name : {"drawbridge_requests_total",
+                           "drawbridge_request_duration_seconds",
+                           "drawbridge_upstream_response_duration_seconds",
+                           "drawbridge_downstream_connections",
+                           "drawbridge_downstream_connections_total",
+                           "drawbridge_node_in_flight",
+                           "drawbridge_node_state",
+                           "drawbridge_node_healthy",
+                           "drawbridge_health_checks_total",
+                           "drawbridge_node_ejections_total",
+                           "drawbridge_retries_total",
+                           "drawbridge_upstream_connections_total",
+                           "drawbridge_bytes_received_total",
+                           "drawbridge_bytes_sent_total",
+                           "drawbridge_gzip_bytes_in_total",
+                           "drawbridge_gzip_bytes_out_total",
+                           "drawbridge_tls_handshakes_total",
+                           "drawbridge_tls_certificate_expiry_timestamp_seconds",
+                           "drawbridge_admin_actions_total",
+                           "drawbridge_rejected_requests_total",
+                           "drawbridge_build_info",
+                           "process_cpu_seconds_total",
+                           "process_resident_memory_bytes",
+                           "process_open_fds",
+                           "process_start_time_seconds"})
     EXPECT_TRUE(names.contains(name)) << name;
   const auto s = samples(text);
   EXPECT_EQ(s.at(R"(drawbridge_tls_handshakes_total{listener="127.0.0.1:0",result="full"})"), 1);
   EXPECT_EQ(s.at(R"(drawbridge_tls_handshakes_total{listener="127.0.0.1:0",result="failed"})"), 0);
   // The certificate's expiry, to the second, under its name.
-  const auto expiry = s.at(R"(drawbridge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:0",name="app.test",file=")" +
-                           cert.cert + R"("})");
+  const auto expiry =
+      s.at(R"(drawbridge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:0",name="app.test",file=")" +
+           cert.cert + R"("})");
   const auto not_after = proxy.rt().listeners[0]->current_contexts()->certificates().front().not_after;
-  EXPECT_EQ(expiry, static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(not_after.time_since_epoch()).count()));
+  EXPECT_EQ(expiry, static_cast<double>(
+                        std::chrono::duration_cast<std::chrono::seconds>(not_after.time_since_epoch()).count()));
 }
 
 TEST(metrics, the_scrape_is_open_unless_metrics_auth_asks_for_the_token) {
@@ -400,8 +420,8 @@ TEST(metrics, every_series_the_dashboard_and_the_alerts_query_is_one_drawbridge_
       EXPECT_GE(check(panel["title"].get<std::string>(), target["expr"].get<std::string>()), 1u) << panel["title"];
   }
   for (const char* wanted : {"Request latency p50 / p99", "Requests/s by status code", "5xx ratio", "Node state",
-                             "In flight per node", "Health-check failures and ejections/s", "Keep-alive pool reuse ratio",
-                             "TLS handshakes/s", "Certificate expiry (days)"})
+                             "In flight per node", "Health-check failures and ejections/s",
+                             "Keep-alive pool reuse ratio", "TLS handshakes/s", "Certificate expiry (days)"})
     EXPECT_TRUE(titles.contains(wanted)) << wanted;
 
   // The alert rules: every series name in the file (expressions; the prose names none).

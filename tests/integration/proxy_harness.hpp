@@ -4,8 +4,8 @@
 
 #include <sys/types.h>
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -35,8 +35,7 @@ void use_tls(conf::config& config, const std::vector<pem_files>& certs, std::str
 class proxy_under_test {
  public:
   explicit proxy_under_test(conf::config config);
-  explicit proxy_under_test(const std::vector<std::uint16_t>& node_ports)
-      : proxy_under_test(test_config(node_ports)) {}
+  explicit proxy_under_test(const std::vector<std::uint16_t>& node_ports) : proxy_under_test(test_config(node_ports)) {}
   // So that proxy_under_test p({a.port(), b.port()}) is not mistaken for an aggregate config.
   explicit proxy_under_test(std::initializer_list<std::uint16_t> node_ports)
       : proxy_under_test(std::vector<std::uint16_t>(node_ports)) {}
@@ -74,7 +73,7 @@ class spawned_proxy {
   std::uint16_t admin_port() const { return admin_port_; }  // when the config has an admin block
   pid_t pid() const { return pid_; }
   const std::string& output() const { return output_; }  // stderr until it reported its port
-  std::string log() const;  // everything it wrote so far (start-up included)
+  std::string log() const;                               // everything it wrote so far (start-up included)
   // Sends SIGTERM and returns the exit status (or -1).
   int terminate();
 
@@ -98,8 +97,8 @@ class spawned_demo_node {
   spawned_demo_node& operator=(const spawned_demo_node&) = delete;
 
   std::uint16_t port() const { return port_; }  // 0 when it did not start
-  void kill9();                                   // SIGKILL, and wait for it
-  std::vector<std::string> recorded() const;      // the header values it printed so far
+  void kill9();                                 // SIGKILL, and wait for it
+  std::vector<std::string> recorded() const;    // the header values it printed so far
 
  private:
   struct shared_output;

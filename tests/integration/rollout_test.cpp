@@ -36,14 +36,17 @@ class demo_fleet {
     std::ofstream(script_) << "#!/bin/sh\n"
                               "# restart-node NAME ADDRESS: stop demo node NAME, start it again on ADDRESS\n"
                               "set -e\n"
-                              "dir=" << dir_ << "\n"
+                              "dir="
+                           << dir_
+                           << "\n"
                               "if [ -f \"$dir/$1.pid\" ]; then\n"
                               "  pid=$(cat \"$dir/$1.pid\")\n"
                               "  kill -TERM \"$pid\" 2>/dev/null || true\n"
                               "  while kill -0 \"$pid\" 2>/dev/null; do sleep 0.02; done\n"
                               "  echo \"stopped $1\"\n"
                               "fi\n"
-                              "" DEMO_NODE_BINARY " --name \"$1\" --listen \"$2\" --start-delay \"${BOOT:-" << boot
+                              "" DEMO_NODE_BINARY " --name \"$1\" --listen \"$2\" --start-delay \"${BOOT:-"
+                           << boot
                            << "}\" >\"$dir/$1.log\" 2>&1 &\n"
                               "echo $! >\"$dir/$1.pid\"\n"
                               "echo \"started $1 on $2\"\n";
@@ -93,15 +96,16 @@ std::string rollout_config(const std::vector<std::uint16_t>& ports, bool health_
              std::to_string(ports[i]) + R"("})";
   // Probes get 250 ms: a ThreadSanitizer build of the binary sometimes needs more than 100 ms for one, and
   // two such in a row made a healthy node unhealthy mid-test.
-  const std::string checks =
-      health_checks ? R"("health_check":{"path":"/api/v1/health","interval":"250ms","timeout":"250ms",
+  const std::string checks = health_checks
+                                 ? R"("health_check":{"path":"/api/v1/health","interval":"250ms","timeout":"250ms",
                          "healthy_threshold":2,"unhealthy_threshold":2,
                          "expect_json":{"pointer":"/responseMeta/success","equals":true}},)"
-                    : "";
+                                 : "";
   return R"({"workers":2,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
     "timeouts":{"connect":"1s","read":"10s"},
     "admin":{"address":"127.0.0.1:0"},
-    "upstreams":[{"name":"app",)" + checks + R"("nodes":[)" + nodes + "]}]}";
+    "upstreams":[{"name":"app",)" +
+         checks + R"("nodes":[)" + nodes + "]}]}";
 }
 
 // Clients sending GETs and POSTs (30%) over keep-alive connections until stopped; failures counted.
@@ -186,10 +190,10 @@ TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
 
   load traffic(pool.proxy.port(), 6);
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
-  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(),
-                                      "--exec", pool.fleet.restart_script() + " {node} {address}", "--drain-wait", "10s",
-                                      "--health-wait", "20s"},
-                                     90s);
+  const auto result =
+      run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--exec",
+                      pool.fleet.restart_script() + " {node} {address}", "--drain-wait", "10s", "--health-wait", "20s"},
+                     90s);
   std::this_thread::sleep_for(300ms);  // traffic on the upgraded pool
   traffic.stop();
   std::cout << "rollout under load: " << traffic.gets() << " GETs, " << traffic.posts() << " POSTs, "
@@ -197,8 +201,8 @@ TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
   EXPECT_EQ(result.exit_code, 0) << result.out;
   EXPECT_EQ(traffic.failed_gets() + traffic.failed_posts(), 0u) << traffic.failures();
   EXPECT_GT(traffic.posts(), 30u);
-  for (const char* line : {"rollout app: 3 node(s): node1 node2 node3", "[1/3] node1: drained",
-                           "node1 | stopped node1", "[2/3] node2: active", "[3/3] node3: active", "rollout app: done"})
+  for (const char* line : {"rollout app: 3 node(s): node1 node2 node3", "[1/3] node1: drained", "node1 | stopped node1",
+                           "[2/3] node2: active", "[3/3] node3: active", "rollout app: done"})
     EXPECT_NE(result.out.find(line), std::string::npos) << line << "\n" << result.out;
   // Every node serves again, and the audit log recorded each step.
   const auto upstream = json::parse(pool.admin.get("/v1/upstreams/app").body);
@@ -212,13 +216,16 @@ TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
 TEST(rollout, stops_at_the_first_failing_command_and_leaves_that_node_out_of_rotation) {
   running_pool pool("0s");
   ASSERT_TRUE(pool.ready) << pool.proxy.output();
-  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(),
-                                      "--nodes", "node2,node3", "--exec", "echo upgrading {node} at {address}; exit 3"});
+  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--nodes", "node2,node3", "--exec",
+                                      "echo upgrading {node} at {address}; exit 3"});
   EXPECT_EQ(result.exit_code, 1) << result.out;
-  EXPECT_NE(result.out.find("node2 | upgrading node2 at 127.0.0.1:" + std::to_string(pool.fleet.ports()[1])), std::string::npos)
+  EXPECT_NE(result.out.find("node2 | upgrading node2 at 127.0.0.1:" + std::to_string(pool.fleet.ports()[1])),
+            std::string::npos)
       << result.out;
-  EXPECT_NE(result.out.find("stopped at node2: the command exited with 3; node2 stays out of rotation; 1 node(s) not touched"),
-            std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(
+                "stopped at node2: the command exited with 3; node2 stays out of rotation; 1 node(s) not touched"),
+            std::string::npos)
+      << result.out;
   const auto upstream = json::parse(pool.admin.get("/v1/upstreams/app").body);
   EXPECT_EQ(upstream["nodes"][0]["state"], "active");
   EXPECT_EQ(upstream["nodes"][1]["state"], "drained");
@@ -229,10 +236,10 @@ TEST(rollout, a_node_that_does_not_come_back_healthy_in_time_is_drained_again_an
   running_pool pool("0s");
   ASSERT_TRUE(pool.ready) << pool.proxy.output();
   // The upgraded node boots for 30 s; the rollout waits 1 s for its health.
-  const auto result = run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--exec",
-                                      "BOOT=30s " + pool.fleet.restart_script() + " {node} {address}", "--health-wait",
-                                      "1s"},
-                                     30s);
+  const auto result =
+      run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--exec",
+                      "BOOT=30s " + pool.fleet.restart_script() + " {node} {address}", "--health-wait", "1s"},
+                     30s);
   EXPECT_EQ(result.exit_code, 1) << result.out;
   EXPECT_NE(result.out.find("stopped at node1: undrain: node node1 is not healthy after 1s"), std::string::npos)
       << result.out;
@@ -274,19 +281,22 @@ TEST(restart_without_drain, no_get_fails_and_only_posts_in_flight_on_a_stopped_n
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
   for (int i = 0; i < 3; ++i) {
     const std::string name = "node" + std::to_string(i + 1);
-    const std::string command =
-        pool.fleet.restart_script() + " " + name + " 127.0.0.1:" + std::to_string(pool.fleet.ports()[static_cast<std::size_t>(i)]) +
-        " >/dev/null";
+    const std::string command = pool.fleet.restart_script() + " " + name +
+                                " 127.0.0.1:" + std::to_string(pool.fleet.ports()[static_cast<std::size_t>(i)]) +
+                                " >/dev/null";
     ASSERT_EQ(std::system(command.c_str()), 0);
     // Wait for the node to be back in rotation before restarting the next one.
-    ASSERT_TRUE(wait_for([&] {
-      const auto n = json::parse(pool.admin.get("/v1/upstreams/app/nodes/" + name).body);
-      return n["state"] == "active" && n["health"] == "healthy" && n["last_check"]["ok"] == true;
-    }, 20s));
+    ASSERT_TRUE(wait_for(
+        [&] {
+          const auto n = json::parse(pool.admin.get("/v1/upstreams/app/nodes/" + name).body);
+          return n["state"] == "active" && n["health"] == "healthy" && n["last_check"]["ok"] == true;
+        },
+        20s));
   }
   traffic.stop();
-  std::cout << "restart without drain: " << traffic.gets() << " GETs, " << traffic.posts() << " POSTs; failed: "
-            << traffic.failed_gets() << " GETs, " << traffic.failed_posts() << " POSTs\n" << traffic.failures();
+  std::cout << "restart without drain: " << traffic.gets() << " GETs, " << traffic.posts()
+            << " POSTs; failed: " << traffic.failed_gets() << " GETs, " << traffic.failed_posts() << " POSTs\n"
+            << traffic.failures();
   EXPECT_EQ(traffic.failed_gets(), 0u) << traffic.failures();
   // A POST is never replayed: the ones a stopped node was handling, or that met a booting node before its
   // checks failed, can fail. Bounded, not zero.
@@ -298,8 +308,10 @@ namespace {
 // drawbridge (the binary) in front of two nodes that need not exist: no health checks, no traffic.
 std::string two_node_config(const std::string& first_name, const std::string& extra = "") {
   return R"({"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
-    "admin":{"address":"127.0.0.1:0"},)" + extra + R"(
-    "upstreams":[{"name":"app","nodes":[{"name":")" + first_name + R"(","address":"127.0.0.1:1"},
+    "admin":{"address":"127.0.0.1:0"},)" +
+         extra + R"(
+    "upstreams":[{"name":"app","nodes":[{"name":")" +
+         first_name + R"(","address":"127.0.0.1:1"},
                                         {"name":"node2","address":"127.0.0.1:2"}]}]})";
 }
 
@@ -317,7 +329,8 @@ TEST(rollout, a_node_name_reaches_the_command_as_one_quoted_word_and_in_the_envi
        R"(echo got:{node}:"$DRAWBRIDGE_NODE":"$DRAWBRIDGE_UPSTREAM":"$DRAWBRIDGE_ADDRESS" at {address})",
        "--health-wait", "5s"});
   EXPECT_EQ(result.exit_code, 0) << result.out;
-  EXPECT_NE(result.out.find(name + " | got:" + name + ":" + name + ":app:127.0.0.1:1 at 127.0.0.1:1"), std::string::npos)
+  EXPECT_NE(result.out.find(name + " | got:" + name + ":" + name + ":app:127.0.0.1:1 at 127.0.0.1:1"),
+            std::string::npos)
       << result.out;
   EXPECT_TRUE(std::filesystem::is_empty(dir)) << result.out;
   std::filesystem::remove_all(dir);
@@ -331,11 +344,13 @@ TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
   // The state file's directory becomes a file: drawbridge can drain, but not remember it.
   std::filesystem::remove_all(dir);
   std::ofstream(dir) << "not a directory";
-  const auto result = run_drawbridge({"rollout", "app", "--admin",
-                                      "http://127.0.0.1:" + std::to_string(proxy.admin_port()), "--exec", "echo ran {node}"});
+  const auto result =
+      run_drawbridge({"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(proxy.admin_port()), "--exec",
+                      "echo ran {node}"});
   EXPECT_EQ(result.exit_code, 1) << result.out;
   EXPECT_NE(result.out.find("stopped at node1: drain: "), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("(500 persist_failed); node1 stays out of rotation; 1 node(s) not touched"), std::string::npos)
+  EXPECT_NE(result.out.find("(500 persist_failed); node1 stays out of rotation; 1 node(s) not touched"),
+            std::string::npos)
       << result.out;
   EXPECT_EQ(result.out.find("ran "), std::string::npos) << result.out;  // the command never ran
   test_client admin(proxy.admin_port());

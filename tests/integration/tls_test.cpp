@@ -2,10 +2,10 @@
 // from plain HTTP, HSTS and X-Forwarded-Proto, and certificate reloads that leave open connections alone.
 
 #include <gtest/gtest.h>
-#include <openssl/ssl.h>
-#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -18,8 +18,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <filesystem>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
@@ -83,8 +83,9 @@ TEST(tls, a_request_is_proxied_over_tls_1_2_and_1_3_with_alpn_and_the_forwarded_
   fake_node node({"n"});
   proxy_under_test proxy(tls_config(node.port(), {cert}, "max-age=31536000"));
   for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-    tls_client client(proxy.port(), {.sni = "app.example.com", .min_version = version, .max_version = version,
-                                     .ca_file = ca.ca_file()});
+    tls_client client(
+        proxy.port(),
+        {.sni = "app.example.com", .min_version = version, .max_version = version, .ca_file = ca.ca_file()});
     ASSERT_TRUE(client.connected()) << client.error();
     EXPECT_EQ(client.version(), version == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3");
     EXPECT_EQ(client.alpn(), "http/1.1");
@@ -280,7 +281,8 @@ TEST(tls, a_slow_reader_gets_the_whole_response_after_the_socket_fills) {
   raw_tls_client client;
   ASSERT_TRUE(client.connect(proxy.port(), 8192));
   constexpr std::size_t size = 8 * 1024 * 1024;
-  ASSERT_TRUE(client.send("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(
+      client.send("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
   std::this_thread::sleep_for(300ms);  // let the proxy's side fill up before reading
   int last = 0;
   const auto response = client.read_all(last);
@@ -377,7 +379,8 @@ TEST(tls, a_reload_serves_the_new_certificate_to_new_connections_while_open_ones
   res = admin.request(http::verb::post, "/v1/tls/reload");
   EXPECT_EQ(res.status, 500u);
   EXPECT_NE(json::parse(res.body)["error"]["message"].get<std::string>().find("the key does not match the certificate"),
-            std::string::npos) << res.body;
+            std::string::npos)
+      << res.body;
   tls_client after_bad(proxy.port());
   ASSERT_TRUE(after_bad.connected());
   EXPECT_NE(after_bad.peer_subject().find("CN=new.test"), std::string::npos);
@@ -388,7 +391,8 @@ namespace {
 // A TLS "node": drawbridge itself with an HTTPS listener, in front of a fake node.
 struct tls_node {
   tls_node(const test_ca& ca, const std::string& name, const std::vector<std::string>& dns)
-      : backend({name}), cert(ca.issue(name, dns.empty() ? name : dns.front(), dns)),
+      : backend({name}),
+        cert(ca.issue(name, dns.empty() ? name : dns.front(), dns)),
         proxy(tls_config(backend.port(), {cert})) {}
   fake_node backend;
   pem_files cert;
@@ -476,10 +480,12 @@ TEST(tls, sighup_reloads_the_certificates_of_the_running_binary_and_start_up_war
   fake_node node({"n"});
   spawned_proxy proxy(R"({"workers":1,"listeners":[{"address":"127.0.0.1:0","tls":{"certificates":[{"cert":")" +
                       cert_path + R"(","key":")" + key_path + R"("}]}}],"access_log":{"path":"off"},
-    "upstreams":[{"name":"app","nodes":[{"name":"n","address":"127.0.0.1:)" + std::to_string(node.port()) + R"("}]}]})");
+    "upstreams":[{"name":"app","nodes":[{"name":"n","address":"127.0.0.1:)" +
+                      std::to_string(node.port()) + R"("}]}]})");
   ASSERT_TRUE(proxy.started()) << proxy.output();
   EXPECT_NE(proxy.log().find("certificate /O=drawbridge tests/CN=soon.test (" + cert_path + ") expires on"),
-            std::string::npos) << proxy.log();
+            std::string::npos)
+      << proxy.log();
   tls_client open(proxy.port());
   ASSERT_TRUE(open.connected()) << open.error();
   EXPECT_NE(open.peer_subject().find("CN=soon.test"), std::string::npos);
@@ -503,7 +509,8 @@ namespace {
 class mutual_tls_node {
  public:
   mutual_tls_node(const test_ca& ca, const pem_files& cert)
-      : context_(boost::asio::ssl::context::tls_server), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+      : context_(boost::asio::ssl::context::tls_server),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     context_.use_certificate_chain_file(cert.cert);
     context_.use_private_key_file(cert.key, boost::asio::ssl::context::pem);
     context_.load_verify_file(ca.ca_file());
@@ -561,8 +568,12 @@ TEST(upstream_tls, a_node_that_requires_a_client_certificate_gets_the_configured
   mutual_tls_node node(ca, ca.issue("node", "node.test", {"node.test"}));
   const auto client_cert = ca.issue("proxy-client", "drawbridge.client", {"drawbridge.client"});
   auto config = test_config({node.port()});
-  config.upstreams[0].tls = {.enabled = true, .verify = true, .ca_file = ca.ca_file(), .sni = "node.test",
-                             .client_cert = client_cert.cert, .client_key = client_cert.key};
+  config.upstreams[0].tls = {.enabled = true,
+                             .verify = true,
+                             .ca_file = ca.ca_file(),
+                             .sni = "node.test",
+                             .client_cert = client_cert.cert,
+                             .client_key = client_cert.key};
   {
     proxy_under_test proxy(config);
     test_client client(proxy.port());

@@ -7,14 +7,14 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <future>
-#include <nlohmann/json.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <future>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -213,7 +213,9 @@ TEST(websocket, a_refused_upgrade_is_relayed_as_a_normal_response) {
   proxy_under_test proxy(admin_test_config({node.port()}, false));
   test_client client(proxy.port());
   const auto res = client.request(beast::http::verb::get, "/rts/socket", {},
-                                  {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"},
+                                  {{"Connection", "Upgrade"},
+                                   {"Upgrade", "websocket"},
+                                   {"Sec-WebSocket-Version", "13"},
                                    {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
   EXPECT_EQ(res.status, 426u);
   EXPECT_EQ(res.body, "no");

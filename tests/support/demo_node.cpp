@@ -1,8 +1,8 @@
 // demo-node: plays an Appsmith node for scripts/run, the benchmark and manual tests (see fake_node.hpp
 // for what it answers). Runs until SIGINT/SIGTERM.
 
-#include <csignal>
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "conf/address.hpp"
@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   std::string record_header;
   app.add_option("--name", name, "Name reported in every answer");
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port, printed)");
-  app.add_option("--start-delay", start_delay, "Answer 502 to everything for this long after start, as a booting Appsmith node does (e.g. 20s)");
+  app.add_option("--start-delay", start_delay,
+                 "Answer 502 to everything for this long after start, as a booting Appsmith node does (e.g. 20s)");
   app.add_option("--record-header", record_header,
                  "Print \"recorded VALUE\" for this request header of every request, as it arrives (tests)");
   CLI11_PARSE(app, argc, argv);

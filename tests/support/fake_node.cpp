@@ -16,9 +16,9 @@
 #include <boost/beast/websocket.hpp>
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <set>
 #include <string_view>
+#include <tuple>
 
 namespace drawbridge::testing {
 
@@ -236,13 +236,12 @@ struct fake_node::impl {
           body = R"({"responseMeta":{"status":503,"success":false},"data":"unhealthy"})";
         }
       } else if (path == "/upload") {
-        body = "{\"node\":\"" + options.name + "\",\"bytes\":" + std::to_string(body_bytes) +
-               ",\"sha256\":\"" + hash.hex() + "\"}";
+        body = "{\"node\":\"" + options.name + "\",\"bytes\":" + std::to_string(body_bytes) + ",\"sha256\":\"" +
+               hash.hex() + "\"}";
       } else if (!query.count("bytes")) {
         body = "{\"node\":\"" + options.name + "\",\"method\":\"" + std::string(req.method_string()) +
                "\",\"path\":\"" + json_escape(target) + "\",\"connection\":" + std::to_string(connection_id) +
-               ",\"request\":" + std::to_string(n) + ",\"body_bytes\":" + std::to_string(body_bytes) +
-               ",\"headers\":{";
+               ",\"request\":" + std::to_string(n) + ",\"body_bytes\":" + std::to_string(body_bytes) + ",\"headers\":{";
         bool first = true;
         for (const auto& f : req) {
           if (!first) body += ',';
@@ -264,16 +263,17 @@ struct fake_node::impl {
         res.prepare_payload();
         stream->expires_after(std::chrono::seconds(120));
         http::response_serializer<http::string_body> rs(res);
-        auto [wec, wn] = req.method() == http::verb::head
-                             ? co_await http::async_write_header(*stream, rs, use_tuple)
-                             : co_await http::async_write(*stream, rs, use_tuple);
+        auto [wec, wn] = req.method() == http::verb::head ? co_await http::async_write_header(*stream, rs, use_tuple)
+                                                          : co_await http::async_write(*stream, rs, use_tuple);
         if (wec || !keep || silent_close) break;
         continue;
       }
       // Streamed body: `bytes` of a repeating pattern, optionally chunked, optionally stalled.
       http::response<http::buffer_body> streamed{res.base()};
-      if (query.count("chunked")) streamed.chunked(true);
-      else streamed.content_length(large);
+      if (query.count("chunked"))
+        streamed.chunked(true);
+      else
+        streamed.content_length(large);
       http::response_serializer<http::buffer_body> sr(streamed);
       auto [hec, hn] = co_await http::async_write_header(*stream, sr, use_tuple);
       if (hec) break;

@@ -17,9 +17,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
-#include <functional>
 #include <thread>
 #include <vector>
 
@@ -28,7 +28,7 @@ namespace drawbridge::testing {
 struct fake_node_options {
   std::string name = "node";
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;                   // 0 = the kernel chooses; read it back with port()
+  std::uint16_t port = 0;                    // 0 = the kernel chooses; read it back with port()
   std::chrono::milliseconds start_delay{0};  // every request answers 502 (plain text) until this much time has passed
   // Every request, whatever its query: answered normally, reset without an answer, answered with junk, or
   // read and never answered (the connection held until the peer closes it).
@@ -54,8 +54,8 @@ class fake_node {
   // Stops accepting and closes every connection; port() then refuses connections.
   void stop();
 
-  std::uint64_t connections() const;  // accepted so far
-  std::uint64_t requests() const;     // answered or aborted so far
+  std::uint64_t connections() const;       // accepted so far
+  std::uint64_t requests() const;          // answered or aborted so far
   std::uint64_t open_connections() const;  // accepted and not yet closed by either side
   // Whether /api/v1/health answers 200 {"responseMeta":{"success":true}} or 503 with success false.
   void set_healthy(bool healthy);

@@ -17,8 +17,7 @@ scripted_node::scripted_node(std::vector<scripted_answer> answers) : answers_(st
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
   if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      ::listen(listen_fd_, 64) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
     throw std::runtime_error("scripted_node: cannot listen on 127.0.0.1");
   port_ = ntohs(address.sin_port);
   acceptor_ = std::thread([this] {

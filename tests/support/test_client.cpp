@@ -1,9 +1,9 @@
 #include "tests/support/test_client.hpp"
 
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <openssl/evp.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>

@@ -14,10 +14,10 @@
 namespace drawbridge::testing {
 
 struct tls_options {
-  std::string sni;                 // empty = no SNI
-  int min_version = 0;             // e.g. TLS1_2_VERSION; 0 = OpenSSL's default
-  int max_version = 0;             // 0 = OpenSSL's default
-  std::string ca_file;             // set = verify the server against it
+  std::string sni;      // empty = no SNI
+  int min_version = 0;  // e.g. TLS1_2_VERSION; 0 = OpenSSL's default
+  int max_version = 0;  // 0 = OpenSSL's default
+  std::string ca_file;  // set = verify the server against it
   bool offer_alpn_http11 = true;
   std::shared_ptr<SSL_SESSION> resume;  // offer this session (from session() of an earlier client)
 };
@@ -27,10 +27,10 @@ class tls_client {
   tls_client(std::uint16_t port, tls_options options = {});
   ~tls_client();
 
-  bool connected() const;         // the handshake completed
+  bool connected() const;            // the handshake completed
   const std::string& error() const;  // why not
-  std::string version() const;     // "TLSv1.3"
-  std::string alpn() const;        // "http/1.1" or empty
+  std::string version() const;       // "TLSv1.3"
+  std::string alpn() const;          // "http/1.1" or empty
   std::string peer_subject() const;  // "/O=drawbridge tests/CN=a.test"
   bool session_reused() const;
   // The session to resume later; read it after a request, once the server's tickets have arrived.

@@ -96,8 +96,8 @@ TEST(config, node_address_errors_cover_bad_ports_and_types) {
                         R"(upstreams[0].nodes[1].address: expected host:port, got "10.0.0.7:0")"));
   EXPECT_TRUE(has_error(errors_of(with_node_address(R"("10.0.0.7:70000")")),
                         R"(upstreams[0].nodes[1].address: expected host:port, got "10.0.0.7:70000")"));
-  EXPECT_TRUE(has_error(errors_of(with_node_address("80")),
-                        "upstreams[0].nodes[1].address: expected host:port, got 80"));
+  EXPECT_TRUE(
+      has_error(errors_of(with_node_address("80")), "upstreams[0].nodes[1].address: expected host:port, got 80"));
 }
 
 TEST(config, unknown_keys_are_errors_at_every_level) {
@@ -128,20 +128,20 @@ TEST(config, every_problem_is_reported_at_once) {
     "access_log": {"format": "text"},
     "log_level": "loud"})");
   EXPECT_TRUE(has_error(errors, "workers: expected an integer from 0 to 256, got 1000"));
-  EXPECT_TRUE(has_error(errors,
-                        R"(limits.max_body_size: expected a size such as 1024, "16k", "150m" or "1g", got "lots")"));
+  EXPECT_TRUE(
+      has_error(errors, R"(limits.max_body_size: expected a size such as 1024, "16k", "150m" or "1g", got "lots")"));
   EXPECT_TRUE(has_error(errors, R"(limits.max_header_size: expected a size from 1k to 64k, got "100")"));
-  EXPECT_TRUE(has_error(errors,
-                        R"(timeouts.connect: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "30")"));
-  EXPECT_TRUE(has_error(errors,
-                        R"(timeouts.read: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "0s")"));
+  EXPECT_TRUE(has_error(
+      errors, R"(timeouts.connect: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "30")"));
+  EXPECT_TRUE(has_error(
+      errors, R"(timeouts.read: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "0s")"));
   EXPECT_TRUE(has_error(errors, R"(routes[0].path_prefix: must start with "/", got "api")"));
   EXPECT_TRUE(has_error(errors, R"(routes[0].upstream: no upstream is named "nope")"));
   EXPECT_TRUE(has_error(errors, R"(upstreams[0].balance: expected "round_robin" or "least_request", got "random")"));
   EXPECT_TRUE(has_error(errors, "upstreams[0].nodes: expected at least one node"));
   EXPECT_TRUE(has_error(errors, R"(access_log.format: expected "json", got "text")"));
-  EXPECT_TRUE(has_error(errors,
-                        R"(log_level: expected one of trace, debug, info, warn, error, critical, off, got "loud")"));
+  EXPECT_TRUE(
+      has_error(errors, R"(log_level: expected one of trace, debug, info, warn, error, critical, off, got "loud")"));
   EXPECT_EQ(errors.size(), 11u);
 }
 
@@ -170,7 +170,8 @@ TEST(config, several_upstreams_need_explicit_routes) {
 }
 
 TEST(config, sizes_accept_plain_integers) {
-  const auto r = parse_config(R"({"limits":{"max_body_size":1048576},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  const auto r = parse_config(
+      R"({"limits":{"max_body_size":1048576},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value.limits.max_body_size, 1048576u);
 }
@@ -191,7 +192,8 @@ TEST(config, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
 }
 
 TEST(config, listener_addresses_are_validated_and_not_duplicated) {
-  const auto errors = errors_of(R"({"listeners":[{"address":"0.0.0.0:8080"},{"address":"0.0.0.0:8080"},{"address":"8080"}],
+  const auto errors =
+      errors_of(R"({"listeners":[{"address":"0.0.0.0:8080"},{"address":"0.0.0.0:8080"},{"address":"8080"}],
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   EXPECT_TRUE(has_error(errors, "listeners[1].address: the same address is listed twice"));
   EXPECT_TRUE(has_error(errors, R"(listeners[2].address: expected host:port, got "8080")"));
@@ -236,7 +238,8 @@ TEST(config, health_checks_passive_ejection_and_slow_start_are_read_per_upstream
 }
 
 TEST(config, without_a_health_check_block_active_checks_are_off_and_defaults_hold) {
-  const auto result = drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  const auto result =
+      drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   ASSERT_TRUE(result.ok());
   const auto& u = result.value.upstreams[0];
   EXPECT_FALSE(u.health_check.enabled);
@@ -256,13 +259,18 @@ TEST(config, bad_health_check_and_admin_settings_name_their_path) {
     "admin": {"address": "0.0.0.0:9901"}})");
   EXPECT_TRUE(has_error(errors, R"(upstreams[0].health_check.path: must start with "/", got "health")"));
   EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.timeout: must not be longer than interval"));
-  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.healthy_threshold: expected an integer from 1 to 100, got 0"));
-  EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.expect_status[0]: expected a status from 100 to 599, got 99"));
-  EXPECT_TRUE(has_error(errors, R"(upstreams[0].health_check.expect_json.pointer: expected a JSON pointer such as "/responseMeta/success")"));
+  EXPECT_TRUE(
+      has_error(errors, "upstreams[0].health_check.healthy_threshold: expected an integer from 1 to 100, got 0"));
+  EXPECT_TRUE(
+      has_error(errors, "upstreams[0].health_check.expect_status[0]: expected a status from 100 to 599, got 99"));
+  EXPECT_TRUE(has_error(
+      errors,
+      R"(upstreams[0].health_check.expect_json.pointer: expected a JSON pointer such as "/responseMeta/success")"));
   EXPECT_TRUE(has_error(errors, "upstreams[0].health_check.expect_json.equals: required"));
   EXPECT_TRUE(has_error(errors, "upstreams[0].passive.max_ejection_time: must not be shorter than ejection_time"));
   EXPECT_TRUE(has_error(errors, "upstreams[0].min_available: is 3 but the upstream has 1 node(s)"));
-  EXPECT_TRUE(has_error(errors, "admin.token_file: required when admin.address (0.0.0.0:9901) is not a loopback address"));
+  EXPECT_TRUE(
+      has_error(errors, "admin.token_file: required when admin.address (0.0.0.0:9901) is not a loopback address"));
   EXPECT_EQ(errors.size(), 9u);
 }
 
@@ -278,14 +286,13 @@ TEST(config, max_header_size_is_capped_at_64k_where_beast_still_holds_a_field) {
                         R"(limits.max_header_size: expected a size from 1k to 64k, got "65k")"));
   EXPECT_TRUE(has_error(errors_of(with_limit(R"("1m")")),
                         R"(limits.max_header_size: expected a size from 1k to 64k, got "1m")"));
-  EXPECT_TRUE(has_error(errors_of(with_limit("65537")),
-                        "limits.max_header_size: expected a size from 1k to 64k, got 65537"));
+  EXPECT_TRUE(
+      has_error(errors_of(with_limit("65537")), "limits.max_header_size: expected a size from 1k to 64k, got 65537"));
 }
 
 TEST(config, an_unset_health_check_timeout_is_the_shorter_of_2s_and_the_interval) {
   auto with_check = [](const std::string& check) {
-    return R"({"upstreams":[{"name":"a","health_check": )" + check +
-           R"(, "nodes":[{"name":"n","address":"h:1"}]}]})";
+    return R"({"upstreams":[{"name":"a","health_check": )" + check + R"(, "nodes":[{"name":"n","address":"h:1"}]}]})";
   };
   auto r = parse_config(with_check(R"({"interval": "1s"})"));
   ASSERT_TRUE(r.ok()) << r.errors[0];
@@ -305,7 +312,8 @@ TEST(config, an_unset_health_check_timeout_is_the_shorter_of_2s_and_the_interval
 }
 
 TEST(config, an_admin_block_on_loopback_needs_no_token) {
-  const auto result = drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}],
+  const auto result =
+      drawbridge::conf::parse_config(R"({"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}],
     "admin": {"address": "127.0.0.1:0"}, "state_file": "/var/lib/drawbridge/state.json"})");
   ASSERT_TRUE(result.ok()) << result.errors[0];
   EXPECT_TRUE(result.value.admin.enabled);
@@ -358,27 +366,34 @@ TEST(config, gzip_is_off_without_its_block_and_read_with_it) {
   EXPECT_EQ(r.value.gzip.types, (std::vector<std::string>{"application/json", "text/css"}));
   EXPECT_EQ(r.value.gzip.min_length, 2048u);
   EXPECT_EQ(r.value.gzip.level, 6);
-  EXPECT_FALSE(parse_config(R"({"gzip":{"enabled":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})")
-                   .value.gzip.enabled);
+  EXPECT_FALSE(
+      parse_config(R"({"gzip":{"enabled":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})")
+          .value.gzip.enabled);
 }
 
 TEST(config, bad_gzip_settings_name_their_path) {
   const auto errors = errors_of(R"({"gzip":{"types":["json", 3, "text/html; charset=utf-8"],"level":0,"zip":1},
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
-  EXPECT_TRUE(has_error(errors, R"(gzip.types[0]: expected a media type such as "application/json" (no parameters), got "json")"));
+  EXPECT_TRUE(has_error(
+      errors, R"(gzip.types[0]: expected a media type such as "application/json" (no parameters), got "json")"));
   EXPECT_TRUE(has_error(errors, R"(gzip.types[1]: expected a media type such as "application/json", got a number)"));
-  EXPECT_TRUE(has_error(errors, R"(gzip.types[2]: expected a media type such as "application/json" (no parameters), got "text/html; charset=utf-8")"));
+  EXPECT_TRUE(has_error(
+      errors,
+      R"(gzip.types[2]: expected a media type such as "application/json" (no parameters), got "text/html; charset=utf-8")"));
   EXPECT_TRUE(has_error(errors, "gzip.level: expected an integer from 1 to 9, got 0"));
   EXPECT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);  // and the unknown key "zip"
 }
 
 TEST(config, tunnel_idle_defaults_to_five_minutes_and_is_read) {
   EXPECT_EQ(parse_config(minimal).value.timeouts.tunnel_idle, std::chrono::seconds(300));
-  const auto r = parse_config(R"({"timeouts":{"tunnel_idle":"90s"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  const auto r = parse_config(
+      R"({"timeouts":{"tunnel_idle":"90s"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   ASSERT_TRUE(r.errors.empty());
   EXPECT_EQ(r.value.timeouts.tunnel_idle, std::chrono::seconds(90));
-  EXPECT_TRUE(has_error(errors_of(R"({"timeouts":{"tunnel_idle":"soon"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
-                        R"(timeouts.tunnel_idle: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "soon")"));
+  EXPECT_TRUE(has_error(
+      errors_of(
+          R"({"timeouts":{"tunnel_idle":"soon"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+      R"(timeouts.tunnel_idle: expected a positive duration such as "250ms", "30s", "5m" or "1h", got "soon")"));
 }
 
 TEST(config, trusted_proxies_are_read_as_networks) {
@@ -400,14 +415,18 @@ TEST(config, bad_trusted_proxies_name_their_index) {
   EXPECT_TRUE(has_error(errors, R"(trusted_proxies[5]: expected an IP address or CIDR, got "1.2.3")"));
   EXPECT_TRUE(has_error(errors, R"(trusted_proxies[6]: expected an IP address or CIDR, got "10.0.0.0/")"));
   EXPECT_EQ(errors.size(), 6u) << ::testing::PrintToString(errors);
-  EXPECT_TRUE(has_error(errors_of(R"({"trusted_proxies":"10.0.0.0/8","upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
-                        "trusted_proxies: expected an array, got a string"));
+  EXPECT_TRUE(has_error(
+      errors_of(
+          R"({"trusted_proxies":"10.0.0.0/8","upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+      "trusted_proxies: expected an array, got a string"));
 }
 
 TEST(config, access_log_query_is_read) {
-  const auto r = parse_config(R"({"access_log":{"query":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  const auto r = parse_config(
+      R"({"access_log":{"query":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
   EXPECT_FALSE(r.value.access_log.query);
-  EXPECT_TRUE(has_error(errors_of(R"({"access_log":{"query":"no"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
-                        "access_log.query: expected true or false, got a string"));
+  EXPECT_TRUE(has_error(
+      errors_of(R"({"access_log":{"query":"no"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+      "access_log.query: expected true or false, got a string"));
 }

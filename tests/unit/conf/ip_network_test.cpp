@@ -7,9 +7,7 @@
 using namespace drawbridge::conf;
 
 namespace {
-std::array<std::uint8_t, 4> v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  return {a, b, c, d};
-}
+std::array<std::uint8_t, 4> v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) { return {a, b, c, d}; }
 }  // namespace
 
 TEST(ip_network, a_bare_address_stands_for_itself_alone) {
@@ -45,7 +43,7 @@ TEST(ip_network, host_bits_are_cleared_and_families_do_not_mix) {
 }
 
 TEST(ip_network, anything_but_an_address_and_a_prefix_in_range_is_refused) {
-  for (const char* bad : {"", "x", "1.2.3", "10.0.0.0/", "10.0.0.0/33", "::1/129", "10.0.0.0/-1",
-                          "10.0.0.0/8/8", "10.0.0.0 /8", "fe80::1%eth0", "localhost", "10.0.0.0/1000"})
+  for (const char* bad : {"", "x", "1.2.3", "10.0.0.0/", "10.0.0.0/33", "::1/129", "10.0.0.0/-1", "10.0.0.0/8/8",
+                          "10.0.0.0 /8", "fe80::1%eth0", "localhost", "10.0.0.0/1000"})
     EXPECT_FALSE(parse_ip_network(bad)) << bad;
 }

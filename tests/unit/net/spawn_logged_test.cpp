@@ -36,10 +36,11 @@ net_types::task<void> flaky_loop(int& runs, int failures) {
 }
 
 void spawn_flaky(boost::asio::io_context& io, int& runs, int failures, int& restarts) {
-  net_types::spawn_logged(io.get_executor(), flaky_loop(runs, failures), "test loop", [&io, &runs, failures, &restarts] {
-    ++restarts;
-    spawn_flaky(io, runs, failures, restarts);
-  });
+  net_types::spawn_logged(io.get_executor(), flaky_loop(runs, failures), "test loop",
+                          [&io, &runs, failures, &restarts] {
+                            ++restarts;
+                            spawn_flaky(io, runs, failures, restarts);
+                          });
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ std::string random_bytes(std::size_t size, unsigned seed) {
 
 TEST(deflate_fast, empty_and_tiny_inputs_round_trip) {
   for (const std::string& in : {std::string(), std::string("a"), std::string("ab"), std::string("abc"),
-                               std::string("abcd"), std::string("aaaaa"), std::string(3, '\xff')})
+                                std::string("abcd"), std::string("aaaaa"), std::string(3, '\xff')})
     EXPECT_EQ(round_trip(in), in);
 }
 
@@ -64,7 +64,8 @@ TEST(deflate_fast, long_runs_and_every_match_length_and_distance_round_trip) {
   const auto block = random_bytes(300, 7);
   for (const std::size_t gap : {1u, 2u, 255u, 256u, 257u, 4096u, 32000u, 32468u, 32768u, 40000u}) {
     for (const std::size_t length : {3u, 4u, 5u, 10u, 130u, 257u, 258u, 259u, 300u}) {
-      std::string in = block.substr(0, length) + random_bytes(gap, static_cast<unsigned>(gap)) + block.substr(0, length);
+      std::string in =
+          block.substr(0, length) + random_bytes(gap, static_cast<unsigned>(gap)) + block.substr(0, length);
       EXPECT_EQ(round_trip(in), in) << "gap " << gap << ", length " << length;
     }
   }
@@ -87,9 +88,15 @@ TEST(deflate_fast, mixed_and_repeated_calls_on_one_thread_stay_correct) {
     std::string in;
     while (in.size() < rng() % 20000) {
       switch (rng() % 3) {
-        case 0: in += json_like(rng() % 2000); break;
-        case 1: in += random_bytes(rng() % 500, rng()); break;
-        default: in += std::string(rng() % 400, static_cast<char>(rng())); break;
+        case 0:
+          in += json_like(rng() % 2000);
+          break;
+        case 1:
+          in += random_bytes(rng() % 500, rng());
+          break;
+        default:
+          in += std::string(rng() % 400, static_cast<char>(rng()));
+          break;
       }
     }
     ASSERT_EQ(round_trip(in), in) << "call " << i;

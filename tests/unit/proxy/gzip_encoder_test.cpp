@@ -70,7 +70,7 @@ TEST(gzip_encoder, a_sync_flush_makes_everything_so_far_decodable) {
   // Inflate what came out so far without the end of the stream: all of the first event is there.
   std::string partial;
   EXPECT_FALSE(gzip_decompress(out, partial));  // not finished yet...
-  EXPECT_EQ(partial, "{\"event\":\"first\"}");   // ...but nothing was held back
+  EXPECT_EQ(partial, "{\"event\":\"first\"}");  // ...but nothing was held back
 }
 
 TEST(gzip_encoder, a_truncated_or_corrupt_stream_is_refused) {

@@ -41,7 +41,7 @@ TEST(gzip_policy, accept_encoding_gzip_star_and_q_values) {
   EXPECT_FALSE(accepts_gzip("gzip;q=0, *"));  // an explicit refusal beats the wildcard
   EXPECT_FALSE(accepts_gzip("*;q=0"));
   EXPECT_TRUE(accepts_gzip("*;q=0, gzip"));
-  EXPECT_FALSE(accepts_gzip("gzip;q=2"));      // malformed q: the element counts for nothing
+  EXPECT_FALSE(accepts_gzip("gzip;q=2"));  // malformed q: the element counts for nothing
   EXPECT_FALSE(accepts_gzip("gzip;q=0.0001"));
 }
 

@@ -19,8 +19,8 @@ TEST(header_rewrite, strips_hop_by_hop_headers_and_those_connection_names) {
   f.set("Cookie", "SESSION=abc");
   f.set("X-Appsmith-Version", "1.9");
   strip_hop_by_hop(f);
-  for (const char* gone : {"Connection", "X-Secret", "Keep-Alive", "TE", "Trailer", "Upgrade",
-                           "Proxy-Authorization", "Proxy-Connection"})
+  for (const char* gone :
+       {"Connection", "X-Secret", "Keep-Alive", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Connection"})
     EXPECT_EQ(f.count(gone), 0u) << gone;
   EXPECT_EQ(f["Cookie"], "SESSION=abc");
   EXPECT_EQ(f["X-Appsmith-Version"], "1.9");

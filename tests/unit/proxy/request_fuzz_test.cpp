@@ -57,15 +57,25 @@ TEST(request_fuzz, mutated_requests_never_crash_and_never_pass_with_ambiguous_fr
     for (int e = 0; e < edits && !raw.empty(); ++e) {
       const auto at = rng() % raw.size();
       switch (rng() % 4) {
-        case 0: raw[at] = interesting[rng() % sizeof interesting]; break;
-        case 1: raw.insert(raw.begin() + static_cast<long>(at), interesting[rng() % sizeof interesting]); break;
-        case 2: raw.erase(at, 1); break;
-        default: raw.insert(at, raw.substr(rng() % raw.size(), rng() % 24)); break;  // duplicate a slice
+        case 0:
+          raw[at] = interesting[rng() % sizeof interesting];
+          break;
+        case 1:
+          raw.insert(raw.begin() + static_cast<long>(at), interesting[rng() % sizeof interesting]);
+          break;
+        case 2:
+          raw.erase(at, 1);
+          break;
+        default:
+          raw.insert(at, raw.substr(rng() % raw.size(), rng() % 24));
+          break;  // duplicate a slice
       }
     }
     const unsigned status = judge(raw);
-    if (status == 0) ++accepted;
-    else if (status >= 400) ++refused;
+    if (status == 0)
+      ++accepted;
+    else if (status >= 400)
+      ++refused;
   }
   std::cout << "accepted " << accepted << ", refused " << refused << " of 200000\n";
   // Both outcomes occur: the mutations are neither all harmless nor all fatal.

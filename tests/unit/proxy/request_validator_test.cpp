@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 using namespace drawbridge::proxy;
 namespace http = boost::beast::http;
@@ -41,13 +41,13 @@ TEST(scan_header, resumes_where_it_stopped_across_reads) {
 }
 
 TEST(scan_header, refuses_bytes_that_are_never_valid) {
-  EXPECT_EQ(status_of("GET / HTTP/1.1\nHost: a\r\n\r\n"), 400u);               // bare LF
-  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"), 400u);       // bare CR
+  EXPECT_EQ(status_of("GET / HTTP/1.1\nHost: a\r\n\r\n"), 400u);                        // bare LF
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"), 400u);                // bare CR
   EXPECT_EQ(status_of(std::string("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", 27)), 400u);  // NUL
-  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), 400u);  // obs-fold
-  EXPECT_EQ(status_of("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), 400u);            // leading whitespace
-  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n"), 400u);  // control character
-  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n"), 400u);  // DEL
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), 400u);        // obs-fold
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), 400u);                     // leading whitespace
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n"), 400u);           // control character
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n"), 400u);           // DEL
 }
 
 TEST(check_request_header, accepts_ordinary_requests) {
@@ -77,7 +77,8 @@ TEST(check_request_header, refuses_repeated_or_malformed_content_length) {
 TEST(check_request_header, refuses_transfer_encoding_not_ending_in_chunked) {
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), 400u);
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400u);
-  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 400u);
+  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400u);
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), 400u);
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501u);
   EXPECT_EQ(status_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400u);
@@ -104,8 +105,7 @@ TEST(check_request_header, refuses_underscore_names_that_read_as_framing_headers
   // A gateway that reads "_" as "-" would frame the body by these; we would not.
   for (const char* name : {"Transfer_Encoding", "transfer_encoding", "TRANSFER_encoding", "Content_Length",
                            "content_length", "Content_length"})
-    EXPECT_EQ(status_of(std::string("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n") + name +
-                        ": 5\r\n\r\n"),
+    EXPECT_EQ(status_of(std::string("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n") + name + ": 5\r\n\r\n"),
               400u)
         << name;
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\n\r\n"), 400u);

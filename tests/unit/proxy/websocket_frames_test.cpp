@@ -65,8 +65,9 @@ TEST(websocket_frames, each_length_form_is_followed_to_the_end_of_its_frame) {
 
 TEST(websocket_frames, frame_ends_are_found_however_the_stream_is_split) {
   // Text, a ping between two fragments of a message, a masked frame, an empty frame, a long binary one.
-  const std::string parts[] = {frame(0x1, 10), frame(0x1, 300, false), frame(0x9, 4), frame(0x0, 70000),
-                               frame(0x2, 5, true, true), frame(0x1, 0), frame(0x2, 70000)};
+  const std::string parts[] = {frame(0x1, 10),    frame(0x1, 300, false),    frame(0x9, 4),
+                               frame(0x0, 70000), frame(0x2, 5, true, true), frame(0x1, 0),
+                               frame(0x2, 70000)};
   std::string stream;
   std::vector<std::size_t> ends;
   for (const auto& p : parts) {
@@ -124,7 +125,7 @@ TEST(websocket_frames, the_close_frame_carries_the_code_and_a_bounded_reason) {
   const auto f = websocket_close_frame(websocket_going_away, "node drained");
   ASSERT_EQ(f.size(), 4u + 12u);
   EXPECT_EQ(static_cast<unsigned char>(f[0]), 0x88);
-  EXPECT_EQ(static_cast<unsigned char>(f[1]), 14u);  // unmasked, code + reason
+  EXPECT_EQ(static_cast<unsigned char>(f[1]), 14u);   // unmasked, code + reason
   EXPECT_EQ(static_cast<unsigned char>(f[2]), 0x03);  // 1001
   EXPECT_EQ(static_cast<unsigned char>(f[3]), 0xe9);
   EXPECT_EQ(f.substr(4), "node drained");

@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "tls/server_contexts.hpp"
 #include "tests/support/test_certs.hpp"
+#include "tls/server_contexts.hpp"
 
 using namespace drawbridge;
 using namespace drawbridge::tls;
@@ -21,7 +21,8 @@ TEST(certificate, rsa_and_ecdsa_chains_load_with_their_names_subject_and_expiry)
     ASSERT_TRUE(c) << error;
     EXPECT_EQ(c->names, (std::vector<std::string>{"app.example.com", "*.example.org"}));
     EXPECT_NE(c->subject.find("CN=app.example.com"), std::string::npos) << c->subject;
-    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(c->not_after - std::chrono::system_clock::now());
+    const auto days_left =
+        std::chrono::duration_cast<std::chrono::hours>(c->not_after - std::chrono::system_clock::now());
     EXPECT_GT(days_left.count(), 9 * 24);
     EXPECT_LE(days_left.count(), 10 * 24);
   }

@@ -5,16 +5,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
-#include <chrono>
 #include <string>
 #include <thread>
 
+#include "net/readiness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/tls_client.hpp"
 #include "tls/server_contexts.hpp"
-#include "net/readiness.hpp"
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -47,7 +47,8 @@ struct accepted_tls {
     if (send_buffer > 0) accepted.set_option(net::socket_base::send_buffer_size(send_buffer));
     tls::tls_socket first(std::move(accepted), contexts->default_context().native_handle());
     server.emplace(std::move(first));
-    server->async_handshake(net::ssl::stream_base::server, [&](const boost::system::error_code& ec) { handshake = ec; });
+    server->async_handshake(net::ssl::stream_base::server,
+                            [&](const boost::system::error_code& ec) { handshake = ec; });
     ioc.run();
     client_thread.join();
   }
@@ -138,8 +139,10 @@ TEST(tls_socket, a_write_that_could_not_finish_at_once_is_finished_with_the_same
   while (request.find("\r\n\r\n") == std::string::npos) {
     boost::system::error_code ec;
     const auto n = server.read_some_now(net::buffer(buffer), ec);
-    if (n > 0) request.append(buffer, n);
-    else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (n > 0)
+      request.append(buffer, n);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
   std::string body(1024 * 1024, ' ');
@@ -150,9 +153,8 @@ TEST(tls_socket, a_write_that_could_not_finish_at_once_is_finished_with_the_same
   ASSERT_EQ(now, 0u) << "1 MiB went out at once into a 4 KiB send buffer";
   ASSERT_EQ(ec, net::error::would_block) << ec.message();
   std::optional<std::pair<boost::system::error_code, std::size_t>> finished;
-  server.async_write_some(net::buffer(answer), [&](const boost::system::error_code& e, std::size_t n) {
-    finished.emplace(e, n);
-  });
+  server.async_write_some(net::buffer(answer),
+                          [&](const boost::system::error_code& e, std::size_t n) { finished.emplace(e, n); });
   ioc.restart();
   ioc.run_for(std::chrono::seconds(10));
   request_thread.join();

@@ -147,7 +147,7 @@ TEST(slow_start, least_request_weighs_a_ramping_node_down) {
   least_request_balancer b(nodes, /*slow_start_ms=*/10'000, 5);
   nodes[0]->ramp_start_ms = 0;  // 1% into its ramp at t=100
   nodes[0]->in_flight = 0;
-  nodes[1]->in_flight = 5;      // busier, but at full weight
+  nodes[1]->in_flight = 5;  // busier, but at full weight
   std::map<int, int> counts;
   for (int i = 0; i < 100; ++i) ++counts[b.pick(0, 100)];
   EXPECT_EQ(counts.at(1), 100);

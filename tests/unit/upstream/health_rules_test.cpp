@@ -20,8 +20,7 @@ conf::health_check_config appsmith_check() {
 }  // namespace
 
 TEST(probe_answer, an_appsmith_health_answer_passes) {
-  EXPECT_EQ(judge_probe_answer(appsmith_check(), 200,
-                               R"({"responseMeta":{"status":200,"success":true},"data":"ok"})"),
+  EXPECT_EQ(judge_probe_answer(appsmith_check(), 200, R"({"responseMeta":{"status":200,"success":true},"data":"ok"})"),
             "");
 }
 

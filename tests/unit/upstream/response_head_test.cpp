@@ -40,9 +40,8 @@ struct node_link {
   template <typename NodeSide>
   boost::system::error_code read(response_parser& parser, NodeSide node_side) {
     std::optional<boost::system::error_code> result;
-    net::co_spawn(ioc, read_response_head(connection, parser), [&](std::exception_ptr, boost::system::error_code ec) {
-      result = ec;
-    });
+    net::co_spawn(ioc, read_response_head(connection, parser),
+                  [&](std::exception_ptr, boost::system::error_code ec) { result = ec; });
     ioc.poll();
     node_side();
     const auto until = std::chrono::steady_clock::now() + 5s;
@@ -82,9 +81,8 @@ TEST(response_head, a_header_in_pieces_is_read_and_the_body_stays_in_the_buffer)
 TEST(response_head, a_response_that_empties_the_socket_leaves_it_known_empty) {
   node_link link;
   response_parser parser;
-  const auto ec = link.read(parser, [&] {
-    net::write(link.node, net::buffer(std::string("HTTP/1.1 204 No Content\r\n\r\n")));
-  });
+  const auto ec =
+      link.read(parser, [&] { net::write(link.node, net::buffer(std::string("HTTP/1.1 204 No Content\r\n\r\n"))); });
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_TRUE(drawbridge::net_types::known_empty(link.connection.socket));
 }
@@ -124,7 +122,8 @@ TEST(response_head, a_close_mid_header_is_a_partial_message) {
 TEST(response_head, garbage_is_the_parsers_error) {
   node_link link;
   response_parser parser;
-  const auto ec = link.read(parser, [&] { net::write(link.node, net::buffer(std::string("SSH-2.0-OpenSSH\r\n\r\n"))); });
+  const auto ec =
+      link.read(parser, [&] { net::write(link.node, net::buffer(std::string("SSH-2.0-OpenSSH\r\n\r\n"))); });
   EXPECT_TRUE(ec);
   EXPECT_NE(ec, http::error::end_of_stream);
   EXPECT_NE(ec, http::error::partial_message);

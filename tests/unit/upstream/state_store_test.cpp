@@ -74,10 +74,12 @@ std::string load_error_with_node(const std::string& node) {
 TEST(state_store, weights_outside_the_configs_range_are_refused_naming_the_place) {
   auto error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":0})");
   EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer from 1 to 1000 (as in the config), got 0"),
-            std::string::npos) << error;
+            std::string::npos)
+      << error;
   error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":5000})");
   EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer from 1 to 1000 (as in the config), got 5000"),
-            std::string::npos) << error;
+            std::string::npos)
+      << error;
   error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:80","admin_state":"ready","weight":-1})");
   EXPECT_NE(error.find("upstreams[0].nodes[0].weight: expected an integer"), std::string::npos) << error;
 }
@@ -89,7 +91,8 @@ TEST(state_store, bad_names_are_refused_naming_the_place) {
                                   {"name":"n","address":"10.0.0.2:80","admin_state":"drained"})");
   EXPECT_NE(error.find(R"(upstreams[0].nodes[1].name: duplicate node name "n")"), std::string::npos) << error;
   // Only the admin API adds nodes, and it never takes such a name.
-  error = load_error_with_node(R"({"name":"a;touch /tmp/x","address":"10.0.0.1:80","admin_state":"ready","added":true})");
+  error =
+      load_error_with_node(R"({"name":"a;touch /tmp/x","address":"10.0.0.1:80","admin_state":"ready","added":true})");
   EXPECT_NE(error.find("upstreams[0].nodes[0].name: an added node's name must be 1 to 64 letters"), std::string::npos)
       << error;
   error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:0","admin_state":"ready"})");
@@ -99,7 +102,8 @@ TEST(state_store, bad_names_are_refused_naming_the_place) {
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[]},{"name":"app","nodes":[]}]})";
   EXPECT_FALSE(load_state(path, error));
   EXPECT_NE(error.find(path + R"(: the state file is not valid: upstreams[1].name: duplicate upstream name "app")"),
-            std::string::npos) << error;
+            std::string::npos)
+      << error;
 }
 
 TEST(state_store, a_configured_node_keeps_any_name_the_config_allows) {
