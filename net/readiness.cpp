@@ -1,5 +1,7 @@
 #include "net/readiness.hpp"
 
+#ifndef DRAWBRIDGE_PORTABLE_IO  // else everything is inline in readiness.hpp
+
 #include <sys/epoll.h>
 #include <boost/version.hpp>
 
@@ -125,3 +127,5 @@ bool known_empty(socket_layer& s) {
 }
 
 }  // namespace drawbridge::net_types
+
+#endif  // DRAWBRIDGE_PORTABLE_IO

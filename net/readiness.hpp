@@ -25,18 +25,27 @@
 // call them only on the thread that runs the socket's io_context (each worker runs its own on one thread,
 // without reactor locking).
 //
-// This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks).
+// This reaches into Asio's epoll reactor (Boost 1.81, as Debian 12 ships it; readiness.cpp checks). Built
+// with DRAWBRIDGE_PORTABLE_IO (CMake option, and the default for any other Boost), the same functions use
+// Asio's public API only: nothing is ever known empty, every read is tried first and every wait is a plain
+// async_wait. Same behaviour, one more system call per read and per wait.
 
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/detail/epoll_reactor.hpp>
-#include <boost/asio/detail/reactive_wait_op.hpp>
-#include <boost/asio/execution_context.hpp>
 #include <boost/system/error_code.hpp>
 #include <utility>
 
 #include "net/stream.hpp"
 
+#ifndef DRAWBRIDGE_PORTABLE_IO
+
+#include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/detail/reactive_wait_op.hpp>
+#include <boost/asio/execution_context.hpp>
+
 namespace drawbridge::net_types {
+
+// Whether the functions below see Asio's readiness flags (false: the portable path, which knows nothing).
+inline constexpr bool readiness_hints = true;
 
 namespace readiness_detail {
 using reactor = boost::asio::detail::epoll_reactor;
@@ -90,3 +99,30 @@ auto wait_readable(socket_layer& s, CompletionToken&& token) {
 }
 
 }  // namespace drawbridge::net_types
+
+#else  // DRAWBRIDGE_PORTABLE_IO: the same contract, with nothing known about the socket.
+
+namespace drawbridge::net_types {
+
+inline constexpr bool readiness_hints = false;
+
+inline void mark_drained(socket_layer&) {}
+inline bool may_have_input(socket_layer&) { return true; }
+// Nothing watches for the peer's close here; callers then never take a socket as known empty.
+inline bool watch_peer_close(socket_layer&) { return false; }
+inline void note_short_read(socket_layer&) {}
+inline bool known_empty(socket_layer&) { return false; }
+
+template <typename Handler>
+void async_wait_readable(socket_layer& s, Handler handler) {
+  s.async_wait(socket_layer::wait_read, std::move(handler));
+}
+
+template <typename CompletionToken>
+auto wait_readable(socket_layer& s, CompletionToken&& token) {
+  return s.async_wait(socket_layer::wait_read, std::forward<CompletionToken>(token));
+}
+
+}  // namespace drawbridge::net_types
+
+#endif  // DRAWBRIDGE_PORTABLE_IO

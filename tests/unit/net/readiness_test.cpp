@@ -1,4 +1,5 @@
 #include "net/readiness.hpp"
+#include "tests/support/readiness_hints.hpp"
 
 #include <gtest/gtest.h>
 
@@ -76,6 +77,7 @@ TEST(readiness, a_new_socket_may_have_input_and_its_wait_completes_at_once) {
 }
 
 TEST(readiness, a_drained_socket_waits_for_bytes_then_may_have_input_again) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   std::optional<boost::system::error_code> result;
   p.park(result);
@@ -146,6 +148,7 @@ std::size_t short_read(pair& p) {
 }  // namespace
 
 TEST(readiness, a_short_read_marks_a_watched_socket_empty_until_more_comes) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   net::write(p.peer, net::buffer("abc", 3));
@@ -165,6 +168,7 @@ TEST(readiness, a_short_read_marks_a_watched_socket_empty_until_more_comes) {
 // The peer's FIN came with its bytes: the read returns the bytes, and the end of stream only comes with
 // the next read. Epoll's report said so (EPOLLRDHUP), so the socket is not taken for empty.
 TEST(readiness, a_short_read_does_not_hide_a_close_that_came_with_the_bytes) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   net::write(p.peer, net::buffer("abc", 3));
@@ -176,6 +180,7 @@ TEST(readiness, a_short_read_does_not_hide_a_close_that_came_with_the_bytes) {
 }
 
 TEST(readiness, a_close_after_the_short_read_is_reported) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   net::write(p.peer, net::buffer("abc", 3));
@@ -203,6 +208,7 @@ TEST(readiness, a_short_read_does_not_mark_an_unwatched_socket) {
 
 // The close came before epoll was asked to report closes: asking makes epoll report it at once.
 TEST(readiness, watching_after_the_peer_closed_reports_the_close) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   net::write(p.peer, net::buffer("abc", 3));
   p.peer.shutdown(tcp::socket::shutdown_send);
@@ -217,6 +223,7 @@ TEST(readiness, watching_after_the_peer_closed_reports_the_close) {
 
 // Asio's own registration changes (adding EPOLLOUT for a write that had to wait) keep the watch.
 TEST(readiness, the_watch_survives_a_write_that_had_to_wait) {
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   // Fill the send buffer so that an async write has to wait for epoll.

@@ -1,6 +1,7 @@
 #include "upstream/connection_pool.hpp"
 
 #include "net/readiness.hpp"
+#include "tests/support/readiness_hints.hpp"
 
 #include <gtest/gtest.h>
 
@@ -94,6 +95,7 @@ void run_epoll(loopback& lo) {
 }  // namespace
 
 TEST(connection_pool, a_replayable_request_takes_a_connection_known_empty) {
+  SKIP_WITHOUT_READINESS_HINTS();
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
@@ -103,6 +105,7 @@ TEST(connection_pool, a_replayable_request_takes_a_connection_known_empty) {
 }
 
 TEST(connection_pool, a_close_reported_by_epoll_is_seen_without_a_peek) {
+  SKIP_WITHOUT_READINESS_HINTS();
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
@@ -113,6 +116,7 @@ TEST(connection_pool, a_close_reported_by_epoll_is_seen_without_a_peek) {
 }
 
 TEST(connection_pool, stray_bytes_reported_by_epoll_are_seen_without_a_peek) {
+  SKIP_WITHOUT_READINESS_HINTS();
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
@@ -125,6 +129,7 @@ TEST(connection_pool, stray_bytes_reported_by_epoll_are_seen_without_a_peek) {
 // What epoll has yet to report is not seen by a replayable request: no peek is made (the request would be
 // sent again on a fresh connection if the node had closed). A request that cannot be replayed peeks.
 TEST(connection_pool, only_a_request_that_cannot_be_replayed_peeks) {
+  SKIP_WITHOUT_READINESS_HINTS();
   loopback lo;
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
