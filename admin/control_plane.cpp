@@ -64,9 +64,9 @@ std::vector<std::string> control_plane::restore() {
     for (const auto& sn : saved.nodes) {
       auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
       if (it == nodes.end() && sn.added) {
-        if (nodes.size() >= 64) {
-          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most 64 nodes", sn.name,
-                        saved.name);
+        if (nodes.size() >= conf::max_nodes_per_upstream) {
+          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most {} nodes", sn.name,
+                        saved.name, conf::max_nodes_per_upstream);
           continue;
         }
         // A node that no longer resolves must not keep the proxy from starting: it is left out, loudly.
@@ -189,7 +189,12 @@ std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::
   if (weight < 1 || weight > 1000) return refusal{400, "bad_request", "weight must be from 1 to 1000"};
   if (group->find(name)) return refusal{409, "exists", "upstream " + group->name() + " already has a node " + name};
   auto nodes = *group->nodes();
-  if (nodes.size() >= 64) return refusal{409, "too_many_nodes", "an upstream holds at most 64 nodes"};
+  if (nodes.size() >= conf::max_nodes_per_upstream) {
+    std::string message = "an upstream holds at most ";
+    message += std::to_string(conf::max_nodes_per_upstream);
+    message += " nodes";
+    return refusal{409, "too_many_nodes", message};
+  }
   std::string error;
   auto endpoints = upstream::resolve_node(*hp, error);  // blocking, but only for a name; IPs resolve at once
   if (endpoints.empty()) return refusal{400, "bad_request", error};

@@ -1,6 +1,7 @@
 #pragma once
 // The configuration as immutable value types. Defaults here are the documented defaults (README).
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -110,6 +111,11 @@ struct upstream_tls_config {
   std::string client_cert;  // with client_key: a client certificate for mutual TLS
   std::string client_key;
 };
+
+// The most nodes one upstream holds, from its config or added through the admin API. The balancers mark
+// the nodes a request has tried in one 64-bit mask (upstream::tried_set); two to five Appsmith nodes are
+// the use case, so the mask stays one word.
+inline constexpr std::size_t max_nodes_per_upstream = 64;
 
 struct upstream_config {
   std::string name;

@@ -415,9 +415,8 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c, st
     r.error(reader::join(p, "nodes"), "required");
   else if (nodes && nodes->empty())
     r.error(reader::join(p, "nodes"), "expected at least one node");
-  // Balancers track tried nodes in a 64-bit mask; a pool of more than 64 nodes is not our use case.
-  else if (nodes && nodes->size() > 64)
-    r.error(reader::join(p, "nodes"), "at most 64 nodes per upstream");
+  else if (nodes && nodes->size() > max_nodes_per_upstream)
+    r.error(reader::join(p, "nodes"), "at most " + std::to_string(max_nodes_per_upstream) + " nodes per upstream");
   if (nodes) {
     std::set<std::string> node_names;
     for (std::size_t i = 0; i < nodes->size(); ++i)

@@ -13,6 +13,7 @@ namespace drawbridge::upstream {
 
 // Bit i set = node i was already tried for this request.
 using tried_set = std::uint64_t;
+static_assert(sizeof(tried_set) * 8 >= conf::max_nodes_per_upstream, "a tried_set needs a bit per node");
 inline constexpr int no_node = -1;
 
 class balancer {
