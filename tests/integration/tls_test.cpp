@@ -249,13 +249,21 @@ TEST(tls, a_slow_reader_gets_the_whole_response_after_the_socket_fills) {
   constexpr std::size_t size = 8 * 1024 * 1024;
   ASSERT_TRUE(
       client.send("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
-  // Reading starts once the proxy's side has filled up: its send buffer toward us is full, so its next
-  // write waits for room.
+  // Reading starts once the proxy's side has filled up and its writes wait for room: its send queue
+  // toward us is full, or holds bytes and has stopped growing (the kernel may stop it short of the send
+  // buffer's size when TCP memory runs short machine-wide).
   const auto client_port = local_port(client.socket.native_handle());
+  std::optional<tcp_memory> memory;
+  std::uint32_t last_queued = 0;
+  int unchanged = 0;
   EXPECT_TRUE(wait_for([&] {
-    const auto memory = tcp_memory_of(proxy.port(), client_port);
-    return memory && memory->send_queued >= memory->send_buffer;
-  })) << "the proxy's send buffer never filled";
+    memory = tcp_memory_of(proxy.port(), client_port);
+    if (!memory || memory->send_queued == 0) return false;
+    unchanged = memory->send_queued == last_queued ? unchanged + 1 : 0;
+    last_queued = memory->send_queued;
+    return memory->send_queued >= memory->send_buffer || unchanged >= 5;
+  })) << "the proxy's send queue never filled: "
+      << (memory ? std::to_string(memory->send_queued) + " of " + std::to_string(memory->send_buffer) : "no socket");
   int last = 0;
   const auto response = client.read_all(last);
   const auto body_at = response.find("\r\n\r\n");
