@@ -71,4 +71,10 @@ void server::wait() {
   for (auto& w : workers_) w->join();
 }
 
+std::vector<std::uint64_t> server::worker_ticks() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& w : workers_) out.push_back(w->ticks());
+  return out;
+}
+
 }  // namespace drawbridge::proxy

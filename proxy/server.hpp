@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -32,6 +33,8 @@ class server {
   void stop();
   // Blocks until every worker has finished.
   void wait();
+  // Ticks each worker has completed so far (worker order), for tests that wait for a tick.
+  std::vector<std::uint64_t> worker_ticks() const;
 
  private:
   std::shared_ptr<const runtime> runtime_;

@@ -81,6 +81,9 @@ class worker {
   // address as text, when the session had one.
   void connection_closed(const listener& l, std::string_view client);
   unsigned id() const { return id_; }
+  // Any thread: ticks completed so far. Tests wait on it ("the worker has checked deadlines and signals
+  // since") instead of sleeping for a guessed number of ticks.
+  std::uint64_t ticks() const { return ticks_.load(std::memory_order_acquire); }
   // This worker's metric shard (only this worker writes it).
   metrics::worker_shard& stats() { return stats_; }
 
@@ -142,6 +145,7 @@ class worker {
   bool stopping_ = false;
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stop_grace_ms_{0};
+  std::atomic<std::uint64_t> ticks_{0};
   std::thread thread_;
 };
 

@@ -10,8 +10,9 @@
 #include <set>
 #include <thread>
 
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/metrics_scrape.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge;
@@ -30,22 +31,6 @@ struct tally {
   std::map<unsigned, int> statuses;
   std::vector<std::string> broken;  // what a client got that it must never get
 };
-
-// Gauges from the admin API's /metrics: the sum of every sample of `family`.
-long gauge_sum(std::uint16_t admin_port, const std::string& family) {
-  test_client admin(admin_port);
-  const auto page = admin.get("/metrics").body;
-  long sum = 0;
-  std::size_t at = 0;
-  while ((at = page.find("\n" + family, at)) != std::string::npos) {
-    at += 1;
-    const auto end = page.find('\n', at);
-    const auto line = page.substr(at, end - at);
-    if (line.size() > family.size() && (line[family.size()] == '{' || line[family.size()] == ' '))
-      sum += std::stol(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
 
 }  // namespace
 
@@ -121,8 +106,9 @@ TEST(chaos, killed_stalling_and_resetting_nodes_never_cost_a_whole_looking_trunc
   EXPECT_FALSE(posts.empty());
 
   // Everything in flight ends; once the clients are gone, no client connection is counted open.
-  EXPECT_TRUE(wait_for([&] { return gauge_sum(proxy.admin_port(), "drawbridge_node_in_flight") == 0; }, 5s));
+  EXPECT_TRUE(wait_for([&] { return scraped_sum(proxy.admin_port(), "drawbridge_node_in_flight") == 0.0; }, 5s));
   // (The admin API's own connection is not a downstream one.)
-  EXPECT_TRUE(wait_for([&] { return gauge_sum(proxy.admin_port(), "drawbridge_downstream_connections") == 0; }, 5s));
+  EXPECT_TRUE(
+      wait_for([&] { return scraped_sum(proxy.admin_port(), "drawbridge_downstream_connections") == 0.0; }, 5s));
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(proxy.node(i).in_flight.load(), 0) << i;
 }

@@ -6,7 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "tests/integration/proxy_harness.hpp"
+#include "tests/support/proxy_harness.hpp"
 
 using namespace drawbridge::testing;
 

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/request_id.hpp"
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;

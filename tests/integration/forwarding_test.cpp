@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "proxy/request_id.hpp"
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;

@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <future>
 #include <string>
-#include <thread>
 
 #include "proxy/gzip_encoder.hpp"
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/fake_server.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
 #include "tests/support/tls_client.hpp"
@@ -144,16 +144,14 @@ TEST(gzip, https_responses_are_compressed_too) {
 // reaches the client compressed and decodable before the node goes on.
 TEST(gzip, what_a_pausing_node_sent_is_flushed_to_the_client_before_the_rest) {
   namespace net = boost::asio;
-  net::io_context node_ioc;
-  net::ip::tcp::acceptor acceptor(node_ioc, {net::ip::make_address("127.0.0.1"), 0});
   std::promise<void> client_saw_first;
   auto go_on = client_saw_first.get_future();
-  std::thread node_thread([&] {
-    net::ip::tcp::socket s(node_ioc);
-    acceptor.accept(s);
+  fake_server node([&](net::ip::tcp::socket& s) {
     boost::beast::flat_buffer buffer;
     http::request<http::empty_body> req;
-    http::read(s, buffer, req);
+    boost::system::error_code ec;
+    http::read(s, buffer, req, ec);
+    if (ec) return;
     const std::string first = "{\"event\":\"first\"}\n";
     const std::string second = "{\"event\":\"second\"}\n";
     auto chunk = [](const std::string& data) {
@@ -163,12 +161,13 @@ TEST(gzip, what_a_pausing_node_sent_is_flushed_to_the_client_before_the_rest) {
     };
     net::write(s,
                net::buffer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                           chunk(first)));
+                           chunk(first)),
+               ec);
     go_on.wait_for(std::chrono::seconds(5));  // held until the client has the first event (or gives up)
-    net::write(s, net::buffer(chunk(second) + "0\r\n\r\n"));
+    net::write(s, net::buffer(chunk(second) + "0\r\n\r\n"), ec);
   });
 
-  proxy_under_test proxy(gzip_config(acceptor.local_endpoint().port()));
+  proxy_under_test proxy(gzip_config(node.port()));
   net::io_context ioc;
   net::ip::tcp::socket client(ioc);
   client.connect({net::ip::make_address("127.0.0.1"), proxy.port()});
@@ -201,7 +200,6 @@ TEST(gzip, what_a_pausing_node_sent_is_flushed_to_the_client_before_the_rest) {
   EXPECT_FALSE(parser.is_done());  // the node has not sent the rest yet
   client_saw_first.set_value();
   while (!parser.is_done()) ASSERT_FALSE(read_piece()) << ec.message();
-  node_thread.join();
   plain.clear();
   ASSERT_TRUE(proxy::gzip_decompress(compressed, plain));
   EXPECT_EQ(plain, "{\"event\":\"first\"}\n{\"event\":\"second\"}\n");

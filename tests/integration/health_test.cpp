@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge;

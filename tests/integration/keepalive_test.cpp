@@ -4,10 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <thread>
-
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;
@@ -63,7 +61,7 @@ TEST(keepalive, a_connection_the_node_closed_silently_is_not_given_to_a_post) {
   proxy_under_test proxy({node.port()});
   test_client client(proxy.port());
   ASSERT_EQ(client.get("/x?silent_close=1").status, 200u);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_for([&] { return node.open_connections() == 0; }));  // the node has closed it
   const auto res = client.request(boost::beast::http::verb::post, "/upload", std::string(1000, 'p'));
   ASSERT_EQ(res.status, 200u) << res.error;
   EXPECT_EQ(node.connections(), 2u);

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "proxy/gzip_encoder.hpp"
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
 #include "tests/support/tls_client.hpp"

@@ -3,18 +3,16 @@
 // nodes restarted by a shell script, clients sending GETs and POSTs the whole time.
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "tests/integration/proxy_harness.hpp"
+#include "tests/support/demo_fleet.hpp"
+#include "tests/support/keepalive_load.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;
@@ -23,71 +21,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Three demo nodes as separate processes, each restartable on its address by `restart_script()`:
-// the script stops the node, starts it again, and the new one answers 502 for `boot` like a booting
-// Appsmith node.
-class demo_fleet {
- public:
-  explicit demo_fleet(const std::string& boot) {
-    char pattern[] = "/tmp/drawbridge-fleet-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-    script_ = dir_ + "/restart-node";
-    std::ofstream(script_) << "#!/bin/sh\n"
-                              "# restart-node NAME ADDRESS: stop demo node NAME, start it again on ADDRESS\n"
-                              "set -e\n"
-                              "dir="
-                           << dir_
-                           << "\n"
-                              "if [ -f \"$dir/$1.pid\" ]; then\n"
-                              "  pid=$(cat \"$dir/$1.pid\")\n"
-                              "  kill -TERM \"$pid\" 2>/dev/null || true\n"
-                              "  while kill -0 \"$pid\" 2>/dev/null; do sleep 0.02; done\n"
-                              "  echo \"stopped $1\"\n"
-                              "fi\n"
-                              "" DEMO_NODE_BINARY " --name \"$1\" --listen \"$2\" --start-delay \"${BOOT:-"
-                           << boot
-                           << "}\" >\"$dir/$1.log\" 2>&1 &\n"
-                              "echo $! >\"$dir/$1.pid\"\n"
-                              "echo \"started $1 on $2\"\n";
-    std::filesystem::permissions(script_, std::filesystem::perms::owner_all);
-    for (int i = 1; i <= 3; ++i) {
-      const std::string name = "node" + std::to_string(i);
-      const std::string command = "BOOT=0s " + script_ + " " + name + " 127.0.0.1:0 >/dev/null";
-      if (std::system(command.c_str()) != 0) continue;
-      ports_.push_back(read_port(name));
-    }
-  }
-  ~demo_fleet() {
-    for (int i = 1; i <= 3; ++i) {
-      std::ifstream pid_file(dir_ + "/node" + std::to_string(i) + ".pid");
-      pid_t pid = 0;
-      if (pid_file >> pid && pid > 0) ::kill(pid, SIGTERM);
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  const std::vector<std::uint16_t>& ports() const { return ports_; }
-  const std::string& restart_script() const { return script_; }
-
- private:
-  std::uint16_t read_port(const std::string& name) {
-    std::uint16_t port = 0;
-    wait_for([&] {
-      std::ifstream log(dir_ + "/" + name + ".log");
-      std::string line;
-      std::getline(log, line);
-      const auto colon = line.rfind(':');
-      if (colon == std::string::npos) return false;
-      port = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
-      return port != 0;
-    });
-    return port;
-  }
-  std::string dir_;
-  std::string script_;
-  std::vector<std::uint16_t> ports_;
-};
 
 std::string rollout_config(const std::vector<std::uint16_t>& ports, bool health_checks) {
   std::string nodes;
@@ -107,55 +40,6 @@ std::string rollout_config(const std::vector<std::uint16_t>& ports, bool health_
     "upstreams":[{"name":"app",)" +
          checks + R"("nodes":[)" + nodes + "]}]}";
 }
-
-// Clients sending GETs and POSTs (30%) over keep-alive connections until stopped; failures counted.
-class load {
- public:
-  load(std::uint16_t port, int clients) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, port, i] {
-        std::optional<test_client> client;
-        for (std::uint64_t n = 0; !stop_; ++n) {
-          if (!client || !client->connected()) client.emplace(port);
-          const bool post = (n + static_cast<std::uint64_t>(i)) % 10 < 3;
-          const auto res = post ? client->request(http::verb::post, "/upload", std::string(2000, 'p'))
-                                : client->get("/api/v1/users/me");
-          ++(post ? posts_ : gets_);
-          if (res.status != 200) {
-            ++(post ? failed_posts_ : failed_gets_);
-            std::lock_guard lock(mutex_);
-            if (failures_.size() < 20)
-              failures_.push_back((post ? "POST " : "GET ") + std::to_string(res.status) + " " + res.error + " " +
-                                  res.body.substr(0, 80));
-            client.reset();
-          }
-        }
-      });
-  }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  ~load() { stop(); }
-  std::uint64_t gets() const { return gets_; }
-  std::uint64_t posts() const { return posts_; }
-  std::uint64_t failed_gets() const { return failed_gets_; }
-  std::uint64_t failed_posts() const { return failed_posts_; }
-  std::string failures() {
-    std::lock_guard lock(mutex_);
-    std::string all;
-    for (const auto& f : failures_) all += f + "\n";
-    return all;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> gets_{0}, posts_{0}, failed_gets_{0}, failed_posts_{0};
-  std::mutex mutex_;
-  std::vector<std::string> failures_;
-  std::vector<std::thread> threads_;
-};
 
 // The three nodes and drawbridge in front of them with health checks, ready (readyz 200) when built.
 struct running_pool {
@@ -188,13 +72,15 @@ TEST(rollout, upgrades_every_node_under_load_without_a_failed_request) {
   running_pool pool("1500ms");
   ASSERT_TRUE(pool.ready) << pool.proxy.output();
 
-  load traffic(pool.proxy.port(), 6);
+  keepalive_load traffic(pool.proxy.port(), 6);
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
   const auto result =
       run_drawbridge({"rollout", "app", "--admin", pool.admin_url(), "--exec",
                       pool.fleet.restart_script() + " {node} {address}", "--drain-wait", "10s", "--health-wait", "20s"},
                      90s);
-  std::this_thread::sleep_for(300ms);  // traffic on the upgraded pool
+  // Traffic on the upgraded pool.
+  const auto gets_after_rollout = traffic.gets();
+  EXPECT_TRUE(wait_for([&] { return traffic.gets() >= gets_after_rollout + 50; }));
   traffic.stop();
   std::cout << "rollout under load: " << traffic.gets() << " GETs, " << traffic.posts() << " POSTs, "
             << traffic.failed_gets() << " + " << traffic.failed_posts() << " failed\n";
@@ -277,7 +163,7 @@ TEST(cli, nodes_drain_and_undrain_talk_to_the_admin_api) {
 TEST(restart_without_drain, no_get_fails_and_only_posts_in_flight_on_a_stopped_node_can) {
   running_pool pool("1500ms");
   ASSERT_TRUE(pool.ready) << pool.proxy.output();
-  load traffic(pool.proxy.port(), 6);
+  keepalive_load traffic(pool.proxy.port(), 6);
   ASSERT_TRUE(wait_for([&] { return traffic.gets() > 100; }));
   for (int i = 0; i < 3; ++i) {
     const std::string name = "node" + std::to_string(i + 1);

@@ -5,8 +5,8 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;

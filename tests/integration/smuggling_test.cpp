@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;

@@ -11,21 +11,19 @@
 #include <cerrno>
 #include <cstring>
 
-#include <atomic>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "tests/integration/proxy_harness.hpp"
 #include "tests/support/fake_node.hpp"
+#include "tests/support/metrics_scrape.hpp"
+#include "tests/support/mutual_tls_node.hpp"
+#include "tests/support/proxy_harness.hpp"
+#include "tests/support/raw_tls_client.hpp"
+#include "tests/support/socket_state.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
 #include "tests/support/tls_client.hpp"
+#include "tests/support/tls_node.hpp"
 
 using namespace drawbridge;
 using namespace drawbridge::testing;
@@ -40,40 +38,6 @@ conf::config tls_config(std::uint16_t node_port, std::vector<pem_files> certs, s
   use_tls(config, certs, std::move(hsts));
   return config;
 }
-
-// A blocking OpenSSL client on a plain socket, for tests that need what tls_client hides: the TCP close,
-// the record layer, a small receive buffer.
-struct raw_tls_client {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::socket socket{ioc};
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{SSL_CTX_new(TLS_client_method()), SSL_CTX_free};
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl{nullptr, SSL_free};
-
-  // `receive_buffer`: SO_RCVBUF set before connecting (0: the system's). Reads time out after 5 s.
-  bool connect(std::uint16_t port, int receive_buffer = 0) {
-    socket.open(boost::asio::ip::tcp::v4());
-    if (receive_buffer) socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    timeval limit{5, 0};  // only a bound for a broken proxy
-    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
-    ssl.reset(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), socket.native_handle());
-    SSL_set_tlsext_host_name(ssl.get(), "a.test");
-    return SSL_connect(ssl.get()) == 1;
-  }
-  bool send(const std::string& bytes) {
-    return SSL_write(ssl.get(), bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size());
-  }
-  // Reads until the stream ends; returns the bytes and leaves the last SSL_read result in `last`.
-  std::string read_all(int& last) {
-    std::string out;
-    std::vector<char> chunk(16384);
-    while ((last = SSL_read(ssl.get(), chunk.data(), static_cast<int>(chunk.size()))) > 0)
-      out.append(chunk.data(), static_cast<std::size_t>(last));
-    return out;
-  }
-};
 
 }  // namespace
 
@@ -202,14 +166,16 @@ TEST(tls, connection_close_gets_close_notify_and_the_tcp_close_without_waiting_f
   // And the socket is closed, not half-closed and draining: a byte sent now meets a reset, which ends
   // the client's side too (a lingering close would read and drop the byte, leaving it in CLOSE_WAIT).
   ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1);
-  bool reset = false;
-  for (int i = 0; i < 100 && !reset; ++i) {
-    tcp_info info{};
-    socklen_t size = sizeof info;
-    ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size), 0);
-    reset = info.tcpi_state == TCP_CLOSE;
-    if (!reset) std::this_thread::sleep_for(10ms);
-  }
+  int info_result = 0;
+  const bool reset = wait_for(
+      [&] {
+        tcp_info info{};
+        socklen_t size = sizeof info;
+        info_result = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size);
+        return info_result != 0 || info.tcpi_state == TCP_CLOSE;
+      },
+      1000ms);
+  ASSERT_EQ(info_result, 0);
   EXPECT_TRUE(reset) << "the proxy's socket is still open";
 }
 
@@ -283,7 +249,21 @@ TEST(tls, a_slow_reader_gets_the_whole_response_after_the_socket_fills) {
   constexpr std::size_t size = 8 * 1024 * 1024;
   ASSERT_TRUE(
       client.send("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"));
-  std::this_thread::sleep_for(300ms);  // let the proxy's side fill up before reading
+  // Reading starts once the proxy's side has filled up and its writes wait for room: its send queue
+  // toward us is full, or holds bytes and has stopped growing (the kernel may stop it short of the send
+  // buffer's size when TCP memory runs short machine-wide).
+  const auto client_port = local_port(client.socket.native_handle());
+  std::optional<tcp_memory> memory;
+  std::uint32_t last_queued = 0;
+  int unchanged = 0;
+  EXPECT_TRUE(wait_for([&] {
+    memory = tcp_memory_of(proxy.port(), client_port);
+    if (!memory || memory->send_queued == 0) return false;
+    unchanged = memory->send_queued == last_queued ? unchanged + 1 : 0;
+    last_queued = memory->send_queued;
+    return memory->send_queued >= memory->send_buffer || unchanged >= 5;
+  })) << "the proxy's send queue never filled: "
+      << (memory ? std::to_string(memory->send_queued) + " of " + std::to_string(memory->send_buffer) : "no socket");
   int last = 0;
   const auto response = client.read_all(last);
   const auto body_at = response.find("\r\n\r\n");
@@ -306,10 +286,11 @@ TEST(tls, a_client_that_stops_reading_is_dropped_after_the_send_timeout) {
   raw_tls_client stuck;
   ASSERT_TRUE(stuck.connect(proxy.port(), 8192));
   ASSERT_TRUE(stuck.send("GET /big?bytes=" + std::to_string(16 * 1024 * 1024) + " HTTP/1.1\r\nHost: a.test\r\n\r\n"));
-  // Long past the send timeout (0.3 s), read what made it out: part of the body, then the end of the
-  // connection (no close_notify: it was dropped, not closed cleanly). Had the proxy kept waiting, the
-  // whole body would follow now.
-  std::this_thread::sleep_for(2500ms);
+  // Once the proxy has dropped the connection (past the send timeout, 0.3 s), read what made it out: part
+  // of the body, then the end of the connection (no close_notify: it was dropped, not closed cleanly).
+  // Had the proxy kept waiting, the whole body would follow now.
+  EXPECT_TRUE(wait_for([&] { return scraped_sum(proxy.admin_port(), "drawbridge_downstream_connections") == 0.0; }))
+      << "the proxy still holds the connection";
   int last = 0;
   const auto received = stuck.read_all(last);
   EXPECT_EQ(first_status(received), 200u);
@@ -385,21 +366,6 @@ TEST(tls, a_reload_serves_the_new_certificate_to_new_connections_while_open_ones
   ASSERT_TRUE(after_bad.connected());
   EXPECT_NE(after_bad.peer_subject().find("CN=new.test"), std::string::npos);
 }
-
-namespace {
-
-// A TLS "node": drawbridge itself with an HTTPS listener, in front of a fake node.
-struct tls_node {
-  tls_node(const test_ca& ca, const std::string& name, const std::vector<std::string>& dns)
-      : backend({name}),
-        cert(ca.issue(name, dns.empty() ? name : dns.front(), dns)),
-        proxy(tls_config(backend.port(), {cert})) {}
-  fake_node backend;
-  pem_files cert;
-  proxy_under_test proxy;
-};
-
-}  // namespace
 
 TEST(upstream_tls, requests_reach_a_node_over_verified_tls_on_one_kept_alive_connection) {
   test_ca ca;
@@ -501,67 +467,6 @@ TEST(tls, sighup_reloads_the_certificates_of_the_running_binary_and_start_up_war
   EXPECT_EQ(open.get("/").status, 200u);
   EXPECT_EQ(proxy.terminate(), 0);
 }
-
-namespace {
-
-// A node that insists on a client certificate signed by `ca`: answers one request per connection with a
-// small JSON body naming the client certificate's subject. Runs until destroyed.
-class mutual_tls_node {
- public:
-  mutual_tls_node(const test_ca& ca, const pem_files& cert)
-      : context_(boost::asio::ssl::context::tls_server),
-        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    context_.use_certificate_chain_file(cert.cert);
-    context_.use_private_key_file(cert.key, boost::asio::ssl::context::pem);
-    context_.load_verify_file(ca.ca_file());
-    context_.set_verify_mode(boost::asio::ssl::verify_peer | boost::asio::ssl::verify_fail_if_no_peer_cert);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~mutual_tls_node() {
-    stopping_ = true;
-    boost::system::error_code ignored;
-    boost::asio::ip::tcp::socket poke(io_);
-    poke.connect(acceptor_.local_endpoint(), ignored);  // wakes the blocking accept
-    thread_.join();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  int served() const { return served_; }
-
- private:
-  void serve() {
-    while (!stopping_) {
-      boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream(io_, context_);
-      boost::system::error_code ec;
-      acceptor_.accept(stream.next_layer(), ec);
-      if (ec || stopping_) return;
-      stream.handshake(boost::asio::ssl::stream_base::server, ec);
-      if (ec) continue;  // no or a wrong client certificate
-      boost::beast::flat_buffer buffer;
-      http::request<http::string_body> req;
-      http::read(stream, buffer, req, ec);
-      if (ec) continue;
-      X509* peer = SSL_get1_peer_certificate(stream.native_handle());
-      char subject[256] = "";
-      if (peer) X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
-      X509_free(peer);
-      http::response<http::string_body> res{http::status::ok, 11};
-      res.body() = json{{"client", subject}}.dump();
-      res.keep_alive(false);
-      res.prepare_payload();
-      http::write(stream, res, ec);
-      stream.shutdown(ec);
-      ++served_;
-    }
-  }
-  boost::asio::io_context io_;
-  boost::asio::ssl::context context_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> served_{0};
-  std::thread thread_;
-};
-
-}  // namespace
 
 TEST(upstream_tls, a_node_that_requires_a_client_certificate_gets_the_configured_one) {
   test_ca ca;

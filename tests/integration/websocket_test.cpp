@@ -4,7 +4,6 @@
 // grace close tunnels with a 1001 close frame, never inside one of the node's frames.
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,12 +15,12 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <type_traits>
 
-#include "tests/integration/proxy_harness.hpp"
+#include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
+#include "tests/support/websocket_nodes.hpp"
 
 using namespace drawbridge;
 using namespace drawbridge::testing;
@@ -32,100 +31,6 @@ using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A node that accepts WebSocket upgrades on one connection after another and echoes every message (or,
-// with `refuse`, answers 426 to the upgrade).
-class echo_node {
- public:
-  explicit echo_node(bool refuse = false) : acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}), refuse_(refuse) {
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~echo_node() {
-    // Closing the descriptor does not wake a thread blocked in accept(); shutting the socket down does.
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    thread_.join();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  std::atomic<int> upgrades{0};
-
- private:
-  void serve() {
-    for (;;) {
-      tcp::socket socket(ioc_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      beast::flat_buffer buffer;
-      beast::http::request<beast::http::string_body> req;
-      beast::http::read(socket, buffer, req, ec);
-      if (ec) continue;
-      if (refuse_ || !websocket::is_upgrade(req)) {
-        beast::http::response<beast::http::string_body> res{beast::http::status::upgrade_required, 11};
-        res.body() = "no";
-        res.prepare_payload();
-        beast::http::write(socket, res, ec);
-        continue;
-      }
-      websocket::stream<tcp::socket> ws(std::move(socket));
-      ws.accept(req, ec);
-      if (ec) continue;
-      ++upgrades;
-      for (;;) {
-        beast::flat_buffer message;
-        ws.read(message, ec);
-        if (ec) break;
-        ws.text(ws.got_text());
-        ws.write(message.data(), ec);
-        if (ec) break;
-      }
-    }
-  }
-
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
-  bool refuse_;
-  std::thread thread_;
-};
-
-// A node for one WebSocket connection that sends the first half of a 1000-byte binary frame, waits until
-// `release` holds (or `hold_forever`), then the rest; then waits for the connection to end.
-class half_frame_node {
- public:
-  half_frame_node(std::function<bool()> release, bool hold_forever)
-      : acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}) {
-    thread_ = std::thread([this, release = std::move(release), hold_forever] {
-      tcp::socket socket(ioc_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      websocket::stream<tcp::socket> ws(std::move(socket));
-      ws.accept(ec);
-      if (ec) return;
-      std::string frame = "\x82\x7e";  // FIN, binary; a 16-bit length follows
-      frame += static_cast<char>(1000 >> 8);
-      frame += static_cast<char>(1000 & 0xff);
-      frame += std::string(1000, 'f');
-      auto& raw = ws.next_layer();  // written as raw bytes, to be cut where the test wants
-      net::write(raw, net::buffer(frame.data(), 4 + 500), ec);
-      if (!hold_forever) {
-        wait_for(release, 10s);
-        net::write(raw, net::buffer(frame.data() + 504, 500), ec);
-      }
-      char sink[4096];
-      while (!ec) raw.read_some(net::buffer(sink), ec);  // until the proxy closes its side
-    });
-  }
-  ~half_frame_node() {
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    thread_.join();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
- private:
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
-  std::thread thread_;
-};
 
 // Connects (over TLS too, with app.test as the server name) and makes the WebSocket handshake.
 template <typename Stream>
@@ -181,7 +86,7 @@ TEST(websocket, messages_cross_the_tunnel_both_ways_and_it_counts_in_flight_unti
   websocket::stream<tcp::socket> ws(ioc);
   open_websocket(ws, proxy.port());
   // The node counts the upgrade just after writing its 101, which may reach the client first.
-  EXPECT_TRUE(wait_for([&] { return node.upgrades == 1; }));
+  EXPECT_TRUE(wait_for([&] { return node.upgrades() == 1; }));
   for (const std::string& text : {std::string("hello"), std::string(200000, 'w'), std::string("third")}) {
     ws.write(net::buffer(text));
     beast::flat_buffer echo;
@@ -290,7 +195,8 @@ TEST(websocket, the_close_frame_waits_for_the_end_of_the_frame_the_node_is_sendi
   auto drained = drain_async(proxy.admin_port(), "node1", "200ms");
   // The node sends the rest of its frame only after the drawbridge was told to close the tunnel.
   ASSERT_TRUE(wait_for([&] { return proxy.node(0).tunnel_close_epoch.load() != 0; }));
-  std::this_thread::sleep_for(200ms);  // four worker ticks: the tunnel is going away by now
+  // Once the worker has ticked since, it has seen the epoch and the tunnel is going away.
+  ASSERT_TRUE(proxy.wait_for_ticks());
   deadline_passed = true;
   std::string message;
   EXPECT_EQ(read_until_end(ws, &message), websocket::error::closed);

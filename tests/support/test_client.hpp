@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
+
+// The tests that use these clients wait on what the clients see: wait_for comes with them.
+#include "tests/support/wait.hpp"
 
 namespace drawbridge::testing {
 
@@ -68,16 +70,5 @@ unsigned first_status(std::string_view raw);
 
 // Lower-case hex SHA-256 of `data` (what the fake node's /upload answers).
 std::string sha256_hex(std::string_view data);
-
-// Polls `condition` every 10 ms until it holds or `deadline` passes; returns the last result.
-template <typename F>
-bool wait_for(F condition, std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= end) return condition();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 }  // namespace drawbridge::testing

@@ -10,13 +10,18 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "tests/support/socket_state.hpp"
+#include "tests/support/wait.hpp"
 
 namespace net = boost::asio;
 using stream_socket = drawbridge::net_types::socket;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
+using drawbridge::testing::peer_closed;
+using drawbridge::testing::readable;
+using drawbridge::testing::wait_for;
 
 namespace {
 
@@ -56,11 +61,18 @@ struct pair {
 
   // Runs the io_context (epoll included) until `result` is set or `limit` passes.
   void run_until(const std::optional<boost::system::error_code>& result, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!result && std::chrono::steady_clock::now() < until) {
-      ioc.poll();
-      std::this_thread::sleep_for(1ms);
-    }
+    wait_for(
+        [&] {
+          ioc.poll();
+          return result.has_value();
+        },
+        limit, 1ms);
+  }
+
+  // Waits until what the peer sent has reached `ours`: bytes, and the peer's close too with `and_close`.
+  bool arrived(bool and_close = false) {
+    return wait_for(
+        [&] { return readable(ours.native_handle()) && (!and_close || peer_closed(ours.native_handle())); });
   }
 };
 
@@ -99,7 +111,7 @@ TEST(readiness, bytes_that_came_between_the_empty_read_and_the_wait_are_not_miss
   p.read_until_empty();
   drawbridge::net_types::mark_drained(p.ours);
   net::write(p.peer, net::buffer("late", 4));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(p.arrived());
   std::optional<boost::system::error_code> result;
   p.wait(result);
   p.run_until(result, 5s);
@@ -132,11 +144,12 @@ TEST(readiness, cancel_ends_a_queued_wait) {
   EXPECT_EQ(*result, net::error::operation_aborted);
 }
 
-// A short read: what the peer sent is read, with room to spare. Waits for the bytes first, and lets the
-// reactor see their report, as a read that follows epoll's report does.
+// A short read: what the peer sent is read, with room to spare. Waits for the bytes first (and the peer's
+// close, with `and_close`), and lets the reactor see their report, as a read that follows epoll's report
+// does.
 namespace {
-std::size_t short_read(pair& p) {
-  std::this_thread::sleep_for(20ms);
+std::size_t short_read(pair& p, bool and_close = false) {
+  EXPECT_TRUE(p.arrived(and_close));
   p.ioc.poll();
   char buffer[256];
   boost::system::error_code ec;
@@ -158,10 +171,10 @@ TEST(readiness, a_short_read_marks_a_watched_socket_empty_until_more_comes) {
   EXPECT_FALSE(drawbridge::net_types::may_have_input(p.ours));
 
   net::write(p.peer, net::buffer("d", 1));
-  for (int i = 0; i < 500 && drawbridge::net_types::known_empty(p.ours); ++i) {
-    std::this_thread::sleep_for(1ms);
+  wait_for([&] {
     p.ioc.poll();
-  }
+    return !drawbridge::net_types::known_empty(p.ours);
+  });
   EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
 }
 
@@ -173,7 +186,7 @@ TEST(readiness, a_short_read_does_not_hide_a_close_that_came_with_the_bytes) {
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   net::write(p.peer, net::buffer("abc", 3));
   p.peer.shutdown(tcp::socket::shutdown_send);
-  EXPECT_EQ(short_read(p), 3u);
+  EXPECT_EQ(short_read(p, /*and_close=*/true), 3u);
   drawbridge::net_types::note_short_read(p.ours);
   EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
   EXPECT_TRUE(drawbridge::net_types::may_have_input(p.ours));
@@ -188,10 +201,10 @@ TEST(readiness, a_close_after_the_short_read_is_reported) {
   drawbridge::net_types::note_short_read(p.ours);
   ASSERT_TRUE(drawbridge::net_types::known_empty(p.ours));
   p.peer.shutdown(tcp::socket::shutdown_send);
-  for (int i = 0; i < 500 && drawbridge::net_types::known_empty(p.ours); ++i) {
-    std::this_thread::sleep_for(1ms);
+  wait_for([&] {
     p.ioc.poll();
-  }
+    return !drawbridge::net_types::known_empty(p.ours);
+  });
   EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
 }
 
@@ -212,11 +225,10 @@ TEST(readiness, watching_after_the_peer_closed_reports_the_close) {
   pair p;
   net::write(p.peer, net::buffer("abc", 3));
   p.peer.shutdown(tcp::socket::shutdown_send);
-  short_read(p);
+  short_read(p, /*and_close=*/true);
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));
   EXPECT_TRUE(drawbridge::net_types::watch_peer_close(p.ours));  // once is enough; again changes nothing
-  std::this_thread::sleep_for(20ms);
-  p.ioc.poll();
+  p.ioc.poll();  // the close is there already: asking queued its report at once
   drawbridge::net_types::note_short_read(p.ours);
   EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours));
 }
@@ -237,11 +249,13 @@ TEST(readiness, the_watch_survives_a_write_that_had_to_wait) {
   // Drain the peer so the write completes.
   p.peer.non_blocking(true);
   std::vector<char> sink(256 * 1024);
-  for (int i = 0; i < 2000 && !written; ++i) {
-    p.peer.read_some(net::buffer(sink), ec);
-    p.ioc.poll();
-    std::this_thread::sleep_for(1ms);
-  }
+  wait_for(
+      [&] {
+        p.peer.read_some(net::buffer(sink), ec);
+        p.ioc.poll();
+        return written;
+      },
+      5s, 1ms);
   ASSERT_TRUE(written);
   ec = {};
   while (!ec) p.peer.read_some(net::buffer(sink), ec);  // the rest of what was written
@@ -253,7 +267,7 @@ TEST(readiness, the_watch_survives_a_write_that_had_to_wait) {
   // ...and in epoll's: a close that comes with bytes is reported as such.
   net::write(p.peer, net::buffer("def", 3));
   p.peer.shutdown(tcp::socket::shutdown_send);
-  short_read(p);
+  short_read(p, /*and_close=*/true);
   drawbridge::net_types::note_short_read(p.ours);
   EXPECT_FALSE(drawbridge::net_types::known_empty(p.ours)) << "the close was not reported as such";
 }

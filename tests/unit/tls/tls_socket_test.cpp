@@ -14,6 +14,7 @@
 #include "net/readiness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/tls_client.hpp"
+#include "tests/support/wait.hpp"
 #include "tls/server_contexts.hpp"
 
 namespace net = boost::asio;
@@ -97,19 +98,24 @@ TEST(tls_socket, a_moved_stream_reads_and_writes_at_once) {
   std::thread request_thread([&] { response = client->get("/x"); });
   std::string request;
   char buffer[4096];
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (request.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until) {
-    boost::system::error_code ec;
-    const auto n = server.read_some_now(net::buffer(buffer), ec);
-    if (n > 0) {
-      request.append(buffer, n);
-      continue;
-    }
-    ASSERT_EQ(ec, net::error::would_block) << ec.message();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ioc.restart();
-    ioc.poll();
-  }
+  // Reads a piece at a time; a read that finds nothing says would_block, and the reactor runs before the next.
+  boost::system::error_code nothing_read = net::error::would_block;
+  drawbridge::testing::wait_for(
+      [&] {
+        boost::system::error_code ec;
+        // One read at a time: the read that takes the request's last bytes must be the last one made.
+        if (const auto n = server.read_some_now(net::buffer(buffer), ec); n > 0) {
+          request.append(buffer, n);
+          return request.find("\r\n\r\n") != std::string::npos;
+        }
+        nothing_read = ec;
+        if (ec != net::error::would_block) return true;
+        ioc.restart();
+        ioc.poll();
+        return false;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(1));
+  ASSERT_EQ(nothing_read, net::error::would_block) << nothing_read.message();
   ASSERT_NE(request.find("GET /x HTTP/1.1\r\n"), std::string::npos) << request;
   EXPECT_FALSE(SSL_has_pending(server.native_handle()));
   EXPECT_TRUE(net_types::known_empty(server.lowest_layer()));
@@ -136,14 +142,14 @@ TEST(tls_socket, a_write_that_could_not_finish_at_once_is_finished_with_the_same
   std::thread request_thread([&] { response = client->get("/big"); });
   std::string request;
   char buffer[4096];
-  while (request.find("\r\n\r\n") == std::string::npos) {
-    boost::system::error_code ec;
-    const auto n = server.read_some_now(net::buffer(buffer), ec);
-    if (n > 0)
-      request.append(buffer, n);
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  drawbridge::testing::wait_for(
+      [&] {
+        boost::system::error_code ec;
+        if (const auto n = server.read_some_now(net::buffer(buffer), ec); n > 0) request.append(buffer, n);
+        return request.find("\r\n\r\n") != std::string::npos;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(1));
+  ASSERT_NE(request.find("GET /big HTTP/1.1\r\n"), std::string::npos) << request;
 
   std::string body(1024 * 1024, ' ');
   for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);

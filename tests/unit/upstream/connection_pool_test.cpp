@@ -9,26 +9,39 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-#include <thread>
+
+#include "tests/support/socket_state.hpp"
+#include "tests/support/wait.hpp"
 
 using namespace drawbridge::upstream;
+using drawbridge::testing::peer_closed;
+using drawbridge::testing::readable;
+using drawbridge::testing::wait_for;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
 
-// A loopback listener and connections to it; the accepted ends are kept so the test can close them.
+// A loopback listener and connections to it; the accepted ends are kept so the test can close them, and
+// the descriptors of the connecting ends (the pool's) so that it can wait for what reaches them.
 struct loopback {
   net::io_context ioc;
   tcp::acceptor acceptor{ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
   std::vector<tcp::socket> accepted;
+  std::vector<int> connected;
 
   std::unique_ptr<upstream_connection> connect() {
     auto c = std::make_unique<upstream_connection>(ioc.get_executor());
     c->socket.connect(acceptor.local_endpoint());
     accepted.push_back(acceptor.accept());
+    connected.push_back(c->socket.native_handle());
     return c;
+  }
+
+  // Waits until what the node's end `i` sent (bytes, or its close) has reached the pool's end.
+  bool arrived(std::size_t i) {
+    return wait_for([&] { return readable(connected[i]); });
   }
 };
 
@@ -61,11 +74,8 @@ TEST(connection_pool, connection_closed_by_the_node_is_evicted) {
   pool.release(0, lo.connect(), clock::now());
   lo.accepted[0].close();
   // The FIN needs a moment to arrive; the peek sees it then.
-  std::unique_ptr<upstream_connection> got;
-  for (int i = 0; i < 100 && pool.idle_count(0) > 0; ++i) {
-    std::this_thread::sleep_for(5ms);
-    pool.sweep(clock::now());
-  }
+  ASSERT_TRUE(wait_for([&] { return peer_closed(lo.connected[0]); }));
+  pool.sweep(clock::now());
   EXPECT_EQ(pool.idle_count(0), 0u);
   EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
 }
@@ -78,7 +88,7 @@ void release_known_empty(loopback& lo, connection_pool& pool) {
   auto c = lo.connect();
   ASSERT_TRUE(drawbridge::net_types::watch_peer_close(c->socket));
   net::write(lo.accepted.back(), net::buffer("answer", 6));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(lo.arrived(lo.connected.size() - 1));
   lo.ioc.poll();
   char buffer[64];
   ASSERT_EQ(c->socket.read_some(net::buffer(buffer)), 6u);
@@ -87,9 +97,10 @@ void release_known_empty(loopback& lo, connection_pool& pool) {
   pool.release(0, std::move(c), clock::now());
 }
 
-// Runs the worker's loop (epoll included) a few times, as happens between two requests.
-void run_epoll(loopback& lo) {
-  std::this_thread::sleep_for(20ms);
+// Once what the node's end `i` sent has arrived, runs the worker's loop (epoll included), as happens
+// between two requests.
+void run_epoll(loopback& lo, std::size_t i) {
+  ASSERT_TRUE(lo.arrived(i));
   lo.ioc.poll();
 }
 }  // namespace
@@ -100,7 +111,7 @@ TEST(connection_pool, a_replayable_request_takes_a_connection_known_empty) {
   auto work = net::make_work_guard(lo.ioc);
   connection_pool pool(1, config(4));
   release_known_empty(lo, pool);
-  run_epoll(lo);
+  lo.ioc.poll();  // nothing more was sent: the loop runs with nothing to report
   EXPECT_NE(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
@@ -111,7 +122,7 @@ TEST(connection_pool, a_close_reported_by_epoll_is_seen_without_a_peek) {
   connection_pool pool(1, config(4));
   release_known_empty(lo, pool);
   lo.accepted[0].close();
-  run_epoll(lo);
+  run_epoll(lo, 0);
   EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
@@ -122,7 +133,7 @@ TEST(connection_pool, stray_bytes_reported_by_epoll_are_seen_without_a_peek) {
   connection_pool pool(1, config(4));
   release_known_empty(lo, pool);
   net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
-  run_epoll(lo);
+  run_epoll(lo, 0);
   EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
@@ -135,12 +146,12 @@ TEST(connection_pool, only_a_request_that_cannot_be_replayed_peeks) {
   connection_pool pool(1, config(4));
   release_known_empty(lo, pool);
   net::write(lo.accepted[0], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
-  std::this_thread::sleep_for(20ms);  // arrived, but the loop has not run epoll since
+  ASSERT_TRUE(lo.arrived(0));  // arrived, but the loop has not run epoll since
   EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/false), nullptr);
 
   release_known_empty(lo, pool);
   net::write(lo.accepted[1], net::buffer("HTTP/1.1 408 Request Timeout\r\n\r\n"));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(lo.arrived(1));
   EXPECT_NE(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
@@ -151,7 +162,7 @@ TEST(connection_pool, a_connection_not_watched_is_peeked_at_even_for_a_replayabl
   pool.release(0, lo.connect(), clock::now());
   pool.sweep(clock::now());  // its peek finds the socket empty and marks it drained
   net::write(lo.accepted[0], net::buffer("x", 1));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(lo.arrived(0));
   EXPECT_EQ(pool.acquire(0, clock::now(), /*replayable=*/true), nullptr);
 }
 
@@ -188,7 +199,7 @@ TEST(connection_pool, unsolicited_bytes_make_a_connection_unusable) {
   connection_pool pool(1, config(4));
   pool.release(0, lo.connect(), clock::now());
   net::write(lo.accepted[0], net::buffer(std::string("HTTP/1.1 408 Request Timeout\r\n\r\n")));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(lo.arrived(0));
   EXPECT_EQ(pool.acquire(0, clock::now()), nullptr);
 }
 

@@ -10,16 +10,20 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "net/readiness.hpp"
 #include "tests/support/readiness_hints.hpp"
+#include "tests/support/socket_state.hpp"
+#include "tests/support/wait.hpp"
 
 using namespace drawbridge::upstream;
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
+using drawbridge::testing::peer_closed;
+using drawbridge::testing::readable;
+using drawbridge::testing::wait_for;
 
 namespace {
 
@@ -45,13 +49,20 @@ struct node_link {
                   [&](std::exception_ptr, boost::system::error_code ec) { result = ec; });
     ioc.poll();
     node_side();
-    const auto until = std::chrono::steady_clock::now() + 5s;
-    while (!result && std::chrono::steady_clock::now() < until) {
-      ioc.poll();
-      std::this_thread::sleep_for(1ms);
-    }
+    wait_for(
+        [&] {
+          ioc.poll();
+          return result.has_value();
+        },
+        5s, 1ms);
     EXPECT_TRUE(result) << "the read did not end";
     return result.value_or(net::error::timed_out);
+  }
+
+  // Waits until what the node sent (and its close, with `and_close`) has reached the connection.
+  bool arrived(bool and_close = false) {
+    const int fd = connection.socket.native_handle();
+    return wait_for([&] { return readable(fd) && (!and_close || peer_closed(fd)); });
   }
 
   std::string left_in_buffer() const {
@@ -67,8 +78,8 @@ TEST(response_head, a_header_in_pieces_is_read_and_the_body_stays_in_the_buffer)
   response_parser parser;
   const auto ec = link.read(parser, [&] {
     net::write(link.node, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Le")));
-    std::this_thread::sleep_for(10ms);
-    link.ioc.poll();
+    EXPECT_TRUE(link.arrived());
+    link.ioc.poll();  // the read takes the first piece, and waits for more
     net::write(link.node, net::buffer(std::string("ngth: 5\r\nX-A: b\r\n\r\nhel")));
   });
   ASSERT_FALSE(ec) << ec.message();
@@ -97,7 +108,7 @@ TEST(response_head, a_close_that_came_with_the_response_is_not_taken_for_empty) 
   const auto ec = link.read(parser, [&] {
     net::write(link.node, net::buffer(std::string("HTTP/1.1 204 No Content\r\n\r\n")));
     link.node.shutdown(tcp::socket::shutdown_send);
-    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(link.arrived(/*and_close=*/true));
   });
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_FALSE(drawbridge::net_types::known_empty(link.connection.socket));

@@ -48,6 +48,11 @@ class proxy_under_test {
   upstream::node& node(std::size_t index) const { return *runtime_->upstreams[0]->nodes()->at(index); }
   void stop() { server_->stop(); }
   void wait() { server_->wait(); }
+  // Waits until every worker has completed `ticks` more ticks (proxy/worker.hpp): what a test waits on
+  // for "the workers have checked deadlines and signals since this call". Two ticks make sure: the first
+  // may have been under way, and read what it reads, before the call. False if they did not come within
+  // `deadline` (a stopped worker ticks no more).
+  bool wait_for_ticks(unsigned ticks = 2, std::chrono::milliseconds deadline = std::chrono::seconds(5)) const;
 
  private:
   std::shared_ptr<const proxy::runtime> runtime_;

@@ -1,4 +1,4 @@
-#include "tests/integration/proxy_harness.hpp"
+#include "tests/support/proxy_harness.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "proxy/access_log.hpp"
+#include "tests/support/wait.hpp"
 
 namespace drawbridge::testing {
 
@@ -87,6 +88,18 @@ proxy_under_test::~proxy_under_test() {
   server_->stop();
   server_->wait();
   control_->stop();
+}
+
+bool proxy_under_test::wait_for_ticks(unsigned ticks, std::chrono::milliseconds deadline) const {
+  const auto start = server_->worker_ticks();
+  return wait_for(
+      [&] {
+        const auto now = server_->worker_ticks();
+        for (std::size_t i = 0; i < start.size(); ++i)
+          if (now[i] < start[i] + ticks) return false;
+        return true;
+      },
+      deadline);
 }
 
 std::string write_temp_file(const std::string& text, const std::string& suffix) {
@@ -190,12 +203,9 @@ int spawned_proxy::terminate() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
   int status = 0;
-  for (int i = 0; i < 200; ++i) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    std::this_thread::sleep_for(50ms);
+  if (wait_for([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, 10s, 50ms)) {
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, &status, 0);
