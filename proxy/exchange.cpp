@@ -10,8 +10,8 @@
 
 #include "net/readiness.hpp"
 #include "proxy/body_limits.hpp"
-#include "proxy/gzip_policy.hpp"
-#include "proxy/gzip_relay.hpp"
+#include "proxy/filter_relay.hpp"
+#include "proxy/gzip_filter.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http1_sink.hpp"
@@ -128,8 +128,8 @@ task<exchange_outcome> exchange<Downstream>::run() {
       moving_on.reset();
     }
     const upstream::node* attempted = n.get();
-    if (result != step::not_taken) outcome_.node = std::move(n);  // moved: one less shared count change
-    if (result == step::done) break;
+    if (result != step::not_taken) outcome_.node = std::move(n);   // moved: one less shared count change
+    if (result == step::done || outcome_.response_started) break;  // what reached the client is never replayed
     tried.push_back(attempted);
     if (result == step::not_taken) continue;
     // try_node had its fresh connection already, if one was due.
@@ -421,31 +421,24 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
   const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body: framing passes as is
 
-  // gzip what the node did not, when the rules allow it (proxy/gzip_policy.hpp).
-  const auto& gzip_config = worker_.rt().config.gzip;
-  gzip_verdict gzip;
-  std::optional<gzip_encoder> encoder;
-  bool gzip_whole_body = false;  // known to fit the relay buffer: compressed in one call (gzip_relay.hpp)
   std::optional<std::uint64_t> length;
   if (const auto l = parser.content_length()) length = *l;
-  if (gzip_config.enabled) {
-    gzip = judge_gzip(gzip_config, accepts_gzip(request_.forwarded[http::field::accept_encoding]), request_.head,
-                      !header_only, response, length);
-    gzip_whole_body = gzip.compress && length && *length <= buffer_size_;
-    if (gzip.compress && !gzip_whole_body) {
-      try {
-        encoder.emplace(gzip_config.level);
-      } catch (const std::bad_alloc&) {
-        gzip.compress = false;  // no memory for zlib's state: the response goes out as it is
-      }
-    }
-    if (gzip.vary) add_vary_accept_encoding(response);
-    if (gzip.compress) mark_gzip_encoded(response);
-  }
+
+  // The response filters, in order (proxy/response_filter.hpp): each may change the head and take the
+  // body over. gzip compresses what the node did not, when its rules allow (proxy/gzip_policy.hpp).
+  gzip_filter gzip(worker_.rt().config.gzip);
+  response_filters filters;
+  filters.add(gzip);
+  filters.start({.accept_encoding = request_.forwarded[http::field::accept_encoding],
+                 .head_request = request_.head,
+                 .has_body = !header_only,
+                 .length = length,
+                 .whole_body_room = buffer_size_},
+                response);
 
   const auto framing = choose_framing({.client_version = request_.client_version,
                                        .header_only = header_only,
-                                       .body_rewritten = gzip.compress,
+                                       .body_rewritten = filters.rewrites_body(),
                                        .length = length,
                                        .keep_alive = keep});
   if (framing.framing != body_framing::none) set_framing(response, framing.framing, framing.length);
@@ -456,21 +449,22 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   outcome_.keep_downstream = keep;
 
   const relay_limits limits{timeouts.read, timeouts.send};
-  std::uint64_t gzip_plain = 0;
+  std::uint64_t filtered_in = 0;
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
-    if (gzip_whole_body)
-      return relay_gzip_whole_body(node_stream, connection.buffer, parser, sink_, request_.deadline, gzip_config.level,
-                                   buffer_, buffer_size_, limits, outcome_.bytes_out, gzip_plain, request_.filtered);
-    if (encoder)
-      return relay_gzip_body(node_stream, connection.buffer, parser, sink_, request_.deadline, *encoder, buffer_,
-                             buffer_size_, limits, outcome_.bytes_out, gzip_plain, request_.filtered);
+    if (filters.whole_body())
+      return relay_filtered_whole_body(node_stream, connection.buffer, parser, sink_, request_.deadline, filters,
+                                       buffer_, buffer_size_, limits, outcome_.bytes_out, filtered_in,
+                                       request_.filtered);
+    if (filters.rewrites_body())
+      return relay_filtered_body(node_stream, connection.buffer, parser, sink_, request_.deadline, filters, buffer_,
+                                 buffer_size_, limits, outcome_.bytes_out, filtered_in, request_.filtered);
     return relay_body_through(node_stream, connection.buffer, parser, sink_writer{sink_}, request_.deadline, buffer_,
                               buffer_size_, limits, outcome_.bytes_out);
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
-  if (gzip_whole_body || encoder) {
-    worker_.stats().gzip_in.add(gzip_plain);
+  if (gzip.compressing()) {  // gzip is the only filter that changes bodies today: its counts are the chain's
+    worker_.stats().gzip_in.add(filtered_in);
     worker_.stats().gzip_out.add(outcome_.bytes_out);
   }
   if (relayed.ok()) {
@@ -483,7 +477,13 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     co_return attempt_result{.next = step::done, .reusable = reusable};
   }
   outcome_.keep_downstream = false;
-  if (relayed.sink_started) sink_.abort();  // cut short: the client must not take it for the whole answer
+  if (relayed.sink_started) {
+    // Cut short: the client must not take it for the whole answer, and nothing is tried again. (The
+    // status stays the node's, for the access log.)
+    sink_.abort();
+    outcome_.error =
+        make_error(relayed.failed == relay_result::failure::source ? error_kind::body_failed : error_kind::client_gone);
+  }
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
     if (relayed.ec == beast::error::timeout)
       fail(error_kind::body_stalled);

@@ -10,11 +10,11 @@
 namespace drawbridge::proxy {
 
 struct framing_facts {
-  unsigned client_version = 11;         // 10 or 11
-  bool header_only = false;             // HEAD, 204, 304 or an empty body: the node's framing passes as is
-  bool body_rewritten = false;          // a filter changes the body (gzip): the node's length no longer holds
-  std::optional<std::uint64_t> length;  // the node's Content-Length
-  bool keep_alive = true;               // the client connection may stay open, as far as the request goes
+  unsigned client_version = 11;           // 10 or 11
+  bool header_only = false;               // HEAD, 204, 304 or an empty body: the node's framing passes as is
+  bool body_rewritten = false;            // a filter changes the body (gzip): the node's length no longer holds
+  std::optional<std::uint64_t> length{};  // the node's Content-Length
+  bool keep_alive = true;                 // the client connection may stay open, as far as the request goes
 };
 
 struct framing_choice {
