@@ -22,9 +22,9 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http1_sink.hpp"
 #include "proxy/listener.hpp"
-#include "proxy/relay.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
+#include "proxy/stream_write.hpp"
 #include "proxy/worker.hpp"
 
 namespace drawbridge::proxy {

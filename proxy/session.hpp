@@ -45,7 +45,7 @@ class session_base {
 struct request_state {
   upstream_request forwarded;  // the node's copy of the request header
   std::string head;            // serialised heads
-  std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (see relay.hpp)
+  std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (stream_write.hpp)
   std::string filtered;        // a response filter's output (gzip)
   std::string id;              // the request id
 };
