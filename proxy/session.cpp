@@ -205,7 +205,7 @@ void session<Stream>::release_state() {
   }
   state_->forwarded = {};
   // A large response leaves a large contiguous copy behind: not kept.
-  for (auto* s : {&state_->head, &state_->tls_scratch}) {
+  for (auto* s : {&state_->head, &state_->tls_scratch, &state_->filtered}) {
     if (s->capacity() > 16 * 1024)
       std::string().swap(*s);
     else
