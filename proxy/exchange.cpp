@@ -10,11 +10,13 @@
 
 #include "net/readiness.hpp"
 #include "proxy/body_limits.hpp"
-#include "proxy/gzip_policy.hpp"
-#include "proxy/gzip_relay.hpp"
+#include "proxy/filter_relay.hpp"
+#include "proxy/gzip_filter.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
+#include "proxy/http1_sink.hpp"
 #include "proxy/relay.hpp"
+#include "proxy/response_framing.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/worker.hpp"
 #include "upstream/response_head.hpp"
@@ -55,12 +57,24 @@ exchange<Downstream>::exchange(worker& w, exchange_request<Downstream>& request,
       active_(active),
       buffer_(buffer),
       buffer_size_(buffer_size),
-      request_has_body_(!request.parser.is_done()) {}
+      request_has_body_(!request.parser.is_done()),
+      sink_(request.sink) {}
 
 template <typename Downstream>
-void exchange<Downstream>::fail(unsigned status, const char* reason) {
-  outcome_.status = status;
-  outcome_.reason = reason;
+void exchange<Downstream>::fail(const proxy_error& error) {
+  outcome_.status = status_of(error);
+  outcome_.error = error;
+}
+
+template <typename Downstream>
+retry_facts exchange<Downstream>::facts(const attempt_result& result, bool pooled, bool fresh_tried) const {
+  return {.failure = outcome_.error.kind,
+          .idempotent = request_.idempotent,
+          .has_body = request_has_body_,
+          .request_written = result.request_written,
+          .pooled_connection = pooled,
+          .fresh_connection_tried = fresh_tried,
+          .another_node_eligible = another_node_eligible_};
 }
 
 template <typename Downstream>
@@ -71,7 +85,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
   std::vector<const upstream::node*> full;                     // at max_connections_per_node when last tried
   std::optional<metrics::retry_reason> moving_on;              // why the last node did not do
   std::optional<io_deadline::clock::time_point> queued_until;  // when waiting for a free node gives up
-  fail(503, "no node available");
+  fail(error_kind::no_node_available);
   for (;;) {
     // The view may change while a try is in progress (the admin API added or removed a node), so the
     // tried set is rebuilt against the current one.
@@ -89,7 +103,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
       // A request woken for a slot that another took first goes back to the head of the queue.
       if (!queued_until) queued_until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
       if (!co_await worker_.wait_for_node_slot(*queued_until, /*front=*/queued_)) {
-        fail(503, "every node is at max_connections_per_node");
+        fail(error_kind::nodes_at_capacity);
         break;
       }
       queued_ = true;
@@ -98,8 +112,8 @@ task<exchange_outcome> exchange<Downstream>::run() {
     }
 
     auto n = (*view.nodes)[static_cast<std::size_t>(index)];
-    may_move_on_ = request_.idempotent && !request_has_body_ &&
-                   another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
+    another_node_eligible_ =
+        replayable() && another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
     // A request that held a slot of a limited node gave it back: the first waiter tries again.
     if (result != step::at_capacity &&
@@ -114,24 +128,13 @@ task<exchange_outcome> exchange<Downstream>::run() {
       moving_on.reset();
     }
     const upstream::node* attempted = n.get();
-    if (result != step::not_taken) outcome_.node = std::move(n);  // moved: one less shared count change
-    if (result == step::done || result == step::failed) break;
+    if (result != step::not_taken) outcome_.node = std::move(n);   // moved: one less shared count change
+    if (result == step::done || outcome_.response_started) break;  // what reached the client is never replayed
     tried.push_back(attempted);
     if (result == step::not_taken) continue;
-    if (result == step::connect_failed) {
-      fail(503, "every node refused or timed out on connect");
-      moving_on = metrics::retry_reason::connect_failed;
-      continue;
-    }
-    if (result == step::gateway_error) {
-      fail(502, "every node answered with a gateway error");
-      moving_on = metrics::retry_reason::gateway_error;
-      continue;
-    }
-    // failed_before_response: the node took the request and gave nothing back.
-    fail(502, "node closed the connection before responding");
-    if (!request_.idempotent || request_has_body_) break;
-    moving_on = metrics::retry_reason::no_response;
+    // try_node had its fresh connection already, if one was due.
+    if (decide_retry(facts({}, false, true)) != retry_action::next_node) break;
+    moving_on = describe(outcome_.error.kind).retried;
   }
   if (outcome_.node)
     outcome_.upstream_ms =
@@ -170,8 +173,9 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   if (!connection) {
     connection = co_await connect(n);
     if (!connection) {
-      judge_node(n, step::connect_failed, true);
-      co_return step::connect_failed;
+      fail(make_error(error_kind::connect_failed, /*retry_safe=*/true));
+      judge_node(n, {.next = step::failed, .request_written = false, .node_fault = true});
+      co_return step::failed;
     }
     counted.connections_new.add();
   } else {
@@ -179,19 +183,20 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   }
   auto result = co_await attempt(*connection);
   // A pooled connection the node had already given up on: one fresh try on the same node.
-  if (reused && result.next == step::failed_before_response && !request_has_body_ &&
-      (request_.idempotent || result.write_failed)) {
+  if (result.next == step::failed &&
+      decide_retry(facts(result, reused, false)) == retry_action::same_node_fresh_connection) {
     spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id, n.name());
     count_retry(metrics::retry_reason::dead_pooled_connection);
     connection = co_await connect(n);
     if (!connection) {
-      judge_node(n, step::connect_failed, true);
-      co_return step::connect_failed;
+      fail(make_error(error_kind::connect_failed, /*retry_safe=*/true));
+      judge_node(n, {.next = step::failed, .request_written = false, .node_fault = true});
+      co_return step::failed;
     }
     counted.connections_new.add();
     result = co_await attempt(*connection);
   }
-  judge_node(n, result.next, result.node_fault);
+  judge_node(n, result);
   if (result.next == step::done && result.reusable) {
     ++connection->requests;
     auto& view = worker_.view(request_.upstream_index);
@@ -215,13 +220,12 @@ bool exchange<Downstream>::another_eligible(const upstream::node_list& nodes, up
 // Feeds passive ejection: connect errors, resets, timeouts, garbage and 502/503/504 answers count against
 // the node; any other answer clears its run of failures. Failures on the client's side count for nothing.
 template <typename Downstream>
-void exchange<Downstream>::judge_node(upstream::node& n, step result, bool node_fault) {
+void exchange<Downstream>::judge_node(upstream::node& n, const attempt_result& result) {
   auto& group = *worker_.rt().upstreams[request_.upstream_index];
-  const bool bad_status = result == step::done && outcome_.status >= 502 && outcome_.status <= 504;
-  if (bad_status || result == step::connect_failed || result == step::failed_before_response ||
-      result == step::gateway_error || node_fault)
+  const bool bad_status = result.next == step::done && outcome_.status >= 502 && outcome_.status <= 504;
+  if (bad_status || result.node_fault)
     group.record_failure(n, upstream::steady_now_ms());
-  else if (result == step::done)
+  else if (result.next == step::done)
     upstream::upstream_group::record_success(n);
 }
 
@@ -299,43 +303,53 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     }
     if (request_.deadline.disarm()) ec = beast::error::timeout;
     if (ec == beast::error::timeout) {
-      fail(504, "node did not respond within the read timeout");
-      co_return attempt_result{step::failed, false, false, true};
+      fail(error_kind::response_timeout);
+      co_return attempt_result{.next = step::failed, .node_fault = true};
     }
     if (ec) {
       const bool nothing = !parser->got_some() && connection.buffer.size() == 0;
       // A TLS peer that closes without close_notify reads as stream_truncated: the same as a close.
       if (nothing && (ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof ||
-                      ec == net::ssl::error::stream_truncated))
-        co_return attempt_result{step::failed_before_response};
-      fail(502, "node sent an invalid response");
+                      ec == net::ssl::error::stream_truncated)) {
+        fail(make_error(error_kind::no_response, replayable()));
+        co_return attempt_result{.next = step::failed, .node_fault = true};
+      }
+      fail(error_kind::invalid_response);
       const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1));
       if (held_back)
         spdlog::warn("{}: invalid response header from node {}: {}{}", request_.request_id, node_->name(), ec.message(),
                      upstream::suppressed_note(*held_back));
-      co_return attempt_result{step::failed, false, false, true};
+      co_return attempt_result{.next = step::failed, .node_fault = true};
     }
     // Interim responses (100 Continue, 103 Early Hints) are skipped: we answered Expect ourselves.
     const unsigned status = parser->get().result_int();
     if (status < 100 || status > 599) {  // Beast takes any three digits; "099" is no interim response
-      fail(502, "node sent an invalid response");
+      fail(error_kind::invalid_response);
       spdlog::warn("{}: invalid status {} from node", request_.request_id, status);
-      co_return attempt_result{step::failed, false, false, true};
+      co_return attempt_result{.next = step::failed, .node_fault = true};
     }
     if (status >= 200 || status == 101) break;
   }
   // A booting node (Appsmith answers 502 until it is up) or an overloaded one: another node can answer
   // a request that is safe to repeat. This connection is dropped with the unread answer.
-  if (const unsigned status = parser->get().result_int(); may_move_on_ && status >= 502 && status <= 504)
-    co_return attempt_result{step::gateway_error};
+  if (const unsigned status = parser->get().result_int(); status >= 502 && status <= 504) {
+    const auto answer = make_error(error_kind::gateway_error, replayable());
+    if (decide_retry({.failure = answer.kind,
+                      .idempotent = request_.idempotent,
+                      .has_body = request_has_body_,
+                      .another_node_eligible = another_node_eligible_}) == retry_action::next_node) {
+      fail(answer);
+      co_return attempt_result{.next = step::failed, .node_fault = true};
+    }
+  }
   if (parser->get().result_int() == 101) {
     // Only a WebSocket upgrade is forwarded as one, and only a node that completed the WebSocket
     // handshake opens a tunnel: a 101 to anything else would hand the client's connection to a protocol
     // nobody checked.
     if (request_.upgrade && is_websocket_accept(parser->get())) co_return co_await tunnel(connection, *parser);
-    fail(502, request_.upgrade ? "node answered the WebSocket upgrade with another protocol"
-                               : "node switched protocols unasked");
-    co_return attempt_result{step::failed, false, false, true};
+    fail(error_kind::protocol_switch,
+         request_.upgrade ? "node answered the WebSocket upgrade with another protocol" : nullptr);
+    co_return attempt_result{.next = step::failed, .node_fault = true};
   }
   co_return co_await relay_response(connection, *parser);
 }
@@ -351,43 +365,46 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     // The client waits for our go-ahead before sending the body; give it once the node has the head.
     if (co_await upstream::with_stream(connection, [&](auto& stream) {
           return write_all(stream, net::buffer(head), request_.deadline, timeouts.send);
-        }))
-      co_return attempt_result{step::failed_before_response, true};
+        })) {
+      fail(make_error(error_kind::no_response, /*retry_safe=*/true));
+      co_return attempt_result{.next = step::failed, .request_written = false, .node_fault = true};
+    }
     head = {};
-    static constexpr std::string_view go_ahead = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (co_await write_all(request_.downstream, net::buffer(go_ahead), request_.deadline, timeouts.send)) {
-      fail(0, "client went away");
-      co_return attempt_result{step::failed};
+    if (co_await sink_.send_continue()) {
+      fail(error_kind::client_gone);
+      co_return attempt_result{.next = step::failed};
     }
   }
 
+  const relay_limits limits{timeouts.client_body, timeouts.send, worker_.rt().config.limits.min_body_rate};
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
-    return relay_body(request_.downstream, request_.downstream_buffer, request_.parser, node_stream, request_.deadline,
-                      head, request_.chunked_body, buffer_, buffer_size_,
-                      relay_limits{timeouts.client_body, timeouts.send, worker_.rt().config.limits.min_body_rate},
-                      outcome_.bytes_in, request_.tls_scratch);
+    body_writer writer(node_stream, request_.deadline, limits.send_timeout, request_.tls_scratch);
+    writer.stage(head, request_.chunked_body);
+    return relay_body_through(request_.downstream, request_.downstream_buffer, request_.parser, std::move(writer),
+                              request_.deadline, buffer_, buffer_size_, limits, outcome_.bytes_in);
   });
-  if (relayed.ok()) co_return attempt_result{step::done};
+  if (relayed.ok()) co_return attempt_result{.next = step::done};
   if (relayed.failed == relay_result::failure::source) {
     if (relayed.ec == http::error::body_limit)
-      fail(413, "request body larger than max_body_size");
+      fail(error_kind::body_too_large);
     else if (relayed.ec == beast::error::timeout)
-      fail(408, "client too slow sending the body (timeouts.client_body or limits.min_body_rate)");
+      fail(error_kind::body_timeout);
     else if (relayed.ec == http::error::buffer_overflow || relayed.ec == http::error::bad_chunk_extension)
-      fail(400, "chunk line or trailer section too long");
+      fail(error_kind::malformed_body, "chunk line or trailer section too long");
     else if (relayed.ec == http::error::end_of_stream || relayed.ec == net::error::eof ||
              relayed.ec == net::error::connection_reset || relayed.ec == net::ssl::error::stream_truncated)
-      fail(0, "client closed the connection during the body");
+      fail(error_kind::client_gone, "client closed the connection during the body");
     else
-      fail(400, "malformed request body");
-    co_return attempt_result{step::failed};
+      fail(error_kind::malformed_body);
+    co_return attempt_result{.next = step::failed};
   }
   // The node's side failed while we wrote to it.
   if (relayed.ec == beast::error::timeout) {
-    fail(504, "node did not accept the request within the send timeout");
-    co_return attempt_result{step::failed, false, false, true};
+    fail(error_kind::send_timeout);
+    co_return attempt_result{.next = step::failed, .node_fault = true};
   }
-  co_return attempt_result{step::failed_before_response, !relayed.sink_started};
+  fail(make_error(error_kind::no_response, replayable() || !relayed.sink_started));
+  co_return attempt_result{.next = step::failed, .request_written = relayed.sink_started, .node_fault = true};
 }
 
 template <typename Downstream>
@@ -404,73 +421,50 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
   const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body: framing passes as is
 
-  // gzip what the node did not, when the rules allow it (proxy/gzip_policy.hpp).
-  const auto& gzip_config = worker_.rt().config.gzip;
-  gzip_verdict gzip;
-  std::optional<gzip_encoder> encoder;
-  bool gzip_whole_body = false;  // known to fit the relay buffer: compressed in one call (gzip_relay.hpp)
-  if (gzip_config.enabled) {
-    std::optional<std::uint64_t> length;
-    if (const auto l = parser.content_length()) length = *l;
-    gzip = judge_gzip(gzip_config, accepts_gzip(request_.forwarded[http::field::accept_encoding]), request_.head,
-                      !header_only, response, length);
-    gzip_whole_body = gzip.compress && length && *length <= buffer_size_;
-    if (gzip.compress && !gzip_whole_body) {
-      try {
-        encoder.emplace(gzip_config.level);
-      } catch (const std::bad_alloc&) {
-        gzip.compress = false;  // no memory for zlib's state: the response goes out as it is
-      }
-    }
-    if (gzip.vary) add_vary_accept_encoding(response);
-    if (gzip.compress) mark_gzip_encoded(response);
-  }
+  std::optional<std::uint64_t> length;
+  if (const auto l = parser.content_length()) length = *l;
 
-  bool chunked = false;
-  if (!header_only) {
-    if (gzip.compress && request_.client_version == 11) {
-      set_framing(response, body_framing::chunked, 0);
-      chunked = true;
-    } else if (gzip.compress) {
-      set_framing(response, body_framing::until_close, 0);
-      outcome_.close_delimited = true;
-      keep = false;
-    } else if (const auto length = parser.content_length()) {
-      set_framing(response, body_framing::length, *length);
-    } else if (request_.client_version == 11) {
-      set_framing(response, body_framing::chunked, 0);
-      chunked = true;
-    } else {
-      set_framing(response, body_framing::until_close, 0);
-      outcome_.close_delimited = true;
-      keep = false;  // an HTTP/1.0 client learns the end of the body from the close
-    }
-  }
+  // The response filters, in order (proxy/response_filter.hpp): each may change the head and take the
+  // body over. gzip compresses what the node did not, when its rules allow (proxy/gzip_policy.hpp).
+  gzip_filter gzip(worker_.rt().config.gzip);
+  response_filters filters;
+  filters.add(gzip);
+  filters.start({.accept_encoding = request_.forwarded[http::field::accept_encoding],
+                 .head_request = request_.head,
+                 .has_body = !header_only,
+                 .length = length,
+                 .whole_body_room = buffer_size_},
+                response);
+
+  const auto framing = choose_framing({.client_version = request_.client_version,
+                                       .header_only = header_only,
+                                       .body_rewritten = filters.rewrites_body(),
+                                       .length = length,
+                                       .keep_alive = keep});
+  if (framing.framing != body_framing::none) set_framing(response, framing.framing, framing.length);
+  keep = framing.keep_alive;
   set_keep_alive(response, request_.client_version, keep);
-  write_response_head(response, request_.head_buffer);
+  sink_.write_head(response, framing.framing);
   outcome_.status = response.result_int();
-  outcome_.reason = "";
   outcome_.keep_downstream = keep;
 
   const relay_limits limits{timeouts.read, timeouts.send};
-  std::uint64_t gzip_plain = 0;
+  std::uint64_t filtered_in = 0;
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
-    if (gzip_whole_body)
-      return relay_gzip_whole_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
-                                   request_.head_buffer, chunked, gzip_config.level, buffer_, buffer_size_, limits,
-                                   outcome_.bytes_out, gzip_plain, request_.tls_scratch);
-    if (encoder)
-      return relay_gzip_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
-                             request_.head_buffer, chunked, *encoder, buffer_, buffer_size_, limits, outcome_.bytes_out,
-                             gzip_plain, request_.tls_scratch);
-    return relay_body(node_stream, connection.buffer, parser, request_.downstream, request_.deadline,
-                      request_.head_buffer, chunked, buffer_, buffer_size_, limits, outcome_.bytes_out,
-                      request_.tls_scratch);
+    if (filters.whole_body())
+      return relay_filtered_whole_body(node_stream, connection.buffer, parser, sink_, request_.deadline, filters,
+                                       buffer_, buffer_size_, limits, outcome_.bytes_out, filtered_in,
+                                       request_.filtered);
+    if (filters.rewrites_body())
+      return relay_filtered_body(node_stream, connection.buffer, parser, sink_, request_.deadline, filters, buffer_,
+                                 buffer_size_, limits, outcome_.bytes_out, filtered_in, request_.filtered);
+    return relay_body_through(node_stream, connection.buffer, parser, sink_writer{sink_}, request_.deadline, buffer_,
+                              buffer_size_, limits, outcome_.bytes_out);
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
-  if (gzip_whole_body || encoder) {
-    worker_.stats().gzip_in.add(gzip_plain);
+  if (gzip.compressing()) {  // gzip is the only filter that changes bodies today: its counts are the chain's
+    worker_.stats().gzip_in.add(filtered_in);
     worker_.stats().gzip_out.add(outcome_.bytes_out);
   }
   if (relayed.ok()) {
@@ -480,24 +474,31 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     // buffer or on the socket (a peek, whatever epoll last said).
     if (reusable && header_only && (request_.head || outcome_.status == 204 || outcome_.status == 304))
       reusable = connection.buffer.size() == 0 && upstream::still_open(connection);
-    co_return attempt_result{step::done, false, reusable};
+    co_return attempt_result{.next = step::done, .reusable = reusable};
   }
   outcome_.keep_downstream = false;
+  if (relayed.sink_started) {
+    // Cut short: the client must not take it for the whole answer, and nothing is tried again. (The
+    // status stays the node's, for the access log.)
+    sink_.abort();
+    outcome_.error =
+        make_error(relayed.failed == relay_result::failure::source ? error_kind::body_failed : error_kind::client_gone);
+  }
   if (relayed.failed == relay_result::failure::source && !relayed.sink_started) {
     if (relayed.ec == beast::error::timeout)
-      fail(504, "node stalled before its response body");
+      fail(error_kind::body_stalled);
     else
-      fail(502, "node failed before its response body");
+      fail(error_kind::body_failed);
   }
   if (relayed.failed == relay_result::failure::source) {
     if (const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
       spdlog::warn("{}: node {} failed mid-response: {}{}", request_.request_id, node_->name(), relayed.ec.message(),
                    upstream::suppressed_note(*held_back));
-    co_return attempt_result{step::failed, false, false, true};
+    co_return attempt_result{.next = step::failed, .node_fault = true};
   }
   // The client's side failed: nobody to answer, not even with an error of our own.
-  if (!relayed.sink_started) fail(0, "client went away");
-  co_return attempt_result{step::failed};
+  if (!relayed.sink_started) fail(error_kind::client_gone);
+  co_return attempt_result{.next = step::failed};
 }
 
 // The node accepted a WebSocket upgrade: its 101 goes to the client, then bytes flow both ways until either
@@ -514,38 +515,38 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
   response.set(http::field::connection, "upgrade");
   response.set(http::field::upgrade, protocol);
   response.version(11);
-  write_response_head(response, request_.head_buffer);
+  sink_.write_head(response, body_framing::none);
   outcome_.status = 101;
-  outcome_.reason = "";
   outcome_.keep_downstream = false;
-  // Bytes the node sent right after its 101 travel with it (and count as frames already passed on).
-  const auto head_size = request_.head_buffer.size();
+  // Bytes the node sent right after its 101 travel with it (and count as frames already passed on); they
+  // stay in the connection's buffer, unconsumed, until the tunnel ends.
   const auto early = connection.buffer.data();
-  request_.head_buffer.append(static_cast<const char*>(early.data()), early.size());
-  connection.buffer.consume(early.size());
-  if (co_await write_all(request_.downstream, net::buffer(request_.head_buffer), request_.deadline, timeouts.send)) {
-    fail(0, "client went away");
-    co_return attempt_result{step::failed};
+  if (co_await send_to(sink_, early, /*last=*/false)) {
+    fail(error_kind::client_gone);
+    co_return attempt_result{.next = step::failed};
   }
   outcome_.response_started = true;
+  // From here on the connection speaks WebSocket: the tunnel has the client's stream itself.
+  auto& client = request_.sink.take_stream();
   // Bytes the client sent right after its request go to the node first.
   if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
     if (co_await upstream::with_stream(connection, [&](auto& node) {
           return write_all(node, net::buffer(pending), request_.deadline, timeouts.send);
         }))
-      co_return attempt_result{step::done};
+      co_return attempt_result{.next = step::done};
     request_.downstream_buffer.consume(pending.size());
   }
   const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {
-    return run_tunnel(worker_, request_.downstream, node, buffer_, buffer_size_, timeouts.tunnel_idle, *node_,
-                      request_.owner, std::string_view(request_.head_buffer).substr(head_size));
+    return run_tunnel(worker_, client, node, buffer_, buffer_size_, timeouts.tunnel_idle, *node_, request_.owner,
+                      std::string_view(static_cast<const char*>(early.data()), early.size()));
   });
+  connection.buffer.consume(early.size());
   outcome_.bytes_in += totals.to_node;
   outcome_.bytes_out += totals.to_client;
   // The client's connection then closes gracefully (close_notify on TLS, then a brief drain): the client
   // may be closing its side at the same moment, and a reset would cut that short.
   outcome_.response_complete = true;
-  co_return attempt_result{step::done};  // not reusable: the connection spoke another protocol
+  co_return attempt_result{.next = step::done};  // not reusable: the connection spoke another protocol
 }
 
 // The two kinds of client connection.

@@ -1,12 +1,8 @@
 #pragma once
 // One request's trip to an upstream: pick a node, take a pooled connection or connect, send the request
-// (streaming its body), read the response header, stream the response back. Owns the retry policy:
-//  - a failed connect moves on to the next node, for any method;
-//  - a reused pooled connection that fails before any response byte is retried once on a fresh
-//    connection to the same node, when the request has no body and is idempotent or never got written;
-//  - an idempotent request without a body moves on to the next node when a node fails before any
-//    response byte, or answers 502/503/504 (a booting or overloaded node) while another node is there;
-//  - anything else (a POST whose bytes reached a node, a timeout, a garbled response) is not replayed.
+// (streaming its body), read the response header, stream the response back through the client's sink
+// (proxy/downstream_sink.hpp). What happens after a failed try is proxy/retry_decision.hpp's to say;
+// every failure is a proxy_error (proxy/proxy_error.hpp).
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -19,7 +15,10 @@
 
 #include "metrics/shards.hpp"
 #include "proxy/awaitable.hpp"
+#include "proxy/downstream_sink.hpp"
 #include "proxy/io_deadline.hpp"
+#include "proxy/proxy_error.hpp"
+#include "proxy/retry_decision.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/node.hpp"
@@ -29,6 +28,8 @@ namespace drawbridge::proxy {
 
 class worker;
 class session_base;
+template <typename Stream>
+class http1_sink;
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -36,16 +37,20 @@ namespace http = beast::http;
 using request_parser = http::request_parser<http::buffer_body>;
 using upstream_request = http::request_header<>;
 
-// Downstream: the client's stream, a plain socket or a TLS stream.
+// Downstream: the client's stream, a plain socket or a TLS stream. The exchange writes to the client only
+// through `sink`; it reads the request body from `downstream` (an HTTP/2 stream will bring a body source
+// of its own), and a WebSocket tunnel takes the stream from the sink (http1_sink::take_stream).
 template <typename Downstream>
 struct exchange_request {
   Downstream& downstream;
+  http1_sink<Downstream>& sink;
   io_deadline& deadline;  // the session's: times every read and write of this exchange
   beast::flat_buffer& downstream_buffer;
   request_parser& parser;       // header done; the body is read through it
   upstream_request& forwarded;  // header already rewritten (and framed) for the node
   std::string& head_buffer;     // scratch for serialised heads, owned by the session
   std::string& tls_scratch;     // where writes to a TLS stream are made contiguous, owned by the session
+  std::string& filtered;        // a response filter's output (gzip), owned by the session
   std::size_t upstream_index;
   std::string_view request_id;
   unsigned client_version;  // 10 or 11
@@ -60,12 +65,11 @@ struct exchange_request {
 };
 
 struct exchange_outcome {
-  unsigned status = 0;                         // sent to the client, or (if !response_started) to be sent
+  unsigned status = 0;                         // sent to the client, or (if !response_started) to be sent (0: none)
   bool response_started = false;               // some of the node's response reached the client
-  bool response_complete = false;              // all of it did
+  bool response_complete = false;              // all of it did (one cut short was aborted on the sink)
   bool keep_downstream = false;                // the client connection may serve another request
-  bool close_delimited = false;                // the response's body ends with the connection (HTTP/1.0, gzip to 1.0)
-  const char* reason = "";                     // why, when the status is our own
+  proxy_error error;                           // what went wrong, when !response_started: ours to answer (or not)
   std::uint64_t bytes_in = 0;                  // request body bytes relayed to the node
   std::uint64_t bytes_out = 0;                 // response body bytes relayed to the client
   std::shared_ptr<const upstream::node> node;  // held: the admin API may remove the node meanwhile
@@ -83,19 +87,18 @@ class exchange {
 
  private:
   // not_taken: the node was drained between the pick and the in-flight count; try another.
-  // gateway_error: the node answered 502/503/504 to a request that can go to another node instead (the
-  // answer was not relayed).
   // at_capacity: the node has max_connections_per_node requests in flight; try another, or wait.
-  enum class step { done, not_taken, at_capacity, connect_failed, failed_before_response, gateway_error, failed };
+  // failed: outcome_.error says what, and retry_decision what next.
+  enum class step { done, not_taken, at_capacity, failed };
   struct attempt_result {
     step next = step::failed;
-    bool write_failed = false;  // the request could not be written at all
-    bool reusable = false;      // the connection may go back to the pool
-    bool node_fault = false;    // the node timed out, reset or sent garbage (counts toward ejection)
+    bool request_written = true;  // some of the request reached the node's socket
+    bool reusable = false;        // the connection may go back to the pool
+    bool node_fault = false;      // the node refused, timed out, reset or sent garbage (counts toward ejection)
   };
 
   task<step> try_node(const std::shared_ptr<upstream::node>& n);
-  void judge_node(upstream::node& n, step result, bool node_fault);
+  void judge_node(upstream::node& n, const attempt_result& result);
   static bool another_eligible(const upstream::node_list& nodes, upstream::tried_set excluded);
   task<std::unique_ptr<upstream::upstream_connection>> connect(upstream::node& n);
   task<attempt_result> attempt(upstream::upstream_connection& connection);
@@ -104,9 +107,13 @@ class exchange {
                                       http::response_parser<http::buffer_body>& parser);
   task<attempt_result> tunnel(upstream::upstream_connection& connection,
                               http::response_parser<http::buffer_body>& parser);
-  void fail(unsigned status, const char* reason);
+  // Records `error` as the outcome (its status is what the client will get).
+  void fail(const proxy_error& error);
+  void fail(error_kind kind, const char* detail = nullptr) { fail(make_error(kind, false, detail)); }
+  // The facts of the try just failed, for decide_retry.
+  retry_facts facts(const attempt_result& result, bool pooled, bool fresh_tried) const;
   // What a dead pooled connection costs this request: nothing when it can be sent again on a fresh one
-  // (no body, idempotent: see try_node), so the pool may skip its peek (connection_pool.hpp).
+  // (no body, idempotent: see retry_decision.hpp), so the pool may skip its peek (connection_pool.hpp).
   bool replayable() const { return request_.idempotent && !request_has_body_; }
   void count_retry(metrics::retry_reason why);
 
@@ -116,10 +123,11 @@ class exchange {
   char* buffer_;
   std::size_t buffer_size_;
   bool request_has_body_;
-  // Set before each try: an idempotent request without a body, and another node could take it.
-  bool may_move_on_ = false;
+  // Set before each try: a node not tried yet could take the request (looked for only when replayable).
+  bool another_node_eligible_ = false;
   bool queued_ = false;             // woken from the queue for a node slot, and not yet through (see run)
   upstream::node* node_ = nullptr;  // the node of the try in progress
+  downstream_sink& sink_;           // request_.sink, seen through the interface
   exchange_outcome outcome_;
 };
 

@@ -1,12 +1,9 @@
 #pragma once
-// Streams one message body from a Beast parser to a socket through a fixed buffer, chunk by chunk as it
-// arrives: memory per message is the buffer, whatever the body's size. Used in both directions.
-// The head (already serialised) goes out in the same gather write as the first body bytes.
+// Streams one message body from a Beast parser to a socket (or the client's sink) through a fixed buffer,
+// chunk by chunk as it arrives: memory per message is the buffer, whatever the body's size. Used in both
+// directions. The head (already serialised) goes out in the same gather write as the first body bytes.
 // Include only from the .cpp files that relay (it instantiates Beast's parser).
 
-#include <algorithm>
-#include <array>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -17,14 +14,12 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <type_traits>
 
-#include "net/io_now.hpp"
 #include "proxy/awaitable.hpp"
 #include "proxy/body_limits.hpp"
+#include "proxy/downstream_sink.hpp"
 #include "proxy/io_deadline.hpp"
-#include "proxy/stream_traits.hpp"
-#include "tls/tls_socket.hpp"
+#include "proxy/stream_write.hpp"
 
 namespace drawbridge::proxy {
 
@@ -65,78 +60,26 @@ task<boost::system::error_code> read_body_some(Source& source, beast::flat_buffe
   co_return ec;
 }
 
-// Drops the first `sent` bytes of buffers[0..count): what a partial send left to write.
-inline void drop_sent(net::const_buffer* buffers, std::size_t count, std::size_t sent) {
-  for (std::size_t i = 0; i < count && sent > 0; ++i) {
-    const auto take = std::min(sent, buffers[i].size());
-    buffers[i] += take;
-    sent -= take;
+// The client's sink as a relay's writer.
+struct sink_writer {
+  downstream_sink& sink;
+  bool write_body(std::span<const net::const_buffer> data, boost::system::error_code& ec) {
+    return sink.write_body(data, ec);
   }
-}
+  bool finish(std::span<const net::const_buffer> data, boost::system::error_code& ec) { return sink.finish(data, ec); }
+  task<boost::system::error_code> write_rest() { return sink.write_rest(); }
+};
 
-// The two halves of every write on the request path, plain functions (no coroutine frame of their own).
-// write_now writes at once what the sink takes without waiting: true when nothing is left to wait for
-// (all of it went out, or `ec` says why not). Otherwise co_await write_rest for the remainder:
-//  - a plain socket (net/io_now.hpp): the bytes that did not fit (write_now dropped what went out);
-//  - our TLS stream from clients: the same bytes at the same length, as OpenSSL requires after a write it
-//    could not finish (async_write would hand it at most 64 KiB per call; its async_write_some takes all);
-//  - Asio's TLS stream to nodes: no write at once, everything through async_write.
-// A TLS sink is given one buffer (count 1): gather writes are made contiguous first (see is_tls_stream).
-template <typename Sink>
-bool write_now(Sink& sink, net::const_buffer* buffers, std::size_t count, boost::system::error_code& ec) {
-  ec = {};
-  if constexpr (std::is_same_v<Sink, net_types::socket>) {
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) total += buffers[i].size();
-    const auto sent = net_types::send_now(sink, buffers, count, ec);
-    if (ec == net::error::would_block) ec = {};
-    if (ec || sent == total) return true;
-    drop_sent(buffers, count, sent);
-    return false;
-  } else if constexpr (std::is_same_v<Sink, tls::tls_socket>) {
-    if (sink.write_some_now(buffers[0], ec) == buffers[0].size() && !ec) return true;
-    if (ec != net::error::would_block && ec != net::error::in_progress) return true;
-    ec = {};
-    return false;
-  } else {
-    return false;
-  }
-}
-
-template <typename Sink>
-auto write_rest(Sink& sink, const net::const_buffer* buffers, std::size_t count) {
-  if constexpr (std::is_same_v<Sink, tls::tls_socket>)
-    return sink.async_write_some(buffers[0], use_tuple);
-  else
-    return net::async_write(sink, std::span<const net::const_buffer>(buffers, count), use_tuple);
-}
-
-// All of `buffer` to `sink`, within `timeout`: the error, a deadline as beast::error::timeout.
-template <typename Sink>
-task<boost::system::error_code> write_all(Sink& sink, net::const_buffer buffer, io_deadline& deadline,
-                                          std::chrono::milliseconds timeout) {
-  boost::system::error_code ec;
-  if (write_now(sink, &buffer, 1, ec)) co_return ec;
-  deadline.arm(sink, timeout);
-  std::tie(ec, std::ignore) = co_await write_rest(sink, &buffer, 1);
-  if (deadline.disarm()) ec = beast::error::timeout;
-  co_return ec;
-}
-
-// Writes `head` (may be empty) with the first body bytes, then the rest of the body, re-framed as chunked
-// when `chunked` is set and passed through raw otherwise (Content-Length or until-close bodies).
-// `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the sink.
-// Source and Sink: a socket or a TLS stream (the client's side may be either). A TLS sink gets each
-// gather write copied into `scratch` first (see is_tls_stream).
-template <bool is_request, typename Source, typename Sink>
-task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
-                              http::parser<is_request, http::buffer_body>& parser, Sink& sink, io_deadline& deadline,
-                              std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
-                              relay_limits limits, std::uint64_t& bytes, std::string& scratch) {
-  static constexpr std::string_view crlf = "\r\n";
-  static constexpr std::string_view last_chunk = "0\r\n\r\n";
+// Streams the body that `parser` reads from `source` to `writer`: a body_writer (to a stream) or a
+// sink_writer (to the client). The first write carries what the writer has staged (the head); the last
+// one ends the body (finish). `writer` is taken by value, so that one made for this relay lives in the
+// relay's frame. `buffer` is the caller's scratch space; `bytes` counts body bytes that reached the writer.
+template <bool is_request, typename Source, typename Writer>
+task<relay_result> relay_body_through(Source& source, beast::flat_buffer& source_buffer,
+                                      http::parser<is_request, http::buffer_body>& parser, Writer writer,
+                                      io_deadline& deadline, char* buffer, std::size_t buffer_size, relay_limits limits,
+                                      std::uint64_t& bytes) {
   relay_result result;
-  char chunk_line[24];
   io_deadline::clock::time_point started{};  // of the first read, when min_rate applies
   std::uint64_t read_total = 0;              // body bytes read from the source
   for (;;) {
@@ -159,9 +102,9 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
         if (ec) co_return result.fail(relay_result::failure::source, ec);
       }
       if (need_read) {
-        // The steps of read_body_some written out here (and below, write_all's): this loop runs for every
-        // proxied request, and calling them costs a coroutine frame per read and per write (the small-GET
-        // benchmark ran about 3% slower that way, close to its noise).
+        // The steps of read_body_some written out here: this loop runs for every proxied request, and
+        // calling it costs a coroutine frame per read (the small-GET benchmark ran about 3% slower that
+        // way, close to its noise).
         if (limits.min_rate == 0) {
           deadline.arm(source, limits.read_timeout);
         } else {
@@ -184,43 +127,35 @@ task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
     // A chunk header without data yet: nothing to write, read on (the head waits with it).
     if (n == 0 && !done) continue;
 
-    std::array<net::const_buffer, 5> out{};
-    std::size_t count = 0;
-    if (!head.empty()) out[count++] = net::buffer(head.data(), head.size());
-    if (chunked && n > 0) {
-      const int len = std::snprintf(chunk_line, sizeof chunk_line, "%zx\r\n", n);
-      out[count++] = net::buffer(chunk_line, static_cast<std::size_t>(len));
-    }
-    if (n > 0) out[count++] = net::buffer(buffer, n);
-    if (chunked && n > 0) out[count++] = net::buffer(crlf.data(), crlf.size());
-    if (chunked && done) out[count++] = net::buffer(last_chunk.data(), last_chunk.size());
-
-    net::const_buffer* pieces = out.data();
-    net::const_buffer contiguous;
-    if constexpr (is_tls_stream<Sink>::value) {
-      scratch.clear();
-      for (std::size_t i = 0; i < count; ++i) scratch.append(static_cast<const char*>(out[i].data()), out[i].size());
-      contiguous = net::buffer(scratch);
-      pieces = &contiguous;
-      count = 1;
-    }
+    const net::const_buffer data(buffer, n);
+    const std::span<const net::const_buffer> pieces(&data, n > 0 ? 1 : 0);
     boost::system::error_code ec;
-    if (!write_now(sink, pieces, count, ec)) {
+    if (!(done ? writer.finish(pieces, ec) : writer.write_body(pieces, ec))) {
       // Time spent waiting for the sink (a node slow to take an upload) is not the source's: with a
       // minimum rate, the rate's clock starts that much later.
       const auto waited_from = limits.min_rate != 0 ? io_deadline::clock::now() : io_deadline::clock::time_point{};
-      deadline.arm(sink, limits.send_timeout);
-      std::tie(ec, std::ignore) = co_await write_rest(sink, pieces, count);
-      if (deadline.disarm()) ec = beast::error::timeout;
+      ec = co_await writer.write_rest();
       if (limits.min_rate != 0 && started != io_deadline::clock::time_point{})
         started += io_deadline::clock::now() - waited_from;
     }
     if (ec) co_return result.fail(relay_result::failure::sink, ec);
     result.sink_started = true;
-    head = {};
     bytes += n;
     if (done) co_return result;
   }
+}
+
+// relay_body_through to a stream: writes `head` (may be empty) with the first body bytes, then the rest
+// of the body, re-framed as chunked when `chunked` is set and passed through raw otherwise.
+template <bool is_request, typename Source, typename Sink>
+task<relay_result> relay_body(Source& source, beast::flat_buffer& source_buffer,
+                              http::parser<is_request, http::buffer_body>& parser, Sink& sink, io_deadline& deadline,
+                              std::string_view head, bool chunked, char* buffer, std::size_t buffer_size,
+                              relay_limits limits, std::uint64_t& bytes, std::string& scratch) {
+  body_writer<Sink> writer(sink, deadline, limits.send_timeout, scratch);
+  writer.stage(head, chunked);
+  co_return co_await relay_body_through(source, source_buffer, parser, std::move(writer), deadline, buffer, buffer_size,
+                                        limits, bytes);
 }
 
 }  // namespace drawbridge::proxy

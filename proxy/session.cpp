@@ -20,10 +20,11 @@
 #include "proxy/body_limits.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
+#include "proxy/http1_sink.hpp"
 #include "proxy/listener.hpp"
-#include "proxy/relay.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
+#include "proxy/stream_write.hpp"
 #include "proxy/worker.hpp"
 
 namespace drawbridge::proxy {
@@ -31,33 +32,6 @@ namespace drawbridge::proxy {
 namespace {
 
 constexpr std::size_t read_chunk = 8 * 1024;
-
-const char* error_code_for(unsigned status) {
-  switch (status) {
-    case 400:
-      return "bad_request";
-    case 404:
-      return "no_route";
-    case 408:
-      return "request_timeout";
-    case 413:
-      return "body_too_large";
-    case 431:
-      return "header_too_large";
-    case 501:
-      return "not_implemented";
-    case 502:
-      return "bad_gateway";
-    case 503:
-      return "no_node_available";
-    case 504:
-      return "gateway_timeout";
-    case 505:
-      return "http_version_not_supported";
-    default:
-      return "error";
-  }
-}
 
 bool is_idempotent(http::verb method) {
   switch (method) {
@@ -159,12 +133,6 @@ task<void> session<Stream>::run(bool fresh) {
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
     if (end == ending::close) co_await lingering_close();
-    if (end == ending::reset) {
-      // A response cut short whose body the close delimits: a reset, so that the client (an HTTP/1.0 one,
-      // reading to the close) cannot take what it got for the whole answer.
-      boost::system::error_code ignored;
-      stream_.lowest_layer().set_option(net::socket_base::linger(true, 0), ignored);
-    }
     break;
   }
   boost::system::error_code ignored;
@@ -237,7 +205,7 @@ void session<Stream>::release_state() {
   }
   state_->forwarded = {};
   // A large response leaves a large contiguous copy behind: not kept.
-  for (auto* s : {&state_->head, &state_->tls_scratch}) {
+  for (auto* s : {&state_->head, &state_->tls_scratch, &state_->filtered}) {
     if (s->capacity() > 16 * 1024)
       std::string().swap(*s);
     else
@@ -350,7 +318,7 @@ task<bool> session<Stream>::read_after_tls_write() {
 }
 
 template <typename Stream>
-task<typename session<Stream>::header_status> session<Stream>::read_header(verdict& bad, std::size_t& header_end) {
+task<typename session<Stream>::header_status> session<Stream>::read_header(proxy_error& bad, std::size_t& header_end) {
   const auto& config = worker_.rt().config;
   // client_header runs from the first bytes of a request (for TLS, of the record that carries them) to
   // the end of its header.
@@ -366,11 +334,11 @@ task<typename session<Stream>::header_status> session<Stream>::read_header(verdi
     const auto data = buffer_.data();
     const auto scan = scan_header({static_cast<const char*>(data.data()), data.size()}, scanned);
     if (!scan.bad.ok()) {
-      bad = scan.bad;
+      bad = refusal(scan.bad.status, scan.bad.reason);
       co_return header_status::bad;
     }
     if (scan.end > max_header || (scan.end == 0 && buffer_.size() >= max_header)) {
-      bad = {431, "request header larger than max_header_size"};
+      bad = make_error(error_kind::header_too_large);
       co_return header_status::bad;
     }
     if (scan.end != 0) {
@@ -381,7 +349,7 @@ task<typename session<Stream>::header_status> session<Stream>::read_header(verdi
     deadline_.arm_until(stream_, header_deadline);
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
     if (deadline_.disarm()) {
-      bad = {408, "request header not received within client_header"};
+      bad = make_error(error_kind::header_timeout);
       co_return header_status::bad;
     }
     if (ec) co_return header_status::closed;
@@ -389,9 +357,12 @@ task<typename session<Stream>::header_status> session<Stream>::read_header(verdi
   }
 }
 
+// One request in three phases: read and validate its header, decide what to do with it (refuse, redirect,
+// answer 404, or which upstream), and forward it. Only reading and answering wait on I/O; validating and
+// deciding are plain functions.
 template <typename Stream>
 task<typename session<Stream>::ending> session<Stream>::serve_request() {
-  verdict bad;
+  proxy_error bad;
   std::size_t header_end = 0;
   const auto status = co_await read_header(bad, header_end);
   if (status == header_status::closed) co_return ending::abort;
@@ -401,39 +372,61 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   record.time = std::chrono::system_clock::now();
   record.client = client_ip_;
   auto& state = this->state();
-  std::string& request_id = state.id;
-  request_id = worker_.ids().next();
-  record.request_id = request_id;
-  auto refuse = [&](unsigned code, std::string_view reason, unsigned version) -> task<ending> {
-    record.status = code;
-    co_await reply_error(code, reason, /*close=*/true, request_id, version);
-    record.duration_ms = ms_since(started);
-    worker_.stats().rejected[static_cast<std::size_t>(metrics::reject_reason_for(code))].add();
-    finish(record, -1, nullptr);
-    co_return ending::close;
-  };
+  state.id = worker_.ids().next();
+  record.request_id = state.id;
 
-  if (status == header_status::bad) co_return co_await refuse(bad.status, bad.reason, 11);
+  if (status == header_status::bad) co_return co_await refuse(record, started, bad, 11);
+  unsigned version = 11;  // the request's, once its header parses
+  if (const auto refused = validate(header_end, record, version))
+    co_return co_await refuse(record, started, *refused, version);
 
-  const auto& config = worker_.rt().config;
+  const auto next = decide(record);
+  switch (next.what) {
+    case decision::action::refuse:
+      co_return co_await refuse(record, started, next.error, version);
+    case decision::action::redirect: {
+      record.status = 308;
+      const bool close = closes_after_own_reply();
+      const bool written = co_await reply_redirect(next.location, close, version);
+      record.duration_ms = ms_since(started);
+      finish(record, -1, nullptr);
+      co_return !written ? ending::abort : close ? ending::close : ending::keep;
+    }
+    case decision::action::no_route: {
+      const auto no_route = make_error(error_kind::no_route);
+      record.status = status_of(no_route);
+      const bool close = closes_after_own_reply();
+      co_await reply_error(no_route, close, state.id, version);
+      record.duration_ms = ms_since(started);
+      finish(record, -1, nullptr);
+      co_return close ? ending::close : ending::keep;
+    }
+    case decision::action::forward:
+      break;
+  }
+  co_return co_await forward(record, next.upstream_index, started);
+}
+
+// Phase one, after the header's bytes are in: parses them and checks the framing rules. Sets `version`
+// once the request line parses; the refusal, if any.
+template <typename Stream>
+std::optional<proxy_error> session<Stream>::validate(std::size_t header_end, access_record& record, unsigned& version) {
   if (const auto v = check_version({static_cast<const char*>(buffer_.data().data()), header_end}); !v.ok())
-    co_return co_await refuse(v.status, v.reason, 11);
+    return refusal(v.status, v.reason);
   parser_ = std::make_unique<request_parser>();
   parser_->header_limit(static_cast<std::uint32_t>(header_end + 1));
-  parser_->body_limit(boost::none);  // checked below, then set for the body
+  parser_->body_limit(boost::none);  // checked by decide, then set for the body
   boost::system::error_code ec;
-  bool field_too_large = false;
   try {
     parser_->put(net::buffer(buffer_.data().data(), header_end), ec);
   } catch (const std::length_error&) {
     // One field past Beast's own limit (65,533 bytes), possible only with a max_header_size that config
     // validation would have refused.
-    field_too_large = true;
+    return make_error(error_kind::header_too_large, false, "request header field too large");
   }
-  if (field_too_large) co_return co_await refuse(431, "request header field too large", 11);
   if (ec || !parser_->is_header_done()) {
-    spdlog::debug("{}: malformed request from {}: {}", request_id, client_ip_, ec.message());
-    co_return co_await refuse(400, "malformed request", 11);
+    spdlog::debug("{}: malformed request from {}: {}", state_->id, client_ip_, ec.message());
+    return make_error(error_kind::malformed_request);
   }
   limit_chunk_extensions(*parser_);
   buffer_.consume(header_end);
@@ -441,53 +434,64 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
   auto& req = parser_->get();
   record.method = req.method_string();
   record.path = req.target();
-  const unsigned version = req.version() == 10 ? 10 : 11;
-  if (const auto v = check_request_header(req); !v.ok()) co_return co_await refuse(v.status, v.reason, version);
+  version = req.version() == 10 ? 10 : 11;
+  if (const auto v = check_request_header(req); !v.ok()) return refusal(v.status, v.reason);
 
   if (const auto id = req["X-Request-Id"]; is_valid_uuid(id)) {
-    request_id.assign(id.data(), id.size());
-    record.request_id = request_id;
+    state_->id.assign(id.data(), id.size());
+    record.request_id = state_->id;
   }
+  return std::nullopt;
+}
 
-  // Absolute-form targets are routed by their authority and forwarded in origin-form: the target names
-  // which of our routes to use, never a host for us to contact.
+// Phase two: what to do with a valid request. Absolute-form targets are routed by their authority and
+// forwarded in origin-form (the target names which of our routes to use, never a host for us to
+// contact); a plain listener that only redirects does so; then the route, and the body's size limit.
+template <typename Stream>
+typename session<Stream>::decision session<Stream>::decide(access_record& record) {
+  const auto& config = worker_.rt().config;
+  auto& req = parser_->get();
   std::string_view authority, rest;
-  std::string target;
-  std::string host;
   if (split_absolute_target(req.target(), authority, rest)) {
-    target = rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
-    host = std::string(authority);
+    std::string target;
+    if (rest.front() == '?') target += '/';
+    target += rest;
+    const std::string host(authority);  // a copy: the target it views is replaced first
     req.target(target);
     req.set(http::field::host, host);
     record.path = req.target();
   }
-  // A plain listener that only redirects to HTTPS, except for ACME's HTTP-01 challenges, which a
-  // certificate tool must be able to answer over plain HTTP (they are routed as usual).
+  // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
+  // plain HTTP (they are routed as usual).
   if (listener_.config.redirect_https && !is_acme_challenge(req.target())) {
     const auto to_host = normalize_host(req[http::field::host]);
-    if (to_host.empty()) co_return co_await refuse(400, "no Host to redirect to", version);
+    if (to_host.empty())
+      return {.what = decision::action::refuse,
+              .error = make_error(error_kind::malformed_request, false, "no Host to redirect to")};
     std::string location = "https://";
     location.append(to_host).append(req.target());
-    record.status = 308;
-    const bool close = closes_after_own_reply();
-    const bool written = co_await reply_redirect(location, close, version);
-    record.duration_ms = ms_since(started);
-    finish(record, -1, nullptr);
-    co_return !written ? ending::abort : close ? ending::close : ending::keep;
+    return {.what = decision::action::redirect, .location = std::move(location)};
   }
   const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
-  if (!route) {
-    record.status = 404;
-    const bool close = closes_after_own_reply();
-    co_await reply_error(404, "no route for this host and path", close, request_id, version);
-    record.duration_ms = ms_since(started);
-    finish(record, -1, nullptr);
-    co_return close ? ending::close : ending::keep;
-  }
+  if (!route) return {.what = decision::action::no_route};
   if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
-    co_return co_await refuse(413, "request body larger than max_body_size", version);
+    return {.what = decision::action::refuse, .error = make_error(error_kind::body_too_large)};
   parser_->body_limit(config.limits.max_body_size);
-  co_return co_await forward(record, route->upstream_index, started);
+  return {.what = decision::action::forward, .upstream_index = route->upstream_index};
+}
+
+// A request refused before it was forwarded: the answer, then the connection closes.
+template <typename Stream>
+task<typename session<Stream>::ending> session<Stream>::refuse(access_record& record,
+                                                               std::chrono::steady_clock::time_point started,
+                                                               const proxy_error& error, unsigned version) {
+  record.status = status_of(error);
+  co_await reply_error(error, /*close=*/true, state().id, version);
+  record.duration_ms = ms_since(started);
+  if (const auto label = describe(error.kind).rejected)
+    worker_.stats().rejected[static_cast<std::size_t>(*label)].add();
+  finish(record, -1, nullptr);
+  co_return ending::close;
 }
 
 template <typename Stream>
@@ -499,23 +503,26 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   auto& state = *state_;
   auto& forwarded = state.forwarded;
 
+  http1_sink<Stream> sink(stream_, deadline_, worker_.rt().config.timeouts.send, state.head, state.tls_scratch);
   exchange_request<Stream> request{
-      stream_,
-      deadline_,
-      buffer_,
-      *parser_,
-      forwarded,
-      state.head,
-      state.tls_scratch,
-      upstream_index,
-      state.id,
-      req.version() == 10 ? 10u : 11u,
-      parser_->keep_alive(),
-      req.method() == http::verb::head,
-      is_idempotent(req.method()),
-      beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
-      parser_->chunked(),
-      is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
+      .downstream = stream_,
+      .sink = sink,
+      .deadline = deadline_,
+      .downstream_buffer = buffer_,
+      .parser = *parser_,
+      .forwarded = forwarded,
+      .head_buffer = state.head,
+      .tls_scratch = state.tls_scratch,
+      .filtered = state.filtered,
+      .upstream_index = upstream_index,
+      .request_id = state.id,
+      .client_version = req.version() == 10 ? 10u : 11u,
+      .client_keep_alive = parser_->keep_alive(),
+      .head = req.method() == http::verb::head,
+      .idempotent = is_idempotent(req.method()),
+      .expect_continue = beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
+      .chunked_body = parser_->chunked(),
+      .hsts = is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
 
   // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
   // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
@@ -554,20 +561,16 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   record.upstream_ms = out.upstream_ms;
   record.status = out.status;
   // A complete response on a connection that may not be kept closes gracefully (the client may have
-  // pipelined more); a response cut short ends the connection at once, with a reset when the close is what
-  // ends its body (else a clean close would make half a body look whole). Other framings show the cut
-  // themselves, and a plain close lets what the kernel still holds reach the client.
-  ending end = out.keep_downstream     ? ending::keep
-               : out.response_complete ? ending::close
-               : out.close_delimited   ? ending::reset
-                                       : ending::abort;
+  // pipelined more); a response cut short ends the connection at once (the exchange aborted it on the sink,
+  // with a reset when the close is what ends its body).
+  ending end = out.keep_downstream ? ending::keep : out.response_complete ? ending::close : ending::abort;
   if (!out.response_started) {
-    if (out.status == 0) {
+    if (!answered(out.error)) {
       end = ending::abort;  // the client went away; nobody to answer
     } else {
       // Our own error: the connection survives only if the request body was fully read.
       const bool close = closes_after_own_reply();
-      const bool written = co_await reply_error(out.status, out.reason, close, state.id, request.client_version);
+      const bool written = co_await reply_error(out.error, close, state.id, request.client_version);
       end = !written ? ending::abort : close ? ending::close : ending::keep;
       if (out.status >= 500) {
         // At most one a second per node (per upstream when no node took it): a failing node would
@@ -577,7 +580,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
                                         : group.warning_due(now, std::chrono::seconds(1));
         if (held_back)
           spdlog::warn("{}: {} {}: {}{}", state.id, out.status,
-                       loggable_path(record.path, worker_.rt().config.access_log.query), out.reason,
+                       loggable_path(record.path, worker_.rt().config.access_log.query), reason_of(out.error),
                        upstream::suppressed_note(*held_back));
       }
     }
@@ -617,15 +620,15 @@ bool session<Stream>::client_is_done() const {
 }
 
 template <typename Stream>
-task<bool> session<Stream>::reply_error(unsigned status, std::string_view message, bool close,
-                                        std::string_view request_id, unsigned version) {
-  http::response<http::string_body> res{static_cast<http::status>(status), version};
+task<bool> session<Stream>::reply_error(const proxy_error& error, bool close, std::string_view request_id,
+                                        unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(status_of(error)), version};
   res.set(http::field::content_type, "application/json");
   res.set("X-Request-Id", request_id);
   std::string body = "{\"error\":{\"code\":\"";
-  body += error_code_for(status);
+  body += code_of(error);
   body += "\",\"message\":\"";
-  append_json_escaped(body, message);
+  append_json_escaped(body, reason_of(error));
   body += "\"}}\n";
   res.body() = std::move(body);
   res.keep_alive(!close);

@@ -10,12 +10,14 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 
 #include "proxy/awaitable.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/io_deadline.hpp"
+#include "proxy/proxy_error.hpp"
 #include "proxy/request_validator.hpp"
 #include "proxy/stream_traits.hpp"
 #include "tls/server_contexts.hpp"
@@ -43,7 +45,8 @@ class session_base {
 struct request_state {
   upstream_request forwarded;  // the node's copy of the request header
   std::string head;            // serialised heads
-  std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (see relay.hpp)
+  std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (stream_write.hpp)
+  std::string filtered;        // a response filter's output (gzip)
   std::string id;              // the request id
 };
 
@@ -66,8 +69,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
 
  private:
   static constexpr bool is_tls = is_tls_stream<Stream>::value;
-  // After a request: serve the next, close gracefully, close at once, or reset (a response cut short).
-  enum class ending { keep, close, abort, reset };
+  // After a request: serve the next, close gracefully, or close at once (a response cut short: the sink
+  // made it a reset when the close delimits the body).
+  enum class ending { keep, close, abort };
   enum class header_status { ok, closed, bad };
   // What read_or_park found: a request's first bytes, nothing yet (parked: the wait now owns the
   // session), an end, or a TLS stream that must write before it can read.
@@ -78,12 +82,23 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<void> run(bool fresh);
   task<bool> handshake();
   task<ending> serve_request();
-  task<header_status> read_header(verdict& bad, std::size_t& header_end);
+  // What serve_request does with a request whose header is valid (decide's answer).
+  struct decision {
+    enum class action { refuse, redirect, no_route, forward } what = action::forward;
+    proxy_error error{};             // refuse
+    std::string location{};          // redirect
+    std::size_t upstream_index = 0;  // forward
+  };
+
+  task<header_status> read_header(proxy_error& bad, std::size_t& header_end);
+  std::optional<proxy_error> validate(std::size_t header_end, access_record& record, unsigned& version);
+  decision decide(access_record& record);
   // `started`: when the request header was complete (for the access log's duration).
+  task<ending> refuse(access_record& record, std::chrono::steady_clock::time_point started, const proxy_error& error,
+                      unsigned version);
   task<ending> forward(access_record& record, std::size_t upstream_index,
                        std::chrono::steady_clock::time_point started);
-  task<bool> reply_error(unsigned status, std::string_view message, bool close, std::string_view request_id,
-                         unsigned version);
+  task<bool> reply_error(const proxy_error& error, bool close, std::string_view request_id, unsigned version);
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();

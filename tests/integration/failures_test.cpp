@@ -54,11 +54,23 @@ TEST(failures, failed_connect_moves_even_a_post_to_the_next_node) {
 }
 
 TEST(failures, every_node_down_answers_503) {
-  proxy_under_test proxy({dead_port(), dead_port()});
+  // Down as the health checks see it: no node is eligible, so none is tried.
+  proxy_under_test proxy(admin_test_config({dead_port(), dead_port()}));
   test_client client(proxy.port());
   const auto res = client.get("/x");
   EXPECT_EQ(res.status, 503u);
   EXPECT_EQ(json::parse(res.body)["error"]["code"], "no_node_available");
+  EXPECT_TRUE(drawbridge::proxy::is_valid_uuid(std::string(res.headers["X-Request-Id"])));
+}
+
+// Tried and refused: a different code from "no node was eligible", so that an operator can tell a node
+// that is down from one the proxy chose not to use.
+TEST(failures, every_connect_failing_answers_503_connect_failed) {
+  proxy_under_test proxy({dead_port(), dead_port()});
+  test_client client(proxy.port());
+  const auto res = client.get("/x");
+  EXPECT_EQ(res.status, 503u);
+  EXPECT_EQ(json::parse(res.body)["error"]["code"], "connect_failed");
   EXPECT_TRUE(drawbridge::proxy::is_valid_uuid(std::string(res.headers["X-Request-Id"])));
 }
 
