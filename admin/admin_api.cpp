@@ -281,7 +281,7 @@ task<response> admin_api::route(call& c) {
 task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_group>& group,
                                       const std::shared_ptr<node>& n, const std::string& action) {
   if (action == "drain") {
-    if (auto refused = control_.drain(*group, *n, c.force))
+    if (auto refused = co_await control_.drain(*group, *n, c.force))
       co_return error_response(refused->status, refused->code, refused->message);
     if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
     const bool drained = co_await wait_out_drain(c, group, n, /*removal=*/false);
@@ -293,7 +293,7 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
                                  " request(s) in flight after " + conf::format_duration(*c.wait) +
                                  "; it stays draining");
   }
-  if (auto refused = control_.undrain(*group, *n))
+  if (auto refused = co_await control_.undrain(*group, *n))
     co_return error_response(refused->status, refused->code, refused->message);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
   const bool settled =
@@ -319,7 +319,7 @@ task<response> admin_api::add_node(call& c, const std::shared_ptr<upstream_group
     weight = static_cast<std::uint32_t>(std::min<std::uint64_t>(body["weight"].get<std::uint64_t>(), 100000));
   }
   c.node = body["name"].get<std::string>();
-  auto added = control_.add_node(group, c.node, body["address"].get<std::string>(), weight);
+  auto added = co_await control_.add_node(group, c.node, body["address"].get<std::string>(), weight);
   if (auto* refused = std::get_if<refusal>(&added))
     co_return error_response(refused->status, refused->code, refused->message);
   co_return json_response(201, node_json(*group, *std::get<std::shared_ptr<node>>(added), control_.checker()));
@@ -327,7 +327,7 @@ task<response> admin_api::add_node(call& c, const std::shared_ptr<upstream_group
 
 task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_group>& group,
                                       const std::shared_ptr<node>& n) {
-  if (auto refused = control_.remove_node(*group, n, c.force))
+  if (auto refused = co_await control_.remove_node(*group, n, c.force))
     co_return error_response(refused->status, refused->code, refused->message);
   if (n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
@@ -374,26 +374,20 @@ task<response> admin_api::reload_tls(call& c) {
 }
 
 // A drain lets the node's requests and WebSocket tunnels run until its `wait` runs out. Then the tunnels
-// go away (control_plane::close_tunnels) and the wait extends by the little time that takes, so that a
-// node held only by tunnels ends drained, not timed out.
+// go away (the drain's deadline, upstream::drain_machine) and the wait extends by the little time that
+// takes, so that a node held only by tunnels ends drained, not timed out.
 task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group, std::shared_ptr<node> n,
                                      bool removal) {
   auto settled = [this, n, removal] {
     if (removal) return n->removed.load() || !control_.removal_pending(*n);
     return n->admin.load() != upstream::admin_state::draining;
   };
+  if (!settled()) control_.close_tunnels_at(*n, std::chrono::steady_clock::now() + *c.wait);
   bool done = co_await wait_until(settled, *c.wait);
   if (!done && !control_.stopping()) {
     c.tunnels_closed = control_.close_tunnels(*group, *n);
-    // Raised again while tunnels remain: an upgrade under way at the deadline opens its tunnel under the
-    // raised value, and only a later one tells it to go.
-    auto settled_or_raise = [settled, n] {
-      if (settled()) return true;
-      if (n->tunnels.load(std::memory_order_relaxed) > 0) n->tunnel_close_epoch.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    };
     if (c.tunnels_closed > 0)
-      done = co_await wait_until(settled_or_raise, upstream::tunnel_close_limit + std::chrono::seconds(1));
+      done = co_await wait_until(settled, upstream::tunnel_close_limit + std::chrono::seconds(1));
   }
   co_return done;
 }

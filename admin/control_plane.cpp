@@ -7,7 +7,7 @@
 
 #include "admin/admin_api.hpp"
 #include "net/spawn_logged.hpp"
-#include "upstream/state_store.hpp"
+#include "upstream/file_state_store.hpp"
 
 namespace drawbridge::admin {
 
@@ -23,10 +23,24 @@ constexpr auto tick_interval = std::chrono::milliseconds(20);
 // Between two attempts at writing a state file that could not be written.
 constexpr auto save_retry_interval = std::chrono::seconds(1);
 
+// The 409 of a drain refused for min_available.
+refusal min_available_refusal(const upstream_group& group, const node& n, const upstream::drain_refused& refused) {
+  return refusal{409, "min_available",
+                 "draining " + n.name() + " would leave " + std::to_string(refused.others_taking_requests) +
+                     " node(s) taking requests in upstream " + group.name() + ", below min_available (" +
+                     std::to_string(group.config().min_available) + "); add force=true to drain anyway"};
+}
+
 }  // namespace
 
 control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
-    : runtime_(std::move(rt)), checker_(io_, runtime_->upstreams), tick_timer_(io_.get_executor()) {}
+    : runtime_(std::move(rt)),
+      checker_(io_, runtime_->upstreams),
+      drains_(runtime_->upstreams),
+      tick_timer_(io_.get_executor()) {
+  if (!runtime_->config.state_file.empty())
+    store_ = std::make_unique<upstream::file_state_store>(runtime_->config.state_file, io_.get_executor());
+}
 
 control_plane::~control_plane() { stop(); }
 
@@ -46,9 +60,9 @@ std::vector<std::string> control_plane::restore() {
       errors.push_back(e.what());
     }
   }
-  if (config.state_file.empty()) return errors;
+  if (!store_) return errors;
   std::string error;
-  const auto state = upstream::load_state(config.state_file, error);
+  const auto state = store_->load(error);
   if (!error.empty()) errors.push_back("state_file: " + error);
   if (!state) return errors;
 
@@ -77,14 +91,14 @@ std::vector<std::string> control_plane::restore() {
           continue;
         }
         auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
-        if (group->config().health_check.enabled) created->health.store(upstream::health_state::unknown);
+        if (group->config().health_check.enabled) created->record_health(upstream::health_state::unknown);
         nodes.push_back(created);
         it = std::prev(nodes.end());
       }
       if (it == nodes.end()) continue;
       // A drain that was under way when the process stopped has nothing left in flight now.
       const auto admin = sn.admin == admin_state::draining ? admin_state::drained : sn.admin;
-      (*it)->admin.store(admin);
+      (*it)->restore(admin);
       if (admin != admin_state::ready)
         spdlog::info("state file: node {} of upstream {} stays {}", sn.name, saved.name, to_string(admin));
     }
@@ -123,7 +137,7 @@ void control_plane::stop() {
   if (!thread_.joinable()) return;
   net::post(io_, [this] {
     stopping_ = true;
-    if (state_dirty_) save_state_file();  // a last try
+    if (unsaved()) start_save();  // a last try: the store's work keeps the io_context running until it ends
     checker_.stop();
     tick_timer_.cancel();
     if (server_) server_->stop();
@@ -137,112 +151,89 @@ bool control_plane::ready() const {
   return true;
 }
 
-std::optional<refusal> control_plane::drain(upstream_group& group, node& n, bool force) {
-  if (auto refused = begin_drain(group, n, force)) return refused;
-  return saved_or_refused("node " + n.name() + " of upstream " + group.name() + " is out of rotation");
+net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& group, node& n, bool force) {
+  if (auto refused = begin_drain(group, n, force)) co_return refused;
+  std::string change = "node ";
+  change += n.name() + " of upstream " + group.name() + " is out of rotation";
+  co_return co_await persisted(std::move(change));
 }
 
 std::optional<refusal> control_plane::begin_drain(upstream_group& group, node& n, bool force) {
-  const auto current = n.admin.load();
-  if (current != admin_state::ready) return std::nullopt;  // already draining or drained
-  if (const auto others = group.begin_drain(n, force))
-    return refusal{409, "min_available",
-                   "draining " + n.name() + " would leave " + std::to_string(*others) +
-                       " node(s) taking requests in upstream " + group.name() + ", below min_available (" +
-                       std::to_string(group.config().min_available) + "); add force=true to drain anyway"};
-  spdlog::info("node {} of upstream {} draining ({} in flight)", n.name(), group.name(), n.in_flight.load());
-  state_dirty_ = true;
-  finish_drains();
+  const bool was_ready = n.admin.load() == admin_state::ready;
+  if (const auto refused = drains_.drain(group, n, force, std::chrono::steady_clock::now()))
+    return min_available_refusal(group, n, *refused);
+  if (was_ready) changed();
   return std::nullopt;
 }
 
-std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
-  const auto open = n.tunnels.load(std::memory_order_relaxed);
-  if (open == 0) return 0;
-  n.tunnel_close_epoch.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("node {} of upstream {}: drain deadline passed, closing {} WebSocket tunnel(s) with \"going away\"",
-               n.name(), group.name(), open);
-  return open;
+void control_plane::close_tunnels_at(const node& n, std::chrono::steady_clock::time_point deadline) {
+  drains_.close_tunnels_at(n, deadline);
 }
 
-std::optional<refusal> control_plane::undrain(upstream_group& group, node& n) {
-  const std::string change = "node " + n.name() + " of upstream " + group.name() + " is back in rotation";
+std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
+  return drains_.deadline_passed(group, n, std::chrono::steady_clock::now());
+}
+
+net_types::task<std::optional<refusal>> control_plane::undrain(upstream_group& group, node& n) {
+  std::string change = "node ";
+  change += n.name() + " of upstream " + group.name() + " is back in rotation";
   // A node that is already wanted keeps its health: resetting it would take a serving node out.
-  if (n.admin.load() == admin_state::ready) return saved_or_refused(change);
-  pending_removal_.erase(&n);
+  if (n.admin.load() == admin_state::ready) co_return co_await persisted(std::move(change));
   // Health first: for a moment the node would otherwise be wanted with its health from before the upgrade.
   checker_.reset(group, n);
-  n.admin.store(admin_state::ready, std::memory_order_seq_cst);
+  drains_.undrain(n);
   spdlog::info("node {} of upstream {} undrained: back in rotation once its health checks pass", n.name(),
                group.name());
-  state_dirty_ = true;
-  return saved_or_refused(change);
+  changed();
+  co_return co_await persisted(std::move(change));
 }
 
-std::variant<std::shared_ptr<node>, refusal> control_plane::add_node(const std::shared_ptr<upstream_group>& group,
-                                                                     const std::string& name,
-                                                                     const std::string& address, std::uint32_t weight) {
+// The checks before an added node exists: a refusal, or nothing.
+std::optional<refusal> control_plane::refuse_addition(const upstream_group& group, const std::string& name,
+                                                      const std::optional<conf::host_port>& hp,
+                                                      const std::string& address, std::uint32_t weight) const {
   if (!upstream::valid_added_node_name(name))
     return refusal{400, "bad_request", "name must be 1 to 64 letters, digits, '-', '_' or '.'"};
-  const auto hp = conf::parse_host_port(address);
   if (!hp || hp->port == 0) return refusal{400, "bad_request", "address must be host:port, got \"" + address + "\""};
   if (weight < 1 || weight > 1000) return refusal{400, "bad_request", "weight must be from 1 to 1000"};
-  if (group->find(name)) return refusal{409, "exists", "upstream " + group->name() + " already has a node " + name};
-  auto nodes = *group->nodes();
-  if (nodes.size() >= conf::max_nodes_per_upstream) {
+  if (group.find(name)) return refusal{409, "exists", "upstream " + group.name() + " already has a node " + name};
+  if (group.nodes()->size() >= conf::max_nodes_per_upstream) {
     std::string message = "an upstream holds at most ";
     message += std::to_string(conf::max_nodes_per_upstream);
     message += " nodes";
     return refusal{409, "too_many_nodes", message};
   }
+  return std::nullopt;
+}
+
+net_types::task<std::variant<std::shared_ptr<node>, refusal>> control_plane::add_node(
+    std::shared_ptr<upstream_group> group, std::string name, std::string address, std::uint32_t weight) {
+  const auto hp = conf::parse_host_port(address);
+  if (auto refused = refuse_addition(*group, name, hp, address, weight)) co_return *refused;
+  auto nodes = *group->nodes();
   std::string error;
   auto endpoints = upstream::resolve_node(*hp, error);  // blocking, but only for a name; IPs resolve at once
-  if (endpoints.empty()) return refusal{400, "bad_request", error};
+  if (endpoints.empty()) co_return refusal{400, "bad_request", error};
   auto created = std::make_shared<node>(name, *hp, weight, std::move(endpoints));
   checker_.watch(group, created);  // health unknown (warming) until its checks pass
   nodes.push_back(created);
   group->publish(std::move(nodes));
   spdlog::info("node {} ({}) added to upstream {}", name, created->address(), group->name());
-  state_dirty_ = true;
-  if (auto refused = saved_or_refused("node " + name + " was added to upstream " + group->name())) return *refused;
-  return created;
+  changed();
+  std::string change = "node ";
+  change += name + " was added to upstream " + group->name();
+  if (auto refused = co_await persisted(std::move(change))) co_return *refused;
+  co_return created;
 }
 
-std::optional<refusal> control_plane::remove_node(upstream_group& group, const std::shared_ptr<node>& n, bool force) {
-  if (auto refused = begin_drain(group, *n, force)) return refused;
-  pending_removal_.insert(n.get());
-  state_dirty_ = true;
-  finish_drains();
-  return saved_or_refused("node " + n->name() + " of upstream " + group.name() + " is being removed");
-}
-
-// Draining nodes with nothing left in flight become drained; those marked for removal leave the list.
-void control_plane::finish_drains() {
-  bool changed = false;
-  for (const auto& group : runtime_->upstreams) {
-    const auto snapshot = group->nodes();
-    upstream::node_list kept;
-    bool removed_any = false;
-    for (const auto& n : *snapshot) {
-      if (n->admin.load() == admin_state::draining && n->in_flight.load(std::memory_order_seq_cst) == 0) {
-        n->admin.store(admin_state::drained);
-        spdlog::info("node {} of upstream {} drained", n->name(), group->name());
-        changed = true;
-      }
-      if (n->admin.load() == admin_state::drained && pending_removal_.erase(n.get())) {
-        n->removed.store(true);
-        removed_any = true;
-        spdlog::info("node {} removed from upstream {}", n->name(), group->name());
-        continue;
-      }
-      kept.push_back(n);
-    }
-    if (removed_any) {
-      group->publish(std::move(kept));
-      changed = true;
-    }
-  }
-  if (changed) state_dirty_ = true;
+net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_group& group, std::shared_ptr<node> n,
+                                                                   bool force) {
+  if (const auto refused = drains_.remove(group, *n, force, std::chrono::steady_clock::now()))
+    co_return min_available_refusal(group, *n, *refused);
+  changed();
+  std::string change = "node ";
+  change += n->name() + " of upstream " + group.name() + " is being removed";
+  co_return co_await persisted(std::move(change));
 }
 
 void control_plane::spawn_tick_loop() {
@@ -258,26 +249,61 @@ net_types::task<void> control_plane::tick_loop() {
     if (ec || stopping_) co_return;
     const auto now = upstream::steady_now_ms();
     for (const auto& group : runtime_->upstreams) group->end_ejections(now);
-    finish_drains();
-    if (state_dirty_ && std::chrono::steady_clock::now() >= next_save_attempt_) save_state_file();
+    if (drains_.tick(std::chrono::steady_clock::now())) changed();
+    // One save at a time from here: a slow disk must not pile them up.
+    if (unsaved() && saves_done_ == saves_asked_ && std::chrono::steady_clock::now() >= next_save_attempt_)
+      start_save();
   }
 }
 
-std::optional<refusal> control_plane::saved_or_refused(const std::string& change) {
-  if (state_dirty_) save_state_file();
-  if (!state_dirty_) return std::nullopt;
-  return refusal{500, "persist_failed",
-                 change + ", but the state file could not be written (" + save_error_ +
-                     "): a restart now would forget it. The change stays in effect; the save is retried every " +
-                     "second."};
+net_types::task<std::optional<refusal>> control_plane::persisted(std::string change) {
+  if (!unsaved()) co_return std::nullopt;
+  const auto target = changes_;
+  const auto attempt = start_save();
+  while (saves_done_ < attempt) co_await next_save_completion();
+  if (saved_ >= target) co_return std::nullopt;
+  change += ", but the state file could not be written (";
+  change += save_error_;
+  change += "): a restart now would forget it. The change stays in effect; the save is retried every second.";
+  co_return refusal{500, "persist_failed", std::move(change)};
 }
 
-bool control_plane::save_state_file() {
-  const auto& path = runtime_->config.state_file;
-  if (path.empty()) {
-    state_dirty_ = false;
-    return true;
+net_types::task<void> control_plane::next_save_completion() {
+  net_types::timer woken(io_.get_executor());
+  woken.expires_at(net_types::timer::time_point::max());
+  save_waiters_.push_back(&woken);
+  co_await woken.async_wait(net_types::use_tuple);  // cancelled by on_saved
+}
+
+std::uint64_t control_plane::start_save() {
+  const auto attempt = ++saves_asked_;
+  if (!store_) {
+    saved_ = changes_;
+    saves_done_ = attempt;
+    return attempt;
   }
+  store_->save(snapshot(),
+               [this, version = changes_, attempt](const std::string& error) { on_saved(version, attempt, error); });
+  return attempt;
+}
+
+void control_plane::on_saved(std::uint64_t version, std::uint64_t attempt, const std::string& error) {
+  saves_done_ = attempt;
+  if (error.empty()) {
+    saved_ = std::max(saved_, version);
+    if (!save_error_.empty()) spdlog::info("admin state saved to the {} again", store_->describe());
+    save_error_.clear();
+  } else {
+    // Logged once per distinct reason, not every second.
+    if (error != save_error_)
+      spdlog::error("cannot save the admin state: {} (the changes hold in memory; retried every second)", error);
+    save_error_ = error;
+    next_save_attempt_ = std::chrono::steady_clock::now() + save_retry_interval;
+  }
+  for (auto* waiter : std::exchange(save_waiters_, {})) waiter->cancel();
+}
+
+upstream::saved_state control_plane::snapshot() const {
   upstream::saved_state state;
   for (std::size_t u = 0; u < runtime_->upstreams.size(); ++u) {
     const auto& group = *runtime_->upstreams[u];
@@ -287,7 +313,7 @@ bool control_plane::save_state_file() {
     // A node waiting to be removed counts as removed: after a restart nothing is in flight on it.
     upstream::node_list nodes;
     for (const auto& n : *group.nodes())
-      if (!pending_removal_.count(n.get())) nodes.push_back(n);
+      if (!drains_.removal_pending(*n)) nodes.push_back(n);
     // The configured node of the same name and address, if any. Otherwise the node was added through the
     // API (and a configured node of that name, re-added with another address, counts as removed).
     auto configured_as = [&](const node& n) {
@@ -304,19 +330,7 @@ bool control_plane::save_state_file() {
         su.removed.push_back(c.name);
     state.upstreams.push_back(std::move(su));
   }
-  std::string error;
-  if (!upstream::save_state(path, state, error)) {
-    // Logged once per distinct reason, not every second.
-    if (error != save_error_)
-      spdlog::error("cannot save the admin state: {} (the changes hold in memory; retried every second)", error);
-    save_error_ = error;
-    next_save_attempt_ = std::chrono::steady_clock::now() + save_retry_interval;
-    return false;
-  }
-  if (!save_error_.empty()) spdlog::info("admin state saved to {} again", path);
-  save_error_.clear();
-  state_dirty_ = false;
-  return true;
+  return state;
 }
 
 }  // namespace drawbridge::admin

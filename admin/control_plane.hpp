@@ -1,7 +1,7 @@
 #pragma once
 // The control thread: one io_context that runs the health checker, the admin API, the end of passive
 // ejections and of drains, and that owns every run-time change to the upstreams (admin state, adding and
-// removing nodes) and its persistence in the state file.
+// removing nodes) and its persistence in the state store (upstream::state_store: the state file).
 //
 // Threads: the constructor, restore(), start() and stop() belong to the composition root's thread; every
 // other method runs on the control thread (the admin API's handlers call them).
@@ -20,7 +20,9 @@
 #include "admin/http_server.hpp"
 #include "admin/tokens.hpp"
 #include "proxy/runtime.hpp"
+#include "upstream/drain.hpp"
 #include "upstream/health_checker.hpp"
+#include "upstream/state_store.hpp"
 
 namespace drawbridge::admin {
 
@@ -63,24 +65,28 @@ class control_plane {
   // (409 min_available) when the node takes requests and draining it would leave fewer than
   // min_available that do, unless `force`.
   //
-  // This and the other changes below answer 500 persist_failed when the state file could not be written
-  // (after the change, or after an earlier one): the change holds in memory, and the control thread
-  // retries the save every second, but a restart before it succeeds would forget it.
-  std::optional<refusal> drain(upstream::upstream_group& group, upstream::node& n, bool force);
+  // This and the other changes below complete once the state store has the change: they answer 500
+  // persist_failed when it could not be saved (after the change, or after an earlier one): the change holds
+  // in memory, and the control thread retries the save every second, but a restart before it succeeds
+  // would forget it. The save runs off the control thread; the caller's coroutine waits for it. The
+  // references must outlive the coroutine (the admin API holds the node and the upstream).
+  net_types::task<std::optional<refusal>> drain(upstream::upstream_group& group, upstream::node& n, bool force);
   // Back into rotation once its health checks pass again (healthy_threshold in a row).
-  std::optional<refusal> undrain(upstream::upstream_group& group, upstream::node& n);
-  // A drain's deadline passed while the node still has WebSocket tunnels open: each goes away with a close
-  // frame (1001), so its client reconnects through drawbridge to another node. The workers act within a
-  // tick and the tunnels end within upstream::tunnel_close_limit. Returns how many were open.
+  net_types::task<std::optional<refusal>> undrain(upstream::upstream_group& group, upstream::node& n);
+  // At `deadline`, a node still draining has its WebSocket tunnels go away with a close frame (1001), so
+  // that their clients reconnect through drawbridge to other nodes (upstream::drain_machine).
+  void close_tunnels_at(const upstream::node& n, std::chrono::steady_clock::time_point deadline);
+  // A drain's deadline passed (the caller's wait ran out): the tunnels are asked to go now, if the tick has
+  // not done it yet. The workers act within a tick and the tunnels end within upstream::tunnel_close_limit;
+  // while any remain the tick asks again. Returns how many were open.
   std::int64_t close_tunnels(upstream::upstream_group& group, upstream::node& n);
   // A new node, warming until its checks pass. 409 when the name exists, 400 for a bad address.
-  std::variant<std::shared_ptr<upstream::node>, refusal> add_node(
-      const std::shared_ptr<upstream::upstream_group>& group, const std::string& name, const std::string& address,
-      std::uint32_t weight);
+  net_types::task<std::variant<std::shared_ptr<upstream::node>, refusal>> add_node(
+      std::shared_ptr<upstream::upstream_group> group, std::string name, std::string address, std::uint32_t weight);
   // Drains the node and removes it once nothing is in flight on it.
-  std::optional<refusal> remove_node(upstream::upstream_group& group, const std::shared_ptr<upstream::node>& n,
-                                     bool force);
-  bool removal_pending(const upstream::node& n) const { return pending_removal_.count(&n) != 0; }
+  net_types::task<std::optional<refusal>> remove_node(upstream::upstream_group& group,
+                                                      std::shared_ptr<upstream::node> n, bool force);
+  bool removal_pending(const upstream::node& n) const { return drains_.removal_pending(n); }
 
  private:
   // Runs the tick loop, and again should an exception escape it.
@@ -88,21 +94,38 @@ class control_plane {
   net_types::task<void> tick_loop();
   // The drain itself (no save): nullopt once the node is draining or drained, else the 409.
   std::optional<refusal> begin_drain(upstream::upstream_group& group, upstream::node& n, bool force);
-  void finish_drains();
-  // Writes the state file when it lags behind (state_dirty_); false when that failed.
-  bool save_state_file();
-  // After an operator's change: saves when needed, and says so if the state file still lags behind.
-  std::optional<refusal> saved_or_refused(const std::string& change);
+  // Something the state store keeps changed.
+  void changed() { ++changes_; }
+  bool unsaved() const { return saved_ < changes_; }
+  // What the state store keeps, as memory holds it now.
+  upstream::saved_state snapshot() const;
+  // Asks the store to save the current state; returns the attempt's number (saves_done_ reaches it once
+  // the attempt completed). Without a store, memory is all there is: saved at once.
+  std::uint64_t start_save();
+  void on_saved(std::uint64_t version, std::uint64_t attempt, const std::string& error);
+  // After an operator's change: saves when needed and waits for it; says so if the store still lags behind.
+  net_types::task<std::optional<refusal>> persisted(std::string change);
+  // Resumes when the next save completes.
+  net_types::task<void> next_save_completion();
+  std::optional<refusal> refuse_addition(const upstream::upstream_group& group, const std::string& name,
+                                         const std::optional<conf::host_port>& hp, const std::string& address,
+                                         std::uint32_t weight) const;
 
   std::shared_ptr<const proxy::runtime> runtime_;
   boost::asio::io_context io_;
   upstream::health_checker checker_;
+  upstream::drain_machine drains_;
   token_set tokens_;
   std::unique_ptr<http_server> server_;
   std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint_;
   net_types::timer tick_timer_;
-  std::set<const upstream::node*> pending_removal_;
-  bool state_dirty_ = false;  // memory holds changes the state file does not
+  // Null without a state_file. After io_: destroyed (its writer joined) while the io_context still exists.
+  std::unique_ptr<upstream::state_store> store_;
+  std::uint64_t changes_ = 0;                    // changes made, counted
+  std::uint64_t saved_ = 0;                      // the count the store is known to hold
+  std::uint64_t saves_asked_ = 0;                // save attempts started
+  std::uint64_t saves_done_ = 0;                 // ... and completed (they complete in order)
+  std::vector<net_types::timer*> save_waiters_;  // woken by each completion
   std::chrono::steady_clock::time_point next_save_attempt_{};
   std::string save_error_;  // why the last save failed; empty after a success
   bool stopping_ = false;

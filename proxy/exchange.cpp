@@ -148,17 +148,15 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   auto& n = *node_ptr;
   node_ = &n;
   const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
-  upstream::in_flight_guard guard(n, max_in_flight);
-  if (!guard.admitted()) co_return step::at_capacity;
-  // Pairs with drain, which stores the admin state and then reads in_flight (both sequentially
-  // consistent): either drain sees this request in flight, or this request sees the drain.
-  if (n.admin.load(std::memory_order_seq_cst) != upstream::admin_state::ready) co_return step::not_taken;
+  // Holds the ordering drain relies on (upstream/node.hpp): admitted means a drain will wait for it.
+  const auto guard = n.try_admit(max_in_flight);
+  if (guard.result() == upstream::admission::at_capacity) co_return step::at_capacity;
+  if (!guard) co_return step::not_taken;
   // A queued request that got its slot passes the turn on: the next waiter may find another free one.
   if (queued_) {
     queued_ = false;
     worker_.node_slot_freed();
   }
-  n.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   // The view is fetched again after every suspension (it may have been rebuilt meanwhile), and the slot
   // and the pool are taken from the same fetch.
@@ -267,7 +265,7 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
     }
   }
   if (ec) {
-    n.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
+    n.count_connect_failure();
     if (const auto held_back = n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
       spdlog::warn("{} to node {} ({}) failed: {}{}", what, n.name(), n.address(), ec.message(),
                    upstream::suppressed_note(*held_back));

@@ -159,13 +159,13 @@ task<tunnel_totals> run_tunnel(worker& w, Client& client, Node& node, char* buff
                                std::string_view sent_to_client) {
   tunnel<Client, Node> t(client, node, buffer, buffer_size, idle, n, owner, sent_to_client);
   w.add_tunnel(&t);
-  n.tunnels.fetch_add(1, std::memory_order_relaxed);
+  n.tunnel_opened();
   struct unregister {
     worker& owner;
     tunnel_handle* open;
     upstream::node& counted_on;
     ~unregister() {
-      counted_on.tunnels.fetch_sub(1, std::memory_order_relaxed);
+      counted_on.tunnel_closed();
       owner.remove_tunnel(open);
     }
   } registered{w, &t, n};

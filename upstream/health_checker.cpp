@@ -95,11 +95,10 @@ void health_checker::stop() {
 void health_checker::watch(const std::shared_ptr<upstream_group>& group, const std::shared_ptr<node>& n) {
   const auto& config = group->config().health_check;
   if (!config.enabled || stopped_) {
-    n->health.store(health_state::healthy);
-    n->ramp_start_ms.store(steady_now_ms());
+    n->record_health(health_state::healthy, steady_now_ms());
     return;
   }
-  n->health.store(health_state::unknown);
+  n->record_health(health_state::unknown);
   auto w = std::make_shared<watched>(io_, group, n);
   w->at_start_up = false;
   w->counter.reset(steady_now_ms() + config.start_period.count(), /*first_probe_decides=*/false);
@@ -123,14 +122,13 @@ void health_checker::spawn_probe_loop(const std::shared_ptr<watched>& w) {
 void health_checker::reset(upstream_group& group, node& n) {
   const auto now = steady_now_ms();
   const auto it = watched_.find(&n);
-  n.consecutive_failures.store(0, std::memory_order_relaxed);  // a fresh start for passive ejection too
+  n.clear_failures();  // a fresh start for passive ejection too
   if (!group.config().health_check.enabled || it == watched_.end()) {
-    n.health.store(health_state::healthy);
-    n.ramp_start_ms.store(now);
+    n.record_health(health_state::healthy, now);
     return;
   }
   auto& w = *it->second;
-  n.health.store(health_state::unknown);
+  n.record_health(health_state::unknown);
   ++w.epoch;
   w.at_start_up = false;
   w.counter.reset(now + w.config().start_period.count(), /*first_probe_decides=*/false);
@@ -281,8 +279,7 @@ void health_checker::apply(watched& w, bool passed, const std::string& why) {
   const bool first_verdict = w.at_start_up;
   if (next != current) w.at_start_up = false;
   if (next == current) return;
-  if (next == health_state::healthy && !first_verdict) n.ramp_start_ms.store(now, std::memory_order_relaxed);
-  n.health.store(next, std::memory_order_relaxed);
+  n.record_health(next, next == health_state::healthy && !first_verdict ? std::optional(now) : std::nullopt);
   // A node that recovered (its checks failed, then passed healthy_threshold times) has earned its way
   // back: passive ejection, which saw the same outage from the traffic, ends too.
   if (next == health_state::healthy) w.group->end_ejection(n, now);

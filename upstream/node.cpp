@@ -52,6 +52,41 @@ const char* to_string(node_state s) {
   return "?";
 }
 
+bool node::begin_drain() {
+  // Sequentially consistent: see the drain ordering in node.hpp. A compare-exchange, so that a drain of a
+  // node that is not ready changes nothing.
+  auto expected = admin_state::ready;
+  return admin.value_.compare_exchange_strong(expected, admin_state::draining, std::memory_order_seq_cst);
+}
+
+bool node::settle() {
+  if (admin.value_.load(std::memory_order_seq_cst) != admin_state::draining) return false;
+  if (in_flight.value_.load(std::memory_order_seq_cst) != 0) return false;
+  admin.value_.store(admin_state::drained, std::memory_order_seq_cst);
+  return true;
+}
+
+void node::undrain() { admin.value_.store(admin_state::ready, std::memory_order_seq_cst); }
+
+std::int64_t node::ask_tunnels_to_close() {
+  const auto open = tunnels.value_.load(std::memory_order_relaxed);
+  if (open > 0) tunnel_close_epoch.value_.fetch_add(1, std::memory_order_relaxed);
+  return open;
+}
+
+void node::eject(std::int64_t until_ms) {
+  ejection_.until_ms = until_ms;
+  ejections_total.value_.fetch_add(1, std::memory_order_relaxed);
+  ejected.value_.store(true, std::memory_order_relaxed);
+}
+
+void node::end_ejection(std::int64_t now_ms) {
+  ejection_.last_end_ms = now_ms;
+  clear_failures();
+  ramp_start_ms.value_.store(now_ms, std::memory_order_relaxed);
+  ejected.value_.store(false, std::memory_order_relaxed);
+}
+
 node_state node::state(std::int64_t now_ms, std::int64_t slow_start_ms) const {
   switch (admin.load(std::memory_order_relaxed)) {
     case admin_state::draining:

@@ -38,14 +38,12 @@ std::optional<std::size_t> upstream_group::begin_drain(node& n, bool force) {
   const std::lock_guard lock(ejection_mutex_);
   const auto others = eligible_count(&n);
   if (!force && n.eligible() && others < config_.min_available) return others;
-  // Sequentially consistent: pairs with the in-flight count in exchange::try_node.
-  n.admin.store(admin_state::draining, std::memory_order_seq_cst);
+  n.begin_drain();  // the admission ordering drain relies on is node's (node.hpp)
   return std::nullopt;
 }
 
 bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
-  n.failures_total.fetch_add(1, std::memory_order_relaxed);
-  const auto run = n.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  const auto run = n.count_failure();
   const auto& passive = config_.passive;
   if (passive.max_failures == 0 || run < passive.max_failures) return false;
 
@@ -64,37 +62,26 @@ bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
   const auto base = passive.ejection_time.count();
   const auto cap = passive.max_ejection_time.count();
   std::int64_t last_span = base;
-  for (std::uint32_t i = 0; i < n.ejections_in_a_row && last_span < cap; ++i) last_span *= 2;
-  const bool soon_again = n.last_ejection_end_ms >= 0 && now_ms - n.last_ejection_end_ms < std::min(last_span, cap);
-  n.ejections_in_a_row = soon_again ? n.ejections_in_a_row + 1 : 0;
+  auto& record = n.ejection_;
+  for (std::uint32_t i = 0; i < record.in_a_row && last_span < cap; ++i) last_span *= 2;
+  const bool soon_again = record.last_end_ms >= 0 && now_ms - record.last_end_ms < std::min(last_span, cap);
+  record.in_a_row = soon_again ? record.in_a_row + 1 : 0;
   std::int64_t span = base;
-  for (std::uint32_t i = 0; i < n.ejections_in_a_row && span < cap; ++i) span *= 2;
+  for (std::uint32_t i = 0; i < record.in_a_row && span < cap; ++i) span *= 2;
   span = std::min(span, cap);
-  n.ejected_until_ms = now_ms + span;
-  n.ejections_total.fetch_add(1, std::memory_order_relaxed);
-  n.ejected.store(true, std::memory_order_relaxed);
+  n.eject(now_ms + span);
   spdlog::warn("node {} of upstream {} ejected for {} after {} failures in a row", n.name(), name(),
                conf::format_duration(conf::duration(span)), run);
   return true;
 }
-
-namespace {
-// Under the ejection lock.
-void uneject(node& n, std::int64_t now_ms) {
-  n.last_ejection_end_ms = now_ms;
-  n.consecutive_failures.store(0, std::memory_order_relaxed);
-  n.ramp_start_ms.store(now_ms, std::memory_order_relaxed);
-  n.ejected.store(false, std::memory_order_relaxed);
-}
-}  // namespace
 
 std::size_t upstream_group::end_ejections(std::int64_t now_ms) {
   std::size_t ended = 0;
   const auto snapshot = nodes();
   const std::lock_guard lock(ejection_mutex_);
   for (const auto& n : *snapshot) {
-    if (!n->ejected.load(std::memory_order_relaxed) || now_ms < n->ejected_until_ms) continue;
-    uneject(*n, now_ms);
+    if (!n->ejected.load(std::memory_order_relaxed) || now_ms < n->ejection_.until_ms) continue;
+    n->end_ejection(now_ms);
     spdlog::info("node {} of upstream {} back from ejection", n->name(), name());
     ++ended;
   }
@@ -104,7 +91,7 @@ std::size_t upstream_group::end_ejections(std::int64_t now_ms) {
 void upstream_group::end_ejection(node& n, std::int64_t now_ms) {
   const std::lock_guard lock(ejection_mutex_);
   if (!n.ejected.load(std::memory_order_relaxed)) return;
-  uneject(n, now_ms);
+  n.end_ejection(now_ms);
   spdlog::info("node {} of upstream {} back from ejection: its health checks pass again", n.name(), name());
 }
 
@@ -137,7 +124,7 @@ resolve_result build_upstreams(const std::vector<conf::upstream_config>& upstrea
         continue;
       }
       auto created = std::make_shared<node>(nc.name, nc.address, nc.weight, std::move(endpoints));
-      if (cfg.health_check.enabled) created->health.store(health_state::unknown);
+      if (cfg.health_check.enabled) created->record_health(health_state::unknown);
       nodes.push_back(std::move(created));
     }
     std::shared_ptr<boost::asio::ssl::context> tls_context;

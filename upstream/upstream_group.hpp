@@ -68,10 +68,7 @@ class upstream_group {
   // Returns true when this call ejected the node.
   bool record_failure(node& n, std::int64_t now_ms);
   // A good answer ends the run of failures. Cheap when there was none (a load, no store).
-  static void record_success(node& n) {
-    if (n.consecutive_failures.load(std::memory_order_relaxed) != 0)
-      n.consecutive_failures.store(0, std::memory_order_relaxed);
-  }
+  static void record_success(node& n) { n.count_success(); }
   // Control thread: takes back the nodes whose ejection time is over. Returns how many.
   std::size_t end_ejections(std::int64_t now_ms);
   // Control thread: takes one node back at once (its active health checks just passed again).

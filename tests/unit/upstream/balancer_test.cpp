@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "tests/unit/upstream/node_test_access.hpp"
+
 using namespace drawbridge::upstream;
 
 namespace {
@@ -50,12 +52,12 @@ TEST(round_robin, weights_are_respected_and_spread_smoothly) {
 TEST(round_robin, ineligible_and_tried_nodes_are_skipped) {
   auto nodes = make_nodes({1, 1, 1});
   round_robin_balancer b(nodes, 0);
-  nodes[1]->admin = admin_state::draining;
+  node_test_access::set_admin(*nodes[1], admin_state::draining);
   auto counts = count_picks(b, 100);
   EXPECT_EQ(counts.count(1), 0u);
   EXPECT_EQ(counts[0] + counts[2], 100);
-  nodes[1]->admin = admin_state::ready;
-  nodes[2]->health = health_state::unhealthy;
+  node_test_access::set_admin(*nodes[1], admin_state::ready);
+  node_test_access::set_health(*nodes[2], health_state::unhealthy);
   counts = count_picks(b, 100, /*tried=*/1);  // node 0 tried
   EXPECT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts[1], 100);
@@ -64,14 +66,14 @@ TEST(round_robin, ineligible_and_tried_nodes_are_skipped) {
 TEST(round_robin, no_eligible_node_yields_no_node) {
   auto nodes = make_nodes({1, 1});
   round_robin_balancer b(nodes, 0);
-  nodes[0]->health = health_state::unhealthy;
+  node_test_access::set_health(*nodes[0], health_state::unhealthy);
   EXPECT_EQ(b.pick(0b10, 0), no_node);
 }
 
 TEST(least_request, prefers_the_node_with_fewer_requests_in_flight) {
   auto nodes = make_nodes({1, 1});
   least_request_balancer b(nodes, 0, 42);
-  nodes[0]->in_flight = 10;
+  const auto held = node_test_access::hold(*nodes[0], 10);
   // With two nodes both candidates are always compared: the idle one wins every time.
   const auto counts = count_picks(b, 200);
   EXPECT_EQ(counts.at(1), 200);
@@ -90,15 +92,15 @@ TEST(least_request, spreads_evenly_when_loads_are_equal) {
 TEST(least_request, weights_scale_the_load_comparison) {
   auto nodes = make_nodes({4, 1});
   least_request_balancer b(nodes, 0, 3);
-  nodes[0]->in_flight = 3;  // 3/4 per unit of weight
-  nodes[1]->in_flight = 1;  // 1/1
+  const auto held0 = node_test_access::hold(*nodes[0], 3);  // 3/4 per unit of weight
+  const auto held1 = node_test_access::hold(*nodes[1], 1);  // 1/1
   EXPECT_EQ(count_picks(b, 50).at(0), 50);
 }
 
 TEST(least_request, skips_tried_and_ineligible_nodes) {
   auto nodes = make_nodes({1, 1, 1});
   least_request_balancer b(nodes, 0, 9);
-  nodes[2]->admin = admin_state::drained;
+  node_test_access::set_admin(*nodes[2], admin_state::drained);
   const auto counts = count_picks(b, 100, /*tried=*/1);
   EXPECT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts.at(1), 100);
@@ -130,7 +132,7 @@ TEST(node, a_due_warning_says_how_many_were_held_back_since_the_last) {
 TEST(slow_start, a_ramping_node_gets_a_share_that_grows_linearly) {
   auto nodes = make_nodes({1, 1});
   round_robin_balancer b(nodes, /*slow_start_ms=*/10'000);
-  nodes[1]->ramp_start_ms = 100'000;
+  node_test_access::set_ramp_start(*nodes[1], 100'000);
   // A quarter of the way through the ramp, node 1 has a quarter of node 0's weight: 1 pick in 5.
   std::map<int, int> counts;
   for (int i = 0; i < 5000; ++i) ++counts[b.pick(0, 102'500)];
@@ -145,9 +147,9 @@ TEST(slow_start, a_ramping_node_gets_a_share_that_grows_linearly) {
 TEST(slow_start, least_request_weighs_a_ramping_node_down) {
   auto nodes = make_nodes({1, 1});
   least_request_balancer b(nodes, /*slow_start_ms=*/10'000, 5);
-  nodes[0]->ramp_start_ms = 0;  // 1% into its ramp at t=100
-  nodes[0]->in_flight = 0;
-  nodes[1]->in_flight = 5;  // busier, but at full weight
+  node_test_access::set_ramp_start(*nodes[0], 0);  // 1% into its ramp at t=100
+  const auto held0 = node_test_access::hold(*nodes[0], 0);
+  const auto held1 = node_test_access::hold(*nodes[1], 5);  // busier, but at full weight
   std::map<int, int> counts;
   for (int i = 0; i < 100; ++i) ++counts[b.pick(0, 100)];
   EXPECT_EQ(counts.at(1), 100);
@@ -156,20 +158,20 @@ TEST(slow_start, least_request_weighs_a_ramping_node_down) {
 TEST(node_state, the_display_word_follows_admin_state_then_ejection_then_health_then_ramp) {
   auto n = make_nodes({1})[0];
   EXPECT_EQ(n->state(0, 0), node_state::active);
-  n->health = health_state::unknown;
+  node_test_access::set_health(*n, health_state::unknown);
   EXPECT_EQ(n->state(0, 0), node_state::warming);
-  n->health = health_state::unhealthy;
+  node_test_access::set_health(*n, health_state::unhealthy);
   EXPECT_EQ(n->state(0, 0), node_state::unhealthy);
-  n->ejected = true;
+  node_test_access::set_ejected(*n, true);
   EXPECT_EQ(n->state(0, 0), node_state::ejected);
-  n->admin = admin_state::draining;
+  node_test_access::set_admin(*n, admin_state::draining);
   EXPECT_EQ(n->state(0, 0), node_state::draining);
-  n->admin = admin_state::drained;
+  node_test_access::set_admin(*n, admin_state::drained);
   EXPECT_EQ(n->state(0, 0), node_state::drained);
-  n->admin = admin_state::ready;
-  n->ejected = false;
-  n->health = health_state::healthy;
-  n->ramp_start_ms = 1000;
+  node_test_access::set_admin(*n, admin_state::ready);
+  node_test_access::set_ejected(*n, false);
+  node_test_access::set_health(*n, health_state::healthy);
+  node_test_access::set_ramp_start(*n, 1000);
   EXPECT_EQ(n->state(2000, 30'000), node_state::warming);
   EXPECT_EQ(n->state(31'000, 30'000), node_state::active);
 }

@@ -69,14 +69,14 @@ TEST(ejection, ends_after_the_ejection_time_and_doubles_on_a_quick_repeat_up_to_
   EXPECT_EQ(n.ramp_start_ms, 10'000);  // back in, ramping up under slow start
   // Fails again at once: 20 s this time, then 35 s (the cap, not 40 s).
   ASSERT_TRUE(group->record_failure(n, 10'001));
-  EXPECT_EQ(n.ejected_until_ms, 30'001);
+  EXPECT_EQ(n.ejected_until_ms(), 30'001);
   group->end_ejections(30'001);
   ASSERT_TRUE(group->record_failure(n, 30'002));
-  EXPECT_EQ(n.ejected_until_ms, 65'002);
+  EXPECT_EQ(n.ejected_until_ms(), 65'002);
   group->end_ejections(65'002);
   // After a quiet spell longer than the last ejection, back to the base time.
   ASSERT_TRUE(group->record_failure(n, 200'000));
-  EXPECT_EQ(n.ejected_until_ms, 210'000);
+  EXPECT_EQ(n.ejected_until_ms(), 210'000);
 }
 
 TEST(ejection, max_failures_zero_disables_it) {
