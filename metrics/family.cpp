@@ -24,6 +24,12 @@ prometheus::MetricFamily family(std::string_view name, prometheus::MetricType ty
   return f;
 }
 
+prometheus::MetricFamily requests_family() {
+  return family("drawbridge_requests_total", prometheus::MetricType::Counter,
+                "Requests answered, by upstream, node and status code (0: the client went away first). Requests "
+                "refused before routing have an empty upstream; routed ones no node took have an empty node.");
+}
+
 void add_sample(prometheus::MetricFamily& f, std::initializer_list<label> labels, double value) {
   auto m = metric_with(labels);
   switch (f.type) {

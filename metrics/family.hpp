@@ -27,4 +27,9 @@ void add_histogram(prometheus::MetricFamily& f, std::initializer_list<label> lab
 // ("other" for the codes from 600 to 999).
 void add_code_samples(prometheus::MetricFamily& f, std::initializer_list<label> labels, const code_totals& codes);
 
+// drawbridge_requests_total, empty: the workers add the requests no upstream took (proxy/worker_collector),
+// the upstreams theirs (upstream/upstream_collector), and the exposition merges the two. One definition, so
+// that both declare the family alike.
+prometheus::MetricFamily requests_family();
+
 }  // namespace drawbridge::metrics

@@ -60,10 +60,7 @@ std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
 
   // Requests refused before routing, redirected or without a route; upstream_collector adds the rest of
   // this family (same name, help and type: the exposition merges them).
-  auto& requests = out.emplace_back(
-      family("drawbridge_requests_total", MetricType::Counter,
-             "Requests answered, by upstream, node and status code (0: the client went away first). Requests "
-             "refused before routing have an empty upstream; routed ones no node took have an empty node."));
+  auto& requests = out.emplace_back(metrics::requests_family());
   metrics::add_code_samples(requests, {{"upstream", ""}, {"node", ""}}, t.unrouted);
   auto& rejected = out.emplace_back(
       family("drawbridge_rejected_requests_total", MetricType::Counter,

@@ -77,10 +77,7 @@ std::vector<prometheus::MetricFamily> upstream_collector::Collect() const {
   out.reserve(11);  // every family below: the references taken to them stay valid
 
   // Requests.
-  auto& requests = out.emplace_back(
-      family("drawbridge_requests_total", MetricType::Counter,
-             "Requests answered, by upstream, node and status code (0: the client went away first). Requests "
-             "refused before routing have an empty upstream; routed ones no node took have an empty node."));
+  auto& requests = out.emplace_back(metrics::requests_family());
   for (const auto& v : views) {
     metrics::add_code_samples(requests, {{"upstream", v.group->name()}, {"node", ""}}, v.without_node);
     for (std::size_t i = 0; i < v.nodes->size(); ++i)
