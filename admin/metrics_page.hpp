@@ -1,19 +1,23 @@
 #pragma once
-// What GET /metrics returns: every drawbridge_ series summed over the workers' shards, the nodes' and
-// listeners' state read from their atomics, and the standard process series. Control thread.
+// What GET /metrics returns: the families of every collector, serialised by prometheus-cpp. Each component
+// declares its series beside itself (upstream/upstream_collector, upstream/health_collector,
+// proxy/worker_collector, proxy/tls_collector, admin/admin_actions_collector, metrics/process_collector);
+// this is where they are put together. Control thread.
 
-#include <cstdint>
-#include <map>
 #include <string>
-#include <utility>
 
+#include "admin/admin_actions_collector.hpp"
+#include "metrics/exposition.hpp"
 #include "proxy/runtime.hpp"
 
 namespace drawbridge::admin {
 
-// Admin API calls by action and result ("ok" or the error code); kept by the API on the control thread.
-using action_counts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+// The collectors of a scrape of `rt`, in the order a scrape shows them. They read `rt` and `actions` when
+// collected: both must outlive the list.
+metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions);
 
+// Collects and serialises metrics_collectors(rt, actions): the runtime given is the one scraped, so a
+// runtime replaced whole (or a node added) shows at the next scrape without any registry to resize.
 std::string render_metrics(const proxy::runtime& rt, const action_counts& actions);
 
 }  // namespace drawbridge::admin

@@ -1,0 +1,109 @@
+#include "proxy/worker_collector.hpp"
+
+#include <array>
+#include <string>
+
+#include "conf/address.hpp"
+#include "metrics/family.hpp"
+#include "proxy/access_log.hpp"
+
+namespace drawbridge::proxy {
+
+using metrics::add_sample;
+using metrics::family;
+using prometheus::MetricType;
+
+namespace {
+
+constexpr std::size_t reject_reasons = static_cast<std::size_t>(metrics::reject_reason::count);
+
+struct listener_totals {
+  std::int64_t open = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;
+};
+
+struct worker_totals {
+  metrics::code_totals unrouted{};
+  std::array<std::uint64_t, reject_reasons> rejected{};
+  std::vector<listener_totals> listeners;  // as the listener list
+  std::uint64_t bytes_received = 0, bytes_sent = 0, gzip_in = 0, gzip_out = 0;
+};
+
+// The workers keep a listener's counts at its position in the listener list (worker_shard::listeners);
+// this is the one place that knows it.
+worker_totals sum_workers(const metrics::registry& workers, std::size_t listener_count) {
+  worker_totals t;
+  t.listeners.resize(listener_count);
+  metrics::for_each_worker(workers, [&](const metrics::worker_shard& s) {
+    metrics::add_codes(t.unrouted, s.requests_unrouted);
+    for (std::size_t r = 0; r < reject_reasons; ++r) t.rejected[r] += s.rejected[r].value();
+    for (std::size_t l = 0; l < listener_count && l < s.listeners.size(); ++l) {
+      t.listeners[l].open += s.listeners[l].open.value();
+      t.listeners[l].accepted += s.listeners[l].accepted.value();
+      t.listeners[l].refused += s.listeners[l].refused.value();
+    }
+    t.bytes_received += s.bytes_received.value();
+    t.bytes_sent += s.bytes_sent.value();
+    t.gzip_in += s.gzip_in.value();
+    t.gzip_out += s.gzip_out.value();
+  });
+  return t;
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
+  const auto t = sum_workers(workers_, listeners_.size());
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(10);  // every family below: the references taken to them stay valid
+
+  // Requests refused before routing, redirected or without a route; upstream_collector adds the rest of
+  // this family (same name, help and type: the exposition merges them).
+  auto& requests = out.emplace_back(metrics::requests_family());
+  metrics::add_code_samples(requests, {{"upstream", ""}, {"node", ""}}, t.unrouted);
+  auto& rejected = out.emplace_back(
+      family("drawbridge_rejected_requests_total", MetricType::Counter,
+             "Requests refused before routing: malformed (400), header_timeout (408), body_too_large (413), "
+             "header_too_large (431), version_unsupported (505), other."));
+  for (std::size_t r = 0; r < reject_reasons; ++r)
+    add_sample(rejected, {{"reason", metrics::reject_reason_names[r]}}, static_cast<double>(t.rejected[r]));
+
+  // Downstream connections, by listener.
+  auto per_listener = [&](std::string_view name, MetricType type, std::string_view help, auto value_of) {
+    auto& f = out.emplace_back(family(name, type, help));
+    for (std::size_t l = 0; l < listeners_.size(); ++l)
+      add_sample(f, {{"listener", conf::to_string(listeners_[l]->config.address)}},
+                 static_cast<double>(value_of(t.listeners[l])));
+  };
+  per_listener("drawbridge_downstream_connections", MetricType::Gauge, "Client connections open now, by listener.",
+               [](const listener_totals& l) { return l.open; });
+  per_listener("drawbridge_downstream_connections_total", MetricType::Counter,
+               "Client connections accepted, by listener.", [](const listener_totals& l) { return l.accepted; });
+  per_listener("drawbridge_refused_connections_total", MetricType::Counter,
+               "Client connections closed at once because limits.max_connections was reached, by listener.",
+               [](const listener_totals& l) { return l.refused; });
+
+  // Bytes.
+  auto one = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+    add_sample(out.emplace_back(family(name, MetricType::Counter, help)), {}, static_cast<double>(value));
+  };
+  one("drawbridge_bytes_received_total",
+      "Request body bytes read from clients (and WebSocket bytes, counted when the tunnel ends).", t.bytes_received);
+  one("drawbridge_bytes_sent_total",
+      "Response body bytes written to clients, as sent (compressed or not; WebSocket bytes when the tunnel ends).",
+      t.bytes_sent);
+  one("drawbridge_gzip_bytes_in_total", "Response body bytes the gzip filter compressed.", t.gzip_in);
+  one("drawbridge_gzip_bytes_out_total", "Compressed bytes the gzip filter produced.", t.gzip_out);
+
+  // The logs the workers write.
+  auto& dropped = out.emplace_back(
+      family("drawbridge_log_dropped_total", MetricType::Counter,
+             "Log lines dropped because the log's destination (stdout, stderr, the file) did not keep up, by log "
+             "(access or operational)."));
+  add_sample(dropped, {{"log", "access"}}, static_cast<double>(access_log_dropped()));
+  add_sample(dropped, {{"log", "operational"}}, static_cast<double>(operational_log_dropped()));
+  return out;
+}
+
+}  // namespace drawbridge::proxy
