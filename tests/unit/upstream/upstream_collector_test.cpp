@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "metrics/exposition.hpp"
+#include "tests/unit/upstream/node_test_access.hpp"
 #include "upstream/health_collector.hpp"
 
 using namespace drawbridge;
@@ -49,8 +50,8 @@ TEST(upstream_collector, sums_every_workers_counts_per_node_and_escapes_the_node
   n1.stats.of(0).response_duration.observe_ms(2);
   odd.stats.of(0).requests[metrics::code_slot(502)].add(1);
   odd.health_checks_failed.add(7);
-  odd.health.store(health_state::unhealthy);
-  odd.in_flight.store(2);
+  node_test_access::set_health(odd, health_state::unhealthy);
+  const auto held = node_test_access::hold(odd, 2);  // two requests in flight while it scrapes
   auto& w = workers.attach(1);
   w.upstreams[0].requests_without_node[metrics::code_slot(503)].add(4);
   w.upstreams[0].retries[static_cast<std::size_t>(metrics::retry_reason::connect_failed)].add(6);
