@@ -364,7 +364,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     if (co_await upstream::with_stream(connection, [&](auto& stream) {
           return write_all(stream, net::buffer(head), request_.deadline, timeouts.send);
         })) {
-      fail(make_error(error_kind::no_response, /*retry_safe=*/true));
+      // Part of the head may have reached the node: only a request that may be replayed anyway is safe.
+      fail(make_error(error_kind::no_response, replayable()));
       co_return attempt_result{.next = step::failed, .request_written = false, .node_fault = true};
     }
     head = {};
@@ -401,7 +402,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     fail(error_kind::send_timeout);
     co_return attempt_result{.next = step::failed, .node_fault = true};
   }
-  fail(make_error(error_kind::no_response, replayable() || !relayed.sink_started));
+  // No write completed does not mean no byte left: a write cut short may have sent part of the head.
+  fail(make_error(error_kind::no_response, replayable()));
   co_return attempt_result{.next = step::failed, .request_written = relayed.sink_started, .node_fault = true};
 }
 

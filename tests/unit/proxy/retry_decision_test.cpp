@@ -78,7 +78,6 @@ TEST(retry_decision, timeouts_and_garbage_are_not_replayed) {
 }
 
 TEST(retry_decision, the_whole_table_matches_the_policy) {
-  int rows = 0;
   for (std::size_t k = 0; k < static_cast<std::size_t>(error_kind::count); ++k)
     for (unsigned bits = 0; bits < 64; ++bits) {
       const retry_facts f{.failure = static_cast<error_kind>(k),
@@ -89,7 +88,5 @@ TEST(retry_decision, the_whole_table_matches_the_policy) {
                           .fresh_connection_tried = (bits & 16) != 0,
                           .another_node_eligible = (bits & 32) != 0};
       EXPECT_EQ(decide_retry(f), expected(f)) << "kind " << k << " facts " << bits;
-      ++rows;
     }
-  EXPECT_EQ(rows, 64 * static_cast<int>(error_kind::count));
 }
