@@ -47,8 +47,13 @@ net_types::task<error_code> read_response_head(upstream_connection& connection, 
       if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
       co_return http::error::partial_message;
     }
-    if (ec != boost::asio::error::would_block && ec != boost::asio::error::interrupted) co_return ec;
-    // Nothing yet: the wait above follows (without a system call once the socket is marked drained).
+    if (ec == boost::asio::error::interrupted) continue;
+    if (ec != boost::asio::error::would_block) co_return ec;
+    // Nothing yet: wait for epoll's report before reading again. The fast path queues this wait without a
+    // system call (the read just marked the socket drained); the portable path (DRAWBRIDGE_PORTABLE_IO)
+    // knows nothing of the socket, and reading again without this wait would spin.
+    auto [wait_ec] = co_await net_types::wait_readable(socket, net_types::use_tuple);
+    if (wait_ec) co_return wait_ec;
   }
 }
 
