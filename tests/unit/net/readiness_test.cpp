@@ -79,6 +79,8 @@ struct pair {
 }  // namespace
 
 TEST(readiness, a_new_socket_may_have_input_and_its_wait_completes_at_once) {
+  // A wait on a socket nobody wrote to completes at once only where Asio keeps "may be ready" per socket.
+  SKIP_WITHOUT_READINESS_HINTS();
   pair p;
   EXPECT_TRUE(drawbridge::net_types::may_have_input(p.ours));
   std::optional<boost::system::error_code> result;
