@@ -118,22 +118,30 @@ namespace {
 // Starts `binary` with stderr (and stdout, unless `stdout_fd` is given) on a pipe; returns the pid and
 // the pipe's read end.
 pid_t spawn(const std::string& binary, const std::vector<std::string>& args, int& read_fd, int stdout_fd = -1) {
+  // Everything the child needs is built before fork: this process has other threads (log readers, fake
+  // nodes), and one of them may hold the allocator's lock at the moment of fork. A child that allocated
+  // would wait for that lock forever, never reaching exec (CI saw it: a `drawbridge rollout` that printed
+  // nothing for 20 s). Between fork and exec the child calls only async-signal-safe functions.
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   int fds[2];
-  if (::pipe(fds) != 0) return -1;
+  // Close-on-exec, so that no other child inherits this pipe's write end and keeps our reader from ever
+  // seeing the end of file. dup2 below clears the flag on the child's own copies 1 and 2.
+  if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(stdout_fd >= 0 ? stdout_fd : fds[1], 1);
     ::dup2(fds[1], 2);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(binary.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    return -1;
+  }
   read_fd = fds[0];
   return pid;
 }
@@ -222,6 +230,10 @@ command_result run_drawbridge(const std::vector<std::string>& args, std::chrono:
   command_result result;
   int fd = -1;
   const pid_t pid = spawn(DRAWBRIDGE_BINARY, args, fd);
+  if (pid < 0) {
+    result.out = "could not start " DRAWBRIDGE_BINARY;
+    return result;
+  }
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline && read_some(fd, result.out, 100ms)) {
   }
