@@ -1,19 +1,13 @@
 #pragma once
-// The coroutine vocabulary shared by the proxy's async code: every operation completes as a tuple
-// (error_code first), so no exception ever crosses an async step.
+// The proxy's names for the coroutine vocabulary of net/awaitable.hpp (the one definition): task<T> and
+// use_tuple, and `net` for Boost.Asio.
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-#include "net/stream.hpp"
+#include "net/awaitable.hpp"
 
 namespace drawbridge::proxy {
 
 namespace net = boost::asio;
-// Coroutines bound to the worker's concrete executor (see net/stream.hpp).
-template <typename T>
-using task = net::awaitable<T, net_types::executor>;
-inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable_t<net_types::executor>{});
+using net_types::task;
+using net_types::use_tuple;
 
 }  // namespace drawbridge::proxy
