@@ -58,6 +58,7 @@ struct proxy_error {
 
 // What a kind means outside. `status` 0 = no answer is sent (the access log records 0).
 struct error_entry {
+  error_kind kind;  // the row's own kind: the table is checked at compile time to be in enum order
   error_where where;
   unsigned status;
   const char* code;    // the JSON body's error.code
