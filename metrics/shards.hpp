@@ -1,15 +1,19 @@
 #pragma once
-// Where the counts live. Each worker owns a worker_shard (per upstream and per listener parts inside) and,
-// for every node it sends requests to, a node_shard held by the node. Only that worker writes them; the
-// scrape sums them over workers. Sized when created and never resized, so reading them from the scrape
-// thread is safe.
+// Where the counts live. Each worker owns a worker_shard, one upstream_shard per upstream and one
+// listener_shard per listener (found by name in the registry), and, for every node it sends requests
+// to, a node_shard held by the node. Only that worker writes them; the scrape sums them over workers.
+// Shards are never resized or freed while the registry lives, so reading them from the scrape thread
+// is safe.
 
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
 #include <utility>
-#include <vector>
 
 #include "metrics/counter.hpp"
 
@@ -68,24 +72,20 @@ struct alignas(64) node_shard {
   counter connections_reused;   // requests sent on a pooled connection
 };
 
-struct upstream_shard {
+struct alignas(64) upstream_shard {
   code_counts requests_without_node;  // routed here, but no node took them (503 no node, ...)
   histogram request_duration;
   std::array<counter, static_cast<std::size_t>(retry_reason::count)> retries;
 };
 
-struct listener_shard {
+struct alignas(64) listener_shard {
   gauge open;        // downstream connections open now
   counter accepted;  // downstream connections accepted
   counter refused;   // closed at once: limits.max_connections was reached
 };
 
 struct alignas(64) worker_shard {
-  worker_shard(std::size_t upstream_count, std::size_t listener_count)
-      : upstreams(upstream_count), listeners(listener_count) {}
-  std::vector<upstream_shard> upstreams;  // config order
-  std::vector<listener_shard> listeners;  // config order
-  code_counts requests_unrouted;          // answered without an upstream: refusals, redirects, 404
+  code_counts requests_unrouted;  // answered without an upstream: refusals, redirects, 404
   std::array<counter, static_cast<std::size_t>(reject_reason::count)> rejected;
   counter bytes_received;  // request body bytes read from clients
   counter bytes_sent;      // response body bytes written to clients (compressed size when gzipped)
@@ -123,17 +123,50 @@ class per_worker {
   std::array<std::atomic<Shard*>, max_workers> slots_{};
 };
 
-// Every worker's own counts; a node holds per_worker<node_shard> for the counts about it.
+// Every worker's own counts, and the counts of each upstream and listener by name; a node holds
+// per_worker<node_shard> for the counts about it. Counts are found by name, not by a position in a
+// config, so a runtime built again from a new config (a reload) finds the counts of the upstreams and
+// listeners it keeps, and an upstream or listener it adds gets its own. Created entries are never
+// removed: a reference handed out stays valid for the registry's life.
 class registry {
  public:
-  registry(std::size_t upstreams, std::size_t listeners) : upstreams_(upstreams), listeners_(listeners) {}
-  worker_shard& attach(unsigned worker) { return workers_.of(worker, upstreams_, listeners_); }
+  registry() = default;
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  worker_shard& attach(unsigned worker) { return workers_.of(worker); }
   const worker_shard* find(unsigned worker) const { return workers_.find(worker); }
 
+  // Any thread (a runtime being built, a worker meeting an upstream for the first time): the counts
+  // kept under that name, created on first use.
+  per_worker<upstream_shard>& upstream(std::string_view name) { return named(upstreams_, name); }
+  per_worker<listener_shard>& listener(std::string_view name) { return named(listeners_, name); }
+  // Any thread (the scrape): null when nothing was ever counted under that name.
+  const per_worker<upstream_shard>* find_upstream(std::string_view name) const { return find(upstreams_, name); }
+  const per_worker<listener_shard>* find_listener(std::string_view name) const { return find(listeners_, name); }
+
  private:
-  std::size_t upstreams_;
-  std::size_t listeners_;
+  template <typename Shard>
+  using by_name = std::map<std::string, std::unique_ptr<per_worker<Shard>>, std::less<>>;
+
+  template <typename Shard>
+  per_worker<Shard>& named(by_name<Shard>& map, std::string_view name) {
+    const std::lock_guard lock(mutex_);
+    auto it = map.find(name);
+    if (it == map.end()) it = map.emplace(std::string(name), std::make_unique<per_worker<Shard>>()).first;
+    return *it->second;
+  }
+  template <typename Shard>
+  const per_worker<Shard>* find(const by_name<Shard>& map, std::string_view name) const {
+    const std::lock_guard lock(mutex_);
+    const auto it = map.find(name);
+    return it == map.end() ? nullptr : it->second.get();
+  }
+
   per_worker<worker_shard> workers_;
+  mutable std::mutex mutex_;  // guards the two maps (not the counts: each has its single writer)
+  by_name<upstream_shard> upstreams_;
+  by_name<listener_shard> listeners_;
 };
 
 }  // namespace drawbridge::metrics

@@ -14,7 +14,6 @@
 #include "proxy/gzip_filter.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
-#include "proxy/http1_sink.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/response_framing.hpp"
 #include "proxy/tunnel.hpp"
@@ -89,7 +88,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
   for (;;) {
     // The view may change while a try is in progress (the admin API added or removed a node), so the
     // tried set is rebuilt against the current one.
-    auto& view = worker_.view(request_.upstream_index);
+    auto& view = worker_.view(request_.upstream);
     upstream::tried_set tried_bits = 0;
     for (const auto* t : tried)
       if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
@@ -101,7 +100,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
       // Every node that could take the request is at max_connections_per_node: it waits for a free
       // slot, up to the connect timeout, then gets a 503.
       // A request woken for a slot that another took first goes back to the head of the queue.
-      if (!queued_until) queued_until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
+      if (!queued_until) queued_until = io_deadline::clock::now() + request_.rt.config.timeouts.connect;
       if (!co_await worker_.wait_for_node_slot(*queued_until, /*front=*/queued_)) {
         fail(error_kind::nodes_at_capacity);
         break;
@@ -116,9 +115,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
         replayable() && another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
     const step result = co_await try_node(n);
     // A request that held a slot of a limited node gave it back: the first waiter tries again.
-    if (result != step::at_capacity &&
-        worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node)
-      worker_.node_slot_freed();
+    if (result != step::at_capacity && request_.upstream.config().max_connections_per_node) worker_.node_slot_freed();
     if (result == step::at_capacity) {
       full.push_back(n.get());
       continue;
@@ -147,7 +144,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
     const std::shared_ptr<upstream::node>& node_ptr) {
   auto& n = *node_ptr;
   node_ = &n;
-  const auto max_in_flight = worker_.rt().upstreams[request_.upstream_index]->config().max_connections_per_node;
+  const auto max_in_flight = request_.upstream.config().max_connections_per_node;
   // Holds the ordering drain relies on (upstream/node.hpp): admitted means a drain will wait for it.
   const auto guard = n.try_admit(max_in_flight);
   if (guard.result() == upstream::admission::at_capacity) co_return step::at_capacity;
@@ -162,7 +159,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   // and the pool are taken from the same fetch.
   std::unique_ptr<upstream_connection> connection;
   {
-    auto& view = worker_.view(request_.upstream_index);
+    auto& view = worker_.view(request_.upstream);
     if (const int i = view.index_of(&n); i >= 0)
       connection = view.pool->acquire(i, upstream::clock::now(), replayable());
   }
@@ -197,7 +194,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   judge_node(n, result);
   if (result.next == step::done && result.reusable) {
     ++connection->requests;
-    auto& view = worker_.view(request_.upstream_index);
+    auto& view = worker_.view(request_.upstream);
     if (const int i = view.index_of(&n); i >= 0) view.pool->release(i, std::move(connection), upstream::clock::now());
   }
   co_return result.next;
@@ -205,7 +202,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
 
 template <typename Downstream>
 void exchange<Downstream>::count_retry(metrics::retry_reason why) {
-  worker_.stats().upstreams[request_.upstream_index].retries[static_cast<std::size_t>(why)].add();
+  worker_.view(request_.upstream).stats->retries[static_cast<std::size_t>(why)].add();
 }
 
 template <typename Downstream>
@@ -219,7 +216,7 @@ bool exchange<Downstream>::another_eligible(const upstream::node_list& nodes, up
 // the node; any other answer clears its run of failures. Failures on the client's side count for nothing.
 template <typename Downstream>
 void exchange<Downstream>::judge_node(upstream::node& n, const attempt_result& result) {
-  auto& group = *worker_.rt().upstreams[request_.upstream_index];
+  auto& group = request_.upstream;
   const bool bad_status = result.next == step::done && outcome_.status >= 502 && outcome_.status <= 504;
   if (bad_status || result.node_fault)
     group.record_failure(n, upstream::steady_now_ms());
@@ -232,7 +229,7 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
   auto connection = std::make_unique<upstream_connection>(request_.downstream.get_executor());
   // The node's addresses one by one, all within one connect timeout. (Asio's range connect would move
   // on to the next address when the deadline cancels an attempt, and that attempt would be untimed.)
-  const auto until = io_deadline::clock::now() + worker_.rt().config.timeouts.connect;
+  const auto until = io_deadline::clock::now() + request_.rt.config.timeouts.connect;
   boost::system::error_code ec = net::error::host_not_found;
   {
     const active_connection in_use(active_, connection.get());
@@ -246,7 +243,7 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
       if (!ec || timed_out) break;
     }
   }
-  const auto& group = *worker_.rt().upstreams[request_.upstream_index];
+  const auto& group = request_.upstream;
   const char* what = "connect";
   if (!ec) {
     boost::system::error_code ignored;
@@ -279,7 +276,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
   const active_connection in_use(active_, &connection);
   auto sent = co_await send_request(connection);
   if (sent.next != step::done) co_return sent;
-  const auto& timeouts = worker_.rt().config.timeouts;
+  const auto& timeouts = request_.rt.config.timeouts;
   // Room for the node's answer to arrive in large reads: Beast reads as much as the buffer has room
   // for (512 bytes when it is empty), and the pool empties it between requests. Released again when the
   // connection goes back to the pool.
@@ -355,7 +352,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
 template <typename Downstream>
 task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_request(
     upstream_connection& connection) {
-  const auto& timeouts = worker_.rt().config.timeouts;
+  const auto& timeouts = request_.rt.config.timeouts;
   write_request_head(request_.forwarded, request_.head_buffer);
   std::string_view head = request_.head_buffer;
 
@@ -375,7 +372,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
     }
   }
 
-  const relay_limits limits{timeouts.client_body, timeouts.send, worker_.rt().config.limits.min_body_rate};
+  const relay_limits limits{timeouts.client_body, timeouts.send, request_.rt.config.limits.min_body_rate};
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     body_writer writer(node_stream, request_.deadline, limits.send_timeout, request_.tls_scratch);
     writer.stage(head, request_.chunked_body);
@@ -410,7 +407,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
 template <typename Downstream>
 task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_response(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
-  const auto& timeouts = worker_.rt().config.timeouts;
+  const auto& timeouts = request_.rt.config.timeouts;
   // Moved, not copied: the parser needs only its own flags for the body, not the fields.
   http::response_header<> response = std::move(parser.get().base());
   rewrite_response(response, request_.request_id);
@@ -426,7 +423,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
   // The response filters, in order (proxy/response_filter.hpp): each may change the head and take the
   // body over. gzip compresses what the node did not, when its rules allow (proxy/gzip_policy.hpp).
-  gzip_filter gzip(worker_.rt().config.gzip);
+  gzip_filter gzip(request_.rt.config.gzip);
   response_filters filters;
   filters.add(gzip);
   filters.start({.accept_encoding = request_.forwarded[http::field::accept_encoding],
@@ -508,7 +505,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 template <typename Downstream>
 task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
-  const auto& timeouts = worker_.rt().config.timeouts;
+  const auto& timeouts = request_.rt.config.timeouts;
   http::response_header<> response = std::move(parser.get().base());
   const std::string protocol(response[http::field::upgrade]);
   rewrite_response(response, request_.request_id);
@@ -526,8 +523,9 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
     co_return attempt_result{.next = step::failed};
   }
   outcome_.response_started = true;
-  // From here on the connection speaks WebSocket: the tunnel has the client's stream itself.
-  auto& client = request_.sink.take_stream();
+  // From here on the connection speaks WebSocket: the tunnel has the client's stream itself (the sink is
+  // not used again; an upgrade is an HTTP/1.1 connection's alone).
+  auto& client = request_.downstream;
   // Bytes the client sent right after its request go to the node first.
   if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
     if (co_await upstream::with_stream(connection, [&](auto& node) {

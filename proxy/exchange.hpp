@@ -28,8 +28,7 @@ namespace drawbridge::proxy {
 
 class worker;
 class session_base;
-template <typename Stream>
-class http1_sink;
+struct runtime;
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -38,20 +37,22 @@ using request_parser = http::request_parser<http::buffer_body>;
 using upstream_request = http::request_header<>;
 
 // Downstream: the client's stream, a plain socket or a TLS stream. The exchange writes to the client only
-// through `sink`; it reads the request body from `downstream` (an HTTP/2 stream will bring a body source
-// of its own), and a WebSocket tunnel takes the stream from the sink (http1_sink::take_stream).
+// through `sink` (any downstream_sink); it reads the request body from `downstream` (an HTTP/2 stream will
+// bring a body source of its own), and after a 101 a WebSocket tunnel reads and writes `downstream`
+// itself.
 template <typename Downstream>
 struct exchange_request {
   Downstream& downstream;
-  http1_sink<Downstream>& sink;
+  downstream_sink& sink;
   io_deadline& deadline;  // the session's: times every read and write of this exchange
   beast::flat_buffer& downstream_buffer;
-  request_parser& parser;       // header done; the body is read through it
-  upstream_request& forwarded;  // header already rewritten (and framed) for the node
-  std::string& head_buffer;     // scratch for serialised heads, owned by the session
-  std::string& tls_scratch;     // where writes to a TLS stream are made contiguous, owned by the session
-  std::string& filtered;        // a response filter's output (gzip), owned by the session
-  std::size_t upstream_index;
+  request_parser& parser;              // header done; the body is read through it
+  upstream_request& forwarded;         // header already rewritten (and framed) for the node
+  std::string& head_buffer;            // scratch for serialised heads, owned by the session
+  std::string& tls_scratch;            // where writes to a TLS stream are made contiguous, owned by the session
+  std::string& filtered;               // a response filter's output (gzip), owned by the session
+  const runtime& rt;                   // the session's snapshot: its config for the whole exchange
+  upstream::upstream_group& upstream;  // the one the request was routed to (owned by `rt`)
   std::string_view request_id;
   unsigned client_version;  // 10 or 11
   bool client_keep_alive;
@@ -127,7 +128,7 @@ class exchange {
   bool another_node_eligible_ = false;
   bool queued_ = false;             // woken from the queue for a node slot, and not yet through (see run)
   upstream::node* node_ = nullptr;  // the node of the try in progress
-  downstream_sink& sink_;           // request_.sink, seen through the interface
+  downstream_sink& sink_;           // request_.sink
   exchange_outcome outcome_;
 };
 

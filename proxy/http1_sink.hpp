@@ -32,12 +32,6 @@ class http1_sink final : public downstream_sink {
   void abort() override;
   task<boost::system::error_code> send_continue() override;
 
-  // The escape hatch for a WebSocket upgrade: after the 101 (written through this sink) the connection
-  // carries another protocol, so the tunnel (proxy/tunnel.hpp) reads and writes the stream itself. It
-  // exists only here: an upgrade is an HTTP/1.1 connection's (an HTTP/2 stream has no connection to hand
-  // over). The sink is not used afterwards.
-  Stream& take_stream() { return stream_; }
-
  private:
   Stream& stream_;
   io_deadline& deadline_;

@@ -9,13 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "conf/address.hpp"
 #include "conf/config.hpp"
 #include "tls/server_contexts.hpp"
 
 namespace drawbridge::proxy {
 
 struct listener {
-  explicit listener(conf::listener_config c) : config(std::move(c)) {}
+  explicit listener(conf::listener_config c) : config(std::move(c)), name(conf::to_string(config.address)) {}
 
   bool tls() const { return config.tls.has_value(); }
   // The contexts for the next handshake; null for a plain listener. Any thread.
@@ -24,7 +25,9 @@ struct listener {
   }
 
   const conf::listener_config config;
-  std::size_t index = 0;  // in the config's listeners (the metrics' listener label)
+  // What identifies the listener beyond one runtime (its metrics, a reload's match): its address as
+  // configured, "127.0.0.1:8080" (the metrics' listener label).
+  const std::string name;
   std::atomic<std::shared_ptr<const tls::server_contexts>> contexts;
   // Counted by the workers' sessions, which see the listener as const.
   mutable std::atomic<std::uint64_t> handshakes{0};

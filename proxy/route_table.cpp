@@ -5,11 +5,12 @@
 namespace drawbridge::proxy {
 
 route_table::route_table(const std::vector<conf::route_config>& routes,
-                         const std::vector<std::string>& upstream_names) {
+                         const std::vector<std::shared_ptr<upstream::upstream_group>>& upstreams) {
   for (const auto& r : routes) {
-    const auto it = std::find(upstream_names.begin(), upstream_names.end(), r.upstream);
-    if (it == upstream_names.end()) continue;  // conf refuses such routes; be defensive anyway
-    entries_.push_back({r.host, r.path_prefix, static_cast<std::size_t>(it - upstream_names.begin())});
+    const auto it =
+        std::find_if(upstreams.begin(), upstreams.end(), [&](const auto& g) { return g->name() == r.upstream; });
+    if (it == upstreams.end()) continue;  // conf refuses such routes; be defensive anyway
+    entries_.push_back({r.host, r.path_prefix, it->get()});
   }
   // Sorted once so that the first match is the best one.
   std::stable_sort(entries_.begin(), entries_.end(), [](const route_entry& a, const route_entry& b) {

@@ -3,25 +3,28 @@
 // path_prefix wins. A prefix matches whole path segments: "/api" matches "/api", "/api/x" and "/api?q",
 // not "/apiary"; a prefix ending in "/" matches anything below it.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "conf/config.hpp"
+#include "upstream/upstream_group.hpp"
 
 namespace drawbridge::proxy {
 
 struct route_entry {
   std::optional<std::string> host;
   std::string path_prefix;
-  std::size_t upstream_index;  // into the runtime's upstream list
+  upstream::upstream_group* upstream;  // owned by the runtime that owns this table (its state changes)
 };
 
 class route_table {
  public:
-  // `upstream_names` in the same order as the runtime's upstream list; routes were validated by conf.
-  route_table(const std::vector<conf::route_config>& routes, const std::vector<std::string>& upstream_names);
+  // Each route's upstream is found by name among `upstreams` (routes were validated by conf).
+  route_table(const std::vector<conf::route_config>& routes,
+              const std::vector<std::shared_ptr<upstream::upstream_group>>& upstreams);
 
   // `host` lower-case without port; `target` the origin-form target (query allowed). nullptr: no route.
   const route_entry* match(std::string_view host, std::string_view target) const;

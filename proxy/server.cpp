@@ -14,7 +14,7 @@ namespace drawbridge::proxy {
 using tcp = boost::asio::ip::tcp;
 
 server::server(std::shared_ptr<const runtime> rt)
-    : runtime_(std::move(rt)), per_address_(runtime_->config.limits.max_connections_per_ip) {}
+    : runtime_(std::move(rt)), source_(runtime_), per_address_(runtime_->config.limits.max_connections_per_ip) {}
 
 server::~server() {
   stop();
@@ -41,11 +41,11 @@ void server::start() {
     wanted.emplace_back(ip, address.port);
   }
   for (unsigned id = 0; id < count; ++id) {
-    auto w = std::make_unique<worker>(id, runtime_, *log_, connections_, per_address_);
+    auto w = std::make_unique<worker>(id, source_, *log_, connections_, per_address_);
     const auto& targets = id == 0 ? wanted : endpoints_;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       try {
-        w->listen(targets[i], *runtime_->listeners[i]);
+        w->listen(targets[i], runtime_->listeners[i]->name);
       } catch (const boost::system::system_error& e) {
         throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
                                  conf::to_string(config.listeners[i].address) + ": " + e.code().message());
@@ -64,11 +64,19 @@ void server::start() {
 }
 
 void server::stop() {
-  for (auto& w : workers_) w->stop(runtime_->config.timeouts.shutdown_grace);
+  const auto grace = source_.current()->config.timeouts.shutdown_grace;
+  for (auto& w : workers_) w->stop(grace);
 }
 
 void server::wait() {
   for (auto& w : workers_) w->join();
+}
+
+void server::publish(std::shared_ptr<const runtime> next) {
+  if (!next) throw std::invalid_argument("server::publish: no runtime");
+  if (next->metrics != runtime_->metrics)
+    throw std::invalid_argument("server::publish: the new runtime must keep the metrics registry");
+  source_.publish(std::move(next));
 }
 
 std::vector<std::uint64_t> server::worker_ticks() const {

@@ -11,6 +11,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/connections_per_address.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/runtime_source.hpp"
 
 namespace drawbridge::proxy {
 
@@ -36,8 +37,17 @@ class server {
   // Ticks each worker has completed so far (worker order), for tests that wait for a tick.
   std::vector<std::uint64_t> worker_ticks() const;
 
+  // Any thread: the runtime new requests are served with, from each worker's next tick or accept on (a
+  // request in progress finishes on the one it started with). `next` must share the current runtime's
+  // metrics registry (build_runtime(config, current()->metrics)) and bind nothing new: what it may
+  // change is routes, upstreams, limits and timeouts; listeners are matched by name, and a session whose
+  // listener `next` lacks stays on its runtime. Throws std::invalid_argument otherwise.
+  void publish(std::shared_ptr<const runtime> next);
+  std::shared_ptr<const runtime> current() const { return source_.current(); }
+
  private:
-  std::shared_ptr<const runtime> runtime_;
+  std::shared_ptr<const runtime> runtime_;  // the first: what the process was started with
+  runtime_source source_;
   std::unique_ptr<access_log> log_;
   std::atomic<std::uint64_t> connections_{0};
   connections_per_address per_address_;

@@ -54,24 +54,46 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 template <typename Stream>
-session<Stream>::session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
+session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream stream,
+                         const net::ip::tcp::endpoint& peer, const listener& l,
                          std::shared_ptr<const tls::server_contexts> contexts)
-    : worker_(w), stream_(std::move(stream)), listener_(l), contexts_(std::move(contexts)) {
-  // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
-  buffer_.max_size(client_buffer_cap(worker_.rt().config.limits, read_chunk));
+    : session_base(std::move(rt)),
+      worker_(w),
+      stream_(std::move(stream)),
+      listener_(&l),
+      contexts_(std::move(contexts)) {
   net::ip::address address = peer.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  peer_ = address;
   client_ip_ = address.to_string();
-  // Decided once for the connection (the peer cannot change), with the runtime it started under.
-  peer_trusted_ = is_trusted_peer(worker_.rt().config.trusted_proxies, address);
+  apply_runtime();
   worker_.add_session(this);
+}
+
+template <typename Stream>
+void session<Stream>::apply_runtime() {
+  // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
+  buffer_.max_size(client_buffer_cap(rt().config.limits, read_chunk));
+  peer_trusted_ = is_trusted_peer(rt().config.trusted_proxies, peer_);
+}
+
+template <typename Stream>
+void session<Stream>::follow_worker_runtime() {
+  const auto& current = worker_.current_runtime();
+  if (current == rt_) return;  // the usual case: one comparison per request
+  // A runtime without this listener (a reload that removed it) leaves the connection on its own.
+  const listener* same = find_listener(*current, listener_->name);
+  if (!same) return;
+  rt_ = current;
+  listener_ = same;
+  apply_runtime();
 }
 
 template <typename Stream>
 session<Stream>::~session() {
   worker_.remove_session(this);
-  worker_.connection_closed(listener_, client_ip_);
+  worker_.connection_closed(*listener_, client_ip_);
 }
 
 template <typename Stream>
@@ -147,19 +169,19 @@ task<bool> session<Stream>::handshake() {
   if constexpr (!is_tls) {
     co_return true;
   } else {
-    deadline_.arm(stream_, worker_.rt().config.timeouts.client_header);
+    deadline_.arm(stream_, rt().config.timeouts.client_header);
     auto [ec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
     const bool timed_out = deadline_.disarm();
     if (ec || timed_out) {
-      listener_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      listener_->handshake_failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("TLS handshake with {} failed: {}", client_ip_, timed_out ? "timed out" : ec.message());
       co_return false;
     }
-    listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
+    listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     if (SSL_session_reused(stream_.native_handle()))
-      listener_.resumed.fetch_add(1, std::memory_order_relaxed);
+      listener_->resumed.fetch_add(1, std::memory_order_relaxed);
     else
-      listener_.full.fetch_add(1, std::memory_order_relaxed);
+      listener_->full.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }
@@ -291,7 +313,7 @@ void session<Stream>::on_readable(const boost::system::error_code& ec) {
 // on, client_header runs, once, to the end of that request's header (read_header goes on with it).
 template <typename Stream>
 void session<Stream>::arm_idle_deadline(bool woken) {
-  const auto& timeouts = worker_.rt().config.timeouts;
+  const auto& timeouts = rt().config.timeouts;
   if constexpr (is_tls) {
     if (SSL_has_pending(stream_.native_handle()) && header_since_ == io_deadline::clock::time_point{}) {
       header_since_ = io_deadline::clock::now();
@@ -319,7 +341,7 @@ task<bool> session<Stream>::read_after_tls_write() {
 
 template <typename Stream>
 task<typename session<Stream>::header_status> session<Stream>::read_header(proxy_error& bad, std::size_t& header_end) {
-  const auto& config = worker_.rt().config;
+  const auto& config = rt().config;
   // client_header runs from the first bytes of a request (for TLS, of the record that carries them) to
   // the end of its header.
   if (header_since_ == io_deadline::clock::time_point{}) header_since_ = io_deadline::clock::now();
@@ -362,6 +384,7 @@ task<typename session<Stream>::header_status> session<Stream>::read_header(proxy
 // deciding are plain functions.
 template <typename Stream>
 task<typename session<Stream>::ending> session<Stream>::serve_request() {
+  follow_worker_runtime();
   proxy_error bad;
   std::size_t header_end = 0;
   const auto status = co_await read_header(bad, header_end);
@@ -389,7 +412,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
       const bool close = closes_after_own_reply();
       const bool written = co_await reply_redirect(next.location, close, version);
       record.duration_ms = ms_since(started);
-      finish(record, -1, nullptr);
+      finish(record, nullptr, nullptr);
       co_return !written ? ending::abort : close ? ending::close : ending::keep;
     }
     case decision::action::no_route: {
@@ -398,13 +421,13 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
       const bool close = closes_after_own_reply();
       co_await reply_error(no_route, close, state.id, version);
       record.duration_ms = ms_since(started);
-      finish(record, -1, nullptr);
+      finish(record, nullptr, nullptr);
       co_return close ? ending::close : ending::keep;
     }
     case decision::action::forward:
       break;
   }
-  co_return co_await forward(record, next.upstream_index, started);
+  co_return co_await forward(record, *next.upstream, started);
 }
 
 // Phase one, after the header's bytes are in: parses them and checks the framing rules. Sets `version`
@@ -449,7 +472,7 @@ std::optional<proxy_error> session<Stream>::validate(std::size_t header_end, acc
 // contact); a plain listener that only redirects does so; then the route, and the body's size limit.
 template <typename Stream>
 typename session<Stream>::decision session<Stream>::decide(access_record& record) {
-  const auto& config = worker_.rt().config;
+  const auto& config = rt().config;
   auto& req = parser_->get();
   std::string_view authority, rest;
   if (split_absolute_target(req.target(), authority, rest)) {
@@ -463,7 +486,7 @@ typename session<Stream>::decision session<Stream>::decide(access_record& record
   }
   // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
   // plain HTTP (they are routed as usual).
-  if (listener_.config.redirect_https && !is_acme_challenge(req.target())) {
+  if (listener_->config.redirect_https && !is_acme_challenge(req.target())) {
     const auto to_host = normalize_host(req[http::field::host]);
     if (to_host.empty())
       return {.what = decision::action::refuse,
@@ -472,12 +495,12 @@ typename session<Stream>::decision session<Stream>::decide(access_record& record
     location.append(to_host).append(req.target());
     return {.what = decision::action::redirect, .location = std::move(location)};
   }
-  const auto* route = worker_.rt().routes.match(normalize_host(req[http::field::host]), req.target());
+  const auto* route = rt().routes.match(normalize_host(req[http::field::host]), req.target());
   if (!route) return {.what = decision::action::no_route};
   if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
     return {.what = decision::action::refuse, .error = make_error(error_kind::body_too_large)};
   parser_->body_limit(config.limits.max_body_size);
-  return {.what = decision::action::forward, .upstream_index = route->upstream_index};
+  return {.what = decision::action::forward, .upstream = route->upstream};
 }
 
 // A request refused before it was forwarded: the answer, then the connection closes.
@@ -490,20 +513,19 @@ task<typename session<Stream>::ending> session<Stream>::refuse(access_record& re
   record.duration_ms = ms_since(started);
   if (const auto label = describe(error.kind).rejected)
     worker_.stats().rejected[static_cast<std::size_t>(*label)].add();
-  finish(record, -1, nullptr);
+  finish(record, nullptr, nullptr);
   co_return ending::close;
 }
 
 template <typename Stream>
-task<typename session<Stream>::ending> session<Stream>::forward(access_record& record, std::size_t upstream_index,
+task<typename session<Stream>::ending> session<Stream>::forward(access_record& record, upstream::upstream_group& group,
                                                                 std::chrono::steady_clock::time_point started) {
   auto& req = parser_->get();
-  const auto& group = *worker_.rt().upstreams[upstream_index];
   record.upstream = group.name();
   auto& state = *state_;
   auto& forwarded = state.forwarded;
 
-  http1_sink<Stream> sink(stream_, deadline_, worker_.rt().config.timeouts.send, state.head, state.tls_scratch);
+  http1_sink<Stream> sink(stream_, deadline_, rt().config.timeouts.send, state.head, state.tls_scratch);
   exchange_request<Stream> request{
       .downstream = stream_,
       .sink = sink,
@@ -514,7 +536,8 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       .head_buffer = state.head,
       .tls_scratch = state.tls_scratch,
       .filtered = state.filtered,
-      .upstream_index = upstream_index,
+      .rt = rt(),
+      .upstream = group,
       .request_id = state.id,
       .client_version = req.version() == 10 ? 10u : 11u,
       .client_keep_alive = parser_->keep_alive(),
@@ -522,7 +545,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       .idempotent = is_idempotent(req.method()),
       .expect_continue = beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
       .chunked_body = parser_->chunked(),
-      .hsts = is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
+      .hsts = is_tls && listener_->config.tls ? std::string_view(listener_->config.tls->hsts) : std::string_view()};
 
   // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
   // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
@@ -580,19 +603,20 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
                                         : group.warning_due(now, std::chrono::seconds(1));
         if (held_back)
           spdlog::warn("{}: {} {}: {}{}", state.id, out.status,
-                       loggable_path(record.path, worker_.rt().config.access_log.query), reason_of(out.error),
+                       loggable_path(record.path, rt().config.access_log.query), reason_of(out.error),
                        upstream::suppressed_note(*held_back));
       }
     }
   }
   record.duration_ms = ms_since(started);
-  finish(record, static_cast<int>(upstream_index), out.node.get());
+  finish(record, &group, out.node.get());
   co_return end;
 }
 
 // Every request ends here: one access-log line, and its counts.
 template <typename Stream>
-void session<Stream>::finish(const access_record& record, int upstream, const upstream::node* n) {
+void session<Stream>::finish(const access_record& record, const upstream::upstream_group* upstream,
+                             const upstream::node* n) {
   worker_.log().write(record);
   worker_.count_request(record, upstream, n);
 }
@@ -633,8 +657,8 @@ task<bool> session<Stream>::reply_error(const proxy_error& error, bool close, st
   res.body() = std::move(body);
   res.keep_alive(!close);
   if constexpr (is_tls) {
-    if (listener_.config.tls && !listener_.config.tls->hsts.empty())
-      res.set(http::field::strict_transport_security, listener_.config.tls->hsts);
+    if (listener_->config.tls && !listener_->config.tls->hsts.empty())
+      res.set(http::field::strict_transport_security, listener_->config.tls->hsts);
   }
   res.prepare_payload();
   co_return co_await write_own_reply(res.base(), res.body());
@@ -647,7 +671,7 @@ task<bool> session<Stream>::write_own_reply(const http::response_header<>& head,
   auto& out = state().head;
   write_response_head(head, out);
   out.append(body);
-  co_return !co_await write_all(stream_, net::buffer(out), deadline_, worker_.rt().config.timeouts.send);
+  co_return !co_await write_all(stream_, net::buffer(out), deadline_, rt().config.timeouts.send);
 }
 
 template <typename Stream>

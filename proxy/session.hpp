@@ -27,17 +27,26 @@ namespace drawbridge::proxy {
 class worker;
 struct access_record;
 struct listener;
+struct runtime;
 
-// What the worker needs of every session, whatever its stream: the tick, and stopping.
+// What the worker needs of every session, whatever its stream: the tick, stopping, and the runtime the
+// session serves its current request with.
 class session_base {
  public:
+  explicit session_base(std::shared_ptr<const runtime> rt) : rt_(std::move(rt)) {}
   virtual ~session_base() = default;
+  // The snapshot this session's current (or next) request is served with: taken at accept, and moved on
+  // to the worker's current one only between requests (serve_request), so a request never sees two.
+  const runtime& rt() const { return *rt_; }
   // Graceful stop: an idle connection closes now; one with a request in flight closes after it.
   virtual void on_stop() = 0;
   // Grace expired: close both sides now.
   virtual void force_close() = 0;
   // The worker's tick: cancels the operation in progress if its deadline has passed.
   virtual void check_deadline(io_deadline::clock::time_point now) = 0;
+
+ protected:
+  std::shared_ptr<const runtime> rt_;
 };
 
 // What a request needs beyond its parser, held only while the connection is busy: an idle connection
@@ -56,8 +65,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
  public:
   // `contexts`: for a TLS session, the listener's TLS contexts it started with (kept alive for its SNI).
   // `peer`: the client's address as accept() gave it.
-  session(worker& w, Stream stream, const net::ip::tcp::endpoint& peer, const listener& l,
-          std::shared_ptr<const tls::server_contexts> contexts);
+  // `rt`: the runtime the session starts with, which owns `l`.
+  session(worker& w, std::shared_ptr<const runtime> rt, Stream stream, const net::ip::tcp::endpoint& peer,
+          const listener& l, std::shared_ptr<const tls::server_contexts> contexts);
   ~session() override;
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -85,9 +95,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
   // What serve_request does with a request whose header is valid (decide's answer).
   struct decision {
     enum class action { refuse, redirect, no_route, forward } what = action::forward;
-    proxy_error error{};             // refuse
-    std::string location{};          // redirect
-    std::size_t upstream_index = 0;  // forward
+    proxy_error error{};                           // refuse
+    std::string location{};                        // redirect
+    upstream::upstream_group* upstream = nullptr;  // forward (owned by the session's runtime)
   };
 
   task<header_status> read_header(proxy_error& bad, std::size_t& header_end);
@@ -96,13 +106,18 @@ class session final : public session_base, public std::enable_shared_from_this<s
   // `started`: when the request header was complete (for the access log's duration).
   task<ending> refuse(access_record& record, std::chrono::steady_clock::time_point started, const proxy_error& error,
                       unsigned version);
-  task<ending> forward(access_record& record, std::size_t upstream_index,
+  task<ending> forward(access_record& record, upstream::upstream_group& upstream,
                        std::chrono::steady_clock::time_point started);
+  // Between requests: moves on to the worker's current runtime, if it changed and still has this
+  // session's listener (by name).
+  void follow_worker_runtime();
+  // What depends on the runtime and is decided for the connection rather than per request.
+  void apply_runtime();
   task<bool> reply_error(const proxy_error& error, bool close, std::string_view request_id, unsigned version);
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
-  void finish(const access_record& record, int upstream, const upstream::node* n);
+  void finish(const access_record& record, const upstream::upstream_group* upstream, const upstream::node* n);
   void skip_leading_empty_lines(int& budget);
   void arm_idle_deadline(bool woken);
   bool closes_after_own_reply() const;
@@ -115,12 +130,13 @@ class session final : public session_base, public std::enable_shared_from_this<s
 
   worker& worker_;
   Stream stream_;
-  const listener& listener_;
+  const listener* listener_;  // the session's runtime's (moves on with it: follow_worker_runtime)
   std::shared_ptr<const tls::server_contexts> contexts_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   std::unique_ptr<request_state> state_;    // while busy; not held while idle
-  std::string client_ip_;
+  net::ip::address peer_;                   // the client's address (a v4-mapped one as v4)
+  std::string client_ip_;                   // and as text
   bool idle_ = true;
   bool served_ = false;        // a request header was read on this connection
   bool peer_trusted_ = false;  // the peer is in trusted_proxies (header_rewrite.hpp)

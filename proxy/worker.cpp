@@ -20,20 +20,19 @@ namespace drawbridge::proxy {
 using tcp = net::ip::tcp;
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-worker::worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log, std::atomic<std::uint64_t>& connections,
+worker::worker(unsigned id, const runtime_source& source, access_log& log, std::atomic<std::uint64_t>& connections,
                connections_per_address& per_address)
     : id_(id),
-      runtime_(std::move(rt)),
+      source_(source),
+      runtime_generation_(source.generation()),
+      runtime_(source.current()),
       log_(log),
       connections_(connections),
       per_address_(per_address),
       stats_(runtime_->metrics->attach(id)),
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
-      grace_timer_(ioc_.get_executor()) {
-  views_.resize(runtime_->upstreams.size());
-  for (std::size_t u = 0; u < views_.size(); ++u) refresh(u, runtime_->upstreams[u]->generation());
-}
+      grace_timer_(ioc_.get_executor()) {}
 
 worker::~worker() {
   join();
@@ -47,16 +46,26 @@ int upstream_view::index_of(const upstream::node* n) const {
   return -1;
 }
 
-upstream_view& worker::view(std::size_t upstream) {
-  auto& v = views_[upstream];
-  const auto generation = runtime_->upstreams[upstream]->generation();
-  if (generation != v.generation) refresh(upstream, generation);
-  return v;
+upstream_view& worker::view(const upstream::upstream_group& group) {
+  upstream_view* found = nullptr;
+  for (const auto& v : views_)
+    if (v->group.get() == &group) {
+      found = v.get();
+      break;
+    }
+  if (!found) {
+    auto made = std::make_unique<upstream_view>();
+    made->group = group.shared_from_this();
+    made->stats = &runtime_->metrics->upstream(group.name()).of(id_);
+    found = views_.emplace_back(std::move(made)).get();
+  }
+  const auto generation = group.generation();
+  if (generation != found->generation) refresh(*found, generation);
+  return *found;
 }
 
-void worker::refresh(std::size_t upstream, std::uint64_t generation) {
-  const auto& group = *runtime_->upstreams[upstream];
-  auto& v = views_[upstream];
+void worker::refresh(upstream_view& v, std::uint64_t generation) {
+  const auto& group = *v.group;
   // Read the list after the generation: a list newer than `generation` only causes one more refresh.
   auto nodes = group.nodes();
   const auto& config = group.config();
@@ -75,8 +84,8 @@ void worker::refresh(std::size_t upstream, std::uint64_t generation) {
 // Drain closes the idle pooled connections to a node; workers do it on their tick, since the pools are
 // theirs alone.
 void worker::close_idle_to_unwanted_nodes() {
-  for (std::size_t u = 0; u < views_.size(); ++u) {
-    auto& v = view(u);
+  for (const auto& held : views_) {
+    auto& v = view(*held->group);
     for (std::size_t i = 0; i < v.nodes->size(); ++i) {
       const auto& n = *(*v.nodes)[i];
       if (n.admin.load(std::memory_order_relaxed) != upstream::admin_state::ready &&
@@ -97,7 +106,7 @@ void worker::close_tunnels_told_to_go() {
   }
 }
 
-void worker::listen(const tcp::endpoint& endpoint, const listener& l) {
+void worker::listen(const tcp::endpoint& endpoint, const std::string& listener_name) {
   auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
   acceptor->open(endpoint.protocol());
   acceptor->set_option(tcp::acceptor::reuse_address(true));
@@ -106,7 +115,40 @@ void worker::listen(const tcp::endpoint& endpoint, const listener& l) {
   acceptor->bind(endpoint);
   acceptor->listen(net::socket_base::max_listen_connections);
   acceptors_.push_back(std::move(acceptor));
-  acceptor_listeners_.push_back(&l);
+  acceptor_listeners_.push_back(listener_name);
+  listen_runtime_ = runtime_;
+}
+
+void worker::follow_source() {
+  const auto generation = source_.generation();
+  if (generation == runtime_generation_) return;
+  runtime_generation_ = generation;
+  runtime_ = source_.current();
+}
+
+metrics::listener_shard& worker::listener_stats(const listener& l) {
+  for (const auto& [name, shard] : listener_stats_)
+    if (name == l.name) return *shard;
+  auto* shard = &runtime_->metrics->listener(l.name).of(id_);
+  listener_stats_.emplace_back(l.name, shard);
+  return *shard;
+}
+
+// Views of upstreams no runtime in use here has any more: their pools are closed and the views go. A
+// view is in use while any session of this worker holds a runtime that lists its upstream (an exchange
+// belongs to a session), so nothing in flight loses its view.
+void worker::prune_views() {
+  std::vector<const runtime*> in_use{runtime_.get()};
+  for (auto* s : sessions_)
+    if (std::find(in_use.begin(), in_use.end(), &s->rt()) == in_use.end()) in_use.push_back(&s->rt());
+  std::erase_if(views_, [&](const std::unique_ptr<upstream_view>& v) {
+    const bool listed = std::any_of(in_use.begin(), in_use.end(), [&](const runtime* rt) {
+      return std::any_of(rt->upstreams.begin(), rt->upstreams.end(),
+                         [&](const auto& g) { return g.get() == v->group.get(); });
+    });
+    if (!listed) v->pool->close_all();
+    return !listed;
+  });
 }
 
 std::vector<tcp::endpoint> worker::local_endpoints() const {
@@ -126,8 +168,8 @@ void worker::keep_running(const char* what, MakeLoop start) {
 void worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     auto* acceptor = acceptors_[i].get();
-    const auto* l = acceptor_listeners_[i];
-    keep_running("accept", [this, acceptor, l] { return accept_loop(*acceptor, *l); });
+    const auto* name = &acceptor_listeners_[i];
+    keep_running("accept", [this, acceptor, name] { return accept_loop(*acceptor, *name); });
   }
   keep_running("tick", [this] { return tick_loop(); });
   thread_ = std::thread([this] {
@@ -159,15 +201,15 @@ void worker::give_relay_buffer(std::unique_ptr<char[]> buffer) {
 
 void worker::add_session(session_base* s) { sessions_.insert(s); }
 
-void worker::count_request(const access_record& r, int upstream, const upstream::node* n) {
+void worker::count_request(const access_record& r, const upstream::upstream_group* upstream, const upstream::node* n) {
   stats_.bytes_received.add(r.bytes_in);
   stats_.bytes_sent.add(r.bytes_out);
   const auto slot = metrics::code_slot(r.status);
-  if (upstream < 0) {
+  if (!upstream) {
     stats_.requests_unrouted[slot].add();
     return;
   }
-  auto& u = stats_.upstreams[static_cast<std::size_t>(upstream)];
+  auto& u = *view(*upstream).stats;
   // A WebSocket tunnel's request lasts as long as the tunnel: not a latency, so not in the histograms.
   const bool timed = r.status != 101;
   if (timed) u.request_duration.observe_ms(r.duration_ms);
@@ -187,7 +229,7 @@ void worker::connection_closed(const listener& l, std::string_view client) {
     const auto address = net::ip::make_address(client, ec);
     if (!ec) per_address_.close(address);
   }
-  stats_.listeners[l.index].open.add(-1);
+  listener_stats(l).open.add(-1);
 }
 
 void worker::remove_session(session_base* s) {
@@ -195,7 +237,8 @@ void worker::remove_session(session_base* s) {
   if (stopping_ && sessions_.empty()) finish_stop();
 }
 
-task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
+task<void> worker::accept_loop(net_types::acceptor& acceptor, const std::string& listener_name) {
+  // Fixed for the process: limits.max_connections is a count shared by every worker (server.hpp).
   const auto max_connections = runtime_->config.limits.max_connections;
   net_types::timer backoff(ioc_.get_executor());
   tcp::endpoint peer;  // filled by accept itself: no getpeername() per connection
@@ -209,27 +252,37 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
       co_await backoff.async_wait(use_tuple);
       continue;
     }
+    // The session starts on the current runtime, with that runtime's listener of this name (or, should
+    // the current runtime not have it, the runtime the acceptor was bound with).
+    follow_source();
+    auto rt = runtime_;
+    const listener* found = find_listener(*rt, listener_name);
+    if (!found) {
+      rt = listen_runtime_;
+      found = find_listener(*rt, listener_name);
+    }
+    const listener& l = *found;
     if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
-      stats_.listeners[l.index].refused.add();
+      listener_stats(l).refused.add();
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
     if (per_address_.enabled() && !per_address_.try_open(peer.address())) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
-      stats_.listeners[l.index].refused.add();
+      listener_stats(l).refused.add();
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto& counted = stats_.listeners[l.index];
+    auto& counted = listener_stats(l);
     counted.accepted.add();
     counted.open.add(1);
     if (!l.tls()) {
-      std::make_shared<session<net_types::socket>>(*this, std::move(socket), peer, l, nullptr)->start();
+      std::make_shared<session<net_types::socket>>(*this, std::move(rt), std::move(socket), peer, l, nullptr)->start();
       continue;
     }
     // The contexts current at accept time: a reload after this point affects only later connections.
@@ -237,7 +290,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     std::shared_ptr<session<tls::tls_socket>> tls_session;
     try {
       tls::tls_socket stream(std::move(socket), contexts->default_context().native_handle());
-      tls_session = std::make_shared<session<tls::tls_socket>>(*this, std::move(stream), peer, l, std::move(contexts));
+      tls_session = std::make_shared<session<tls::tls_socket>>(*this, std::move(rt), std::move(stream), peer, l,
+                                                               std::move(contexts));
     } catch (const std::exception& e) {                  // SSL_new failed (out of memory): drop this one connection
       connection_closed(l, peer.address().to_string());  // no session was made, so no session's end will count it
       spdlog::error("cannot start TLS on a new connection: {}", e.what());
@@ -280,13 +334,16 @@ task<void> worker::tick_loop() {
       begin_stop(std::chrono::milliseconds(stop_grace_ms_.load(std::memory_order_relaxed)));
       co_return;
     }
+    follow_source();
     const auto now = upstream::clock::now();
     for (auto* s : sessions_) s->check_deadline(now);
     node_slot_freed();  // other workers' requests may have given slots back (the woken one passes it on)
     close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
-    if (tick % 20 == 0)
-      for (auto& v : views_) v.pool->sweep(now);
+    if (tick % 20 == 0) {
+      prune_views();
+      for (auto& v : views_) v->pool->sweep(now);
+    }
     ticks_.fetch_add(1, std::memory_order_release);  // after the tick's work: what a waiting test relies on
   }
 }
@@ -337,7 +394,7 @@ void worker::end_grace() {
 
 void worker::finish_stop() {
   grace_timer_.cancel();
-  for (auto& v : views_) v.pool->close_all();
+  for (auto& v : views_) v->pool->close_all();
 }
 
 }  // namespace drawbridge::proxy

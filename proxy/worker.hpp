@@ -9,8 +9,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <deque>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "proxy/access_log.hpp"
@@ -18,6 +20,7 @@
 #include "proxy/connections_per_address.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/runtime_source.hpp"
 #include "proxy/tunnel_handle.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/connection_pool.hpp"
@@ -28,8 +31,11 @@ class session_base;
 struct listener;
 
 // A worker's own view of one upstream: the node list it last saw, and the balancer and keep-alive pool
-// built for that list. Rebuilt when the upstream publishes a new node list.
+// built for that list. Rebuilt when the upstream publishes a new node list. Found by the upstream itself
+// (never by a position in a config), so views survive a new runtime that keeps the upstream.
 struct upstream_view {
+  std::shared_ptr<const upstream::upstream_group> group;  // held: sessions on older runtimes may still use it
+  metrics::upstream_shard* stats = nullptr;               // this worker's counts of the upstream (by name)
   std::uint64_t generation = 0;
   std::shared_ptr<const upstream::node_list> nodes;
   std::unique_ptr<upstream::balancer> balancer;
@@ -43,15 +49,16 @@ class worker {
  public:
   // `connections` counts open downstream connections across all workers (limits.max_connections),
   // `per_address` those of each client address (limits.max_connections_per_ip).
-  worker(unsigned id, std::shared_ptr<const runtime> rt, access_log& log, std::atomic<std::uint64_t>& connections,
+  // `source`: where the worker finds the current runtime (it must outlive the worker).
+  worker(unsigned id, const runtime_source& source, access_log& log, std::atomic<std::uint64_t>& connections,
          connections_per_address& per_address);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Before start(), from the owning thread: accept on `endpoint` for listener `l`. Throws
-  // boost::system::system_error naming what failed.
-  void listen(const boost::asio::ip::tcp::endpoint& endpoint, const listener& l);
+  // Before start(), from the owning thread: accept on `endpoint` for the current runtime's listener
+  // named `listener_name`. Throws boost::system::system_error naming what failed.
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint, const std::string& listener_name);
   std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
   void start();  // spawns the thread
@@ -62,9 +69,11 @@ class worker {
 
   // --- worker thread only (sessions) ---
   boost::asio::io_context& io() { return ioc_; }
-  const runtime& rt() const { return *runtime_; }
-  // The current view of an upstream, refreshed first if its node list changed (one atomic load).
-  upstream_view& view(std::size_t upstream);
+  // The runtime new sessions start with. A session uses the one it started with (session_base::rt).
+  const std::shared_ptr<const runtime>& current_runtime() const { return runtime_; }
+  // The worker's view of an upstream (of any runtime a session of this worker holds), made on first
+  // use and refreshed first if its node list changed (one atomic load).
+  upstream_view& view(const upstream::upstream_group& group);
   request_id_generator& ids() { return ids_; }
   access_log& log() { return log_; }
   bool stopping() const { return stopping_; }
@@ -74,9 +83,9 @@ class worker {
   // the shutdown grace runs out.
   void add_tunnel(tunnel_handle* t) { tunnels_.insert(t); }
   void remove_tunnel(tunnel_handle* t) { tunnels_.erase(t); }
-  // Counts a finished request (metrics): `upstream` is its upstream's index or -1, `n` the node that
-  // answered or was last tried (null when none was).
-  void count_request(const access_record& r, int upstream, const upstream::node* n);
+  // Counts a finished request (metrics): `upstream` the upstream it was routed to (null when none), `n`
+  // the node that answered or was last tried (null when none was).
+  void count_request(const access_record& r, const upstream::upstream_group* upstream, const upstream::node* n);
   // A session of listener `l` ended (its connection was counted open at accept); `client` is its
   // address as text, when the session had one.
   void connection_closed(const listener& l, std::string_view client);
@@ -106,7 +115,13 @@ class worker {
   void give_relay_buffer(std::unique_ptr<char[]> buffer);
 
  private:
-  task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
+  task<void> accept_loop(net_types::acceptor& acceptor, const std::string& listener_name);
+  // Takes the source's runtime when a new one was published (one atomic load when not).
+  void follow_source();
+  // The counts of a listener, by its name (cached per worker).
+  metrics::listener_shard& listener_stats(const listener& l);
+  // Drops the views of upstreams that neither the current runtime nor any session's runtime has.
+  void prune_views();
   task<void> tick_loop();
   // Spawns one of the worker's loops (`start()` makes a fresh one); should an exception escape it (a
   // bug), it is logged and the loop started again: a worker never silently stops accepting or ticking.
@@ -122,17 +137,25 @@ class worker {
   // worker's tick reads), so neither the scheduler nor the reactor needs locks.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
   unsigned id_;
+  const runtime_source& source_;
+  // The source's generation, read before runtime_ (a publish in between only makes the next
+  // follow_source() take the same snapshot again), and its runtime as of the last follow_source().
+  std::uint64_t runtime_generation_;
   std::shared_ptr<const runtime> runtime_;
   access_log& log_;
   std::atomic<std::uint64_t>& connections_;
   connections_per_address& per_address_;
   metrics::worker_shard& stats_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
-  std::vector<const listener*> acceptor_listeners_;  // parallel to acceptors_
-  void refresh(std::size_t upstream, std::uint64_t generation);
+  std::vector<std::string> acceptor_listeners_;  // parallel to acceptors_: the listeners' names
+  // The runtime that was current when the acceptors were bound: a session accepted on a listener that a
+  // newer runtime no longer has still gets a runtime that has it.
+  std::shared_ptr<const runtime> listen_runtime_;
+  void refresh(upstream_view& v, std::uint64_t generation);
   void close_idle_to_unwanted_nodes();
 
-  std::vector<upstream_view> views_;
+  std::vector<std::unique_ptr<upstream_view>> views_;  // few (one per upstream): found by a linear scan
+  std::vector<std::pair<std::string, metrics::listener_shard*>> listener_stats_;
   request_id_generator ids_;
   std::unordered_set<session_base*> sessions_;
   std::unordered_set<tunnel_handle*> tunnels_;

@@ -30,19 +30,22 @@ struct worker_totals {
   std::uint64_t bytes_received = 0, bytes_sent = 0, gzip_in = 0, gzip_out = 0;
 };
 
-// The workers keep a listener's counts at its position in the listener list (worker_shard::listeners);
-// this is the one place that knows it.
-worker_totals sum_workers(const metrics::registry& workers, std::size_t listener_count) {
+// A listener's counts are kept under its name (metrics::registry), whatever runtime counted them.
+worker_totals sum_workers(const metrics::registry& workers, const std::vector<std::unique_ptr<listener>>& listeners) {
   worker_totals t;
-  t.listeners.resize(listener_count);
+  t.listeners.resize(listeners.size());
+  for (std::size_t l = 0; l < listeners.size(); ++l) {
+    const auto* shards = workers.find_listener(listeners[l]->name);
+    if (!shards) continue;  // nothing counted yet
+    metrics::for_each_worker(*shards, [&](const metrics::listener_shard& s) {
+      t.listeners[l].open += s.open.value();
+      t.listeners[l].accepted += s.accepted.value();
+      t.listeners[l].refused += s.refused.value();
+    });
+  }
   metrics::for_each_worker(workers, [&](const metrics::worker_shard& s) {
     metrics::add_codes(t.unrouted, s.requests_unrouted);
     for (std::size_t r = 0; r < reject_reasons; ++r) t.rejected[r] += s.rejected[r].value();
-    for (std::size_t l = 0; l < listener_count && l < s.listeners.size(); ++l) {
-      t.listeners[l].open += s.listeners[l].open.value();
-      t.listeners[l].accepted += s.listeners[l].accepted.value();
-      t.listeners[l].refused += s.listeners[l].refused.value();
-    }
     t.bytes_received += s.bytes_received.value();
     t.bytes_sent += s.bytes_sent.value();
     t.gzip_in += s.gzip_in.value();
@@ -54,7 +57,7 @@ worker_totals sum_workers(const metrics::registry& workers, std::size_t listener
 }  // namespace
 
 std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
-  const auto t = sum_workers(workers_, listeners_.size());
+  const auto t = sum_workers(workers_, listeners_);
   std::vector<prometheus::MetricFamily> out;
   out.reserve(10);  // every family below: the references taken to them stay valid
 
@@ -73,8 +76,7 @@ std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
   auto per_listener = [&](std::string_view name, MetricType type, std::string_view help, auto value_of) {
     auto& f = out.emplace_back(family(name, type, help));
     for (std::size_t l = 0; l < listeners_.size(); ++l)
-      add_sample(f, {{"listener", conf::to_string(listeners_[l]->config.address)}},
-                 static_cast<double>(value_of(t.listeners[l])));
+      add_sample(f, {{"listener", listeners_[l]->name}}, static_cast<double>(value_of(t.listeners[l])));
   };
   per_listener("drawbridge_downstream_connections", MetricType::Gauge, "Client connections open now, by listener.",
                [](const listener_totals& l) { return l.open; });

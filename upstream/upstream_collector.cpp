@@ -49,12 +49,11 @@ struct upstream_view {
   std::array<std::uint64_t, retry_reasons> retries{};
 };
 
-// The workers keep an upstream's counts at its position in the upstream list (worker_shard::upstreams);
-// this is the one place that knows it.
-void add_worker_counts(upstream_view& v, const metrics::registry& workers, std::size_t position) {
-  metrics::for_each_worker(workers, [&](const metrics::worker_shard& w) {
-    if (position >= w.upstreams.size()) return;
-    const auto& s = w.upstreams[position];
+// An upstream's counts are kept under its name (metrics::registry), whatever runtime counted them.
+void add_worker_counts(upstream_view& v, const metrics::registry& workers) {
+  const auto* shards = workers.find_upstream(v.group->name());
+  if (!shards) return;  // no worker has counted anything for it yet
+  metrics::for_each_worker(*shards, [&](const metrics::upstream_shard& s) {
     metrics::add_codes(v.without_node, s.requests_without_node);
     v.request_duration.add(s.request_duration);
     for (std::size_t r = 0; r < retry_reasons; ++r) v.retries[r] += s.retries[r].value();
@@ -70,7 +69,7 @@ std::vector<prometheus::MetricFamily> upstream_collector::Collect() const {
     v.group = upstreams_[u].get();
     v.nodes = v.group->nodes();
     for (const auto& n : *v.nodes) v.per_node.push_back(sum_node(*n));
-    add_worker_counts(v, workers_, u);
+    add_worker_counts(v, workers_);
   }
   const auto now_ms = steady_now_ms();
   std::vector<prometheus::MetricFamily> out;

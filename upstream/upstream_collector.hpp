@@ -5,7 +5,7 @@
 //
 // Everything is looked up at scrape time: the upstream list the collector was given and each upstream's
 // current node list, so a node added through the admin API shows at the next scrape. A node's counts live
-// in the node (its per-worker stats); an upstream's in the workers' shards, at the upstream's position.
+// in the node (its per-worker stats); an upstream's in the registry, under the upstream's name.
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>

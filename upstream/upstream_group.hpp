@@ -31,7 +31,9 @@ inline std::int64_t steady_ms(std::chrono::steady_clock::time_point t) {
 }
 inline std::int64_t steady_now_ms() { return steady_ms(std::chrono::steady_clock::now()); }
 
-class upstream_group {
+// Always owned by a shared_ptr (make_shared): a worker's view of the group holds it
+// (shared_from_this), so the group outlives every view of it and no view ever matches a stranger.
+class upstream_group : public std::enable_shared_from_this<upstream_group> {
  public:
   upstream_group(const conf::upstream_config& config, node_list nodes,
                  std::shared_ptr<boost::asio::ssl::context> tls_context = nullptr);

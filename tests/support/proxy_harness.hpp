@@ -44,7 +44,8 @@ class proxy_under_test {
   std::uint16_t port() const { return port_; }
   // The admin API's port; 0 when the config has no admin block.
   std::uint16_t admin_port() const { return admin_port_; }
-  const proxy::runtime& rt() const { return *runtime_; }
+  const proxy::runtime& rt() const { return *runtime_; }  // the one it started with
+  proxy::server& server() { return *server_; }
   upstream::node& node(std::size_t index) const { return *runtime_->upstreams[0]->nodes()->at(index); }
   void stop() { server_->stop(); }
   void wait() { server_->wait(); }

@@ -31,7 +31,7 @@ std::unique_ptr<proxy::runtime> make_runtime() {
   rt->upstreams.push_back(std::make_shared<upstream::upstream_group>(
       config, upstream::node_list{std::make_shared<upstream::node>("node1", conf::host_port{"127.0.0.1", 1}, 1,
                                                                    std::vector<boost::asio::ip::tcp::endpoint>{})}));
-  rt->metrics = std::make_unique<metrics::registry>(rt->upstreams.size(), rt->listeners.size());
+  rt->metrics = std::make_shared<metrics::registry>();
   return rt;
 }
 
@@ -42,9 +42,10 @@ TEST(metrics_page, every_collector_adds_its_series_and_each_family_is_declared_o
   auto& w = rt->metrics->attach(0);
   w.requests_unrouted[metrics::code_slot(404)].add(2);
   w.rejected[static_cast<std::size_t>(metrics::reject_reason::malformed)].add(1);
-  w.listeners[0].accepted.add(3);
-  w.listeners[0].open.add(1);
-  rt->metrics->attach(2).listeners[0].accepted.add(1);  // a second worker
+  auto& plain = rt->metrics->listener("127.0.0.1:8080");
+  plain.of(0).accepted.add(3);
+  plain.of(0).open.add(1);
+  plain.of(2).accepted.add(1);  // a second worker
   rt->upstreams[0]->nodes()->at(0)->stats.of(0).requests[metrics::code_slot(200)].add(1);
   rt->listeners[1]->full.store(5);
   const admin::action_counts actions = {{{"drain", "ok"}, 2}};

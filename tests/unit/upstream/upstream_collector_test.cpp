@@ -40,7 +40,7 @@ bool has_line(const std::string& text, const std::string& line) {
 
 TEST(upstream_collector, sums_every_workers_counts_per_node_and_escapes_the_node_label) {
   auto upstreams = make_upstreams({make_node("node1"), make_node(odd_name)});
-  metrics::registry workers(1, 0);
+  metrics::registry workers;
   auto& n1 = *upstreams[0]->nodes()->at(0);
   auto& odd = *upstreams[0]->nodes()->at(1);
   n1.stats.of(0).requests[metrics::code_slot(200)].add(3);
@@ -52,9 +52,9 @@ TEST(upstream_collector, sums_every_workers_counts_per_node_and_escapes_the_node
   odd.health_checks_failed.add(7);
   node_test_access::set_health(odd, health_state::unhealthy);
   const auto held = node_test_access::hold(odd, 2);  // two requests in flight while it scrapes
-  auto& w = workers.attach(1);
-  w.upstreams[0].requests_without_node[metrics::code_slot(503)].add(4);
-  w.upstreams[0].retries[static_cast<std::size_t>(metrics::retry_reason::connect_failed)].add(6);
+  auto& w = workers.upstream("app").of(1);
+  w.requests_without_node[metrics::code_slot(503)].add(4);
+  w.retries[static_cast<std::size_t>(metrics::retry_reason::connect_failed)].add(6);
 
   const auto text = scrape(upstreams, workers);
   for (const char* line : {
@@ -83,7 +83,7 @@ TEST(upstream_collector, sums_every_workers_counts_per_node_and_escapes_the_node
 
 TEST(upstream_collector, a_node_published_after_the_collector_was_made_shows_at_the_next_scrape) {
   auto upstreams = make_upstreams({make_node("node1")});
-  metrics::registry workers(1, 0);
+  metrics::registry workers;
   const metrics::collector_list collectors = {std::make_shared<upstream_collector>(upstreams, workers)};
   EXPECT_EQ(metrics::expose(collectors).find(R"(node="node2")"), std::string::npos);
 
