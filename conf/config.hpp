@@ -19,6 +19,8 @@ using namespace std::chrono_literals;
 struct certificate_files {
   std::string cert;
   std::string key;
+
+  bool operator==(const certificate_files&) const = default;
 };
 
 struct listener_tls_config {
@@ -29,12 +31,16 @@ struct listener_tls_config {
       "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
       "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
   std::string hsts;  // the Strict-Transport-Security value on HTTPS responses; empty = none
+
+  bool operator==(const listener_tls_config&) const = default;
 };
 
 struct listener_config {
   host_port address;
   bool redirect_https = false;             // plain listener: answer 308 to https://host/path?query
   std::optional<listener_tls_config> tls;  // set = an HTTPS listener
+
+  bool operator==(const listener_config&) const = default;
 };
 
 struct limits_config {
@@ -46,6 +52,8 @@ struct limits_config {
   // take bytes not counted) is cut off once its first 20 s (proxy/body_limits.hpp, body_rate_grace) have
   // passed; 0 = no minimum. Defeats a body trickled just fast enough to beat client_body.
   std::uint64_t min_body_rate = 500;
+
+  bool operator==(const limits_config&) const = default;
 };
 
 struct timeouts_config {
@@ -71,12 +79,16 @@ struct keepalive_config {
   std::uint32_t max_idle_per_node = 32;  // per worker; 0 disables pooling
   duration idle_timeout = 60s;
   std::uint64_t max_requests = 10'000;  // requests per upstream connection before it is closed
+
+  bool operator==(const keepalive_config&) const = default;
 };
 
 struct node_config {
   std::string name;
   host_port address;
   std::uint32_t weight = 1;
+
+  bool operator==(const node_config&) const = default;
 };
 
 // Active health checks, run from the control thread. Absent from the config = no active checks: nodes
@@ -93,6 +105,8 @@ struct health_check_config {
   // When set, the body must be JSON and the value at `json_pointer` must equal `json_equals` (compact JSON).
   std::optional<std::string> json_pointer;
   std::string json_equals;
+
+  bool operator==(const health_check_config&) const = default;
 };
 
 // Passive ejection: consecutive connect errors, resets or 502/503/504 answers take a node out for a while.
@@ -100,6 +114,8 @@ struct passive_config {
   std::uint32_t max_failures = 5;  // 0 disables passive ejection
   duration ejection_time = 30s;    // doubles on each repeat ejection, up to max_ejection_time
   duration max_ejection_time = 300s;
+
+  bool operator==(const passive_config&) const = default;
 };
 
 // TLS from drawbridge to the nodes of an upstream (proxied requests and health checks alike).
@@ -110,6 +126,8 @@ struct upstream_tls_config {
   std::string sni;          // server name sent and verified; empty = the node's host
   std::string client_cert;  // with client_key: a client certificate for mutual TLS
   std::string client_key;
+
+  bool operator==(const upstream_tls_config&) const = default;
 };
 
 // The most nodes one upstream holds, from its config or added through the admin API. The balancers mark
@@ -130,6 +148,8 @@ struct upstream_config {
   // timeouts.connect for a free slot, then 503. 0 = no limit.
   std::uint32_t max_connections_per_node = 0;
   std::vector<node_config> nodes;
+
+  bool operator==(const upstream_config&) const = default;
 };
 
 // The admin REST API. Absent from the config = no admin listener.
@@ -138,6 +158,8 @@ struct admin_config {
   host_port address{"127.0.0.1", 9901};
   std::string token_file;  // empty = no token (allowed only on a loopback address)
   bool metrics_auth = false;
+
+  bool operator==(const admin_config&) const = default;
 };
 
 struct access_log_config {
@@ -146,6 +168,8 @@ struct access_log_config {
   std::uint64_t max_size = 100ULL << 20;
   std::uint32_t max_files = 10;
   bool query = true;  // false: paths are logged without their query string (Appsmith puts tokens there)
+
+  bool operator==(const access_log_config&) const = default;
 };
 
 // Responses drawbridge compresses when the node did not (see proxy/gzip_policy.hpp for the rules).

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct listener {
 // certificates fail to load keeps the contexts it has. Returns one line per problem, naming the listener
 // and the file ("listeners[1].tls: certs/a.key: the key does not match the certificate in certs/a.pem").
 // Warns in the log about certificates that expire within 14 days.
-std::vector<std::string> load_certificates(const std::vector<std::unique_ptr<listener>>& listeners);
+std::vector<std::string> load_certificates(const std::vector<std::shared_ptr<listener>>& listeners);
+// The same for one listener, at `position` in the config's listeners; the problem, if any.
+std::optional<std::string> load_certificates(listener& l, std::size_t position);
 
 }  // namespace drawbridge::proxy

@@ -1,9 +1,9 @@
 #pragma once
-// Where the workers find the current runtime. The composition root publishes a new snapshot (a config
-// reload builds one); a worker notices it with one atomic load at its next accept or tick and takes it
-// for the sessions it starts from then on. A session keeps the snapshot it started with to its end, so
-// a request never sees half of one config and half of another; a keep-alive session on an old snapshot
-// closes after the response in progress (session.cpp), so every connection moves on within a request.
+// Where the workers find the current runtime. proxy::server::publish puts a new snapshot here (a config
+// reload will build one); a worker notices it with one atomic load at its next accept or tick. A session
+// moves on to its worker's current runtime between requests (session.cpp, serve_request), so a request
+// never sees half of one config and half of another, and a kept-alive connection changes runtime at its
+// next request without being closed.
 
 #include <atomic>
 #include <cstdint>

@@ -45,7 +45,7 @@ void server::start() {
     const auto& targets = id == 0 ? wanted : endpoints_;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       try {
-        w->listen(targets[i], runtime_->listeners[i]->name);
+        w->listen(targets[i], runtime_->listeners[i]);
       } catch (const boost::system::system_error& e) {
         throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
                                  conf::to_string(config.listeners[i].address) + ": " + e.code().message());
@@ -73,9 +73,13 @@ void server::wait() {
 }
 
 void server::publish(std::shared_ptr<const runtime> next) {
-  if (!next) throw std::invalid_argument("server::publish: no runtime");
-  if (next->metrics != runtime_->metrics)
-    throw std::invalid_argument("server::publish: the new runtime must keep the metrics registry");
+  if (!next) throw std::invalid_argument("no runtime to publish");
+  const auto refusals = swap_refusals(*source_.current(), *next);
+  if (!refusals.empty()) {
+    std::string all;
+    for (const auto& r : refusals) all.append(all.empty() ? "" : "; ").append(r);
+    throw std::invalid_argument(all);
+  }
   source_.publish(std::move(next));
 }
 

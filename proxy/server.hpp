@@ -37,11 +37,11 @@ class server {
   // Ticks each worker has completed so far (worker order), for tests that wait for a tick.
   std::vector<std::uint64_t> worker_ticks() const;
 
-  // Any thread: the runtime new requests are served with, from each worker's next tick or accept on (a
-  // request in progress finishes on the one it started with). `next` must share the current runtime's
-  // metrics registry (build_runtime(config, current()->metrics)) and bind nothing new: what it may
-  // change is routes, upstreams, limits and timeouts; listeners are matched by name, and a session whose
-  // listener `next` lacks stays on its runtime. Throws std::invalid_argument otherwise.
+  // One thread at a time: `next` serves new requests from each worker's next tick or accept on, and a
+  // kept-alive connection's next request; a request in progress finishes on the runtime it started with.
+  // Build it with build_runtime(config, current().get()). Throws std::invalid_argument, naming every
+  // reason, when the workers cannot take it (swap_refusals in proxy/runtime.hpp: today a change of
+  // listeners or upstreams, or of what is read once at start-up); the current runtime then stays.
   void publish(std::shared_ptr<const runtime> next);
   std::shared_ptr<const runtime> current() const { return source_.current(); }
 

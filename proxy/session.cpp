@@ -9,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <vector>
@@ -60,7 +61,7 @@ session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream st
     : session_base(std::move(rt)),
       worker_(w),
       stream_(std::move(stream)),
-      listener_(&l),
+      listener_(l),
       contexts_(std::move(contexts)) {
   net::ip::address address = peer.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -74,7 +75,9 @@ session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream st
 template <typename Stream>
 void session<Stream>::apply_runtime() {
   // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
-  buffer_.max_size(client_buffer_cap(rt().config.limits, read_chunk));
+  // Never below what it holds already (pipelined bytes, when a new runtime lowered the limits): those
+  // are checked against the new limits as their header is read.
+  buffer_.max_size(std::max(client_buffer_cap(rt().config.limits, read_chunk), buffer_.size() + read_chunk));
   peer_trusted_ = is_trusted_peer(rt().config.trusted_proxies, peer_);
 }
 
@@ -82,18 +85,15 @@ template <typename Stream>
 void session<Stream>::follow_worker_runtime() {
   const auto& current = worker_.current_runtime();
   if (current == rt_) return;  // the usual case: one comparison per request
-  // A runtime without this listener (a reload that removed it) leaves the connection on its own.
-  const listener* same = find_listener(*current, listener_->name);
-  if (!same) return;
+  // The listener stays: every runtime the worker takes has this very one (server::publish).
   rt_ = current;
-  listener_ = same;
   apply_runtime();
 }
 
 template <typename Stream>
 session<Stream>::~session() {
   worker_.remove_session(this);
-  worker_.connection_closed(*listener_, client_ip_);
+  worker_.connection_closed(listener_, client_ip_);
 }
 
 template <typename Stream>
@@ -173,15 +173,15 @@ task<bool> session<Stream>::handshake() {
     auto [ec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
     const bool timed_out = deadline_.disarm();
     if (ec || timed_out) {
-      listener_->handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      listener_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("TLS handshake with {} failed: {}", client_ip_, timed_out ? "timed out" : ec.message());
       co_return false;
     }
-    listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
+    listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
     if (SSL_session_reused(stream_.native_handle()))
-      listener_->resumed.fetch_add(1, std::memory_order_relaxed);
+      listener_.resumed.fetch_add(1, std::memory_order_relaxed);
     else
-      listener_->full.fetch_add(1, std::memory_order_relaxed);
+      listener_.full.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }
@@ -486,7 +486,7 @@ typename session<Stream>::decision session<Stream>::decide(access_record& record
   }
   // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
   // plain HTTP (they are routed as usual).
-  if (listener_->config.redirect_https && !is_acme_challenge(req.target())) {
+  if (listener_.config.redirect_https && !is_acme_challenge(req.target())) {
     const auto to_host = normalize_host(req[http::field::host]);
     if (to_host.empty())
       return {.what = decision::action::refuse,
@@ -545,7 +545,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       .idempotent = is_idempotent(req.method()),
       .expect_continue = beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
       .chunked_body = parser_->chunked(),
-      .hsts = is_tls && listener_->config.tls ? std::string_view(listener_->config.tls->hsts) : std::string_view()};
+      .hsts = is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
 
   // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
   // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
@@ -657,8 +657,8 @@ task<bool> session<Stream>::reply_error(const proxy_error& error, bool close, st
   res.body() = std::move(body);
   res.keep_alive(!close);
   if constexpr (is_tls) {
-    if (listener_->config.tls && !listener_->config.tls->hsts.empty())
-      res.set(http::field::strict_transport_security, listener_->config.tls->hsts);
+    if (listener_.config.tls && !listener_.config.tls->hsts.empty())
+      res.set(http::field::strict_transport_security, listener_.config.tls->hsts);
   }
   res.prepare_payload();
   co_return co_await write_own_reply(res.base(), res.body());

@@ -108,8 +108,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
                       unsigned version);
   task<ending> forward(access_record& record, upstream::upstream_group& upstream,
                        std::chrono::steady_clock::time_point started);
-  // Between requests: moves on to the worker's current runtime, if it changed and still has this
-  // session's listener (by name).
+  // Between requests: moves on to the worker's current runtime, if it changed.
   void follow_worker_runtime();
   // What depends on the runtime and is decided for the connection rather than per request.
   void apply_runtime();
@@ -130,7 +129,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
 
   worker& worker_;
   Stream stream_;
-  const listener* listener_;  // the session's runtime's (moves on with it: follow_worker_runtime)
+  const listener& listener_;  // the same in every runtime the session may move on to (server::publish)
   std::shared_ptr<const tls::server_contexts> contexts_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle

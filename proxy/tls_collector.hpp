@@ -15,12 +15,12 @@ namespace drawbridge::proxy {
 class tls_collector final : public prometheus::Collectable {
  public:
   // `listeners` is read at each Collect() and must outlive the collector. Any thread.
-  explicit tls_collector(const std::vector<std::unique_ptr<listener>>& listeners) : listeners_(listeners) {}
+  explicit tls_collector(const std::vector<std::shared_ptr<listener>>& listeners) : listeners_(listeners) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  const std::vector<std::unique_ptr<listener>>& listeners_;
+  const std::vector<std::shared_ptr<listener>>& listeners_;
 };
 
 }  // namespace drawbridge::proxy

@@ -106,7 +106,7 @@ void worker::close_tunnels_told_to_go() {
   }
 }
 
-void worker::listen(const tcp::endpoint& endpoint, const std::string& listener_name) {
+void worker::listen(const tcp::endpoint& endpoint, std::shared_ptr<const listener> l) {
   auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
   acceptor->open(endpoint.protocol());
   acceptor->set_option(tcp::acceptor::reuse_address(true));
@@ -115,8 +115,7 @@ void worker::listen(const tcp::endpoint& endpoint, const std::string& listener_n
   acceptor->bind(endpoint);
   acceptor->listen(net::socket_base::max_listen_connections);
   acceptors_.push_back(std::move(acceptor));
-  acceptor_listeners_.push_back(listener_name);
-  listen_runtime_ = runtime_;
+  acceptor_listeners_.push_back(std::move(l));
 }
 
 void worker::follow_source() {
@@ -132,23 +131,6 @@ metrics::listener_shard& worker::listener_stats(const listener& l) {
   auto* shard = &runtime_->metrics->listener(l.name).of(id_);
   listener_stats_.emplace_back(l.name, shard);
   return *shard;
-}
-
-// Views of upstreams no runtime in use here has any more: their pools are closed and the views go. A
-// view is in use while any session of this worker holds a runtime that lists its upstream (an exchange
-// belongs to a session), so nothing in flight loses its view.
-void worker::prune_views() {
-  std::vector<const runtime*> in_use{runtime_.get()};
-  for (auto* s : sessions_)
-    if (std::find(in_use.begin(), in_use.end(), &s->rt()) == in_use.end()) in_use.push_back(&s->rt());
-  std::erase_if(views_, [&](const std::unique_ptr<upstream_view>& v) {
-    const bool listed = std::any_of(in_use.begin(), in_use.end(), [&](const runtime* rt) {
-      return std::any_of(rt->upstreams.begin(), rt->upstreams.end(),
-                         [&](const auto& g) { return g.get() == v->group.get(); });
-    });
-    if (!listed) v->pool->close_all();
-    return !listed;
-  });
 }
 
 std::vector<tcp::endpoint> worker::local_endpoints() const {
@@ -168,8 +150,8 @@ void worker::keep_running(const char* what, MakeLoop start) {
 void worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     auto* acceptor = acceptors_[i].get();
-    const auto* name = &acceptor_listeners_[i];
-    keep_running("accept", [this, acceptor, name] { return accept_loop(*acceptor, *name); });
+    const auto* l = acceptor_listeners_[i].get();
+    keep_running("accept", [this, acceptor, l] { return accept_loop(*acceptor, *l); });
   }
   keep_running("tick", [this] { return tick_loop(); });
   thread_ = std::thread([this] {
@@ -237,7 +219,7 @@ void worker::remove_session(session_base* s) {
   if (stopping_ && sessions_.empty()) finish_stop();
 }
 
-task<void> worker::accept_loop(net_types::acceptor& acceptor, const std::string& listener_name) {
+task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
   // Fixed for the process: limits.max_connections is a count shared by every worker (server.hpp).
   const auto max_connections = runtime_->config.limits.max_connections;
   net_types::timer backoff(ioc_.get_executor());
@@ -252,16 +234,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const std::string&
       co_await backoff.async_wait(use_tuple);
       continue;
     }
-    // The session starts on the current runtime, with that runtime's listener of this name (or, should
-    // the current runtime not have it, the runtime the acceptor was bound with).
-    follow_source();
+    follow_source();  // the session starts on the current runtime
     auto rt = runtime_;
-    const listener* found = find_listener(*rt, listener_name);
-    if (!found) {
-      rt = listen_runtime_;
-      found = find_listener(*rt, listener_name);
-    }
-    const listener& l = *found;
     if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
       listener_stats(l).refused.add();
@@ -323,8 +297,9 @@ void worker::node_slot_freed() {
   slot_waiters_.pop_front();
 }
 
-// The worker's heartbeat: notices a stop request, times out sessions' reads and writes (io_deadline), and
-// sweeps the keep-alive pools once a second.
+// The worker's heartbeat: notices a stop request and a newly published runtime, times out sessions' reads
+// and writes (io_deadline), wakes a request waiting for a node slot, closes drained nodes' tunnels and idle
+// pooled connections, and sweeps the keep-alive pools once a second.
 task<void> worker::tick_loop() {
   for (unsigned tick = 1; !stopping_; ++tick) {
     tick_timer_.expires_after(std::chrono::milliseconds(50));
@@ -340,10 +315,8 @@ task<void> worker::tick_loop() {
     node_slot_freed();  // other workers' requests may have given slots back (the woken one passes it on)
     close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
-    if (tick % 20 == 0) {
-      prune_views();
+    if (tick % 20 == 0)
       for (auto& v : views_) v->pool->sweep(now);
-    }
     ticks_.fetch_add(1, std::memory_order_release);  // after the tick's work: what a waiting test relies on
   }
 }

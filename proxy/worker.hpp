@@ -56,9 +56,10 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Before start(), from the owning thread: accept on `endpoint` for the current runtime's listener
-  // named `listener_name`. Throws boost::system::system_error naming what failed.
-  void listen(const boost::asio::ip::tcp::endpoint& endpoint, const std::string& listener_name);
+  // Before start(), from the owning thread: accept on `endpoint` for listener `l` (held: every runtime a
+  // session may move on to has this very listener, server::publish sees to that). Throws
+  // boost::system::system_error naming what failed.
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint, std::shared_ptr<const listener> l);
   std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
   void start();  // spawns the thread
@@ -69,10 +70,10 @@ class worker {
 
   // --- worker thread only (sessions) ---
   boost::asio::io_context& io() { return ioc_; }
-  // The runtime new sessions start with. A session uses the one it started with (session_base::rt).
+  // The runtime new requests are served with (a session takes it between requests: session_base::rt).
   const std::shared_ptr<const runtime>& current_runtime() const { return runtime_; }
-  // The worker's view of an upstream (of any runtime a session of this worker holds), made on first
-  // use and refreshed first if its node list changed (one atomic load).
+  // The worker's view of an upstream, made on first use and refreshed first if its node list changed
+  // (one atomic load).
   upstream_view& view(const upstream::upstream_group& group);
   request_id_generator& ids() { return ids_; }
   access_log& log() { return log_; }
@@ -115,13 +116,11 @@ class worker {
   void give_relay_buffer(std::unique_ptr<char[]> buffer);
 
  private:
-  task<void> accept_loop(net_types::acceptor& acceptor, const std::string& listener_name);
+  task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
   // Takes the source's runtime when a new one was published (one atomic load when not).
   void follow_source();
   // The counts of a listener, by its name (cached per worker).
   metrics::listener_shard& listener_stats(const listener& l);
-  // Drops the views of upstreams that neither the current runtime nor any session's runtime has.
-  void prune_views();
   task<void> tick_loop();
   // Spawns one of the worker's loops (`start()` makes a fresh one); should an exception escape it (a
   // bug), it is logged and the loop started again: a worker never silently stops accepting or ticking.
@@ -147,14 +146,14 @@ class worker {
   connections_per_address& per_address_;
   metrics::worker_shard& stats_;
   std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
-  std::vector<std::string> acceptor_listeners_;  // parallel to acceptors_: the listeners' names
-  // The runtime that was current when the acceptors were bound: a session accepted on a listener that a
-  // newer runtime no longer has still gets a runtime that has it.
-  std::shared_ptr<const runtime> listen_runtime_;
+  std::vector<std::shared_ptr<const listener>> acceptor_listeners_;  // parallel to acceptors_
   void refresh(upstream_view& v, std::uint64_t generation);
   void close_idle_to_unwanted_nodes();
 
-  std::vector<std::unique_ptr<upstream_view>> views_;  // few (one per upstream): found by a linear scan
+  // Few (one per upstream): found by a linear scan. A view lives as long as the worker: a runtime may
+  // route differently, but its upstreams are the ones the worker started with (server::publish). A
+  // reload that adds or drops upstreams must also drop the views no session's runtime lists any more.
+  std::vector<std::unique_ptr<upstream_view>> views_;
   std::vector<std::pair<std::string, metrics::listener_shard*>> listener_stats_;
   request_id_generator ids_;
   std::unordered_set<session_base*> sessions_;

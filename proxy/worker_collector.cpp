@@ -31,7 +31,7 @@ struct worker_totals {
 };
 
 // A listener's counts are kept under its name (metrics::registry), whatever runtime counted them.
-worker_totals sum_workers(const metrics::registry& workers, const std::vector<std::unique_ptr<listener>>& listeners) {
+worker_totals sum_workers(const metrics::registry& workers, const std::vector<std::shared_ptr<listener>>& listeners) {
   worker_totals t;
   t.listeners.resize(listeners.size());
   for (std::size_t l = 0; l < listeners.size(); ++l) {

@@ -17,14 +17,14 @@ namespace drawbridge::proxy {
 class worker_collector final : public prometheus::Collectable {
  public:
   // Both are read at each Collect() and must outlive the collector. Any thread.
-  worker_collector(const metrics::registry& workers, const std::vector<std::unique_ptr<listener>>& listeners)
+  worker_collector(const metrics::registry& workers, const std::vector<std::shared_ptr<listener>>& listeners)
       : workers_(workers), listeners_(listeners) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   const metrics::registry& workers_;
-  const std::vector<std::unique_ptr<listener>>& listeners_;
+  const std::vector<std::shared_ptr<listener>>& listeners_;
 };
 
 }  // namespace drawbridge::proxy

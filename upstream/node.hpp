@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conf/address.hpp"
@@ -39,15 +40,14 @@ enum class admission : std::uint8_t { admitted, at_capacity, not_ready };
 class in_flight_guard {
  public:
   in_flight_guard() = default;
-  in_flight_guard(in_flight_guard&& other) noexcept : node_(other.node_), result_(other.result_) {
-    other.node_ = nullptr;
-  }
+  // A moved-from guard holds nothing and says so (not_ready), like a default-made one.
+  in_flight_guard(in_flight_guard&& other) noexcept
+      : node_(std::exchange(other.node_, nullptr)), result_(std::exchange(other.result_, admission::not_ready)) {}
   in_flight_guard& operator=(in_flight_guard&& other) noexcept {
     if (this != &other) {
       release();
-      node_ = other.node_;
-      result_ = other.result_;
-      other.node_ = nullptr;
+      node_ = std::exchange(other.node_, nullptr);
+      result_ = std::exchange(other.result_, admission::not_ready);
     }
     return *this;
   }

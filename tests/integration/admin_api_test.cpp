@@ -17,6 +17,7 @@
 
 #include "tests/support/fake_node.hpp"
 #include "tests/support/proxy_harness.hpp"
+#include "tests/support/scratch_dir.hpp"
 #include "tests/support/test_client.hpp"
 #include "upstream/state_store.hpp"
 
@@ -575,8 +576,8 @@ TEST(admin_api, percent_encoded_names_reach_the_node_they_name) {
 TEST(state_file, a_change_that_cannot_be_saved_answers_500_persist_failed_and_is_saved_once_it_can_be) {
   fake_node a({"a"}), b({"b"}), c({"c"});
   auto config = admin_test_config({a.port(), b.port()}, false);
-  char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
-  const std::string dir = ::mkdtemp(pattern);
+  const scratch_dir scratch;
+  const auto& dir = scratch.path();
   config.state_file = dir + "/state.json";
   proxy_under_test proxy(config);
   // The directory becomes a file: no save can succeed, not even as root.
@@ -611,5 +612,4 @@ TEST(state_file, a_change_that_cannot_be_saved_answers_500_persist_failed_and_is
            saved->upstreams[0].nodes[0].admin == upstream::admin_state::drained;
   })) << error;
   EXPECT_EQ(post(admin, "/v1/upstreams/app/nodes/node3/drain").status, 202u);
-  std::filesystem::remove_all(dir);
 }

@@ -13,6 +13,7 @@
 #include "tests/support/demo_fleet.hpp"
 #include "tests/support/keepalive_load.hpp"
 #include "tests/support/proxy_harness.hpp"
+#include "tests/support/scratch_dir.hpp"
 #include "tests/support/test_client.hpp"
 
 using namespace drawbridge::testing;
@@ -204,10 +205,9 @@ std::string two_node_config(const std::string& first_name, const std::string& ex
 }  // namespace
 
 TEST(rollout, a_node_name_reaches_the_command_as_one_quoted_word_and_in_the_environment) {
-  char pattern[] = "/tmp/drawbridge-marker-XXXXXX";
-  const std::string dir = ::mkdtemp(pattern);
+  const scratch_dir dir;
   // A configured name may hold anything; substituted unquoted, this one would run touch.
-  const std::string name = "x;touch " + dir + "/owned";
+  const std::string name = "x;touch " + dir.file("owned");
   spawned_proxy proxy(two_node_config(name));
   ASSERT_TRUE(proxy.started() && proxy.admin_port() != 0) << proxy.output();
   const auto result = run_drawbridge(
@@ -218,13 +218,12 @@ TEST(rollout, a_node_name_reaches_the_command_as_one_quoted_word_and_in_the_envi
   EXPECT_NE(result.out.find(name + " | got:" + name + ":" + name + ":app:127.0.0.1:1 at 127.0.0.1:1"),
             std::string::npos)
       << result.out;
-  EXPECT_TRUE(std::filesystem::is_empty(dir)) << result.out;
-  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << result.out;
 }
 
 TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
-  char pattern[] = "/tmp/drawbridge-statedir-XXXXXX";
-  const std::string dir = ::mkdtemp(pattern);
+  const scratch_dir scratch;
+  const auto& dir = scratch.path();
   spawned_proxy proxy(two_node_config("node1", R"("state_file":")" + dir + R"(/state.json",)"));
   ASSERT_TRUE(proxy.started() && proxy.admin_port() != 0) << proxy.output();
   // The state file's directory becomes a file: drawbridge can drain, but not remember it.
@@ -243,5 +242,4 @@ TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
   const auto upstream = json::parse(admin.get("/v1/upstreams/app").body);
   EXPECT_EQ(upstream["nodes"][0]["admin_state"], "drained");
   EXPECT_EQ(upstream["nodes"][1]["admin_state"], "ready");
-  std::filesystem::remove(dir);
 }

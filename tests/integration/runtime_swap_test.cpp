@@ -1,6 +1,7 @@
-// A runtime published while the proxy serves (what a config reload will do): new requests take it at
-// their start, on new and on kept-alive connections alike; a request in progress finishes on the runtime
-// it started with; counts go on under the same names.
+// A runtime published while the proxy serves (the data plane's half of a config reload): new requests
+// take it at their start, on new and on kept-alive connections alike, without a connection being closed;
+// a request in progress is not disturbed; counts go on under the same names. What the workers cannot take
+// yet is refused with every reason named, and the running runtime stays.
 
 #include <gtest/gtest.h>
 
@@ -41,64 +42,116 @@ std::uint64_t timed_requests_of(const proxy::runtime& rt, const std::string& ups
   return total;
 }
 
+// Upstream "app" on `app_port` (routed to by "/") and "other" on `other_port`.
+conf::config two_upstreams(std::uint16_t app_port, std::uint16_t other_port) {
+  auto config = test_config({app_port});
+  auto other = config.upstreams[0];
+  other.name = "other";
+  other.nodes = {{"other1", conf::host_port{"127.0.0.1", other_port}, 1}};
+  config.upstreams.push_back(other);
+  return config;
+}
+
 }  // namespace
 
-TEST(runtime_swap, the_next_request_takes_the_published_runtime_and_one_in_flight_finishes_on_its_own) {
-  fake_node_options before_options{.name = "before", .record_header = "X-Step"};
-  fake_node before(before_options);
-  fake_node after({.name = "after"});
-  proxy_under_test proxy({before.port()});
+TEST(runtime_swap, the_next_request_takes_the_published_runtime_and_one_in_flight_is_not_disturbed) {
+  fake_node app({.name = "app1", .record_header = "X-Step"});
+  fake_node other({.name = "other1"});
+  proxy_under_test proxy(two_upstreams(app.port(), other.port()));
   auto& server = proxy.server();
   const auto first = server.current();
 
   test_client kept(proxy.port());
-  ASSERT_EQ(node_of(kept.get("/one")), "before");
+  ASSERT_EQ(node_of(kept.get("/one")), "app1");
 
   // A request under way on the first runtime: the node holds its answer for a while.
+  test_client slow(proxy.port());
   auto in_flight = std::async(std::launch::async, [&] {
-    test_client slow(proxy.port());
     return slow.request(boost::beast::http::verb::get, "/slow?delay_ms=700", {}, {{"X-Step", "slow"}});
   });
   ASSERT_TRUE(wait_for([&] {
-    const auto seen = before.recorded();
+    const auto seen = app.recorded();
     return std::find(seen.begin(), seen.end(), "slow") != seen.end();
   }));
 
-  // The same upstream name, another node: a new runtime sharing the first one's counts.
+  // The same config but for its route: "/" goes to "other" now.
   auto config = first->config;
-  config.upstreams[0].nodes[0].address.port = after.port();
-  config.upstreams[0].nodes[0].name = "after";
-  auto built = proxy::build_runtime(config, first->metrics);
+  config.routes[0].upstream = "other";
+  auto built = proxy::build_runtime(config, first.get());
   ASSERT_TRUE(built.value) << built.errors.front();
+  // Unchanged listeners and upstreams are taken over as they are, not built again.
+  EXPECT_EQ(built.value->listeners[0], first->listeners[0]);
+  EXPECT_EQ(built.value->upstreams[0], first->upstreams[0]);
+  EXPECT_EQ(built.value->upstreams[1], first->upstreams[1]);
   server.publish(built.value);
+  EXPECT_EQ(server.current(), built.value);
   ASSERT_TRUE(proxy.wait_for_ticks());
 
-  // The kept-alive connection moves on at its next request, without being closed.
+  // The kept-alive connection moves on at its next request, and stays open.
   const auto second = kept.get("/two");
-  EXPECT_EQ(node_of(second), "after");
+  EXPECT_EQ(node_of(second), "other1");
   EXPECT_TRUE(second.keep_alive);
   // A new connection starts on the new runtime.
   test_client fresh(proxy.port());
-  EXPECT_EQ(node_of(fresh.get("/three")), "after");
-  // The request that started on the first runtime was answered by the first runtime's node.
-  EXPECT_EQ(node_of(in_flight.get()), "before");
+  EXPECT_EQ(node_of(fresh.get("/three")), "other1");
+  // The request that was under way was answered whole, and its connection moves on too.
+  const auto answered = in_flight.get();
+  EXPECT_EQ(node_of(answered), "app1");
+  EXPECT_TRUE(answered.keep_alive);
+  EXPECT_EQ(node_of(slow.get("/four")), "other1");
 
-  // Counted under the listener's and the upstream's names, across both runtimes: three connections,
-  // four requests.
-  const auto& listener = first->listeners[0]->name;
-  EXPECT_EQ(built.value->listeners[0]->name, listener);
-  EXPECT_TRUE(wait_for([&] { return timed_requests_of(*server.current(), "app") == 4; }))
-      << timed_requests_of(*server.current(), "app");
-  EXPECT_EQ(accepted_on(*server.current(), listener), 3u);
+  // Counted under the upstreams' and the listener's names, across both runtimes: three connections, two
+  // requests to "app" and three to "other".
+  EXPECT_TRUE(wait_for([&] { return timed_requests_of(*server.current(), "other") == 3; }))
+      << timed_requests_of(*server.current(), "other");
+  EXPECT_EQ(timed_requests_of(*server.current(), "app"), 2u);
+  EXPECT_EQ(accepted_on(*server.current(), first->listeners[0]->name), 3u);
 }
 
-TEST(runtime_swap, a_runtime_with_its_own_metrics_registry_is_refused) {
-  fake_node node({.name = "node1"});
-  proxy_under_test proxy({node.port()});
-  auto built = proxy::build_runtime(proxy.server().current()->config);
-  ASSERT_TRUE(built.value);
-  EXPECT_THROW(proxy.server().publish(built.value), std::invalid_argument);
-  EXPECT_THROW(proxy.server().publish(nullptr), std::invalid_argument);
+TEST(runtime_swap, what_the_workers_cannot_take_is_refused_naming_each_reason_and_the_runtime_stays) {
+  fake_node app({.name = "app1"});
+  fake_node other({.name = "other1"});
+  proxy_under_test proxy(two_upstreams(app.port(), other.port()));
+  auto& server = proxy.server();
+  const auto first = server.current();
+  auto refusal = [&](std::shared_ptr<const proxy::runtime> next) -> std::string {
+    try {
+      server.publish(std::move(next));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "published";
+  };
+
+  // Built afresh, without the running runtime: nothing is taken over, not even the counts.
+  auto fresh = proxy::build_runtime(first->config);
+  ASSERT_TRUE(fresh.value);
+  const auto all_new = refusal(fresh.value);
+  EXPECT_NE(all_new.find("the new runtime must share the metrics registry"), std::string::npos) << all_new;
+  EXPECT_NE(all_new.find("listeners[0] (127.0.0.1:0)"), std::string::npos) << all_new;
+  EXPECT_NE(all_new.find(R"(upstreams[1] ("other"))"), std::string::npos) << all_new;
+
+  // A changed upstream is a new one, which the control thread would not know.
+  auto config = first->config;
+  config.upstreams[1].nodes[0].weight = 2;
+  auto changed = proxy::build_runtime(config, first.get());
+  ASSERT_TRUE(changed.value);
+  EXPECT_EQ(changed.value->upstreams[0], first->upstreams[0]);  // the unchanged one is taken over
+  EXPECT_EQ(refusal(changed.value),
+            R"(upstreams[1] ("other"): an upstream cannot be added or changed without a restart yet)");
+
+  // Removed, and a start-up setting changed.
+  config = first->config;
+  config.upstreams.pop_back();
+  config.limits.max_connections = 5;
+  auto smaller = proxy::build_runtime(config, first.get());
+  ASSERT_TRUE(smaller.value);
+  const auto two = refusal(smaller.value);
+  EXPECT_NE(two.find(R"(upstreams: "other" cannot be removed without a restart yet)"), std::string::npos) << two;
+  EXPECT_NE(two.find("limits.max_connections: read once at start-up"), std::string::npos) << two;
+
+  EXPECT_EQ(refusal(nullptr), "no runtime to publish");
+  EXPECT_EQ(server.current(), first);
   test_client client(proxy.port());
-  EXPECT_EQ(node_of(client.get("/x")), "node1");
+  EXPECT_EQ(node_of(client.get("/x")), "app1");
 }

@@ -7,6 +7,7 @@
 #include "admin/admin_client.hpp"
 #include "admin/cli.hpp"
 #include "admin/node_json.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 using namespace drawbridge::admin;
 
@@ -21,9 +22,8 @@ TEST(rollout_command, placeholders_are_filled_everywhere_as_single_quoted_words)
 }
 
 TEST(rollout_command, a_hostile_node_name_runs_nothing_and_reaches_the_command_intact) {
-  char pattern[] = "/tmp/drawbridge-cli-XXXXXX";
-  const std::string dir = ::mkdtemp(pattern);
-  const std::string marker = dir + "/owned";
+  const drawbridge::testing::scratch_dir dir;
+  const std::string marker = dir.file("owned");
   const std::string node = "a;touch " + marker + ";'$(touch " + marker + ")'`touch " + marker + "`";
   const std::string address = "[::1]:80 $(touch " + marker + ")";
   const auto command = fill_placeholders(
@@ -35,7 +35,6 @@ TEST(rollout_command, a_hostile_node_name_runs_nothing_and_reaches_the_command_i
   EXPECT_EQ(status, 0);
   EXPECT_FALSE(std::filesystem::exists(marker)) << out;
   EXPECT_EQ(out, "| " + node + "\n| " + address + "\n| " + node + "\n| " + address + "\n| app\n");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(rollout_command, the_environment_variables_replace_inherited_ones) {

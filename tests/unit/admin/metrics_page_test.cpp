@@ -24,8 +24,8 @@ std::unique_ptr<proxy::runtime> make_runtime() {
   plain.address = {"127.0.0.1", 8080};
   https.address = {"127.0.0.1", 8443};
   https.tls.emplace();
-  rt->listeners.push_back(std::make_unique<proxy::listener>(plain));
-  rt->listeners.push_back(std::make_unique<proxy::listener>(https));
+  rt->listeners.push_back(std::make_shared<proxy::listener>(plain));
+  rt->listeners.push_back(std::make_shared<proxy::listener>(https));
   conf::upstream_config config;
   config.name = "app";
   rt->upstreams.push_back(std::make_shared<upstream::upstream_group>(

@@ -6,21 +6,13 @@
 #include <string>
 
 #include "tests/unit/upstream/node_test_access.hpp"
+#include "tests/unit/upstream/test_nodes.hpp"
 
 using namespace drawbridge::upstream;
 
 namespace {
 
-std::vector<std::shared_ptr<node>> make_nodes(std::vector<std::uint32_t> weights) {
-  std::vector<std::shared_ptr<node>> nodes;
-  for (std::size_t i = 0; i < weights.size(); ++i) {
-    std::string name = "n";  // built in two steps: g++ 12 warns falsely on "n" + to_string(i)
-    name += std::to_string(i);
-    nodes.push_back(std::make_shared<node>(name, drawbridge::conf::host_port{"127.0.0.1", 1}, weights[i],
-                                           std::vector<boost::asio::ip::tcp::endpoint>{}));
-  }
-  return nodes;
-}
+node_list make_nodes(const std::vector<std::uint32_t>& weights) { return test_nodes(weights); }
 
 std::map<int, int> count_picks(balancer& b, int picks, tried_set tried = 0) {
   std::map<int, int> counts;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/upstream/test_nodes.hpp"
+
 using namespace drawbridge;
 using namespace drawbridge::upstream;
 using namespace std::chrono_literals;
@@ -16,16 +18,8 @@ const time_point t0{};  // the injected clock's start
 
 std::shared_ptr<upstream_group> make_group(int nodes, std::uint32_t min_available) {
   conf::upstream_config config;
-  config.name = "app";
   config.min_available = min_available;
-  node_list list;
-  for (int i = 0; i < nodes; ++i) {
-    std::string name = "n";
-    name += std::to_string(i);
-    list.push_back(std::make_shared<node>(name, conf::host_port{"127.0.0.1", 1}, 1,
-                                          std::vector<boost::asio::ip::tcp::endpoint>{}));
-  }
-  return std::make_shared<upstream_group>(config, std::move(list));
+  return test_group(config, nodes);
 }
 
 struct fixture {
@@ -89,6 +83,23 @@ TEST(drain, admits_nothing_once_draining_and_gives_the_count_back) {
   EXPECT_EQ(refused.result(), admission::not_ready);
   EXPECT_EQ(n.in_flight, 0);
   EXPECT_EQ(n.requests_total, 0u);
+}
+
+TEST(drain, a_moved_guard_hands_its_request_over_and_the_moved_from_one_holds_nothing) {
+  fixture f(1, 0);
+  auto& n = f.at(0);
+  auto first = n.try_admit(0);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.result(), admission::admitted);
+  auto second = std::move(first);
+  EXPECT_TRUE(second);
+  EXPECT_FALSE(first);  // NOLINT(bugprone-use-after-move): what a moved-from guard says is the point
+  EXPECT_EQ(first.result(), admission::not_ready);
+  EXPECT_EQ(n.in_flight, 1);  // counted once, not twice and not zero times
+  first.release();            // releasing the empty one gives nothing back
+  EXPECT_EQ(n.in_flight, 1);
+  second.release();
+  EXPECT_EQ(n.in_flight, 0);
 }
 
 TEST(drain, admission_stops_at_the_node_limit) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "tests/unit/upstream/test_nodes.hpp"
 #include "upstream/upstream_group.hpp"
 
 using namespace drawbridge;
@@ -10,19 +11,11 @@ namespace {
 
 std::shared_ptr<upstream_group> make_group(int nodes, std::uint32_t min_available, std::uint32_t max_failures = 3) {
   conf::upstream_config config;
-  config.name = "app";
   config.min_available = min_available;
   config.passive.max_failures = max_failures;
   config.passive.ejection_time = 10s;
   config.passive.max_ejection_time = 35s;
-  node_list list;
-  for (int i = 0; i < nodes; ++i) {
-    std::string name = "n";
-    name += std::to_string(i);
-    list.push_back(std::make_shared<node>(name, conf::host_port{"127.0.0.1", 1}, 1,
-                                          std::vector<boost::asio::ip::tcp::endpoint>{}));
-  }
-  return std::make_shared<upstream_group>(config, std::move(list));
+  return test_group(config, nodes);
 }
 
 }  // namespace

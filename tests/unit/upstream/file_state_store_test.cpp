@@ -3,7 +3,9 @@
 #include "upstream/file_state_store.hpp"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tests/support/scratch_dir.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
@@ -14,12 +16,6 @@ using namespace drawbridge::upstream;
 
 namespace {
 
-std::string temp_dir() {
-  char pattern[] = "/tmp/drawbridge-store-XXXXXX";
-  const char* dir = mkdtemp(pattern);
-  return dir ? dir : "/tmp";
-}
-
 saved_state one_node(admin_state admin) {
   saved_state state;
   state.upstreams.push_back({"app", {{"node1", {"127.0.0.1", 9001}, 1, admin, false}}, {}});
@@ -29,7 +25,8 @@ saved_state one_node(admin_state admin) {
 }  // namespace
 
 TEST(file_state_store, every_save_completes_in_order_on_the_io_context_and_the_file_holds_the_newest) {
-  const auto dir = temp_dir();
+  const drawbridge::testing::scratch_dir scratch;
+  const auto& dir = scratch.path();
   boost::asio::io_context io;
   std::vector<int> completed;
   std::vector<std::string> errors;
@@ -52,11 +49,11 @@ TEST(file_state_store, every_save_completes_in_order_on_the_io_context_and_the_f
   const auto loaded = load_state(dir + "/state.json", error);
   ASSERT_TRUE(loaded) << error;
   EXPECT_EQ(loaded->upstreams.at(0).nodes.at(0).admin, admin_state::drained);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(file_state_store, a_save_that_fails_says_why_naming_the_file) {
-  const auto dir = temp_dir();
+  const drawbridge::testing::scratch_dir scratch;
+  const auto& dir = scratch.path();
   std::filesystem::remove_all(dir);  // the directory is gone: no save can succeed
   boost::asio::io_context io;
   std::optional<std::string> outcome;
@@ -68,7 +65,8 @@ TEST(file_state_store, a_save_that_fails_says_why_naming_the_file) {
 }
 
 TEST(file_state_store, loads_what_it_saved_and_a_missing_file_is_a_first_start) {
-  const auto dir = temp_dir();
+  const drawbridge::testing::scratch_dir scratch;
+  const auto& dir = scratch.path();
   boost::asio::io_context io;
   file_state_store store(dir + "/state.json", io.get_executor());
   std::string error;
@@ -80,5 +78,4 @@ TEST(file_state_store, loads_what_it_saved_and_a_missing_file_is_a_first_start) 
   ASSERT_TRUE(loaded) << error;
   EXPECT_EQ(loaded->upstreams.at(0).nodes.at(0).admin, admin_state::drained);
   EXPECT_NE(store.describe().find(dir + "/state.json"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }

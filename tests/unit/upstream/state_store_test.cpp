@@ -1,7 +1,9 @@
 #include "upstream/state_store.hpp"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tests/support/scratch_dir.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -11,11 +13,11 @@ using namespace drawbridge::upstream;
 
 namespace {
 
-std::string temp_path() {
-  char pattern[] = "/tmp/drawbridge-state-XXXXXX";
-  const char* dir = mkdtemp(pattern);
-  return std::string(dir ? dir : "/tmp") + "/state.json";
-}
+// A state file's path in a directory of its own, removed when the test ends.
+struct scratch_state_file {
+  drawbridge::testing::scratch_dir dir;
+  const std::string path = dir.file("state.json");
+};
 
 }  // namespace
 
@@ -26,7 +28,8 @@ TEST(state_store, a_missing_file_is_a_first_start_not_an_error) {
 }
 
 TEST(state_store, what_is_saved_is_read_back) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   saved_state state;
   state.upstreams.push_back({"app",
                              {{"node1", {"127.0.0.1", 9001}, 1, admin_state::drained, false},
@@ -51,7 +54,8 @@ TEST(state_store, what_is_saved_is_read_back) {
 }
 
 TEST(state_store, a_corrupt_file_is_reported_with_its_path) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a"}]}]})";
   std::string error;
   EXPECT_FALSE(load_state(path, error));
@@ -62,7 +66,8 @@ namespace {
 
 // A state file with one upstream "app" whose one node is `node` (a JSON object), loaded; the error.
 std::string load_error_with_node(const std::string& node) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << R"({"version":1,"upstreams":[{"name":"app","nodes":[)" << node << "]}]}";
   std::string error;
   EXPECT_FALSE(load_state(path, error)) << node;
@@ -98,7 +103,8 @@ TEST(state_store, bad_names_are_refused_naming_the_place) {
   error = load_error_with_node(R"({"name":"n","address":"10.0.0.1:0","admin_state":"ready"})");
   EXPECT_NE(error.find("upstreams[0].nodes[0].address: expected host:port"), std::string::npos) << error;
 
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[]},{"name":"app","nodes":[]}]})";
   EXPECT_FALSE(load_state(path, error));
   EXPECT_NE(error.find(path + R"(: the state file is not valid: upstreams[1].name: duplicate upstream name "app")"),
@@ -107,7 +113,8 @@ TEST(state_store, bad_names_are_refused_naming_the_place) {
 }
 
 TEST(state_store, a_configured_node_keeps_any_name_the_config_allows) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[
     {"name":"node one","address":"10.0.0.1:80","admin_state":"drained","weight":1000}],"removed":["x y"]}]})";
   std::string error;
@@ -118,7 +125,8 @@ TEST(state_store, a_configured_node_keeps_any_name_the_config_allows) {
 }
 
 TEST(state_store, a_symlink_planted_at_the_temporary_path_is_not_followed) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   const auto victim = std::filesystem::path(path).parent_path() / "victim";
   std::ofstream(victim) << "precious\n";
   std::filesystem::create_symlink(victim, path + ".tmp");
@@ -137,7 +145,8 @@ TEST(state_store, a_symlink_planted_at_the_temporary_path_is_not_followed) {
 }
 
 TEST(state_store, a_temporary_file_left_by_a_crash_does_not_block_saving) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path + ".tmp") << "half a state fi";
   saved_state state;
   state.upstreams.push_back({"app", {}, {"node2"}});
@@ -150,7 +159,8 @@ TEST(state_store, a_temporary_file_left_by_a_crash_does_not_block_saving) {
 }
 
 TEST(state_store, a_save_into_a_path_that_cannot_be_a_directory_fails_with_the_reason) {
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << "a file, not a directory";
   std::string error;
   EXPECT_FALSE(save_state(path + "/state.json", saved_state{}, error));
@@ -161,7 +171,8 @@ TEST(state_store, a_save_into_a_path_that_cannot_be_a_directory_fails_with_the_r
 // behaviour), and -1 or 0 were taken as weights no config may give.
 TEST(state_store, a_weight_the_config_would_refuse_makes_the_file_invalid) {
   for (const char* weight : {"1e20", "-1", "0", "1001", "2.5", "\"3\""}) {
-    const auto path = temp_path();
+    const scratch_state_file scratch;
+    const auto& path = scratch.path;
     std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a","address":"127.0.0.1:1",)"
                            R"("admin_state":"ready","weight":)"
                         << weight << "}]}]}";
@@ -169,7 +180,8 @@ TEST(state_store, a_weight_the_config_would_refuse_makes_the_file_invalid) {
     EXPECT_FALSE(load_state(path, error)) << weight;
     EXPECT_NE(error.find("weight: expected an integer from 1 to 1000"), std::string::npos) << weight << ": " << error;
   }
-  const auto path = temp_path();
+  const scratch_state_file scratch;
+  const auto& path = scratch.path;
   std::ofstream(path) << R"({"upstreams":[{"name":"app","nodes":[{"name":"a","address":"127.0.0.1:1",)"
                          R"("admin_state":"ready","weight":1000}]}]})";
   std::string error;

@@ -6,6 +6,7 @@
 
 #include "metrics/exposition.hpp"
 #include "tests/unit/upstream/node_test_access.hpp"
+#include "tests/unit/upstream/test_nodes.hpp"
 #include "upstream/health_collector.hpp"
 
 using namespace drawbridge;
@@ -16,10 +17,7 @@ namespace {
 // A node name no config would accept but the format must survive: a quote, a backslash and a newline.
 const std::string odd_name = "we\"ird\\node\nline";
 
-std::shared_ptr<node> make_node(const std::string& name) {
-  return std::make_shared<node>(name, conf::host_port{"127.0.0.1", 1}, 1,
-                                std::vector<boost::asio::ip::tcp::endpoint>{});
-}
+std::shared_ptr<node> make_node(const std::string& name) { return test_node(name); }
 
 std::vector<std::shared_ptr<upstream_group>> make_upstreams(node_list nodes) {
   conf::upstream_config config;
