@@ -28,10 +28,14 @@ runtime_result build_runtime(conf::config config, const runtime* previous) {
     result.errors = std::move(resolved.errors);
     return result;
   }
+  // An upstream whose config (its nodes included) reads as in the previous config is the previous group.
+  // Compared as configured: the group's own copy has no node list (its live one may hold nodes the admin
+  // API added, which stay).
+  // (A runtime's upstreams are in its config's order.)
   if (previous)
-    for (auto& group : resolved.groups)
-      for (const auto& old : previous->upstreams)
-        if (old->config() == group->config()) group = old;
+    for (std::size_t u = 0; u < resolved.groups.size(); ++u)
+      for (std::size_t p = 0; p < previous->upstreams.size(); ++p)
+        if (previous->config.upstreams[p] == config.upstreams[u]) resolved.groups[u] = previous->upstreams[p];
 
   route_table routes(config.routes, resolved.groups);
   auto metrics = previous ? previous->metrics : std::make_shared<metrics::registry>();
