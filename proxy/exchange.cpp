@@ -423,15 +423,19 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 
   // The response filters, in order (proxy/response_filter.hpp): each may change the head and take the
   // body over. gzip compresses what the node did not, when its rules allow (proxy/gzip_policy.hpp).
-  gzip_filter gzip(request_.rt.config.gzip);
+  const auto& gzip_config = request_.rt.config.gzip;
+  gzip_filter gzip(gzip_config);
   response_filters filters;
   filters.add(gzip);
-  filters.start({.accept_encoding = request_.forwarded[http::field::accept_encoding],
-                 .head_request = request_.head,
-                 .has_body = !header_only,
-                 .length = length,
-                 .whole_body_room = buffer_size_},
-                response);
+  // (The request's Accept-Encoding is looked up only when a filter could use it: a header lookup is a
+  // string comparison per field, on every response.)
+  filters.start(
+      {.accept_encoding = gzip_config.enabled ? request_.forwarded[http::field::accept_encoding] : beast::string_view(),
+       .head_request = request_.head,
+       .has_body = !header_only,
+       .length = length,
+       .whole_body_room = buffer_size_},
+      response);
 
   const auto framing = choose_framing({.client_version = request_.client_version,
                                        .header_only = header_only,

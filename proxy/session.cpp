@@ -66,19 +66,18 @@ session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream st
   net::ip::address address = peer.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-  peer_ = address;
   client_ip_ = address.to_string();
-  apply_runtime();
+  apply_runtime(address);
   worker_.add_session(this);
 }
 
 template <typename Stream>
-void session<Stream>::apply_runtime() {
+void session<Stream>::apply_runtime(const net::ip::address& peer) {
   // Every byte a client sends lands here first: capped, so that no client can grow it without bound.
   // Never below what it holds already (pipelined bytes, when a new runtime lowered the limits): those
   // are checked against the new limits as their header is read.
   buffer_.max_size(std::max(client_buffer_cap(rt().config.limits, read_chunk), buffer_.size() + read_chunk));
-  peer_trusted_ = is_trusted_peer(rt().config.trusted_proxies, peer_);
+  peer_trusted_ = is_trusted_peer(rt().config.trusted_proxies, peer);
 }
 
 template <typename Stream>
@@ -87,7 +86,10 @@ void session<Stream>::follow_worker_runtime() {
   if (current == rt_) return;  // the usual case: one comparison per request
   // The listener stays: every runtime the worker takes has this very one (server::publish).
   rt_ = current;
-  apply_runtime();
+  boost::system::error_code ec;
+  const auto peer = net::ip::make_address(client_ip_, ec);  // made by to_string(): it parses
+  apply_runtime(peer);
+  if (ec) peer_trusted_ = false;
 }
 
 template <typename Stream>

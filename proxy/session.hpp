@@ -110,8 +110,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
                        std::chrono::steady_clock::time_point started);
   // Between requests: moves on to the worker's current runtime, if it changed.
   void follow_worker_runtime();
-  // What depends on the runtime and is decided for the connection rather than per request.
-  void apply_runtime();
+  // What depends on the runtime and is decided for the connection rather than per request. `peer`: the
+  // client's address (not kept: an idle connection's size is what its session holds).
+  void apply_runtime(const net::ip::address& peer);
   task<bool> reply_error(const proxy_error& error, bool close, std::string_view request_id, unsigned version);
   task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
@@ -134,8 +135,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle
   std::unique_ptr<request_state> state_;    // while busy; not held while idle
-  net::ip::address peer_;                   // the client's address (a v4-mapped one as v4)
-  std::string client_ip_;                   // and as text
+  std::string client_ip_;                   // the client's address as text (a v4-mapped one as v4)
   bool idle_ = true;
   bool served_ = false;        // a request header was read on this connection
   bool peer_trusted_ = false;  // the peer is in trusted_proxies (header_rewrite.hpp)
