@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "tests/unit/upstream/test_nodes.hpp"
+
 using namespace drawbridge;
 
 namespace {
@@ -28,9 +30,8 @@ std::unique_ptr<proxy::runtime> make_runtime() {
   rt->listeners.push_back(std::make_shared<proxy::listener>(https));
   conf::upstream_config config;
   config.name = "app";
-  rt->upstreams.push_back(std::make_shared<upstream::upstream_group>(
-      config, upstream::node_list{std::make_shared<upstream::node>("node1", conf::host_port{"127.0.0.1", 1}, 1,
-                                                                   std::vector<boost::asio::ip::tcp::endpoint>{})}));
+  rt->upstreams.push_back(
+      std::make_shared<upstream::upstream_group>(config, upstream::node_list{upstream::test_node("node1")}));
   rt->metrics = std::make_shared<metrics::registry>();
   return rt;
 }

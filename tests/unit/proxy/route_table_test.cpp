@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/upstream/test_nodes.hpp"
+
 using namespace drawbridge::proxy;
 using drawbridge::conf::route_config;
 
@@ -12,7 +14,7 @@ std::vector<std::shared_ptr<drawbridge::upstream::upstream_group>> upstreams(std
   for (auto& name : names) {
     drawbridge::conf::upstream_config config;
     config.name = std::move(name);
-    out.push_back(std::make_shared<drawbridge::upstream::upstream_group>(config, drawbridge::upstream::node_list{}));
+    out.push_back(drawbridge::upstream::test_group(config, 0));
   }
   return out;
 }
