@@ -78,7 +78,7 @@ admin_reply admin_client::call(http::verb method, const std::string& target, con
     done = true;
   };
   resolver.async_resolve(target_.host, target_.port,
-                         [&](boost::system::error_code ec, tcp::resolver::results_type found) {
+                         [&](boost::system::error_code ec, const tcp::resolver::results_type& found) {
                            if (ec) return fail(ec);
                            net::async_connect(socket, found, [&](boost::system::error_code cec, const tcp::endpoint&) {
                              if (cec) return fail(cec);

@@ -96,6 +96,7 @@ int run_node_command(const node_command& c, const std::string& prefix) {
       variables.emplace_back(entry);
   }
   std::vector<char*> envp;
+  envp.reserve(variables.size() + 1);
   for (auto& v : variables) envp.push_back(v.data());
   envp.push_back(nullptr);
   std::string command = c.command;

@@ -32,12 +32,13 @@ inline std::string describe_exception(const std::exception_ptr& escaped) {
 template <typename Executor>
 void spawn_logged(const Executor& on, boost::asio::awaitable<void, Executor> coroutine, std::string what,
                   std::function<void()> on_exception = {}) {
-  boost::asio::co_spawn(on, std::move(coroutine),
-                        [what = std::move(what), on_exception = std::move(on_exception)](std::exception_ptr escaped) {
-                          if (!escaped) return;
-                          spdlog::error("{}: exception escaped: {}", what, describe_exception(escaped));
-                          if (on_exception) on_exception();
-                        });
+  boost::asio::co_spawn(
+      on, std::move(coroutine),
+      [what = std::move(what), on_exception = std::move(on_exception)](const std::exception_ptr& escaped) {
+        if (!escaped) return;
+        spdlog::error("{}: exception escaped: {}", what, describe_exception(escaped));
+        if (on_exception) on_exception();
+      });
 }
 
 }  // namespace drawbridge::net_types

@@ -105,8 +105,7 @@ verdict check_request_header(const http::request_header<>& h) {
   const auto target = h.target();
   std::string_view authority, rest;
   const bool absolute = split_absolute_target({target.data(), target.size()}, authority, rest);
-  if (!absolute && !(target.size() > 0 && target.front() == '/') &&
-      !(target == "*" && h.method() == http::verb::options))
+  if (!absolute && !(!target.empty() && target.front() == '/') && !(target == "*" && h.method() == http::verb::options))
     return {400, "invalid request target"};
 
   const auto hosts = h.count(http::field::host);

@@ -5,8 +5,8 @@ namespace drawbridge::upstream {
 node::node(std::string name, conf::host_port address, std::uint32_t weight,
            std::vector<boost::asio::ip::tcp::endpoint> endpoints)
     : name_(std::move(name)),
-      address_(address),
-      address_text_(conf::to_string(address)),
+      address_(std::move(address)),
+      address_text_(conf::to_string(address_)),
       weight_(weight),
       endpoints_(std::move(endpoints)) {}
 

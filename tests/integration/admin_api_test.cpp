@@ -294,7 +294,7 @@ TEST(tokens, every_v1_call_needs_the_bearer_token_but_health_endpoints_stay_open
     test_client fresh(proxy.admin_port());
     std::vector<std::pair<std::string, std::string>> headers;
     if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
-    const auto res = fresh.request(method, target, {}, headers);
+    auto res = fresh.request(method, target, {}, headers);
     EXPECT_FALSE(res.keep_alive);
     return res;
   };

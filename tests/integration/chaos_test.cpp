@@ -52,6 +52,7 @@ TEST(chaos, killed_stalling_and_resetting_nodes_never_cost_a_whole_looking_trunc
   constexpr int clients = 4;
   constexpr int per_client = 60;
   std::vector<std::thread> load;
+  load.reserve(clients);
   for (int c = 0; c < clients; ++c) {
     load.emplace_back([&, c] {
       auto client = std::make_unique<test_client>(proxy.port(), 5s);

@@ -65,8 +65,10 @@ std::set<std::string> labels_offered(const std::string& text) {
       const auto end = series.find('"', eq + 2);
       if (eq == std::string::npos || end == std::string::npos) break;
       const auto label = series.substr(at + 1, eq - at - 1);
-      out.insert(name + "|" + label);
-      out.insert(name + "|" + label + "=" + series.substr(eq + 2, end - eq - 2));
+      std::string key = name;
+      key.append("|").append(label);
+      out.insert(key);
+      out.insert(key.append("=").append(series.substr(eq + 2, end - eq - 2)));
       at = series[end + 1] == ',' ? end + 1 : std::string::npos;
     }
   }
@@ -399,12 +401,13 @@ TEST(metrics, every_series_the_dashboard_and_the_alerts_query_is_one_drawbridge_
       EXPECT_TRUE(exported.contains(family)) << where << ": " << sel.name << " in " << expr;
       for (const auto& [label, value] : sel.equals) {
         if (not_ours.contains(label)) continue;
-        EXPECT_TRUE(offered.contains(family + "|" + label + "=" + value))
+        EXPECT_TRUE(offered.contains(std::string(family).append("|").append(label).append("=").append(value)))
             << where << ": " << family << " has no sample with " << label << "=\"" << value << "\"";
       }
       for (const auto& label : sel.other) {
         if (not_ours.contains(label)) continue;
-        EXPECT_TRUE(offered.contains(family + "|" + label)) << where << ": " << family << " has no label " << label;
+        EXPECT_TRUE(offered.contains(std::string(family).append("|").append(label)))
+            << where << ": " << family << " has no label " << label;
       }
     }
     return found.size();

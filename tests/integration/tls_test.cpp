@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-conf::config tls_config(std::uint16_t node_port, std::vector<pem_files> certs, std::string hsts = {}) {
+conf::config tls_config(std::uint16_t node_port, const std::vector<pem_files>& certs, std::string hsts = {}) {
   auto config = admin_test_config({node_port}, false);
   use_tls(config, certs, std::move(hsts));
   return config;

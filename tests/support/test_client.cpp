@@ -44,8 +44,8 @@ test_client::~test_client() {
   socket_.close(ignored);
 }
 
-http_response test_client::request(http::verb method, std::string target, std::string body,
-                                   std::vector<std::pair<std::string, std::string>> headers) {
+http_response test_client::request(http::verb method, const std::string& target, std::string body,
+                                   const std::vector<std::pair<std::string, std::string>>& headers) {
   http_response out;
   if (!socket_.is_open()) {
     out.error = "not connected";

@@ -32,9 +32,9 @@ class test_client {
   explicit test_client(std::uint16_t port, std::chrono::seconds timeout = std::chrono::seconds(10));
   ~test_client();
 
-  http_response request(boost::beast::http::verb method, std::string target, std::string body = {},
-                        std::vector<std::pair<std::string, std::string>> headers = {});
-  http_response get(std::string target) { return request(boost::beast::http::verb::get, std::move(target)); }
+  http_response request(boost::beast::http::verb method, const std::string& target, std::string body = {},
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
+  http_response get(const std::string& target) { return request(boost::beast::http::verb::get, target); }
   bool connected() const { return socket_.is_open(); }
 
  private:

@@ -26,7 +26,7 @@ struct tls_client::impl {
   std::string error;
 };
 
-tls_client::tls_client(std::uint16_t port, tls_options options) : impl_(std::make_unique<impl>()) {
+tls_client::tls_client(std::uint16_t port, const tls_options& options) : impl_(std::make_unique<impl>()) {
   SSL_CTX* ctx = impl_->ctx.native_handle();
   if (options.min_version || options.max_version) {
     // Old protocol versions are refused by OpenSSL's default security level before any server sees them.
@@ -99,7 +99,7 @@ std::string tls_client::peer_subject() const {
 }
 
 http_response tls_client::request(http::verb method, const std::string& target,
-                                  std::vector<std::pair<std::string, std::string>> headers, std::string body) {
+                                  const std::vector<std::pair<std::string, std::string>>& headers, std::string body) {
   http_response out;
   if (!impl_->connected) {
     out.error = impl_->error;

@@ -24,7 +24,7 @@ struct tls_options {
 
 class tls_client {
  public:
-  tls_client(std::uint16_t port, tls_options options = {});
+  tls_client(std::uint16_t port, const tls_options& options = {});
   ~tls_client();
 
   bool connected() const;            // the handshake completed
@@ -38,7 +38,7 @@ class tls_client {
 
   // One request and its response on this connection (Content-Length or chunked bodies).
   http_response request(boost::beast::http::verb method, const std::string& target,
-                        std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = {});
+                        const std::vector<std::pair<std::string, std::string>>& headers = {}, std::string body = {});
   http_response get(const std::string& target) { return request(boost::beast::http::verb::get, target); }
   // The TCP socket under TLS, for tests that write raw bytes past OpenSSL (a record cut short).
   int native_socket() const;

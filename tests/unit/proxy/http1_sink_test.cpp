@@ -58,7 +58,7 @@ void run(connected_pair& pair, F body) {
         co_await body();
         finished = true;
       },
-      [](std::exception_ptr e) {
+      [](const std::exception_ptr& e) {
         if (e) std::rethrow_exception(e);
       });
   pair.io.run();

@@ -10,7 +10,6 @@
 #include <string_view>
 
 using namespace drawbridge::proxy;
-using drawbridge::metrics::reject_reason;
 using drawbridge::metrics::reject_reason_for;
 using drawbridge::metrics::retry_reason;
 

@@ -5,7 +5,6 @@
 #include "tests/unit/upstream/test_nodes.hpp"
 
 using namespace drawbridge::proxy;
-using drawbridge::conf::route_config;
 
 namespace {
 // Upstreams named as given, without nodes: the table only looks at their names.

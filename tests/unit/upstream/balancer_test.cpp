@@ -25,6 +25,7 @@ std::map<int, int> count_picks(balancer& b, int picks, tried_set tried = 0) {
 TEST(round_robin, equal_weights_take_turns) {
   round_robin_balancer b(make_nodes({1, 1, 1}), 0);
   std::vector<int> seq;
+  seq.reserve(6);
   for (int i = 0; i < 6; ++i) seq.push_back(b.pick(0, 0));
   EXPECT_EQ(seq, (std::vector<int>{0, 1, 2, 0, 1, 2}));
 }
@@ -32,6 +33,7 @@ TEST(round_robin, equal_weights_take_turns) {
 TEST(round_robin, weights_are_respected_and_spread_smoothly) {
   round_robin_balancer b(make_nodes({5, 1, 1}), 0);
   std::vector<int> seq;
+  seq.reserve(7);
   for (int i = 0; i < 7; ++i) seq.push_back(b.pick(0, 0));
   // The smooth variant never gives the heavy node more than its share in a burst.
   EXPECT_EQ(seq, (std::vector<int>{0, 0, 1, 0, 2, 0, 0}));

@@ -24,6 +24,7 @@ struct node_test_access {
   // `count` requests in flight on `n`, for as long as the returned guards live.
   static std::vector<in_flight_guard> hold(node& n, int count) {
     std::vector<in_flight_guard> held;
+    held.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) held.push_back(n.try_admit(0));
     return held;
   }

@@ -46,7 +46,7 @@ struct node_link {
   boost::system::error_code read(response_parser& parser, NodeSide node_side) {
     std::optional<boost::system::error_code> result;
     net::co_spawn(ioc, read_response_head(connection, parser),
-                  [&](std::exception_ptr, boost::system::error_code ec) { result = ec; });
+                  [&](const std::exception_ptr&, boost::system::error_code ec) { result = ec; });
     ioc.poll();
     node_side();
     wait_for(
