@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <functional>
 #include <iostream>
@@ -14,6 +15,8 @@
 #include "admin/cli.hpp"
 #include "admin/control_plane.hpp"
 #include "conf/config_loader.hpp"
+#include "process/pid_file.hpp"
+#include "process/service_notify.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/server.hpp"
@@ -45,7 +48,13 @@ int check(const std::string& path) {
   return 0;
 }
 
-int serve(const std::string& path) {
+// Tells the service manager (systemd, Type=notify), when there is one; a failure is logged, not fatal.
+void tell_service_manager(const std::string& state) {
+  if (const auto problem = drawbridge::process::notify_service_manager(state); !problem.empty())
+    spdlog::warn("{}", problem);
+}
+
+int serve(const std::string& path, const std::string& pid_path) {
   auto loaded = drawbridge::conf::load_config_file(path);
   if (!loaded.ok()) return report(loaded.errors);
   drawbridge::proxy::setup_operational_log(loaded.value.log_level);
@@ -59,6 +68,8 @@ int serve(const std::string& path) {
   if (auto errors = control.restore(); !errors.empty()) return report(errors);
 
   drawbridge::proxy::server server(built.value);
+  control.enable_reload(
+      path, [&server](std::shared_ptr<const drawbridge::proxy::runtime> next) { server.publish(std::move(next)); });
   try {
     server.start();
     control.start();
@@ -66,23 +77,46 @@ int serve(const std::string& path) {
     spdlog::critical("cannot start: {}", e.what());
     return exit_start_error;
   }
+  drawbridge::process::pid_file pid_file;
+  if (!pid_path.empty())
+    if (const auto problem = pid_file.write(pid_path); !problem.empty()) {
+      spdlog::critical("cannot start: {}", problem);
+      server.stop();
+      server.wait();
+      control.stop();
+      return exit_start_error;
+    }
+  tell_service_manager("READY=1\nSTATUS=serving, config generation 0");
 
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                              int signal) {
     if (ec) return;
+    // Reloads run on the control thread, which owns the runtime in service (admin/control_plane.hpp); the
+    // outcome goes to the log.
     if (signal == SIGHUP) {
-      // Certificates are re-read; new handshakes use them, open connections keep theirs.
-      const auto errors = drawbridge::proxy::load_certificates(built.value->listeners);
-      for (const auto& e : errors)
-        spdlog::error("certificate reload failed, the previous certificates stay in use: {}", e);
-      if (errors.empty()) spdlog::info("SIGHUP: certificates reloaded");
+      spdlog::info("SIGHUP: reloading the config from {}", path);
+      boost::asio::post(control.io(), [&control] {
+        tell_service_manager("RELOADING=1\n" + drawbridge::process::monotonic_usec_line());
+        const auto result = control.reload();
+        tell_service_manager("READY=1\nSTATUS=serving, config generation " + std::to_string(result.generation) +
+                             (result.status == 200 ? "" : " (the last reload was refused)"));
+      });
       signals.async_wait(on_signal);
       return;
     }
+    if (signal == SIGUSR1) {
+      boost::asio::post(control.io(), [&control] {
+        if (auto error = control.reopen_logs()) spdlog::error("SIGUSR1: cannot reopen the access log: {}", *error);
+      });
+      signals.async_wait(on_signal);
+      return;
+    }
+    tell_service_manager("STOPPING=1");
     spdlog::info("received signal {}, finishing in-flight requests (up to {})", signal,
-                 drawbridge::conf::format_duration(built.value->config.timeouts.shutdown_grace));
+                 drawbridge::conf::format_duration(server.current()->config.timeouts.shutdown_grace));
     server.stop();
   };
   signals.async_wait(on_signal);
@@ -105,6 +139,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   auto* serve_cmd = app.add_subcommand("serve", "Run the proxy");
   serve_cmd->add_option("-c,--config", config_path, "JSON config file")->required();
+  std::string pid_path;
+  serve_cmd->add_option("--pid-file", pid_path, "Write the process id here once serving (removed at exit)");
   auto* check_cmd = app.add_subcommand("check", "Validate a config file: exit 0, or 2 with one line per problem");
   check_cmd->add_option("-c,--config", config_path, "JSON config file")->required();
 
@@ -132,6 +168,9 @@ int main(int argc, char** argv) {
   undrain_cmd->add_option("node", node)->required();
   undrain_cmd->add_option("--wait", wait, "Wait until the node is active (e.g. 600s)");
   add_admin_options(undrain_cmd);
+  auto* reload_cmd = app.add_subcommand(
+      "reload", "Re-read the running drawbridge's config file and apply it whole (or, if it is wrong, not at all)");
+  add_admin_options(reload_cmd);
   auto* rollout_cmd =
       app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
   rollout_cmd->add_option("upstream", upstream)->required();
@@ -147,7 +186,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(config_path);
-  if (*serve_cmd) return serve(config_path);
+  if (*serve_cmd) return serve(config_path, pid_path);
 
   drawbridge::admin::cli_context ctx{admin_url, ""};
   if (const char* token = std::getenv("DRAWBRIDGE_ADMIN_TOKEN"); token && *token)
@@ -163,6 +202,7 @@ int main(int argc, char** argv) {
     if (*nodes_cmd) return drawbridge::admin::run_nodes(ctx, upstream);
     if (*drain_cmd) return drawbridge::admin::run_drain(ctx, upstream, node, wait, force);
     if (*undrain_cmd) return drawbridge::admin::run_undrain(ctx, upstream, node, wait);
+    if (*reload_cmd) return drawbridge::admin::run_reload(ctx);
     drawbridge::admin::rollout_options options{upstream, exec, {}, drain_wait, health_wait};
     for (std::size_t start = 0; start < nodes.size();) {
       const auto comma = nodes.find(',', start);

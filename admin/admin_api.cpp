@@ -1,5 +1,7 @@
 #include "admin/admin_api.hpp"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -89,6 +91,7 @@ std::vector<std::string> path_of(std::string_view target) { return split_path(ta
 // for reads and for paths outside the API.
 std::string action_of(http::verb method, const std::vector<std::string>& p) {
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") return "tls_reload";
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "config" && p[2] == "reload") return "config_reload";
   if (p.size() < 2 || p[0] != "v1" || p[1] != "upstreams") return "";
   if (method == http::verb::get || method == http::verb::head) return "";
   return p.size() == 6 ? p[5] : method == http::verb::delete_ ? "remove" : "add";
@@ -96,7 +99,7 @@ std::string action_of(http::verb method, const std::vector<std::string>& p) {
 
 // An action name fit for a metric label: one of ours, or "unknown".
 std::string action_label(const std::string& action) {
-  static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload"};
+  static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload", "config_reload"};
   return std::find(std::begin(known), std::end(known), action) != std::end(known) ? action : "unknown";
 }
 
@@ -225,10 +228,18 @@ task<response> admin_api::route(call& c) {
     response res{http::status::ok, 11};
     res.set(http::field::content_type, metrics::exposition_content_type);
     res.set(http::field::cache_control, "no-store");
-    res.body() = render_metrics(control_.rt(), actions_);
+    res.body() = render_metrics(control_.rt(), actions_, &control_.config_state());
     co_return res;
   }
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") co_return co_await reload_tls(c);
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "config" && p[2] == "reload") {
+    if (auto refused = only(http::verb::post, "POST")) co_return *refused;
+    co_return reload_config();
+  }
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "info") {
+    if (auto refused = only(http::verb::get, "GET")) co_return *refused;
+    co_return info();
+  }
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
     co_return error_response(404, "not_found", "no such endpoint");
 
@@ -342,6 +353,40 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
 
 // Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
 // connections go on with theirs. A listener whose files fail keeps its current certificates.
+// 200 with the new generation; 400 with every problem (the lines `drawbridge check` prints) when the
+// file is wrong, 500 when it could not be applied; in both the running config stays.
+response admin_api::reload_config() {
+  const auto result = control_.reload();
+  if (result.status == 200)
+    return json_response(200, json{{"generation", result.generation}, {"config", config_json()}});
+  std::string message;
+  for (const auto& e : result.errors) message += (message.empty() ? "" : "; ") + e;
+  auto body = json{{"error",
+                    {{"code", result.status == 400 ? "invalid_config" : "reload_failed"},
+                     {"message", message},
+                     {"problems", result.errors}}},
+                   {"generation", result.generation}};
+  return json_response(result.status, body);
+}
+
+json admin_api::config_json() const {
+  const auto& s = control_.config_state();
+  return {{"path", s.path},
+          {"sha256", s.sha256},
+          {"generation", s.generation},
+          {"loaded_at",
+           format_utc(std::chrono::duration_cast<std::chrono::milliseconds>(s.loaded_at.time_since_epoch()).count())}};
+}
+
+response admin_api::info() const {
+  return json_response(200, json{{"version", DRAWBRIDGE_VERSION},
+                                 {"pid", static_cast<long>(::getpid())},
+                                 {"started_at", format_utc(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                               control_.config_state().started_at.time_since_epoch())
+                                                               .count())},
+                                 {"config", config_json()}});
+}
+
 task<response> admin_api::reload_tls(call& c) {
   if (auto refused = refuse_method(c.req.method(), http::verb::post, "POST")) co_return *refused;
   const auto errors = proxy::load_certificates(control_.rt().listeners);
@@ -349,10 +394,7 @@ task<response> admin_api::reload_tls(call& c) {
     std::string message;
     for (const auto& e : errors) message += (message.empty() ? "" : "; ") + e;
     spdlog::error("certificate reload failed, the previous certificates stay in use: {}", message);
-    co_return error_response(500, "reload_failed",
-                             message +
-                                 " (the listeners named keep their previous certificates; any other HTTPS "
-                                 "listener was reloaded)");
+    co_return error_response(500, "reload_failed", message + " (every listener keeps its previous certificates)");
   }
   json listeners = json::array();
   for (std::size_t i = 0; i < control_.rt().listeners.size(); ++i) {

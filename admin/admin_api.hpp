@@ -10,12 +10,15 @@
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
 //   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
+//   POST   /v1/config/reload                          re-read the config file and apply it whole (or not at all)
+//   GET    /v1/info                                   version, pid, start time, config path, sha256, generation
 //   GET    /metrics                                   Prometheus text format (token only with admin.metrics_auth)
 //
 // Path segments are percent-decoded ({u} and {n} may hold any character a config allows in a name).
 
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -45,6 +48,9 @@ class admin_api {
   net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n);
   net_types::task<response> reload_tls(call& c);
+  response reload_config();
+  response info() const;
+  nlohmann::ordered_json config_json() const;
   // Waits up to the call's `wait` for the drain (or the removal) to settle, then has the node's tunnels go
   // away (see the .cpp).
   net_types::task<bool> wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group,

@@ -226,6 +226,29 @@ int run_undrain(const cli_context& ctx, const std::string& upstream, const std::
   return node_action(ctx, "undrain", upstream, node, wait, false);
 }
 
+int run_reload(const cli_context& ctx) {
+  const auto client = make_client(ctx);
+  if (!client) return exit_usage;
+  // Resolving node names and loading certificates take a moment; the slack covers them.
+  const auto reply = client->call(http::verb::post, "/v1/config/reload", "", answer_slack);
+  const auto body = json::parse(reply.body, nullptr, false);
+  if (reply.status == 200 && body.is_object() && body.contains("config")) {
+    const auto& config = body["config"];
+    std::cout << "reloaded " << config.value("path", "") << ": generation " << body.value("generation", 0)
+              << " (sha256 " << config.value("sha256", "").substr(0, 12) << ")\n";
+    return exit_ok;
+  }
+  // Every problem on a line of its own, as `drawbridge check` prints them.
+  if (body.is_object() && body.contains("error") && body["error"].contains("problems")) {
+    std::cerr << "reload refused (" << reply.status << " " << body["error"].value("code", "")
+              << "); the running config stays:\n";
+    for (const auto& p : body["error"]["problems"]) std::cerr << "  " << p.get<std::string>() << '\n';
+    return exit_failed;
+  }
+  std::cerr << "reload: " << describe_failure(reply) << '\n';
+  return exit_failed;
+}
+
 int run_rollout(const cli_context& ctx, const rollout_options& options) {
   const auto client = make_client(ctx);
   const auto drain_wait = parse_wait(options.drain_wait, "--drain-wait");

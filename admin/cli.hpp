@@ -1,5 +1,5 @@
 #pragma once
-// The operator's commands: `drawbridge nodes|drain|undrain|rollout`, talking to a running drawbridge's
+// The operator's commands: `drawbridge nodes|drain|undrain|rollout|reload`, talking to a running drawbridge's
 // admin API. Each returns the process exit code: 0 done, 1 refused or failed, 2 bad usage.
 
 #include <optional>
@@ -17,6 +17,8 @@ int run_nodes(const cli_context& ctx, const std::string& upstream);
 int run_drain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait,
               bool force);
 int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait);
+// POST /v1/config/reload: prints the new generation, or every problem with the config file.
+int run_reload(const cli_context& ctx);
 
 struct rollout_options {
   std::string upstream;

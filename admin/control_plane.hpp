@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -34,8 +35,30 @@ struct refusal {
   std::string message;
 };
 
+// What the process runs with: the config file and the reloads applied since start-up (GET /v1/info).
+struct config_status {
+  std::string path;              // the file given to `serve`; empty when there is none (tests)
+  std::string sha256;            // of the file's bytes as last applied
+  std::uint64_t generation = 0;  // reloads applied since start-up
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();  // the process's
+  std::chrono::system_clock::time_point loaded_at = started_at;
+  std::uint64_t reloads_ok = 0;  // since start-up, for /metrics
+  std::uint64_t reloads_failed = 0;
+};
+
+// The outcome of a config reload: 200 applied; 400 the config is wrong, or asks what only a restart can
+// do (nothing changed); 500 it could not be applied (nothing changed); 503 there is no config file.
+struct reload_result {
+  unsigned status = 200;
+  std::vector<std::string> errors;
+  std::uint64_t generation = 0;  // after the reload
+};
+
 class control_plane {
  public:
+  // Puts a runtime into service in the data plane (proxy::server::publish); throws std::invalid_argument
+  // when the data plane cannot take it.
+  using publisher = std::function<void(std::shared_ptr<const proxy::runtime>)>;
   explicit control_plane(std::shared_ptr<const proxy::runtime> rt);
   ~control_plane();
   control_plane(const control_plane&) = delete;
@@ -51,7 +74,19 @@ class control_plane {
   // Where the admin API listens (port 0 resolved); nullopt without an admin listener.
   std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint() const { return admin_endpoint_; }
 
+  // Before start(): where reload() reads the config (`path`, as given to `serve`; its bytes are hashed
+  // for /v1/info) and how it hands a new runtime to the data plane.
+  void enable_reload(std::string path, publisher publish);
+
   // --- control thread only ---
+  // Reads the config file again and applies it whole (see reload_result), keeping the admin state,
+  // health verdicts and counts of every node that stays. `options.reopen_log`: the access log is opened
+  // afresh even if its config did not change (SIGUSR1, after logrotate moved the file).
+  reload_result reload(proxy::build_options options = {});
+  const config_status& config_state() const { return config_status_; }
+  // The access log file opened afresh, with the config in service (SIGUSR1, after logrotate moved the
+  // file away). The problem, if it could not be.
+  std::optional<std::string> reopen_logs();
   boost::asio::io_context& io() { return io_; }
   const proxy::runtime& rt() const { return *runtime_; }
   const token_set& tokens() const { return tokens_; }
@@ -107,11 +142,16 @@ class control_plane {
   net_types::task<std::optional<refusal>> persisted(std::string change);
   // Resumes when the next save completes.
   net_types::task<void> next_save_completion();
+  // reload()'s last step, once nothing can fail any more.
+  void commit(std::shared_ptr<const proxy::runtime> next);
   std::optional<refusal> refuse_addition(const upstream::upstream_group& group, const std::string& name,
                                          const std::optional<conf::host_port>& hp, const std::string& address,
                                          std::uint32_t weight) const;
 
+  // The runtime being served (replaced by reload(); the control thread's copy of the data plane's).
   std::shared_ptr<const proxy::runtime> runtime_;
+  publisher publish_;
+  config_status config_status_;
   boost::asio::io_context io_;
   upstream::health_checker checker_;
   upstream::drain_machine drains_;

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "admin/config_collector.hpp"
 #include "metrics/process_collector.hpp"
 #include "proxy/tls_collector.hpp"
 #include "proxy/worker_collector.hpp"
@@ -10,8 +11,9 @@
 
 namespace drawbridge::admin {
 
-metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions) {
-  return {
+metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions,
+                                           const config_status* config) {
+  metrics::collector_list list = {
       std::make_shared<metrics::process_collector>(),  // drawbridge_build_info first, then process_
       // Before upstream_collector: its requests without an upstream open drawbridge_requests_total.
       std::make_shared<proxy::worker_collector>(*rt.metrics, rt.listeners),
@@ -20,10 +22,12 @@ metrics::collector_list metrics_collectors(const proxy::runtime& rt, const actio
       std::make_shared<proxy::tls_collector>(rt.listeners),
       std::make_shared<admin_actions_collector>(actions),
   };
+  if (config) list.push_back(std::make_shared<config_collector>(*config));
+  return list;
 }
 
-std::string render_metrics(const proxy::runtime& rt, const action_counts& actions) {
-  return metrics::expose(metrics_collectors(rt, actions));
+std::string render_metrics(const proxy::runtime& rt, const action_counts& actions, const config_status* config) {
+  return metrics::expose(metrics_collectors(rt, actions, config));
 }
 
 }  // namespace drawbridge::admin

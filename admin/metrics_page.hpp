@@ -7,6 +7,7 @@
 #include <string>
 
 #include "admin/admin_actions_collector.hpp"
+#include "admin/control_plane.hpp"
 #include "metrics/exposition.hpp"
 #include "proxy/runtime.hpp"
 
@@ -14,10 +15,13 @@ namespace drawbridge::admin {
 
 // The collectors of a scrape of `rt`, in the order a scrape shows them. They read `rt` and `actions` when
 // collected: both must outlive the list.
-metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions);
+// `config`: the reloads (admin/config_collector), when there is a control plane.
+metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions,
+                                           const config_status* config = nullptr);
 
 // Collects and serialises metrics_collectors(rt, actions): the runtime given is the one scraped, so a
 // runtime replaced whole (or a node added) shows at the next scrape without any registry to resize.
-std::string render_metrics(const proxy::runtime& rt, const action_counts& actions);
+std::string render_metrics(const proxy::runtime& rt, const action_counts& actions,
+                           const config_status* config = nullptr);
 
 }  // namespace drawbridge::admin

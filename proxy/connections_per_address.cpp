@@ -27,7 +27,7 @@ bool connections_per_address::try_open(const ip::address& address) {
   const auto k = key_of(address);
   const std::lock_guard lock(mutex_);
   auto& count = open_[k];
-  if (count >= limit_) {
+  if (count >= limit_.load(std::memory_order_relaxed)) {
     if (count == 0) open_.erase(k);
     return false;
   }

@@ -8,6 +8,7 @@
 // when the limit is on; the request path never touches it.
 
 #include <array>
+#include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <mutex>
@@ -17,9 +18,15 @@ namespace drawbridge::proxy {
 
 class connections_per_address {
  public:
-  explicit connections_per_address(std::uint64_t limit) : limit_(limit) {}
+  explicit connections_per_address(std::uint64_t limit) : enabled_(limit != 0), limit_(limit) {}
 
-  bool enabled() const { return limit_ != 0; }
+  // Whether connections are counted at all: fixed for the process (a connection opened while nothing was
+  // counted must not be subtracted at its end), so a reload may change the limit but not turn it on or off.
+  bool enabled() const { return enabled_; }
+  // Any thread (a config reload): the limit for connections opened from now on; those open stay.
+  void set_limit(std::uint64_t limit) {
+    if (enabled_ && limit != 0) limit_.store(limit, std::memory_order_relaxed);
+  }
   // Counts a new connection from `address`; false (and nothing counted) when that address has `limit`
   // open already.
   bool try_open(const boost::asio::ip::address& address);
@@ -35,7 +42,8 @@ class connections_per_address {
   };
   static key key_of(const boost::asio::ip::address& address);
 
-  const std::uint64_t limit_;
+  const bool enabled_;
+  std::atomic<std::uint64_t> limit_;
   mutable std::mutex mutex_;
   std::unordered_map<key, std::uint64_t, key_hash> open_;
 };

@@ -37,8 +37,8 @@ struct listener {
   mutable std::atomic<std::uint64_t> full{0};     // the others (kept apart so each count only grows)
 };
 
-// Loads the certificates of every HTTPS listener (at start-up, and again on reload). A listener whose
-// certificates fail to load keeps the contexts it has. Returns one line per problem, naming the listener
+// Loads the certificates of every HTTPS listener (again, on a config reload). All or nothing: when any
+// fails to load, every listener keeps the contexts it has. Returns one line per problem, naming the listener
 // and the file ("listeners[1].tls: certs/a.key: the key does not match the certificate in certs/a.pem").
 // Warns in the log about certificates that expire within 14 days.
 std::vector<std::string> load_certificates(const std::vector<std::shared_ptr<listener>>& listeners);

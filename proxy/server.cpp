@@ -23,7 +23,6 @@ server::~server() {
 
 void server::start() {
   const auto& config = runtime_->config;
-  log_ = std::make_unique<access_log>(config.access_log);
   unsigned count = config.workers;
   if (count == 0)
     count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
@@ -41,7 +40,7 @@ void server::start() {
     wanted.emplace_back(ip, address.port);
   }
   for (unsigned id = 0; id < count; ++id) {
-    auto w = std::make_unique<worker>(id, source_, *log_, connections_, per_address_);
+    auto w = std::make_unique<worker>(id, source_, connections_, per_address_);
     const auto& targets = id == 0 ? wanted : endpoints_;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       try {
@@ -80,6 +79,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
     for (const auto& r : refusals) all.append(all.empty() ? "" : "; ").append(r);
     throw std::invalid_argument(all);
   }
+  per_address_.set_limit(next->config.limits.max_connections_per_ip);
   source_.publish(std::move(next));
 }
 

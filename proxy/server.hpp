@@ -48,7 +48,6 @@ class server {
  private:
   std::shared_ptr<const runtime> runtime_;  // the first: what the process was started with
   runtime_source source_;
-  std::unique_ptr<access_log> log_;
   std::atomic<std::uint64_t> connections_{0};
   connections_per_address per_address_;
   std::vector<std::unique_ptr<worker>> workers_;

@@ -82,6 +82,9 @@ void session<Stream>::apply_runtime(const net::ip::address& peer) {
 
 template <typename Stream>
 void session<Stream>::follow_worker_runtime() {
+  // The worker looks at the source first (one atomic load), so that a request that starts just after a
+  // reload answered is served with the new config, not at the worker's next tick.
+  worker_.follow_source();
   const auto& current = worker_.current_runtime();
   if (current == rt_) return;  // the usual case: one comparison per request
   // The listener stays: every runtime the worker takes has this very one (server::publish).
@@ -619,7 +622,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
 template <typename Stream>
 void session<Stream>::finish(const access_record& record, const upstream::upstream_group* upstream,
                              const upstream::node* n) {
-  worker_.log().write(record);
+  rt_->log->write(record);
   worker_.count_request(record, upstream, n);
 }
 

@@ -20,13 +20,12 @@ namespace drawbridge::proxy {
 using tcp = net::ip::tcp;
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-worker::worker(unsigned id, const runtime_source& source, access_log& log, std::atomic<std::uint64_t>& connections,
+worker::worker(unsigned id, const runtime_source& source, std::atomic<std::uint64_t>& connections,
                connections_per_address& per_address)
     : id_(id),
       source_(source),
       runtime_generation_(source.generation()),
       runtime_(source.current()),
-      log_(log),
       connections_(connections),
       per_address_(per_address),
       stats_(runtime_->metrics->attach(id)),
@@ -58,10 +57,41 @@ upstream_view& worker::view(const upstream::upstream_group& group) {
     made->group = group.shared_from_this();
     made->stats = &runtime_->metrics->upstream(group.name()).of(id_);
     found = views_.emplace_back(std::move(made)).get();
+    refresh(*found, group.generation());
+    take_over_pools(*found);
+    return *found;
   }
   const auto generation = group.generation();
   if (generation != found->generation) refresh(*found, generation);
   return *found;
+}
+
+// A config reload made a new group of an upstream: the idle connections of the nodes it took over from
+// the previous group (the same node objects) come along, unless the way to the nodes changed (TLS). Only
+// into a view of the current runtime, and only from views of older ones (a session still on an older
+// runtime that makes a view again must not take them back).
+void worker::take_over_pools(upstream_view& fresh) {
+  const auto& group = *fresh.group;
+  if (!in_current_runtime(group)) return;
+  for (const auto& held : views_) {
+    auto& old = *held;
+    if (&old == &fresh || old.group->name() != group.name() || !old.pool || in_current_runtime(*old.group)) continue;
+    if (old.group->config().tls != group.config().tls) continue;
+    for (std::size_t i = 0; i < fresh.nodes->size(); ++i)
+      if (const int j = old.index_of((*fresh.nodes)[i].get()); j >= 0)
+        fresh.pool->take_over(*old.pool, j, static_cast<int>(i));
+  }
+}
+
+// Views of upstreams the current runtime no longer has (a reload replaced or removed them) go, with their
+// idle connections. A session still on an older runtime that needs one again gets a fresh view.
+void worker::drop_stale_views() {
+  std::erase_if(views_, [&](const std::unique_ptr<upstream_view>& v) { return !in_current_runtime(*v->group); });
+}
+
+bool worker::in_current_runtime(const upstream::upstream_group& group) const {
+  const auto& now = runtime_->upstreams;
+  return std::any_of(now.begin(), now.end(), [&](const auto& g) { return g.get() == &group; });
 }
 
 void worker::refresh(upstream_view& v, std::uint64_t generation) {
@@ -123,6 +153,10 @@ void worker::follow_source() {
   if (generation == runtime_generation_) return;
   runtime_generation_ = generation;
   runtime_ = source_.current();
+  // The new runtime's views first (a replaced upstream's new view takes the old one's idle connections
+  // over), then the old ones go. Nothing holds a view across this: callers are the accept loop and the tick.
+  for (const auto& g : runtime_->upstreams) view(*g);
+  drop_stale_views();
 }
 
 metrics::listener_shard& worker::listener_stats(const listener& l) {
@@ -220,8 +254,6 @@ void worker::remove_session(session_base* s) {
 }
 
 task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
-  // Fixed for the process: limits.max_connections is a count shared by every worker (server.hpp).
-  const auto max_connections = runtime_->config.limits.max_connections;
   net_types::timer backoff(ioc_.get_executor());
   tcp::endpoint peer;  // filled by accept itself: no getpeername() per connection
   for (;;) {
@@ -236,7 +268,8 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
     }
     follow_source();  // the session starts on the current runtime
     auto rt = runtime_;
-    if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+    // A count shared by every worker (server.hpp); the limit is the current runtime's (a reload may move it).
+    if (connections_.fetch_add(1, std::memory_order_relaxed) >= rt->config.limits.max_connections) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
       listener_stats(l).refused.add();
       boost::system::error_code ignored;
@@ -315,6 +348,8 @@ task<void> worker::tick_loop() {
     node_slot_freed();  // other workers' requests may have given slots back (the woken one passes it on)
     close_tunnels_told_to_go();
     close_idle_to_unwanted_nodes();
+    // Views a session on an older runtime made again since the reload (nothing holds one across a tick).
+    if (views_.size() > runtime_->upstreams.size()) drop_stale_views();
     if (tick % 20 == 0)
       for (auto& v : views_) v->pool->sweep(now);
     ticks_.fetch_add(1, std::memory_order_release);  // after the tick's work: what a waiting test relies on

@@ -50,7 +50,7 @@ class worker {
   // `connections` counts open downstream connections across all workers (limits.max_connections),
   // `per_address` those of each client address (limits.max_connections_per_ip).
   // `source`: where the worker finds the current runtime (it must outlive the worker).
-  worker(unsigned id, const runtime_source& source, access_log& log, std::atomic<std::uint64_t>& connections,
+  worker(unsigned id, const runtime_source& source, std::atomic<std::uint64_t>& connections,
          connections_per_address& per_address);
   ~worker();
   worker(const worker&) = delete;
@@ -72,11 +72,14 @@ class worker {
   boost::asio::io_context& io() { return ioc_; }
   // The runtime new requests are served with (a session takes it between requests: session_base::rt).
   const std::shared_ptr<const runtime>& current_runtime() const { return runtime_; }
+  // Takes the source's runtime when a new one was published (one atomic load when not). Called at each
+  // accept, tick and request start; the caller must hold no upstream_view reference (views of upstreams
+  // the new runtime dropped go).
+  void follow_source();
   // The worker's view of an upstream, made on first use and refreshed first if its node list changed
   // (one atomic load).
   upstream_view& view(const upstream::upstream_group& group);
   request_id_generator& ids() { return ids_; }
-  access_log& log() { return log_; }
   bool stopping() const { return stopping_; }
   void add_session(session_base* s);
   void remove_session(session_base* s);
@@ -117,8 +120,6 @@ class worker {
 
  private:
   task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
-  // Takes the source's runtime when a new one was published (one atomic load when not).
-  void follow_source();
   // The counts of a listener, by its name (cached per worker).
   metrics::listener_shard& listener_stats(const listener& l);
   task<void> tick_loop();
@@ -141,7 +142,6 @@ class worker {
   // follow_source() take the same snapshot again), and its runtime as of the last follow_source().
   std::uint64_t runtime_generation_;
   std::shared_ptr<const runtime> runtime_;
-  access_log& log_;
   std::atomic<std::uint64_t>& connections_;
   connections_per_address& per_address_;
   metrics::worker_shard& stats_;
@@ -149,10 +149,12 @@ class worker {
   std::vector<std::shared_ptr<const listener>> acceptor_listeners_;  // parallel to acceptors_
   void refresh(upstream_view& v, std::uint64_t generation);
   void close_idle_to_unwanted_nodes();
+  void take_over_pools(upstream_view& fresh);
+  void drop_stale_views();
+  bool in_current_runtime(const upstream::upstream_group& group) const;
 
-  // Few (one per upstream): found by a linear scan. A view lives as long as the worker: a runtime may
-  // route differently, but its upstreams are the ones the worker started with (server::publish). A
-  // reload that adds or drops upstreams must also drop the views no session's runtime lists any more.
+  // Few (one per upstream): found by a linear scan. Made on first use; dropped at a tick once the current
+  // runtime no longer lists its upstream (drop_stale_views).
   std::vector<std::unique_ptr<upstream_view>> views_;
   std::vector<std::pair<std::string, metrics::listener_shard*>> listener_stats_;
   request_id_generator ids_;

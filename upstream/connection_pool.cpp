@@ -105,6 +105,13 @@ void connection_pool::reassign(const std::vector<int>& old_index) {
   idle_ = std::move(moved);
 }
 
+void connection_pool::take_over(connection_pool& from, int from_node, int node) {
+  auto& source = from.idle_[static_cast<std::size_t>(from_node)];
+  auto& target = idle_[static_cast<std::size_t>(node)];
+  for (auto& c : source) target.push_back(std::move(c));  // oldest first in each: close enough
+  source.clear();
+}
+
 void connection_pool::close_all() {
   for (std::size_t i = 0; i < idle_.size(); ++i) close_node(static_cast<int>(i));
 }

@@ -61,6 +61,10 @@ class connection_pool {
   // Idle connections follow their node; those to nodes no longer listed are closed.
   void reassign(const std::vector<int>& old_index);
 
+  // A config reload replaced the upstream: `from`'s idle connections to its node `from_node` (the same
+  // server as this pool's `node`) move here.
+  void take_over(connection_pool& from, int from_node, int node);
+
   std::size_t idle_count(int node) const { return idle_[static_cast<std::size_t>(node)].size(); }
 
  private:

@@ -58,9 +58,30 @@ void drain_machine::act_on_deadline(const upstream_group& group, node& n, tracke
                n.name(), group.name(), t.tunnels_asked);
 }
 
+void drain_machine::retire(std::shared_ptr<upstream_group> previous, node& n, time_point now,
+                           time_point tunnel_deadline) {
+  if (std::find(retiring_.begin(), retiring_.end(), previous) == retiring_.end()) retiring_.push_back(previous);
+  spdlog::info("node {} of upstream {} is no longer configured: draining, then removed", n.name(), previous->name());
+  close_tunnels_at(n, tunnel_deadline);
+  remove(*previous, n, /*force=*/true, now);
+}
+
 bool drain_machine::tick(time_point now) {
   bool changed = false;
-  for (const auto& group : groups_) {
+  for (const auto& group : groups_) changed |= tick(*group, now);
+  for (const auto& group : retiring_) tick(*group, now);  // nothing a state store keeps
+  // A replaced upstream object is let go once nothing it holds is still on its way out.
+  std::erase_if(retiring_, [&](const auto& group) {
+    const auto nodes = group->nodes();
+    return std::none_of(nodes->begin(), nodes->end(), [&](const auto& n) { return tracked_.count(n.get()) != 0; });
+  });
+  return changed;
+}
+
+bool drain_machine::tick(upstream_group& group_ref, time_point now) {
+  bool changed = false;
+  auto* group = &group_ref;
+  {
     const auto snapshot = group->nodes();
     node_list kept;
     bool removed_any = false;

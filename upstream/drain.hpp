@@ -52,6 +52,13 @@ class drain_machine {
   // Returns how many tunnels were open when they were asked to go.
   std::int64_t deadline_passed(const upstream_group& group, node& n, time_point now);
 
+  // A config reload: `groups` are the upstreams now (nodes they took over keep what is tracked of them).
+  void adopt(std::vector<std::shared_ptr<upstream_group>> groups) { groups_ = std::move(groups); }
+  // A config reload left `n` out: it drains (forced: the config says so) in the upstream object it was in
+  // (`previous`, which requests still on the older runtime use), its tunnels are asked to go at
+  // `tunnel_deadline`, and once drained it leaves that object's list.
+  void retire(std::shared_ptr<upstream_group> previous, node& n, time_point now, time_point tunnel_deadline);
+
   // Settles draining nodes with nothing in flight, removes the drained ones marked for removal, acts on
   // deadlines. True when an admin state or a node list changed (something to persist).
   bool tick(time_point now);
@@ -66,7 +73,11 @@ class drain_machine {
   void act_on_deadline(const upstream_group& group, node& n, tracked& t, time_point now);
   static bool still_draining(const node& n, const tracked& t);
 
+  bool tick(upstream_group& group, time_point now);
+
   std::vector<std::shared_ptr<upstream_group>> groups_;
+  // Upstream objects a reload replaced, kept while nodes it left out still drain in them.
+  std::vector<std::shared_ptr<upstream_group>> retiring_;
   std::map<const node*, tracked> tracked_;
 };
 

@@ -79,17 +79,62 @@ void health_checker::start() {
 
 void health_checker::stop() {
   stopped_ = true;
-  for (auto& [_, w] : watched_) {
-    w->done = true;
-    w->interval_timer.cancel();
-    w->timeout_timer.cancel();
-    // Only closed, not freed: a probe may have an operation in progress on it, which now completes with
-    // an error; the probe's coroutine frees the connection when it sees `done`.
-    if (w->connection) {
-      boost::system::error_code ignored;
-      w->connection->socket.close(ignored);
+  for (auto& [_, w] : watched_) end(*w);
+}
+
+void health_checker::end(watched& w) {
+  w.done = true;
+  w.interval_timer.cancel();
+  w.timeout_timer.cancel();
+  // Only closed, not freed: a probe may have an operation in progress on it, which now completes with
+  // an error; the probe's coroutine frees the connection when it sees `done`.
+  if (w.connection) {
+    boost::system::error_code ignored;
+    w.connection->socket.close(ignored);
+  }
+}
+
+void health_checker::adopt(std::vector<std::shared_ptr<upstream_group>> groups) {
+  groups_ = std::move(groups);
+  const auto now = steady_now_ms();
+  std::map<const node*, std::shared_ptr<watched>> next;
+  std::vector<std::shared_ptr<watched>> started;
+  for (const auto& group : groups_) {
+    const auto& config = group->config().health_check;
+    for (const auto& n : *group->nodes()) {
+      if (!config.enabled) {
+        // Checks turned off: nothing will ever change a verdict again, so the node is taken as healthy.
+        if (n->health.load() != health_state::healthy) n->record_health(health_state::healthy, now);
+        continue;
+      }
+      const auto it = watched_.find(n.get());
+      if (it != watched_.end() && it->second->group == group) {
+        next[n.get()] = it->second;  // the same upstream object: nothing changed for this loop
+        continue;
+      }
+      // A new loop under the new upstream's settings. A node checked before keeps its verdict and its run
+      // of passes and failures; a node new to checks needs healthy_threshold passes to change its verdict.
+      auto w = std::make_shared<watched>(io_, group, n);
+      if (it != watched_.end()) {
+        w->counter = it->second->counter;
+        w->last = it->second->last;
+        w->at_start_up = it->second->at_start_up;
+      } else {
+        w->at_start_up = false;
+        w->counter.reset(now + config.start_period.count(), /*first_probe_decides=*/false);
+      }
+      next[n.get()] = w;
+      started.push_back(w);
     }
   }
+  // Loops that were not carried over end (their node left, or its upstream changed or stopped checking).
+  for (auto& [n, w] : watched_) {
+    const auto it = next.find(n);
+    if (it == next.end() || it->second != w) end(*w);
+  }
+  watched_ = std::move(next);
+  if (stopped_) return;
+  for (const auto& w : started) spawn_probe_loop(w);
 }
 
 void health_checker::watch(const std::shared_ptr<upstream_group>& group, const std::shared_ptr<node>& n) {

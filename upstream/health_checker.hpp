@@ -46,6 +46,12 @@ class health_checker {
   // an upstream without health checks becomes healthy right away.
   void reset(upstream_group& group, node& n);
 
+  // A config reload: these are the upstreams now. A node that kept its upstream object keeps its probe
+  // loop; one whose upstream changed gets a loop under the new settings, keeping its verdict and its
+  // counts; a node no longer listed stops being checked. Under an upstream without checks every node is
+  // healthy.
+  void adopt(std::vector<std::shared_ptr<upstream_group>> groups);
+
   // The last completed probe, if any.
   std::optional<probe_record> last_probe(const node& n) const;
 
@@ -53,6 +59,7 @@ class health_checker {
   struct watched;
   net_types::task<void> probe_loop(std::shared_ptr<watched> w);
   void spawn_probe_loop(const std::shared_ptr<watched>& w);
+  void end(watched& w);
   net_types::task<void> probe(std::shared_ptr<watched> w);
   net_types::task<std::string> exchange(std::shared_ptr<watched> w, unsigned& status, std::string& body);
   void apply(watched& w, bool passed, const std::string& why);

@@ -77,7 +77,9 @@ class node {
   const std::string& name() const { return name_; }
   const std::string& address() const { return address_text_; }
   const conf::host_port& host_port() const { return address_; }
-  std::uint32_t weight() const { return weight_; }
+  std::uint32_t weight() const { return weight_.load(std::memory_order_relaxed); }
+  // Control thread: a config reload changed the node's weight. Balancers read it at each pick.
+  void set_weight(std::uint32_t weight) { weight_.store(weight, std::memory_order_relaxed); }
   // Resolved once at start-up; tried in order on connect.
   const std::vector<boost::asio::ip::tcp::endpoint>& endpoints() const { return endpoints_; }
 
@@ -234,7 +236,7 @@ class node {
   std::string name_;
   conf::host_port address_;
   std::string address_text_;
-  std::uint32_t weight_;
+  std::atomic<std::uint32_t> weight_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
   ejection_record ejection_;  // guarded by the upstream's ejection lock
   mutable warning_limiter warnings_;

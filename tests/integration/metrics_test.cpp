@@ -129,13 +129,8 @@ std::string scrape(std::uint16_t admin_port) {
 
 // Runs a shell command; its exit status and output (stdout and stderr).
 std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  char chunk[4096];
-  while (const auto n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  auto result = run_shell(command);
+  return {result.exit_code, std::move(result.out)};
 }
 
 // promtool comes with the Debian package prometheus, which scripts/install-deps installs.

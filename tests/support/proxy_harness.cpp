@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -102,6 +103,20 @@ bool proxy_under_test::wait_for_ticks(unsigned ticks, std::chrono::milliseconds 
       deadline);
 }
 
+command_result run_shell(const std::string& command) {
+  command_result result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) {
+    result.out = "popen failed";
+    return result;
+  }
+  char chunk[4096];
+  while (const auto n = std::fread(chunk, 1, sizeof chunk, pipe)) result.out.append(chunk, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
 std::string write_temp_file(const std::string& text, const std::string& suffix) {
   std::string pattern = "/tmp/drawbridge-test-XXXXXX" + suffix;
   std::vector<char> name(pattern.begin(), pattern.end());
@@ -164,10 +179,13 @@ struct spawned_proxy::shared_log {
   std::string text;
 };
 
-spawned_proxy::spawned_proxy(const std::string& config_json, int stdout_fd) {
+spawned_proxy::spawned_proxy(const std::string& config_json, int stdout_fd,
+                             const std::vector<std::string>& extra_args) {
   config_path_ = write_temp_file(config_json);
   int fd = -1;
-  pid_ = spawn(DRAWBRIDGE_BINARY, {"serve", "--config", config_path_}, fd, stdout_fd);
+  std::vector<std::string> args = {"serve", "--config", config_path_};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(DRAWBRIDGE_BINARY, args, fd, stdout_fd);
   if (pid_ < 0) return;
   static constexpr std::string_view listening = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;

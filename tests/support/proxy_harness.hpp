@@ -70,14 +70,17 @@ std::string single_node_config_json(std::uint16_t node_port, unsigned workers = 
 class spawned_proxy {
  public:
   // `stdout_fd`: where the binary's stdout goes (the caller keeps its own copy); -1 = with stderr, read by
-  // the harness.
-  explicit spawned_proxy(const std::string& config_json, int stdout_fd = -1);
+  // the harness. `extra_args` follow `serve --config FILE`.
+  explicit spawned_proxy(const std::string& config_json, int stdout_fd = -1,
+                         const std::vector<std::string>& extra_args = {});
   ~spawned_proxy();
 
   bool started() const { return port_ != 0; }
   std::uint16_t port() const { return port_; }
   std::uint16_t admin_port() const { return admin_port_; }  // when the config has an admin block
   pid_t pid() const { return pid_; }
+  // The config file it was started with (a test rewrites it, then reloads).
+  const std::string& config_path() const { return config_path_; }
   const std::string& output() const { return output_; }  // stderr until it reported its port
   std::string log() const;                               // everything it wrote so far (start-up included)
   // Sends SIGTERM and returns the exit status (or -1).
@@ -121,6 +124,9 @@ struct command_result {
 // Runs the drawbridge binary with arguments, waits for it (at most `limit`).
 command_result run_drawbridge(const std::vector<std::string>& args,
                               std::chrono::milliseconds limit = std::chrono::seconds(20));
+
+// Runs a command with /bin/sh; its exit status (-1 when killed) and its stdout and stderr together.
+command_result run_shell(const std::string& command);
 
 // Writes `text` to a fresh temporary file and returns its path.
 std::string write_temp_file(const std::string& text, const std::string& suffix = ".json");

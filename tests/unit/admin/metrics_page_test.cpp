@@ -21,7 +21,7 @@ bool has_line(const std::string& text, const std::string& line) {
 // one node, and the workers' shards.
 std::unique_ptr<proxy::runtime> make_runtime() {
   auto rt = std::unique_ptr<proxy::runtime>(new proxy::runtime{
-      conf::config{}, {}, {}, proxy::route_table({}, {}), nullptr, std::chrono::system_clock::now()});
+      conf::config{}, {}, {}, proxy::route_table({}, {}), nullptr, nullptr, std::chrono::system_clock::now()});
   conf::listener_config plain, https;
   plain.address = {"127.0.0.1", 8080};
   https.address = {"127.0.0.1", 8443};

@@ -228,3 +228,23 @@ TEST(drain, undrain_cancels_a_pending_removal) {
   EXPECT_FALSE(n.removed);
   EXPECT_EQ(f.group->nodes()->size(), 3u);
 }
+
+TEST(drain, a_node_a_reload_left_out_drains_in_its_old_upstream_then_leaves_it) {
+  fixture f(3, 3);                      // min_available 3: a retirement is forced all the same (the config says so)
+  auto replacement = make_group(2, 1);  // what the reload made of the upstream (other node objects)
+  const auto left_out = f.group->nodes()->at(1);
+  auto held = left_out->try_admit(0);  // a request still on the previous runtime
+  f.drains.adopt({replacement});
+  f.drains.retire(f.group, *left_out, t0, t0 + 5s);
+  EXPECT_EQ(left_out->admin, admin_state::draining);
+  EXPECT_FALSE(f.drains.tick(t0 + 1s));  // nothing a state store keeps changed: the old object is out of it
+  EXPECT_EQ(f.group->nodes()->size(), 3u);
+
+  held.release();
+  f.drains.tick(t0 + 2s);
+  EXPECT_EQ(left_out->admin, admin_state::drained);
+  EXPECT_TRUE(left_out->removed);
+  ASSERT_EQ(f.group->nodes()->size(), 2u);
+  EXPECT_EQ(f.group->find(left_out->name()), nullptr);
+  EXPECT_EQ(replacement->nodes()->size(), 2u);  // the new upstream object is not touched
+}

@@ -1,0 +1,324 @@
+// Config reload on the real binary (issue 18): SIGHUP, POST /v1/config/reload and `drawbridge reload`
+// re-read the file given to `serve` and apply it whole, keeping open connections, node state and counts;
+// a config that is wrong changes nothing and says why.
+
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "tests/support/fake_node.hpp"
+#include "tests/support/keepalive_load.hpp"
+#include "tests/support/metrics_scrape.hpp"
+#include "tests/support/notify_socket.hpp"
+#include "tests/support/proxy_harness.hpp"
+#include "tests/support/scratch_dir.hpp"
+#include "tests/support/test_client.hpp"
+#include "tests/support/wait.hpp"
+#include "tests/support/websocket_nodes.hpp"
+
+using namespace drawbridge::testing;
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct node_entry {
+  std::string name;
+  std::uint16_t port;
+  unsigned weight = 1;
+};
+
+json upstream(const std::string& name, const std::vector<node_entry>& nodes) {
+  json list = json::array();
+  for (const auto& n : nodes)
+    list.push_back({{"name", n.name}, {"address", "127.0.0.1:" + std::to_string(n.port)}, {"weight", n.weight}});
+  return {{"name", name}, {"nodes", list}};
+}
+
+// One listener and the admin API on 127.0.0.1:0, upstream "app" over `nodes` (routed to by "/" unless
+// `extra` says otherwise), and `extra` merged in last (RFC 7386: an array in it replaces the whole array).
+std::string config_json(const std::vector<node_entry>& nodes, const json& extra = json::object()) {
+  json config = {{"workers", 1},
+                 {"listeners", {{{"address", "127.0.0.1:0"}}}},
+                 {"access_log", {{"path", "off"}}},
+                 {"admin", {{"address", "127.0.0.1:0"}}},
+                 {"timeouts", {{"shutdown_grace", "5s"}}},
+                 {"log_level", "info"},
+                 {"upstreams", json::array({upstream("app", nodes)})}};
+  config.merge_patch(extra);
+  return config.dump();
+}
+
+void rewrite(const spawned_proxy& proxy, const std::string& text) {
+  std::ofstream out(proxy.config_path(), std::ios::trunc);
+  out << text;
+}
+
+std::string node_of(const http_response& r) {
+  if (r.status != 200) return "status " + std::to_string(r.status) + " " + r.error;
+  return json::parse(r.body)["node"];
+}
+
+json info(std::uint16_t admin_port) {
+  test_client admin(admin_port);
+  const auto res = admin.get("/v1/info");
+  return json::parse(res.body, nullptr, false);
+}
+
+http_response reload(std::uint16_t admin_port) {
+  test_client admin(admin_port);
+  return admin.request(http::verb::post, "/v1/config/reload");
+}
+
+}  // namespace
+
+TEST(config_reload, adds_a_node_and_a_route_keeping_the_connection_and_the_counts) {
+  fake_node a({.name = "a"}), b({.name = "b"}), c({.name = "c"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  const auto before = info(proxy.admin_port());
+  EXPECT_EQ(before["config"]["generation"], 0);
+  EXPECT_EQ(before["config"]["path"], proxy.config_path());
+  EXPECT_EQ(before["pid"], proxy.pid());
+
+  test_client kept(proxy.port());
+  ASSERT_EQ(node_of(kept.get("/x")), "a");
+
+  // node2 joins "app"; "/other/" goes to a new upstream.
+  const std::vector<node_entry> both = {{"node1", a.port()}, {"node2", b.port()}};
+  rewrite(proxy, config_json(both, {{"upstreams", {upstream("app", both), upstream("other", {{"c1", c.port()}})}},
+                                    {"routes", json::array({json{{"path_prefix", "/other/"}, {"upstream", "other"}},
+                                                            json{{"path_prefix", "/"}, {"upstream", "app"}}})}}));
+  const auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(json::parse(res.body)["generation"], 1);
+
+  // The same connection: both nodes of "app" answer now, and the new route leads to the new upstream.
+  std::set<std::string> seen;
+  for (int i = 0; i < 6; ++i) {
+    const auto r = kept.get("/x");
+    EXPECT_TRUE(r.keep_alive);
+    seen.insert(node_of(r));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(node_of(kept.get("/other/y")), "c");
+  EXPECT_EQ(a.connections() + b.connections() + c.connections(), 3u);  // pooled: one connection each
+
+  const auto after = info(proxy.admin_port());
+  EXPECT_EQ(after["config"]["generation"], 1);
+  EXPECT_NE(after["config"]["sha256"], before["config"]["sha256"]);
+  EXPECT_EQ(after["started_at"], before["started_at"]);
+  // Counts went on: 1 + 6 requests to "app" across both runtimes.
+  EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_requests_total").value_or(-1), 8);
+  EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_config_generation").value_or(-1), 1);
+}
+
+TEST(config_reload, a_wrong_config_is_refused_with_every_problem_and_changes_nothing) {
+  fake_node a({.name = "a"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client kept(proxy.port());
+  ASSERT_EQ(node_of(kept.get("/x")), "a");
+
+  // Two problems at once: both are named, with their JSON paths.
+  rewrite(proxy, config_json({{"node1", a.port()}}, {{"timeouts", {{"connect", "soon"}}}, {"limits", {{"max_connections", "many"}}}}));
+  const auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 400u) << res.body;
+  const auto body = json::parse(res.body);
+  EXPECT_EQ(body["error"]["code"], "invalid_config");
+  EXPECT_EQ(body["generation"], 0);
+  const auto problems = body["error"]["problems"].dump();
+  EXPECT_NE(problems.find("timeouts.connect"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("limits.max_connections"), std::string::npos) << problems;
+  // What only a restart can change is refused the same way.
+  rewrite(proxy, config_json({{"node1", a.port()}}, {{"workers", 2}}));
+  const auto fixed = reload(proxy.admin_port());
+  EXPECT_EQ(fixed.status, 400u) << fixed.body;
+  EXPECT_NE(fixed.body.find("workers: read once at start-up"), std::string::npos) << fixed.body;
+
+  EXPECT_EQ(node_of(kept.get("/x")), "a");
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 0);
+  EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_config_reloads_total").value_or(-1), 2);
+  EXPECT_TRUE(wait_for([&] { return proxy.log().find("config reload refused") != std::string::npos; }))
+      << proxy.log();
+}
+
+TEST(config_reload, sighup_reloads_and_a_drained_node_stays_drained_with_its_new_weight) {
+  fake_node a({.name = "a"}), b({.name = "b"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}, {"node2", b.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client admin(proxy.admin_port());
+  ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/drain?wait=5s").status, 200u);
+
+  rewrite(proxy, config_json({{"node1", a.port(), 3}, {"node2", b.port(), 7}}));
+  ASSERT_EQ(::kill(proxy.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_for([&] { return info(proxy.admin_port())["config"]["generation"] == 1; })) << proxy.log();
+
+  const auto node2 = json::parse(admin.get("/v1/upstreams/app/nodes/node2").body);
+  EXPECT_EQ(node2["state"], "drained");
+  EXPECT_EQ(node2["weight"], 7);
+  test_client client(proxy.port());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(node_of(client.get("/x")), "a");
+}
+
+TEST(config_reload, a_node_left_out_finishes_its_request_then_leaves) {
+  fake_node a({.name = "a"}), b({.name = "b"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}, {"node2", b.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  // A slow request on node2 (round robin: the second request of a connection goes there).
+  test_client first(proxy.port());
+  ASSERT_EQ(node_of(first.get("/x")), "a");
+  test_client slow(proxy.port());
+  auto in_flight = std::async(std::launch::async, [&] { return slow.get("/slow?delay_ms=800"); });
+  ASSERT_TRUE(wait_for([&] { return b.requests() + b.open_connections() > 0; }));
+
+  rewrite(proxy, config_json({{"node1", a.port()}}));
+  const auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 200u) << res.body;
+  test_client admin(proxy.admin_port());
+  // Not listed any more, and no new request goes there, while the one under way completes.
+  const auto listing = json::parse(admin.get("/v1/upstreams/app").body);
+  EXPECT_EQ(listing["nodes"].size(), 1u) << listing.dump();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(node_of(first.get("/x")), "a");
+  const auto answered = in_flight.get();
+  EXPECT_EQ(answered.status, 200u) << answered.error;
+  EXPECT_EQ(node_of(answered), "b");
+  EXPECT_TRUE(wait_for([&] { return proxy.log().find("node node2 removed from upstream app") != std::string::npos; }))
+      << proxy.log();
+}
+
+TEST(config_reload, the_reload_command_prints_the_generation_or_the_problems) {
+  fake_node a({.name = "a"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  const auto url = "http://127.0.0.1:" + std::to_string(proxy.admin_port());
+  const auto ok = run_drawbridge({"reload", "--admin", url});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("generation 1"), std::string::npos) << ok.out;
+
+  rewrite(proxy, "{\"listeners\": [");
+  const auto bad = run_drawbridge({"reload", "--admin", url});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("reload refused (400 invalid_config)"), std::string::npos) << bad.out;
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 1);
+}
+
+TEST(config_reload, sigusr1_reopens_the_access_log_that_logrotate_moved) {
+  fake_node a({.name = "a"});
+  const auto path = write_temp_file("", ".log");
+  spawned_proxy proxy(config_json({{"node1", a.port()}}, {{"access_log", {{"path", path}}}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  auto lines_in = [](const std::string& file) {
+    std::ifstream in(file);
+    std::string line;
+    int count = 0;
+    while (std::getline(in, line)) ++count;
+    return count;
+  };
+  test_client client(proxy.port());
+  ASSERT_EQ(client.get("/before").status, 200u);
+  ASSERT_TRUE(wait_for([&] { return lines_in(path) == 1; }));
+  const auto rotated = path + ".1";
+  ASSERT_EQ(std::rename(path.c_str(), rotated.c_str()), 0);
+  ASSERT_EQ(::kill(proxy.pid(), SIGUSR1), 0);
+  ASSERT_TRUE(wait_for([&] { return proxy.log().find("access log reopened") != std::string::npos; })) << proxy.log();
+  ASSERT_EQ(client.get("/after").status, 200u);
+  EXPECT_TRUE(wait_for([&] { return lines_in(path) == 1; })) << lines_in(path);
+  EXPECT_EQ(lines_in(rotated), 1);
+  std::remove(path.c_str());
+  std::remove(rotated.c_str());
+}
+
+TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocket_tunnel) {
+  fake_node a({.name = "a"}), b({.name = "b"}), c({.name = "c"});
+  echo_node ws_node;
+  const auto log_one = write_temp_file("", ".log");
+  const auto log_two = write_temp_file("", ".log");
+  // Two configs in turn: the second adds node3, changes a weight, adds a route and moves the access log.
+  auto config = [&](bool second) {
+    std::vector<node_entry> app = {{"node1", a.port(), second ? 3u : 1u}, {"node2", b.port()}};
+    if (second) app.push_back({"node3", c.port()});
+    auto route = [](const char* prefix, const char* to) { return json{{"path_prefix", prefix}, {"upstream", to}}; };
+    json routes = json::array({route("/rts/", "rts"), route("/", "app")});
+    if (second) routes.insert(routes.begin(), route("/extra/", "app"));
+    return config_json(app, {{"upstreams", {upstream("app", app), upstream("rts", {{"ws1", ws_node.port()}})}},
+                             {"routes", routes},
+                             {"access_log", {{"path", second ? log_two : log_one}}}});
+  };
+  spawned_proxy proxy(config(false));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+
+  namespace net = boost::asio;
+  namespace websocket = boost::beast::websocket;
+  net::io_context ioc;
+  websocket::stream<net::ip::tcp::socket> ws(ioc);
+  ws.next_layer().connect({net::ip::make_address("127.0.0.1"), proxy.port()});
+  ws.handshake("app.test", "/rts/socket");
+  auto echoes = [&](const std::string& text) {
+    ws.write(net::buffer(text));
+    boost::beast::flat_buffer echo;
+    ws.read(echo);
+    return boost::beast::buffers_to_string(echo.data()) == text;
+  };
+  ASSERT_TRUE(echoes("before"));
+
+  keepalive_load load(proxy.port(), 4);
+  for (int i = 1; i <= 10; ++i) {
+    // Some traffic between two reloads (a condition, not a sleep).
+    const auto before = load.gets() + load.posts();
+    ASSERT_TRUE(wait_for([&] { return load.gets() + load.posts() >= before + 200; })) << load.failures();
+    rewrite(proxy, config(i % 2 == 1));
+    const auto res = reload(proxy.admin_port());
+    ASSERT_EQ(res.status, 200u) << res.body;
+    EXPECT_EQ(json::parse(res.body)["generation"], i);
+    if (i == 1) {
+      const auto at_node3 = c.requests();
+      EXPECT_TRUE(wait_for([&] { return c.requests() > at_node3; })) << "node3 got no request after it was added";
+    }
+  }
+  const auto before = load.gets() + load.posts();
+  ASSERT_TRUE(wait_for([&] { return load.gets() + load.posts() >= before + 20; }));
+  load.stop();
+
+  EXPECT_EQ(load.failed_gets() + load.failed_posts(), 0u) << load.failures();
+  EXPECT_GT(load.posts(), 0u);
+  EXPECT_TRUE(echoes("after ten reloads"));
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 10);
+  EXPECT_GT(c.requests(), 0u);
+  std::remove(log_one.c_str());
+  std::remove(log_two.c_str());
+}
+
+TEST(config_reload, serve_keeps_a_pid_file_and_tells_the_service_manager_ready_reloading_and_stopping) {
+  fake_node a({.name = "a"});
+  scratch_dir dir;
+  notify_socket manager(dir.file("notify"));
+  ASSERT_TRUE(manager.bound());
+  const auto pid_path = dir.file("drawbridge.pid");
+  spawned_proxy proxy(config_json({{"node1", a.port()}}), -1, {"--pid-file", pid_path});
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  EXPECT_EQ(manager.receive(), "READY=1\nSTATUS=serving, config generation 0");
+  long pid = 0;
+  std::ifstream(pid_path) >> pid;
+  EXPECT_EQ(pid, proxy.pid());
+
+  ASSERT_EQ(::kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(manager.receive().starts_with("RELOADING=1\nMONOTONIC_USEC="));
+  EXPECT_EQ(manager.receive(), "READY=1\nSTATUS=serving, config generation 1");
+
+  EXPECT_EQ(proxy.terminate(), 0);
+  EXPECT_EQ(manager.receive(), "STOPPING=1");
+  EXPECT_FALSE(std::ifstream(pid_path).good());  // removed at exit
+}
