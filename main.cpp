@@ -70,24 +70,9 @@ int serve(const std::string& path, const std::string& pid_path) {
   drawbridge::proxy::server server(built.value);
   control.enable_reload(
       path, [&server](std::shared_ptr<const drawbridge::proxy::runtime> next) { server.publish(std::move(next)); });
-  try {
-    server.start();
-    control.start();
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot start: {}", e.what());
-    return exit_start_error;
-  }
-  drawbridge::process::pid_file pid_file;
-  if (!pid_path.empty())
-    if (const auto problem = pid_file.write(pid_path); !problem.empty()) {
-      spdlog::critical("cannot start: {}", problem);
-      server.stop();
-      server.wait();
-      control.stop();
-      return exit_start_error;
-    }
-  tell_service_manager("READY=1\nSTATUS=serving, config generation 0");
-
+  // Signals are caught from here on, before anything listens or says it is ready: one that comes early (a
+  // reload by logrotate or systemd, a stop) waits in the signal set until the thread below runs it, instead
+  // of ending the process by its default action.
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   signals.add(SIGUSR1);
@@ -120,6 +105,24 @@ int serve(const std::string& path, const std::string& pid_path) {
     server.stop();
   };
   signals.async_wait(on_signal);
+  try {
+    server.start();
+    control.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return exit_start_error;
+  }
+  drawbridge::process::pid_file pid_file;
+  if (!pid_path.empty())
+    if (const auto problem = pid_file.write(pid_path); !problem.empty()) {
+      spdlog::critical("cannot start: {}", problem);
+      server.stop();
+      server.wait();
+      control.stop();
+      return exit_start_error;
+    }
+  tell_service_manager("READY=1\nSTATUS=serving, config generation 0");
+
   std::thread signal_thread([&] { signals_io.run(); });
   server.wait();
   control.stop();

@@ -351,10 +351,9 @@ task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_gr
                                "; it stays draining and is removed once they finish");
 }
 
-// Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
-// connections go on with theirs. A listener whose files fail keeps its current certificates.
-// 200 with the new generation; 400 with every problem (the lines `drawbridge check` prints) when the
-// file is wrong, 500 when it could not be applied; in both the running config stays.
+// Re-reads the config file and applies it whole (control_plane::reload). 200 with the new generation; 400 with every
+// problem (the lines `drawbridge check` prints) when the file is wrong, 500 when it could not be applied; in both the
+// running config stays.
 response admin_api::reload_config() {
   const auto result = control_.reload();
   if (result.status == 200)
@@ -387,6 +386,9 @@ response admin_api::info() const {
                                  {"config", config_json()}});
 }
 
+// Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
+// connections go on with theirs. All or nothing: when one listener's files fail, every listener keeps its
+// current certificates.
 task<response> admin_api::reload_tls(call& c) {
   if (auto refused = refuse_method(c.req.method(), http::verb::post, "POST")) co_return *refused;
   const auto errors = proxy::load_certificates(control_.rt().listeners);

@@ -249,6 +249,7 @@ net_types::task<void> control_plane::tick_loop() {
     if (ec || stopping_) co_return;
     const auto now = upstream::steady_now_ms();
     for (const auto& group : runtime_->upstreams) group->end_ejections(now);
+    std::erase_if(retired_logs_, [](const auto& log) { return log.use_count() == 1; });  // closed here
     if (drains_.tick(std::chrono::steady_clock::now())) changed();
     // One save at a time from here: a slow disk must not pile them up.
     if (unsaved() && saves_done_ == saves_asked_ && std::chrono::steady_clock::now() >= next_save_attempt_)

@@ -168,6 +168,8 @@ class control_plane {
   std::vector<net_types::timer*> save_waiters_;  // woken by each completion
   std::chrono::steady_clock::time_point next_save_attempt_{};
   std::string save_error_;  // why the last save failed; empty after a success
+  // Access logs of runtimes a reload replaced, let go here once nothing else holds them (tick_loop).
+  std::vector<std::shared_ptr<proxy::access_log>> retired_logs_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -70,8 +70,10 @@ reload_result control_plane::reload(proxy::build_options options) {
   const auto next = built.value;
   if (auto refusals = proxy::swap_refusals(*runtime_, *next); !refusals.empty()) return refuse(400, refusals);
 
-  // 3. Certificates of the listeners kept: all re-read, or none (a renewed certificate under the same path).
-  if (auto errors = proxy::load_certificates(next->listeners); !errors.empty()) return refuse(400, errors);
+  // 3. Certificates of the listeners kept, read again (a renewed certificate under the same path): built
+  // now, put in service with the rest below.
+  auto certificates = proxy::prepare_certificates(next->listeners);
+  if (!certificates.errors.empty()) return refuse(400, certificates.errors);
 
   // 4. Into service. The data plane checks again (swap_refusals) before it takes anything.
   try {
@@ -79,6 +81,7 @@ reload_result control_plane::reload(proxy::build_options options) {
   } catch (const std::exception& e) {
     return refuse(500, {e.what()});
   }
+  proxy::install_certificates(next->listeners, std::move(certificates));
   commit(next);
   config_status_.sha256 = sha256_hex(*text);
   config_status_.loaded_at = std::chrono::system_clock::now();
@@ -128,9 +131,12 @@ void control_plane::commit(std::shared_ptr<const proxy::runtime> next) {
     const auto staying = kept != now.upstreams.end() ? (*kept)->nodes() : nullptr;
     for (const auto& n : *old_group->nodes()) {
       if (staying && std::find(staying->begin(), staying->end(), n) != staying->end()) continue;
-      drains_.retire(old_group, *n, steady_now, steady_now + now.config.timeouts.shutdown_grace);
+      drains_.retire(old_group, n, steady_now, steady_now + now.config.timeouts.shutdown_grace);
     }
   }
+  // The last reference to the previous runtime may go on a worker, but not the last one to its access log:
+  // closing a log waits for its queue to be written (log_writer), which a worker must not (tick_loop).
+  if (previous->log != now.log) retired_logs_.push_back(previous->log);
   if (previous->config.log_level != now.config.log_level) {
     spdlog::default_logger()->set_level(spdlog::level::from_str(now.config.log_level));
     spdlog::info("log level is now {}", now.config.log_level);

@@ -16,6 +16,11 @@
 #
 #   bench/rollout.sh                  DURATION=25s CONNECTIONS=64 BOOT=3s by default
 #   SAVE=1 bench/rollout.sh           also writes bench/results/rollout-<date>.md
+#
+# The same load while each proxy reloads its own configuration every RELOAD_EVERY seconds, alternating two
+# files that differ in node1's weight (1 and 2), nodes untouched: bench/reload.sh runs
+#   drawbridge-reload  SIGHUP           haproxy-reload  master-worker (-W), SIGUSR2 to the master
+#   nginx-reload       nginx -s reload
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +33,7 @@ check_interval=${CHECK_INTERVAL:-200ms}
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
 runs=${RUNS:-drawbridge haproxy-drain haproxy-restart nginx}
+reload_every=${RELOAD_EVERY:-2}  # the reload runs: seconds between two reloads
 
 scripts/install-deps --bench
 for bin in build/drawbridge build/demo-node; do
@@ -158,14 +164,24 @@ LUA
 # another node after a connection error or a 502/503; POSTs only when they were not sent.
 # The files are bench/conf/rollout-*.in; the node lists are filled in here.
 render() { python3 bench/conf/render.py "$@"; }
-render bench/conf/rollout-drawbridge.json.in "$work/drawbridge.json" PROXY_PORT="$proxy_port" ADMIN_PORT="$admin_port" \
-  CHECK_INTERVAL="$check_interval" \
-  NODES="$(for n in "${nodes[@]}"; do printf '{"name": "%s", "address": "%s"}, ' "$n" "${node_address[$n]}"; done | sed 's/, $//')"
-render bench/conf/rollout-haproxy.cfg.in "$work/haproxy.cfg" WORK="$work" PROXY_PORT="$proxy_port" \
-  CHECK_INTERVAL="$check_interval" \
-  SERVERS="$(for n in "${nodes[@]}"; do echo "  server $n ${node_address[$n]} check inter $check_interval rise 2 fall 2"; done)"
-render bench/conf/rollout-nginx.conf.in "$work/nginx.conf" WORK="$work" PROXY_PORT="$proxy_port" \
-  SERVERS="$(for n in "${nodes[@]}"; do echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s;"; done)"
+# Each config twice: as used (node1 of weight 1) and, for the reload runs, with node1 of weight 2
+# (*.weight2), which the reload loop swaps in and out.
+weight() { [[ $1 == node1 && $2 == 2 ]] && echo 2 || echo 1; }
+for w in 1 2; do
+  suffix=$([[ $w == 2 ]] && echo .weight2 || true)
+  render bench/conf/rollout-drawbridge.json.in "$work/drawbridge.json$suffix" PROXY_PORT="$proxy_port" \
+    ADMIN_PORT="$admin_port" CHECK_INTERVAL="$check_interval" \
+    NODES="$(for n in "${nodes[@]}"; do printf '{"name": "%s", "address": "%s", "weight": %s}, ' "$n" "${node_address[$n]}" \
+      "$(weight "$n" "$w")"; done | sed 's/, $//')"
+  render bench/conf/rollout-haproxy.cfg.in "$work/haproxy.cfg$suffix" WORK="$work" PROXY_PORT="$proxy_port" \
+    CHECK_INTERVAL="$check_interval" \
+    SERVERS="$(for n in "${nodes[@]}"; do
+      echo "  server $n ${node_address[$n]} check inter $check_interval rise 2 fall 2 weight $(weight "$n" "$w")"; done)"
+  render bench/conf/rollout-nginx.conf.in "$work/nginx.conf$suffix" WORK="$work" PROXY_PORT="$proxy_port" \
+    SERVERS="$(for n in "${nodes[@]}"; do
+      echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s weight=$(weight "$n" "$w");"; done)"
+done
+for f in drawbridge.json haproxy.cfg nginx.conf; do cp "$work/$f" "$work/$f.weight1"; done
 
 build/drawbridge check --config "$work/drawbridge.json" >/dev/null
 haproxy -c -q -f "$work/haproxy.cfg"
@@ -213,6 +229,20 @@ upgrade_haproxy_restart() {
     hactl wait-status app "$n" UP 60 || return
   done
 }
+# Reload runs: every $reload_every s until wrk is about to end, the other config file, then the reload.
+reload_loop() {  # FILE RELOAD-COMMAND...
+  local file=$1 i=0; shift
+  local end; end=$(awk -v d="${duration%s}" -v s="$upgrade_start" -v e="$reload_every" 'BEGIN { print int((d - s - 1) / e) }')
+  for i in $(seq "$end"); do
+    sleep "$reload_every"
+    cp "$work/$file.weight$(( i % 2 == 1 ? 2 : 1 ))" "$work/$file"
+    echo "reload $i"; "$@" || return
+  done
+}
+upgrade_drawbridge_reload() { reload_loop drawbridge.json kill -HUP "$proxy_pid"; }
+upgrade_haproxy_reload() { reload_loop haproxy.cfg kill -USR2 "$proxy_pid"; }
+upgrade_nginx_reload() { reload_loop nginx.conf nginx -s reload -c "$work/nginx.conf" -p "$work"; }
+
 upgrade_nginx() {
   for n in "${nodes[@]}"; do
     "$work/restart-node" "$n" "${node_address[$n]}" || return
@@ -222,16 +252,21 @@ upgrade_nginx() {
 
 start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, waits until it is ready
   case $1 in
-    drawbridge)
+    drawbridge*)
       taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" &
       proxy_pid=$!
       wait_for 100 http_ok "http://127.0.0.1:$admin_port/readyz" ;;
+    haproxy-reload)  # master-worker: the master re-executes itself on SIGUSR2; the old worker finishes
+      rm -f "$work/haproxy.sock"
+      taskset -c "$proxy_core" haproxy -W -f "$work/haproxy.cfg" -db >"$work/$1-haproxy.log" 2>&1 &
+      proxy_pid=$!
+      wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
     haproxy-*)
       rm -f "$work/haproxy.sock"
       taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db >"$work/$1-haproxy.log" 2>&1 &
       proxy_pid=$!
       wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
-    nginx)
+    nginx*)
       taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" &
       proxy_pid=$!
       wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
@@ -245,14 +280,15 @@ failed_by_method() {  # run → "POST 502×12, GET 502×1" from the proxy's log 
   case $1 in
     haproxy-*) lines=$(awk '/^127/ && $NF ~ /HTTP/ && $6 !~ /^2/ { m = $(NF - 2); sub(/"/, "", m); print m, $6 }' \
                          "$work/$1-haproxy.log") ;;
-    nginx) lines=$(awk '$5 != 499 { print $3, $5 }' "$work/nginx-failed.log" 2>/dev/null) ;;  # 499: wrk stopping
+    nginx*) lines=$(awk '$5 != 499 { print $3, $5 }' "$work/nginx-failed.log" 2>/dev/null) ;;  # 499: wrk stopping
   esac
   [[ -n $lines ]] || return 0
   sort <<<"$lines" | uniq -c | sort -rn | awk '{ printf "%s%s %s×%s", (NR > 1 ? ", " : ""), $2, $3, $1 }'
 }
 
 declare -A method=([drawbridge]="rollout" [haproxy-drain]="runtime-API drain" [haproxy-restart]="restart only"
-                   [nginx]="passive checks")
+                   [nginx]="passive checks" [drawbridge-reload]="config reload (SIGHUP)"
+                   [haproxy-reload]="master-worker reload (USR2)" [nginx-reload]="nginx -s reload")
 rows=()
 now() { date +%s.%N; }
 join_notes() { local IFS=';' all; all="${notes[*]:-}"; echo "${all//;/; }"; }
@@ -289,13 +325,15 @@ for run in $runs; do
   if [[ -n $by_method ]]; then notes+=("$by_method"); elif [[ -n $codes ]]; then notes+=("status ${codes//x/×}"); fi
   [[ $socket == 0 ]] || notes+=("connect $(field connect), read $(field read), write $(field write), timeout $(field timeout)")
   proxy=${run%%-*}; [[ $proxy == haproxy ]] && proxy=HAProxy
-  rows+=("| $proxy | ${method[$run]} | $requests | $non2xx | $socket | $((non2xx + socket)) | ${upgrade_time}s | $(join_notes) |")
-  echo "  $run: $requests requests, $non2xx non-2xx, $socket socket errors, upgrade ${upgrade_time}s" >&2
+  # The longest stall a client saw: wrk's maximum latency.
+  max_latency=$(awk '$1 == "Latency" { print $4; exit }' "$work/$run-wrk.out")
+  rows+=("| $proxy | ${method[$run]} | $requests | $non2xx | $socket | $((non2xx + socket)) | $max_latency | ${upgrade_time}s | $(join_notes) |")
+  echo "  $run: $requests requests, $non2xx non-2xx, $socket socket errors, max latency $max_latency, upgrade ${upgrade_time}s" >&2
 done
 
 table=$(
-  echo "| proxy | method | requests | non-2xx | socket errors | failed | upgrade | notes |"
-  echo "|---|---|---:|---:|---:|---:|---:|---|"
+  echo "| proxy | method | requests | non-2xx | socket errors | failed | max latency | upgrade | notes |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
 )
 echo

@@ -2,8 +2,8 @@
 // `serve --pid-file PATH`: the pid to signal (kill -HUP $(cat PATH)), written when the proxy is up and
 // removed when it exits, if it still holds this process's pid.
 
-#include <string>
 #include <sys/types.h>
+#include <string>
 
 namespace drawbridge::process {
 

@@ -15,22 +15,32 @@ std::optional<std::string> load_certificates(listener& l, std::size_t position) 
   return std::nullopt;
 }
 
-std::vector<std::string> load_certificates(const std::vector<std::shared_ptr<listener>>& listeners) {
-  std::vector<std::string> errors;
-  std::vector<std::shared_ptr<const tls::server_contexts>> built(listeners.size());
+prepared_certificates prepare_certificates(const std::vector<std::shared_ptr<listener>>& listeners) {
+  prepared_certificates out;
+  out.contexts.resize(listeners.size());
   for (std::size_t i = 0; i < listeners.size(); ++i) {
     if (!listeners[i]->tls()) continue;
     std::string error;
-    built[i] = tls::server_contexts::build(*listeners[i]->config.tls, error);
-    if (!built[i]) errors.push_back("listeners[" + std::to_string(i) + "].tls: " + error);
+    out.contexts[i] = tls::server_contexts::build(*listeners[i]->config.tls, error);
+    if (!out.contexts[i]) out.errors.push_back("listeners[" + std::to_string(i) + "].tls: " + error);
   }
-  if (!errors.empty()) return errors;  // all or nothing: no listener changes when one cannot
-  for (std::size_t i = 0; i < listeners.size(); ++i) {
-    if (!built[i]) continue;
-    for (const auto& line : built[i]->expiring(std::chrono::system_clock::now(), std::chrono::hours(24 * 14)))
+  return out;
+}
+
+void install_certificates(const std::vector<std::shared_ptr<listener>>& listeners, prepared_certificates prepared) {
+  for (std::size_t i = 0; i < listeners.size() && i < prepared.contexts.size(); ++i) {
+    auto& built = prepared.contexts[i];
+    if (!built) continue;
+    for (const auto& line : built->expiring(std::chrono::system_clock::now(), std::chrono::hours(24 * 14)))
       spdlog::warn("listeners[{}].tls: certificate {}", i, line);
-    listeners[i]->contexts.store(std::move(built[i]), std::memory_order_release);
+    listeners[i]->contexts.store(std::move(built), std::memory_order_release);
   }
+}
+
+std::vector<std::string> load_certificates(const std::vector<std::shared_ptr<listener>>& listeners) {
+  auto prepared = prepare_certificates(listeners);
+  auto errors = prepared.errors;
+  if (errors.empty()) install_certificates(listeners, std::move(prepared));  // all or nothing
   return errors;
 }
 

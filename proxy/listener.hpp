@@ -42,6 +42,15 @@ struct listener {
 // and the file ("listeners[1].tls: certs/a.key: the key does not match the certificate in certs/a.pem").
 // Warns in the log about certificates that expire within 14 days.
 std::vector<std::string> load_certificates(const std::vector<std::shared_ptr<listener>>& listeners);
+// The two halves of it, for a config reload that may still be refused between them: the contexts built
+// (one per listener, null for a plain one) and the problems; then, once nothing can fail any more, put in
+// service (with the expiry warnings). Nothing is installed by prepare_certificates.
+struct prepared_certificates {
+  std::vector<std::shared_ptr<const tls::server_contexts>> contexts;
+  std::vector<std::string> errors;
+};
+prepared_certificates prepare_certificates(const std::vector<std::shared_ptr<listener>>& listeners);
+void install_certificates(const std::vector<std::shared_ptr<listener>>& listeners, prepared_certificates prepared);
 // The same for one listener, at `position` in the config's listeners; the problem, if any.
 std::optional<std::string> load_certificates(listener& l, std::size_t position);
 

@@ -22,26 +22,29 @@ runtime_result build_runtime(conf::config config, const runtime* previous, build
   }
   if (!result.errors.empty()) return result;
 
-  // Every node is resolved, kept upstreams' too: a config error names its place in the file either way.
-  auto resolved = upstream::build_upstreams(config.upstreams);
-  if (!resolved.errors.empty()) {
-    result.errors = std::move(resolved.errors);
-    return result;
+  // An upstream whose config (its nodes included) reads as in the previous config is the previous group,
+  // taken over without resolving anything. Compared as configured: the group's own copy has no node list
+  // (its live one may hold nodes the admin API added, which stay). A changed upstream of the same name is a
+  // new group that takes the previous one's nodes over (carry_nodes); only its node names are resolved.
+  // (A runtime's upstreams are in its config's order.)
+  std::vector<std::shared_ptr<upstream::upstream_group>> groups;
+  for (std::size_t u = 0; u < config.upstreams.size(); ++u) {
+    const auto& wanted = config.upstreams[u];
+    // The previous runtime's upstream of this name, if any: its position in the previous config.
+    std::optional<std::size_t> was;
+    for (std::size_t p = 0; previous && p < previous->upstreams.size() && !was; ++p)
+      if (previous->config.upstreams[p].name == wanted.name) was = p;
+    if (was && previous->config.upstreams[*was] == wanted) {
+      groups.push_back(previous->upstreams[*was]);
+      continue;
+    }
+    auto group = upstream::build_upstream(wanted, u, result.errors);
+    if (!group) continue;
+    if (was)
+      if (auto error = carry_nodes(previous->config.upstreams[*was], *previous->upstreams[*was], wanted, *group))
+        result.errors.push_back("upstreams[" + std::to_string(u) + "]: " + *error);
+    groups.push_back(std::move(group));
   }
-  // An upstream whose config (its nodes included) reads as in the previous config is the previous group.
-  // Compared as configured: the group's own copy has no node list (its live one may hold nodes the admin
-  // API added, which stay). A changed upstream of the same name is a new group that takes the previous
-  // one's nodes over (carry_nodes). (A runtime's upstreams are in its config's order.)
-  if (previous)
-    for (std::size_t u = 0; u < resolved.groups.size(); ++u)
-      for (std::size_t p = 0; p < previous->upstreams.size(); ++p) {
-        if (previous->config.upstreams[p].name != config.upstreams[u].name) continue;
-        if (previous->config.upstreams[p] == config.upstreams[u])
-          resolved.groups[u] = previous->upstreams[p];
-        else if (auto error = carry_nodes(previous->config.upstreams[p], *previous->upstreams[p], config.upstreams[u],
-                                          *resolved.groups[u]))
-          result.errors.push_back("upstreams[" + std::to_string(u) + "]: " + *error);
-      }
   if (!result.errors.empty()) return result;
 
   std::shared_ptr<access_log> log;
@@ -56,11 +59,10 @@ runtime_result build_runtime(conf::config config, const runtime* previous, build
     }
   }
 
-  route_table routes(config.routes, resolved.groups);
+  route_table routes(config.routes, groups);
   auto metrics = previous ? previous->metrics : std::make_shared<metrics::registry>();
-  result.value =
-      std::make_shared<const runtime>(runtime{std::move(config), std::move(listeners), std::move(resolved.groups),
-                                              std::move(routes), std::move(metrics), std::move(log)});
+  result.value = std::make_shared<const runtime>(runtime{std::move(config), std::move(listeners), std::move(groups),
+                                                         std::move(routes), std::move(metrics), std::move(log)});
   return result;
 }
 
@@ -92,6 +94,7 @@ std::optional<std::string> carry_nodes(const conf::upstream_config& was, const u
   if (nodes.size() > conf::max_nodes_per_upstream)
     return "with the nodes added through the admin API it would hold " + std::to_string(nodes.size()) +
            " nodes, more than the " + std::to_string(conf::max_nodes_per_upstream) + " an upstream can";
+  next.share_ejection_lock(previous);
   next.publish(std::move(nodes));
   return std::nullopt;
 }

@@ -389,11 +389,14 @@ task<typename session<Stream>::header_status> session<Stream>::read_header(proxy
 // deciding are plain functions.
 template <typename Stream>
 task<typename session<Stream>::ending> session<Stream>::serve_request() {
-  follow_worker_runtime();
+  follow_worker_runtime();  // the header is read under the limits in force now
   proxy_error bad;
   std::size_t header_end = 0;
   const auto status = co_await read_header(bad, header_end);
   if (status == header_status::closed) co_return ending::abort;
+  // A kept-alive connection may have waited through a reload: the request is served with the runtime in
+  // force when its header arrived, not the one of when the connection began to wait.
+  follow_worker_runtime();
 
   const auto started = std::chrono::steady_clock::now();
   access_record record;

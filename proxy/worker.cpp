@@ -154,7 +154,8 @@ void worker::follow_source() {
   runtime_generation_ = generation;
   runtime_ = source_.current();
   // The new runtime's views first (a replaced upstream's new view takes the old one's idle connections
-  // over), then the old ones go. Nothing holds a view across this: callers are the accept loop and the tick.
+  // over), then the old ones go. Callers (the accept loop, the tick, a session between requests) hold no
+  // view reference: a view is fetched again after every suspension.
   for (const auto& g : runtime_->upstreams) view(*g);
   drop_stale_views();
 }

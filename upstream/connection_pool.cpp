@@ -110,6 +110,12 @@ void connection_pool::take_over(connection_pool& from, int from_node, int node) 
   auto& target = idle_[static_cast<std::size_t>(node)];
   for (auto& c : source) target.push_back(std::move(c));  // oldest first in each: close enough
   source.clear();
+  // The new keep-alive settings may allow fewer: the oldest go.
+  while (target.size() > config_.max_idle_per_node) {
+    boost::system::error_code ignored;
+    target.front()->socket.close(ignored);
+    target.erase(target.begin());
+  }
 }
 
 void connection_pool::close_all() {

@@ -62,7 +62,7 @@ class connection_pool {
   void reassign(const std::vector<int>& old_index);
 
   // A config reload replaced the upstream: `from`'s idle connections to its node `from_node` (the same
-  // server as this pool's `node`) move here.
+  // server as this pool's `node`) move here, up to this pool's max_idle_per_node.
   void take_over(connection_pool& from, int from_node, int node);
 
   std::size_t idle_count(int node) const { return idle_[static_cast<std::size_t>(node)].size(); }

@@ -58,72 +58,75 @@ void drain_machine::act_on_deadline(const upstream_group& group, node& n, tracke
                n.name(), group.name(), t.tunnels_asked);
 }
 
-void drain_machine::retire(std::shared_ptr<upstream_group> previous, node& n, time_point now,
+void drain_machine::retire(std::shared_ptr<upstream_group> previous, std::shared_ptr<node> n, time_point now,
                            time_point tunnel_deadline) {
-  if (std::find(retiring_.begin(), retiring_.end(), previous) == retiring_.end()) retiring_.push_back(previous);
-  spdlog::info("node {} of upstream {} is no longer configured: draining, then removed", n.name(), previous->name());
-  close_tunnels_at(n, tunnel_deadline);
-  remove(*previous, n, /*force=*/true, now);
+  spdlog::info("node {} of upstream {} is no longer configured: draining, then removed", n->name(), previous->name());
+  close_tunnels_at(*n, tunnel_deadline);
+  remove(*previous, *n, /*force=*/true, now);
+  if (!n->removed.load()) retiring_.push_back({std::move(previous), std::move(n)});
 }
 
 bool drain_machine::tick(time_point now) {
   bool changed = false;
   for (const auto& group : groups_) changed |= tick(*group, now);
-  for (const auto& group : retiring_) tick(*group, now);  // nothing a state store keeps
-  // A replaced upstream object is let go once nothing it holds is still on its way out.
-  std::erase_if(retiring_, [&](const auto& group) {
-    const auto nodes = group->nodes();
-    return std::none_of(nodes->begin(), nodes->end(), [&](const auto& n) { return tracked_.count(n.get()) != 0; });
+  // Retired nodes are in no upstream the state store keeps: their settling changes nothing to save. Only
+  // they are looked at in their old upstream object (the nodes it shares with a current one are ticked
+  // there), and each is let go, with its hold on the old object, once removed from it.
+  std::erase_if(retiring_, [&](const retiring& r) {
+    bool ignored = false;
+    if (tick_node(*r.group, *r.n, now, ignored) == node_step::keep && !r.n->removed.load()) return false;
+    node_list rest;
+    for (const auto& other : *r.group->nodes())
+      if (other != r.n) rest.push_back(other);
+    r.group->publish(std::move(rest));
+    return true;
   });
   return changed;
 }
 
-bool drain_machine::tick(upstream_group& group_ref, time_point now) {
+bool drain_machine::tick(upstream_group& group, time_point now) {
   bool changed = false;
-  auto* group = &group_ref;
-  {
-    const auto snapshot = group->nodes();
-    node_list kept;
-    bool removed_any = false;
-    for (const auto& n : *snapshot) {
-      const auto it = tracked_.find(n.get());
-      if (it != tracked_.end()) {
-        auto& t = it->second;
-        if (t.deadline && *t.deadline <= now) {
-          act_on_deadline(*group, *n, t, now);
-        } else if (t.repeat_until && now < *t.repeat_until && n->tunnels.load(std::memory_order_relaxed) > 0) {
-          n->ask_tunnels_to_close();
-        }
-        // A deadline set on a node that was undrained before it passed: nothing left to watch.
-        if (!t.remove && !t.deadline && (!t.repeat_until || now >= *t.repeat_until) &&
-            n->admin.load() == admin_state::ready) {
-          tracked_.erase(it);
-          kept.push_back(n);
-          continue;
-        }
-      }
-      if (n->settle()) {
-        spdlog::info("node {} of upstream {} drained", n->name(), group->name());
-        changed = true;
-      }
-      if (it != tracked_.end() && n->admin.load() == admin_state::drained) {
-        const bool remove = it->second.remove;
-        tracked_.erase(it);  // settled: nothing left to watch
-        if (remove) {
-          n->mark_removed();
-          removed_any = true;
-          spdlog::info("node {} removed from upstream {}", n->name(), group->name());
-          continue;
-        }
-      }
-      kept.push_back(n);
-    }
-    if (removed_any) {
-      group->publish(std::move(kept));
-      changed = true;
-    }
+  const auto snapshot = group.nodes();
+  node_list kept;
+  for (const auto& n : *snapshot)
+    if (tick_node(group, *n, now, changed) == node_step::keep) kept.push_back(n);
+  if (kept.size() != snapshot->size()) {
+    group.publish(std::move(kept));
+    changed = true;
   }
   return changed;
+}
+
+drain_machine::node_step drain_machine::tick_node(const upstream_group& group, node& n, time_point now, bool& changed) {
+  const auto it = tracked_.find(&n);
+  if (it != tracked_.end()) {
+    auto& t = it->second;
+    if (t.deadline && *t.deadline <= now) {
+      act_on_deadline(group, n, t, now);
+    } else if (t.repeat_until && now < *t.repeat_until && n.tunnels.load(std::memory_order_relaxed) > 0) {
+      n.ask_tunnels_to_close();
+    }
+    // A deadline set on a node that was undrained before it passed: nothing left to watch.
+    if (!t.remove && !t.deadline && (!t.repeat_until || now >= *t.repeat_until) &&
+        n.admin.load() == admin_state::ready) {
+      tracked_.erase(it);
+      return node_step::keep;
+    }
+  }
+  if (n.settle()) {
+    spdlog::info("node {} of upstream {} drained", n.name(), group.name());
+    changed = true;
+  }
+  if (it != tracked_.end() && n.admin.load() == admin_state::drained) {
+    const bool remove = it->second.remove;
+    tracked_.erase(it);  // settled: nothing left to watch
+    if (remove) {
+      n.mark_removed();
+      spdlog::info("node {} removed from upstream {}", n.name(), group.name());
+      return node_step::remove;
+    }
+  }
+  return node_step::keep;
 }
 
 }  // namespace drawbridge::upstream

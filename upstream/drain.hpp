@@ -57,7 +57,10 @@ class drain_machine {
   // A config reload left `n` out: it drains (forced: the config says so) in the upstream object it was in
   // (`previous`, which requests still on the older runtime use), its tunnels are asked to go at
   // `tunnel_deadline`, and once drained it leaves that object's list.
-  void retire(std::shared_ptr<upstream_group> previous, node& n, time_point now, time_point tunnel_deadline);
+  void retire(std::shared_ptr<upstream_group> previous, std::shared_ptr<node> n, time_point now,
+              time_point tunnel_deadline);
+  // Nodes retire() was given that have not left their upstream object yet.
+  std::size_t retiring_count() const { return retiring_.size(); }
 
   // Settles draining nodes with nothing in flight, removes the drained ones marked for removal, acts on
   // deadlines. True when an admin state or a node list changed (something to persist).
@@ -74,10 +77,17 @@ class drain_machine {
   static bool still_draining(const node& n, const tracked& t);
 
   bool tick(upstream_group& group, time_point now);
+  enum class node_step { keep, remove };
+  // One node's drain, deadline and removal; `changed` when it settled.
+  node_step tick_node(const upstream_group& group, node& n, time_point now, bool& changed);
 
   std::vector<std::shared_ptr<upstream_group>> groups_;
-  // Upstream objects a reload replaced, kept while nodes it left out still drain in them.
-  std::vector<std::shared_ptr<upstream_group>> retiring_;
+  // Nodes a reload left out, each with the upstream object it drains in; let go once removed from it.
+  struct retiring {
+    std::shared_ptr<upstream_group> group;
+    std::shared_ptr<node> n;
+  };
+  std::vector<retiring> retiring_;
   std::map<const node*, tracked> tracked_;
 };
 

@@ -120,8 +120,11 @@ void health_checker::adopt(std::vector<std::shared_ptr<upstream_group>> groups) 
         w->last = it->second->last;
         w->at_start_up = it->second->at_start_up;
       } else {
-        w->at_start_up = false;
-        w->counter.reset(now + config.start_period.count(), /*first_probe_decides=*/false);
+        // As at start-up, the first probe decides: a configured node the reload brought in takes requests
+        // once one check passed, instead of healthy_threshold intervals later (its upstream may have no
+        // other node: a new upstream, or every address moved).
+        w->at_start_up = false;  // but with slow start, as any node that comes into rotation
+        w->counter.reset(now + config.start_period.count(), /*first_probe_decides=*/true);
       }
       next[n.get()] = w;
       started.push_back(w);

@@ -35,7 +35,7 @@ std::size_t upstream_group::eligible_count(const node* except) const {
 }
 
 std::optional<std::size_t> upstream_group::begin_drain(node& n, bool force) {
-  const std::lock_guard lock(ejection_mutex_);
+  const std::lock_guard lock(*ejection_mutex_);
   const auto others = eligible_count(&n);
   if (!force && n.eligible() && others < config_.min_available) return others;
   n.begin_drain();  // the admission ordering drain relies on is node's (node.hpp)
@@ -47,7 +47,7 @@ bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
   const auto& passive = config_.passive;
   if (passive.max_failures == 0 || run < passive.max_failures) return false;
 
-  const std::lock_guard lock(ejection_mutex_);
+  const std::lock_guard lock(*ejection_mutex_);
   if (n.ejected.load(std::memory_order_relaxed) || !n.eligible()) return false;
   if (eligible_count(&n) < config_.min_available) {
     if (const auto held_back = n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
@@ -78,7 +78,7 @@ bool upstream_group::record_failure(node& n, std::int64_t now_ms) {
 std::size_t upstream_group::end_ejections(std::int64_t now_ms) {
   std::size_t ended = 0;
   const auto snapshot = nodes();
-  const std::lock_guard lock(ejection_mutex_);
+  const std::lock_guard lock(*ejection_mutex_);
   for (const auto& n : *snapshot) {
     if (!n->ejected.load(std::memory_order_relaxed) || now_ms < n->ejection_.until_ms) continue;
     n->end_ejection(now_ms);
@@ -89,7 +89,7 @@ std::size_t upstream_group::end_ejections(std::int64_t now_ms) {
 }
 
 void upstream_group::end_ejection(node& n, std::int64_t now_ms) {
-  const std::lock_guard lock(ejection_mutex_);
+  const std::lock_guard lock(*ejection_mutex_);
   if (!n.ejected.load(std::memory_order_relaxed)) return;
   n.end_ejection(now_ms);
   spdlog::info("node {} of upstream {} back from ejection: its health checks pass again", n.name(), name());
@@ -109,32 +109,37 @@ std::vector<boost::asio::ip::tcp::endpoint> resolve_node(const conf::host_port& 
   return endpoints;
 }
 
+std::shared_ptr<upstream_group> build_upstream(const conf::upstream_config& cfg, std::size_t position,
+                                               std::vector<std::string>& errors) {
+  const auto before = errors.size();
+  node_list nodes;
+  for (std::size_t n = 0; n < cfg.nodes.size(); ++n) {
+    const auto& nc = cfg.nodes[n];
+    std::string error;
+    auto endpoints = resolve_node(nc.address, error);
+    if (endpoints.empty()) {
+      errors.push_back("upstreams[" + std::to_string(position) + "].nodes[" + std::to_string(n) +
+                       "].address: " + error);
+      continue;
+    }
+    auto created = std::make_shared<node>(nc.name, nc.address, nc.weight, std::move(endpoints));
+    if (cfg.health_check.enabled) created->record_health(health_state::unknown);
+    nodes.push_back(std::move(created));
+  }
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  if (cfg.tls.enabled) {
+    std::string error;
+    tls_context = tls::build_client_context(cfg.tls, error);
+    if (!tls_context) errors.push_back("upstreams[" + std::to_string(position) + "].tls: " + error);
+  }
+  if (errors.size() != before) return nullptr;
+  return std::make_shared<upstream_group>(cfg, std::move(nodes), std::move(tls_context));
+}
+
 resolve_result build_upstreams(const std::vector<conf::upstream_config>& upstreams) {
   resolve_result result;
-  for (std::size_t u = 0; u < upstreams.size(); ++u) {
-    const auto& cfg = upstreams[u];
-    node_list nodes;
-    for (std::size_t n = 0; n < cfg.nodes.size(); ++n) {
-      const auto& nc = cfg.nodes[n];
-      std::string error;
-      auto endpoints = resolve_node(nc.address, error);
-      if (endpoints.empty()) {
-        result.errors.push_back("upstreams[" + std::to_string(u) + "].nodes[" + std::to_string(n) +
-                                "].address: " + error);
-        continue;
-      }
-      auto created = std::make_shared<node>(nc.name, nc.address, nc.weight, std::move(endpoints));
-      if (cfg.health_check.enabled) created->record_health(health_state::unknown);
-      nodes.push_back(std::move(created));
-    }
-    std::shared_ptr<boost::asio::ssl::context> tls_context;
-    if (cfg.tls.enabled) {
-      std::string error;
-      tls_context = tls::build_client_context(cfg.tls, error);
-      if (!tls_context) result.errors.push_back("upstreams[" + std::to_string(u) + "].tls: " + error);
-    }
-    result.groups.push_back(std::make_shared<upstream_group>(cfg, std::move(nodes), std::move(tls_context)));
-  }
+  for (std::size_t u = 0; u < upstreams.size(); ++u)
+    if (auto group = build_upstream(upstreams[u], u, result.errors)) result.groups.push_back(std::move(group));
   return result;
 }
 

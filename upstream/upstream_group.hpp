@@ -56,6 +56,10 @@ class upstream_group : public std::enable_shared_from_this<upstream_group> {
 
   std::shared_ptr<node> find(const std::string& name) const;
 
+  // Before anyone else sees this group: it guards ejections with `previous`'s lock (a config reload made
+  // this group of the same upstream, and the two share nodes).
+  void share_ejection_lock(const upstream_group& previous) { ejection_mutex_ = previous.ejection_mutex_; }
+
   // Nodes that would take a new request now, leaving out `except` (may be null).
   std::size_t eligible_count(const node* except) const;
 
@@ -87,8 +91,10 @@ class upstream_group : public std::enable_shared_from_this<upstream_group> {
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
   std::atomic<std::shared_ptr<const node_list>> nodes_;
   std::atomic<std::uint64_t> generation_{1};
-  // Serialises ejection decisions, so that two workers cannot both eject "the last but one" node.
-  std::mutex ejection_mutex_;
+  // Serialises ejection decisions, so that two workers cannot both eject "the last but one" node. Shared
+  // by every group a config reload makes of the same upstream (share_ejection_lock): they share nodes, and a
+  // node's ejection record is guarded by it.
+  std::shared_ptr<std::mutex> ejection_mutex_ = std::make_shared<std::mutex>();
   mutable warning_limiter warnings_;
 };
 
@@ -99,6 +105,11 @@ struct resolve_result {
 
 // Resolves a node's host name (blocking). Empty with `error` set when it cannot.
 std::vector<boost::asio::ip::tcp::endpoint> resolve_node(const conf::host_port& address, std::string& error);
+
+// Resolves the node host names of one upstream (blocking) and builds its group; null, with the problems
+// (named upstreams[`position`]...) appended to `errors`, when it cannot.
+std::shared_ptr<upstream_group> build_upstream(const conf::upstream_config& config, std::size_t position,
+                                               std::vector<std::string>& errors);
 
 // Resolves every node's host name (blocking; start-up only) and builds the groups. With active health
 // checks configured, nodes start in health `unknown`; otherwise `healthy`.

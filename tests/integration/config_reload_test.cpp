@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -120,7 +122,7 @@ TEST(config_reload, adds_a_node_and_a_route_keeping_the_connection_and_the_count
   EXPECT_EQ(after["config"]["generation"], 1);
   EXPECT_NE(after["config"]["sha256"], before["config"]["sha256"]);
   EXPECT_EQ(after["started_at"], before["started_at"]);
-  // Counts went on: 1 + 6 requests to "app" across both runtimes.
+  // Counts went on across both runtimes: 1 + 6 requests to "app" and 1 to "other".
   EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_requests_total").value_or(-1), 8);
   EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_config_generation").value_or(-1), 1);
 }
@@ -133,7 +135,8 @@ TEST(config_reload, a_wrong_config_is_refused_with_every_problem_and_changes_not
   ASSERT_EQ(node_of(kept.get("/x")), "a");
 
   // Two problems at once: both are named, with their JSON paths.
-  rewrite(proxy, config_json({{"node1", a.port()}}, {{"timeouts", {{"connect", "soon"}}}, {"limits", {{"max_connections", "many"}}}}));
+  rewrite(proxy, config_json({{"node1", a.port()}},
+                             {{"timeouts", {{"connect", "soon"}}}, {"limits", {{"max_connections", "many"}}}}));
   const auto res = reload(proxy.admin_port());
   ASSERT_EQ(res.status, 400u) << res.body;
   const auto body = json::parse(res.body);
@@ -151,8 +154,7 @@ TEST(config_reload, a_wrong_config_is_refused_with_every_problem_and_changes_not
   EXPECT_EQ(node_of(kept.get("/x")), "a");
   EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 0);
   EXPECT_EQ(scraped_sum(proxy.admin_port(), "drawbridge_config_reloads_total").value_or(-1), 2);
-  EXPECT_TRUE(wait_for([&] { return proxy.log().find("config reload refused") != std::string::npos; }))
-      << proxy.log();
+  EXPECT_TRUE(wait_for([&] { return proxy.log().find("config reload refused") != std::string::npos; })) << proxy.log();
 }
 
 TEST(config_reload, sighup_reloads_and_a_drained_node_stays_drained_with_its_new_weight) {
@@ -253,12 +255,21 @@ TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocke
     auto route = [](const char* prefix, const char* to) { return json{{"path_prefix", prefix}, {"upstream", to}}; };
     json routes = json::array({route("/rts/", "rts"), route("/", "app")});
     if (second) routes.insert(routes.begin(), route("/extra/", "app"));
-    return config_json(app, {{"upstreams", {upstream("app", app), upstream("rts", {{"ws1", ws_node.port()}})}},
+    auto app_upstream = upstream("app", app);  // with health checks: nodes new to a reload wait for theirs
+    app_upstream["health_check"] = {{"path", "/api/v1/health"},
+                                    {"interval", "100ms"},
+                                    {"timeout", "100ms"},
+                                    {"expect_json", {{"pointer", "/responseMeta/success"}, {"equals", true}}}};
+    return config_json(app, {{"upstreams", {app_upstream, upstream("rts", {{"ws1", ws_node.port()}})}},
                              {"routes", routes},
                              {"access_log", {{"path", second ? log_two : log_one}}}});
   };
   spawned_proxy proxy(config(false));
   ASSERT_TRUE(proxy.started()) << proxy.output();
+  ASSERT_TRUE(wait_for([&] {
+    test_client admin(proxy.admin_port());
+    return admin.get("/readyz").status == 200;
+  }));
 
   namespace net = boost::asio;
   namespace websocket = boost::beast::websocket;
@@ -297,6 +308,13 @@ TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocke
   EXPECT_TRUE(echoes("after ten reloads"));
   EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 10);
   EXPECT_GT(c.requests(), 0u);
+  // Both access logs got lines: the path moved with every reload.
+  auto lines_in = [](const std::string& file) {
+    std::ifstream in(file);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  EXPECT_TRUE(wait_for([&] { return lines_in(log_one) > 0 && lines_in(log_two) > 0; }))
+      << lines_in(log_one) << " " << lines_in(log_two);
   std::remove(log_one.c_str());
   std::remove(log_two.c_str());
 }

@@ -26,8 +26,8 @@ TEST(deploy, the_systemd_unit_passes_systemd_analyze_verify) {
   if (run_shell("command -v systemd-analyze").exit_code != 0) GTEST_SKIP() << "systemd-analyze is not installed";
   auto unit = read_all(DRAWBRIDGE_SOURCE_DIR "/deploy/systemd/drawbridge.service");
   ASSERT_FALSE(unit.empty());
-  for (const char* line : {"Type=notify", "ExecReload=", "KillSignal=SIGTERM", "TimeoutStopSec=",
-                           "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict",
+  for (const char* line : {"Type=notify", "ExecReload=", "KillSignal=SIGTERM",
+                           "TimeoutStopSec=", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict",
                            "StateDirectory=drawbridge", "LimitNOFILE=", "User=drawbridge"})
     EXPECT_NE(unit.find(line), std::string::npos) << line;
   // verify checks that every command exists: the binary under test stands in for the installed one.

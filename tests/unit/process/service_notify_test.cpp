@@ -17,7 +17,6 @@
 using namespace drawbridge;
 using drawbridge::testing::notify_socket;
 
-
 TEST(service_notify, sends_the_state_to_the_socket_the_service_manager_named) {
   drawbridge::testing::scratch_dir dir;
   const auto path = dir.path() + "/notify";

@@ -52,13 +52,13 @@ TEST(carry_nodes, keeps_the_same_servers_and_what_the_admin_api_did) {
   ASSERT_FALSE(proxy::carry_nodes(was, *previous, now, *next));
 
   EXPECT_EQ(names(*next), (std::vector<std::string>{"a", "b", "e", "d"}));
-  EXPECT_EQ(next->find("a"), a);          // the same server: the same object
-  EXPECT_EQ(a->weight(), 1u);             // weights wait for the reload to commit (control plane)
-  EXPECT_NE(next->find("b"), b);          // another address: another server...
+  EXPECT_EQ(next->find("a"), a);  // the same server: the same object
+  EXPECT_EQ(a->weight(), 1u);     // weights wait for the reload to commit (control plane)
+  EXPECT_NE(next->find("b"), b);  // another address: another server...
   EXPECT_EQ(next->find("b")->address(), "127.0.0.1:9");
   EXPECT_EQ(next->find("b")->admin, upstream::admin_state::drained);  // ...that stays out like the old one
-  EXPECT_EQ(next->find("d"), live.back());  // added through the API: kept
-  EXPECT_EQ(b->admin, upstream::admin_state::drained);  // nothing shared was touched
+  EXPECT_EQ(next->find("d"), live.back());                            // added through the API: kept
+  EXPECT_EQ(b->admin, upstream::admin_state::drained);                // nothing shared was touched
   EXPECT_EQ(previous->nodes()->size(), 3u);
 }
 

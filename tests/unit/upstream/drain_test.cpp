@@ -235,8 +235,9 @@ TEST(drain, a_node_a_reload_left_out_drains_in_its_old_upstream_then_leaves_it) 
   const auto left_out = f.group->nodes()->at(1);
   auto held = left_out->try_admit(0);  // a request still on the previous runtime
   f.drains.adopt({replacement});
-  f.drains.retire(f.group, *left_out, t0, t0 + 5s);
+  f.drains.retire(f.group, left_out, t0, t0 + 5s);
   EXPECT_EQ(left_out->admin, admin_state::draining);
+  EXPECT_EQ(f.drains.retiring_count(), 1u);
   EXPECT_FALSE(f.drains.tick(t0 + 1s));  // nothing a state store keeps changed: the old object is out of it
   EXPECT_EQ(f.group->nodes()->size(), 3u);
 
@@ -247,4 +248,5 @@ TEST(drain, a_node_a_reload_left_out_drains_in_its_old_upstream_then_leaves_it) 
   ASSERT_EQ(f.group->nodes()->size(), 2u);
   EXPECT_EQ(f.group->find(left_out->name()), nullptr);
   EXPECT_EQ(replacement->nodes()->size(), 2u);  // the new upstream object is not touched
+  EXPECT_EQ(f.drains.retiring_count(), 0u);     // nor held any longer
 }
