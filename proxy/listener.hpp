@@ -20,6 +20,14 @@ struct listener {
   explicit listener(conf::listener_config c) : config(std::move(c)), name(conf::to_string(config.address)) {}
 
   bool tls() const { return config.tls.has_value(); }
+  // A config reload changed the listener at this address: its counts start where `old`'s are (sessions
+  // still on `old` count there until they end).
+  void carry_counts_from(const listener& old) {
+    handshakes.store(old.handshakes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    handshake_failures.store(old.handshake_failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    resumed.store(old.resumed.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    full.store(old.full.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
   // The contexts for the next handshake; null for a plain listener. Any thread.
   std::shared_ptr<const tls::server_contexts> current_contexts() const {
     return contexts.load(std::memory_order_acquire);

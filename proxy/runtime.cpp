@@ -17,6 +17,10 @@ runtime_result build_runtime(conf::config config, const runtime* previous, build
     if (!kept) {
       kept = std::make_shared<listener>(wanted);
       if (auto error = load_certificates(*kept, i)) result.errors.push_back(std::move(*error));
+      // A changed listener at an address that stays: its handshake counts go on from the old one's.
+      if (previous)
+        for (const auto& l : previous->listeners)
+          if (l->name == kept->name) kept->carry_counts_from(*l);
     }
     listeners.push_back(std::move(kept));
   }
@@ -102,17 +106,6 @@ std::optional<std::string> carry_nodes(const conf::upstream_config& was, const u
 std::vector<std::string> swap_refusals(const runtime& current, const runtime& next) {
   std::vector<std::string> why;
   if (next.metrics != current.metrics) why.push_back("the new runtime must share the metrics registry");
-  auto held = [](const auto& list, const auto& object) {
-    return std::find(list.begin(), list.end(), object) != list.end();
-  };
-  for (std::size_t i = 0; i < next.listeners.size(); ++i)
-    if (!held(current.listeners, next.listeners[i]))
-      why.push_back("listeners[" + std::to_string(i) + "] (" + next.listeners[i]->name +
-                    "): a listener cannot be added or changed without a restart yet");
-  // Removed ones (a changed one was named above).
-  for (const auto& l : current.listeners)
-    if (std::none_of(next.listeners.begin(), next.listeners.end(), [&](const auto& n) { return n->name == l->name; }))
-      why.push_back("listeners: " + l->name + " cannot be removed without a restart yet");
   const auto& a = current.config;
   const auto& b = next.config;
   auto fixed = [&](bool same, const char* path) {

@@ -61,11 +61,10 @@ std::optional<std::string> carry_nodes(const conf::upstream_config& was, const u
                                        const conf::upstream_config& now, upstream::upstream_group& next);
 
 // Why the process cannot take `next` in place of `current`, one line per reason naming its place in the
-// config; empty when it can. Upstreams may come, go and change (build_runtime carries their nodes over),
-// and so may routes, limits, timeouts, gzip, the access log and the log level. Listeners must be
-// `current`'s own objects (build_runtime takes unchanged ones over; their certificates can be re-read in
-// place): binding and closing listeners while running is not written yet. What is read once at start-up
-// (workers, the admin listener, the state file) must stay as it is.
+// config; empty when it can. Listeners and upstreams may come, go and change (build_runtime carries nodes
+// over; server::publish binds and closes listeners), and so may routes, limits, timeouts, gzip, the access
+// log and the log level. What is read once at start-up (workers, the admin listener, the state file, and
+// whether connections are counted per address) must stay as it is.
 std::vector<std::string> swap_refusals(const runtime& current, const runtime& next);
 
 }  // namespace drawbridge::proxy

@@ -1,10 +1,15 @@
 #include "proxy/server.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include "proxy/worker.hpp"
@@ -71,15 +76,101 @@ void server::wait() {
   for (auto& w : workers_) w->join();
 }
 
+namespace {
+
+// A listening socket for `endpoint`, as a worker's own acceptor makes one (SO_REUSEPORT, so that each
+// worker has one and the kernel spreads connections). Throws std::system_error.
+int bind_listening_socket(const tcp::endpoint& endpoint) {
+  const int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category());
+  const int on = 1;
+  auto fail = [fd] {
+    const int error = errno;
+    ::close(fd);
+    throw std::system_error(error, std::generic_category());
+  };
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+    fail();
+  if (endpoint.address().is_v6() && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) fail();
+  if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 || ::listen(fd, SOMAXCONN) != 0) fail();
+  return fd;
+}
+
+tcp::endpoint local_endpoint_of(int fd, const tcp::endpoint& like) {
+  tcp::endpoint out = like;
+  auto size = static_cast<socklen_t>(out.capacity());
+  ::getsockname(fd, out.data(), &size);
+  out.resize(size);
+  return out;
+}
+
+}  // namespace
+
 void server::publish(std::shared_ptr<const runtime> next) {
   if (!next) throw std::invalid_argument("no runtime to publish");
-  const auto refusals = swap_refusals(*source_.current(), *next);
+  const auto current = source_.current();
+  const auto refusals = swap_refusals(*current, *next);
   if (!refusals.empty()) {
     std::string all;
     for (const auto& r : refusals) all.append(all.empty() ? "" : "; ").append(r);
     throw std::invalid_argument(all);
   }
+
+  // Listeners at an address the current runtime does not have: one socket per worker, all bound before
+  // anything changes, so that a failure (an address in use) leaves everything as it was.
+  std::vector<std::vector<handed_listener>> handed(workers_.size());
+  std::vector<tcp::endpoint> bound(next->listeners.size());
+  auto close_all = [&] {
+    for (auto& list : handed)
+      for (auto& h : list) ::close(h.fd);
+  };
+  for (std::size_t i = 0; i < next->listeners.size(); ++i) {
+    const auto& l = next->listeners[i];
+    if (std::any_of(current->listeners.begin(), current->listeners.end(),
+                    [&](const auto& c) { return c->name == l->name; }))
+      continue;
+    const auto& address = l->config.address;
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(address.host, ec);
+    try {
+      if (ec) throw std::system_error(EINVAL, std::generic_category());
+      tcp::endpoint where(ip, address.port);
+      for (std::size_t w = 0; w < workers_.size(); ++w) {
+        const int fd = bind_listening_socket(where);
+        handed[w].push_back({fd, where.protocol(), l});
+        if (w == 0) where = bound[i] = local_endpoint_of(fd, where);  // port 0: the others take the same one
+      }
+    } catch (const std::system_error& e) {
+      close_all();
+      throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
+                               conf::to_string(address) + ": " + e.code().message());
+    }
+  }
+
   per_address_.set_limit(next->config.limits.max_connections_per_ip);
+  for (std::size_t w = 0; w < workers_.size(); ++w)
+    for (auto& h : handed[w]) workers_[w]->hand_over(std::move(h));
+  {
+    const std::lock_guard lock(endpoints_mutex_);
+    std::vector<tcp::endpoint> endpoints;
+    for (std::size_t i = 0; i < next->listeners.size(); ++i) {
+      const auto& l = next->listeners[i];
+      const auto was = std::find_if(current->listeners.begin(), current->listeners.end(),
+                                    [&](const auto& c) { return c->name == l->name; });
+      endpoints.push_back(was == current->listeners.end()
+                              ? bound[i]
+                              : endpoints_[static_cast<std::size_t>(was - current->listeners.begin())]);
+      if (was == current->listeners.end())
+        spdlog::info("listening on {}:{} with {} worker(s){} (added by a config reload)",
+                     bound[i].address().to_string(), bound[i].port(), workers_.size(), l->tls() ? " (TLS)" : "");
+    }
+    for (const auto& c : current->listeners)
+      if (std::none_of(next->listeners.begin(), next->listeners.end(),
+                       [&](const auto& l) { return l->name == c->name; }))
+        spdlog::info("listener {} removed by a config reload: no new connections; open ones finish", c->name);
+    endpoints_ = std::move(endpoints);
+  }
   source_.publish(std::move(next));
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "proxy/access_log.hpp"
@@ -27,8 +28,12 @@ class server {
   // in use"), or the access log's.
   void start();
 
-  // Where each listener is bound (port 0 in the config resolved to the kernel's choice), config order.
-  std::vector<boost::asio::ip::tcp::endpoint> endpoints() const { return endpoints_; }
+  // Where each listener of the current runtime is bound (port 0 in the config resolved to the kernel's
+  // choice), config order. Any thread.
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints() const {
+    const std::lock_guard lock(endpoints_mutex_);
+    return endpoints_;
+  }
 
   // Any thread, any number of times: stop accepting and finish in-flight requests (shutdown_grace).
   void stop();
@@ -37,11 +42,13 @@ class server {
   // Ticks each worker has completed so far (worker order), for tests that wait for a tick.
   std::vector<std::uint64_t> worker_ticks() const;
 
-  // One thread at a time: `next` serves new requests from each worker's next tick or accept on, and a
-  // kept-alive connection's next request; a request in progress finishes on the runtime it started with.
-  // Build it with build_runtime(config, current().get()). Throws std::invalid_argument, naming every
-  // reason, when the workers cannot take it (swap_refusals in proxy/runtime.hpp: today a change of
-  // listeners or upstreams, or of what is read once at start-up); the current runtime then stays.
+  // One thread at a time, after start(): `next` serves every request whose header arrives from now on, on
+  // new and kept-alive connections alike; a request in progress finishes on the runtime it started with.
+  // Build it with build_runtime(config, current().get()). Listeners at a new address are bound here, in
+  // every worker, before anything changes; a listener no longer listed stops accepting (its connections
+  // finish their request and close). Throws std::invalid_argument, naming every reason, when the process
+  // cannot take `next` (swap_refusals in proxy/runtime.hpp: what is read once at start-up), and
+  // std::runtime_error naming the listener when one cannot be bound; the current runtime then stays.
   void publish(std::shared_ptr<const runtime> next);
   std::shared_ptr<const runtime> current() const { return source_.current(); }
 
@@ -51,6 +58,7 @@ class server {
   std::atomic<std::uint64_t> connections_{0};
   connections_per_address per_address_;
   std::vector<std::unique_ptr<worker>> workers_;
+  mutable std::mutex endpoints_mutex_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
 };
 

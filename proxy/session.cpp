@@ -61,7 +61,7 @@ session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream st
     : session_base(std::move(rt)),
       worker_(w),
       stream_(std::move(stream)),
-      listener_(l),
+      listener_(&l),
       contexts_(std::move(contexts)) {
   net::ip::address address = peer.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -86,8 +86,18 @@ void session<Stream>::follow_worker_runtime() {
   // reload answered is served with the new config, not at the worker's next tick.
   worker_.follow_source();
   const auto& current = worker_.current_runtime();
-  if (current == rt_) return;  // the usual case: one comparison per request
-  // The listener stays: every runtime the worker takes has this very one (server::publish).
+  if (current == rt_ || listener_gone_) return;  // the usual case: one comparison per request
+  // The listener of this address in the new runtime: the same object, or a changed one of the same kind
+  // (its redirect and HSTS settings apply from now on). None, or one of the other kind: this connection
+  // stays on the runtime that has its listener for this request, and closes after it.
+  const auto& listeners = current->listeners;
+  const auto it =
+      std::find_if(listeners.begin(), listeners.end(), [&](const auto& l) { return l->name == listener_->name; });
+  if (it == listeners.end() || (*it)->tls() != listener_->tls()) {
+    listener_gone_ = true;
+    return;
+  }
+  listener_ = it->get();
   rt_ = current;
   boost::system::error_code ec;
   const auto peer = net::ip::make_address(client_ip_, ec);  // made by to_string(): it parses
@@ -98,7 +108,7 @@ void session<Stream>::follow_worker_runtime() {
 template <typename Stream>
 session<Stream>::~session() {
   worker_.remove_session(this);
-  worker_.connection_closed(listener_, client_ip_);
+  worker_.connection_closed(*listener_, client_ip_);
 }
 
 template <typename Stream>
@@ -178,15 +188,15 @@ task<bool> session<Stream>::handshake() {
     auto [ec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
     const bool timed_out = deadline_.disarm();
     if (ec || timed_out) {
-      listener_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      listener_->handshake_failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("TLS handshake with {} failed: {}", client_ip_, timed_out ? "timed out" : ec.message());
       co_return false;
     }
-    listener_.handshakes.fetch_add(1, std::memory_order_relaxed);
+    listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     if (SSL_session_reused(stream_.native_handle()))
-      listener_.resumed.fetch_add(1, std::memory_order_relaxed);
+      listener_->resumed.fetch_add(1, std::memory_order_relaxed);
     else
-      listener_.full.fetch_add(1, std::memory_order_relaxed);
+      listener_->full.fetch_add(1, std::memory_order_relaxed);
     co_return true;
   }
 }
@@ -494,7 +504,7 @@ typename session<Stream>::decision session<Stream>::decide(access_record& record
   }
   // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
   // plain HTTP (they are routed as usual).
-  if (listener_.config.redirect_https && !is_acme_challenge(req.target())) {
+  if (listener_->config.redirect_https && !is_acme_challenge(req.target())) {
     const auto to_host = normalize_host(req[http::field::host]);
     if (to_host.empty())
       return {.what = decision::action::refuse,
@@ -548,12 +558,12 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       .upstream = group,
       .request_id = state.id,
       .client_version = req.version() == 10 ? 10u : 11u,
-      .client_keep_alive = parser_->keep_alive(),
+      .client_keep_alive = parser_->keep_alive() && !listener_gone_,
       .head = req.method() == http::verb::head,
       .idempotent = is_idempotent(req.method()),
       .expect_continue = beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
       .chunked_body = parser_->chunked(),
-      .hsts = is_tls && listener_.config.tls ? std::string_view(listener_.config.tls->hsts) : std::string_view()};
+      .hsts = is_tls && listener_->config.tls ? std::string_view(listener_->config.tls->hsts) : std::string_view()};
 
   // A WebSocket upgrade is forwarded as one (Connection and Upgrade are otherwise hop-by-hop, removed),
   // offering the node WebSocket alone: other tokens (h2c, say) would let the node switch the client's
@@ -633,7 +643,7 @@ void session<Stream>::finish(const access_record& record, const upstream::upstre
 // to its end, the client wants to keep it, and we are not shutting down.
 template <typename Stream>
 bool session<Stream>::closes_after_own_reply() const {
-  return !parser_->is_done() || !parser_->keep_alive() || worker_.stopping();
+  return !parser_->is_done() || !parser_->keep_alive() || worker_.stopping() || listener_gone_;
 }
 
 // The client asked for the close, its whole request was read and nothing more came: it will send nothing
@@ -665,8 +675,8 @@ task<bool> session<Stream>::reply_error(const proxy_error& error, bool close, st
   res.body() = std::move(body);
   res.keep_alive(!close);
   if constexpr (is_tls) {
-    if (listener_.config.tls && !listener_.config.tls->hsts.empty())
-      res.set(http::field::strict_transport_security, listener_.config.tls->hsts);
+    if (listener_->config.tls && !listener_->config.tls->hsts.empty())
+      res.set(http::field::strict_transport_security, listener_->config.tls->hsts);
   }
   res.prepare_payload();
   co_return co_await write_own_reply(res.base(), res.body());

@@ -130,7 +130,12 @@ class session final : public session_base, public std::enable_shared_from_this<s
 
   worker& worker_;
   Stream stream_;
-  const listener& listener_;  // the same in every runtime the session may move on to (server::publish)
+  // The listener it was accepted on, or the changed listener of the same address and kind it moved to:
+  // always one of rt_'s (follow_worker_runtime keeps it so), which holds it.
+  const listener* listener_;
+  // A reload removed the listener, or changed its kind (TLS or plain): this request is the last one, served
+  // on the runtime that has the listener, and answered with Connection: close.
+  bool listener_gone_ = false;
   std::shared_ptr<const tls::server_contexts> contexts_;
   beast::flat_buffer buffer_;
   std::unique_ptr<request_parser> parser_;  // per request; not held while idle

@@ -2,6 +2,8 @@
 
 #include "net/spawn_logged.hpp"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@ worker::~worker() {
   join();
   views_.clear();
   acceptors_.clear();
+  for (auto& h : handed_) ::close(h.fd);  // handed over but never taken
 }
 
 int upstream_view::index_of(const upstream::node* n) const {
@@ -137,15 +140,57 @@ void worker::close_tunnels_told_to_go() {
 }
 
 void worker::listen(const tcp::endpoint& endpoint, std::shared_ptr<const listener> l) {
-  auto acceptor = std::make_unique<net_types::acceptor>(ioc_.get_executor());
-  acceptor->open(endpoint.protocol());
-  acceptor->set_option(tcp::acceptor::reuse_address(true));
-  acceptor->set_option(reuse_port(true));
-  if (endpoint.address().is_v6()) acceptor->set_option(net::ip::v6_only(true));
-  acceptor->bind(endpoint);
-  acceptor->listen(net::socket_base::max_listen_connections);
-  acceptors_.push_back(std::move(acceptor));
-  acceptor_listeners_.push_back(std::move(l));
+  auto e = std::make_shared<acceptor_entry>(ioc_);
+  auto& acceptor = e->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.set_option(reuse_port(true));
+  if (endpoint.address().is_v6()) acceptor.set_option(net::ip::v6_only(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(net::socket_base::max_listen_connections);
+  e->l = std::move(l);
+  acceptors_.push_back(std::move(e));
+}
+
+void worker::hand_over(handed_listener h) {
+  const std::lock_guard lock(handed_mutex_);
+  handed_.push_back(std::move(h));
+}
+
+void worker::follow_listeners() {
+  std::vector<handed_listener> handed;
+  {
+    const std::lock_guard lock(handed_mutex_);
+    handed.swap(handed_);
+  }
+  for (auto& h : handed) {
+    if (stopping_) {  // shutting down: nothing new is accepted
+      ::close(h.fd);
+      continue;
+    }
+    auto e = std::make_shared<acceptor_entry>(ioc_);
+    boost::system::error_code ec;
+    e->acceptor.assign(h.protocol, h.fd, ec);
+    if (ec) {
+      spdlog::error("worker {}: cannot accept on {}: {}", id_, h.l->name, ec.message());
+      ::close(h.fd);
+      continue;
+    }
+    e->l = std::move(h.l);
+    acceptors_.push_back(e);
+    spawn_accept_loop(e);
+  }
+  const auto& now = runtime_->listeners;
+  std::erase_if(acceptors_, [&](const std::shared_ptr<acceptor_entry>& e) {
+    const auto it = std::find_if(now.begin(), now.end(), [&](const auto& l) { return l->name == e->l->name; });
+    if (it != now.end()) {
+      e->l = *it;  // the same object, or the changed listener of this address
+      return false;
+    }
+    boost::system::error_code ignored;
+    e->acceptor.close(ignored);  // its loop sees operation_aborted and ends; connections open stay
+    return true;
+  });
 }
 
 void worker::follow_source() {
@@ -158,6 +203,7 @@ void worker::follow_source() {
   // view reference: a view is fetched again after every suspension.
   for (const auto& g : runtime_->upstreams) view(*g);
   drop_stale_views();
+  follow_listeners();
 }
 
 metrics::listener_shard& worker::listener_stats(const listener& l) {
@@ -170,8 +216,12 @@ metrics::listener_shard& worker::listener_stats(const listener& l) {
 
 std::vector<tcp::endpoint> worker::local_endpoints() const {
   std::vector<tcp::endpoint> out;
-  for (const auto& a : acceptors_) out.push_back(a->local_endpoint());
+  for (const auto& e : acceptors_) out.push_back(e->acceptor.local_endpoint());
   return out;
+}
+
+void worker::spawn_accept_loop(const std::shared_ptr<acceptor_entry>& e) {
+  keep_running("accept", [this, e] { return accept_loop(e); });
 }
 
 template <typename MakeLoop>
@@ -183,11 +233,7 @@ void worker::keep_running(const char* what, MakeLoop start) {
 }
 
 void worker::start() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    auto* acceptor = acceptors_[i].get();
-    const auto* l = acceptor_listeners_[i].get();
-    keep_running("accept", [this, acceptor, l] { return accept_loop(*acceptor, *l); });
-  }
+  for (const auto& e : acceptors_) spawn_accept_loop(e);
   keep_running("tick", [this] { return tick_loop(); });
   thread_ = std::thread([this] {
     ioc_.run();
@@ -254,11 +300,12 @@ void worker::remove_session(session_base* s) {
   if (stopping_ && sessions_.empty()) finish_stop();
 }
 
-task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l) {
+task<void> worker::accept_loop(std::shared_ptr<acceptor_entry> entry) {
   net_types::timer backoff(ioc_.get_executor());
   tcp::endpoint peer;  // filled by accept itself: no getpeername() per connection
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(peer, use_tuple);
+    if (!entry->acceptor.is_open()) co_return;  // a reload removed its listener
+    auto [ec, socket] = co_await entry->acceptor.async_accept(peer, use_tuple);
     if (stopping_ || ec == net::error::operation_aborted) co_return;
     if (ec) {
       // Typically EMFILE: back off briefly instead of spinning on an error that will repeat.
@@ -267,8 +314,12 @@ task<void> worker::accept_loop(net_types::acceptor& acceptor, const listener& l)
       co_await backoff.async_wait(use_tuple);
       continue;
     }
-    follow_source();  // the session starts on the current runtime
-    auto rt = runtime_;
+    auto before = runtime_;
+    follow_source();  // the session starts on the current runtime...
+    // ...unless that runtime no longer has this listener: a connection accepted just before the reload
+    // removed it is served (one request, then closed) on the runtime that has it.
+    auto rt = entry->acceptor.is_open() ? runtime_ : std::move(before);
+    const listener& l = *entry->l;
     // A count shared by every worker (server.hpp); the limit is the current runtime's (a reload may move it).
     if (connections_.fetch_add(1, std::memory_order_relaxed) >= rt->config.limits.max_connections) {
       connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -361,9 +412,9 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
   if (stopping_) return;
   stopping_ = true;
   for (auto* waiter : slot_waiters_) waiter->cancel();  // waiting requests give up (503)
-  for (auto& acceptor : acceptors_) {
+  for (auto& e : acceptors_) {
     boost::system::error_code ignored;
-    acceptor->close(ignored);
+    e->acceptor.close(ignored);
   }
   tick_timer_.cancel();
   // Copy: a session closing synchronously would otherwise modify the set under the loop.

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -29,6 +30,13 @@ namespace drawbridge::proxy {
 
 class session_base;
 struct listener;
+
+// A listening socket bound by server::publish for a listener a config reload added, and that listener.
+struct handed_listener {
+  int fd = -1;  // owned: the worker takes it, or closes it
+  boost::asio::ip::tcp protocol = boost::asio::ip::tcp::v4();
+  std::shared_ptr<const listener> l;
+};
 
 // A worker's own view of one upstream: the node list it last saw, and the balancer and keep-alive pool
 // built for that list. Rebuilt when the upstream publishes a new node list. Found by the upstream itself
@@ -60,6 +68,9 @@ class worker {
   // session may move on to has this very listener, server::publish sees to that). Throws
   // boost::system::system_error naming what failed.
   void listen(const boost::asio::ip::tcp::endpoint& endpoint, std::shared_ptr<const listener> l);
+  // Any thread (a config reload, before it publishes the runtime that has `l`): a listening socket for
+  // the new listener `l`, bound already; the worker accepts on it from its next look at the runtime on.
+  void hand_over(handed_listener h);
   std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
   void start();  // spawns the thread
@@ -119,7 +130,8 @@ class worker {
   void give_relay_buffer(std::unique_ptr<char[]> buffer);
 
  private:
-  task<void> accept_loop(net_types::acceptor& acceptor, const listener& l);
+  struct acceptor_entry;
+  task<void> accept_loop(std::shared_ptr<acceptor_entry> e);
   // The counts of a listener, by its name (cached per worker).
   metrics::listener_shard& listener_stats(const listener& l);
   task<void> tick_loop();
@@ -145,8 +157,20 @@ class worker {
   std::atomic<std::uint64_t>& connections_;
   connections_per_address& per_address_;
   metrics::worker_shard& stats_;
-  std::vector<std::unique_ptr<net_types::acceptor>> acceptors_;
-  std::vector<std::shared_ptr<const listener>> acceptor_listeners_;  // parallel to acceptors_
+  // One per listener. Held by its accept loop too, so that a listener a reload removed can go from this
+  // list while its loop is still finishing.
+  struct acceptor_entry {
+    explicit acceptor_entry(boost::asio::io_context& io) : acceptor(io.get_executor()) {}
+    net_types::acceptor acceptor;
+    std::shared_ptr<const listener> l;  // the current runtime's listener of this address
+  };
+  std::vector<std::shared_ptr<acceptor_entry>> acceptors_;
+  void spawn_accept_loop(const std::shared_ptr<acceptor_entry>& e);
+  // Takes the sockets server::publish handed over, and follows the current runtime's listeners: a
+  // changed one's new object, a removed one's acceptor closed.
+  void follow_listeners();
+  std::mutex handed_mutex_;
+  std::vector<handed_listener> handed_;  // from server::publish, not yet taken
   void refresh(upstream_view& v, std::uint64_t generation);
   void close_idle_to_unwanted_nodes();
   void take_over_pools(upstream_view& fresh);

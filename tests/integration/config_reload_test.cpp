@@ -15,6 +15,7 @@
 #include <set>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
@@ -339,4 +340,112 @@ TEST(config_reload, serve_keeps_a_pid_file_and_tells_the_service_manager_ready_r
   EXPECT_EQ(proxy.terminate(), 0);
   EXPECT_EQ(manager.receive(), "STOPPING=1");
   EXPECT_FALSE(std::ifstream(pid_path).good());  // removed at exit
+}
+
+namespace {
+
+// The port of the listener a reload added on ::1, from its "listening on" line; 0 until it shows.
+std::uint16_t added_ipv6_port(const spawned_proxy& proxy) {
+  static constexpr std::string_view marker = "listening on ::1:";
+  const auto log = proxy.log();
+  const auto at = log.find(marker);
+  if (at == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::stoi(log.substr(at + marker.size(), 5)));
+}
+
+// GET / to [::1]:port, one request; the status line's code, 0 when nothing answered.
+unsigned get_over_ipv6(std::uint16_t port) {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.connect({net::ip::make_address("::1"), port}, ec);
+  if (ec) return 0;
+  const std::string request = "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n";
+  net::write(socket, net::buffer(request), ec);
+  std::string answer;
+  char chunk[4096];
+  for (;;) {
+    const auto n = socket.read_some(net::buffer(chunk), ec);
+    answer.append(chunk, n);
+    if (ec) break;
+  }
+  return first_status(answer);
+}
+
+json listeners(std::initializer_list<json> list) {
+  json out = json::array();
+  for (const auto& l : list) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST(config_reload, a_listener_added_accepts_and_one_removed_finishes_its_connection_s_request_then_closes) {
+  fake_node a({.name = "a"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client kept(proxy.port());
+  ASSERT_EQ(node_of(kept.get("/x")), "a");
+
+  // Added: [::1]:0, bound by the reload in every worker before it answered.
+  const auto both = listeners({{{"address", "127.0.0.1:0"}}, {{"address", "[::1]:0"}}});
+  rewrite(proxy, config_json({{"node1", a.port()}}, {{"listeners", both}}));
+  auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 200u) << res.body;
+  std::uint16_t added = 0;
+  ASSERT_TRUE(wait_for([&] { return (added = added_ipv6_port(proxy)) != 0; })) << proxy.log();
+  EXPECT_EQ(get_over_ipv6(added), 200u);
+  EXPECT_EQ(node_of(kept.get("/x")), "a");  // the kept listener's connection goes on
+
+  // Removed: 127.0.0.1. The idle connection's next request is answered, with Connection: close, and the
+  // address takes no new connection.
+  rewrite(proxy, config_json({{"node1", a.port()}}, {{"listeners", listeners({{{"address", "[::1]:0"}}})}}));
+  res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 200u) << res.body;
+  const auto last = kept.get("/x");
+  EXPECT_EQ(node_of(last), "a");
+  EXPECT_FALSE(last.keep_alive);
+  EXPECT_TRUE(wait_for([&] { return !test_client(proxy.port()).connected(); }));
+  EXPECT_EQ(get_over_ipv6(added), 200u);
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 2);
+}
+
+TEST(config_reload, a_changed_listener_applies_to_the_next_request_of_an_open_connection) {
+  fake_node a({.name = "a"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client kept(proxy.port());
+  ASSERT_EQ(node_of(kept.get("/x")), "a");
+  rewrite(proxy, config_json({{"node1", a.port()}},
+                             {{"listeners", listeners({{{"address", "127.0.0.1:0"}, {"redirect_https", true}}})}}));
+  const auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 200u) << res.body;
+  const auto redirected = kept.get("/x");  // the same connection: same address, same kind, new settings
+  EXPECT_EQ(redirected.status, 308u);
+  EXPECT_TRUE(redirected.keep_alive);
+}
+
+TEST(config_reload, a_listener_address_in_use_rolls_the_whole_reload_back_with_500) {
+  fake_node a({.name = "a"}), b({.name = "b"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  // Someone else's socket (without SO_REUSEPORT) holds the port the new config wants.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor taken(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = taken.local_endpoint().port();
+  const auto wanted = listeners({{{"address", "127.0.0.1:0"}}, {{"address", "127.0.0.1:" + std::to_string(port)}}});
+  rewrite(proxy, config_json({{"node1", a.port()}, {"node2", b.port()}}, {{"listeners", wanted}}));
+  const auto res = reload(proxy.admin_port());
+  ASSERT_EQ(res.status, 500u) << res.body;
+  const auto body = json::parse(res.body);
+  EXPECT_EQ(body["error"]["code"], "reload_failed");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("listeners[1].address: cannot listen on 127.0.0.1:" +
+                                                             std::to_string(port) + ": Address already in use"),
+            std::string::npos)
+      << res.body;
+  // Nothing of it applies: not node2 either.
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 0);
+  test_client client(proxy.port());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(node_of(client.get("/x")), "a");
 }

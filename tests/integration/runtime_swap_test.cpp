@@ -128,8 +128,7 @@ TEST(runtime_swap, what_the_workers_cannot_take_is_refused_naming_each_reason_an
   auto fresh = proxy::build_runtime(first->config);
   ASSERT_TRUE(fresh.value);
   const auto all_new = refusal(fresh.value);
-  EXPECT_NE(all_new.find("the new runtime must share the metrics registry"), std::string::npos) << all_new;
-  EXPECT_NE(all_new.find("listeners[0] (127.0.0.1:0)"), std::string::npos) << all_new;
+  EXPECT_EQ(all_new, "the new runtime must share the metrics registry");
 
   // An upstream removed is fine; settings read once at start-up are not.
   auto config = first->config;
