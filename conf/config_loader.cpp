@@ -229,8 +229,8 @@ void read_listeners(reader& r, const json& root, config& c) {
     r.allow_keys(l, p, {"address", "redirect_https", "tls"});
     auto hp = r.get_address(l, p, /*allow_port_zero=*/true);
     if (!hp) continue;
-    if (hp->port != 0 && !seen.insert(to_string(*hp)).second)
-      r.error(reader::join(p, "address"), "the same address is listed twice");
+    // Port 0 too: the address is a listener's identity (its metrics label, and what a reload matches).
+    if (!seen.insert(to_string(*hp)).second) r.error(reader::join(p, "address"), "the same address is listed twice");
     listener_config listener{*hp, false, std::nullopt};
     r.get_bool(l, "redirect_https", p, listener.redirect_https);
     if (l.contains("tls")) listener.tls = read_listener_tls(r, l.at("tls"), reader::join(p, "tls"));

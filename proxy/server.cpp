@@ -68,6 +68,7 @@ void server::start() {
 }
 
 void server::stop() {
+  stopping_.store(true);
   const auto grace = source_.current()->config.timeouts.shutdown_grace;
   for (auto& w : workers_) w->stop(grace);
 }
@@ -100,7 +101,7 @@ int bind_listening_socket(const tcp::endpoint& endpoint) {
 tcp::endpoint local_endpoint_of(int fd, const tcp::endpoint& like) {
   tcp::endpoint out = like;
   auto size = static_cast<socklen_t>(out.capacity());
-  ::getsockname(fd, out.data(), &size);
+  if (::getsockname(fd, out.data(), &size) != 0) throw std::system_error(errno, std::generic_category());
   out.resize(size);
   return out;
 }
@@ -109,6 +110,8 @@ tcp::endpoint local_endpoint_of(int fd, const tcp::endpoint& like) {
 
 void server::publish(std::shared_ptr<const runtime> next) {
   if (!next) throw std::invalid_argument("no runtime to publish");
+  if (workers_.empty()) throw std::logic_error("server::publish before start()");
+  if (stopping_.load()) throw std::runtime_error("the proxy is shutting down");
   const auto current = source_.current();
   const auto refusals = swap_refusals(*current, *next);
   if (!refusals.empty()) {
@@ -119,32 +122,29 @@ void server::publish(std::shared_ptr<const runtime> next) {
 
   // Listeners at an address the current runtime does not have: one socket per worker, all bound before
   // anything changes, so that a failure (an address in use) leaves everything as it was.
+  // The sockets are owned by `handed` until a worker takes them: any way out of here closes them.
   std::vector<std::vector<handed_listener>> handed(workers_.size());
   std::vector<tcp::endpoint> bound(next->listeners.size());
-  auto close_all = [&] {
-    for (auto& list : handed)
-      for (auto& h : list) ::close(h.fd);
-  };
+  const auto generation = source_.generation() + 1;  // next's, once published (one publisher at a time)
   for (std::size_t i = 0; i < next->listeners.size(); ++i) {
     const auto& l = next->listeners[i];
     if (std::any_of(current->listeners.begin(), current->listeners.end(),
                     [&](const auto& c) { return c->name == l->name; }))
       continue;
     const auto& address = l->config.address;
+    const auto where_text = "listeners[" + std::to_string(i) + "].address: ";
     boost::system::error_code ec;
     const auto ip = boost::asio::ip::make_address(address.host, ec);
+    if (ec) throw std::runtime_error(where_text + "\"" + address.host + "\" is not an IP address");
     try {
-      if (ec) throw std::system_error(EINVAL, std::generic_category());
       tcp::endpoint where(ip, address.port);
       for (std::size_t w = 0; w < workers_.size(); ++w) {
-        const int fd = bind_listening_socket(where);
-        handed[w].push_back({fd, where.protocol(), l});
-        if (w == 0) where = bound[i] = local_endpoint_of(fd, where);  // port 0: the others take the same one
+        owned_fd fd(bind_listening_socket(where));
+        if (w == 0) where = bound[i] = local_endpoint_of(fd.get(), where);  // port 0: the others take the same one
+        handed[w].push_back({std::move(fd), where.protocol(), l, generation});
       }
     } catch (const std::system_error& e) {
-      close_all();
-      throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
-                               conf::to_string(address) + ": " + e.code().message());
+      throw std::runtime_error(where_text + "cannot listen on " + conf::to_string(address) + ": " + e.code().message());
     }
   }
 

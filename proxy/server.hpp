@@ -58,6 +58,7 @@ class server {
   std::atomic<std::uint64_t> connections_{0};
   connections_per_address per_address_;
   std::vector<std::unique_ptr<worker>> workers_;
+  std::atomic<bool> stopping_{false};  // stop() was called: publish refuses
   mutable std::mutex endpoints_mutex_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
 };

@@ -10,6 +10,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <vector>
@@ -63,6 +64,8 @@ session<Stream>::session(worker& w, std::shared_ptr<const runtime> rt, Stream st
       stream_(std::move(stream)),
       listener_(&l),
       contexts_(std::move(contexts)) {
+  assert(std::any_of(rt_->listeners.begin(), rt_->listeners.end(), [&](const auto& x) { return x.get() == &l; }) &&
+         "a session's listener is one of its runtime's");
   net::ip::address address = peer.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());

@@ -39,7 +39,11 @@ worker::~worker() {
   join();
   views_.clear();
   acceptors_.clear();
-  for (auto& h : handed_) ::close(h.fd);  // handed over but never taken
+}
+
+void owned_fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
 }
 
 int upstream_view::index_of(const upstream::node* n) const {
@@ -149,6 +153,7 @@ void worker::listen(const tcp::endpoint& endpoint, std::shared_ptr<const listene
   acceptor.bind(endpoint);
   acceptor.listen(net::socket_base::max_listen_connections);
   e->l = std::move(l);
+  e->rt = runtime_;  // before start(): the runtime the server was made with, which lists `l`
   acceptors_.push_back(std::move(e));
 }
 
@@ -163,34 +168,51 @@ void worker::follow_listeners() {
     const std::lock_guard lock(handed_mutex_);
     handed.swap(handed_);
   }
+  const auto& now = runtime_->listeners;
+  auto listed = [&](const listener* l) {
+    return std::any_of(now.begin(), now.end(), [&](const auto& x) { return x.get() == l; });
+  };
+  std::vector<handed_listener> later;
   for (auto& h : handed) {
-    if (stopping_) {  // shutting down: nothing new is accepted
-      ::close(h.fd);
+    if (stopping_) continue;  // shutting down: nothing new is accepted (the socket closes with `h`)
+    if (!listed(h.l.get())) {
+      // For a runtime this worker has not reached yet: kept. For one it passed (a later reload dropped the
+      // listener again): closed with `h`.
+      if (h.generation > runtime_generation_) later.push_back(std::move(h));
       continue;
     }
     auto e = std::make_shared<acceptor_entry>(ioc_);
     boost::system::error_code ec;
-    e->acceptor.assign(h.protocol, h.fd, ec);
+    e->acceptor.assign(h.protocol, h.fd.get(), ec);
     if (ec) {
       spdlog::error("worker {}: cannot accept on {}: {}", id_, h.l->name, ec.message());
-      ::close(h.fd);
       continue;
     }
+    h.fd.release();  // the acceptor owns it now
     e->l = std::move(h.l);
     acceptors_.push_back(e);
-    spawn_accept_loop(e);
   }
-  const auto& now = runtime_->listeners;
+  if (!later.empty()) {
+    const std::lock_guard lock(handed_mutex_);
+    for (auto& h : later) handed_.push_back(std::move(h));
+  }
+  // Every acceptor follows the listener of its address in the runtime now current; one whose address the
+  // runtime no longer lists closes (connections open on it stay, on their own runtime). Addresses are
+  // unique in a config (conf/config_loader.cpp), so the name is the listener's identity.
+  std::vector<std::shared_ptr<acceptor_entry>> started;
   std::erase_if(acceptors_, [&](const std::shared_ptr<acceptor_entry>& e) {
     const auto it = std::find_if(now.begin(), now.end(), [&](const auto& l) { return l->name == e->l->name; });
     if (it != now.end()) {
-      e->l = *it;  // the same object, or the changed listener of this address
+      if (!e->rt) started.push_back(e);  // just taken over: its loop starts below
+      e->l = *it;                        // the same object, or the changed listener of this address
+      e->rt = runtime_;
       return false;
     }
     boost::system::error_code ignored;
-    e->acceptor.close(ignored);  // its loop sees operation_aborted and ends; connections open stay
+    e->acceptor.close(ignored);  // its loop sees operation_aborted and ends
     return true;
   });
+  for (const auto& e : started) spawn_accept_loop(e);
 }
 
 void worker::follow_source() {
@@ -314,11 +336,10 @@ task<void> worker::accept_loop(std::shared_ptr<acceptor_entry> entry) {
       co_await backoff.async_wait(use_tuple);
       continue;
     }
-    auto before = runtime_;
     follow_source();  // the session starts on the current runtime...
-    // ...unless that runtime no longer has this listener: a connection accepted just before the reload
-    // removed it is served (one request, then closed) on the runtime that has it.
-    auto rt = entry->acceptor.is_open() ? runtime_ : std::move(before);
+    // ...or, if a reload removed this listener since (here or in any handler that ran meanwhile), on the
+    // last runtime that has it: one request, then the connection closes.
+    auto rt = entry->rt;
     const listener& l = *entry->l;
     // A count shared by every worker (server.hpp); the limit is the current runtime's (a reload may move it).
     if (connections_.fetch_add(1, std::memory_order_relaxed) >= rt->config.limits.max_connections) {

@@ -31,11 +31,38 @@ namespace drawbridge::proxy {
 class session_base;
 struct listener;
 
+// A file descriptor with one owner, closed when the owner lets go of it without release().
+class owned_fd {
+ public:
+  owned_fd() = default;
+  explicit owned_fd(int fd) : fd_(fd) {}
+  owned_fd(owned_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  owned_fd& operator=(owned_fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  owned_fd(const owned_fd&) = delete;
+  owned_fd& operator=(const owned_fd&) = delete;
+  ~owned_fd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset();
+
+ private:
+  int fd_ = -1;
+};
+
 // A listening socket bound by server::publish for a listener a config reload added, and that listener.
 struct handed_listener {
-  int fd = -1;  // owned: the worker takes it, or closes it
+  owned_fd fd;
   boost::asio::ip::tcp protocol = boost::asio::ip::tcp::v4();
   std::shared_ptr<const listener> l;
+  // The source generation of the runtime that lists `l`: a worker that has not reached it yet keeps the
+  // socket for later (a second reload may come before the worker looked at the first).
+  std::uint64_t generation = 0;
 };
 
 // A worker's own view of one upstream: the node list it last saw, and the balancer and keep-alive pool
@@ -64,8 +91,8 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Before start(), from the owning thread: accept on `endpoint` for listener `l` (held: every runtime a
-  // session may move on to has this very listener, server::publish sees to that). Throws
+  // Before start(), from the owning thread: accept on `endpoint` for listener `l`, one of the runtime the
+  // worker was made with (config reloads change the listener this acceptor follows: follow_listeners). Throws
   // boost::system::system_error naming what failed.
   void listen(const boost::asio::ip::tcp::endpoint& endpoint, std::shared_ptr<const listener> l);
   // Any thread (a config reload, before it publishes the runtime that has `l`): a listening socket for
@@ -162,7 +189,10 @@ class worker {
   struct acceptor_entry {
     explicit acceptor_entry(boost::asio::io_context& io) : acceptor(io.get_executor()) {}
     net_types::acceptor acceptor;
-    std::shared_ptr<const listener> l;  // the current runtime's listener of this address
+    // The listener of this address and the runtime that lists it, which a session accepted here starts on:
+    // the current runtime, or for an acceptor a reload closed, the last runtime that had its listener.
+    std::shared_ptr<const listener> l;
+    std::shared_ptr<const runtime> rt;
   };
   std::vector<std::shared_ptr<acceptor_entry>> acceptors_;
   void spawn_accept_loop(const std::shared_ptr<acceptor_entry>& e);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -373,6 +374,24 @@ unsigned get_over_ipv6(std::uint16_t port) {
   return first_status(answer);
 }
 
+// Whether this host has an IPv6 loopback to listen on.
+bool have_ipv6_loopback() {
+  boost::asio::io_context ioc;
+  boost::system::error_code ec;
+  boost::asio::ip::tcp::acceptor probe(ioc);
+  probe.open(boost::asio::ip::tcp::v6(), ec);
+  if (!ec) probe.bind({boost::asio::ip::make_address("::1"), 0}, ec);
+  return !ec;
+}
+
+// Open descriptors of a process.
+std::size_t open_fds(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+    ++n;
+  return n;
+}
+
 json listeners(std::initializer_list<json> list) {
   json out = json::array();
   for (const auto& l : list) out.push_back(l);
@@ -382,6 +401,7 @@ json listeners(std::initializer_list<json> list) {
 }  // namespace
 
 TEST(config_reload, a_listener_added_accepts_and_one_removed_finishes_its_connection_s_request_then_closes) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no ::1 on this host";
   fake_node a({.name = "a"});
   spawned_proxy proxy(config_json({{"node1", a.port()}}));
   ASSERT_TRUE(proxy.started()) << proxy.output();
@@ -396,7 +416,9 @@ TEST(config_reload, a_listener_added_accepts_and_one_removed_finishes_its_connec
   std::uint16_t added = 0;
   ASSERT_TRUE(wait_for([&] { return (added = added_ipv6_port(proxy)) != 0; })) << proxy.log();
   EXPECT_EQ(get_over_ipv6(added), 200u);
-  EXPECT_EQ(node_of(kept.get("/x")), "a");  // the kept listener's connection goes on
+  const auto still = kept.get("/x");  // the kept listener's connection goes on
+  EXPECT_EQ(node_of(still), "a");
+  EXPECT_TRUE(still.keep_alive);
 
   // Removed: 127.0.0.1. The idle connection's next request is answered, with Connection: close, and the
   // address takes no new connection.
@@ -424,9 +446,29 @@ TEST(config_reload, a_changed_listener_applies_to_the_next_request_of_an_open_co
   const auto redirected = kept.get("/x");  // the same connection: same address, same kind, new settings
   EXPECT_EQ(redirected.status, 308u);
   EXPECT_TRUE(redirected.keep_alive);
+  test_client fresh(proxy.port());  // and a new one, accepted under the changed listener
+  EXPECT_EQ(fresh.get("/x").status, 308u);
+}
+
+TEST(config_reload, two_reloads_before_a_worker_looked_at_the_first_keep_the_listener_the_second_added) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no ::1 on this host";
+  fake_node a({.name = "a"});
+  spawned_proxy proxy(config_json({{"node1", a.port()}}));
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  // Back to back, no traffic between them (a worker looks at a new runtime at its 50 ms tick or at a
+  // request): the first changes a weight, the second adds a listener.
+  rewrite(proxy, config_json({{"node1", a.port(), 2}}));
+  ASSERT_EQ(reload(proxy.admin_port()).status, 200u);
+  rewrite(proxy, config_json({{"node1", a.port(), 2}},
+                             {{"listeners", listeners({{{"address", "127.0.0.1:0"}}, {{"address", "[::1]:0"}}})}}));
+  ASSERT_EQ(reload(proxy.admin_port()).status, 200u);
+  std::uint16_t added = 0;
+  ASSERT_TRUE(wait_for([&] { return (added = added_ipv6_port(proxy)) != 0; })) << proxy.log();
+  EXPECT_EQ(get_over_ipv6(added), 200u);
 }
 
 TEST(config_reload, a_listener_address_in_use_rolls_the_whole_reload_back_with_500) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no ::1 on this host";
   fake_node a({.name = "a"}), b({.name = "b"});
   spawned_proxy proxy(config_json({{"node1", a.port()}}));
   ASSERT_TRUE(proxy.started()) << proxy.output();
@@ -434,18 +476,22 @@ TEST(config_reload, a_listener_address_in_use_rolls_the_whole_reload_back_with_5
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::acceptor taken(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
   const auto port = taken.local_endpoint().port();
-  const auto wanted = listeners({{{"address", "127.0.0.1:0"}}, {{"address", "127.0.0.1:" + std::to_string(port)}}});
+  const auto fds = open_fds(proxy.pid());
+  // The first new listener binds, the second cannot: the first one's sockets are closed again.
+  const auto wanted = listeners(
+      {{{"address", "127.0.0.1:0"}}, {{"address", "[::1]:0"}}, {{"address", "127.0.0.1:" + std::to_string(port)}}});
   rewrite(proxy, config_json({{"node1", a.port()}, {"node2", b.port()}}, {{"listeners", wanted}}));
   const auto res = reload(proxy.admin_port());
   ASSERT_EQ(res.status, 500u) << res.body;
   const auto body = json::parse(res.body);
   EXPECT_EQ(body["error"]["code"], "reload_failed");
-  EXPECT_NE(body["error"]["message"].get<std::string>().find("listeners[1].address: cannot listen on 127.0.0.1:" +
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("listeners[2].address: cannot listen on 127.0.0.1:" +
                                                              std::to_string(port) + ": Address already in use"),
             std::string::npos)
       << res.body;
-  // Nothing of it applies: not node2 either.
+  // Nothing of it applies: not node2 either, and no socket is left open.
   EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 0);
+  EXPECT_TRUE(wait_for([&] { return open_fds(proxy.pid()) == fds; })) << open_fds(proxy.pid()) << " vs " << fds;
   test_client client(proxy.port());
   for (int i = 0; i < 4; ++i) EXPECT_EQ(node_of(client.get("/x")), "a");
 }

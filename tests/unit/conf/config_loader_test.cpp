@@ -197,6 +197,10 @@ TEST(config, listener_addresses_are_validated_and_not_duplicated) {
     "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
   EXPECT_TRUE(has_error(errors, "listeners[1].address: the same address is listed twice"));
   EXPECT_TRUE(has_error(errors, R"(listeners[2].address: expected host:port, got "8080")"));
+  // Port 0 as well: two listeners "127.0.0.1:0" could not be told apart by a reload or in the metrics.
+  const auto zero = errors_of(R"({"listeners":[{"address":"127.0.0.1:0"},{"address":"127.0.0.1:0"}],
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(zero, "listeners[1].address: the same address is listed twice"));
 }
 
 TEST(config, unreadable_file_names_the_path) {
