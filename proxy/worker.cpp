@@ -169,18 +169,19 @@ void worker::follow_listeners() {
     handed.swap(handed_);
   }
   const auto& now = runtime_->listeners;
-  auto listed = [&](const listener* l) {
-    return std::any_of(now.begin(), now.end(), [&](const auto& x) { return x.get() == l; });
+  // By address: a later reload may have changed the listener the socket was bound for (a new object), and
+  // then bound nothing itself, since the address was there already.
+  auto listed = [&](const listener& l) {
+    return std::any_of(now.begin(), now.end(), [&](const auto& x) { return x->name == l.name; });
   };
   std::vector<handed_listener> later;
   for (auto& h : handed) {
     if (stopping_) continue;  // shutting down: nothing new is accepted (the socket closes with `h`)
-    if (!listed(h.l.get())) {
-      // For a runtime this worker has not reached yet: kept. For one it passed (a later reload dropped the
-      // listener again): closed with `h`.
-      if (h.generation > runtime_generation_) later.push_back(std::move(h));
+    if (h.generation > runtime_generation_) {
+      later.push_back(std::move(h));  // for a runtime this worker has not reached yet
       continue;
     }
+    if (!listed(*h.l)) continue;  // a later reload removed it again: closed with `h`
     auto e = std::make_shared<acceptor_entry>(ioc_);
     boost::system::error_code ec;
     e->acceptor.assign(h.protocol, h.fd.get(), ec);

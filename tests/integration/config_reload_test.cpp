@@ -456,15 +456,20 @@ TEST(config_reload, two_reloads_before_a_worker_looked_at_the_first_keep_the_lis
   spawned_proxy proxy(config_json({{"node1", a.port()}}));
   ASSERT_TRUE(proxy.started()) << proxy.output();
   // Back to back, no traffic between them (a worker looks at a new runtime at its 50 ms tick or at a
-  // request): the first changes a weight, the second adds a listener.
+  // request): the first changes a weight, the second adds a listener, the third changes that listener
+  // (which binds nothing: the address is there already).
   rewrite(proxy, config_json({{"node1", a.port(), 2}}));
   ASSERT_EQ(reload(proxy.admin_port()).status, 200u);
   rewrite(proxy, config_json({{"node1", a.port(), 2}},
                              {{"listeners", listeners({{{"address", "127.0.0.1:0"}}, {{"address", "[::1]:0"}}})}}));
   ASSERT_EQ(reload(proxy.admin_port()).status, 200u);
+  rewrite(proxy, config_json({{"node1", a.port(), 2}},
+                             {{"listeners", listeners({{{"address", "127.0.0.1:0"}},
+                                                       {{"address", "[::1]:0"}, {"redirect_https", true}}})}}));
+  ASSERT_EQ(reload(proxy.admin_port()).status, 200u);
   std::uint16_t added = 0;
   ASSERT_TRUE(wait_for([&] { return (added = added_ipv6_port(proxy)) != 0; })) << proxy.log();
-  EXPECT_EQ(get_over_ipv6(added), 200u);
+  EXPECT_EQ(get_over_ipv6(added), 308u);
 }
 
 TEST(config_reload, a_listener_address_in_use_rolls_the_whole_reload_back_with_500) {
