@@ -126,9 +126,8 @@ void control_plane::commit(std::shared_ptr<const proxy::runtime> next) {
   // where requests that started on the previous runtime may still use them, and leave it once drained.
   const auto steady_now = std::chrono::steady_clock::now();
   for (const auto& old_group : previous->upstreams) {
-    const auto kept = std::find_if(now.upstreams.begin(), now.upstreams.end(),
-                                   [&](const auto& g) { return g->name() == old_group->name(); });
-    const auto staying = kept != now.upstreams.end() ? (*kept)->nodes() : nullptr;
+    const auto kept = find_upstream(old_group->name());  // in runtime_, which is `now` already
+    const auto staying = kept ? kept->nodes() : nullptr;
     for (const auto& n : *old_group->nodes()) {
       if (staying && std::find(staying->begin(), staying->end(), n) != staying->end()) continue;
       drains_.retire(old_group, n, steady_now, steady_now + now.config.timeouts.shutdown_grace);

@@ -3,11 +3,13 @@
 // new handshakes use. A certificate reload swaps the contexts whole; sessions that already started keep
 // the set they began with (they hold it), so a reload never disturbs an open connection.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conf/address.hpp"
@@ -44,6 +46,13 @@ struct listener {
   mutable std::atomic<std::uint64_t> resumed{0};  // handshakes that resumed a session (ticket or cache)
   mutable std::atomic<std::uint64_t> full{0};     // the others (kept apart so each count only grows)
 };
+
+// The listener at address `name` (its identity: addresses are unique in a config) in a runtime's list,
+// or listeners.end().
+inline std::vector<std::shared_ptr<listener>>::const_iterator find_listener(
+    const std::vector<std::shared_ptr<listener>>& listeners, std::string_view name) {
+  return std::find_if(listeners.begin(), listeners.end(), [&](const auto& l) { return l->name == name; });
+}
 
 // Loads the certificates of every HTTPS listener (again, on a config reload). All or nothing: when any
 // fails to load, every listener keeps the contexts it has. Returns one line per problem, naming the listener

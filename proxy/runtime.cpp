@@ -19,8 +19,8 @@ runtime_result build_runtime(conf::config config, const runtime* previous, build
       if (auto error = load_certificates(*kept, i)) result.errors.push_back(std::move(*error));
       // A changed listener at an address that stays: its handshake counts go on from the old one's.
       if (previous)
-        for (const auto& l : previous->listeners)
-          if (l->name == kept->name) kept->carry_counts_from(*l);
+        if (const auto was = find_listener(previous->listeners, kept->name); was != previous->listeners.end())
+          kept->carry_counts_from(**was);
     }
     listeners.push_back(std::move(kept));
   }

@@ -128,9 +128,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
   const auto generation = source_.generation() + 1;  // next's, once published (one publisher at a time)
   for (std::size_t i = 0; i < next->listeners.size(); ++i) {
     const auto& l = next->listeners[i];
-    if (std::any_of(current->listeners.begin(), current->listeners.end(),
-                    [&](const auto& c) { return c->name == l->name; }))
-      continue;
+    if (find_listener(current->listeners, l->name) != current->listeners.end()) continue;
     const auto& address = l->config.address;
     const auto where_text = "listeners[" + std::to_string(i) + "].address: ";
     boost::system::error_code ec;
@@ -156,8 +154,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
     std::vector<tcp::endpoint> endpoints;
     for (std::size_t i = 0; i < next->listeners.size(); ++i) {
       const auto& l = next->listeners[i];
-      const auto was = std::find_if(current->listeners.begin(), current->listeners.end(),
-                                    [&](const auto& c) { return c->name == l->name; });
+      const auto was = find_listener(current->listeners, l->name);
       endpoints.push_back(was == current->listeners.end()
                               ? bound[i]
                               : endpoints_[static_cast<std::size_t>(was - current->listeners.begin())]);
@@ -166,8 +163,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
                      bound[i].address().to_string(), bound[i].port(), workers_.size(), l->tls() ? " (TLS)" : "");
     }
     for (const auto& c : current->listeners)
-      if (std::none_of(next->listeners.begin(), next->listeners.end(),
-                       [&](const auto& l) { return l->name == c->name; }))
+      if (find_listener(next->listeners, c->name) == next->listeners.end())
         spdlog::info("listener {} removed by a config reload: no new connections; open ones finish", c->name);
     endpoints_ = std::move(endpoints);
   }

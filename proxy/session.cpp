@@ -94,8 +94,7 @@ void session<Stream>::follow_worker_runtime() {
   // (its redirect and HSTS settings apply from now on). None, or one of the other kind: this connection
   // stays on the runtime that has its listener for this request, and closes after it.
   const auto& listeners = current->listeners;
-  const auto it =
-      std::find_if(listeners.begin(), listeners.end(), [&](const auto& l) { return l->name == listener_->name; });
+  const auto it = find_listener(listeners, listener_->name);
   if (it == listeners.end() || (*it)->tls() != listener_->tls()) {
     listener_gone_ = true;
     return;

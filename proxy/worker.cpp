@@ -171,9 +171,7 @@ void worker::follow_listeners() {
   const auto& now = runtime_->listeners;
   // By address: a later reload may have changed the listener the socket was bound for (a new object), and
   // then bound nothing itself, since the address was there already.
-  auto listed = [&](const listener& l) {
-    return std::any_of(now.begin(), now.end(), [&](const auto& x) { return x->name == l.name; });
-  };
+  auto listed = [&](const listener& l) { return find_listener(now, l.name) != now.end(); };
   std::vector<handed_listener> later;
   for (auto& h : handed) {
     if (stopping_) continue;  // shutting down: nothing new is accepted (the socket closes with `h`)
@@ -202,7 +200,7 @@ void worker::follow_listeners() {
   // unique in a config (conf/config_loader.cpp), so the name is the listener's identity.
   std::vector<std::shared_ptr<acceptor_entry>> started;
   std::erase_if(acceptors_, [&](const std::shared_ptr<acceptor_entry>& e) {
-    const auto it = std::find_if(now.begin(), now.end(), [&](const auto& l) { return l->name == e->l->name; });
+    const auto it = find_listener(now, e->l->name);
     if (it != now.end()) {
       if (!e->rt) started.push_back(e);  // just taken over: its loop starts below
       e->l = *it;                        // the same object, or the changed listener of this address

@@ -81,6 +81,12 @@ json info(std::uint16_t admin_port) {
   return json::parse(res.body, nullptr, false);
 }
 
+// Lines in a file (an access log), 0 when it is missing.
+long lines_in(const std::string& file) {
+  std::ifstream in(file);
+  return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+}
+
 http_response reload(std::uint16_t admin_port) {
   test_client admin(admin_port);
   return admin.request(http::verb::post, "/v1/config/reload");
@@ -224,13 +230,6 @@ TEST(config_reload, sigusr1_reopens_the_access_log_that_logrotate_moved) {
   const auto path = write_temp_file("", ".log");
   spawned_proxy proxy(config_json({{"node1", a.port()}}, {{"access_log", {{"path", path}}}}));
   ASSERT_TRUE(proxy.started()) << proxy.output();
-  auto lines_in = [](const std::string& file) {
-    std::ifstream in(file);
-    std::string line;
-    int count = 0;
-    while (std::getline(in, line)) ++count;
-    return count;
-  };
   test_client client(proxy.port());
   ASSERT_EQ(client.get("/before").status, 200u);
   ASSERT_TRUE(wait_for([&] { return lines_in(path) == 1; }));
@@ -311,10 +310,6 @@ TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocke
   EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 10);
   EXPECT_GT(c.requests(), 0u);
   // Both access logs got lines: the path moved with every reload.
-  auto lines_in = [](const std::string& file) {
-    std::ifstream in(file);
-    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
-  };
   EXPECT_TRUE(wait_for([&] { return lines_in(log_one) > 0 && lines_in(log_two) > 0; }))
       << lines_in(log_one) << " " << lines_in(log_two);
   std::remove(log_one.c_str());
