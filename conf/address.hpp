@@ -14,7 +14,9 @@ struct host_port {
   bool operator==(const host_port&) const = default;
 };
 
-// nullopt when the port is missing, not a number, or above 65535, or the host is empty.
+// nullopt when the port is missing, not a number, or above 65535, or the host is empty, or the host is
+// neither a name (letters, digits, '-', '.', '_') nor, between brackets, an IPv6 address (with an
+// optional "%zone"). A bare IPv6 address without brackets is refused: "::1:80" is ambiguous.
 // Port 0 is accepted (listeners use it in tests to let the kernel choose).
 std::optional<host_port> parse_host_port(std::string_view text);
 
