@@ -1,9 +1,12 @@
 // The composition root: command line, config, logs, the data plane, signals.
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +20,7 @@
 #include "conf/config_loader.hpp"
 #include "process/pid_file.hpp"
 #include "process/service_notify.hpp"
+#include "process/upgrade_handover.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/server.hpp"
@@ -54,7 +58,30 @@ void tell_service_manager(const std::string& state) {
     spdlog::warn("{}", problem);
 }
 
-int serve(const std::string& path, const std::string& pid_path) {
+// USR2: the binary upgrade, its outcome logged (POST /v1/upgrade answers it instead).
+drawbridge::net_types::task<void> upgrade_on_signal(drawbridge::admin::control_plane& control) {
+  const auto result = co_await control.upgrade();
+  if (result.status == 200) spdlog::info("SIGUSR2: upgraded, process {} serves", static_cast<long>(result.pid));
+}
+
+// Where the running binary was started from, read at start-up: once a package manager replaced the file,
+// /proc/self/exe names a deleted file, while this path names the new one (what an upgrade runs).
+std::string executable_path(const char* argv0) {
+  std::string path(4096, '\0');
+  const auto n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (n <= 0) return argv0;
+  path.resize(static_cast<std::size_t>(n));
+  return path;
+}
+
+int serve(const std::string& path, const std::string& pid_path, drawbridge::admin::upgrade_hooks upgrade) {
+  // A binary upgrade's successor: the old process's sockets and verdicts come with it.
+  std::string handover_error;
+  auto handover = drawbridge::process::take_handover(handover_error);
+  if (!handover_error.empty()) {
+    std::cerr << "drawbridge: " << handover_error << '\n';
+    return exit_start_error;
+  }
   auto loaded = drawbridge::conf::load_config_file(path);
   if (!loaded.ok()) return report(loaded.errors);
   drawbridge::proxy::setup_operational_log(loaded.value.log_level);
@@ -70,12 +97,28 @@ int serve(const std::string& path, const std::string& pid_path) {
   drawbridge::proxy::server server(built.value);
   control.enable_reload(
       path, [&server](std::shared_ptr<const drawbridge::proxy::runtime> next) { server.publish(std::move(next)); });
+  upgrade.listening_sockets = [&server] { return server.duplicate_sockets(); };
+  upgrade.handed_over = [&server](pid_t successor) {
+    // The service manager watches the successor from now on (MAINPID handover: README, "Running on a host").
+    tell_service_manager("MAINPID=" + std::to_string(successor) + "\nSTATUS=handed over to process " +
+                         std::to_string(successor));
+    server.stop();
+  };
+  const std::string executable = upgrade.executable;
+  control.enable_upgrade(std::move(upgrade));
+  drawbridge::proxy::server::listening_sockets inherited;
+  if (handover) {
+    for (auto& l : handover->listeners) inherited[l.address] = std::move(l.fds);
+    control.inherit_admin_socket(std::move(handover->admin));
+    control.adopt_health(handover->health);
+  }
   // Signals are caught from here on, before anything listens or says it is ready: one that comes early (a
   // reload by logrotate or systemd, a stop) waits in the signal set until the thread below runs it, instead
   // of ending the process by its default action.
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
   signals.add(SIGUSR1);
+  signals.add(SIGUSR2);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                              int signal) {
     if (ec) return;
@@ -89,6 +132,12 @@ int serve(const std::string& path, const std::string& pid_path) {
         tell_service_manager("READY=1\nSTATUS=serving, config generation " + std::to_string(result.generation) +
                              (result.status == 200 ? "" : " (the last reload was refused)"));
       });
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (signal == SIGUSR2) {
+      spdlog::info("SIGUSR2: upgrading to the binary at {}", executable);
+      boost::asio::co_spawn(control.io(), upgrade_on_signal(control), boost::asio::detached);
       signals.async_wait(on_signal);
       return;
     }
@@ -106,7 +155,7 @@ int serve(const std::string& path, const std::string& pid_path) {
   };
   signals.async_wait(on_signal);
   try {
-    server.start();
+    server.start(std::move(inherited));
     control.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
@@ -121,7 +170,20 @@ int serve(const std::string& path, const std::string& pid_path) {
       control.stop();
       return exit_start_error;
     }
-  tell_service_manager("READY=1\nSTATUS=serving, config generation 0");
+  if (handover) {
+    // The old process is told, and it tells the service manager (MAINPID): this one is not the main
+    // process yet, so a READY=1 of its own would be dropped.
+    if (const auto problem = drawbridge::process::report_ready(*handover); !problem.empty()) {
+      spdlog::critical("cannot start: {}", problem);
+      server.stop();
+      server.wait();
+      control.stop();
+      return exit_start_error;
+    }
+    spdlog::info("took over from the old process: serving");
+  } else {
+    tell_service_manager("READY=1\nSTATUS=serving, config generation 0");
+  }
 
   std::thread signal_thread([&] { signals_io.run(); });
   server.wait();
@@ -174,6 +236,11 @@ int main(int argc, char** argv) {
   auto* reload_cmd = app.add_subcommand(
       "reload", "Re-read the running drawbridge's config file and apply it whole (or, if it is wrong, not at all)");
   add_admin_options(reload_cmd);
+  auto* upgrade_cmd = app.add_subcommand(
+      "upgrade",
+      "Start the binary now on disk in place of the running drawbridge: it takes the listening sockets, and the "
+      "old process finishes its requests and exits");
+  add_admin_options(upgrade_cmd);
   auto* rollout_cmd =
       app.add_subcommand("rollout", "Upgrade every node in turn: drain, run a command, undrain, wait for health");
   rollout_cmd->add_option("upstream", upstream)->required();
@@ -187,9 +254,12 @@ int main(int argc, char** argv) {
   rollout_cmd->add_option("--health-wait", health_wait, "Longest wait for health after the command (default 600s)");
   add_admin_options(rollout_cmd);
 
+  // What a binary upgrade starts: this path and these arguments, read before anything can change them.
+  drawbridge::admin::upgrade_hooks upgrade{
+      executable_path(argv[0]), std::vector<std::string>(argv, argv + argc), {}, {}};
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(config_path);
-  if (*serve_cmd) return serve(config_path, pid_path);
+  if (*serve_cmd) return serve(config_path, pid_path, std::move(upgrade));
 
   drawbridge::admin::cli_context ctx{admin_url, ""};
   if (const char* token = std::getenv("DRAWBRIDGE_ADMIN_TOKEN"); token && *token)
@@ -206,6 +276,7 @@ int main(int argc, char** argv) {
     if (*drain_cmd) return drawbridge::admin::run_drain(ctx, upstream, node, wait, force);
     if (*undrain_cmd) return drawbridge::admin::run_undrain(ctx, upstream, node, wait);
     if (*reload_cmd) return drawbridge::admin::run_reload(ctx);
+    if (*upgrade_cmd) return drawbridge::admin::run_upgrade(ctx);
     drawbridge::admin::rollout_options options{upstream, exec, {}, drain_wait, health_wait};
     for (std::size_t start = 0; start < nodes.size();) {
       const auto comma = nodes.find(',', start);

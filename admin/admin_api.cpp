@@ -92,6 +92,7 @@ std::vector<std::string> path_of(std::string_view target) { return split_path(ta
 std::string action_of(http::verb method, const std::vector<std::string>& p) {
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") return "tls_reload";
   if (p.size() == 3 && p[0] == "v1" && p[1] == "config" && p[2] == "reload") return "config_reload";
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "upgrade") return "upgrade";
   if (p.size() < 2 || p[0] != "v1" || p[1] != "upstreams") return "";
   if (method == http::verb::get || method == http::verb::head) return "";
   return p.size() == 6 ? p[5] : method == http::verb::delete_ ? "remove" : "add";
@@ -99,7 +100,8 @@ std::string action_of(http::verb method, const std::vector<std::string>& p) {
 
 // An action name fit for a metric label: one of ours, or "unknown".
 std::string action_label(const std::string& action) {
-  static constexpr std::string_view known[] = {"drain", "undrain", "add", "remove", "tls_reload", "config_reload"};
+  static constexpr std::string_view known[] = {"drain",      "undrain",       "add",    "remove",
+                                               "tls_reload", "config_reload", "upgrade"};
   return std::find(std::begin(known), std::end(known), action) != std::end(known) ? action : "unknown";
 }
 
@@ -231,7 +233,19 @@ task<response> admin_api::route(call& c) {
     res.body() = render_metrics(control_.rt(), actions_, &control_.config_state());
     co_return res;
   }
+  // Between the start of a binary upgrade and this process's exit, the successor reads (or has read) the
+  // state file: a change made here would be lost, so none is taken. Reads go on.
+  if (method != http::verb::get && method != http::verb::head && control_.upgrading()) {
+    auto res = error_response(503, "upgrading",
+                              "a binary upgrade is in progress: changes go to the new process once it serves; retry");
+    res.set(http::field::retry_after, "1");
+    co_return res;
+  }
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") co_return co_await reload_tls(c);
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "upgrade") {
+    if (auto refused = only(http::verb::post, "POST")) co_return *refused;
+    co_return co_await upgrade();
+  }
   if (p.size() == 3 && p[0] == "v1" && p[1] == "config" && p[2] == "reload") {
     if (auto refused = only(http::verb::post, "POST")) co_return *refused;
     co_return reload_config();
@@ -366,6 +380,20 @@ response admin_api::reload_config() {
                      {"problems", result.errors}}},
                    {"generation", result.generation}};
   return json_response(result.status, body);
+}
+
+// Starts the binary now on disk with this process's listening sockets and waits until it serves
+// (control_plane::upgrade). 200 with both pids, after which this process finishes its requests and exits;
+// 500 with the new process's output when it did not come up (this process goes on serving).
+task<response> admin_api::upgrade() {
+  const auto result = co_await control_.upgrade();
+  if (result.status == 200)
+    co_return json_response(200,
+                            json{{"pid", static_cast<long>(result.pid)}, {"old_pid", static_cast<long>(::getpid())}});
+  auto body = json{
+      {"error", {{"code", result.status == 500 ? "upgrade_failed" : "upgrade_refused"}, {"message", result.error}}}};
+  if (!result.output.empty()) body["output"] = result.output;
+  co_return json_response(result.status, body);
 }
 
 json admin_api::config_json() const {

@@ -49,6 +49,7 @@ class admin_api {
                                         const std::shared_ptr<upstream::node>& n);
   net_types::task<response> reload_tls(call& c);
   response reload_config();
+  net_types::task<response> upgrade();
   response info() const;
   nlohmann::ordered_json config_json() const;
   // Waits up to the call's `wait` for the drain (or the removal) to settle, then has the node's tunnels go

@@ -14,6 +14,7 @@
 
 #include "admin/admin_client.hpp"
 #include "conf/units.hpp"
+#include "process/upgrade_handover.hpp"
 
 namespace drawbridge::admin {
 
@@ -246,6 +247,25 @@ int run_reload(const cli_context& ctx) {
     return exit_failed;
   }
   std::cerr << "reload: " << describe_failure(reply) << '\n';
+  return exit_failed;
+}
+
+int run_upgrade(const cli_context& ctx) {
+  const auto client = make_client(ctx);
+  if (!client) return exit_usage;
+  // The new binary has upgrade_ready_timeout to come up; the answer waits for it.
+  const auto reply = client->call(http::verb::post, "/v1/upgrade", "", process::upgrade_ready_timeout + answer_slack);
+  const auto body = json::parse(reply.body, nullptr, false);
+  if (reply.status == 200 && body.is_object() && body.contains("pid")) {
+    std::cout << "upgraded: process " << body.value("pid", 0L) << " serves; process " << body.value("old_pid", 0L)
+              << " finishes its requests and exits\n";
+    return exit_ok;
+  }
+  std::cerr << "upgrade: " << describe_failure(reply) << '\n';
+  if (body.is_object() && body.contains("output") && body["output"].is_string()) {
+    std::cerr << "what the new process printed:\n" << body["output"].get<std::string>();
+    if (!body["output"].get<std::string>().ends_with('\n')) std::cerr << '\n';
+  }
   return exit_failed;
 }
 

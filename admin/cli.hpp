@@ -19,6 +19,8 @@ int run_drain(const cli_context& ctx, const std::string& upstream, const std::st
 int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait);
 // POST /v1/config/reload: prints the new generation, or every problem with the config file.
 int run_reload(const cli_context& ctx);
+// POST /v1/upgrade: prints the new process's pid, or why it did not come up and what it printed.
+int run_upgrade(const cli_context& ctx);
 
 struct rollout_options {
   std::string upstream;

@@ -119,7 +119,11 @@ void control_plane::start() {
     const auto& address = config.admin.address;
     try {
       const auto host = address.host == "localhost" ? std::string("127.0.0.1") : address.host;
-      server_->listen({net::ip::make_address(host), address.port});
+      const net::ip::tcp::endpoint where(net::ip::make_address(host), address.port);
+      if (inherited_admin_)
+        server_->adopt(std::move(inherited_admin_), where.protocol());
+      else
+        server_->listen(where);
     } catch (const std::exception& e) {
       throw std::runtime_error("admin.address: cannot listen on " + conf::to_string(address) + ": " + e.what());
     }
@@ -278,6 +282,10 @@ net_types::task<void> control_plane::next_save_completion() {
 
 std::uint64_t control_plane::start_save() {
   const auto attempt = ++saves_asked_;
+  if (saves_held_) {  // the file is a binary upgrade's successor's: nothing written, the changes stay unsaved
+    saves_done_ = attempt;
+    return attempt;
+  }
   if (!store_) {
     saved_ = changes_;
     saves_done_ = attempt;

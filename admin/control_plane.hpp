@@ -6,11 +6,14 @@
 // Threads: the constructor, restore(), start() and stop() belong to the composition root's thread; every
 // other method runs on the control thread (the admin API's handlers call them).
 
+#include <sys/types.h>
 #include <boost/asio/io_context.hpp>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,7 +23,9 @@
 
 #include "admin/http_server.hpp"
 #include "admin/tokens.hpp"
+#include "net/owned_fd.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/server.hpp"
 #include "upstream/drain.hpp"
 #include "upstream/health_checker.hpp"
 #include "upstream/state_store.hpp"
@@ -54,6 +59,26 @@ struct reload_result {
   std::uint64_t generation = 0;  // after the reload
 };
 
+// The outcome of a binary upgrade: 200 the new process serves (`pid`) and this one is on its way out; 409
+// one is under way already; 500 the new process did not come up (`error`, and what it printed in
+// `output`), and this one goes on serving; 503 this process cannot upgrade (no binary known, or stopping).
+struct upgrade_result {
+  unsigned status = 200;
+  std::string error;
+  std::string output;
+  pid_t pid = -1;
+};
+
+// The composition root's part of a binary upgrade.
+struct upgrade_hooks {
+  std::string executable;         // the binary's path as started: whatever file is there now runs
+  std::vector<std::string> args;  // the command line, argv[0] first
+  // Copies of the data plane's listening sockets (proxy::server::duplicate_sockets).
+  std::function<proxy::server::listening_sockets()> listening_sockets;
+  // Control thread, once the successor serves (the admin answer is on its way): stop this process.
+  std::function<void(pid_t successor)> handed_over;
+};
+
 class control_plane {
  public:
   // Puts a runtime into service in the data plane (proxy::server::publish); throws std::invalid_argument
@@ -74,6 +99,15 @@ class control_plane {
   // Where the admin API listens (port 0 resolved); nullopt without an admin listener.
   std::optional<boost::asio::ip::tcp::endpoint> admin_endpoint() const { return admin_endpoint_; }
 
+  // Before start(): how upgrade() starts the binary on disk and what it does once that serves.
+  void enable_upgrade(upgrade_hooks hooks) { upgrade_hooks_ = std::move(hooks); }
+  // Before start(), in a binary upgrade's successor: the admin API accepts on this socket (the old
+  // process's) instead of binding its address; and the old process's health verdicts ({"upstream":
+  // {"node": "healthy" | "unhealthy" | "unknown"}}) hold for nodes of the same name until their own
+  // first probe.
+  void inherit_admin_socket(owned_fd fd) { inherited_admin_ = std::move(fd); }
+  void adopt_health(const nlohmann::json& verdicts);
+
   // Before start(): where reload() reads the config (`path`, as given to `serve`; its bytes are hashed
   // for /v1/info) and how it hands a new runtime to the data plane.
   void enable_reload(std::string path, publisher publish);
@@ -84,6 +118,15 @@ class control_plane {
   // afresh even if its config did not change (SIGUSR1, after logrotate moved the file).
   reload_result reload(proxy::build_options options = {});
   const config_status& config_state() const { return config_status_; }
+  // Starts the binary now on disk (same path, same arguments) with this process's listening sockets and
+  // admin socket, and waits (up to process::upgrade_ready_timeout) until it reports ready; see upgrade_result.
+  // From the start on, changes (admin calls, reloads) are refused and the state file is left to the
+  // successor; if it fails, both come back.
+  net_types::task<upgrade_result> upgrade();
+  // An upgrade is under way, or done and this process is on its way out: changes are refused.
+  bool upgrading() const { return upgrading_; }
+  // Verdicts of every node by upstream and node name (what adopt_health takes).
+  nlohmann::json health_verdicts() const;
   // The access log file opened afresh, with the config in service (SIGUSR1, after logrotate moved the
   // file away). The problem, if it could not be.
   std::optional<std::string> reopen_logs();
@@ -171,6 +214,12 @@ class control_plane {
   // Access logs of runtimes a reload replaced, let go here once nothing else holds them (tick_loop).
   std::vector<std::shared_ptr<proxy::access_log>> retired_logs_;
   bool stopping_ = false;
+  // The binary upgrade: its hooks (none: upgrade() answers 503), whether one is under way or done, and
+  // whether the state file is the successor's (no save from here while it reads it, or ever after).
+  std::optional<upgrade_hooks> upgrade_hooks_;
+  bool upgrading_ = false;
+  bool saves_held_ = false;
+  owned_fd inherited_admin_;
   std::thread thread_;
 };
 

@@ -1,5 +1,7 @@
 #include "admin/http_server.hpp"
 
+#include <fcntl.h>
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -61,6 +63,21 @@ void http_server::listen(const tcp::endpoint& endpoint) {
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen();
+}
+
+void http_server::adopt(owned_fd fd, tcp protocol) {
+  acceptor_.assign(protocol, fd.get());
+  fd.release();  // the acceptor's now
+}
+
+owned_fd http_server::duplicate_listener() {
+  if (!acceptor_.is_open()) return {};
+  return owned_fd(::fcntl(acceptor_.native_handle(), F_DUPFD_CLOEXEC, 3));
+}
+
+void http_server::stop_accepting() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
 }
 
 tcp::endpoint http_server::local_endpoint() const { return acceptor_.local_endpoint(); }

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "net/awaitable.hpp"
+#include "net/owned_fd.hpp"
 
 namespace drawbridge::admin {
 
@@ -45,6 +46,13 @@ class http_server {
 
   // Throws boost::system::system_error when the address cannot be bound.
   void listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  // Accepts on `fd`, a listening socket bound already (a binary upgrade's successor takes the old
+  // process's). Throws boost::system::system_error.
+  void adopt(owned_fd fd, boost::asio::ip::tcp protocol);
+  // A copy (dup) of the listening socket, for a binary upgrade's successor; none when not listening.
+  owned_fd duplicate_listener();
+  // New connections are left to whoever else accepts on the socket (a successor); open ones go on.
+  void stop_accepting();
   boost::asio::ip::tcp::endpoint local_endpoint() const;
 
   void start();

@@ -1,5 +1,6 @@
 #include "proxy/server.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,57 +25,6 @@ server::server(std::shared_ptr<const runtime> rt)
 server::~server() {
   stop();
   wait();
-}
-
-void server::start() {
-  const auto& config = runtime_->config;
-  unsigned count = config.workers;
-  if (count == 0)
-    count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
-
-  // Worker 0 binds what the config says; the others bind the very same addresses (a port 0 resolved
-  // to the kernel's choice), so that SO_REUSEPORT groups them and the kernel spreads connections.
-  std::vector<tcp::endpoint> wanted;
-  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
-    const auto& address = config.listeners[i].address;
-    boost::system::error_code ec;
-    const auto ip = boost::asio::ip::make_address(address.host, ec);
-    if (ec)
-      throw std::runtime_error("listeners[" + std::to_string(i) + "].address: \"" + address.host +
-                               "\" is not an IP address");
-    wanted.emplace_back(ip, address.port);
-  }
-  for (unsigned id = 0; id < count; ++id) {
-    auto w = std::make_unique<worker>(id, source_, connections_, per_address_);
-    const auto& targets = id == 0 ? wanted : endpoints_;
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      try {
-        w->listen(targets[i], runtime_->listeners[i]);
-      } catch (const boost::system::system_error& e) {
-        throw std::runtime_error("listeners[" + std::to_string(i) + "].address: cannot listen on " +
-                                 conf::to_string(config.listeners[i].address) + ": " + e.code().message());
-      }
-    }
-    if (id == 0) endpoints_ = w->local_endpoints();
-    workers_.push_back(std::move(w));
-  }
-  for (auto& w : workers_) w->start();
-  for (std::size_t i = 0; i < endpoints_.size(); ++i)
-    spdlog::info("listening on {}:{} with {} worker(s){}", endpoints_[i].address().to_string(), endpoints_[i].port(),
-                 count,
-                 runtime_->listeners[i]->tls()                   ? " (TLS)"
-                 : runtime_->listeners[i]->config.redirect_https ? " (redirects to HTTPS)"
-                                                                 : "");
-}
-
-void server::stop() {
-  stopping_.store(true);
-  const auto grace = source_.current()->config.timeouts.shutdown_grace;
-  for (auto& w : workers_) w->stop(grace);
-}
-
-void server::wait() {
-  for (auto& w : workers_) w->join();
 }
 
 namespace {
@@ -106,7 +56,86 @@ tcp::endpoint local_endpoint_of(int fd, const tcp::endpoint& like) {
   return out;
 }
 
+owned_fd duplicate(int fd) {
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throw std::system_error(errno, std::generic_category(), "cannot duplicate a listening socket");
+  return owned_fd(copy);
+}
+
 }  // namespace
+
+void server::start(listening_sockets inherited) {
+  const auto& config = runtime_->config;
+  unsigned count = config.workers;
+  if (count == 0)
+    count = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(metrics::max_workers));
+  for (unsigned id = 0; id < count; ++id)
+    workers_.push_back(std::make_unique<worker>(id, source_, connections_, per_address_));
+
+  // Each worker accepts on a socket of its own for every listener; the sockets of one address form a
+  // SO_REUSEPORT group, over which the kernel spreads connections. Worker 0's is bound to what the config
+  // says, the others' to the very same address (a port 0 resolved to the kernel's choice).
+  std::size_t taken_over = 0;
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    const auto& address = config.listeners[i].address;
+    const auto& key = runtime_->listeners[i]->name;
+    const auto where_text = "listeners[" + std::to_string(i) + "].address: ";
+    auto node = inherited.extract(key);
+    auto handed = node.empty() ? std::vector<owned_fd>{} : std::move(node.mapped());
+    taken_over += handed.size();
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(address.host, ec);
+    if (ec) throw std::runtime_error(where_text + "\"" + address.host + "\" is not an IP address");
+    tcp::endpoint where(ip, address.port);
+    auto& kept = sockets_[key];
+    auto accept_on = [&](std::size_t w, owned_fd fd) {
+      kept.push_back(duplicate(fd.get()));
+      workers_[w % count]->listen(std::move(fd), where.protocol(), runtime_->listeners[i]);
+    };
+    try {
+      if (!handed.empty()) where = local_endpoint_of(handed.front().get(), where);
+      for (std::size_t w = 0; w < std::max<std::size_t>(count, handed.size()); ++w) {
+        // Every inherited socket is accepted on (by some worker): closing one would reset the connections
+        // waiting in its queue.
+        if (w < handed.size()) {
+          accept_on(w, std::move(handed[w]));
+          continue;
+        }
+        owned_fd fd(bind_listening_socket(where));
+        if (w == 0) where = local_endpoint_of(fd.get(), where);
+        accept_on(w, std::move(fd));
+      }
+    } catch (const std::system_error& e) {
+      throw std::runtime_error(where_text + "cannot listen on " + conf::to_string(address) + ": " + e.code().message());
+    }
+    endpoints_.push_back(where);
+  }
+  for (auto& [address, fds] : inherited)
+    spdlog::warn("{} socket(s) of listener {} handed over by the old process: closed, the config no longer has it",
+                 fds.size(), address);
+  for (auto& w : workers_) w->start();
+  for (std::size_t i = 0; i < endpoints_.size(); ++i)
+    spdlog::info("listening on {}:{} with {} worker(s){}{}", endpoints_[i].address().to_string(), endpoints_[i].port(),
+                 count,
+                 runtime_->listeners[i]->tls()                   ? " (TLS)"
+                 : runtime_->listeners[i]->config.redirect_https ? " (redirects to HTTPS)"
+                                                                 : "",
+                 taken_over > 0 ? " (sockets taken over from the old process)" : "");
+}
+
+void server::stop() {
+  stopping_.store(true);
+  {
+    const std::lock_guard lock(endpoints_mutex_);
+    sockets_.clear();
+  }
+  const auto grace = source_.current()->config.timeouts.shutdown_grace;
+  for (auto& w : workers_) w->stop(grace);
+}
+
+void server::wait() {
+  for (auto& w : workers_) w->join();
+}
 
 void server::publish(std::shared_ptr<const runtime> next) {
   if (!next) throw std::invalid_argument("no runtime to publish");
@@ -125,6 +154,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
   // The sockets are owned by `handed` until a worker takes them: any way out of here closes them.
   std::vector<std::vector<handed_listener>> handed(workers_.size());
   std::vector<tcp::endpoint> bound(next->listeners.size());
+  listening_sockets added;
   const auto generation = source_.generation() + 1;  // next's, once published (one publisher at a time)
   for (std::size_t i = 0; i < next->listeners.size(); ++i) {
     const auto& l = next->listeners[i];
@@ -139,6 +169,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
       for (std::size_t w = 0; w < workers_.size(); ++w) {
         owned_fd fd(bind_listening_socket(where));
         if (w == 0) where = bound[i] = local_endpoint_of(fd.get(), where);  // port 0: the others take the same one
+        added[l->name].push_back(duplicate(fd.get()));
         handed[w].push_back({std::move(fd), where.protocol(), l, generation});
       }
     } catch (const std::system_error& e) {
@@ -163,11 +194,22 @@ void server::publish(std::shared_ptr<const runtime> next) {
                      bound[i].address().to_string(), bound[i].port(), workers_.size(), l->tls() ? " (TLS)" : "");
     }
     for (const auto& c : current->listeners)
-      if (find_listener(next->listeners, c->name) == next->listeners.end())
+      if (find_listener(next->listeners, c->name) == next->listeners.end()) {
+        sockets_.erase(c->name);
         spdlog::info("listener {} removed by a config reload: no new connections; open ones finish", c->name);
+      }
     endpoints_ = std::move(endpoints);
+    sockets_.merge(added);
   }
   source_.publish(std::move(next));
+}
+
+server::listening_sockets server::duplicate_sockets() const {
+  const std::lock_guard lock(endpoints_mutex_);
+  listening_sockets out;
+  for (const auto& [address, fds] : sockets_)
+    for (const auto& fd : fds) out[address].push_back(duplicate(fd.get()));
+  return out;
 }
 
 std::vector<std::uint64_t> server::worker_ticks() const {

@@ -5,10 +5,13 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
+#include "net/owned_fd.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/connections_per_address.hpp"
 #include "proxy/runtime.hpp"
@@ -23,10 +26,19 @@ class server {
   explicit server(std::shared_ptr<const runtime> rt);
   ~server();
 
+  // Listening sockets by listener address as configured ("127.0.0.1:0"): what a binary upgrade hands
+  // the successor, one socket per worker of the old process.
+  using listening_sockets = std::map<std::string, std::vector<owned_fd>>;
+
   // Binds every listener in every worker and starts the worker threads. Throws std::runtime_error with
   // the listener's JSON path and the reason ("listeners[0].address: cannot listen on ...: Address already
-  // in use"), or the access log's.
-  void start();
+  // in use"), or the access log's. A listener with sockets in `inherited` (a binary upgrade's successor)
+  // accepts on those, all of them, and binds only what more workers need; inherited sockets of an address
+  // the config no longer lists are closed.
+  void start(listening_sockets inherited = {});
+
+  // Any thread: copies (dup) of the current listeners' sockets, for a binary upgrade's successor.
+  listening_sockets duplicate_sockets() const;
 
   // Where each listener of the current runtime is bound (port 0 in the config resolved to the kernel's
   // choice), config order. Any thread.
@@ -58,9 +70,13 @@ class server {
   std::atomic<std::uint64_t> connections_{0};
   connections_per_address per_address_;
   std::vector<std::unique_ptr<worker>> workers_;
-  std::atomic<bool> stopping_{false};  // stop() was called: publish refuses
-  mutable std::mutex endpoints_mutex_;
+  std::atomic<bool> stopping_{false};   // stop() was called: publish refuses
+  mutable std::mutex endpoints_mutex_;  // guards endpoints_ and sockets_
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
+  // A copy of every socket the workers accept on, by address: what duplicate_sockets() hands out. Let go
+  // of with the listener (a reload removed it) or at stop(), so that a closed listener refuses
+  // connections at once rather than queueing them for nobody.
+  listening_sockets sockets_;
 };
 
 }  // namespace drawbridge::proxy

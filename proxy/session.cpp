@@ -266,7 +266,8 @@ template <typename Stream>
 typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
   idle_ = true;
   parser_.reset();
-  if (worker_.stopping()) return arrival::closed;
+  // Stopping: a request already on its way is still served during the last call (worker::begin_stop).
+  if (worker_.closing_idle()) return arrival::closed;
   boost::system::error_code ec;
   std::size_t n = 0;
   if constexpr (is_tls) {
@@ -314,7 +315,7 @@ typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
 template <typename Stream>
 void session<Stream>::on_readable(const boost::system::error_code& ec) {
   const bool timed_out = deadline_.disarm();
-  if (ec || timed_out || worker_.stopping()) {
+  if (ec || timed_out || worker_.closing_idle()) {
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     return;
@@ -351,7 +352,7 @@ task<bool> session<Stream>::read_after_tls_write() {
   auto [ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
   const bool timed_out = deadline_.disarm();
   idle_ = false;
-  if (ec || timed_out || worker_.stopping()) co_return false;
+  if (ec || timed_out || worker_.closing_idle()) co_return false;
   buffer_.commit(got);
   co_return true;
 }

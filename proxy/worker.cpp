@@ -10,7 +10,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 
 #include "proxy/awaitable.hpp"
 #include "proxy/listener.hpp"
@@ -20,7 +19,6 @@
 namespace drawbridge::proxy {
 
 using tcp = net::ip::tcp;
-using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 worker::worker(unsigned id, const runtime_source& source, std::atomic<std::uint64_t>& connections,
                connections_per_address& per_address)
@@ -33,17 +31,13 @@ worker::worker(unsigned id, const runtime_source& source, std::atomic<std::uint6
       stats_(runtime_->metrics->attach(id)),
       ids_(random_seed() ^ id),
       tick_timer_(ioc_.get_executor()),
-      grace_timer_(ioc_.get_executor()) {}
+      grace_timer_(ioc_.get_executor()),
+      linger_timer_(ioc_.get_executor()) {}
 
 worker::~worker() {
   join();
   views_.clear();
   acceptors_.clear();
-}
-
-void owned_fd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
 }
 
 int upstream_view::index_of(const upstream::node* n) const {
@@ -143,15 +137,10 @@ void worker::close_tunnels_told_to_go() {
   }
 }
 
-void worker::listen(const tcp::endpoint& endpoint, std::shared_ptr<const listener> l) {
+void worker::listen(owned_fd fd, tcp protocol, std::shared_ptr<const listener> l) {
   auto e = std::make_shared<acceptor_entry>(ioc_);
-  auto& acceptor = e->acceptor;
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.set_option(reuse_port(true));
-  if (endpoint.address().is_v6()) acceptor.set_option(net::ip::v6_only(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(net::socket_base::max_listen_connections);
+  e->acceptor.assign(protocol, fd.get());
+  fd.release();  // the acceptor's now
   e->l = std::move(l);
   e->rt = runtime_;  // before start(): the runtime the server was made with, which lists `l`
   acceptors_.push_back(std::move(e));
@@ -233,12 +222,6 @@ metrics::listener_shard& worker::listener_stats(const listener& l) {
   auto* shard = &runtime_->metrics->listener(l.name).of(id_);
   listener_stats_.emplace_back(l.name, shard);
   return *shard;
-}
-
-std::vector<tcp::endpoint> worker::local_endpoints() const {
-  std::vector<tcp::endpoint> out;
-  for (const auto& e : acceptors_) out.push_back(e->acceptor.local_endpoint());
-  return out;
 }
 
 void worker::spawn_accept_loop(const std::shared_ptr<acceptor_entry>& e) {
@@ -437,10 +420,19 @@ void worker::begin_stop(std::chrono::milliseconds grace) {
     e->acceptor.close(ignored);
   }
   tick_timer_.cancel();
-  // Copy: a session closing synchronously would otherwise modify the set under the loop.
-  const std::vector<session_base*> current(sessions_.begin(), sessions_.end());
-  for (auto* s : current) s->on_stop();
   if (sessions_.empty()) return finish_stop();
+  // A last call for keep-alive connections between two requests: a client may be sending its next one
+  // right now, and closing the connection under it would fail that request (a binary upgrade under load
+  // would drop some). A request that comes within idle_stop_linger is served, with Connection: close;
+  // connections still idle then are closed. With nothing in flight, the worker is done within it.
+  linger_timer_.expires_after(std::min<std::chrono::milliseconds>(idle_stop_linger, grace));
+  linger_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    closing_idle_ = true;
+    // Copy: a session closing synchronously would otherwise modify the set under the loop.
+    const std::vector<session_base*> current(sessions_.begin(), sessions_.end());
+    for (auto* s : current) s->on_stop();
+  });
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) end_grace();
@@ -474,6 +466,7 @@ void worker::end_grace() {
 
 void worker::finish_stop() {
   grace_timer_.cancel();
+  linger_timer_.cancel();
   for (auto& v : views_) v->pool->close_all();
 }
 

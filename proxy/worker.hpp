@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/owned_fd.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/awaitable.hpp"
 #include "proxy/connections_per_address.hpp"
@@ -29,31 +31,13 @@
 namespace drawbridge::proxy {
 
 class session_base;
+
+// How long a stopping worker still serves a request that comes on a kept-alive connection (with
+// Connection: close) before it closes the connections that stayed idle.
+inline constexpr std::chrono::milliseconds idle_stop_linger{1000};
 struct listener;
 
-// A file descriptor with one owner, closed when the owner lets go of it without release().
-class owned_fd {
- public:
-  owned_fd() = default;
-  explicit owned_fd(int fd) : fd_(fd) {}
-  owned_fd(owned_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  owned_fd& operator=(owned_fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  owned_fd(const owned_fd&) = delete;
-  owned_fd& operator=(const owned_fd&) = delete;
-  ~owned_fd() { reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset();
-
- private:
-  int fd_ = -1;
-};
+using drawbridge::owned_fd;
 
 // A listening socket bound by server::publish for a listener a config reload added, and that listener.
 struct handed_listener {
@@ -91,14 +75,13 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Before start(), from the owning thread: accept on `endpoint` for listener `l`, one of the runtime the
-  // worker was made with (config reloads change the listener this acceptor follows: follow_listeners). Throws
-  // boost::system::system_error naming what failed.
-  void listen(const boost::asio::ip::tcp::endpoint& endpoint, std::shared_ptr<const listener> l);
+  // Before start(), from the owning thread: accept on `fd` (a listening socket, bound already) for
+  // listener `l`, one of the runtime the worker was made with (config reloads change the listener this
+  // acceptor follows: follow_listeners). Throws boost::system::system_error.
+  void listen(owned_fd fd, boost::asio::ip::tcp protocol, std::shared_ptr<const listener> l);
   // Any thread (a config reload, before it publishes the runtime that has `l`): a listening socket for
   // the new listener `l`, bound already; the worker accepts on it from its next look at the runtime on.
   void hand_over(handed_listener h);
-  std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
   void start();  // spawns the thread
   // Any thread: stop accepting, close idle sessions, let in-flight requests finish for up to `grace`.
@@ -119,6 +102,8 @@ class worker {
   upstream_view& view(const upstream::upstream_group& group);
   request_id_generator& ids() { return ids_; }
   bool stopping() const { return stopping_; }
+  // Stopping, and a connection idle between requests is closed rather than served (begin_stop).
+  bool closing_idle() const { return closing_idle_; }
   void add_session(session_base* s);
   void remove_session(session_base* s);
   // Open tunnels, which the worker asks to go away when their node's tunnel_close_epoch moves on and when
@@ -217,10 +202,12 @@ class worker {
   std::vector<std::unique_ptr<char[]>> spare_buffers_;
   net_types::timer tick_timer_;
   net_types::timer grace_timer_;
+  net_types::timer linger_timer_;  // a stop's last call for idle connections (begin_stop)
   // Requests waiting for a node slot, each parked on its own timer (which expires at its deadline); the
   // front is woken first. Owned by the waiters' coroutines, which take themselves out on every way out.
   std::deque<net_types::timer*> slot_waiters_;
   bool stopping_ = false;
+  bool closing_idle_ = false;  // stopping, and the idle connections' last call is over
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::int64_t> stop_grace_ms_{0};
   std::atomic<std::uint64_t> ticks_{0};

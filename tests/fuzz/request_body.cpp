@@ -15,6 +15,8 @@
 //    own, proxy/body_limits.hpp: a chunk line or trailer section that never ends fails the relay).
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/dynamic_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <exception>
 #include <optional>
@@ -144,7 +146,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& body = reference.get().body();
 
   // What the node makes of what it got.
-  http::request_parser<http::string_body> node;
+  // dynamic_body: string_body would reserve what the Content-Length the node sees announces.
+  http::request_parser<http::dynamic_body> node;
   node.body_limit(boost::none);
   std::size_t node_consumed = 0;
   boost::system::error_code node_ec;
@@ -156,18 +159,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (n == 0) break;
   }
   FUZZ_CHECK(!node_ec);
+  const auto node_body = [&] { return boost::beast::buffers_to_string(node.get().body().data()); };
 
   if (out.result.ok()) {
     FUZZ_CHECK(reference_complete);
     FUZZ_CHECK(node.is_done());
     FUZZ_CHECK(node_consumed == out.to_node.size());  // nothing after the message
-    FUZZ_CHECK(node.get().body() == body);
+    FUZZ_CHECK(node_body() == body);
     // The next request's bytes stay for the session.
     FUZZ_CHECK(std::string_view(all).substr(consumed).starts_with(out.left_over));
   } else {
     FUZZ_CHECK(out.result.failed == relay_result::failure::source);  // the node's socket never fails here
     FUZZ_CHECK(!node.is_done());
-    FUZZ_CHECK(std::string_view(body).starts_with(node.get().body()));
+    FUZZ_CHECK(std::string_view(body).starts_with(node_body()));
   }
   return 0;
 }

@@ -3,6 +3,8 @@
 // a config that is wrong changes nothing and says why.
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -244,7 +246,8 @@ TEST(config_reload, sigusr1_reopens_the_access_log_that_logrotate_moved) {
   std::remove(rotated.c_str());
 }
 
-TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocket_tunnel) {
+TEST(config_reload, ten_reloads_and_a_binary_upgrade_under_load_fail_no_request_and_keep_the_websocket_tunnel) {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the upgrade's new process comes to this test once the old one exits
   fake_node a({.name = "a"}), b({.name = "b"}), c({.name = "c"});
   echo_node ws_node;
   const auto log_one = write_temp_file("", ".log");
@@ -302,12 +305,39 @@ TEST(config_reload, ten_reloads_under_load_fail_no_request_and_keep_the_websocke
   }
   const auto before = load.gets() + load.posts();
   ASSERT_TRUE(wait_for([&] { return load.gets() + load.posts() >= before + 20; }));
+  EXPECT_TRUE(echoes("after ten reloads"));
+  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 10);
+
+  // Then the binary: the new process takes the sockets, the old one finishes and exits.
+  const auto upgraded = test_client(proxy.admin_port()).request(http::verb::post, "/v1/upgrade");
+  ASSERT_EQ(upgraded.status, 200u) << upgraded.body;
+  const pid_t successor = json::parse(upgraded.body)["pid"];
+  struct stop_at_end {
+    pid_t pid;
+    ~stop_at_end() {
+      ::kill(pid, SIGTERM);
+      int status = 0;
+      if (!wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s, 50ms)) ::kill(pid, SIGKILL);
+    }
+  } stop_successor{successor};
+  EXPECT_NE(successor, proxy.pid());
+  EXPECT_TRUE(echoes("the old process still carries its tunnel"));
+  // At the end of its grace (5 s here) the old process closes the tunnel with 1001, and exits 0.
+  boost::beast::flat_buffer frame;
+  boost::system::error_code ws_ec;
+  ws.read(frame, ws_ec);
+  EXPECT_EQ(ws_ec, websocket::error::closed) << ws_ec.message();
+  EXPECT_EQ(ws.reason().code, websocket::close_code::going_away);
+  EXPECT_EQ(proxy.wait_exit(10s), 0);
+  const auto after = load.gets() + load.posts();
+  ASSERT_TRUE(wait_for([&] { return load.gets() + load.posts() >= after + 200; })) << load.failures();
   load.stop();
 
   EXPECT_EQ(load.failed_gets() + load.failed_posts(), 0u) << load.failures();
   EXPECT_GT(load.posts(), 0u);
-  EXPECT_TRUE(echoes("after ten reloads"));
-  EXPECT_EQ(info(proxy.admin_port())["config"]["generation"], 10);
+  const auto now = info(proxy.admin_port());
+  EXPECT_EQ(now.value("pid", 0L), successor);
+  EXPECT_EQ(now["config"]["generation"], 0);  // a new process: its own count
   EXPECT_GT(c.requests(), 0u);
   // Both access logs got lines: the path moved with every reload.
   EXPECT_TRUE(wait_for([&] { return lines_in(log_one) > 0 && lines_in(log_two) > 0; }))

@@ -31,7 +31,22 @@ TEST(shutdown, graceful_stop_finishes_an_in_flight_request) {
   EXPECT_FALSE(late.connected());
 }
 
-TEST(shutdown, idle_keep_alive_connections_are_closed_at_once) {
+TEST(shutdown, a_request_on_an_idle_keep_alive_connection_gets_a_last_answer_with_connection_close) {
+  fake_node node({"node1"});
+  proxy_under_test proxy({node.port()});
+  test_client idle(proxy.port());
+  ASSERT_EQ(idle.get("/x").status, 200u);
+  proxy.stop();
+  // The worker has begun stopping once its listener refuses connections.
+  ASSERT_TRUE(wait_for([&] { return !test_client(proxy.port()).connected(); }));
+  // A client that sends its next request as the stop begins is answered, and told to go.
+  const auto last = idle.get("/y");
+  EXPECT_EQ(last.status, 200u) << last.error;
+  EXPECT_FALSE(last.keep_alive);
+  proxy.wait();
+}
+
+TEST(shutdown, idle_keep_alive_connections_are_closed_after_the_last_call) {
   fake_node node({"node1"});
   proxy_under_test proxy({node.port()});
   test_client idle(proxy.port());
@@ -39,7 +54,7 @@ TEST(shutdown, idle_keep_alive_connections_are_closed_at_once) {
   const auto started = std::chrono::steady_clock::now();
   proxy.stop();
   proxy.wait();
-  // Well under shutdown_grace (5 s in tests): nothing waited for the idle connection.
+  // Well under shutdown_grace (5 s in tests): the idle connection was closed after idle_stop_linger (1 s).
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
 }
 

@@ -179,13 +179,13 @@ struct spawned_proxy::shared_log {
   std::string text;
 };
 
-spawned_proxy::spawned_proxy(const std::string& config_json, int stdout_fd,
-                             const std::vector<std::string>& extra_args) {
+spawned_proxy::spawned_proxy(const std::string& config_json, int stdout_fd, const std::vector<std::string>& extra_args,
+                             const std::string& binary) {
   config_path_ = write_temp_file(config_json);
   int fd = -1;
   std::vector<std::string> args = {"serve", "--config", config_path_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn(DRAWBRIDGE_BINARY, args, fd, stdout_fd);
+  pid_ = spawn(binary.empty() ? std::string(DRAWBRIDGE_BINARY) : binary, args, fd, stdout_fd);
   if (pid_ < 0) return;
   static constexpr std::string_view listening = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -237,6 +237,14 @@ int spawned_proxy::terminate() {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return -1;
+}
+
+std::optional<int> spawned_proxy::wait_exit(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return std::nullopt;
+  int status = 0;
+  if (!wait_for([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, limit, 50ms)) return std::nullopt;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 spawned_proxy::~spawned_proxy() {

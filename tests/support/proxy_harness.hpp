@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,9 +71,10 @@ std::string single_node_config_json(std::uint16_t node_port, unsigned workers = 
 class spawned_proxy {
  public:
   // `stdout_fd`: where the binary's stdout goes (the caller keeps its own copy); -1 = with stderr, read by
-  // the harness. `extra_args` follow `serve --config FILE`.
+  // the harness. `extra_args` follow `serve --config FILE`. `binary`: another drawbridge binary than the
+  // build's (a copy a test replaces for a binary upgrade).
   explicit spawned_proxy(const std::string& config_json, int stdout_fd = -1,
-                         const std::vector<std::string>& extra_args = {});
+                         const std::vector<std::string>& extra_args = {}, const std::string& binary = {});
   ~spawned_proxy();
 
   bool started() const { return port_ != 0; }
@@ -85,6 +87,9 @@ class spawned_proxy {
   std::string log() const;                               // everything it wrote so far (start-up included)
   // Sends SIGTERM and returns the exit status (or -1).
   int terminate();
+  // Waits up to `limit` for the process to exit by itself: its exit status (-1 when a signal ended it),
+  // or nullopt when it is still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
 
  private:
   std::string config_path_;
