@@ -229,19 +229,40 @@ upgrade_haproxy_restart() {
     hactl wait-status app "$n" UP 60 || return
   done
 }
-# Reload runs: every $reload_every s until wrk is about to end, the other config file, then the reload.
-reload_loop() {  # FILE RELOAD-COMMAND...
-  local file=$1 i=0; shift
+# Reload runs: every $reload_every s until wrk is about to end, the other config file, then the reload;
+# with BINARY_UPGRADE=1 (bench/reload.sh), the middle one is a binary upgrade instead.
+reload_loop() {  # FILE BINARY-UPGRADE-FUNCTION RELOAD-COMMAND...
+  local file=$1 binary_upgrade=$2 i=0; shift 2
   local end; end=$(awk -v d="${duration%s}" -v s="$upgrade_start" -v e="$reload_every" 'BEGIN { print int((d - s - 1) / e) }')
   for i in $(seq "$end"); do
     sleep "$reload_every"
     cp "$work/$file.weight$(( i % 2 == 1 ? 2 : 1 ))" "$work/$file"
-    echo "reload $i"; "$@" || return
+    if [[ ${BINARY_UPGRADE:-0} == 1 && $i == $(( (end + 1) / 2 )) ]]; then
+      echo "binary upgrade at reload $i"; "$binary_upgrade" || return
+    else
+      echo "reload $i"; "$@" || return
+    fi
   done
 }
-upgrade_drawbridge_reload() { reload_loop drawbridge.json kill -HUP "$proxy_pid"; }
-upgrade_haproxy_reload() { reload_loop haproxy.cfg kill -USR2 "$proxy_pid"; }
-upgrade_nginx_reload() { reload_loop nginx.conf nginx -s reload -c "$work/nginx.conf" -p "$work"; }
+# Binary upgrades: drawbridge through its admin API (`drawbridge upgrade`; the pid changes, so SIGHUP goes
+# to the pid file's);
+# HAProxy's master re-executes its binary on every reload already; nginx's documented sequence (USR2 to
+# the master, which starts a new one from the binary; WINCH, then QUIT to the old one).
+binary_upgrade_drawbridge() { build/drawbridge upgrade --admin "http://127.0.0.1:$admin_port"; }
+binary_upgrade_haproxy() { kill -USR2 "$proxy_pid"; }
+binary_upgrade_nginx() {
+  local old; old=$(cat "$work/nginx.pid")
+  kill -USR2 "$old" || return
+  wait_for 100 test -s "$work/nginx.pid.oldbin" || return
+  wait_for 100 bash -c "[[ \$(cat '$work/nginx.pid') != $old ]]" || return
+  kill -WINCH "$old" && kill -QUIT "$old"
+}
+drawbridge_hup() { kill -HUP "$(cat "$work/drawbridge.pid")"; }
+upgrade_drawbridge_reload() { reload_loop drawbridge.json binary_upgrade_drawbridge drawbridge_hup; }
+upgrade_haproxy_reload() { reload_loop haproxy.cfg binary_upgrade_haproxy kill -USR2 "$proxy_pid"; }
+upgrade_nginx_reload() {
+  reload_loop nginx.conf binary_upgrade_nginx nginx -s reload -c "$work/nginx.conf" -p "$work"
+}
 
 upgrade_nginx() {
   for n in "${nodes[@]}"; do
@@ -253,7 +274,8 @@ upgrade_nginx() {
 start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, waits until it is ready
   case $1 in
     drawbridge*)
-      taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" &
+      taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" \
+        --pid-file "$work/drawbridge.pid" 2>"$work/drawbridge.err" &
       proxy_pid=$!
       wait_for 100 http_ok "http://127.0.0.1:$admin_port/readyz" ;;
     haproxy-reload)  # master-worker: the master re-executes itself on SIGUSR2; the old worker finishes
@@ -273,7 +295,14 @@ start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, wait
   esac || { echo "rollout: $1 did not start" >&2; cat "$work"/*.err "$work"/*haproxy.log 2>/dev/null >&2; exit 1; }
   pids+=("$proxy_pid")
 }
-stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
+stop_proxy() {
+  # After a binary upgrade the process serving is another one, named by its pid file.
+  local pid_file; for pid_file in "$work/drawbridge.pid" "$work/nginx.pid"; do
+    [[ -s $pid_file ]] && kill "$(cat "$pid_file")" 2>/dev/null || true
+  done
+  kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true
+  for pid_file in "$work/drawbridge.pid" "$work/nginx.pid"; do wait_for 100 test ! -s "$pid_file" || true; done
+}
 
 failed_by_method() {  # run → "POST 502×12, GET 502×1" from the proxy's log of failed requests, where it has one
   local lines=""
@@ -289,6 +318,11 @@ failed_by_method() {  # run → "POST 502×12, GET 502×1" from the proxy's log 
 declare -A method=([drawbridge]="rollout" [haproxy-drain]="runtime-API drain" [haproxy-restart]="restart only"
                    [nginx]="passive checks" [drawbridge-reload]="config reload (SIGHUP)"
                    [haproxy-reload]="master-worker reload (USR2)" [nginx-reload]="nginx -s reload")
+if [[ ${BINARY_UPGRADE:-0} == 1 ]]; then
+  method[drawbridge-reload]+=", 1 drawbridge upgrade"
+  method[haproxy-reload]+=" (each one re-executes the binary)"
+  method[nginx-reload]+=", 1 binary upgrade (USR2, WINCH, QUIT)"
+fi
 rows=()
 now() { date +%s.%N; }
 join_notes() { local IFS=';' all; all="${notes[*]:-}"; echo "${all//;/; }"; }
