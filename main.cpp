@@ -5,11 +5,10 @@
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "admin/cli.hpp"
 #include "admin/control_plane.hpp"
 #include "conf/config_loader.hpp"
+#include "net/spawn_logged.hpp"
 #include "process/pid_file.hpp"
 #include "process/service_notify.hpp"
 #include "process/upgrade_handover.hpp"
@@ -64,12 +64,20 @@ drawbridge::net_types::task<void> upgrade_on_signal(drawbridge::admin::control_p
   if (result.status == 200) spdlog::info("SIGUSR2: upgraded, process {} serves", static_cast<long>(result.pid));
 }
 
-// Where the running binary was started from, read at start-up: once a package manager replaced the file,
-// /proc/self/exe names a deleted file, while this path names the new one (what an upgrade runs).
+// Where the running binary was started from, as a path an upgrade runs again: argv[0] as given (made
+// absolute), so that a symbolic link switched to a new version leads to it. Only when argv[0] was looked up
+// in PATH is /proc/self/exe taken, read now: once the file is replaced it names a deleted one.
 std::string executable_path(const char* argv0) {
+  const std::string given = argv0 != nullptr ? argv0 : "";
+  if (given.find('/') != std::string::npos) {
+    if (given.front() == '/') return given;
+    std::error_code ec;
+    const auto here = std::filesystem::current_path(ec);
+    return ec ? given : (here / given).string();
+  }
   std::string path(4096, '\0');
   const auto n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-  if (n <= 0) return argv0;
+  if (n <= 0) return given;
   path.resize(static_cast<std::size_t>(n));
   return path;
 }
@@ -98,6 +106,12 @@ int serve(const std::string& path, const std::string& pid_path, drawbridge::admi
   control.enable_reload(
       path, [&server](std::shared_ptr<const drawbridge::proxy::runtime> next) { server.publish(std::move(next)); });
   upgrade.listening_sockets = [&server] { return server.duplicate_sockets(); };
+  drawbridge::process::pid_file pid_file;
+  upgrade.taken_back = [&pid_file, &pid_path] {
+    // The successor may have written the pid file before it was given up: it names this process again.
+    if (pid_path.empty()) return;
+    if (const auto problem = pid_file.write(pid_path); !problem.empty()) spdlog::error("{}", problem);
+  };
   upgrade.handed_over = [&server](pid_t successor) {
     // The service manager watches the successor from now on (MAINPID handover: README, "Running on a host").
     tell_service_manager("MAINPID=" + std::to_string(successor) + "\nSTATUS=handed over to process " +
@@ -109,8 +123,9 @@ int serve(const std::string& path, const std::string& pid_path, drawbridge::admi
   drawbridge::proxy::server::listening_sockets inherited;
   if (handover) {
     for (auto& l : handover->listeners) inherited[l.address] = std::move(l.fds);
-    control.inherit_admin_socket(std::move(handover->admin));
+    control.inherit_admin_socket(std::move(handover->admin), handover->admin_address);
     control.adopt_health(handover->health);
+    control.await_confirmation(std::move(handover->confirm));
   }
   // Signals are caught from here on, before anything listens or says it is ready: one that comes early (a
   // reload by logrotate or systemd, a stop) waits in the signal set until the thread below runs it, instead
@@ -137,7 +152,7 @@ int serve(const std::string& path, const std::string& pid_path, drawbridge::admi
     }
     if (signal == SIGUSR2) {
       spdlog::info("SIGUSR2: upgrading to the binary at {}", executable);
-      boost::asio::co_spawn(control.io(), upgrade_on_signal(control), boost::asio::detached);
+      drawbridge::net_types::spawn_logged(control.io().get_executor(), upgrade_on_signal(control), "SIGUSR2 upgrade");
       signals.async_wait(on_signal);
       return;
     }
@@ -148,6 +163,7 @@ int serve(const std::string& path, const std::string& pid_path, drawbridge::admi
       signals.async_wait(on_signal);
       return;
     }
+    control.shutting_down();  // an upgrade under way is given up
     tell_service_manager("STOPPING=1");
     spdlog::info("received signal {}, finishing in-flight requests (up to {})", signal,
                  drawbridge::conf::format_duration(server.current()->config.timeouts.shutdown_grace));
@@ -156,20 +172,16 @@ int serve(const std::string& path, const std::string& pid_path, drawbridge::admi
   signals.async_wait(on_signal);
   try {
     server.start(std::move(inherited));
+    // Before the admin API (through which an upgrade may rewrite it) takes calls.
+    if (!pid_path.empty())
+      if (const auto problem = pid_file.write(pid_path); !problem.empty()) throw std::runtime_error(problem);
     control.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
+    server.stop();
+    server.wait();
     return exit_start_error;
   }
-  drawbridge::process::pid_file pid_file;
-  if (!pid_path.empty())
-    if (const auto problem = pid_file.write(pid_path); !problem.empty()) {
-      spdlog::critical("cannot start: {}", problem);
-      server.stop();
-      server.wait();
-      control.stop();
-      return exit_start_error;
-    }
   if (handover) {
     // The old process is told, and it tells the service manager (MAINPID): this one is not the main
     // process yet, so a READY=1 of its own would be dropped.
@@ -255,8 +267,9 @@ int main(int argc, char** argv) {
   add_admin_options(rollout_cmd);
 
   // What a binary upgrade starts: this path and these arguments, read before anything can change them.
-  drawbridge::admin::upgrade_hooks upgrade{
-      executable_path(argv[0]), std::vector<std::string>(argv, argv + argc), {}, {}};
+  drawbridge::admin::upgrade_hooks upgrade;
+  upgrade.executable = executable_path(argv[0]);
+  upgrade.args.assign(argv, argv + argc);
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(config_path);
   if (*serve_cmd) return serve(config_path, pid_path, std::move(upgrade));

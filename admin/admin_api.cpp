@@ -388,8 +388,9 @@ response admin_api::reload_config() {
 task<response> admin_api::upgrade() {
   const auto result = co_await control_.upgrade();
   if (result.status == 200)
-    co_return json_response(200,
-                            json{{"pid", static_cast<long>(result.pid)}, {"old_pid", static_cast<long>(::getpid())}});
+    co_return json_response(200, json{{"pid", static_cast<long>(result.pid)},
+                                      {"version", result.version},
+                                      {"old_pid", static_cast<long>(::getpid())}});
   auto body = json{
       {"error", {{"code", result.status == 500 ? "upgrade_failed" : "upgrade_refused"}, {"message", result.error}}}};
   if (!result.output.empty()) body["output"] = result.output;

@@ -257,8 +257,8 @@ int run_upgrade(const cli_context& ctx) {
   const auto reply = client->call(http::verb::post, "/v1/upgrade", "", process::upgrade_ready_timeout + answer_slack);
   const auto body = json::parse(reply.body, nullptr, false);
   if (reply.status == 200 && body.is_object() && body.contains("pid")) {
-    std::cout << "upgraded: process " << body.value("pid", 0L) << " serves; process " << body.value("old_pid", 0L)
-              << " finishes its requests and exits\n";
+    std::cout << "upgraded: process " << body.value("pid", 0L) << " (drawbridge " << body.value("version", "?")
+              << ") serves; process " << body.value("old_pid", 0L) << " finishes its requests and exits\n";
     return exit_ok;
   }
   std::cerr << "upgrade: " << describe_failure(reply) << '\n';

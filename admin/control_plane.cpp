@@ -120,7 +120,8 @@ void control_plane::start() {
     try {
       const auto host = address.host == "localhost" ? std::string("127.0.0.1") : address.host;
       const net::ip::tcp::endpoint where(net::ip::make_address(host), address.port);
-      if (inherited_admin_)
+      // The old process's socket, when the config still has the admin API where it was.
+      if (inherited_admin_ && inherited_admin_address_ == conf::to_string(address))
         server_->adopt(std::move(inherited_admin_), where.protocol());
       else
         server_->listen(where);
@@ -132,6 +133,7 @@ void control_plane::start() {
     spdlog::info("admin API on {}:{}{}", admin_endpoint_->address().to_string(), admin_endpoint_->port(),
                  tokens_.empty() ? "" : " (token required)");
   }
+  inherited_admin_.reset();  // not adopted: the config moved or dropped the admin API
   checker_.start();
   spawn_tick_loop();
   thread_ = std::thread([this] { io_.run(); });
@@ -255,6 +257,7 @@ net_types::task<void> control_plane::tick_loop() {
     for (const auto& group : runtime_->upstreams) group->end_ejections(now);
     std::erase_if(retired_logs_, [](const auto& log) { return log.use_count() == 1; });  // closed here
     if (drains_.tick(std::chrono::steady_clock::now())) changed();
+    if (confirmation_) check_confirmation();
     // One save at a time from here: a slow disk must not pile them up.
     if (unsaved() && saves_done_ == saves_asked_ && std::chrono::steady_clock::now() >= next_save_attempt_)
       start_save();

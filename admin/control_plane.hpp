@@ -7,6 +7,7 @@
 // other method runs on the control thread (the admin API's handlers call them).
 
 #include <sys/types.h>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -67,6 +68,7 @@ struct upgrade_result {
   std::string error;
   std::string output;
   pid_t pid = -1;
+  std::string version;  // the new process's
 };
 
 // The composition root's part of a binary upgrade.
@@ -77,6 +79,8 @@ struct upgrade_hooks {
   std::function<proxy::server::listening_sockets()> listening_sockets;
   // Control thread, once the successor serves (the admin answer is on its way): stop this process.
   std::function<void(pid_t successor)> handed_over;
+  // Control thread, when an upgrade was given up after the successor may have written the pid file.
+  std::function<void()> taken_back;
 };
 
 class control_plane {
@@ -105,8 +109,17 @@ class control_plane {
   // process's) instead of binding its address; and the old process's health verdicts ({"upstream":
   // {"node": "healthy" | "unhealthy" | "unknown"}}) hold for nodes of the same name until their own
   // first probe.
-  void inherit_admin_socket(owned_fd fd) { inherited_admin_ = std::move(fd); }
+  void inherit_admin_socket(owned_fd fd, std::string configured_as) {
+    inherited_admin_ = std::move(fd);
+    inherited_admin_address_ = std::move(configured_as);
+  }
   void adopt_health(const nlohmann::json& verdicts);
+  // Before start(), in a successor: no change is taken (503, as in the old process during the upgrade)
+  // and the state file is not written until the old process confirms the handover on `confirm` ("go", or
+  // end of file: it is gone), since it may still give the upgrade up and serve on with its own state.
+  void await_confirmation(owned_fd confirm);
+  // Any thread (SIGTERM, SIGINT): the process is stopping; an upgrade under way is given up, none starts.
+  void shutting_down();
 
   // Before start(): where reload() reads the config (`path`, as given to `serve`; its bytes are hashed
   // for /v1/info) and how it hands a new runtime to the data plane.
@@ -123,7 +136,8 @@ class control_plane {
   // From the start on, changes (admin calls, reloads) are refused and the state file is left to the
   // successor; if it fails, both come back.
   net_types::task<upgrade_result> upgrade();
-  // An upgrade is under way, or done and this process is on its way out: changes are refused.
+  // An upgrade is under way, or done and this process is on its way out, or this process is a successor
+  // not confirmed yet: changes are refused.
   bool upgrading() const { return upgrading_; }
   // Verdicts of every node by upstream and node name (what adopt_health takes).
   nlohmann::json health_verdicts() const;
@@ -185,6 +199,8 @@ class control_plane {
   net_types::task<std::optional<refusal>> persisted(std::string change);
   // Resumes when the next save completes.
   net_types::task<void> next_save_completion();
+  // A successor: has the old process confirmed the handover? (tick_loop, while confirmation_ is open)
+  void check_confirmation();
   // reload()'s last step, once nothing can fail any more.
   void commit(std::shared_ptr<const proxy::runtime> next);
   std::optional<refusal> refuse_addition(const upstream::upstream_group& group, const std::string& name,
@@ -219,7 +235,10 @@ class control_plane {
   std::optional<upgrade_hooks> upgrade_hooks_;
   bool upgrading_ = false;
   bool saves_held_ = false;
+  std::atomic<bool> shutting_down_{false};
   owned_fd inherited_admin_;
+  std::string inherited_admin_address_;
+  owned_fd confirmation_;  // a successor's, until the old process confirmed (tick_loop)
   std::thread thread_;
 };
 

@@ -233,7 +233,8 @@ upgrade_haproxy_restart() {
 # with BINARY_UPGRADE=1 (bench/reload.sh), the middle one is a binary upgrade instead.
 reload_loop() {  # FILE BINARY-UPGRADE-FUNCTION RELOAD-COMMAND...
   local file=$1 binary_upgrade=$2 i=0; shift 2
-  local end; end=$(awk -v d="${duration%s}" -v s="$upgrade_start" -v e="$reload_every" 'BEGIN { print int((d - s - 1) / e) }')
+  # Ends 2 s before wrk does, so that the last reload (or a slow upgrade) is over while wrk still runs.
+  local end; end=$(awk -v d="${duration%s}" -v s="$upgrade_start" -v e="$reload_every" 'BEGIN { print int((d - s - 2) / e) }')
   for i in $(seq "$end"); do
     sleep "$reload_every"
     cp "$work/$file.weight$(( i % 2 == 1 ? 2 : 1 ))" "$work/$file"
@@ -289,7 +290,8 @@ start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, wait
       proxy_pid=$!
       wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
     nginx*)
-      taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" &
+      # By its full path: a binary upgrade (USR2) re-executes argv[0] without searching PATH.
+      taskset -c "$proxy_core" "$(command -v nginx)" -c "$work/nginx.conf" -p "$work" &
       proxy_pid=$!
       wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
   esac || { echo "rollout: $1 did not start" >&2; cat "$work"/*.err "$work"/*haproxy.log 2>/dev/null >&2; exit 1; }

@@ -25,9 +25,7 @@ using json = nlohmann::json;
 
 constexpr std::size_t max_handover_bytes = 16 * 1024 * 1024;
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
+[[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
 
 bool is_listening_socket(int fd) {
   int listening = 0;
@@ -102,9 +100,11 @@ std::optional<handover> take_handover(std::string& error) {
     if (description.contains("admin")) {
       h.admin = take_fd(description["admin"], seen, "admin");
       if (!is_listening_socket(h.admin.get())) throw std::runtime_error("admin: not a listening socket");
+      h.admin_address = description.value("admin_address", "");
     }
     h.ready = take_fd(description.at("ready"), seen, "ready");
     h.stderr_of_old = take_fd(description.at("stderr"), seen, "stderr");
+    h.confirm = take_fd(description.at("confirm"), seen, "confirm");
     if (description.contains("health") && description["health"].is_object()) h.health = description["health"];
     return h;
   } catch (const std::exception& e) {
@@ -122,7 +122,7 @@ std::string report_ready(handover& h) {
   }
   if (!h.ready) return "no descriptor to report ready on";
   try {
-    write_all(h.ready.get(), "ready " + std::to_string(::getpid()) + "\n");
+    write_all(h.ready.get(), "ready " + std::to_string(::getpid()) + " " + DRAWBRIDGE_VERSION + "\n");
   } catch (const std::system_error& e) {
     return std::string("cannot report ready to the old process: ") + e.what();
   }
@@ -132,46 +132,60 @@ std::string report_ready(handover& h) {
 
 successor start_successor(const std::string& exe, const std::vector<std::string>& args, const handover& h) {
   successor out;
-  // Inheritable copies (no close-on-exec) of what the successor gets, closed here once it has them.
-  std::vector<owned_fd> inheritable;
-  auto inherit = [&](int fd) {
-    const int copy = ::fcntl(fd, F_DUPFD, 3);
-    if (copy < 0) fail("cannot duplicate descriptor " + std::to_string(fd));
-    inheritable.emplace_back(copy);
-    return copy;
+  // What the successor gets lands on descriptors 3, 4, ... in it, in this order (its handover names those
+  // numbers); everything from there up is closed in it. Here each is first copied above the range, so
+  // that no dup2 of the spawn overwrites a descriptor a later one still reads.
+  std::vector<int> given;
+  std::vector<owned_fd> copies;
+  auto give = [&](int fd) {
+    given.push_back(fd);
+    return static_cast<int>(3 + given.size() - 1);
   };
   try {
     json description = json::object();
     description["listeners"] = json::array();
     for (const auto& l : h.listeners) {
       json fds = json::array();
-      for (const auto& fd : l.fds) fds.push_back(inherit(fd.get()));
+      for (const auto& fd : l.fds) fds.push_back(give(fd.get()));
       description["listeners"].push_back({{"address", l.address}, {"fds", fds}});
     }
-    if (h.admin) description["admin"] = inherit(h.admin.get());
+    if (h.admin) {
+      description["admin"] = give(h.admin.get());
+      description["admin_address"] = h.admin_address;
+    }
     description["health"] = h.health;
 
     int ready_pipe[2];
     int output_pipe[2];
+    int confirm_pipe[2];
     if (::pipe2(ready_pipe, O_CLOEXEC) != 0) fail("cannot make a pipe");
     out.ready = owned_fd(ready_pipe[0]);
     const owned_fd ready_write(ready_pipe[1]);
     if (::pipe2(output_pipe, O_CLOEXEC) != 0) fail("cannot make a pipe");
     out.output = owned_fd(output_pipe[0]);
     const owned_fd output_write(output_pipe[1]);
-    description["ready"] = inherit(ready_write.get());
-    description["stderr"] = inherit(STDERR_FILENO);
+    if (::pipe2(confirm_pipe, O_CLOEXEC) != 0) fail("cannot make a pipe");
+    const owned_fd confirm_read(confirm_pipe[0]);
+    out.confirm = owned_fd(confirm_pipe[1]);
+    description["ready"] = give(ready_write.get());
+    description["stderr"] = give(STDERR_FILENO);
+    description["confirm"] = give(confirm_read.get());
 
-    const int memfd = ::memfd_create("drawbridge-upgrade", 0);
-    if (memfd < 0) fail("memfd_create");
-    inheritable.emplace_back(memfd);
-    write_all(memfd, description.dump());
+    const owned_fd memfd(::memfd_create("drawbridge-upgrade", MFD_CLOEXEC));
+    if (!memfd) fail("memfd_create");
+    write_all(memfd.get(), description.dump());
+    const int memfd_there = give(memfd.get());
+    const int first_free = 3 + static_cast<int>(given.size());
+    for (const int fd : given) {
+      copies.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, first_free));
+      if (!copies.back()) fail("cannot duplicate descriptor " + std::to_string(fd));
+    }
 
     std::vector<std::string> env_strings;
     const std::string prefix = std::string(handover_variable) + "=";
     for (char** e = environ; e != nullptr && *e != nullptr; ++e)
       if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env_strings.emplace_back(*e);
-    env_strings.push_back(prefix + std::to_string(memfd));
+    env_strings.push_back(prefix + std::to_string(memfd_there));
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -185,6 +199,9 @@ successor start_successor(const std::string& exe, const std::vector<std::string>
     ::posix_spawn_file_actions_init(&actions);
     ::posix_spawnattr_init(&attributes);
     ::posix_spawn_file_actions_adddup2(&actions, output_write.get(), STDERR_FILENO);
+    for (std::size_t i = 0; i < copies.size(); ++i)  // the copy is close-on-exec; dup2's result is not
+      ::posix_spawn_file_actions_adddup2(&actions, copies[i].get(), static_cast<int>(3 + i));
+    ::posix_spawn_file_actions_addclosefrom_np(&actions, first_free);
     // A fresh start: no signal blocked, every signal at its default (this thread's mask and dispositions
     // are not the successor's business).
     sigset_t none;

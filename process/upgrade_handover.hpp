@@ -32,13 +32,17 @@ struct inherited_listener {
 
 struct handover {
   std::vector<inherited_listener> listeners;
-  owned_fd admin;  // the admin API's listening socket; none without an admin listener
-  // Health verdicts by upstream and node name ("healthy", "unhealthy", "unknown"), so that the successor
-  // sends nothing to a node the old process knows is down before its own first probe.
+  owned_fd admin;             // the admin API's listening socket; none without an admin listener
+  std::string admin_address;  // as configured: a successor whose config moved the admin API binds afresh
+  // Health verdicts: {"upstream": {"node": {"health": "healthy" | "unhealthy" | "unknown", "address": ...}}},
+  // so that the successor sends nothing to a node the old process knows is down before its own first probe.
   nlohmann::json health = nlohmann::json::object();
-  // Successor side only: where it reports ready, and the stderr it takes then.
+  // Successor side only: where it reports ready, the stderr it takes then, and where the old process
+  // confirms the handover ("go", or the end of file should the old process be gone): until then the
+  // successor takes no change, since the old process may still give the upgrade up and serve on.
   owned_fd ready;
   owned_fd stderr_of_old;
+  owned_fd confirm;
 };
 
 // --- the successor ---
@@ -46,21 +50,22 @@ struct handover {
 // unsets the variable (a later upgrade starts clean); every descriptor it names is made close-on-exec.
 // `error` says what was wrong with it (then nothing is returned and no descriptor is left open).
 std::optional<handover> take_handover(std::string& error);
-// Serving: stderr becomes the old process's, then "ready <pid>\n" goes to the old process. The problem,
-// empty when told.
+// Serving: stderr becomes the old process's, then "ready <pid> <version>\n" goes to the old process. The
+// problem, empty when told.
 std::string report_ready(handover& h);
 
 // --- the old process ---
 struct successor {
   pid_t pid = -1;
-  owned_fd ready;   // read end: "ready <pid>\n", or end of file when the successor died first
-  owned_fd output;  // read end of the successor's stderr until it is ready
+  owned_fd ready;     // read end: "ready <pid> <version>\n", or end of file when the successor died first
+  owned_fd output;    // read end of the successor's stderr until it is ready
+  owned_fd confirm;   // write end: "go\n" once this process gives the successor the service
   std::string error;  // it could not be started; then nothing else is set
 };
 // Starts `exe` with `args` (argv[0] first) and this process's environment plus $DRAWBRIDGE_UPGRADE, the
-// listeners and admin socket of `h` inherited. `h.ready` and `h.stderr_of_old` are ignored (made here).
-// The caller must not start other processes meanwhile from another thread: the descriptors are
-// inheritable for the moment of the spawn.
+// listeners and admin socket of `h` inherited, and nothing else: every other descriptor of this process
+// (client connections, node connections, log files) is closed in the successor, so that closing one here
+// still ends the connection. `h.ready`, `h.stderr_of_old` and `h.confirm` are ignored (made here).
 successor start_successor(const std::string& exe, const std::vector<std::string>& args, const handover& h);
 
 }  // namespace drawbridge::process

@@ -12,7 +12,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include "tests/support/fake_node.hpp"
 #include "tests/support/notify_socket.hpp"
@@ -68,6 +75,50 @@ json info(std::uint16_t admin_port) {
   return json::parse(admin.get("/v1/info").body, nullptr, false);
 }
 
+// The inodes of the sockets listening on 127.0.0.1:port (one per worker): the same after an upgrade when
+// the new process took the old one's sockets over, different had it bound its own.
+std::set<std::string> listening_inodes(std::uint16_t port) {
+  std::set<std::string> out;
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the heading
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, address, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> address >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+    if (address == local && state == "0A") out.insert(inode);  // 0A: LISTEN
+  }
+  return out;
+}
+
+// A keep-alive connection that had one request answered and then stays idle.
+struct idle_connection {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket{ioc};
+  explicit idle_connection(std::uint16_t port) {
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::empty_body> req{http::verb::get, "/idle", 11};
+    req.set(http::field::host, "app.test");
+    http::write(socket, req);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    answered = res.result_int() == 200 && res.keep_alive();
+    timeval limit{10, 0};
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  }
+  // True when the proxy closed it (end of file) within 10 s.
+  bool closed_by_proxy() {
+    char byte;
+    boost::system::error_code ec;
+    socket.read_some(boost::asio::buffer(&byte, 1), ec);
+    return ec == boost::asio::error::eof;
+  }
+  bool answered = false;
+};
+
 long pid_in(const std::string& file) {
   long pid = 0;
   std::ifstream(file) >> pid;
@@ -85,18 +136,45 @@ TEST(binary_upgrade, the_upgrade_command_hands_the_sockets_the_admin_api_and_a_d
   const std::string admin_url = "http://127.0.0.1:" + std::to_string(proxy.admin_port());
   test_client admin(proxy.admin_port());
   ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain").status, 202u);
+  const auto sockets = listening_inodes(proxy.port());
+  ASSERT_EQ(sockets.size(), 2u);  // one per worker
+  idle_connection idle(proxy.port());
+  ASSERT_TRUE(idle.answered);
+
+  // The new process reads the config file as it is on disk: with a problem in it, the upgrade fails and
+  // says what the new process said.
+  std::string config_text;
+  {
+    std::ifstream in(proxy.config_path());
+    config_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto broken = json::parse(config_text);
+  broken["upstreams"][0]["nodes"][1]["address"] = "10.0.0.7";
+  std::ofstream(proxy.config_path(), std::ios::trunc) << broken.dump();
+  const auto refused = run_drawbridge({"upgrade", "--admin", admin_url});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("exited with status 2"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("upstreams[0].nodes[1].address: expected host:port"), std::string::npos) << refused.out;
+  std::ofstream(proxy.config_path(), std::ios::trunc) << config_text;
 
   const auto result = run_drawbridge({"upgrade", "--admin", admin_url});
   ASSERT_EQ(result.exit_code, 0) << result.out;
   const auto now = info(proxy.admin_port());
   successor.pid = static_cast<pid_t>(now.value("pid", 0L));
-  EXPECT_NE(result.out.find("upgraded: process " + std::to_string(successor.pid) + " serves"), std::string::npos)
+  EXPECT_NE(result.out.find("upgraded: process " + std::to_string(successor.pid) +
+                            " (drawbridge " DRAWBRIDGE_VERSION ") serves"),
+            std::string::npos)
       << result.out;
   EXPECT_NE(successor.pid, proxy.pid());
   EXPECT_GT(successor.pid, 0);
 
   // The old process finishes and exits 0; the new one has the listener, the admin API and the drain.
   EXPECT_EQ(proxy.wait_exit(10s), 0);
+  // The idle connection was the old process's: closed at the end of its last call, and really closed (the
+  // new process holds no copy of it, or the client would never see the end).
+  EXPECT_TRUE(idle.closed_by_proxy());
+  // The very sockets, accept queues and all: the new process bound nothing of its own.
+  EXPECT_EQ(listening_inodes(proxy.port()), sockets);
   for (int i = 0; i < 20; ++i) {
     test_client client(proxy.port());
     const auto res = client.get("/x");
