@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -83,6 +84,9 @@ std::string executable_path(const char* argv0) {
 }
 
 int serve(const std::string& path, const std::string& pid_path, drawbridge::admin::upgrade_hooks upgrade) {
+  // A peer gone is an EPIPE wherever this process writes (a socket, stderr on a pipe, a binary upgrade's
+  // pipes), never a signal that ends it.
+  ::signal(SIGPIPE, SIG_IGN);
   // A binary upgrade's successor: the old process's sockets and verdicts come with it.
   std::string handover_error;
   auto handover = drawbridge::process::take_handover(handover_error);

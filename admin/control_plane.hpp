@@ -138,7 +138,12 @@ class control_plane {
   net_types::task<upgrade_result> upgrade();
   // An upgrade is under way, or done and this process is on its way out, or this process is a successor
   // not confirmed yet: changes are refused.
-  bool upgrading() const { return upgrading_; }
+  // A successor looks at its confirmation first: an operator's call right after the upgrade answered must
+  // not be refused for want of a tick.
+  bool upgrading() {
+    if (confirmation_) check_confirmation();
+    return upgrading_;
+  }
   // Verdicts of every node by upstream and node name (what adopt_health takes).
   nlohmann::json health_verdicts() const;
   // The access log file opened afresh, with the config in service (SIGUSR1, after logrotate moved the

@@ -56,7 +56,7 @@ reload_result control_plane::reload(proxy::build_options options) {
     return result;
   };
   if (config_status_.path.empty() || !publish_) return refuse(503, {"this process has no config file to reload"});
-  if (upgrading_) return refuse(503, {"a binary upgrade is in progress: reload the new process once it serves"});
+  if (upgrading()) return refuse(503, {"a binary upgrade is in progress: reload the new process once it serves"});
 
   // 1. The file, validated as `drawbridge check` does.
   const auto text = read_file(config_status_.path);

@@ -20,8 +20,9 @@ namespace {
 
 constexpr std::size_t max_kept_output = 64 * 1024;  // the tail of what a failed successor printed
 constexpr std::chrono::milliseconds poll_interval{50};
-// A successor given up is asked to stop (it may have accepted connections already); killed after this.
-constexpr std::chrono::seconds successor_stop_limit{5};
+// A successor given up is asked to stop (it may have accepted connections already), and has its
+// shutdown_grace and this much more before it is killed.
+constexpr std::chrono::seconds successor_stop_margin{5};
 
 // Reads what is there now from a non-blocking descriptor. False at end of file or on an error.
 bool read_available(int fd, std::string& into) {
@@ -206,7 +207,8 @@ net_types::task<upgrade_result> control_plane::upgrade() {
     // does not end within a few seconds).
     if (!exited()) {
       ::kill(child.pid, SIGTERM);
-      const auto limit = std::chrono::steady_clock::now() + successor_stop_limit;
+      const auto limit =
+          std::chrono::steady_clock::now() + runtime_->config.timeouts.shutdown_grace + successor_stop_margin;
       while (!exited() && std::chrono::steady_clock::now() < limit) {
         pass_on_output();
         pause.expires_after(poll_interval);
@@ -223,8 +225,12 @@ net_types::task<upgrade_result> control_plane::upgrade() {
   pass_on_output();  // what it printed before it took the old stderr
 
   // It serves: it takes changes from now on (told on the confirmation pipe), new connections are its own,
-  // and so is the state file.
-  (void)!::write(child.confirm.get(), "go\n", 3);
+  // and so is the state file. (SIGPIPE is ignored in `serve`: a successor gone since is an EPIPE here.)
+  if (::write(child.confirm.get(), "go\n", 3) != 3) {
+    ::kill(child.pid, SIGKILL);
+    ::waitpid(child.pid, &status, 0);
+    co_return give_up("the new process went away as it was given the service", output);
+  }
   guard.handed = true;
   result.pid = child.pid;
   // "ready <pid> <version>"

@@ -10,6 +10,8 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
+#include <system_error>
 
 #include "admin/request_guard.hpp"
 #include "net/spawn_logged.hpp"
@@ -72,7 +74,9 @@ void http_server::adopt(owned_fd fd, tcp protocol) {
 
 owned_fd http_server::duplicate_listener() {
   if (!acceptor_.is_open()) return {};
-  return owned_fd(::fcntl(acceptor_.native_handle(), F_DUPFD_CLOEXEC, 3));
+  owned_fd copy(::fcntl(acceptor_.native_handle(), F_DUPFD_CLOEXEC, 3));
+  if (!copy) throw std::system_error(errno, std::generic_category(), "cannot duplicate the admin socket");
+  return copy;
 }
 
 void http_server::stop_accepting() {

@@ -50,6 +50,7 @@ class http_server {
   // process's). Throws boost::system::system_error.
   void adopt(owned_fd fd, boost::asio::ip::tcp protocol);
   // A copy (dup) of the listening socket, for a binary upgrade's successor; none when not listening.
+  // Throws std::system_error (out of descriptors).
   owned_fd duplicate_listener();
   // New connections are left to whoever else accepts on the socket (a successor); open ones go on.
   void stop_accepting();

@@ -46,7 +46,10 @@ work=$(mktemp -d /tmp/drawbridge-rollout.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$work"/node*.pid; do if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
+  # Nodes, and a proxy that a binary upgrade (or nginx's start) made a process other than $proxy_pid.
+  for f in "$work"/node*.pid "$work/drawbridge.pid" "$work/nginx.pid"; do
+    if [[ -f $f ]]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+  done
   wait 2>/dev/null || true
   if [[ -n ${KEEP_WORK:-} ]]; then echo "rollout: work dir kept: $work" >&2; else rm -rf "$work"; fi
 }
@@ -290,10 +293,13 @@ start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, wait
       proxy_pid=$!
       wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
     nginx*)
-      # By its full path: a binary upgrade (USR2) re-executes argv[0] without searching PATH.
-      taskset -c "$proxy_core" "$(command -v nginx)" -c "$work/nginx.conf" -p "$work" &
-      proxy_pid=$!
-      wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
+      # By its full path: a binary upgrade (USR2) re-executes argv[0] without searching PATH. And orphaned
+      # (started from a subshell that exits at once): nginx ignores USR2 while the parent it started with is
+      # still its parent, which with `daemon off` would be this script. Its pid is then the pid file's.
+      rm -f "$work/nginx.pid"
+      ( taskset -c "$proxy_core" "$(command -v nginx)" -c "$work/nginx.conf" -p "$work" & )
+      wait_for 100 test -s "$work/nginx.pid" && proxy_pid=$(cat "$work/nginx.pid") &&
+        wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
   esac || { echo "rollout: $1 did not start" >&2; cat "$work"/*.err "$work"/*haproxy.log 2>/dev/null >&2; exit 1; }
   pids+=("$proxy_pid")
 }

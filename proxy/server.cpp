@@ -199,7 +199,7 @@ void server::publish(std::shared_ptr<const runtime> next) {
         spdlog::info("listener {} removed by a config reload: no new connections; open ones finish", c->name);
       }
     endpoints_ = std::move(endpoints);
-    sockets_.merge(added);
+    if (!stopping_.load()) sockets_.merge(added);  // stop() let go of them all, and of these too
   }
   source_.publish(std::move(next));
 }

@@ -266,8 +266,6 @@ template <typename Stream>
 typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
   idle_ = true;
   parser_.reset();
-  // Stopping: a request already on its way is still served during the last call (worker::begin_stop).
-  if (worker_.closing_idle()) return arrival::closed;
   boost::system::error_code ec;
   std::size_t n = 0;
   if constexpr (is_tls) {
@@ -294,6 +292,9 @@ typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
     if (ec == net::error::in_progress) return arrival::tls_write_first;  // OpenSSL must write first
   }
   if (ec != net::error::would_block) return arrival::closed;
+  // Stopping, and the idle connections' last call is over (worker::begin_stop): nothing came, so the
+  // connection closes rather than parks. (What did come is served above, with Connection: close.)
+  if (worker_.closing_idle()) return arrival::closed;
   // Nothing yet: give the buffers back, and wait for readability without one. The read that just found the
   // socket empty marked it drained (recv_now, or the TLS BIO), so the wait is queued for epoll's next
   // report without a system call; bytes that arrive from now on are reported (net/readiness.hpp).
@@ -314,8 +315,10 @@ typename session<Stream>::arrival session<Stream>::read_or_park(bool woken) {
 // with the wait's handler, which held the last reference.
 template <typename Stream>
 void session<Stream>::on_readable(const boost::system::error_code& ec) {
+  // A wait that completed without error has bytes waiting, even at the end of a stop's last call: they are
+  // served (with Connection: close), since closing now would reset the client's request.
   const bool timed_out = deadline_.disarm();
-  if (ec || timed_out || worker_.closing_idle()) {
+  if (ec || timed_out) {
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     return;
@@ -352,7 +355,7 @@ task<bool> session<Stream>::read_after_tls_write() {
   auto [ec, got] = co_await stream_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
   const bool timed_out = deadline_.disarm();
   idle_ = false;
-  if (ec || timed_out || worker_.closing_idle()) co_return false;
+  if (ec || timed_out) co_return false;
   buffer_.commit(got);
   co_return true;
 }

@@ -159,6 +159,10 @@ TEST(binary_upgrade, the_upgrade_command_hands_the_sockets_the_admin_api_and_a_d
 
   const auto result = run_drawbridge({"upgrade", "--admin", admin_url});
   ASSERT_EQ(result.exit_code, 0) << result.out;
+  // The new process takes changes as soon as the upgrade is answered: the old process confirmed the
+  // handover before it answered.
+  const auto reloaded = test_client(proxy.admin_port()).request(http::verb::post, "/v1/config/reload");
+  EXPECT_EQ(reloaded.status, 200u) << reloaded.body;
   const auto now = info(proxy.admin_port());
   successor.pid = static_cast<pid_t>(now.value("pid", 0L));
   EXPECT_NE(result.out.find("upgraded: process " + std::to_string(successor.pid) +
