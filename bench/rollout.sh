@@ -293,12 +293,11 @@ start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, wait
       proxy_pid=$!
       wait_for 100 test -S "$work/haproxy.sock" && wait_for 100 haproxy_all_up ;;
     nginx*)
-      # By its full path: a binary upgrade (USR2) re-executes argv[0] without searching PATH. And orphaned
-      # (started from a subshell that exits at once): nginx ignores USR2 while the parent it started with is
-      # still its parent, which with `daemon off` would be this script. Its pid is then the pid file's.
+      # By its full path: a binary upgrade (USR2) re-executes argv[0] without searching PATH. It daemonizes
+      # (see the config): its master is the pid file's.
       rm -f "$work/nginx.pid"
-      ( taskset -c "$proxy_core" "$(command -v nginx)" -c "$work/nginx.conf" -p "$work" & )
-      wait_for 100 test -s "$work/nginx.pid" && proxy_pid=$(cat "$work/nginx.pid") &&
+      taskset -c "$proxy_core" "$(command -v nginx)" -c "$work/nginx.conf" -p "$work" &&
+        wait_for 100 test -s "$work/nginx.pid" && proxy_pid=$(cat "$work/nginx.pid") &&
         wait_for 100 http_ok "http://127.0.0.1:$proxy_port/api/v1/health" ;;
   esac || { echo "rollout: $1 did not start" >&2; cat "$work"/*.err "$work"/*haproxy.log 2>/dev/null >&2; exit 1; }
   pids+=("$proxy_pid")
