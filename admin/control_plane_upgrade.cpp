@@ -20,6 +20,8 @@ namespace {
 
 constexpr std::size_t max_kept_output = 64 * 1024;  // the tail of what a failed successor printed
 constexpr std::chrono::milliseconds poll_interval{50};
+// How long a successor that closed its ready pipe has to show up as exited.
+constexpr std::chrono::seconds exit_after_close{2};
 // A successor given up is asked to stop (it may have accepted connections already), and has its
 // shutdown_grace and this much more before it is killed.
 constexpr std::chrono::seconds successor_stop_margin{5};
@@ -108,7 +110,7 @@ net_types::task<upgrade_result> control_plane::upgrade() {
   };
   if (!upgrade_hooks_) co_return refuse(503, "this process cannot upgrade itself (it was not started by `serve`)");
   if (stopping_ || shutting_down_) co_return refuse(503, "this process is stopping");
-  if (upgrading_) co_return refuse(409, "an upgrade is in progress already");
+  if (upgrading()) co_return refuse(409, "an upgrade is in progress already");
   upgrading_ = true;  // changes are refused from here on (admin_api, reload)
   // Every way out but the handover gives changes (and the state file) back to this process.
   struct give_back {
@@ -166,6 +168,7 @@ net_types::task<upgrade_result> control_plane::upgrade() {
     if (output.size() > max_kept_output) output.erase(0, output.size() - max_kept_output);
   };
   std::string ready_line;
+  std::optional<std::chrono::steady_clock::time_point> ready_closed_by;
   std::optional<std::string> failure;
   int status = 0;
   bool reaped = false;
@@ -192,8 +195,14 @@ net_types::task<upgrade_result> control_plane::upgrade() {
       break;
     }
     if (!open) {
-      failure = "the new process closed its ready report without reporting ready";
-      break;
+      // A process that exits closes the pipe a moment before it can be reaped: wait for that moment, so
+      // that the answer says how it ended.
+      if (!ready_closed_by) {
+        ready_closed_by = std::chrono::steady_clock::now() + exit_after_close;
+      } else if (std::chrono::steady_clock::now() >= *ready_closed_by) {
+        failure = "the new process closed its ready report without reporting ready";
+        break;
+      }
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       failure = "the new process was not ready within " + std::to_string(process::upgrade_ready_timeout.count()) + " s";
