@@ -69,7 +69,7 @@ drawbridge::net_types::task<void> upgrade_on_signal(drawbridge::admin::control_p
 // absolute), so that a symbolic link switched to a new version leads to it. Only when argv[0] was looked up
 // in PATH is /proc/self/exe taken, read now: once the file is replaced it names a deleted one.
 std::string executable_path(const char* argv0) {
-  const std::string given = argv0 != nullptr ? argv0 : "";
+  std::string given = argv0 != nullptr ? argv0 : "";
   if (given.find('/') != std::string::npos) {
     if (given.front() == '/') return given;
     std::error_code ec;

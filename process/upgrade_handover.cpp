@@ -187,10 +187,12 @@ successor start_successor(const std::string& exe, const std::vector<std::string>
       if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env_strings.emplace_back(*e);
     env_strings.push_back(prefix + std::to_string(memfd_there));
     std::vector<char*> envp;
+    envp.reserve(env_strings.size() + 1);
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
     std::vector<std::string> arg_strings = args;
     std::vector<char*> argv;
+    argv.reserve(arg_strings.size() + 1);
     for (auto& s : arg_strings) argv.push_back(s.data());
     argv.push_back(nullptr);
 
