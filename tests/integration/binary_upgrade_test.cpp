@@ -3,7 +3,6 @@
 // that does not come up changes nothing.
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -34,26 +33,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The successor is the old process's child; once the old one exits it would go to init. As a subreaper,
-// the test gets it instead, and can stop and reap it.
-class successor_guard {
- public:
-  successor_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
-  ~successor_guard() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      int status = 0;
-      if (!wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s, 50ms)) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-      }
-    }
-  }
-  successor_guard(const successor_guard&) = delete;
-  successor_guard& operator=(const successor_guard&) = delete;
-  pid_t pid = -1;
-};
 
 std::string config_json(std::uint16_t a, std::uint16_t b, const std::string& state_file = {}) {
   json config = {{"workers", 2},

@@ -3,8 +3,6 @@
 // a config that is wrong changes nothing and says why.
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -247,7 +245,7 @@ TEST(config_reload, sigusr1_reopens_the_access_log_that_logrotate_moved) {
 }
 
 TEST(config_reload, ten_reloads_and_a_binary_upgrade_under_load_fail_no_request_and_keep_the_websocket_tunnel) {
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the upgrade's new process comes to this test once the old one exits
+  successor_guard successor;  // the upgrade's new process, stopped at the end
   fake_node a({.name = "a"}), b({.name = "b"}), c({.name = "c"});
   echo_node ws_node;
   const auto log_one = write_temp_file("", ".log");
@@ -311,16 +309,8 @@ TEST(config_reload, ten_reloads_and_a_binary_upgrade_under_load_fail_no_request_
   // Then the binary: the new process takes the sockets, the old one finishes and exits.
   const auto upgraded = test_client(proxy.admin_port()).request(http::verb::post, "/v1/upgrade");
   ASSERT_EQ(upgraded.status, 200u) << upgraded.body;
-  const pid_t successor = json::parse(upgraded.body)["pid"];
-  struct stop_at_end {
-    pid_t pid;
-    ~stop_at_end() {
-      ::kill(pid, SIGTERM);
-      int status = 0;
-      if (!wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s, 50ms)) ::kill(pid, SIGKILL);
-    }
-  } stop_successor{successor};
-  EXPECT_NE(successor, proxy.pid());
+  successor.pid = json::parse(upgraded.body)["pid"].get<pid_t>();
+  EXPECT_NE(successor.pid, proxy.pid());
   EXPECT_TRUE(echoes("the old process still carries its tunnel"));
   // At the end of its grace (5 s here) the old process closes the tunnel with 1001, and exits 0.
   boost::beast::flat_buffer frame;
@@ -336,7 +326,7 @@ TEST(config_reload, ten_reloads_and_a_binary_upgrade_under_load_fail_no_request_
   EXPECT_EQ(load.failed_gets() + load.failed_posts(), 0u) << load.failures();
   EXPECT_GT(load.posts(), 0u);
   const auto now = info(proxy.admin_port());
-  EXPECT_EQ(now.value("pid", 0L), successor);
+  EXPECT_EQ(now.value("pid", 0L), successor.pid);
   EXPECT_EQ(now["config"]["generation"], 0);  // a new process: its own count
   EXPECT_GT(c.requests(), 0u);
   // Both access logs got lines: the path moved with every reload.

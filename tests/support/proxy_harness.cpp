@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -245,6 +246,18 @@ std::optional<int> spawned_proxy::wait_exit(std::chrono::milliseconds limit) {
   if (!wait_for([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, limit, 50ms)) return std::nullopt;
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+successor_guard::successor_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+successor_guard::~successor_guard() {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  if (!wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s, 50ms)) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
 }
 
 spawned_proxy::~spawned_proxy() {

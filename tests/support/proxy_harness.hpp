@@ -101,6 +101,18 @@ class spawned_proxy {
   std::shared_ptr<shared_log> log_;
 };
 
+// For a binary upgrade's new process, which is the old process's child: once the old one exits it would
+// go to init. This makes the test process a subreaper (for the rest of its life), so that it gets the new
+// process instead; at the end the guard stops `pid` (SIGTERM, SIGKILL after 10 s) and reaps it.
+class successor_guard {
+ public:
+  successor_guard();
+  ~successor_guard();
+  successor_guard(const successor_guard&) = delete;
+  successor_guard& operator=(const successor_guard&) = delete;
+  pid_t pid = -1;
+};
+
 // The demo-node binary (fake_node.hpp's answers) as a process of its own, so that a test can kill it
 // with SIGKILL. With `record_header`, it prints each request's value of that header as it arrives.
 class spawned_demo_node {
