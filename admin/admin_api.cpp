@@ -222,15 +222,18 @@ task<response> admin_api::route(call& c) {
     json waiting = json::array();
     for (const auto& g : control_.rt().upstreams)
       if (g->eligible_count(nullptr) == 0) waiting.push_back(g->name());
-    if (waiting.empty()) co_return json_response(200, json{{"status", "READY"}});
-    co_return json_response(503, json{{"status", "NOT_READY"}, {"upstreams_without_eligible_node", waiting}});
+    json body{{"status", waiting.empty() ? "READY" : "NOT_READY"}};
+    if (!waiting.empty()) body["upstreams_without_eligible_node"] = waiting;
+    // Redis down does not make a replica unready: it serves on with the last shared state it had.
+    if (const auto* link = control_.cluster()) body["cluster"] = link->connected() ? "connected" : "unavailable";
+    co_return json_response(waiting.empty() ? 200 : 503, body);
   }
   if (p.size() == 1 && p[0] == "metrics") {
     if (auto refused = only(http::verb::get, "GET")) co_return *refused;
     response res{http::status::ok, 11};
     res.set(http::field::content_type, metrics::exposition_content_type);
     res.set(http::field::cache_control, "no-store");
-    res.body() = render_metrics(control_.rt(), actions_, &control_.config_state());
+    res.body() = render_metrics(control_.rt(), actions_, &control_.config_state(), control_.cluster());
     co_return res;
   }
   // Between the start of a binary upgrade and this process's exit, the successor reads (or has read) the
@@ -253,6 +256,10 @@ task<response> admin_api::route(call& c) {
   if (p.size() == 2 && p[0] == "v1" && p[1] == "info") {
     if (auto refused = only(http::verb::get, "GET")) co_return *refused;
     co_return info();
+  }
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "cluster") {
+    if (auto refused = only(http::verb::get, "GET")) co_return *refused;
+    co_return co_await cluster_status();
   }
   if (p.empty() || p[0] != "v1" || p.size() < 2 || p[1] != "upstreams")
     co_return error_response(404, "not_found", "no such endpoint");
@@ -296,7 +303,9 @@ task<response> admin_api::route(call& c) {
   if (p.size() == 5) {
     if (method == http::verb::delete_) co_return co_await remove_node(c, group, n);
     if (auto refused = only(http::verb::get, "GET, DELETE")) co_return *refused;
-    co_return json_response(200, node_json(*group, *n, control_.checker()));
+    auto body = node_json(*group, *n, control_.checker());
+    if (control_.cluster()) body["replicas"] = co_await replica_views(group->name(), n->name());
+    co_return json_response(200, body);
   }
   if (p[5] != "drain" && p[5] != "undrain") co_return error_response(404, "not_found", "no such endpoint");
   if (auto refused = only(http::verb::post, "POST")) co_return *refused;
@@ -307,26 +316,34 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
                                       const std::shared_ptr<node>& n, const std::string& action) {
   if (action == "drain") {
     if (auto refused = co_await control_.drain(*group, *n, c.force))
-      co_return error_response(refused->status, refused->code, refused->message);
+      co_return refusal_response(*refused);
     if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
     const bool drained = co_await wait_out_drain(c, group, n, /*removal=*/false);
     if (drained && n->admin.load() == upstream::admin_state::drained)
       co_return json_response(200, node_json(*group, *n, control_.checker()));
     if (drained) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
     co_return error_response(504, "timeout",
-                             "node " + n->name() + " still has " + std::to_string(n->in_flight.load()) +
-                                 " request(s) in flight after " + conf::format_duration(*c.wait) +
-                                 "; it stays draining");
+                             "node " + n->name() + " still has " + in_flight_here_and_there(*group, *n) +
+                                 " after " + conf::format_duration(*c.wait) + "; it stays draining");
   }
-  if (auto refused = co_await control_.undrain(*group, *n))
-    co_return error_response(refused->status, refused->code, refused->message);
+  if (auto refused = co_await control_.undrain(*group, *n)) co_return refusal_response(*refused);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
+  // In a cluster: every live replica sees the node take requests again.
+  const auto version = control_.shared_version(group->name());
+  const auto since = std::chrono::steady_clock::now();
+  if (auto* link = control_.cluster()) link->want_fresh_peers(since + *c.wait);
+  auto active_everywhere = [&] {
+    return n->eligible() && control_.peers_settled(group->name(), n->name(), version, /*active=*/true, since);
+  };
   const bool settled =
-      co_await wait_until([&] { return n->eligible() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);
-  if (settled && n->eligible()) co_return json_response(200, node_json(*group, *n, control_.checker()));
+      co_await wait_until([&] { return active_everywhere() || n->admin.load() != upstream::admin_state::ready; },
+                          *c.wait);
+  if (settled && n->admin.load() == upstream::admin_state::ready)
+    co_return json_response(200, node_json(*group, *n, control_.checker()));
   if (settled) co_return error_response(409, "drained", "node " + n->name() + " was drained during the wait");
+  std::string why = n->eligible() ? "is not active on every replica yet" : "is not healthy";
   auto res = error_response(504, "timeout",
-                            "node " + n->name() + " is not healthy after " + conf::format_duration(*c.wait) +
+                            "node " + n->name() + " " + why + " after " + conf::format_duration(*c.wait) +
                                 "; it stays out of rotation until its health checks pass");
   co_return res;
 }
@@ -345,24 +362,21 @@ task<response> admin_api::add_node(call& c, const std::shared_ptr<upstream_group
   }
   c.node = body["name"].get<std::string>();
   auto added = co_await control_.add_node(group, c.node, body["address"].get<std::string>(), weight);
-  if (auto* refused = std::get_if<refusal>(&added))
-    co_return error_response(refused->status, refused->code, refused->message);
+  if (auto* refused = std::get_if<refusal>(&added)) co_return refusal_response(*refused);
   co_return json_response(201, node_json(*group, *std::get<std::shared_ptr<node>>(added), control_.checker()));
 }
 
 task<response> admin_api::remove_node(call& c, const std::shared_ptr<upstream_group>& group,
                                       const std::shared_ptr<node>& n) {
-  if (auto refused = co_await control_.remove_node(*group, n, c.force))
-    co_return error_response(refused->status, refused->code, refused->message);
-  if (n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
+  if (auto refused = co_await control_.remove_node(*group, n, c.force)) co_return refusal_response(*refused);
+  if (n->removed.load() && !control_.cluster()) co_return json_response(200, json{{"removed", n->name()}});
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
   const bool gone = co_await wait_out_drain(c, group, n, /*removal=*/true);
   if (gone && n->removed.load()) co_return json_response(200, json{{"removed", n->name()}});
   if (gone) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
   co_return error_response(504, "timeout",
-                           "node " + n->name() + " still has " + std::to_string(n->in_flight.load()) +
-                               " request(s) in flight after " + conf::format_duration(*c.wait) +
-                               "; it stays draining and is removed once they finish");
+                           "node " + n->name() + " still has " + in_flight_here_and_there(*group, *n) + " after " +
+                               conf::format_duration(*c.wait) + "; it stays draining and is removed once they finish");
 }
 
 // Re-reads the config file and applies it whole (control_plane::reload). 200 with the new generation; 400 with every
@@ -451,9 +465,18 @@ task<response> admin_api::reload_tls(call& c) {
 // takes, so that a node held only by tunnels ends drained, not timed out.
 task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group, std::shared_ptr<node> n,
                                      bool removal) {
-  auto settled = [this, n, removal] {
-    if (removal) return n->removed.load() || !control_.removal_pending(*n);
-    return n->admin.load() != upstream::admin_state::draining;
+  // In a cluster the change is settled once every live replica has applied it and has nothing in flight
+  // on the node (peers_settled); a replica that stops sending heartbeats stops counting.
+  const auto version = control_.shared_version(group->name());
+  const auto since = std::chrono::steady_clock::now();
+  if (auto* link = control_.cluster()) link->want_fresh_peers(since + *c.wait + std::chrono::seconds(3));
+  auto settled = [this, n, removal, group, version, since] {
+    const bool here = removal ? n->removed.load() || !control_.removal_pending(*n)
+                              : n->admin.load() != upstream::admin_state::draining;
+    if (!here) return false;
+    // Undrained meanwhile: the caller answers that, whatever the other replicas say.
+    if (n->admin.load() == upstream::admin_state::ready) return true;
+    return control_.peers_settled(group->name(), n->name(), version, /*active=*/false, since);
   };
   if (!settled()) control_.close_tunnels_at(*n, std::chrono::steady_clock::now() + *c.wait);
   bool done = co_await wait_until(settled, *c.wait);
@@ -463,6 +486,76 @@ task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream
       done = co_await wait_until(settled, upstream::tunnel_close_limit + std::chrono::seconds(1));
   }
   co_return done;
+}
+
+response admin_api::refusal_response(const refusal& r) const {
+  auto res = error_response(r.status, r.code, r.message);
+  if (r.status == 503) res.set(http::field::retry_after, "1");
+  return res;
+}
+
+std::string admin_api::in_flight_here_and_there(const upstream::upstream_group& group, const node& n) const {
+  std::string out = std::to_string(n.in_flight.load()) + " request(s) in flight here";
+  const auto* link = control_.cluster();
+  if (!link) return out.substr(0, out.size() - 5);  // " here" means nothing without other replicas
+  if (!link->connected()) return out + " (the other replicas are unknown: Redis is unreachable)";
+  for (const auto& peer : link->peers()) {
+    const auto& hb = peer.heartbeat;
+    std::int64_t count = 0;
+    if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
+      if (const auto g = u->find(group.name()); g != u->end() && g->is_object())
+        if (const auto e = g->find(n.name()); e != g->end() && e->is_object()) count = e->value("in_flight", 0);
+    if (count != 0) out += ", " + std::to_string(count) + " through replica " + peer.replica;
+  }
+  return out;
+}
+
+// Every live replica's view of one node (its health verdict is its own: network paths differ).
+task<json> admin_api::replica_views(std::string upstream, std::string node_name) {
+  auto* link = control_.cluster();
+  const auto all = co_await link->replicas();
+  if (!all) co_return json(nullptr);
+  json out = json::array();
+  for (const auto& r : *all) {
+    json view{{"replica", r.replica}, {"heartbeat_age_ms", r.age.count()}};
+    const auto& hb = r.heartbeat;
+    if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
+      if (const auto g = u->find(upstream); g != u->end() && g->is_object())
+        if (const auto e = g->find(node_name); e != g->end() && e->is_object())
+          for (const char* k : {"state", "admin", "health", "in_flight"})
+            if (e->contains(k)) view[k] = (*e)[k];
+    out.push_back(std::move(view));
+  }
+  co_return out;
+}
+
+// GET /v1/cluster: the replicas sharing this one's admin state, as their heartbeats say.
+task<response> admin_api::cluster_status() {
+  auto* link = control_.cluster();
+  if (!link)
+    co_return error_response(404, "no_cluster", "this drawbridge runs alone (its config has no \"cluster\")");
+  json body{{"cluster", link->config().name},
+            {"replica", link->replica()},
+            {"redis", conf::to_string(link->config().redis)},
+            {"connected", link->connected()}};
+  const auto all = co_await link->replicas();
+  if (!all) {
+    body["error"] = {{"code", "cluster_unavailable"}, {"message", "Redis is unreachable: " + link->last_error()}};
+    co_return json_response(503, body);
+  }
+  json list = json::array();
+  for (const auto& r : *all) {
+    const auto& hb = r.heartbeat;
+    list.push_back({{"replica", r.replica},
+                    {"self", r.replica == link->replica()},
+                    {"pid", hb.value("pid", 0)},
+                    {"version", hb.value("version", std::string())},
+                    {"heartbeat_age_ms", r.age.count()},
+                    {"in_flight", hb.value("in_flight", 0)},
+                    {"applied", hb.contains("applied") ? json(hb["applied"]) : json::object()}});
+  }
+  body["replicas"] = std::move(list);
+  co_return json_response(200, body);
 }
 
 task<bool> admin_api::wait_until(std::function<bool()> done, std::chrono::milliseconds limit) {

@@ -56,6 +56,12 @@ class admin_api {
   // away (see the .cpp).
   net_types::task<bool> wait_out_drain(call& c, std::shared_ptr<upstream::upstream_group> group,
                                        std::shared_ptr<upstream::node> n, bool removal);
+  // A refused change as an error response (503s with Retry-After).
+  response refusal_response(const refusal& r) const;
+  // "2 request(s) in flight here, 1 through replica edge-2": what a drain's wait is still waiting for.
+  std::string in_flight_here_and_there(const upstream::upstream_group& group, const upstream::node& n) const;
+  net_types::task<nlohmann::ordered_json> replica_views(std::string upstream, std::string node_name);
+  net_types::task<response> cluster_status();
   // Polls `done` every 20 ms until it holds (true) or `limit` passes or the process stops (false).
   net_types::task<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds limit);
 

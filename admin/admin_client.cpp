@@ -7,8 +7,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cctype>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "admin/tokens.hpp"
 
@@ -37,6 +39,55 @@ std::optional<admin_target> parse_admin_url(const std::string& url, std::string&
   if (target.host.size() > 2 && target.host.front() == '[' && target.host.back() == ']')
     target.host = target.host.substr(1, target.host.size() - 2);
   return target;
+}
+
+namespace {
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+// Host names compare without case; a literal address is written one way by the time it reaches here.
+bool same_endpoint(const admin_target& a, const admin_target& b) {
+  if (a.port != b.port || a.host.size() != b.host.size()) return false;
+  for (std::size_t i = 0; i < a.host.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a.host[i])) != std::tolower(static_cast<unsigned char>(b.host[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<admin_url_entry>> parse_admin_urls(const std::string& list, std::string& error) {
+  std::vector<admin_url_entry> endpoints;
+  const bool several = list.find(',') != std::string::npos;
+  const std::string_view whole(list);
+  for (std::size_t start = 0;;) {
+    const auto comma = whole.find(',', start);
+    const auto item =
+        trim_spaces(whole.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    // A single URL, even an empty one, is parse_admin_url's to judge: its messages stay what they were.
+    if (item.empty() && several) {
+      error = "--admin: an empty item in \"";
+      error.append(list).append("\" (several admin URLs are separated by commas, one per replica)");
+      return std::nullopt;
+    }
+    std::string url(item);
+    auto target = parse_admin_url(url, error);
+    if (!target) return std::nullopt;
+    for (const auto& seen : endpoints) {
+      if (!same_endpoint(seen.target, *target)) continue;
+      error = "--admin: ";
+      error.append(url).append(" names the same admin API as ").append(seen.url).append(" (each replica once)");
+      return std::nullopt;
+    }
+    endpoints.push_back(admin_url_entry{std::move(url), std::move(*target)});
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return endpoints;
 }
 
 std::string host_field(const admin_target& target) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace drawbridge::admin {
 
@@ -16,6 +17,17 @@ struct admin_target {
 
 // "http://127.0.0.1:9901" (a trailing slash allowed). nullopt with `error` set otherwise.
 std::optional<admin_target> parse_admin_url(const std::string& url, std::string& error);
+
+// One entry of an --admin list: the URL as written (spaces around it dropped) and where it points.
+struct admin_url_entry {
+  std::string url;
+  admin_target target;
+};
+
+// --admin's value: one URL, or several separated by commas, one per drawbridge replica ("http://10.0.0.5:9901,
+// http://10.0.0.6:9901"). nullopt with `error` set for a bad URL (parse_admin_url's message), an empty item,
+// or a replica named twice (the same host and port).
+std::optional<std::vector<admin_url_entry>> parse_admin_urls(const std::string& list, std::string& error);
 
 // The Host field for `target`: "127.0.0.1:9901", "[::1]:9901" (the admin API refuses any other shape of a
 // literal address).

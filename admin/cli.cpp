@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "admin/admin_client.hpp"
@@ -28,15 +30,40 @@ constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 // Time for the admin API to answer, on top of whatever `wait` it was asked to wait.
 constexpr std::chrono::milliseconds answer_slack = std::chrono::seconds(15);
+// The longest `wait` the admin API takes (admin_api.cpp). With several replicas the wait is sent after the
+// change, so the CLI checks it before changing anything: a wait refused then would leave the change made.
+constexpr std::chrono::milliseconds max_api_wait = std::chrono::hours(24);
 
-std::optional<admin_client> make_client(const cli_context& ctx) {
+// One drawbridge process of the --admin list.
+struct admin_replica {
+  std::string url;  // as the user wrote it, for messages
+  admin_client client;
+};
+
+// Every URL of --admin as a client, in the order given; nullopt after saying why (bad usage).
+std::optional<std::vector<admin_replica>> make_replicas(const cli_context& ctx) {
   std::string error;
-  auto target = parse_admin_url(ctx.admin_url, error);
-  if (!target) {
+  const auto endpoints = parse_admin_urls(ctx.admin_url, error);
+  if (!endpoints) {
     std::cerr << "drawbridge: " << error << '\n';
     return std::nullopt;
   }
-  return admin_client(*target, ctx.token);
+  std::vector<admin_replica> replicas;
+  replicas.reserve(endpoints->size());
+  for (const auto& e : *endpoints) replicas.push_back(admin_replica{e.url, admin_client(e.target, ctx.token)});
+  return replicas;
+}
+
+// The client of a command that acts on one process (reload, upgrade): one --admin URL.
+std::optional<admin_client> make_client(const cli_context& ctx, const char* command) {
+  auto replicas = make_replicas(ctx);
+  if (!replicas) return std::nullopt;
+  if (replicas->size() != 1) {
+    std::cerr << "drawbridge: " << command << " acts on one drawbridge: --admin takes one URL here, got "
+              << replicas->size() << '\n';
+    return std::nullopt;
+  }
+  return std::move(replicas->front().client);
 }
 
 // The error message of an answer, or a description of the transport failure.
@@ -82,6 +109,171 @@ void print_nodes(const json& upstream) {
                 n["in_flight"].get<long long>(), n["requests_total"].get<unsigned long long>(),
                 n["failures_total"].get<unsigned long long>(), last.c_str());
   }
+}
+
+// One replica's nodes as a table. False, after saying why on stderr (behind `who`), when it cannot list them.
+bool print_table(const admin_client& client, const std::string& upstream, const std::string& who) {
+  const auto reply = client.call(http::verb::get,
+                                 upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + encode_path_segment(upstream),
+                                 "", answer_slack);
+  if (reply.status != 200) {
+    std::cerr << "drawbridge: " << who << describe_failure(reply) << '\n';
+    return false;
+  }
+  const auto body = json::parse(reply.body, nullptr, false);
+  std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9s %10s %9s  %s\n", "UPSTREAM", "NODE", "ADDRESS", "STATE", "ADMIN",
+              "HEALTH", "IN_FLIGHT", "REQUESTS", "FAILURES", "LAST_CHECK");
+  if (upstream.empty())
+    for (const auto& u : body["upstreams"]) print_nodes(u);
+  else
+    print_nodes(body);
+  return true;
+}
+
+// `value` as one /bin/sh word: as it is when nothing in it is special to the shell, else single-quoted.
+std::string shell_word(const std::string& value) {
+  const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 ||
+           std::string_view("@%+=:,./_-").find(ch) != std::string_view::npos;
+  });
+  return plain ? value : shell_quote(value);
+}
+
+// The URLs of the replicas at `which`, joined by `separator`.
+std::string join_urls(const std::vector<admin_replica>& replicas, const std::vector<std::size_t>& which,
+                      const char* separator) {
+  std::string text;
+  for (const auto at : which) {
+    if (!text.empty()) text.append(separator);
+    text.append(replicas[at].url);
+  }
+  return text;
+}
+
+// `drawbridge ACTION UPSTREAM NODE [--wait D] [--force] --admin URL,URL`, for the operator to paste.
+std::string command_line(const std::string& action, const std::string& upstream, const std::string& node,
+                         const std::string& wait, bool force, const std::vector<admin_replica>& replicas,
+                         const std::vector<std::size_t>& which) {
+  std::string line = "drawbridge ";
+  line.append(action).append(" ").append(shell_word(upstream)).append(" ").append(shell_word(node));
+  if (!wait.empty()) line.append(" --wait ").append(shell_word(wait));
+  if (force) line.append(" --force");
+  line.append(" --admin ").append(shell_word(join_urls(replicas, which, ",")));
+  return line;
+}
+
+// A drain or undrain of one node, as asked of every replica.
+struct node_change {
+  std::string path;  // "/v1/upstreams/U/nodes/N/drain"
+  bool force = false;
+  bool waits = false;     // with a wait (a rollout always waits)
+  std::string wait_text;  // the wait as the user wrote it: what a single replica is sent
+  std::chrono::milliseconds wait{0};
+};
+
+// What one replica made of a node_change. `reply` is its last answer: the wait's, when it was asked to wait.
+struct replica_outcome {
+  bool tried = false;
+  bool took = false;  // the change is in effect there (2xx; or 500 persist_failed: in effect, not saved)
+  admin_reply reply;
+};
+
+std::string change_target(const node_change& change, bool waits, const std::string& wait_text) {
+  std::string target = change.path;
+  std::string query;
+  if (waits) query.append("wait=").append(encode_path_segment(wait_text));
+  if (change.force) query.append(query.empty() ? "" : "&").append("force=true");
+  if (!query.empty()) target.append("?").append(query);
+  return target;
+}
+
+bool took_change(const admin_reply& reply) {
+  return reply.status / 100 == 2 || error_code_of(reply) == "persist_failed";
+}
+
+// Sends `change` to every replica. One replica gets one call, waiting as asked: what the CLI always sent.
+// Several get the change without a wait, each in turn, then (when asked to wait) the same call with a wait,
+// each with what is left of the user's: every replica has the change as early as can be, and the whole
+// takes at most `wait` (and the answers' slack). A drain of a draining node and an undrain of a ready one
+// change nothing more; they only wait.
+std::vector<replica_outcome> apply_everywhere(const std::vector<admin_replica>& replicas, const node_change& change) {
+  std::vector<replica_outcome> outcomes(replicas.size());
+  if (replicas.size() == 1) {
+    auto& only = outcomes.front();
+    only.tried = true;
+    only.reply = replicas.front().client.call(http::verb::post, change_target(change, change.waits, change.wait_text),
+                                              "", change.wait + answer_slack);
+    only.took = took_change(only.reply) || only.reply.status == 504;  // 504: made, but not done in time
+    return outcomes;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + change.wait;
+  // The first replica that does not take the change stops it there: it disagrees with the ones before (it
+  // has other nodes out, or lacks this one), and the change should reach as few replicas as it can until
+  // the operator has looked.
+  for (std::size_t at = 0; at < replicas.size(); ++at) {
+    auto& o = outcomes[at];
+    o.tried = true;
+    o.reply = replicas[at].client.call(http::verb::post, change_target(change, false, ""), "", answer_slack);
+    o.took = took_change(o.reply);
+    if (o.reply.status / 100 != 2) return outcomes;
+  }
+  if (!change.waits) return outcomes;
+  for (std::size_t at = 0; at < replicas.size(); ++at) {
+    // A replica whose turn comes after the time is up is still asked, with 0ms: it answers how it stands.
+    const auto left =
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    std::string left_text = std::to_string(left.count());
+    left_text.append("ms");
+    outcomes[at].reply =
+        replicas[at].client.call(http::verb::post, change_target(change, true, left_text), "", left + answer_slack);
+  }
+  return outcomes;
+}
+
+bool all_answered(const std::vector<replica_outcome>& outcomes, unsigned status) {
+  return std::all_of(outcomes.begin(), outcomes.end(),
+                     [status](const replica_outcome& o) { return o.tried && o.reply.status == status; });
+}
+
+// What went wrong, for a rollout's message: ": WHY" with one replica, " on URL: WHY; on URL: WHY" with several.
+std::string failures(const std::vector<admin_replica>& replicas, const std::vector<replica_outcome>& outcomes,
+                     unsigned expected) {
+  std::string text;
+  for (std::size_t at = 0; at < outcomes.size(); ++at) {
+    const auto& o = outcomes[at];
+    if (!o.tried || o.reply.status / 100 == 2) continue;
+    if (replicas.size() > 1) text.append(text.empty() ? " on " : "; on ").append(replicas[at].url);
+    text.append(": ").append(describe_failure(o.reply));
+  }
+  for (std::size_t at = 0; text.empty() && at < outcomes.size(); ++at)  // a 2xx other than `expected`
+    if (outcomes[at].tried && outcomes[at].reply.status != expected)
+      text.append(": ").append(describe_failure(outcomes[at].reply));
+  return text;
+}
+
+// Whether a drain left the node out of rotation on a replica. 504: still draining; 500 persist_failed:
+// drained, but drawbridge could not save that; no answer to the wait after the change was taken: draining.
+bool left_out(const replica_outcome& o) {
+  if (!o.tried) return false;
+  const auto& reply = o.reply;
+  if (reply.status / 100 == 2 || reply.status == 504 || error_code_of(reply) == "persist_failed") return true;
+  return o.took && reply.status == 0;
+}
+
+// "; NODE stays out of rotation", and with several replicas where it does and where it does not.
+std::string rotation_note(const std::string& node, const std::vector<admin_replica>& replicas,
+                          const std::vector<bool>& out) {
+  std::vector<std::size_t> out_at, in_at;
+  for (std::size_t at = 0; at < out.size(); ++at) (out[at] ? out_at : in_at).push_back(at);
+  std::string note;
+  if (out_at.empty()) return note;
+  note.append("; ").append(node).append(" stays out of rotation");
+  if (replicas.size() == 1) return note;
+  if (in_at.empty()) return note.append(" on every replica");
+  note.append(" on ").append(join_urls(replicas, out_at, ", "));
+  note.append(", still in rotation on ").append(join_urls(replicas, in_at, ", "));
+  return note;
 }
 
 }  // namespace
@@ -175,47 +367,108 @@ std::string fill_placeholders(std::string command, const std::string& node, cons
 }
 
 int run_nodes(const cli_context& ctx, const std::string& upstream) {
-  const auto client = make_client(ctx);
-  if (!client) return exit_usage;
-  const auto reply = client->call(http::verb::get,
-                                  upstream.empty() ? "/v1/upstreams" : "/v1/upstreams/" + encode_path_segment(upstream),
-                                  "", answer_slack);
-  if (reply.status != 200) {
-    std::cerr << "drawbridge: " << describe_failure(reply) << '\n';
-    return exit_failed;
+  const auto replicas = make_replicas(ctx);
+  if (!replicas) return exit_usage;
+  if (replicas->size() == 1) return print_table(replicas->front().client, upstream, "") ? exit_ok : exit_failed;
+  // Each replica's table under its URL; one that cannot be reached does not hide the others.
+  bool listed_all = true;
+  for (std::size_t at = 0; at < replicas->size(); ++at) {
+    const auto& r = (*replicas)[at];
+    std::printf("%s== %s ==\n", at == 0 ? "" : "\n", r.url.c_str());
+    std::fflush(stdout);  // before a failure's line on stderr
+    std::string who = r.url;
+    who.append(": ");
+    if (!print_table(r.client, upstream, who)) listed_all = false;
   }
-  const auto body = json::parse(reply.body, nullptr, false);
-  std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9s %10s %9s  %s\n", "UPSTREAM", "NODE", "ADDRESS", "STATE", "ADMIN",
-              "HEALTH", "IN_FLIGHT", "REQUESTS", "FAILURES", "LAST_CHECK");
-  if (upstream.empty())
-    for (const auto& u : body["upstreams"]) print_nodes(u);
-  else
-    print_nodes(body);
-  return exit_ok;
+  return listed_all ? exit_ok : exit_failed;
 }
 
 namespace {
+
+// With several replicas, a change that some took and others did not is left as it is and reported, with
+// the command that undoes it and the one that completes it; it is not undone automatically. Each replica
+// enforced its own min_available, so a node out on some of them is safe where it is out; an undo would be
+// one more round of calls that can itself fail halfway, and undoing a drain means an undrain, which resets
+// the node's health (it warms up again) on every replica it reaches. Once the cause is fixed, the same
+// command run again completes the change: replicas that have it already are not changed again.
+void report_split(const std::vector<admin_replica>& replicas, const std::vector<replica_outcome>& outcomes,
+                  const std::string& action, const std::string& upstream, const std::string& node,
+                  const std::string& wait, bool force) {
+  std::vector<std::size_t> has, lacks, failed;
+  for (std::size_t at = 0; at < outcomes.size(); ++at) {
+    (outcomes[at].took ? has : lacks).push_back(at);
+    if (outcomes[at].tried && outcomes[at].reply.status / 100 != 2) failed.push_back(at);
+  }
+  std::string what = action;
+  what.append(" ").append(upstream).append("/").append(node);
+  if (lacks.empty()) {
+    std::cerr << "drawbridge: " << what << ": every replica has the change, but it did not complete on "
+              << join_urls(replicas, failed, ", ") << '\n';
+    return;
+  }
+  std::cerr << "drawbridge: " << what << ": ";
+  if (has.empty())
+    std::cerr << "no replica has the change\n";
+  else
+    std::cerr << "the change is on " << has.size() << " of " << replicas.size()
+              << " replicas: " << join_urls(replicas, has, ", ") << '\n';
+  std::string missing;
+  for (const auto at : lacks) {
+    if (!missing.empty()) missing.append(", ");
+    missing.append(replicas[at].url);
+    const auto& o = outcomes[at];
+    missing.append(!o.tried ? " (not tried)" : o.reply.status == 0 ? " (no answer)" : " (refused)");
+  }
+  std::cerr << "drawbridge: not on " << missing << '\n';
+  if (has.empty()) return;
+  std::cerr << "drawbridge: to undo it: "
+            << command_line(action == "drain" ? "undrain" : "drain", upstream, node, "", false, replicas, has) << '\n';
+  std::cerr << "drawbridge: to complete it: " << command_line(action, upstream, node, wait, force, replicas, lacks)
+            << '\n';
+}
+
 int node_action(const cli_context& ctx, const std::string& action, const std::string& upstream, const std::string& node,
                 const std::string& wait, bool force) {
-  const auto client = make_client(ctx);
+  const auto made = make_replicas(ctx);
   const auto limit = parse_wait(wait, "--wait");
-  if (!client || !limit) return exit_usage;
-  std::string target =
-      "/v1/upstreams/" + encode_path_segment(upstream) + "/nodes/" + encode_path_segment(node) + "/" + action;
-  std::string query;
-  if (!wait.empty()) query.append("wait=").append(encode_path_segment(wait));
-  if (force) query.append(query.empty() ? "" : "&").append("force=true");
-  if (!query.empty()) target.append("?").append(query);
-  const auto reply = client->call(http::verb::post, target, "", *limit + answer_slack);
-  if (reply.status / 100 != 2) {
-    std::cerr << "drawbridge: " << action << " " << upstream << "/" << node << ": " << describe_failure(reply) << '\n';
-    return exit_failed;
+  if (!made || !limit) return exit_usage;
+  const auto& replicas = *made;
+  const bool several = replicas.size() > 1;
+  if (several && *limit > max_api_wait) {
+    std::cerr << "drawbridge: --wait: at most 24h, got " << wait << '\n';
+    return exit_usage;
   }
-  const auto body = json::parse(reply.body, nullptr, false);
-  std::cout << upstream << "/" << node << ": " << body.value("state", "?") << " (in flight "
-            << body.value("in_flight", 0) << ")\n";
-  return exit_ok;
+  const std::string path =
+      "/v1/upstreams/" + encode_path_segment(upstream) + "/nodes/" + encode_path_segment(node) + "/" + action;
+  const auto outcomes = apply_everywhere(replicas, node_change{path, force, !wait.empty(), wait, *limit});
+  bool done = true;
+  for (std::size_t at = 0; at < replicas.size(); ++at) {
+    const auto& o = outcomes[at];
+    if (!o.tried) {
+      done = false;
+      continue;
+    }
+    std::string on;  // which replica, when there are several
+    if (several) on.append(" on ").append(replicas[at].url);
+    if (o.reply.status / 100 != 2) {
+      done = false;
+      std::cout.flush();
+      std::cerr << "drawbridge: " << action << " " << upstream << "/" << node << on << ": " << describe_failure(o.reply)
+                << '\n';
+      continue;
+    }
+    const auto body = json::parse(o.reply.body, nullptr, false);
+    std::cout << upstream << "/" << node << on << ": " << body.value("state", "?") << " (in flight "
+              << body.value("in_flight", 0) << ")\n";
+  }
+  if (done) return exit_ok;
+  if (several) {
+    std::cout.flush();
+    report_split(replicas, outcomes, action, upstream, node, wait, force);
+  }
+  return exit_failed;
 }
+
 }  // namespace
 
 int run_drain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait,
@@ -228,7 +481,7 @@ int run_undrain(const cli_context& ctx, const std::string& upstream, const std::
 }
 
 int run_reload(const cli_context& ctx) {
-  const auto client = make_client(ctx);
+  const auto client = make_client(ctx, "reload");
   if (!client) return exit_usage;
   // Resolving node names and loading certificates take a moment; the slack covers them.
   const auto reply = client->call(http::verb::post, "/v1/config/reload", "", answer_slack);
@@ -251,7 +504,7 @@ int run_reload(const cli_context& ctx) {
 }
 
 int run_upgrade(const cli_context& ctx) {
-  const auto client = make_client(ctx);
+  const auto client = make_client(ctx, "upgrade");
   if (!client) return exit_usage;
   // The new binary has upgrade_ready_timeout to come up; the answer waits for it.
   const auto reply = client->call(http::verb::post, "/v1/upgrade", "", process::upgrade_ready_timeout + answer_slack);
@@ -269,24 +522,75 @@ int run_upgrade(const cli_context& ctx) {
   return exit_failed;
 }
 
+namespace {
+
+using node_list = std::vector<std::pair<std::string, std::string>>;  // name, address, in the upstream's order
+
+node_list listed_nodes(const admin_reply& listing) {
+  node_list nodes;
+  const auto upstream = json::parse(listing.body, nullptr, false);
+  for (const auto& n : upstream["nodes"]) nodes.emplace_back(n["name"], n["address"]);
+  return nodes;
+}
+
+// How replica `theirs` (at `their_url`) differs from the plan made from the first replica's list (at
+// `first_url`); empty when it has every planned node at the same address and, for a rollout of the whole
+// upstream, no other.
+std::string disagreement(const node_list& plan, const std::string& first_url, const node_list& theirs,
+                         const std::string& their_url, bool whole_upstream) {
+  std::string text = their_url;
+  for (const auto& planned : plan) {
+    const auto it = std::find_if(theirs.begin(), theirs.end(), [&](const auto& p) { return p.first == planned.first; });
+    if (it == theirs.end()) return text.append(" has no node \"").append(planned.first).append("\"");
+    if (it->second != planned.second)
+      return text.append(" has node \"")
+          .append(planned.first)
+          .append("\" at ")
+          .append(it->second)
+          .append(", ")
+          .append(first_url)
+          .append(" at ")
+          .append(planned.second);
+  }
+  if (!whole_upstream) return {};
+  for (const auto& listed : theirs) {
+    const auto it = std::find_if(plan.begin(), plan.end(), [&](const auto& p) { return p.first == listed.first; });
+    if (it == plan.end())
+      return text.append(" has a node \"").append(listed.first).append("\" that ").append(first_url).append(" has not");
+  }
+  return {};
+}
+
+}  // namespace
+
 int run_rollout(const cli_context& ctx, const rollout_options& options) {
-  const auto client = make_client(ctx);
+  const auto made = make_replicas(ctx);
   const auto drain_wait = parse_wait(options.drain_wait, "--drain-wait");
   const auto health_wait = parse_wait(options.health_wait, "--health-wait");
-  if (!client || !drain_wait || !health_wait) return exit_usage;
+  if (!made || !drain_wait || !health_wait) return exit_usage;
+  const auto& replicas = *made;
+  const bool several = replicas.size() > 1;
+  if (several && (*drain_wait > max_api_wait || *health_wait > max_api_wait)) {
+    std::cerr << "drawbridge: --drain-wait and --health-wait: at most 24h\n";
+    return exit_usage;
+  }
   const auto started = std::chrono::steady_clock::now();
   const std::string& u = options.upstream;
 
-  const auto listing = client->call(http::verb::get, "/v1/upstreams/" + encode_path_segment(u), "", answer_slack);
-  if (listing.status != 200) {
-    std::cerr << "rollout " << u << ": " << describe_failure(listing) << '\n';
-    return exit_failed;
+  std::vector<node_list> lists;  // each replica's nodes
+  lists.reserve(replicas.size());
+  for (const auto& r : replicas) {
+    const auto listing = r.client.call(http::verb::get, "/v1/upstreams/" + encode_path_segment(u), "", answer_slack);
+    if (listing.status != 200) {
+      std::cerr << "rollout " << u << ": " << (several ? r.url + ": " : std::string()) << describe_failure(listing)
+                << '\n';
+      return exit_failed;
+    }
+    lists.push_back(listed_nodes(listing));
   }
-  std::vector<std::pair<std::string, std::string>> plan;  // name, address
-  const auto upstream = json::parse(listing.body, nullptr, false);
-  for (const auto& n : upstream["nodes"]) plan.emplace_back(n["name"], n["address"]);
+  node_list plan = lists.front();
   if (!options.nodes.empty()) {
-    std::vector<std::pair<std::string, std::string>> chosen;
+    node_list chosen;
     for (const auto& name : options.nodes) {
       const auto it = std::find_if(plan.begin(), plan.end(), [&](const auto& p) { return p.first == name; });
       if (it == plan.end()) {
@@ -297,9 +601,25 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     }
     plan = std::move(chosen);
   }
+  // Replicas that list different nodes have been set up (or changed) apart: a rollout would leave a node
+  // in rotation on one of them while it is upgraded, or skip one. Nothing is changed before they agree.
+  for (std::size_t at = 1; at < replicas.size(); ++at) {
+    const auto differs = disagreement(plan, replicas.front().url, lists[at], replicas[at].url, options.nodes.empty());
+    if (differs.empty()) continue;
+    std::cerr << "rollout " << u << ": the replicas do not list the same nodes: " << differs
+              << "; nothing was changed\n";
+    return exit_failed;
+  }
   std::cout << "rollout " << u << ": " << plan.size() << " node(s):";
   for (const auto& [name, _] : plan) std::cout << ' ' << name;
   std::cout << std::endl;
+  std::string where;  // " on 2 replicas", after each step's word, when there are several
+  if (several) {
+    where.append(" on ").append(std::to_string(replicas.size())).append(" replicas");
+    std::cout << "rollout " << u << ": each step" << where << ":";
+    for (const auto& r : replicas) std::cout << ' ' << r.url;
+    std::cout << std::endl;
+  }
 
   const auto total = plan.size();
   for (std::size_t i = 0; i < total; ++i) {
@@ -309,48 +629,71 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     std::string step;  // "[2/3] node2: " (appended piecewise: g++ 12 warns falsely on a + chain here)
     step.append("[").append(std::to_string(i + 1)).append("/").append(std::to_string(total));
     step.append("] ").append(name).append(": ");
-    auto stop = [&](const std::string& why, bool out_of_rotation) {
+    // `out`: per replica, whether the node is out of rotation there now.
+    auto stop = [&](const std::string& why, const std::vector<bool>& out) {
       std::cout << step << "FAILED: " << why << std::endl;
-      std::cerr << "rollout " << u << ": stopped at " << name << ": " << why;
-      if (out_of_rotation) std::cerr << "; " << name << " stays out of rotation";
+      std::cerr << "rollout " << u << ": stopped at " << name << ": " << why << rotation_note(name, replicas, out);
       if (i + 1 < total) std::cerr << "; " << (total - i - 1) << " node(s) not touched";
       std::cerr << '\n';
+      std::vector<std::size_t> out_at;
+      for (std::size_t at = 0; at < out.size(); ++at)
+        if (out[at]) out_at.push_back(at);
+      if (!out_at.empty() && out_at.size() < replicas.size())
+        std::cerr << "rollout " << u << ": to put " << name
+                  << " back in rotation: " << command_line("undrain", u, name, "", false, replicas, out_at) << '\n';
       return exit_failed;
     };
     const std::string base = "/v1/upstreams/" + encode_path_segment(u) + "/nodes/" + encode_path_segment(name);
 
-    std::cout << step << "draining (waiting up to " << options.drain_wait << " for in-flight requests)" << std::endl;
-    auto reply = client->call(http::verb::post, base + "/drain?wait=" + encode_path_segment(options.drain_wait), "",
-                              *drain_wait + answer_slack);
+    std::cout << step << "draining" << where << " (waiting up to " << options.drain_wait << " for in-flight requests)"
+              << std::endl;
+    const auto drained =
+        apply_everywhere(replicas, node_change{base + "/drain", false, true, options.drain_wait, *drain_wait});
     // 504: still draining; 500 persist_failed: drained, but drawbridge could not save that. Either way the
     // node is out of rotation, and the rollout does not go on with a state a restart would undo.
-    if (reply.status != 200)
-      return stop("drain: " + describe_failure(reply), reply.status == 504 || error_code_of(reply) == "persist_failed");
-    std::cout << step << "drained" << std::endl;
+    if (!all_answered(drained, 200)) {
+      std::vector<bool> out(drained.size(), false);
+      for (std::size_t at = 0; at < drained.size(); ++at) out[at] = left_out(drained[at]);
+      std::string why = "drain";
+      why.append(failures(replicas, drained, 200));
+      return stop(why, out);
+    }
+    std::cout << step << "drained" << where << std::endl;
 
+    // Only now, drained on every replica, is the node upgraded.
     const auto command = fill_placeholders(options.exec, name, address);
     std::cout << step << "running: " << command << std::endl;
     const int status = run_node_command({command, name, address, u}, name + " | ");
     if (status != 0)
       return stop(
           "the command exited with " + (status < 0 ? std::string("a signal or could not run") : std::to_string(status)),
-          true);
-    std::cout << step << "command done; undraining (waiting up to " << options.health_wait << " for health)"
-              << std::endl;
-    reply = client->call(http::verb::post, base + "/undrain?wait=" + encode_path_segment(options.health_wait), "",
-                         *health_wait + answer_slack);
-    if (reply.status != 200) {
-      // Out of rotation means out: drained again, so that the node cannot slip back in on its own
-      // once its checks pass, with nobody looking at it.
-      const auto redrain = client->call(http::verb::post, base + "/drain?force=true", "", answer_slack);
-      const bool out = redrain.status / 100 == 2 || error_code_of(redrain) == "persist_failed";
-      return stop("undrain: " + describe_failure(reply) +
-                      (out ? "; drained again" : "; could not drain it again: " + describe_failure(redrain)),
-                  out);
+          std::vector<bool>(replicas.size(), true));
+    std::cout << step << "command done; undraining" << where << " (waiting up to " << options.health_wait
+              << " for health)" << std::endl;
+    const auto undrained =
+        apply_everywhere(replicas, node_change{base + "/undrain", false, true, options.health_wait, *health_wait});
+    if (!all_answered(undrained, 200)) {
+      // Out of rotation means out: drained again (on every replica), so that the node cannot slip back in on
+      // its own once its checks pass, with nobody looking at it.
+      std::vector<bool> out(replicas.size(), false);
+      std::string not_again;
+      for (std::size_t at = 0; at < replicas.size(); ++at) {
+        const auto redrain = replicas[at].client.call(http::verb::post, base + "/drain?force=true", "", answer_slack);
+        out[at] = redrain.status / 100 == 2 || error_code_of(redrain) == "persist_failed";
+        if (out[at]) continue;
+        not_again.append("; could not drain it again");
+        if (several) not_again.append(" on ").append(replicas[at].url);
+        not_again.append(": ").append(describe_failure(redrain));
+      }
+      std::string why = "undrain";
+      why.append(failures(replicas, undrained, 200)).append(not_again.empty() ? "; drained again" : not_again);
+      return stop(why, out);
     }
-    std::cout << step << "active" << std::endl;
+    // Only now, active on every replica, does the rollout go on to the next node.
+    std::cout << step << "active" << where << std::endl;
   }
-  std::cout << "rollout " << u << ": done, " << total << " node(s) in " << seconds_since(started) << std::endl;
+  std::cout << "rollout " << u << ": done, " << total << " node(s)" << where << " in " << seconds_since(started)
+            << std::endl;
   return exit_ok;
 }
 

@@ -9,11 +9,18 @@
 namespace drawbridge::admin {
 
 struct cli_context {
-  std::string admin_url;  // --admin, else $DRAWBRIDGE_ADMIN, else http://127.0.0.1:9901
-  std::string token;      // $DRAWBRIDGE_ADMIN_TOKEN, else the first token of --token-file
+  // --admin, else $DRAWBRIDGE_ADMIN, else http://127.0.0.1:9901. For nodes, drain, undrain and rollout also
+  // a comma-separated list, one URL per replica (drawbridge processes without shared state): every step is
+  // then applied to each of them, in the order given. reload and upgrade take one URL.
+  std::string admin_url;
+  std::string token;  // $DRAWBRIDGE_ADMIN_TOKEN, else the first token of --token-file; sent to every URL
 };
 
+// With several replicas: each one's table under a "== URL ==" line; 1 when any could not be listed.
 int run_nodes(const cli_context& ctx, const std::string& upstream);
+// With several replicas: the change on each in turn (stopping at the first that refuses it), then the wait
+// on each, all within `wait`. A change some replicas took and others not is reported with the commands
+// that undo or complete it, and exits 1.
 int run_drain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait,
               bool force);
 int run_undrain(const cli_context& ctx, const std::string& upstream, const std::string& node, const std::string& wait);
@@ -30,7 +37,9 @@ struct rollout_options {
   std::string health_wait = "600s";
 };
 // Node after node: drain and wait, run the command, undrain and wait for health. Stops at the first
-// failure, leaving the failing node out of rotation and the following ones untouched.
+// failure, leaving the failing node out of rotation and the following ones untouched. With several
+// replicas every one must list the same nodes; a node's command runs once it is drained on all of them,
+// and the next node starts once it is active on all of them.
 int run_rollout(const cli_context& ctx, const rollout_options& options);
 
 // Replaces every {node} and {address} in `command` with the value in single quotes (a ' inside written

@@ -40,6 +40,7 @@ control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
       tick_timer_(io_.get_executor()) {
   if (!runtime_->config.state_file.empty())
     store_ = std::make_unique<upstream::file_state_store>(runtime_->config.state_file, io_.get_executor());
+  if (runtime_->config.cluster.enabled) make_cluster_link();
 }
 
 control_plane::~control_plane() { stop(); }
@@ -60,51 +61,61 @@ std::vector<std::string> control_plane::restore() {
       errors.push_back(e.what());
     }
   }
-  if (!store_) return errors;
-  std::string error;
-  const auto state = store_->load(error);
-  if (!error.empty()) errors.push_back("state_file: " + error);
-  if (!state) return errors;
-
-  for (const auto& saved : state->upstreams) {
-    const auto group = find_upstream(saved.name);
-    if (!group) {
-      spdlog::warn("state file: upstream {} is no longer configured; its saved state is ignored", saved.name);
-      continue;
-    }
-    upstream::node_list nodes;
-    for (const auto& n : *group->nodes())
-      if (std::find(saved.removed.begin(), saved.removed.end(), n->name()) == saved.removed.end()) nodes.push_back(n);
-    for (const auto& sn : saved.nodes) {
-      auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
-      if (it == nodes.end() && sn.added) {
-        if (nodes.size() >= conf::max_nodes_per_upstream) {
-          spdlog::error("state file: node {} of upstream {} is left out: an upstream holds at most {} nodes", sn.name,
-                        saved.name, conf::max_nodes_per_upstream);
-          continue;
-        }
-        // A node that no longer resolves must not keep the proxy from starting: it is left out, loudly.
-        std::string resolve_error;
-        auto endpoints = upstream::resolve_node(sn.address, resolve_error);
-        if (endpoints.empty()) {
-          spdlog::error("state file: node {} of upstream {} is left out: {}", sn.name, saved.name, resolve_error);
-          continue;
-        }
-        auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
-        if (group->config().health_check.enabled) created->record_health(upstream::health_state::unknown);
-        nodes.push_back(created);
-        it = std::prev(nodes.end());
-      }
-      if (it == nodes.end()) continue;
-      // A drain that was under way when the process stopped has nothing left in flight now.
-      const auto admin = sn.admin == admin_state::draining ? admin_state::drained : sn.admin;
-      (*it)->restore(admin);
-      if (admin != admin_state::ready)
-        spdlog::info("state file: node {} of upstream {} stays {}", sn.name, saved.name, to_string(admin));
-    }
-    group->publish(std::move(nodes));
+  std::optional<upstream::saved_state> state;
+  if (store_) {
+    std::string error;
+    state = store_->load(error);
+    if (!error.empty()) errors.push_back("state_file: " + error);
   }
+  if (link_) {
+    auto problems = link_->prepare();
+    errors.insert(errors.end(), problems.begin(), problems.end());
+    // The shared state replaces the file's (which then only stands in while Redis is unreachable).
+    if (problems.empty()) load_shared_state(std::move(state));
+    return errors;
+  }
+  if (!state) return errors;
+  for (const auto& saved : state->upstreams) restore_upstream(saved, "state file");
   return errors;
+}
+
+void control_plane::restore_upstream(const upstream::saved_upstream& saved, const char* source) {
+  const auto group = find_upstream(saved.name);
+  if (!group) {
+    spdlog::warn("{}: upstream {} is no longer configured; its saved state is ignored", source, saved.name);
+    return;
+  }
+  upstream::node_list nodes;
+  for (const auto& n : *group->nodes())
+    if (std::find(saved.removed.begin(), saved.removed.end(), n->name()) == saved.removed.end()) nodes.push_back(n);
+  for (const auto& sn : saved.nodes) {
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n->name() == sn.name; });
+    if (it == nodes.end() && sn.added) {
+      if (nodes.size() >= conf::max_nodes_per_upstream) {
+        spdlog::error("{}: node {} of upstream {} is left out: an upstream holds at most {} nodes", source, sn.name,
+                      saved.name, conf::max_nodes_per_upstream);
+        continue;
+      }
+      // A node that no longer resolves must not keep the proxy from starting: it is left out, loudly.
+      std::string resolve_error;
+      auto endpoints = upstream::resolve_node(sn.address, resolve_error);
+      if (endpoints.empty()) {
+        spdlog::error("{}: node {} of upstream {} is left out: {}", source, sn.name, saved.name, resolve_error);
+        continue;
+      }
+      auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
+      if (group->config().health_check.enabled) created->record_health(upstream::health_state::unknown);
+      nodes.push_back(created);
+      it = std::prev(nodes.end());
+    }
+    if (it == nodes.end()) continue;
+    // A drain that was under way when the process stopped has nothing left in flight now.
+    const auto admin = sn.admin == admin_state::draining ? admin_state::drained : sn.admin;
+    (*it)->restore(admin);
+    if (admin != admin_state::ready)
+      spdlog::info("{}: node {} of upstream {} stays {}", source, sn.name, saved.name, to_string(admin));
+  }
+  group->publish(std::move(nodes));
 }
 
 void control_plane::start() {
@@ -135,6 +146,8 @@ void control_plane::start() {
   }
   inherited_admin_.reset();  // not adopted: the config moved or dropped the admin API
   checker_.start();
+  started_ = true;
+  if (link_ && !link_->started()) link_->start();
   spawn_tick_loop();
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -147,6 +160,7 @@ void control_plane::stop() {
     checker_.stop();
     tick_timer_.cancel();
     if (server_) server_->stop();
+    if (link_) link_->stop();
   });
   thread_.join();
 }
@@ -157,7 +171,37 @@ bool control_plane::ready() const {
   return true;
 }
 
+namespace {
+
+// The node's entry in a shared state, made from this replica's node when the state does not have it yet
+// (written by a replica whose config lacks it).
+upstream::saved_node& shared_entry(upstream::saved_upstream& s, const upstream_group& group, const node& n) {
+  for (auto& sn : s.nodes)
+    if (sn.name == n.name()) return sn;
+  const auto& configured = group.config().nodes;
+  const bool added =
+      std::none_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n.name(); });
+  s.nodes.push_back({n.name(), *conf::parse_host_port(n.address()), n.weight(), n.admin.load(), added});
+  return s.nodes.back();
+}
+
+}  // namespace
+
 net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& group, node& n, bool force) {
+  if (link_) {
+    // The budget is decided on this replica's view of the shared state's version; the version check in
+    // Redis makes sure no other replica's change slipped in between.
+    co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+      auto& sn = shared_entry(s, group, n);
+      if (sn.admin != admin_state::ready) return std::nullopt;
+      const auto others = group.eligible_count(&n);
+      if (!force && n.eligible() && others < group.config().min_available)
+        return min_available_refusal(group, n, upstream::drain_refused{others});
+      sn.admin = admin_state::draining;
+      changes = true;
+      return std::nullopt;
+    });
+  }
   if (auto refused = begin_drain(group, n, force)) co_return refused;
   std::string change = "node ";
   change += n.name() + " of upstream " + group.name() + " is out of rotation";
@@ -181,6 +225,16 @@ std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
 }
 
 net_types::task<std::optional<refusal>> control_plane::undrain(upstream_group& group, node& n) {
+  if (link_) {
+    co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+      auto& sn = shared_entry(s, group, n);
+      if (sn.admin == admin_state::ready && n.admin.load() == admin_state::ready && !drains_.removal_pending(n))
+        return std::nullopt;
+      sn.admin = admin_state::ready;
+      changes = true;
+      return std::nullopt;
+    });
+  }
   std::string change = "node ";
   change += n.name() + " of upstream " + group.name() + " is back in rotation";
   // A node that is already wanted keeps its health: resetting it would take a serving node out.
@@ -220,6 +274,20 @@ net_types::task<std::variant<std::shared_ptr<node>, refusal>> control_plane::add
   std::string error;
   auto endpoints = upstream::resolve_node(*hp, error);  // blocking, but only for a name; IPs resolve at once
   if (endpoints.empty()) co_return refusal{400, "bad_request", error};
+  if (link_) {
+    auto refused =
+        co_await shared_change(*group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+          if (std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == name; }))
+            return refusal{409, "exists", "upstream " + group->name() + " already has a node " + name};
+          s.nodes.push_back({name, *hp, weight, admin_state::ready, /*added=*/true});
+          std::erase(s.removed, name);
+          changes = true;
+          return std::nullopt;
+        });
+    if (refused) co_return *refused;
+    if (auto created = group->find(name)) co_return created;
+    co_return refusal{500, "not_applied", "node " + name + " was recorded for every replica but not added here; see the log"};
+  }
   auto created = std::make_shared<node>(name, *hp, weight, std::move(endpoints));
   checker_.watch(group, created);  // health unknown (warming) until its checks pass
   nodes.push_back(created);
@@ -234,6 +302,24 @@ net_types::task<std::variant<std::shared_ptr<node>, refusal>> control_plane::add
 
 net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_group& group, std::shared_ptr<node> n,
                                                                    bool force) {
+  if (link_) {
+    co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+      const auto entry = std::find_if(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == n->name(); });
+      const auto& configured = group.config().nodes;
+      const bool is_configured =
+          std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n->name(); });
+      if (entry == s.nodes.end() &&
+          (!is_configured || std::find(s.removed.begin(), s.removed.end(), n->name()) != s.removed.end()))
+        return std::nullopt;  // removed already
+      const auto others = group.eligible_count(n.get());
+      if (!force && n->eligible() && others < group.config().min_available)
+        return min_available_refusal(group, *n, upstream::drain_refused{others});
+      if (entry != s.nodes.end()) s.nodes.erase(entry);
+      if (is_configured) s.removed.push_back(n->name());
+      changes = true;
+      return std::nullopt;
+    });
+  }
   if (const auto refused = drains_.remove(group, *n, force, std::chrono::steady_clock::now()))
     co_return min_available_refusal(group, *n, *refused);
   changed();
@@ -256,7 +342,10 @@ net_types::task<void> control_plane::tick_loop() {
     const auto now = upstream::steady_now_ms();
     for (const auto& group : runtime_->upstreams) group->end_ejections(now);
     std::erase_if(retired_logs_, [](const auto& log) { return log.use_count() == 1; });  // closed here
-    if (drains_.tick(std::chrono::steady_clock::now())) changed();
+    if (drains_.tick(std::chrono::steady_clock::now())) {
+      changed();
+      if (link_) link_->beat_soon();  // a drain settled: the other replicas' waits want to know
+    }
     if (confirmation_) check_confirmation();
     // One save at a time from here: a slow disk must not pile them up.
     if (unsaved() && saves_done_ == saves_asked_ && std::chrono::steady_clock::now() >= next_save_attempt_)
@@ -317,32 +406,33 @@ void control_plane::on_saved(std::uint64_t version, std::uint64_t attempt, const
 
 upstream::saved_state control_plane::snapshot() const {
   upstream::saved_state state;
-  for (std::size_t u = 0; u < runtime_->upstreams.size(); ++u) {
-    const auto& group = *runtime_->upstreams[u];
-    const auto& configured = runtime_->config.upstreams[u].nodes;
-    upstream::saved_upstream su;
-    su.name = group.name();
-    // A node waiting to be removed counts as removed: after a restart nothing is in flight on it.
-    upstream::node_list nodes;
-    for (const auto& n : *group.nodes())
-      if (!drains_.removal_pending(*n)) nodes.push_back(n);
-    // The configured node of the same name and address, if any. Otherwise the node was added through the
-    // API (and a configured node of that name, re-added with another address, counts as removed).
-    auto configured_as = [&](const node& n) {
-      return std::any_of(configured.begin(), configured.end(), [&](const auto& c) {
-        return c.name == n.name() && conf::to_string(c.address) == n.address();
-      });
-    };
-    for (const auto& n : nodes)
-      su.nodes.push_back(
-          {n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !configured_as(*n)});
-    for (const auto& c : configured)
-      if (std::none_of(nodes.begin(), nodes.end(),
-                       [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
-        su.removed.push_back(c.name);
-    state.upstreams.push_back(std::move(su));
-  }
+  for (std::size_t u = 0; u < runtime_->upstreams.size(); ++u) state.upstreams.push_back(snapshot_upstream(u));
   return state;
+}
+
+upstream::saved_upstream control_plane::snapshot_upstream(std::size_t u) const {
+  const auto& group = *runtime_->upstreams[u];
+  const auto& configured = runtime_->config.upstreams[u].nodes;
+  upstream::saved_upstream su;
+  su.name = group.name();
+  // A node waiting to be removed counts as removed: after a restart nothing is in flight on it.
+  upstream::node_list nodes;
+  for (const auto& n : *group.nodes())
+    if (!drains_.removal_pending(*n)) nodes.push_back(n);
+  // The configured node of the same name and address, if any. Otherwise the node was added through the
+  // API (and a configured node of that name, re-added with another address, counts as removed).
+  auto configured_as = [&](const node& n) {
+    return std::any_of(configured.begin(), configured.end(), [&](const auto& c) {
+      return c.name == n.name() && conf::to_string(c.address) == n.address();
+    });
+  };
+  for (const auto& n : nodes)
+    su.nodes.push_back(
+        {n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !configured_as(*n)});
+  for (const auto& c : configured)
+    if (std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
+      su.removed.push_back(c.name);
+  return su;
 }
 
 }  // namespace drawbridge::admin

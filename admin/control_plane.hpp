@@ -24,6 +24,7 @@
 
 #include "admin/http_server.hpp"
 #include "admin/tokens.hpp"
+#include "cluster/cluster_link.hpp"
 #include "net/owned_fd.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/server.hpp"
@@ -158,6 +159,21 @@ class control_plane {
   bool ready() const;
   bool stopping() const { return stopping_; }
 
+  // --- cluster mode (config `cluster`; admin/control_plane_cluster.cpp) ---
+  // The link to the replicas' shared state; null without `cluster`.
+  cluster::cluster_link* cluster() const { return link_.get(); }
+  // The version of `upstream`'s shared state this replica has applied (0: none, or no cluster).
+  std::uint64_t shared_version(const std::string& upstream) const;
+  // A cluster-wide wait's condition: every other live replica, as read at or after `since`, has applied
+  // `version` of the upstream and, for a drain (`active` false), sends `node` no new request and has nothing
+  // in flight on it; for an undrain, shows it active. True without a cluster; false while Redis is
+  // unreachable (nothing can be known then).
+  bool peers_settled(const std::string& upstream, const std::string& node, std::uint64_t version, bool active,
+                     std::chrono::steady_clock::time_point since) const;
+  // What this replica tells the others with each heartbeat: applied versions, and per node its state,
+  // health verdict and in-flight count.
+  nlohmann::json heartbeat_body() const;
+
   // No new requests to the node; in-flight ones finish; workers close its idle connections. Refused
   // (409 min_available) when the node takes requests and draining it would leave fewer than
   // min_available that do, unless `force`.
@@ -186,6 +202,24 @@ class control_plane {
   bool removal_pending(const upstream::node& n) const { return drains_.removal_pending(n); }
 
  private:
+  // Cluster mode: the link and what its hooks do.
+  void make_cluster_link();
+  // Start-up: waits (up to cluster_load_timeout) for the shared state, which then replaces the state file's.
+  void load_shared_state(std::optional<upstream::saved_state> from_file);
+  void on_cluster_connected(std::map<std::string, cluster::shared_upstream> states);
+  void on_shared_change(const std::string& upstream, cluster::shared_upstream s);
+  // Makes the upstream's nodes what the shared state says (before start: as restore does).
+  void apply_shared(const std::string& upstream, cluster::shared_upstream s);
+  // Redis holds nothing for `upstream` yet: this replica's state goes there (unless another's got there first).
+  net_types::task<void> seed(std::string upstream);
+  // An operator's change in cluster mode: `edit` makes it on the shared state (refusing it, or saying it
+  // changes nothing), the result is proposed on the version this replica applied, and once recorded it is
+  // applied here. A conflict (another replica changed the upstream) applies theirs and decides again.
+  using shared_edit = std::function<std::optional<refusal>(upstream::saved_upstream&, bool& changes)>;
+  net_types::task<std::optional<refusal>> shared_change(upstream::upstream_group& group, shared_edit edit);
+  // A saved state, applied before the data plane starts (from the state file or from Redis).
+  void restore_upstream(const upstream::saved_upstream& saved, const char* source);
+  upstream::saved_upstream snapshot_upstream(std::size_t index) const;
   // Runs the tick loop, and again should an exception escape it.
   void spawn_tick_loop();
   net_types::task<void> tick_loop();
@@ -244,6 +278,11 @@ class control_plane {
   owned_fd inherited_admin_;
   std::string inherited_admin_address_;
   owned_fd confirmation_;  // a successor's, until the old process confirmed (tick_loop)
+  // Cluster mode: the link (after io_: its timers use it), and per upstream the shared state last applied.
+  std::unique_ptr<cluster::cluster_link> link_;
+  std::map<std::string, cluster::shared_upstream> shared_;
+  std::set<std::string> seeding_;
+  bool started_ = false;
   std::thread thread_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "admin/cluster_collector.hpp"
 #include "admin/config_collector.hpp"
 #include "metrics/process_collector.hpp"
 #include "proxy/tls_collector.hpp"
@@ -12,7 +13,7 @@
 namespace drawbridge::admin {
 
 metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions,
-                                           const config_status* config) {
+                                           const config_status* config, const cluster::cluster_link* link) {
   metrics::collector_list list = {
       std::make_shared<metrics::process_collector>(),  // drawbridge_build_info first, then process_
       // Before upstream_collector: its requests without an upstream open drawbridge_requests_total.
@@ -23,11 +24,13 @@ metrics::collector_list metrics_collectors(const proxy::runtime& rt, const actio
       std::make_shared<admin_actions_collector>(actions),
   };
   if (config) list.push_back(std::make_shared<config_collector>(*config));
+  if (link) list.push_back(std::make_shared<cluster_collector>(*link));
   return list;
 }
 
-std::string render_metrics(const proxy::runtime& rt, const action_counts& actions, const config_status* config) {
-  return metrics::expose(metrics_collectors(rt, actions, config));
+std::string render_metrics(const proxy::runtime& rt, const action_counts& actions, const config_status* config,
+                           const cluster::cluster_link* link) {
+  return metrics::expose(metrics_collectors(rt, actions, config, link));
 }
 
 }  // namespace drawbridge::admin

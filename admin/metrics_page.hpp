@@ -15,13 +15,15 @@ namespace drawbridge::admin {
 
 // The collectors of a scrape of `rt`, in the order a scrape shows them. They read `rt` and `actions` when
 // collected: both must outlive the list.
-// `config`: the reloads (admin/config_collector), when there is a control plane.
+// `config`: the reloads (admin/config_collector), when there is a control plane; `link`: the cluster's
+// (admin/cluster_collector), in cluster mode.
 metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions,
-                                           const config_status* config = nullptr);
+                                           const config_status* config = nullptr,
+                                           const cluster::cluster_link* link = nullptr);
 
 // Collects and serialises metrics_collectors(rt, actions): the runtime given is the one scraped, so a
 // runtime replaced whole (or a node added) shows at the next scrape without any registry to resize.
 std::string render_metrics(const proxy::runtime& rt, const action_counts& actions,
-                           const config_status* config = nullptr);
+                           const config_status* config = nullptr, const cluster::cluster_link* link = nullptr);
 
 }  // namespace drawbridge::admin

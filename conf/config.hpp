@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conf/address.hpp"
@@ -162,6 +163,38 @@ struct admin_config {
   bool operator==(const admin_config&) const = default;
 };
 
+// Where the shared admin state lives (cluster mode): "redis://host:port/db", "rediss://..." (TLS) or
+// "unix:///path/to/socket" (with "?db=N").
+struct redis_url {
+  enum class kind { tcp, tls, unix_socket };
+  kind scheme = kind::tcp;
+  std::string host;  // tcp and tls: without brackets for IPv6
+  std::uint16_t port = 6379;
+  std::string path;  // unix_socket
+  std::uint32_t db = 0;
+
+  bool operator==(const redis_url&) const = default;
+};
+
+// nullopt with `error` saying what is wrong with `text`.
+std::optional<redis_url> parse_redis_url(std::string_view text, std::string& error);
+// For log lines and /v1/cluster: the URL as written, never with a password (the URL takes none).
+std::string to_string(const redis_url& url);
+
+// Several replicas sharing drains, node additions and removals through Redis. Absent = this process
+// alone, with its state_file.
+struct cluster_config {
+  bool enabled = false;
+  redis_url redis;
+  std::string password_file;  // the password of Redis's default user (AUTH), one line; empty = no AUTH
+  std::string name = "drawbridge";  // separates several clusters sharing one Redis
+  std::string replica;              // empty = "hostname:pid", filled in at start-up
+  duration heartbeat = std::chrono::seconds(1);
+  upstream_tls_config tls;  // rediss://: how the server's certificate is verified
+
+  bool operator==(const cluster_config&) const = default;
+};
+
 struct access_log_config {
   std::string path = "-";  // "-" is stdout; "off" disables the access log
   std::string format = "json";
@@ -191,6 +224,7 @@ struct config {
   access_log_config access_log;
   gzip_config gzip;
   admin_config admin;
+  cluster_config cluster;
   // Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP) are believed and passed on; those
   // of any other peer are replaced or removed. Empty: nobody's.
   std::vector<ip_network> trusted_proxies;

@@ -544,6 +544,48 @@ void read_admin(reader& r, const json& root, config& c) {
             "required when admin.address (" + to_string(c.admin.address) + ") is not a loopback address");
 }
 
+// The names of a cluster and of a replica end up in Redis keys and in log lines: printable, no spaces.
+bool valid_cluster_name(const std::string& name, std::size_t max) {
+  if (name.empty() || name.size() > max) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == ':';
+  });
+}
+
+void read_cluster(reader& r, const json& root, config& c) {
+  if (!root.contains("cluster")) return;
+  const json& cl = root.at("cluster");
+  if (!r.expect_object(cl, "cluster")) return;
+  r.allow_keys(cl, "cluster", {"redis", "password_file", "name", "replica", "heartbeat", "tls"});
+  c.cluster.enabled = true;
+  std::string url;
+  r.get_string(cl, "redis", "cluster", url);
+  if (!cl.contains("redis")) {
+    r.error("cluster.redis", "required (redis://host:port/db, rediss://host:port/db or unix:///path)");
+  } else if (cl.at("redis").is_string()) {
+    std::string error;
+    if (auto parsed = parse_redis_url(url, error))
+      c.cluster.redis = *parsed;
+    else
+      r.error("cluster.redis", error);
+  }
+  r.get_string(cl, "password_file", "cluster", c.cluster.password_file);
+  r.get_string(cl, "name", "cluster", c.cluster.name);
+  if (!valid_cluster_name(c.cluster.name, 64))
+    r.error("cluster.name", "expected 1 to 64 letters, digits, '-', '_', '.' or ':', got \"" + c.cluster.name + "\"");
+  r.get_string(cl, "replica", "cluster", c.cluster.replica);
+  if (cl.contains("replica") && !valid_cluster_name(c.cluster.replica, 128))
+    r.error("cluster.replica",
+            "expected 1 to 128 letters, digits, '-', '_', '.' or ':', got \"" + c.cluster.replica + "\"");
+  r.get_duration(cl, "heartbeat", "cluster", c.cluster.heartbeat);
+  if (c.cluster.heartbeat < std::chrono::milliseconds(100) || c.cluster.heartbeat > std::chrono::seconds(60))
+    r.error("cluster.heartbeat", "expected from 100ms to 60s, got " + format_duration(c.cluster.heartbeat));
+  read_upstream_tls(r, cl, "cluster", c.cluster.tls);
+  if (c.cluster.tls.enabled && c.cluster.redis.scheme != redis_url::kind::tls)
+    r.error("cluster.tls", "only with a rediss:// URL");
+  if (c.cluster.redis.scheme == redis_url::kind::tls) c.cluster.tls.enabled = true;
+}
+
 }  // namespace
 
 load_result parse_config(const std::string& json_text) {
@@ -566,7 +608,7 @@ load_result parse_config(const std::string& json_text) {
   }
   r.allow_keys(root, "",
                {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log", "gzip", "admin",
-                "trusted_proxies", "state_file", "log_level"});
+                "trusted_proxies", "state_file", "cluster", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
@@ -587,6 +629,7 @@ load_result parse_config(const std::string& json_text) {
   read_admin(r, root, c);
   read_trusted_proxies(r, root, c);
   r.get_string(root, "state_file", "", c.state_file);
+  read_cluster(r, root, c);
 
   r.get_string(root, "log_level", "", c.log_level);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

@@ -118,6 +118,7 @@ std::vector<std::string> swap_refusals(const runtime& current, const runtime& ne
         "limits.max_connections_per_ip (turned on or off)");
   fixed(a.admin == b.admin, "admin");
   fixed(a.state_file == b.state_file, "state_file");
+  fixed(a.cluster == b.cluster, "cluster");
   return why;
 }
 

@@ -89,6 +89,26 @@ saved_node read_node(const json& n, const std::string& where, std::set<std::stri
   return sn;
 }
 
+saved_upstream read_upstream(const json& u, const std::string& where, std::set<std::string>& upstream_names) {
+  saved_upstream su;
+  su.name = name_at(u, where, upstream_names, "upstream");
+  const json& nodes = member(u, where, "nodes");
+  if (!nodes.is_array()) throw bad_state(where + ".nodes", "expected an array");
+  std::set<std::string> node_names;
+  for (std::size_t k = 0; k < nodes.size(); ++k)
+    su.nodes.push_back(read_node(nodes[k], where + ".nodes[" + std::to_string(k) + "]", node_names));
+  if (u.contains("removed")) {
+    const json& removed = u.at("removed");
+    if (!removed.is_array()) throw bad_state(where + ".removed", "expected an array");
+    for (std::size_t k = 0; k < removed.size(); ++k) {
+      if (!removed[k].is_string() || removed[k].get<std::string>().empty())
+        throw bad_state(where + ".removed[" + std::to_string(k) + "]", "expected a node name");
+      su.removed.push_back(removed[k].get<std::string>());
+    }
+  }
+  return su;
+}
+
 saved_state read_state(const json& root) {
   if (!root.is_object()) throw bad_state("(document)", "expected an object");
   if (root.contains("version") && root.at("version") != 1) throw bad_state("version", "expected 1");
@@ -96,28 +116,20 @@ saved_state read_state(const json& root) {
   if (!upstreams.is_array()) throw bad_state("upstreams", "expected an array");
   saved_state state;
   std::set<std::string> upstream_names;
-  for (std::size_t i = 0; i < upstreams.size(); ++i) {
-    const std::string where = "upstreams[" + std::to_string(i) + "]";
-    const json& u = upstreams[i];
-    saved_upstream su;
-    su.name = name_at(u, where, upstream_names, "upstream");
-    const json& nodes = member(u, where, "nodes");
-    if (!nodes.is_array()) throw bad_state(where + ".nodes", "expected an array");
-    std::set<std::string> node_names;
-    for (std::size_t k = 0; k < nodes.size(); ++k)
-      su.nodes.push_back(read_node(nodes[k], where + ".nodes[" + std::to_string(k) + "]", node_names));
-    if (u.contains("removed")) {
-      const json& removed = u.at("removed");
-      if (!removed.is_array()) throw bad_state(where + ".removed", "expected an array");
-      for (std::size_t k = 0; k < removed.size(); ++k) {
-        if (!removed[k].is_string() || removed[k].get<std::string>().empty())
-          throw bad_state(where + ".removed[" + std::to_string(k) + "]", "expected a node name");
-        su.removed.push_back(removed[k].get<std::string>());
-      }
-    }
-    state.upstreams.push_back(std::move(su));
-  }
+  for (std::size_t i = 0; i < upstreams.size(); ++i)
+    state.upstreams.push_back(read_upstream(upstreams[i], "upstreams[" + std::to_string(i) + "]", upstream_names));
   return state;
+}
+
+json write_upstream(const saved_upstream& u) {
+  json ju{{"name", u.name}, {"nodes", json::array()}, {"removed", u.removed}};
+  for (const auto& n : u.nodes)
+    ju["nodes"].push_back({{"name", n.name},
+                           {"address", conf::to_string(n.address)},
+                           {"weight", n.weight},
+                           {"admin_state", to_string(n.admin)},
+                           {"added", n.added}});
+  return ju;
 }
 
 // A new file at `path`, for writing; never through a symbolic link, never an existing file.
@@ -147,16 +159,7 @@ bool save_state(const std::string& path, const saved_state& state, std::string& 
   json root;
   root["version"] = 1;
   root["upstreams"] = json::array();
-  for (const auto& u : state.upstreams) {
-    json ju{{"name", u.name}, {"nodes", json::array()}, {"removed", u.removed}};
-    for (const auto& n : u.nodes)
-      ju["nodes"].push_back({{"name", n.name},
-                             {"address", conf::to_string(n.address)},
-                             {"weight", n.weight},
-                             {"admin_state", to_string(n.admin)},
-                             {"added", n.added}});
-    root["upstreams"].push_back(std::move(ju));
-  }
+  for (const auto& u : state.upstreams) root["upstreams"].push_back(write_upstream(u));
   const std::string text = root.dump(2) + "\n";
   const std::string temporary = path + ".tmp";
   int fd = create_new(temporary);
@@ -186,6 +189,18 @@ bool save_state(const std::string& path, const saved_state& state, std::string& 
     ::close(dir_fd);
   }
   return true;
+}
+
+std::string upstream_to_json(const saved_upstream& u) { return write_upstream(u).dump(); }
+
+std::optional<saved_upstream> upstream_from_json(std::string_view text, std::string& error) {
+  try {
+    std::set<std::string> names;
+    return read_upstream(json::parse(text), "(upstream)", names);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return std::nullopt;
+  }
 }
 
 bool valid_added_node_name(std::string_view name) {

@@ -72,6 +72,11 @@ std::optional<saved_state> load_state(const std::string& path, std::string& erro
 // someone else left at that path is removed first.
 bool save_state(const std::string& path, const saved_state& state, std::string& error);
 
+// One upstream's state as compact JSON (an element of the state file's "upstreams"), and back with the
+// state file's checks: cluster mode keeps each upstream in Redis this way (cluster/cluster_link.hpp).
+std::string upstream_to_json(const saved_upstream& u);
+std::optional<saved_upstream> upstream_from_json(std::string_view text, std::string& error);
+
 // The names the admin API gives the nodes it adds: 1 to 64 letters, digits, '-', '_' or '.'.
 bool valid_added_node_name(std::string_view name);
 

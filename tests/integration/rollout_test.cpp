@@ -243,3 +243,136 @@ TEST(rollout, stops_when_drawbridge_cannot_save_a_step) {
   EXPECT_EQ(upstream["nodes"][0]["admin_state"], "drained");
   EXPECT_EQ(upstream["nodes"][1]["admin_state"], "ready");
 }
+
+namespace {
+
+std::string admin_url_of(const spawned_proxy& replica) {
+  return "http://127.0.0.1:" + std::to_string(replica.admin_port());
+}
+
+// Every node of upstream app in `state`, as one replica (its admin API's port) has it.
+bool all_nodes_in(std::uint16_t admin_port, const std::string& state) {
+  test_client admin(admin_port);
+  const auto reply = admin.get("/v1/upstreams/app");
+  if (reply.status != 200) return false;
+  const auto nodes = json::parse(reply.body)["nodes"];
+  if (nodes.size() != 3) return false;
+  for (const auto& n : nodes)
+    if (n.value("state", "") != state) return false;
+  return true;
+}
+
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++count;
+  return count;
+}
+
+}  // namespace
+
+TEST(rollout, through_two_replicas_upgrades_each_node_once_it_is_drained_on_both_and_waits_until_active_on_both) {
+  // Two drawbridge processes in front of the same three nodes, sharing nothing: the CLI is what keeps them
+  // in step.
+  demo_fleet fleet("0s");
+  ASSERT_EQ(fleet.ports().size(), 3u);
+  spawned_proxy first(rollout_config(fleet.ports(), true)), second(rollout_config(fleet.ports(), true));
+  ASSERT_TRUE(first.started() && first.admin_port() != 0) << first.output();
+  ASSERT_TRUE(second.started() && second.admin_port() != 0) << second.output();
+  ASSERT_TRUE(wait_for(
+      [&] { return all_nodes_in(first.admin_port(), "active") && all_nodes_in(second.admin_port(), "active"); }));
+
+  const std::string urls = admin_url_of(first) + "," + admin_url_of(second);
+  // Before its upgrade, each node is looked up on both replicas: one "seen NODE STATE" line per replica.
+  const std::string look = std::string(DRAWBRIDGE_BINARY) + " nodes app --admin " + urls +
+                           R"( | awk -v n="$DRAWBRIDGE_NODE" '$2 == n { print "seen " $2 " " $4 }')";
+  const auto result = run_drawbridge(
+      {"rollout", "app", "--admin", urls, "--exec", look + " && " + fleet.restart_script() + " {node} {address}",
+       "--drain-wait", "10s", "--health-wait", "20s"},
+      90s);
+  EXPECT_EQ(result.exit_code, 0) << result.out;
+  for (const auto& line : {std::string("rollout app: 3 node(s): node1 node2 node3"),
+                           "rollout app: each step on 2 replicas: " + admin_url_of(first) + " " + admin_url_of(second),
+                           std::string("rollout app: done, 3 node(s) on 2 replicas in ")})
+    EXPECT_NE(result.out.find(line), std::string::npos) << line << "\n" << result.out;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string name = "node" + std::to_string(i);
+    const std::string step = "[" + std::to_string(i) + "/3] " + name + ": ";
+    std::string seen = name;  // "node1 | seen node1", and what was seen
+    seen.append(" | seen ").append(name);
+    std::string stopped = name;
+    stopped.append(" | stopped ").append(name);
+    // Drained on both when the command ran; upgraded; active on both before the next node was touched.
+    EXPECT_EQ(count_of(result.out, seen + " drained\n"), 2u) << result.out;
+    EXPECT_EQ(count_of(result.out, seen), 2u) << result.out;
+    EXPECT_NE(result.out.find(stopped), std::string::npos) << result.out;
+    const auto active = result.out.find(step + "active on 2 replicas\n");
+    ASSERT_NE(active, std::string::npos) << result.out;
+    EXPECT_LT(result.out.find(step + "drained on 2 replicas\n"), result.out.find(step + "running: ")) << result.out;
+    if (i < 3) {
+      EXPECT_LT(active,
+                result.out.find("[" + std::to_string(i + 1) + "/3] node" + std::to_string(i + 1) + ": draining"))
+          << result.out;
+    }
+  }
+  // Both replicas agree: every node serves again, and each recorded each step.
+  EXPECT_TRUE(all_nodes_in(first.admin_port(), "active"));
+  EXPECT_TRUE(all_nodes_in(second.admin_port(), "active"));
+  for (const auto* replica : {&first, &second}) {
+    const auto log = replica->log();
+    for (const char* name : {"node1", "node2", "node3"}) {
+      const std::string node = std::string(R"("upstream":"app","node":")") + name + R"(","status":200)";
+      EXPECT_NE(log.find(R"("action":"drain",)" + node), std::string::npos) << name << "\n" << log;
+      EXPECT_NE(log.find(R"("action":"undrain",)" + node), std::string::npos) << name << "\n" << log;
+    }
+  }
+}
+
+TEST(rollout, a_drain_the_second_replica_refuses_stops_it_before_the_command_naming_where_the_node_is_out) {
+  spawned_proxy first(two_node_config("node1")), second(two_node_config("node1"));
+  ASSERT_TRUE(first.started() && first.admin_port() != 0) << first.output();
+  ASSERT_TRUE(second.started() && second.admin_port() != 0) << second.output();
+  const std::string a = admin_url_of(first), b = admin_url_of(second);
+  // The second replica has node1 out: draining node2 there too would leave no node (min_available 1).
+  test_client second_admin(second.admin_port());
+  ASSERT_EQ(second_admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain").status, 202u);
+
+  const auto result =
+      run_drawbridge({"rollout", "app", "--admin", a + "," + b, "--nodes", "node2,node1", "--exec", "echo ran {node}"});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_EQ(result.out.find("ran "), std::string::npos) << result.out;  // the command never ran
+  const std::string refused =
+      "rollout app: stopped at node2: drain on " + b + ": draining node2 would leave 0 node(s) taking requests";
+  const std::string where = "(409 min_available); node2 stays out of rotation on " + a + ", still in rotation on " + b +
+                            "; 1 node(s) not touched\n";
+  const std::string undo =
+      "rollout app: to put node2 back in rotation: drawbridge undrain app node2 --admin " + a + "\n";
+  for (const auto& line : {refused, where, undo})
+    EXPECT_NE(result.out.find(line), std::string::npos) << line << "\n" << result.out;
+  // Nothing was undone: out on the first replica (the drain finishes there by itself), in on the second.
+  const auto node2_on = [](const spawned_proxy& replica) {
+    const auto reply = test_client(replica.admin_port()).get("/v1/upstreams/app/nodes/node2");
+    return reply.status == 200 ? json::parse(reply.body).value("admin_state", "")
+                               : "HTTP " + std::to_string(reply.status);
+  };
+  EXPECT_TRUE(wait_for([&] { return node2_on(first) == "drained"; })) << node2_on(first);
+  EXPECT_EQ(node2_on(second), "ready");
+}
+
+TEST(rollout, refuses_to_start_when_the_replicas_do_not_list_the_same_nodes) {
+  spawned_proxy first(two_node_config("node1")), second(two_node_config("other"));
+  ASSERT_TRUE(first.started() && first.admin_port() != 0) << first.output();
+  ASSERT_TRUE(second.started() && second.admin_port() != 0) << second.output();
+  const std::string a = admin_url_of(first), b = admin_url_of(second);
+  const auto result = run_drawbridge({"rollout", "app", "--admin", a + "," + b, "--exec", "echo ran {node}"});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_NE(result.out.find("rollout app: the replicas do not list the same nodes: " + b +
+                            " has no node \"node1\"; nothing was changed\n"),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find("ran "), std::string::npos) << result.out;
+  for (const auto* replica : {&first, &second}) {
+    test_client admin(replica->admin_port());
+    const auto upstream = json::parse(admin.get("/v1/upstreams/app").body);
+    for (const auto& n : upstream["nodes"]) EXPECT_EQ(n.value("admin_state", ""), "ready") << n.dump();
+  }
+}

@@ -189,3 +189,26 @@ TEST(state_store, a_weight_the_config_would_refuse_makes_the_file_invalid) {
   ASSERT_TRUE(loaded) << error;
   EXPECT_EQ(loaded->upstreams[0].nodes[0].weight, 1000u);
 }
+
+// Cluster mode keeps each upstream in Redis as one JSON text, read back with the state file's checks.
+TEST(state_store, one_upstream_round_trips_through_its_json_text) {
+  const saved_upstream u{"app",
+                         {{"node1", {"127.0.0.1", 9001}, 1, admin_state::draining, false},
+                          {"node4", {"::1", 80}, 3, admin_state::ready, true}},
+                         {"node2"}};
+  std::string error;
+  const auto back = upstream_from_json(upstream_to_json(u), error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->name, "app");
+  ASSERT_EQ(back->nodes.size(), 2u);
+  EXPECT_EQ(back->nodes[0].admin, admin_state::draining);
+  EXPECT_EQ(back->nodes[1].address, (conf::host_port{"::1", 80}));
+  EXPECT_EQ(back->nodes[1].weight, 3u);
+  EXPECT_TRUE(back->nodes[1].added);
+  EXPECT_EQ(back->removed, std::vector<std::string>{"node2"});
+
+  EXPECT_FALSE(upstream_from_json("not json", error));
+  EXPECT_FALSE(upstream_from_json(R"({"name":"app","nodes":[{"name":"n","address":"h:1","admin_state":"gone"}]})",
+                                  error));
+  EXPECT_EQ(error, "(upstream).nodes[0].admin_state: expected ready, draining or drained");
+}

@@ -1,0 +1,105 @@
+#pragma once
+// One connection to Redis, on the control thread: TCP, a Unix socket or TLS (rediss://), authenticated and
+// on the configured database. Commands are pipelined (each caller awaits its own reply, in order); a
+// connection put in subscriber mode instead hands out the messages Redis pushes.
+//
+// Nothing here retries: on any error the connection closes itself, every waiting caller gets the error,
+// and the owner (cluster_link) opens a new one after a backoff. A connection that stops answering is
+// closed by expire(), which the owner calls on its tick.
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/resp.hpp"
+#include "conf/config.hpp"
+#include "net/awaitable.hpp"
+
+namespace drawbridge::cluster {
+
+// A reply, or why there is none (the connection is then closed).
+struct call_result {
+  std::optional<reply> value;
+  std::string error;
+};
+
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
+ public:
+  using generic_socket = boost::asio::generic::stream_protocol::socket::rebind_executor<net_types::executor>::other;
+
+  struct options {
+    conf::redis_url url;
+    std::string user;      // empty: AUTH with the password alone (the default user)
+    std::string password;  // empty: no AUTH
+    std::shared_ptr<boost::asio::ssl::context> tls;  // rediss://
+    std::string tls_server_name;                     // SNI and the name the certificate must carry
+    std::chrono::milliseconds timeout{2000};         // connect, TLS handshake, and each reply
+  };
+
+  // Connects, authenticates, selects the database. nullptr with `error` naming the step that failed.
+  static net_types::task<std::shared_ptr<redis_connection>> open(net_types::executor ex, options opts,
+                                                                 std::shared_ptr<std::string> error);
+
+  ~redis_connection();
+  redis_connection(const redis_connection&) = delete;
+  redis_connection& operator=(const redis_connection&) = delete;
+
+  // One command; its reply (which may be a Redis error reply: check is_error()).
+  net_types::task<call_result> call(std::vector<std::string> args);
+  // Subscriber mode: SUBSCRIBE `channel`, after which call() is not used; next_push() returns each message
+  // Redis pushes (["message", channel, payload]) as it arrives.
+  net_types::task<call_result> subscribe(std::string channel);
+  net_types::task<call_result> next_push();
+
+  bool is_open() const { return open_; }
+  // Closes the connection when a reply has been awaited for longer than the timeout, or a subscriber has
+  // heard nothing (not even the answer to a PING) for three timeouts. Call often (the owner's tick).
+  void expire(std::chrono::steady_clock::time_point now);
+  // Subscriber mode: a PING, whose answer comes as a push, proves the connection is alive.
+  void ping_subscriber();
+  void close(const std::string& why);
+
+ private:
+  struct pending {
+    explicit pending(net_types::executor ex) : done(ex) {}
+    net_types::timer done;  // cancelled once `result` is in
+    call_result result;
+    std::chrono::steady_clock::time_point sent_at;
+  };
+
+  redis_connection(net_types::executor ex, options opts);
+  net_types::task<std::string> connect();
+  void send(std::string bytes);
+  net_types::task<void> write_loop(std::shared_ptr<redis_connection> self);
+  net_types::task<void> read_loop(std::shared_ptr<redis_connection> self);
+  void deliver(reply r);
+  void wake_push_waiter();
+
+  net_types::executor ex_;
+  options opts_;
+  generic_socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  net_types::task<std::pair<boost::system::error_code, std::size_t>> read_some(boost::asio::mutable_buffer into);
+  net_types::task<boost::system::error_code> write_all(boost::asio::const_buffer what);
+
+  // One of the two: the socket itself, or TLS over it.
+  std::optional<generic_socket> plain_;
+  std::optional<boost::asio::ssl::stream<generic_socket>> tls_;
+  bool open_ = false;
+  bool writing_ = false;
+  bool subscriber_ = false;
+  std::string out_;  // bytes to write
+  std::string error_;
+  reply_reader reader_;
+  std::deque<std::shared_ptr<pending>> pending_;
+  std::deque<reply> pushes_;
+  std::shared_ptr<pending> push_waiter_;
+  std::chrono::steady_clock::time_point last_heard_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace drawbridge::cluster

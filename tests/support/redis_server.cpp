@@ -1,0 +1,139 @@
+#include "tests/support/redis_server.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "tests/support/proxy_harness.hpp"
+#include "tests/support/wait.hpp"
+
+extern char** environ;
+
+namespace drawbridge::testing {
+
+namespace {
+
+// A port nobody listens on now (the kernel's choice; redis-server cannot be asked for port 0 and say
+// which it got).
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof a;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+}  // namespace
+
+redis_server::redis_server(transport t) : transport_(t) {
+  if (transport_ == transport::tcp) port_ = free_port();
+}
+
+redis_server::~redis_server() {
+  resume();
+  stop();
+}
+
+std::string redis_server::url() const {
+  if (transport_ == transport::tcp) return "redis://127.0.0.1:" + std::to_string(port_) + "/0";
+  return "unix://" + dir_.file("redis.sock");
+}
+
+bool redis_server::start() {
+  if (pid_ > 0) return true;
+  std::vector<std::string> args{"redis-server", "--save", "", "--appendonly", "no", "--daemonize", "no",
+                                "--dir", dir_.path(), "--logfile", dir_.file("redis.log")};
+  if (transport_ == transport::tcp) {
+    args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1"});
+  } else {
+    args.insert(args.end(), {"--port", "0", "--unixsocket", dir_.file("redis.sock"), "--unixsocketperm", "700"});
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (::posix_spawnp(&pid, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+    error_ = "cannot start redis-server (is it installed? scripts/install-deps): " + std::string(std::strerror(errno));
+    return false;
+  }
+  pid_ = pid;
+  if (!wait_for([&] { return answers_ping(); }, std::chrono::seconds(10), std::chrono::milliseconds(20))) {
+    error_ = "redis-server did not answer PING within 10 s";
+    stop();
+    return false;
+  }
+  return true;
+}
+
+void redis_server::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (transport_ == transport::unix_socket) ::unlink(dir_.file("redis.sock").c_str());
+}
+
+void redis_server::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void redis_server::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+}
+
+bool redis_server::answers_ping() const {
+  int fd = -1;
+  if (transport_ == transport::tcp) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return false;
+    }
+  } else {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const auto path = dir_.file("redis.sock");
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return false;
+    }
+  }
+  timeval limit{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  const char ping[] = "PING\r\n";
+  std::array<char, 16> answer{};
+  const bool ok = ::write(fd, ping, sizeof ping - 1) == static_cast<ssize_t>(sizeof ping - 1) &&
+                  ::read(fd, answer.data(), answer.size()) >= 5 && std::strncmp(answer.data(), "+PONG", 5) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string redis_server::cli(const std::string& command) const {
+  const std::string where =
+      transport_ == transport::tcp ? "-p " + std::to_string(port_) : "-s " + dir_.file("redis.sock");
+  const auto result = run_shell("redis-cli " + where + " " + command + " 2>&1");
+  return result.exit_code == 0 ? result.out : std::string();
+}
+
+}  // namespace drawbridge::testing
