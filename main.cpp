@@ -230,7 +230,9 @@ int main(int argc, char** argv) {
   std::string admin_url = env_admin && *env_admin ? env_admin : "http://127.0.0.1:9901";
   std::string token_file;
   auto add_admin_options = [&](CLI::App* cmd) {
-    cmd->add_option("--admin", admin_url, "Admin API URL (default: $DRAWBRIDGE_ADMIN, else http://127.0.0.1:9901)");
+    cmd->add_option("--admin", admin_url,
+                    "Admin API URL (default: $DRAWBRIDGE_ADMIN, else http://127.0.0.1:9901); nodes, drain, undrain and "
+                    "rollout also take URL,URL,... to act on several replicas that share no state");
     cmd->add_option("--token-file", token_file, "File holding the admin token (default: $DRAWBRIDGE_ADMIN_TOKEN)");
   };
   std::string upstream, node, wait, drain_wait = "120s", health_wait = "600s", exec, nodes;

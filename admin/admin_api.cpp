@@ -315,16 +315,15 @@ task<response> admin_api::route(call& c) {
 task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_group>& group,
                                       const std::shared_ptr<node>& n, const std::string& action) {
   if (action == "drain") {
-    if (auto refused = co_await control_.drain(*group, *n, c.force))
-      co_return refusal_response(*refused);
+    if (auto refused = co_await control_.drain(*group, *n, c.force)) co_return refusal_response(*refused);
     if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
     const bool drained = co_await wait_out_drain(c, group, n, /*removal=*/false);
     if (drained && n->admin.load() == upstream::admin_state::drained)
       co_return json_response(200, node_json(*group, *n, control_.checker()));
     if (drained) co_return error_response(409, "undrained", "node " + n->name() + " was undrained during the wait");
     co_return error_response(504, "timeout",
-                             "node " + n->name() + " still has " + in_flight_here_and_there(*group, *n) +
-                                 " after " + conf::format_duration(*c.wait) + "; it stays draining");
+                             "node " + n->name() + " still has " + in_flight_here_and_there(*group, *n) + " after " +
+                                 conf::format_duration(*c.wait) + "; it stays draining");
   }
   if (auto refused = co_await control_.undrain(*group, *n)) co_return refusal_response(*refused);
   if (!c.wait) co_return json_response(202, node_json(*group, *n, control_.checker()));
@@ -335,9 +334,8 @@ task<response> admin_api::node_action(call& c, const std::shared_ptr<upstream_gr
   auto active_everywhere = [&] {
     return n->eligible() && control_.peers_settled(group->name(), n->name(), version, /*active=*/true, since);
   };
-  const bool settled =
-      co_await wait_until([&] { return active_everywhere() || n->admin.load() != upstream::admin_state::ready; },
-                          *c.wait);
+  const bool settled = co_await wait_until(
+      [&] { return active_everywhere() || n->admin.load() != upstream::admin_state::ready; }, *c.wait);
   if (settled && n->admin.load() == upstream::admin_state::ready)
     co_return json_response(200, node_json(*group, *n, control_.checker()));
   if (settled) co_return error_response(409, "drained", "node " + n->name() + " was drained during the wait");
@@ -532,8 +530,7 @@ task<json> admin_api::replica_views(std::string upstream, std::string node_name)
 // GET /v1/cluster: the replicas sharing this one's admin state, as their heartbeats say.
 task<response> admin_api::cluster_status() {
   auto* link = control_.cluster();
-  if (!link)
-    co_return error_response(404, "no_cluster", "this drawbridge runs alone (its config has no \"cluster\")");
+  if (!link) co_return error_response(404, "no_cluster", "this drawbridge runs alone (its config has no \"cluster\")");
   json body{{"cluster", link->config().name},
             {"replica", link->replica()},
             {"redis", conf::to_string(link->config().redis)},

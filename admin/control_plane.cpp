@@ -286,7 +286,8 @@ net_types::task<std::variant<std::shared_ptr<node>, refusal>> control_plane::add
         });
     if (refused) co_return *refused;
     if (auto created = group->find(name)) co_return created;
-    co_return refusal{500, "not_applied", "node " + name + " was recorded for every replica but not added here; see the log"};
+    co_return refusal{500, "not_applied",
+                      "node " + name + " was recorded for every replica but not added here; see the log"};
   }
   auto created = std::make_shared<node>(name, *hp, weight, std::move(endpoints));
   checker_.watch(group, created);  // health unknown (warming) until its checks pass
@@ -304,7 +305,8 @@ net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_grou
                                                                    bool force) {
   if (link_) {
     co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
-      const auto entry = std::find_if(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == n->name(); });
+      const auto entry =
+          std::find_if(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == n->name(); });
       const auto& configured = group.config().nodes;
       const bool is_configured =
           std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n->name(); });
@@ -422,15 +424,15 @@ upstream::saved_upstream control_plane::snapshot_upstream(std::size_t u) const {
   // The configured node of the same name and address, if any. Otherwise the node was added through the
   // API (and a configured node of that name, re-added with another address, counts as removed).
   auto configured_as = [&](const node& n) {
-    return std::any_of(configured.begin(), configured.end(), [&](const auto& c) {
-      return c.name == n.name() && conf::to_string(c.address) == n.address();
-    });
+    return std::any_of(configured.begin(), configured.end(),
+                       [&](const auto& c) { return c.name == n.name() && conf::to_string(c.address) == n.address(); });
   };
   for (const auto& n : nodes)
     su.nodes.push_back(
         {n->name(), *conf::parse_host_port(n->address()), n->weight(), n->admin.load(), !configured_as(*n)});
   for (const auto& c : configured)
-    if (std::none_of(nodes.begin(), nodes.end(), [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
+    if (std::none_of(nodes.begin(), nodes.end(),
+                     [&](const auto& n) { return configured_as(*n) && n->name() == c.name; }))
       su.removed.push_back(c.name);
   return su;
 }

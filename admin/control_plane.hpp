@@ -206,7 +206,7 @@ class control_plane {
   void make_cluster_link();
   // Start-up: waits (up to cluster_load_timeout) for the shared state, which then replaces the state file's.
   void load_shared_state(std::optional<upstream::saved_state> from_file);
-  void on_cluster_connected(std::map<std::string, cluster::shared_upstream> states);
+  void on_cluster_connected(const std::map<std::string, cluster::shared_upstream>& states);
   void on_shared_change(const std::string& upstream, cluster::shared_upstream s);
   // Makes the upstream's nodes what the shared state says (before start: as restore does).
   void apply_shared(const std::string& upstream, cluster::shared_upstream s);

@@ -34,8 +34,8 @@ void control_plane::make_cluster_link() {
   std::vector<std::string> names;
   for (const auto& g : runtime_->upstreams) names.push_back(g->name());
   cluster::cluster_link::hooks hooks;
-  hooks.connected = [this](std::map<std::string, cluster::shared_upstream> states) {
-    on_cluster_connected(std::move(states));
+  hooks.connected = [this](const std::map<std::string, cluster::shared_upstream>& states) {
+    on_cluster_connected(states);
   };
   hooks.disconnected = [](const std::string&) {};
   hooks.changed = [this](const std::string& u, cluster::shared_upstream s) { on_shared_change(u, std::move(s)); };
@@ -58,25 +58,27 @@ void control_plane::load_shared_state(std::optional<upstream::saved_state> from_
   for (const auto& saved : from_file ? from_file->upstreams : std::vector<saved_upstream>{})
     if (!shared_.count(saved.name) || shared_[saved.name].version == 0) restore_upstream(saved, "state file");
   if (!link_->loaded())
-    spdlog::warn("cluster: Redis at {} did not answer within {} s ({}); serving with the state file's admin state "
-                 "until it does",
-                 conf::to_string(link_->config().redis), cluster_load_timeout.count(), link_->last_error());
+    spdlog::warn(
+        "cluster: Redis at {} did not answer within {} s ({}); serving with the state file's admin state "
+        "until it does",
+        conf::to_string(link_->config().redis), cluster_load_timeout.count(), link_->last_error());
 }
 
-void control_plane::on_cluster_connected(std::map<std::string, cluster::shared_upstream> states) {
-  for (auto& [name, s] : states) {
+void control_plane::on_cluster_connected(const std::map<std::string, cluster::shared_upstream>& states) {
+  for (const auto& [name, s] : states) {
     if (s.version < shared_version(name)) {
-      spdlog::warn("cluster: Redis holds version {} of upstream {}, older than the {} applied here (was its data "
-                   "lost?); {}",
-                   s.version, name, shared_version(name),
-                   s.version == 0 ? "this replica's state is recorded again" : "its state is applied");
+      spdlog::warn(
+          "cluster: Redis holds version {} of upstream {}, older than the {} applied here (was its data "
+          "lost?); {}",
+          s.version, name, shared_version(name),
+          s.version == 0 ? "this replica's state is recorded again" : "its state is applied");
       shared_.erase(name);
     }
     if (s.version == 0) {
       if (started_) net_types::spawn_logged(io_.get_executor(), seed(name), "cluster: seeding " + name);
       continue;
     }
-    apply_shared(name, std::move(s));
+    apply_shared(name, s);
   }
   // Before start-up the state file still has its say for the upstreams left; load_shared_state seeds them
   // once applied, at the first periodic read.
@@ -123,7 +125,8 @@ void control_plane::apply_shared(const std::string& upstream, cluster::shared_up
       std::string error;
       auto endpoints = upstream::resolve_node(sn.address, error);  // blocking for a name, as add_node
       if (endpoints.empty()) {
-        spdlog::error("cluster: node {} of upstream {} (added by {}) is left out here: {}", sn.name, upstream, by, error);
+        spdlog::error("cluster: node {} of upstream {} (added by {}) is left out here: {}", sn.name, upstream, by,
+                      error);
         continue;
       }
       auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
@@ -157,8 +160,8 @@ void control_plane::apply_shared(const std::string& upstream, cluster::shared_up
         std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n->name(); });
     // A configured node the shared state does not mention stays (another replica's config lacks it); an
     // added one it does not mention was removed.
-    const bool removed = !is_configured || std::find(state.removed.begin(), state.removed.end(), n->name()) !=
-                                               state.removed.end();
+    const bool removed =
+        !is_configured || std::find(state.removed.begin(), state.removed.end(), n->name()) != state.removed.end();
     if (!removed || drains_.removal_pending(*n) || n->removed.load()) continue;
     drains_.remove(*group, *n, /*force=*/true, now);
     changed_here = true;

@@ -5,6 +5,9 @@
 # (2 KB body) for DURATION, the 3 nodes are restarted one after the other:
 #
 #   drawbridge  `drawbridge rollout`: drain (until nothing is in flight), restart, undrain, wait for health
+#   drawbridge-2        two replicas sharing drains through Redis (config `cluster`), half the connections
+#                       through each; `drawbridge rollout` through replica 1 only
+#   drawbridge-2-alone  the same two replicas without Redis: replica 2 never hears of the drains
 #   HAProxy     runtime API over the stats socket: drain, wait for scur 0, restart, wait for the check to
 #               see the node DOWN, ready, wait for UP; and once more with restarts only (no drain)
 #   nginx       passive checks only (max_fails=1 fail_timeout=2s), restarts with a fixed wait for boot
@@ -32,7 +35,7 @@ upgrade_start=${UPGRADE_START:-2}  # seconds into the wrk run when the upgrade s
 check_interval=${CHECK_INTERVAL:-200ms}
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
-runs=${RUNS:-drawbridge haproxy-drain haproxy-restart nginx}
+runs=${RUNS:-drawbridge drawbridge-2 drawbridge-2-alone haproxy-drain haproxy-restart nginx}
 reload_every=${RELOAD_EVERY:-2}  # the reload runs: seconds between two reloads
 
 scripts/install-deps --bench
@@ -61,6 +64,7 @@ nodes=(node1 node2 node3)
 declare -A node_address
 for n in "${nodes[@]}"; do node_address[$n]="127.0.0.1:$(free_port)"; done
 proxy_port=$(free_port); admin_port=$(free_port)
+proxy_port2=$(free_port); admin_port2=$(free_port)  # the second replica of the drawbridge-2 runs
 
 # restart-node NAME ADDRESS: stop demo node NAME (SIGTERM, wait until it is gone), start it again on
 # ADDRESS; the new one answers 502 for $BOOT. Used by every upgrade method, and by drawbridge rollout.
@@ -185,8 +189,23 @@ for w in 1 2; do
       echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s weight=$(weight "$n" "$w");"; done)"
 done
 for f in drawbridge.json haproxy.cfg nginx.conf; do cp "$work/$f" "$work/$f.weight1"; done
+# The two replicas: replica 2 on its own ports; each with a `cluster` block (drawbridge-2), or alone.
+python3 - "$work" "$proxy_port2" "$admin_port2" <<'PY'
+import json, sys
+work, port2, admin2 = sys.argv[1], sys.argv[2], sys.argv[3]
+base = json.load(open(work + "/drawbridge.json"))
+for replica in ("r1", "r2"):
+    c = json.loads(json.dumps(base))
+    if replica == "r2":
+        c["listeners"][0]["address"] = "127.0.0.1:" + port2
+        c["admin"]["address"] = "127.0.0.1:" + admin2
+    json.dump(c, open("%s/drawbridge-%s-alone.json" % (work, replica), "w"))
+    c["cluster"] = {"redis": "unix://%s/redis.sock" % work, "name": "bench", "replica": replica, "heartbeat": "500ms"}
+    json.dump(c, open("%s/drawbridge-%s-cluster.json" % (work, replica), "w"))
+PY
 
 build/drawbridge check --config "$work/drawbridge.json" >/dev/null
+build/drawbridge check --config "$work/drawbridge-r2-cluster.json" >/dev/null
 haproxy -c -q -f "$work/haproxy.cfg"
 nginx -t -q -c "$work/nginx.conf" -p "$work" 2>/dev/null || nginx -t -c "$work/nginx.conf" -p "$work"
 
@@ -261,6 +280,8 @@ binary_upgrade_nginx() {
   wait_for 100 bash -c "[[ \$(cat '$work/nginx.pid') != $old ]]" || return
   kill -WINCH "$old" && kill -QUIT "$old"
 }
+upgrade_drawbridge_2() { upgrade_drawbridge; }
+upgrade_drawbridge_2_alone() { upgrade_drawbridge; }
 drawbridge_hup() { kill -HUP "$(cat "$work/drawbridge.pid")"; }
 upgrade_drawbridge_reload() { reload_loop drawbridge.json binary_upgrade_drawbridge drawbridge_hup; }
 upgrade_haproxy_reload() { reload_loop haproxy.cfg binary_upgrade_haproxy kill -USR2 "$proxy_pid"; }
@@ -276,7 +297,26 @@ upgrade_nginx() {
 }
 
 start_proxy() {  # run: starts its proxy on the proxy core, sets proxy_pid, waits until it is ready
+  proxy2_pid="" redis_pid=""
   case $1 in
+    drawbridge-2*)  # two replicas on the proxy core, one worker each; Redis for the shared state
+      local mode=alone
+      if [[ $1 == drawbridge-2 ]]; then
+        mode=cluster
+        rm -f "$work/redis.sock"
+        taskset -c "$load_core" redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 \
+          --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+        redis_pid=$!; pids+=("$redis_pid")
+        wait_for 100 test -S "$work/redis.sock" || { echo "rollout: redis-server did not start" >&2; exit 1; }
+      fi
+      taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge-r1-$mode.json" \
+        2>"$work/$1-r1.err" &
+      proxy_pid=$!
+      taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge-r2-$mode.json" \
+        2>"$work/$1-r2.err" &
+      proxy2_pid=$!; pids+=("$proxy2_pid")
+      wait_for 100 http_ok "http://127.0.0.1:$admin_port/readyz" &&
+        wait_for 100 http_ok "http://127.0.0.1:$admin_port2/readyz" ;;
     drawbridge*)
       taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" \
         --pid-file "$work/drawbridge.pid" 2>"$work/drawbridge.err" &
@@ -308,6 +348,7 @@ stop_proxy() {
     [[ -s $pid_file ]] && kill "$(cat "$pid_file")" 2>/dev/null || true
   done
   kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true
+  for pid in $proxy2_pid $redis_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   for pid_file in "$work/drawbridge.pid" "$work/nginx.pid"; do wait_for 100 test ! -s "$pid_file" || true; done
 }
 
@@ -324,7 +365,9 @@ failed_by_method() {  # run → "POST 502×12, GET 502×1" from the proxy's log 
 
 declare -A method=([drawbridge]="rollout" [haproxy-drain]="runtime-API drain" [haproxy-restart]="restart only"
                    [nginx]="passive checks" [drawbridge-reload]="config reload (SIGHUP)"
-                   [haproxy-reload]="master-worker reload (USR2)" [nginx-reload]="nginx -s reload")
+                   [haproxy-reload]="master-worker reload (USR2)" [nginx-reload]="nginx -s reload"
+                   [drawbridge-2]="rollout through replica 1 of 2, drains shared through Redis"
+                   [drawbridge-2-alone]="rollout through replica 1 of 2, no shared state")
 if [[ ${BINARY_UPGRADE:-0} == 1 ]]; then
   method[drawbridge-reload]+=", 1 drawbridge upgrade"
   method[haproxy-reload]+=" (each one re-executes the binary)"
@@ -338,8 +381,14 @@ echo "rolling upgrade of 3 nodes (boot ${boot}) under load: wrk ${connections} c
 for run in $runs; do
   wait_for 100 nodes_healthy || { echo "rollout: nodes not healthy before $run" >&2; exit 1; }
   start_proxy "$run"
-  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/load.lua" \
-    "http://127.0.0.1:$proxy_port" >"$work/$run-wrk.out" 2>&1 &
+  rm -f "$work/$run"-wrk*.out
+  if [[ $run == drawbridge-2* ]]; then  # half the connections through each replica
+    taskset -c "$load_core" wrk -t1 -c$((connections / 2)) -d"$duration" --latency -s "$work/load.lua" \
+      "http://127.0.0.1:$proxy_port2" >"$work/$run-wrk2.out" 2>&1 &
+    wrk2_pid=$!; pids+=("$wrk2_pid")
+  fi
+  taskset -c "$load_core" wrk -t1 -c$([[ $run == drawbridge-2* ]] && echo $((connections / 2)) || echo "$connections") \
+    -d"$duration" --latency -s "$work/load.lua" "http://127.0.0.1:$proxy_port" >"$work/$run-wrk.out" 2>&1 &
   wrk_pid=$!; pids+=("$wrk_pid")
   sleep "$upgrade_start"
   (
@@ -350,6 +399,7 @@ for run in $runs; do
   ) >"$work/$run-upgrade.log" 2>&1 &
   upgrade_pid=$!; pids+=("$upgrade_pid")
   wait "$wrk_pid" || true
+  [[ $run == drawbridge-2* ]] && { wait "$wrk2_pid" || true; }
   notes=()
   if kill -0 "$upgrade_pid" 2>/dev/null; then notes+=("upgrade still running when wrk ended"); fi
   wait "$upgrade_pid" || true
@@ -357,8 +407,12 @@ for run in $runs; do
   read -r upgrade_rc upgrade_time <"$work/$run-upgrade.status"
   [[ $upgrade_rc == 0 ]] || notes+=("upgrade FAILED (exit $upgrade_rc)")
 
-  result=$(grep '^RESULT' "$work/$run-wrk.out" || true)
-  [[ -n $result ]] || { echo "rollout: no result from wrk for $run:" >&2; cat "$work/$run-wrk.out" >&2; exit 1; }
+  # One wrk, or one per replica: their counts summed.
+  result=$(cat "$work/$run"-wrk*.out | awk '/^RESULT/ {
+      n++; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "codes") codes = codes (codes != "" && kv[2] != "" ? "," : "") kv[2]; else sum[kv[1]] += kv[2] } }
+    END { if (n) printf "RESULT requests=%d non2xx=%d connect=%d read=%d write=%d timeout=%d codes=%s\n",
+                        sum["requests"], sum["non2xx"], sum["connect"], sum["read"], sum["write"], sum["timeout"], codes }')
+  [[ -n $result ]] || { echo "rollout: no result from wrk for $run:" >&2; cat "$work/$run"-wrk*.out >&2; exit 1; }
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
   requests=$(field requests); non2xx=$(field non2xx); codes=$(field codes)
   socket=$(( $(field connect) + $(field read) + $(field write) + $(field timeout) ))
@@ -367,7 +421,7 @@ for run in $runs; do
   [[ $socket == 0 ]] || notes+=("connect $(field connect), read $(field read), write $(field write), timeout $(field timeout)")
   proxy=${run%%-*}; [[ $proxy == haproxy ]] && proxy=HAProxy
   # The longest stall a client saw: wrk's maximum latency.
-  max_latency=$(awk '$1 == "Latency" { print $4; exit }' "$work/$run-wrk.out")
+  max_latency=$(awk '$1 == "Latency" { print $4 }' "$work/$run"-wrk*.out | sort -h | tail -1)
   rows+=("| $proxy | ${method[$run]} | $requests | $non2xx | $socket | $((non2xx + socket)) | $max_latency | ${upgrade_time}s | $(join_notes) |")
   echo "  $run: $requests requests, $non2xx non-2xx, $socket socket errors, max latency $max_latency, upgrade ${upgrade_time}s" >&2
 done

@@ -43,6 +43,17 @@ redis.call('PUBLISH', KEYS[2], ARGV[5])
 return {1, v}
 )lua";
 
+// Deletes a replica's heartbeat if it is this process's (its text holds "pid":N,).
+constexpr const char* farewell_script = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v and string.find(v, ARGV[1], 1, true) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
 std::string default_replica_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "%s", "host");
@@ -66,8 +77,8 @@ std::optional<std::uint64_t> to_version(const std::string& text) {
 
 }  // namespace
 
-cluster_link::cluster_link(net_types::executor ex, conf::cluster_config config, std::vector<std::string> upstreams,
-                           hooks h)
+cluster_link::cluster_link(const net_types::executor& ex, conf::cluster_config config,
+                           std::vector<std::string> upstreams, hooks h)
     : ex_(ex),
       config_(std::move(config)),
       upstreams_(std::move(upstreams)),
@@ -120,8 +131,7 @@ void cluster_link::stop() {
   stopping_ = true;
   wake_.cancel();
   if (subscription_) subscription_->close("stopping");
-  if (commands_ && commands_->is_open())
-    net_types::spawn_logged(ex_, farewell(commands_), "cluster: farewell");
+  if (commands_ && commands_->is_open()) net_types::spawn_logged(ex_, farewell(commands_), "cluster: farewell");
 }
 
 // Leaving: the other replicas stop counting this one at once rather than when its heartbeat expires.
@@ -131,8 +141,10 @@ task<void> cluster_link::farewell(std::shared_ptr<redis_connection> c) {
   limit.async_wait([c](boost::system::error_code ec) {
     if (!ec) c->close("stopping");
   });
-  co_await c->call(command("DEL", key("replica:" + replica_)));
-  co_await c->call(command("SREM", key("replicas"), replica_));
+  // Only this process's heartbeat: after a binary upgrade the successor, under the same replica name, may
+  // have written its own already.
+  co_await c->call(command("EVAL", farewell_script, "2", key("replica:" + replica_), key("replicas"),
+                           "\"pid\":" + std::to_string(::getpid()) + ",", replica_));
   limit.cancel();
   c->close("stopping");
 }
@@ -162,9 +174,10 @@ void cluster_link::lost(const std::string& why) {
   if (stopping_) return;
   // Said once per outage, not at every attempt.
   if (was || why != last_error_) {
-    spdlog::error("cluster: Redis at {} is unreachable ({}); serving on with the last shared state, admin changes "
-                  "refused until it is back",
-                  conf::to_string(config_.redis), why);
+    spdlog::error(
+        "cluster: Redis at {} is unreachable ({}); serving on with the last shared state, admin changes "
+        "refused until it is back",
+        conf::to_string(config_.redis), why);
     hooks_.disconnected(why);
   }
   last_error_ = why;
@@ -194,13 +207,14 @@ task<bool> cluster_link::session() {
     states.emplace(u, std::move(*s));
   }
   if (stopping_) co_return true;
-  if (!last_error_.empty()) spdlog::info("cluster: Redis at {} is reachable again", conf::to_string(config_.redis));
+  if (!last_error_.empty())
+    spdlog::info("cluster: Redis at {} is reachable again", conf::to_string(config_.redis));
   else
     spdlog::info("cluster: replica {} joined cluster {} at {}", replica_, config_.name, conf::to_string(config_.redis));
   last_error_.clear();
   connected_ = true;
   loaded_ = true;
-  hooks_.connected(std::move(states));
+  hooks_.connected(states);
   net_types::spawn_logged(ex_, listen(subscription_), "cluster: subscription");
 
   auto next_beat = clock::now();
@@ -266,7 +280,9 @@ task<std::optional<shared_upstream>> cluster_link::read_upstream(std::string ups
   if (!version || !state || state->name != upstream) {
     // Not what any replica writes: left alone (an operator's mistake, or another program's key).
     spdlog::error("cluster: {} in Redis is not a drawbridge upstream state ({}); ignored", key("upstream:" + upstream),
-                  !version ? "bad version" : !state ? error : "another upstream's name");
+                  !version ? "bad version"
+                  : !state ? error
+                           : "another upstream's name");
     co_return s;
   }
   s.version = *version;
@@ -284,8 +300,8 @@ task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t 
   }
   auto c = commands_;
   const auto r = co_await c->call(command("EVAL", propose_script, "2", key("upstream:" + upstream), key("changes"),
-                                   std::to_string(expected), upstream::upstream_to_json(next), replica_,
-                                   std::to_string(unix_ms()), upstream));
+                                          std::to_string(expected), upstream::upstream_to_json(next), replica_,
+                                          std::to_string(unix_ms()), upstream));
   if (!r.value || r.value->is_error() || r.value->kind != reply::type::array || r.value->elements.empty()) {
     out.error = r.value ? (r.value->is_error() ? r.value->text : "unexpected reply to the script") : r.error;
     co_return out;
@@ -314,7 +330,8 @@ task<bool> cluster_link::write_heartbeat() {
   body["at"] = unix_ms();
   const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(3 * config_.heartbeat);
   auto c = commands_;
-  const auto set = co_await c->call(command("SET", key("replica:" + replica_), body.dump(), "PX", std::to_string(ttl.count())));
+  const auto set =
+      co_await c->call(command("SET", key("replica:" + replica_), body.dump(), "PX", std::to_string(ttl.count())));
   const auto add = co_await c->call(command("SADD", key("replicas"), replica_));
   co_return set.value && !set.value->is_error() && add.value && !add.value->is_error();
 }

@@ -60,7 +60,7 @@ class cluster_link {
   struct hooks {
     // Connected (again), with every configured upstream's shared state read: apply them (and record the
     // upstreams Redis holds nothing for).
-    std::function<void(std::map<std::string, shared_upstream>)> connected;
+    std::function<void(const std::map<std::string, shared_upstream>&)> connected;
     // Redis is unreachable: `why`.
     std::function<void(const std::string& why)> disconnected;
     // An upstream's shared state as read after a change was announced, or on the periodic check; it may
@@ -70,7 +70,7 @@ class cluster_link {
     std::function<nlohmann::json()> heartbeat;
   };
 
-  cluster_link(net_types::executor ex, conf::cluster_config config, std::vector<std::string> upstreams, hooks h);
+  cluster_link(const net_types::executor& ex, conf::cluster_config config, std::vector<std::string> upstreams, hooks h);
   ~cluster_link();
   cluster_link(const cluster_link&) = delete;
   cluster_link& operator=(const cluster_link&) = delete;
@@ -92,8 +92,7 @@ class cluster_link {
   const std::string& last_error() const { return last_error_; }
 
   // Records `next` as `upstream`'s state if Redis still holds `expected` (version) for it.
-  net_types::task<proposal_result> propose(std::string upstream, std::uint64_t expected,
-                                           upstream::saved_upstream next);
+  net_types::task<proposal_result> propose(std::string upstream, std::uint64_t expected, upstream::saved_upstream next);
   // Every live replica (this one included), read now; nullopt while Redis is unreachable.
   net_types::task<std::optional<std::vector<replica_report>>> replicas();
   // The other replicas as last read: refreshed every 100 ms until `until` (a cluster-wide wait is under

@@ -3,10 +3,10 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
 
 #include "net/spawn_logged.hpp"
@@ -17,7 +17,7 @@ namespace asio = boost::asio;
 using net_types::task;
 using net_types::use_tuple;
 
-redis_connection::redis_connection(net_types::executor ex, options opts) : ex_(ex), opts_(std::move(opts)) {
+redis_connection::redis_connection(net_types::executor ex, options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
   if (opts_.tls)
     tls_.emplace(ex_, *opts_.tls);
   else
@@ -161,7 +161,7 @@ void redis_connection::ping_subscriber() {
   if (open_ && subscriber_) send(encode_command(command("PING")));
 }
 
-void redis_connection::send(std::string bytes) {
+void redis_connection::send(const std::string& bytes) {
   out_ += bytes;
   if (writing_ || !open_) return;
   writing_ = true;

@@ -35,8 +35,8 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
 
   struct options {
     conf::redis_url url;
-    std::string user;      // empty: AUTH with the password alone (the default user)
-    std::string password;  // empty: no AUTH
+    std::string user;                                // empty: AUTH with the password alone (the default user)
+    std::string password;                            // empty: no AUTH
     std::shared_ptr<boost::asio::ssl::context> tls;  // rediss://
     std::string tls_server_name;                     // SNI and the name the certificate must carry
     std::chrono::milliseconds timeout{2000};         // connect, TLS handshake, and each reply
@@ -75,7 +75,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
 
   redis_connection(net_types::executor ex, options opts);
   net_types::task<std::string> connect();
-  void send(std::string bytes);
+  void send(const std::string& bytes);
   net_types::task<void> write_loop(std::shared_ptr<redis_connection> self);
   net_types::task<void> read_loop(std::shared_ptr<redis_connection> self);
   void deliver(reply r);

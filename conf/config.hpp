@@ -186,7 +186,7 @@ std::string to_string(const redis_url& url);
 struct cluster_config {
   bool enabled = false;
   redis_url redis;
-  std::string password_file;  // the password of Redis's default user (AUTH), one line; empty = no AUTH
+  std::string password_file;        // the password of Redis's default user (AUTH), one line; empty = no AUTH
   std::string name = "drawbridge";  // separates several clusters sharing one Redis
   std::string replica;              // empty = "hostname:pid", filled in at start-up
   duration heartbeat = std::chrono::seconds(1);

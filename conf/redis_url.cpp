@@ -65,7 +65,8 @@ std::optional<redis_url> parse_redis_url(std::string_view text, std::string& err
     }
   }
   // The port is optional here (6379), unlike a node's address.
-  const bool has_port = !authority.empty() && authority.back() != ']' && authority.find(':') != std::string_view::npos &&
+  const bool has_port = !authority.empty() && authority.back() != ']' &&
+                        authority.find(':') != std::string_view::npos &&
                         (authority.front() == '[' || authority.find(':') == authority.rfind(':'));
   const std::string with_port = has_port ? std::string(authority) : std::string(authority) + ":6379";
   const auto hp = parse_host_port(with_port);

@@ -48,6 +48,7 @@ std::string replica_name(std::size_t i) {
 
 std::vector<std::uint16_t> ports_of(const std::vector<std::unique_ptr<fake_node>>& nodes) {
   std::vector<std::uint16_t> ports;
+  ports.reserve(nodes.size());
   for (const auto& n : nodes) ports.push_back(n->port());
   return ports;
 }
@@ -71,8 +72,8 @@ struct cluster_under_test {
   bool start_replica(std::size_t i) {
     if (proxies.size() <= i) proxies.resize(i + 1);
     proxies[i].reset();
-    proxies[i] = std::make_unique<spawned_proxy>(
-        replica_config(ports_of(nodes), redis.url(), replica_name(i), min_available_));
+    proxies[i] =
+        std::make_unique<spawned_proxy>(replica_config(ports_of(nodes), redis.url(), replica_name(i), min_available_));
     return proxies[i]->started();
   }
 
@@ -224,7 +225,8 @@ TEST(cluster, with_redis_down_replicas_serve_on_refuse_changes_and_converge_when
   c.redis.stop();
   const auto node3_at_outage = c.nodes[2]->requests();
   for (std::size_t r = 0; r < 2; ++r) {
-    ASSERT_TRUE(wait_for([&] { return json::parse(c.admin(r).get("/readyz").body).value("cluster", "") == "unavailable"; }, 10s));
+    ASSERT_TRUE(wait_for(
+        [&] { return json::parse(c.admin(r).get("/readyz").body).value("cluster", "") == "unavailable"; }, 10s));
     const auto ready = c.admin(r).get("/readyz");
     EXPECT_EQ(ready.status, 200) << ready.body;
     const auto refused = c.post(r, "/v1/upstreams/app/nodes/node1/drain");
@@ -245,7 +247,8 @@ TEST(cluster, with_redis_down_replicas_serve_on_refuse_changes_and_converge_when
   // Redis comes back empty (no persistence): the replicas record their state again and agree on it.
   ASSERT_TRUE(c.redis.start()) << c.redis.error();
   for (std::size_t r = 0; r < 2; ++r)
-    ASSERT_TRUE(wait_for([&] { return json::parse(c.admin(r).get("/readyz").body).value("cluster", "") == "connected"; }, 10s));
+    ASSERT_TRUE(
+        wait_for([&] { return json::parse(c.admin(r).get("/readyz").body).value("cluster", "") == "connected"; }, 10s));
   EXPECT_NE(c.redis.cli("HGET drawbridge:test:upstream:app state").find("\"node3\""), std::string::npos);
   // A change made now reaches both.
   ASSERT_EQ(c.post(1, "/v1/upstreams/app/nodes/node3/undrain").status, 202);
@@ -264,12 +267,15 @@ TEST(cluster, lists_its_replicas_and_every_replicas_view_of_a_node) {
   cluster_under_test c(3, 1, redis_server::transport::tcp);
   ASSERT_TRUE(c.ready()) << c.redis.error();
   json listed;
-  ASSERT_TRUE(wait_for([&] {
-    const auto reply = c.admin(0).get("/v1/cluster");
-    if (reply.status != 200) return false;
-    listed = json::parse(reply.body);
-    return listed["replicas"].size() == 3;
-  }, 5s)) << listed.dump();
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const auto reply = c.admin(0).get("/v1/cluster");
+        if (reply.status != 200) return false;
+        listed = json::parse(reply.body);
+        return listed["replicas"].size() == 3;
+      },
+      5s))
+      << listed.dump();
   EXPECT_EQ(listed["cluster"], "test");
   EXPECT_EQ(listed["replica"], "r1");
   EXPECT_TRUE(listed["connected"].get<bool>());
@@ -283,10 +289,12 @@ TEST(cluster, lists_its_replicas_and_every_replicas_view_of_a_node) {
 
   // A replica that stops leaves the list: at once when it says goodbye.
   ASSERT_EQ(c.proxies[2]->terminate(), 0);
-  EXPECT_TRUE(wait_for([&] {
-    const auto reply = c.admin(0).get("/v1/cluster");
-    return reply.status == 200 && json::parse(reply.body)["replicas"].size() == 2;
-  }, 5s));
+  EXPECT_TRUE(wait_for(
+      [&] {
+        const auto reply = c.admin(0).get("/v1/cluster");
+        return reply.status == 200 && json::parse(reply.body)["replicas"].size() == 2;
+      },
+      5s));
 }
 
 namespace {
@@ -373,7 +381,8 @@ rollout_outcome rollout_through_one_of_two(bool shared) {
     const auto reply = test_client(admin_port).get("/v1/upstreams/app");
     if (reply.status != 200) return false;
     const auto nodes = json::parse(reply.body)["nodes"];
-    return nodes.size() == 3 && std::all_of(nodes.begin(), nodes.end(), [](const auto& n) { return n["health"] == "healthy"; });
+    return nodes.size() == 3 &&
+           std::all_of(nodes.begin(), nodes.end(), [](const auto& n) { return n["health"] == "healthy"; });
   };
   if (fleet.ports().size() != 3 || !one.started() || !two.started() ||
       !wait_for([&] { return all_healthy(one.admin_port()) && all_healthy(two.admin_port()); }, 10s)) {
@@ -384,11 +393,12 @@ rollout_outcome rollout_through_one_of_two(bool shared) {
   keepalive_load through_two(two.port(), 3);
   slow_posts slow_one(one.port(), 2);
   slow_posts slow_two(two.port(), 6);
-  if (!wait_for([&] { return through_one.gets() > 50 && through_two.gets() > 50 && slow_two.ok() > 4; })) return outcome;
-  const auto result = run_drawbridge({"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(one.admin_port()),
-                                      "--exec", fleet.restart_script() + " {node} {address}", "--drain-wait", "10s",
-                                      "--health-wait", "20s"},
-                                     90s);
+  if (!wait_for([&] { return through_one.gets() > 50 && through_two.gets() > 50 && slow_two.ok() > 4; }))
+    return outcome;
+  const auto result =
+      run_drawbridge({"rollout", "app", "--admin", "http://127.0.0.1:" + std::to_string(one.admin_port()), "--exec",
+                      fleet.restart_script() + " {node} {address}", "--drain-wait", "10s", "--health-wait", "20s"},
+                     90s);
   const auto after = through_two.gets();
   wait_for([&] { return through_two.gets() > after + 50; });
   through_one.stop();
@@ -412,10 +422,10 @@ TEST(cluster, a_rollout_through_one_replica_fails_no_request_through_either_and_
   const auto shared = rollout_through_one_of_two(/*shared=*/true);
   const auto alone = rollout_through_one_of_two(/*shared=*/false);
   std::cout << "rollout through replica 1 of 2, load through both (GETs, 30% POSTs, and POSTs of 200 ms):\n"
-            << "  sharing drains through Redis: " << shared.requests << " requests (" << shared.slow_posts
-            << " slow), " << shared.failed << " failed\n"
-            << "  each replica alone:           " << alone.requests << " requests (" << alone.slow_posts
-            << " slow), " << alone.failed << " failed\n";
+            << "  sharing drains through Redis: " << shared.requests << " requests (" << shared.slow_posts << " slow), "
+            << shared.failed << " failed\n"
+            << "  each replica alone:           " << alone.requests << " requests (" << alone.slow_posts << " slow), "
+            << alone.failed << " failed\n";
   EXPECT_EQ(shared.exit_code, 0) << shared.out;
   EXPECT_GT(shared.requests, 300u);
   EXPECT_EQ(shared.failed, 0u) << shared.failures;

@@ -55,14 +55,16 @@ std::string redis_server::url() const {
 
 bool redis_server::start() {
   if (pid_ > 0) return true;
-  std::vector<std::string> args{"redis-server", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                "--dir", dir_.path(), "--logfile", dir_.file("redis.log")};
+  std::vector<std::string> args{"redis-server",        "--save", "",      "--appendonly", "no",
+                                "--daemonize",         "no",     "--dir", dir_.path(),    "--logfile",
+                                dir_.file("redis.log")};
   if (transport_ == transport::tcp) {
     args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1"});
   } else {
     args.insert(args.end(), {"--port", "0", "--unixsocket", dir_.file("redis.sock"), "--unixsocketperm", "700"});
   }
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;

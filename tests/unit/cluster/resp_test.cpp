@@ -13,7 +13,8 @@ TEST(resp, a_command_is_an_array_of_bulk_strings_whatever_bytes_they_hold) {
 }
 
 TEST(resp, replies_come_out_whole_however_the_bytes_are_split) {
-  const std::string stream = "+OK\r\n:42\r\n$5\r\nhello\r\n$-1\r\n-ERR wrong\r\n*3\r\n:1\r\n*1\r\n$1\r\nx\r\n$0\r\n\r\n";
+  const std::string stream =
+      "+OK\r\n:42\r\n$5\r\nhello\r\n$-1\r\n-ERR wrong\r\n*3\r\n:1\r\n*1\r\n$1\r\nx\r\n$0\r\n\r\n";
   for (std::size_t split = 0; split <= stream.size(); ++split) {
     reply_reader reader;
     std::vector<reply> got;

@@ -208,7 +208,7 @@ TEST(state_store, one_upstream_round_trips_through_its_json_text) {
   EXPECT_EQ(back->removed, std::vector<std::string>{"node2"});
 
   EXPECT_FALSE(upstream_from_json("not json", error));
-  EXPECT_FALSE(upstream_from_json(R"({"name":"app","nodes":[{"name":"n","address":"h:1","admin_state":"gone"}]})",
-                                  error));
+  EXPECT_FALSE(
+      upstream_from_json(R"({"name":"app","nodes":[{"name":"n","address":"h:1","admin_state":"gone"}]})", error));
   EXPECT_EQ(error, "(upstream).nodes[0].admin_state: expected ready, draining or drained");
 }
