@@ -222,11 +222,15 @@ task<response> admin_api::route(call& c) {
     json waiting = json::array();
     for (const auto& g : control_.rt().upstreams)
       if (g->eligible_count(nullptr) == 0) waiting.push_back(g->name());
-    json body{{"status", waiting.empty() ? "READY" : "NOT_READY"}};
+    // Redis down does not make a replica unready: it serves on with the last shared state it had. But one
+    // that never read that state (started while Redis was down, without a state file) would route to
+    // nodes the others keep out: not ready until it has.
+    const bool known = control_.state_known();
+    json body{{"status", waiting.empty() && known ? "READY" : "NOT_READY"}};
     if (!waiting.empty()) body["upstreams_without_eligible_node"] = waiting;
-    // Redis down does not make a replica unready: it serves on with the last shared state it had.
-    if (const auto* link = control_.cluster()) body["cluster"] = link->connected() ? "connected" : "unavailable";
-    co_return json_response(waiting.empty() ? 200 : 503, body);
+    if (const auto* link = control_.cluster())
+      body["cluster"] = link->connected() ? "connected" : known ? "unavailable" : "loading";
+    co_return json_response(waiting.empty() && known ? 200 : 503, body);
   }
   if (p.size() == 1 && p[0] == "metrics") {
     if (auto refused = only(http::verb::get, "GET")) co_return *refused;
@@ -476,7 +480,7 @@ task<bool> admin_api::wait_out_drain(call& c, std::shared_ptr<upstream::upstream
     if (n->admin.load() == upstream::admin_state::ready) return true;
     return control_.peers_settled(group->name(), n->name(), version, /*active=*/false, since);
   };
-  if (!settled()) control_.close_tunnels_at(*n, std::chrono::steady_clock::now() + *c.wait);
+  if (!settled()) control_.close_tunnels_at(*group, *n, std::chrono::steady_clock::now() + *c.wait);
   bool done = co_await wait_until(settled, *c.wait);
   if (!done && !control_.stopping()) {
     c.tunnels_closed = control_.close_tunnels(*group, *n);
@@ -502,7 +506,9 @@ std::string admin_api::in_flight_here_and_there(const upstream::upstream_group& 
     std::int64_t count = 0;
     if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
       if (const auto g = u->find(group.name()); g != u->end() && g->is_object())
-        if (const auto e = g->find(n.name()); e != g->end() && e->is_object()) count = e->value("in_flight", 0);
+        if (const auto e = g->find(n.name()); e != g->end() && e->is_object())
+          if (const auto f = e->find("in_flight"); f != e->end() && f->is_number_integer())
+            count = f->get<std::int64_t>();
     if (count != 0) out += ", " + std::to_string(count) + " through replica " + peer.replica;
   }
   return out;
@@ -515,7 +521,7 @@ task<json> admin_api::replica_views(std::string upstream, std::string node_name)
   if (!all) co_return json(nullptr);
   json out = json::array();
   for (const auto& r : *all) {
-    json view{{"replica", r.replica}, {"heartbeat_age_ms", r.age.count()}};
+    json view{{"replica", r.replica}, {"id", r.id}, {"heartbeat_age_ms", r.age.count()}};
     const auto& hb = r.heartbeat;
     if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
       if (const auto g = u->find(upstream); g != u->end() && g->is_object())
@@ -543,13 +549,19 @@ task<response> admin_api::cluster_status() {
   json list = json::array();
   for (const auto& r : *all) {
     const auto& hb = r.heartbeat;
+    // Another process's text: only fields of the expected types are shown.
+    auto field = [&hb](const char* key, bool (nlohmann::json::*is)() const noexcept) {
+      const auto it = hb.find(key);
+      return it != hb.end() && ((*it).*is)() ? json(*it) : json(nullptr);
+    };
     list.push_back({{"replica", r.replica},
-                    {"self", r.replica == link->replica()},
-                    {"pid", hb.value("pid", 0)},
-                    {"version", hb.value("version", std::string())},
+                    {"id", r.id},
+                    {"self", r.id == link->instance()},
+                    {"pid", field("pid", &nlohmann::json::is_number_integer)},
+                    {"version", field("version", &nlohmann::json::is_string)},
                     {"heartbeat_age_ms", r.age.count()},
-                    {"in_flight", hb.value("in_flight", 0)},
-                    {"applied", hb.contains("applied") ? json(hb["applied"]) : json::object()}});
+                    {"in_flight", field("in_flight", &nlohmann::json::is_number_integer)},
+                    {"applied", field("applied", &nlohmann::json::is_object)}});
   }
   body["replicas"] = std::move(list);
   co_return json_response(200, body);

@@ -175,14 +175,17 @@ namespace {
 
 // The node's entry in a shared state, made from this replica's node when the state does not have it yet
 // (written by a replica whose config lacks it).
-upstream::saved_node& shared_entry(upstream::saved_upstream& s, const upstream_group& group, const node& n) {
+// Null when the shared state says the node was removed (another replica's removal this one has not
+// finished applying).
+upstream::saved_node* shared_entry(upstream::saved_upstream& s, const upstream_group& group, const node& n) {
   for (auto& sn : s.nodes)
-    if (sn.name == n.name()) return sn;
+    if (sn.name == n.name()) return &sn;
   const auto& configured = group.config().nodes;
   const bool added =
       std::none_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n.name(); });
-  s.nodes.push_back({n.name(), *conf::parse_host_port(n.address()), n.weight(), n.admin.load(), added});
-  return s.nodes.back();
+  if (added || std::find(s.removed.begin(), s.removed.end(), n.name()) != s.removed.end()) return nullptr;
+  s.nodes.push_back({n.name(), *conf::parse_host_port(n.address()), n.weight(), n.admin.load(), false});
+  return &s.nodes.back();
 }
 
 }  // namespace
@@ -192,12 +195,14 @@ net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& gro
     // The budget is decided on this replica's view of the shared state's version; the version check in
     // Redis makes sure no other replica's change slipped in between.
     co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
-      auto& sn = shared_entry(s, group, n);
-      if (sn.admin != admin_state::ready) return std::nullopt;
+      auto* sn = shared_entry(s, group, n);
+      if (!sn || sn->admin != admin_state::ready) return std::nullopt;  // removed, or out of rotation already
       const auto others = group.eligible_count(&n);
       if (!force && n.eligible() && others < group.config().min_available)
         return min_available_refusal(group, n, upstream::drain_refused{others});
-      sn.admin = admin_state::draining;
+      if (!force)
+        if (auto refused = peers_budget(group, n)) return refused;
+      sn->admin = admin_state::draining;
       changes = true;
       return std::nullopt;
     });
@@ -216,8 +221,12 @@ std::optional<refusal> control_plane::begin_drain(upstream_group& group, node& n
   return std::nullopt;
 }
 
-void control_plane::close_tunnels_at(const node& n, std::chrono::steady_clock::time_point deadline) {
+void control_plane::close_tunnels_at(const upstream_group& group, const node& n,
+                                     std::chrono::steady_clock::time_point deadline) {
   drains_.close_tunnels_at(n, deadline);
+  if (link_)
+    link_->announce_tunnel_deadline(group.name(), n.name(),
+                                    std::chrono::system_clock::now() + (deadline - std::chrono::steady_clock::now()));
 }
 
 std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
@@ -227,10 +236,12 @@ std::int64_t control_plane::close_tunnels(upstream_group& group, node& n) {
 net_types::task<std::optional<refusal>> control_plane::undrain(upstream_group& group, node& n) {
   if (link_) {
     co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
-      auto& sn = shared_entry(s, group, n);
-      if (sn.admin == admin_state::ready && n.admin.load() == admin_state::ready && !drains_.removal_pending(n))
-        return std::nullopt;
-      sn.admin = admin_state::ready;
+      auto* sn = shared_entry(s, group, n);
+      if (!sn)
+        return refusal{409, "removed",
+                       "node " + n.name() + " of upstream " + group.name() + " was removed (through another replica)"};
+      if (sn->admin == admin_state::ready) return std::nullopt;
+      sn->admin = admin_state::ready;
       changes = true;
       return std::nullopt;
     });
@@ -316,6 +327,8 @@ net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_grou
       const auto others = group.eligible_count(n.get());
       if (!force && n->eligible() && others < group.config().min_available)
         return min_available_refusal(group, *n, upstream::drain_refused{others});
+      if (!force)
+        if (auto refused = peers_budget(group, *n)) return refused;
       if (entry != s.nodes.end()) s.nodes.erase(entry);
       if (is_configured) s.removed.push_back(n->name());
       changes = true;

@@ -173,6 +173,9 @@ class control_plane {
   // What this replica tells the others with each heartbeat: applied versions, and per node its state,
   // health verdict and in-flight count.
   nlohmann::json heartbeat_body() const;
+  // Whether this replica serves with a known admin state: the shared one read from Redis at least once,
+  // or the state file's. False in cluster mode until then (/readyz answers 503 "loading").
+  bool state_known() const;
 
   // No new requests to the node; in-flight ones finish; workers close its idle connections. Refused
   // (409 min_available) when the node takes requests and draining it would leave fewer than
@@ -188,7 +191,9 @@ class control_plane {
   net_types::task<std::optional<refusal>> undrain(upstream::upstream_group& group, upstream::node& n);
   // At `deadline`, a node still draining has its WebSocket tunnels go away with a close frame (1001), so
   // that their clients reconnect through drawbridge to other nodes (upstream::drain_machine).
-  void close_tunnels_at(const upstream::node& n, std::chrono::steady_clock::time_point deadline);
+  // In a cluster the other replicas are told too (their tunnels to the node go at the same time).
+  void close_tunnels_at(const upstream::upstream_group& group, const upstream::node& n,
+                        std::chrono::steady_clock::time_point deadline);
   // A drain's deadline passed (the caller's wait ran out): the tunnels are asked to go now, if the tick has
   // not done it yet. The workers act within a tick and the tunnels end within upstream::tunnel_close_limit;
   // while any remain the tick asks again. Returns how many were open.
@@ -206,12 +211,24 @@ class control_plane {
   void make_cluster_link();
   // Start-up: waits (up to cluster_load_timeout) for the shared state, which then replaces the state file's.
   void load_shared_state(std::optional<upstream::saved_state> from_file);
-  void on_cluster_connected(const std::map<std::string, cluster::shared_upstream>& states);
-  void on_shared_change(const std::string& upstream, cluster::shared_upstream s);
-  // Makes the upstream's nodes what the shared state says (before start: as restore does).
-  void apply_shared(const std::string& upstream, cluster::shared_upstream s);
-  // Redis holds nothing for `upstream` yet: this replica's state goes there (unless another's got there first).
-  net_types::task<void> seed(std::string upstream);
+  // A shared state read from Redis: applied when newer (or of a new epoch); when Redis holds nothing, or
+  // an older version of the same epoch (it went back in time), this replica's state is recorded instead.
+  void consider_shared(const std::string& upstream, const cluster::shared_upstream& s);
+  // Makes the upstream's nodes what the shared state says (before start: as restore does). `again`: even
+  // if that version was applied already (this replica's nodes may not have it all).
+  void apply_shared(const std::string& upstream, const cluster::shared_upstream& s, bool again = false);
+  // Records this replica's state of `upstream` over version `expected` (0: Redis holds nothing), unless
+  // another replica's gets there first.
+  net_types::task<void> record_ours(std::string upstream, std::uint64_t expected);
+  void tunnel_deadline(const std::string& upstream, const std::string& node, std::chrono::system_clock::time_point at);
+  // The budget as the other replicas see the nodes (their heartbeats): a refusal when draining `n` would
+  // leave one of them with fewer than min_available nodes taking requests.
+  std::optional<refusal> peers_budget(const upstream::upstream_group& group, const upstream::node& n) const;
+  std::optional<std::size_t> index_of(const upstream::upstream_group& group) const;
+  // What this replica's state comes from, for a first record: "shared", "file" or "config".
+  std::string knowledge() const;
+  // A record `based_on` ("<epoch>:<version>") a version of the history `known` belongs to, older than it.
+  static bool knew_less(const std::string& based_on, const cluster::shared_upstream& known);
   // An operator's change in cluster mode: `edit` makes it on the shared state (refusing it, or saying it
   // changes nothing), the result is proposed on the version this replica applied, and once recorded it is
   // applied here. A conflict (another replica changed the upstream) applies theirs and decides again.
@@ -282,6 +299,9 @@ class control_plane {
   std::unique_ptr<cluster::cluster_link> link_;
   std::map<std::string, cluster::shared_upstream> shared_;
   std::set<std::string> seeding_;
+  std::set<std::string> incomplete_;  // upstreams whose shared state this replica could not apply whole
+  std::map<std::string, std::chrono::steady_clock::time_point> empty_since_;  // Redis seen holding nothing
+  bool restored_from_file_ = false;  // started with the state file's state (Redis unreachable)
   bool started_ = false;
   std::thread thread_;
 };

@@ -24,9 +24,16 @@ namespace {
 // trying in the background).
 constexpr auto cluster_load_timeout = std::chrono::seconds(3);
 // Conflicts in a row before an operator's change gives up (each is another replica's change landing first).
-constexpr int max_conflicts = 8;
+constexpr int max_conflicts = 5;
 
 bool wanted(admin_state a) { return a == admin_state::ready; }
+
+// `key` of a JSON object, or null (also when `j` is null or not an object).
+const json* member(const json* j, const std::string& key) {
+  if (!j || !j->is_object()) return nullptr;
+  const auto it = j->find(key);
+  return it == j->end() ? nullptr : &*it;
+}
 
 }  // namespace
 
@@ -35,10 +42,12 @@ void control_plane::make_cluster_link() {
   for (const auto& g : runtime_->upstreams) names.push_back(g->name());
   cluster::cluster_link::hooks hooks;
   hooks.connected = [this](const std::map<std::string, cluster::shared_upstream>& states) {
-    on_cluster_connected(states);
+    for (const auto& [name, s] : states) consider_shared(name, s);
   };
-  hooks.disconnected = [](const std::string&) {};
-  hooks.changed = [this](const std::string& u, cluster::shared_upstream s) { on_shared_change(u, std::move(s)); };
+  hooks.changed = [this](const std::string& u, const cluster::shared_upstream& s) { consider_shared(u, s); };
+  hooks.tunnel_deadline = [this](const std::string& u, const std::string& n, std::chrono::system_clock::time_point at) {
+    tunnel_deadline(u, n, at);
+  };
   hooks.heartbeat = [this] { return heartbeat_body(); };
   link_ = std::make_unique<cluster::cluster_link>(io_.get_executor(), runtime_->config.cluster, std::move(names),
                                                   std::move(hooks));
@@ -54,60 +63,84 @@ void control_plane::load_shared_state(std::optional<upstream::saved_state> from_
     io_.run_one_for(deadline - now);
   }
   if (io_.stopped()) io_.restart();
-  // Upstreams Redis holds nothing for (or all of them, Redis being unreachable): the state file's.
+  // Upstreams Redis holds nothing for (or all of them, Redis being unreachable): the state file's. They
+  // are recorded in Redis once the control thread runs (consider_shared at the first periodic read).
   for (const auto& saved : from_file ? from_file->upstreams : std::vector<saved_upstream>{})
-    if (!shared_.count(saved.name) || shared_[saved.name].version == 0) restore_upstream(saved, "state file");
-  if (!link_->loaded())
-    spdlog::warn(
-        "cluster: Redis at {} did not answer within {} s ({}); serving with the state file's admin state "
-        "until it does",
-        conf::to_string(link_->config().redis), cluster_load_timeout.count(), link_->last_error());
-}
-
-void control_plane::on_cluster_connected(const std::map<std::string, cluster::shared_upstream>& states) {
-  for (const auto& [name, s] : states) {
-    if (s.version < shared_version(name)) {
-      spdlog::warn(
-          "cluster: Redis holds version {} of upstream {}, older than the {} applied here (was its data "
-          "lost?); {}",
-          s.version, name, shared_version(name),
-          s.version == 0 ? "this replica's state is recorded again" : "its state is applied");
-      shared_.erase(name);
-    }
-    if (s.version == 0) {
-      if (started_) net_types::spawn_logged(io_.get_executor(), seed(name), "cluster: seeding " + name);
-      continue;
-    }
-    apply_shared(name, s);
+    if (shared_version(saved.name) == 0) restore_upstream(saved, "state file");
+  if (!link_->loaded()) {
+    restored_from_file_ = from_file.has_value();
+    spdlog::warn("cluster: Redis at {} did not answer within {} s ({}); serving with {} until it does{}",
+                 conf::to_string(link_->config().redis), cluster_load_timeout.count(), link_->last_error(),
+                 from_file ? "the state file's admin state" : "the config's nodes, all in rotation",
+                 from_file ? "" : " (and /readyz answers 503 until then)");
   }
-  // Before start-up the state file still has its say for the upstreams left; load_shared_state seeds them
-  // once applied, at the first periodic read.
 }
 
-void control_plane::on_shared_change(const std::string& upstream, cluster::shared_upstream s) {
+void control_plane::consider_shared(const std::string& upstream, const cluster::shared_upstream& s) {
+  const auto it = shared_.find(upstream);
   if (s.version == 0) {
-    if (started_ && !seeding_.count(upstream))
-      net_types::spawn_logged(io_.get_executor(), seed(upstream), "cluster: seeding " + upstream);
+    // Nothing in Redis (a first start, or Redis lost its data): this replica's state goes there. One that
+    // knows nothing but its config (it started while Redis was down, without a state file) lets those that
+    // know more go first: it waits until they have all had their chance to reconnect (the longest backoff
+    // and its jitter, and two heartbeats), and takes theirs if it comes.
+    if (!started_ || seeding_.count(upstream)) return;
+    const bool knows = (it != shared_.end() && it->second.version > 0) || restored_from_file_;
+    const auto now = std::chrono::steady_clock::now();
+    const auto first = empty_since_.try_emplace(upstream, now).first->second;
+    if (!knows && now - first < cluster::max_reconnect_backoff * 5 / 4 + 2 * runtime_->config.cluster.heartbeat) return;
+    empty_since_.erase(upstream);
+    if (it != shared_.end() && it->second.version > 0)
+      spdlog::warn(
+          "cluster: Redis holds no state for upstream {} any more (was its data lost?); recording this "
+          "replica's",
+          upstream);
+    net_types::spawn_logged(io_.get_executor(), record_ours(upstream, 0), "cluster: recording " + upstream);
     return;
   }
-  apply_shared(upstream, std::move(s));
+  if (it != shared_.end() && it->second.version > 0 && s.epoch != it->second.epoch && s.version == 1 &&
+      (s.origin == "config" || knew_less(s.based_on, it->second))) {
+    // A new history (Redis had lost its data) begun by a replica that knew only its config, or less of the
+    // old history than this one, with no change made since: what this replica knows is better.
+    if (!started_ || seeding_.count(upstream)) return;
+    spdlog::warn(
+        "cluster: upstream {} was recorded again by a replica that knew only its config; recording this "
+        "replica's state over it",
+        upstream);
+    net_types::spawn_logged(io_.get_executor(), record_ours(upstream, s.version), "cluster: recording " + upstream);
+    return;
+  }
+  if (it != shared_.end() && s.epoch == it->second.epoch && s.version < it->second.version) {
+    // The same history, further back than this replica has been (Redis restored an old snapshot, or
+    // failed over to a replica that lagged): what this replica has is newer, and goes there.
+    if (!started_ || seeding_.count(upstream)) return;
+    spdlog::warn(
+        "cluster: Redis holds version {} of upstream {}, older than the {} applied here; recording this "
+        "replica's state over it",
+        s.version, upstream, it->second.version);
+    net_types::spawn_logged(io_.get_executor(), record_ours(upstream, s.version), "cluster: recording " + upstream);
+    return;
+  }
+  apply_shared(upstream, s, incomplete_.count(upstream) > 0);
 }
 
-void control_plane::apply_shared(const std::string& upstream, cluster::shared_upstream s) {
+void control_plane::apply_shared(const std::string& upstream, const cluster::shared_upstream& s, bool again) {
   auto& known = shared_[upstream];
-  if (!s.state || s.version <= known.version) return;  // applied already (or nothing to apply)
+  if (!s.state) return;
+  const bool newer = s.epoch != known.epoch || s.version > known.version;
+  if (!newer && !again) return;  // applied already
   const auto group = find_upstream(upstream);
   if (!group) return;
   const std::string by = s.changed_by == link_->replica() ? "this replica" : "replica " + s.changed_by;
   known = s;
+  incomplete_.erase(upstream);
   const auto& state = *s.state;
   if (!started_) {
     restore_upstream(state, "Redis");
     return;
   }
-  std::size_t index = 0;
-  while (runtime_->upstreams[index] != group) ++index;
-  const auto& configured = runtime_->config.upstreams[index].nodes;
+  const auto index = index_of(*group);
+  if (!index) return;
+  const auto& configured = runtime_->config.upstreams[*index].nodes;
   const auto now = std::chrono::steady_clock::now();
   bool changed_here = false;
 
@@ -120,13 +153,16 @@ void control_plane::apply_shared(const std::string& upstream, cluster::shared_up
       if (nodes.size() >= conf::max_nodes_per_upstream) {
         spdlog::error("cluster: node {} of upstream {} (added by {}) is left out: an upstream holds at most {} nodes",
                       sn.name, upstream, by, conf::max_nodes_per_upstream);
+        incomplete_.insert(upstream);
         continue;
       }
       std::string error;
       auto endpoints = upstream::resolve_node(sn.address, error);  // blocking for a name, as add_node
       if (endpoints.empty()) {
-        spdlog::error("cluster: node {} of upstream {} (added by {}) is left out here: {}", sn.name, upstream, by,
-                      error);
+        // Tried again with every read of the shared state (each heartbeat) until it resolves.
+        spdlog::error("cluster: node {} of upstream {} (added by {}) is left out here for now: {}", sn.name, upstream,
+                      by, error);
+        incomplete_.insert(upstream);
         continue;
       }
       auto created = std::make_shared<node>(sn.name, sn.address, sn.weight, std::move(endpoints));
@@ -173,30 +209,100 @@ void control_plane::apply_shared(const std::string& upstream, cluster::shared_up
   }
 }
 
-net_types::task<void> control_plane::seed(std::string upstream) {
+net_types::task<void> control_plane::record_ours(std::string upstream, std::uint64_t expected) {
+  if (!seeding_.insert(upstream).second) co_return;
   const auto group = find_upstream(upstream);
-  if (!group || !seeding_.insert(upstream).second) co_return;
-  std::size_t index = 0;
-  while (runtime_->upstreams[index] != group) ++index;
-  auto mine = snapshot_upstream(index);
-  const auto result = co_await link_->propose(upstream, 0, mine);
+  const auto index = group ? index_of(*group) : std::nullopt;
+  if (!index) {
+    seeding_.erase(upstream);
+    co_return;
+  }
+  auto mine = snapshot_upstream(*index);
+  const auto& known = shared_[upstream];
+  const auto based_on = known.version > 0 ? known.epoch + ":" + std::to_string(known.version) : std::string();
+  const auto result = co_await link_->propose(upstream, expected, mine, knowledge(), based_on);
   seeding_.erase(upstream);
-  if (result.result == cluster::proposal_result::outcome::committed) {
-    spdlog::info("cluster: Redis held no state for upstream {}; this replica's is recorded (version {})", upstream,
-                 result.version);
-    shared_[upstream] = cluster::shared_upstream{result.version, std::move(mine), link_->replica()};
-  } else if (result.result == cluster::proposal_result::outcome::conflict) {
+  using outcome = cluster::proposal_result::outcome;
+  if (result.result == outcome::committed) {
+    spdlog::info("cluster: this replica's state of upstream {} is recorded (version {})", upstream, result.version);
+    cluster::shared_upstream recorded;
+    recorded.version = result.version;
+    recorded.epoch = result.epoch;
+    recorded.origin = expected == 0 ? knowledge() : shared_[upstream].origin;
+    recorded.state = std::move(mine);
+    recorded.changed_by = link_->replica();
+    shared_[upstream] = std::move(recorded);
+  } else if (result.result == outcome::conflict && result.current.version > expected) {
     apply_shared(upstream, result.current);  // another replica's came first
   }
 }
 
+void control_plane::tunnel_deadline(const std::string& upstream, const std::string& node_name,
+                                    std::chrono::system_clock::time_point at) {
+  const auto group = find_upstream(upstream);
+  const auto n = group ? group->find(node_name) : nullptr;
+  if (!n) return;
+  // Clocks of two hosts: what counts is how far away `at` is by this one's.
+  drains_.close_tunnels_at(*n, std::chrono::steady_clock::now() + (at - std::chrono::system_clock::now()));
+}
+
+bool control_plane::knew_less(const std::string& based_on, const cluster::shared_upstream& known) {
+  const auto colon = based_on.rfind(':');
+  if (colon == std::string::npos || based_on.substr(0, colon) != known.epoch) return false;
+  try {
+    return std::stoull(based_on.substr(colon + 1)) < known.version;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool control_plane::state_known() const {
+  if (!link_ || restored_from_file_) return true;
+  if (!link_->loaded()) return false;
+  // Read, and recorded: an empty Redis gives nothing to know until a replica has recorded its state.
+  return std::all_of(runtime_->upstreams.begin(), runtime_->upstreams.end(),
+                     [this](const auto& g) { return shared_version(g->name()) > 0; });
+}
+
+std::string control_plane::knowledge() const {
+  if (std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) { return kv.second.version > 0; }))
+    return "shared";
+  return restored_from_file_ ? "file" : "config";
+}
+
+std::optional<std::size_t> control_plane::index_of(const upstream_group& group) const {
+  for (std::size_t i = 0; i < runtime_->upstreams.size(); ++i)
+    if (runtime_->upstreams[i].get() == &group) return i;
+  return std::nullopt;
+}
+
+std::optional<refusal> control_plane::peers_budget(const upstream_group& group, const node& n) const {
+  auto takes_requests = [](const json* view) {
+    const auto* eligible = member(view, "eligible");
+    return eligible && eligible->is_boolean() && eligible->get<bool>();
+  };
+  for (const auto& peer : link_->peers()) {
+    const auto* u = member(member(&peer.heartbeat, "upstreams"), group.name());
+    if (!u || !takes_requests(member(u, n.name()))) continue;  // the node takes nothing there anyway
+    std::size_t others = 0;
+    for (const auto& [name, view] : u->items())
+      if (name != n.name() && takes_requests(&view)) ++others;
+    if (others < group.config().min_available)
+      return refusal{409, "min_available",
+                     "draining " + n.name() + " would leave " + std::to_string(others) +
+                         " node(s) taking requests through replica " + peer.replica + " in upstream " + group.name() +
+                         ", below min_available (" + std::to_string(group.config().min_available) +
+                         "); add force=true to drain anyway"};
+  }
+  return std::nullopt;
+}
+
 net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_group& group, shared_edit edit) {
   const std::string name = group.name();
-  std::size_t index = 0;
-  while (index < runtime_->upstreams.size() && runtime_->upstreams[index].get() != &group) ++index;
-  if (index == runtime_->upstreams.size())
-    co_return refusal{409, "reloaded", "upstream " + name + " changed with a config reload; try again"};
   for (int conflicts = 0;; ++conflicts) {
+    // Again at each turn: a config reload may have replaced the upstream meanwhile.
+    const auto index = index_of(group);
+    if (!index) co_return refusal{409, "reloaded", "upstream " + name + " changed with a config reload; try again"};
     if (!link_->connected())
       co_return refusal{503, "cluster_unavailable",
                         "the cluster's Redis (" + conf::to_string(link_->config().redis) + ") is unreachable (" +
@@ -204,24 +310,47 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                             "): changes are refused until it is back, so that no replica diverges from the others"};
     const auto& known = shared_[name];
     const auto expected = known.version;
-    saved_upstream next = expected > 0 && known.state ? *known.state : snapshot_upstream(index);
+    saved_upstream next = expected > 0 && known.state ? *known.state : snapshot_upstream(*index);
     bool changes = false;
     if (auto refused = edit(next, changes)) co_return refused;
-    if (!changes) co_return std::nullopt;
-    const auto result = co_await link_->propose(name, expected, next);
-    using outcome = cluster::proposal_result::outcome;
-    if (result.result == outcome::committed) {
-      apply_shared(name, cluster::shared_upstream{result.version, std::move(next), link_->replica()});
+    if (!changes) {
+      // Nothing to record; but this replica's nodes must say what the shared state says.
+      if (expected > 0) apply_shared(name, known, /*again=*/true);
       co_return std::nullopt;
     }
-    if (result.result == outcome::unavailable)
+    const auto result = co_await link_->propose(name, expected, next, knowledge());
+    using outcome = cluster::proposal_result::outcome;
+    if (result.result == outcome::committed) {
+      cluster::shared_upstream recorded;
+      recorded.version = result.version;
+      recorded.epoch = result.epoch;
+      recorded.origin = expected == 0 ? knowledge() : shared_[name].origin;
+      recorded.state = std::move(next);
+      recorded.changed_by = link_->replica();
+      apply_shared(name, recorded);
+      co_return std::nullopt;
+    }
+    if (result.result == outcome::unavailable) {
+      if (!result.sent)
+        co_return refusal{503, "cluster_unavailable",
+                          "the change could not be recorded in Redis (" + result.error + "); nothing changed"};
       co_return refusal{503, "cluster_unavailable",
-                        "the change could not be recorded in Redis (" + result.error + "); nothing changed"};
+                        "Redis did not confirm the change (" + result.error +
+                            "): it may have been recorded, in which case every replica applies it once Redis answers "
+                            "again; look at GET /v1/upstreams/" +
+                            name + " before trying again"};
+    }
     if (conflicts >= max_conflicts)
       co_return refusal{503, "cluster_busy",
                         "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
-    if (result.current.version < expected) shared_.erase(name);  // Redis lost its data: decide on ours again
-    apply_shared(name, result.current);
+    auto& k = shared_[name];
+    if (result.current.version == 0) {
+      shared_.erase(name);  // Redis lost it: this replica's state, with the change, is recorded first
+    } else if (result.current.epoch == k.epoch && result.current.version < k.version) {
+      k.version = result.current.version;  // Redis went back in time: ours, with the change, goes over it
+    } else {
+      apply_shared(name, result.current);
+    }
   }
 }
 
@@ -235,19 +364,20 @@ bool control_plane::peers_settled(const std::string& upstream, const std::string
   if (!link_) return true;
   if (!link_->connected() || link_->peers_read_at() < since) return false;
   for (const auto& peer : link_->peers()) {
-    const auto& hb = peer.heartbeat;
-    const auto applied = hb.find("applied");
-    if (applied == hb.end() || !applied->is_object() || applied->value(upstream, std::uint64_t{0}) < version)
-      return false;
-    const auto ups = hb.find("upstreams");
-    if (ups == hb.end() || !ups->is_object()) return false;
-    const auto u = ups->find(upstream);
-    if (u == ups->end() || !u->is_object()) continue;  // not an upstream of that replica's config
-    const auto n = u->find(node_name);
-    if (n == u->end() || !n->is_object()) continue;  // that replica does not have the node
+    // A heartbeat is another process's text: every field is checked for its type before it is used.
+    const auto* u = member(member(&peer.heartbeat, "upstreams"), upstream);
+    if (!u || !u->is_object()) continue;  // not an upstream of that replica's config
+    const auto* applied = member(member(&peer.heartbeat, "applied"), upstream);
+    if (!applied || !applied->is_number_unsigned() || applied->get<std::uint64_t>() < version) return false;
+    const auto* n = member(u, node_name);
+    if (!n || !n->is_object()) continue;  // that replica does not have the node
+    const auto* eligible = member(n, "eligible");
+    const auto* admin = member(n, "admin");
+    const auto* in_flight = member(n, "in_flight");
     if (active) {
-      if (!n->value("eligible", false)) return false;
-    } else if (n->value("admin", std::string("ready")) == "ready" || n->value("in_flight", std::int64_t{1}) != 0) {
+      if (!eligible || !eligible->is_boolean() || !eligible->get<bool>()) return false;
+    } else if (!admin || !admin->is_string() || admin->get<std::string>() == "ready" || !in_flight ||
+               !in_flight->is_number_integer() || in_flight->get<std::int64_t>() != 0) {
       return false;
     }
   }

@@ -123,6 +123,13 @@ void control_plane::commit(std::shared_ptr<const proxy::runtime> next) {
 
   checker_.adopt(now.upstreams);
   drains_.adopt(now.upstreams);
+  if (link_) {
+    // Upstreams the reload added are read, watched and recorded from now on (consider_shared seeds them).
+    std::vector<std::string> names;
+    names.reserve(now.upstreams.size());
+    for (const auto& g : now.upstreams) names.push_back(g->name());
+    link_->set_upstreams(std::move(names));
+  }
   // Nodes the new config left out (or moved to another address) drain in the upstream object they were in,
   // where requests that started on the previous runtime may still use them, and leave it once drained.
   const auto steady_now = std::chrono::steady_clock::now();

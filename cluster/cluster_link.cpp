@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -18,32 +20,39 @@ using net_types::task;
 using net_types::use_tuple;
 using json = nlohmann::json;
 using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 namespace {
 
-// How often the link looks at its connections (replies overdue, heartbeat due, peers wanted).
-constexpr auto tick_interval = std::chrono::milliseconds(50);
+// How often the link looks at its connections and whether peers are wanted.
+constexpr auto tick_interval = milliseconds(50);
 // A cluster-wide wait reads the other replicas' heartbeats this often.
-constexpr auto fresh_peers_interval = std::chrono::milliseconds(100);
+constexpr auto fresh_peers_interval = milliseconds(100);
 // Reconnection backoff: doubled after each failure up to the maximum, with up to a quarter of jitter so
-// that replicas that lost Redis together do not come back in step.
-constexpr auto first_backoff = std::chrono::milliseconds(100);
-constexpr auto max_backoff = std::chrono::seconds(5);
+// that replicas that lost Redis together do not come back in step. A session must have lasted three
+// heartbeats for the backoff to start again from the first: a Redis that accepts and then fails every
+// command is not hammered.
+constexpr auto first_backoff = milliseconds(100);
+constexpr auto max_backoff = max_reconnect_backoff;
 
 // Compare the version, write, announce: one step, so that two replicas deciding on the same version
-// cannot both record their change. Returns {1, new version} or {0, version, state, changed_by}.
+// cannot both record their change. A first state (version 0) gets a new epoch. Returns {1, version,
+// epoch} or {0, version, epoch, state, changed_by}.
 constexpr const char* propose_script = R"lua(
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if v ~= tonumber(ARGV[1]) then
-  return {0, v, redis.call('HGET', KEYS[1], 'state') or '', redis.call('HGET', KEYS[1], 'changed_by') or ''}
+  return {0, v, redis.call('HGET', KEYS[1], 'epoch') or '', redis.call('HGET', KEYS[1], 'state') or '',
+          redis.call('HGET', KEYS[1], 'changed_by') or ''}
 end
+if v == 0 then redis.call('HSET', KEYS[1], 'epoch', ARGV[6], 'origin', ARGV[7]) end
 v = v + 1
 redis.call('HSET', KEYS[1], 'version', v, 'state', ARGV[2], 'changed_by', ARGV[3], 'changed_at', ARGV[4])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'based_on', ARGV[8]) end
 redis.call('PUBLISH', KEYS[2], ARGV[5])
-return {1, v}
+return {1, v, redis.call('HGET', KEYS[1], 'epoch') or ''}
 )lua";
 
-// Deletes a replica's heartbeat if it is this process's (its text holds "pid":N,).
+// Deletes a replica process's heartbeat if it is this one's (its text holds "pid":N,).
 constexpr const char* farewell_script = R"lua(
 local v = redis.call('GET', KEYS[1])
 if v and string.find(v, ARGV[1], 1, true) then
@@ -61,8 +70,7 @@ std::string default_replica_name() {
 }
 
 std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::optional<std::uint64_t> to_version(const std::string& text) {
@@ -75,6 +83,14 @@ std::optional<std::uint64_t> to_version(const std::string& text) {
   return std::nullopt;
 }
 
+std::string new_epoch() {
+  std::random_device entropy;
+  std::mt19937_64 generator((static_cast<std::uint64_t>(entropy()) << 32) ^ entropy() ^ unix_ms());
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(generator()));
+  return text;
+}
+
 }  // namespace
 
 cluster_link::cluster_link(const net_types::executor& ex, conf::cluster_config config,
@@ -84,19 +100,24 @@ cluster_link::cluster_link(const net_types::executor& ex, conf::cluster_config c
       upstreams_(std::move(upstreams)),
       hooks_(std::move(h)),
       replica_(config_.replica.empty() ? default_replica_name() : config_.replica),
+      instance_(replica_ + "/" + std::to_string(::getpid())),
       prefix_("drawbridge:" + config_.name + ":"),
-      wake_(ex) {
+      wake_(ex),
+      beat_wake_(ex) {
   options_.url = config_.redis;
   options_.tls_server_name = config_.tls.sni;
-  // A Redis that answers slower than this is as good as down for an admin call; at most 2 s, and never
-  // longer than a heartbeat's lifetime.
-  options_.timeout = std::min<std::chrono::milliseconds>(
-      std::chrono::milliseconds(2000),
-      std::max<std::chrono::milliseconds>(std::chrono::milliseconds(200),
-                                          std::chrono::duration_cast<std::chrono::milliseconds>(config_.heartbeat)));
+  // A Redis that answers slower than this is as good as down for an admin call: at most 2 s, and at
+  // most a heartbeat.
+  options_.timeout = std::min<milliseconds>(
+      milliseconds(2000),
+      std::max<milliseconds>(milliseconds(200), std::chrono::duration_cast<milliseconds>(config_.heartbeat)));
 }
 
 cluster_link::~cluster_link() = default;
+
+std::chrono::milliseconds cluster_link::heartbeat_ttl() const {
+  return 3 * std::chrono::duration_cast<milliseconds>(config_.heartbeat) + options_.timeout;
+}
 
 std::vector<std::string> cluster_link::prepare() {
   std::vector<std::string> errors;
@@ -129,22 +150,26 @@ void cluster_link::start() {
 void cluster_link::stop() {
   if (stopping_) return;
   stopping_ = true;
+  connected_ = false;
   wake_.cancel();
+  beat_wake_.cancel();
   if (subscription_) subscription_->close("stopping");
-  if (commands_ && commands_->is_open()) net_types::spawn_logged(ex_, farewell(commands_), "cluster: farewell");
+  if (commands_ && commands_->is_open())
+    net_types::spawn_logged(ex_, farewell(commands_), "cluster: farewell");
+  else if (commands_)
+    commands_->close("stopping");  // one being opened
 }
 
-// Leaving: the other replicas stop counting this one at once rather than when its heartbeat expires.
+// Leaving: the other replicas stop counting this process at once rather than when its heartbeat expires.
+// Only its own heartbeat: a binary upgrade's successor has its own key.
 task<void> cluster_link::farewell(std::shared_ptr<redis_connection> c) {
   net_types::timer limit(ex_);
-  limit.expires_after(std::chrono::milliseconds(500));
+  limit.expires_after(milliseconds(500));
   limit.async_wait([c](boost::system::error_code ec) {
     if (!ec) c->close("stopping");
   });
-  // Only this process's heartbeat: after a binary upgrade the successor, under the same replica name, may
-  // have written its own already.
-  co_await c->call(command("EVAL", farewell_script, "2", key("replica:" + replica_), key("replicas"),
-                           "\"pid\":" + std::to_string(::getpid()) + ",", replica_));
+  co_await c->call(command("EVAL", farewell_script, "2", key("replica:" + instance_), key("replicas"),
+                           "\"pid\":" + std::to_string(::getpid()) + ",", instance_));
   limit.cancel();
   c->close("stopping");
 }
@@ -153,16 +178,22 @@ void cluster_link::want_fresh_peers(clock::time_point until) {
   fresh_peers_until_ = std::max(fresh_peers_until_, until);
 }
 
+void cluster_link::beat_soon() {
+  beat_requested_ = true;
+  beat_wake_.cancel();
+}
+
 task<void> cluster_link::run() {
   auto backoff = first_backoff;
   std::minstd_rand jitter(static_cast<unsigned>(::getpid()));
   while (!stopping_) {
-    if (co_await session()) backoff = first_backoff;
+    const auto lasted = co_await session();
     if (stopping_) break;
-    const auto extra = backoff.count() > 4 ? std::chrono::milliseconds(jitter() % (backoff.count() / 4)) : backoff * 0;
+    if (lasted > 3 * config_.heartbeat) backoff = first_backoff;
+    const auto extra = backoff.count() >= 4 ? milliseconds(jitter() % (backoff.count() / 4)) : milliseconds(0);
     wake_.expires_after(backoff + extra);
     co_await wake_.async_wait(use_tuple);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, max_backoff);
+    backoff = std::min<milliseconds>(backoff * 2, max_backoff);
   }
 }
 
@@ -172,41 +203,45 @@ void cluster_link::lost(const std::string& why) {
   if (commands_) commands_->close(why);
   if (subscription_) subscription_->close(why);
   if (stopping_) return;
-  // Said once per outage, not at every attempt.
-  if (was || why != last_error_) {
+  // Said once per outage, and again only when the reason changes.
+  if (was || why != last_error_)
     spdlog::error(
         "cluster: Redis at {} is unreachable ({}); serving on with the last shared state, admin changes "
         "refused until it is back",
         conf::to_string(config_.redis), why);
-    hooks_.disconnected(why);
-  }
   last_error_ = why;
 }
 
-task<bool> cluster_link::session() {
-  auto error = std::make_shared<std::string>();
-  commands_ = co_await redis_connection::open(ex_, options_, error);
-  if (commands_) subscription_ = co_await redis_connection::open(ex_, options_, error);
-  if (!commands_ || !subscription_) {
-    lost(*error);
-    co_return false;
+task<clock::duration> cluster_link::session() {
+  auto commands = redis_connection::create(ex_, options_);
+  commands_ = commands;  // before it opens: stop() closes it
+  auto error = co_await commands->open();
+  if (stopping_) co_return clock::duration::zero();
+  if (!error.empty()) {
+    lost(error);
+    co_return clock::duration::zero();
+  }
+  auto sub = redis_connection::create(ex_, options_);
+  subscription_ = sub;
+  error = co_await sub->open();
+  if (stopping_) co_return clock::duration::zero();
+  if (!error.empty()) {
+    lost(error);
+    co_return clock::duration::zero();
   }
   // Subscribed before the state is read: a change recorded in between is announced, not missed.
-  auto subscribed = co_await subscription_->subscribe(key("changes"));
+  const auto subscribed = co_await sub->subscribe(key("changes"));
+  if (stopping_) co_return clock::duration::zero();
   if (!subscribed.value || subscribed.value->is_error()) {
     lost("SUBSCRIBE: " + (subscribed.value ? subscribed.value->text : subscribed.error));
-    co_return false;
+    co_return clock::duration::zero();
   }
-  std::map<std::string, shared_upstream> states;
-  for (const auto& u : upstreams_) {
-    auto s = co_await read_upstream(u);
-    if (!s) {
-      lost("reading the shared state: " + std::string(commands_->is_open() ? "bad reply" : "connection lost"));
-      co_return false;
-    }
-    states.emplace(u, std::move(*s));
+  auto states = co_await read_upstreams(upstreams_);
+  if (stopping_) co_return clock::duration::zero();
+  if (!states) {
+    lost("reading the shared state: " + commands->error());
+    co_return clock::duration::zero();
   }
-  if (stopping_) co_return true;
   if (!last_error_.empty())
     spdlog::info("cluster: Redis at {} is reachable again", conf::to_string(config_.redis));
   else
@@ -214,126 +249,210 @@ task<bool> cluster_link::session() {
   last_error_.clear();
   connected_ = true;
   loaded_ = true;
-  hooks_.connected(states);
-  net_types::spawn_logged(ex_, listen(subscription_), "cluster: subscription");
+  hooks_.connected(*states);
+  net_types::spawn_logged(ex_, listen(sub), "cluster: subscription");
+  net_types::spawn_logged(ex_, heartbeats(commands), "cluster: heartbeats");
 
-  auto next_beat = clock::now();
-  auto next_peers = clock::now();
-  while (!stopping_ && commands_->is_open() && subscription_->is_open()) {
+  const auto since = clock::now();
+  auto next_check = since + config_.heartbeat;
+  auto next_peers = since;
+  while (!stopping_ && commands->is_open() && sub->is_open()) {
     const auto now = clock::now();
-    commands_->expire(now);
-    subscription_->expire(now);
-    if (now >= next_beat || beat_soon_) {
-      beat_soon_ = false;
-      next_beat = now + std::chrono::duration_cast<std::chrono::milliseconds>(config_.heartbeat);
-      if (!co_await write_heartbeat()) break;
-      subscription_->ping_subscriber();
+    if (now >= next_check) {
       // A missed announcement (none is lost on a live connection, but a script may have failed midway)
       // is caught here within one heartbeat.
-      for (const auto& u : upstreams_) {
-        auto s = co_await read_upstream(u);
-        if (!s) break;
-        hooks_.changed(u, std::move(*s));
-      }
-      if (!commands_->is_open()) break;
+      next_check = now + config_.heartbeat;
+      auto read = co_await read_upstreams(upstreams_);
+      if (!read) break;
+      for (auto& [name, s] : *read) hooks_.changed(name, std::move(s));
     }
     if (now >= next_peers || (now < fresh_peers_until_ && now - peers_read_at_ >= fresh_peers_interval)) {
-      next_peers = now + std::chrono::duration_cast<std::chrono::milliseconds>(config_.heartbeat);
+      next_peers = now + config_.heartbeat;
       if (!co_await refresh_peers()) break;
     }
     wake_.expires_after(tick_interval);
     co_await wake_.async_wait(use_tuple);
   }
   if (!stopping_) {
-    std::string why = "connection lost";
-    if (!commands_->is_open()) why = "commands: connection closed";
-    if (!subscription_->is_open()) why = "subscription: connection closed";
-    lost(why);
+    const auto& why = !commands->error().empty() ? commands->error() : sub->error();
+    lost(why.empty() ? std::string("connection lost") : why);
   }
-  co_return true;
+  co_return clock::now() - since;
+}
+
+task<void> cluster_link::heartbeats(std::shared_ptr<redis_connection> c) {
+  bool written = true;
+  while (written && !stopping_ && c->is_open()) {
+    beat_requested_ = false;
+    written = co_await write_heartbeat(c);  // when false, the session notices the closed connection
+    // At most one heartbeat per tick however often beat_soon() asks.
+    beat_wake_.expires_after(tick_interval);
+    co_await beat_wake_.async_wait(use_tuple);
+    if (!beat_requested_ && !stopping_) {
+      beat_wake_.expires_after(config_.heartbeat - tick_interval);
+      co_await beat_wake_.async_wait(use_tuple);  // cut short by beat_soon()
+    }
+  }
 }
 
 task<void> cluster_link::listen(std::shared_ptr<redis_connection> sub) {
-  for (;;) {
-    auto pushed = co_await sub->next_push();
-    if (!pushed.value || stopping_) co_return;
-    const auto& r = *pushed.value;
-    // ["message", channel, upstream]; PING's answer is ["pong", ""].
-    if (r.kind != reply::type::array || r.elements.size() != 3 || r.elements[0].text != "message") continue;
-    const auto upstream = r.elements[2].text;
-    if (std::find(upstreams_.begin(), upstreams_.end(), upstream) == upstreams_.end()) continue;
-    auto s = co_await read_upstream(upstream);
-    if (s && !stopping_) hooks_.changed(upstream, std::move(*s));
+  while (!stopping_) {
+    // Announcements that came together are read together: one round trip for all their upstreams.
+    std::set<std::string> changed;
+    bool more = true;
+    while (more) {
+      auto pushed = co_await sub->next_push();
+      if (!pushed.value || stopping_) co_return;
+      take_announcement(*pushed.value, changed);
+      more = sub->queued() > 0;
+    }
+    if (!changed.empty()) {
+      auto read = co_await read_upstreams(std::vector<std::string>(changed.begin(), changed.end()));
+      if (!read || stopping_) co_return;
+      for (auto& [name, s] : *read) hooks_.changed(name, std::move(s));
+    }
   }
 }
 
-task<std::optional<shared_upstream>> cluster_link::read_upstream(std::string upstream) {
+void cluster_link::take_announcement(const reply& r, std::set<std::string>& changed) {
+  // ["message", channel, payload]; PING's answer is ["pong", ""].
+  if (r.kind != reply::type::array || r.elements.size() != 3 || r.elements[0].text != "message") return;
+  const auto& payload = r.elements[2].text;
+  if (!payload.empty() && payload.front() == '{') {
+    const auto j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    const auto t = j.is_object() ? j.find("close_tunnels") : j.end();
+    if (t == j.end() || !t->is_object()) return;
+    const auto u = t->find("upstream");
+    const auto n = t->find("node");
+    const auto at = t->find("at_ms");
+    if (u != t->end() && u->is_string() && n != t->end() && n->is_string() && at != t->end() && at->is_number_integer())
+      hooks_.tunnel_deadline(u->get<std::string>(), n->get<std::string>(),
+                             std::chrono::system_clock::time_point(milliseconds(at->get<std::int64_t>())));
+    return;
+  }
+  if (std::find(upstreams_.begin(), upstreams_.end(), payload) != upstreams_.end()) changed.insert(payload);
+}
+
+task<std::optional<std::map<std::string, shared_upstream>>> cluster_link::read_upstreams(
+    std::vector<std::string> names) {
   auto c = commands_;
-  const auto r = co_await c->call(command("HMGET", key("upstream:" + upstream), "version", "state", "changed_by"));
-  if (!r.value || r.value->kind != reply::type::array || r.value->elements.size() != 3) co_return std::nullopt;
-  const auto& e = r.value->elements;
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(names.size());
+  for (const auto& u : names)
+    commands.push_back(
+        command("HMGET", key("upstream:" + u), "version", "epoch", "state", "changed_by", "origin", "based_on"));
+  const auto replies = co_await c->call_all(std::move(commands));
+  std::map<std::string, shared_upstream> out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& r = replies[i];
+    if (!r.value || r.value->kind != reply::type::array || r.value->elements.size() != 6) {
+      if (r.value && c->is_open()) c->close("unexpected reply to HMGET: " + r.value->text);
+      co_return std::nullopt;
+    }
+    out.emplace(names[i], parse_upstream(names[i], *r.value));
+  }
+  co_return out;
+}
+
+shared_upstream cluster_link::parse_upstream(const std::string& name, const reply& r) {
+  const auto& e = r.elements;
   shared_upstream s;
-  if (e[0].is_nil()) co_return s;  // nothing recorded yet
+  if (e[0].is_nil()) return s;  // nothing recorded yet
   const auto version = to_version(e[0].text);
   std::string error;
-  auto state = upstream::upstream_from_json(e[1].text, error);
-  if (!version || !state || state->name != upstream) {
-    // Not what any replica writes: left alone (an operator's mistake, or another program's key).
-    spdlog::error("cluster: {} in Redis is not a drawbridge upstream state ({}); ignored", key("upstream:" + upstream),
-                  !version ? "bad version"
-                  : !state ? error
-                           : "another upstream's name");
-    co_return s;
+  auto state = upstream::upstream_from_json(e[2].text, error);
+  if (!version || !state || state->name != name) {
+    // Not what any replica writes: left alone (an operator's mistake, or another program's key). Logged
+    // once per content, not at every read.
+    if (bad_states_[name] != e[0].text + e[2].text) {
+      bad_states_[name] = e[0].text + e[2].text;
+      spdlog::error("cluster: {} in Redis is not a drawbridge upstream state ({}); ignored", key("upstream:" + name),
+                    !version ? "bad version"
+                    : !state ? error
+                             : "another upstream's name");
+    }
+    return s;
   }
+  bad_states_.erase(name);
   s.version = *version;
+  s.epoch = e[1].text;
   s.state = std::move(state);
-  s.changed_by = e[2].text;
-  co_return s;
+  s.changed_by = e[3].text;
+  s.origin = e[4].text;
+  s.based_on = e[5].text;
+  return s;
 }
 
-task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t expected,
-                                            upstream::saved_upstream next) {
+task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t expected, upstream::saved_upstream next,
+                                            std::string origin, std::string based_on) {
   proposal_result out;
   if (!connected_ || !commands_) {
     out.error = last_error_.empty() ? "not connected" : last_error_;
     co_return out;
   }
   auto c = commands_;
+  out.sent = true;
   const auto r = co_await c->call(command("EVAL", propose_script, "2", key("upstream:" + upstream), key("changes"),
                                           std::to_string(expected), upstream::upstream_to_json(next), replica_,
-                                          std::to_string(unix_ms()), upstream));
+                                          std::to_string(unix_ms()), upstream, new_epoch(), std::move(origin),
+                                          std::move(based_on)));
   if (!r.value || r.value->is_error() || r.value->kind != reply::type::array || r.value->elements.empty()) {
     out.error = r.value ? (r.value->is_error() ? r.value->text : "unexpected reply to the script") : r.error;
+    // A Redis error reply means the script did not run to its end: nothing was recorded.
+    out.sent = !r.value;
     co_return out;
   }
   const auto& e = r.value->elements;
-  if (e[0].integer == 1 && e.size() == 2) {
+  if (e[0].integer == 1 && e.size() == 3) {
     out.result = proposal_result::outcome::committed;
     out.version = static_cast<std::uint64_t>(e[1].integer);
+    out.epoch = e[2].text;
     co_return out;
   }
-  if (e.size() != 4) {
+  if (e.size() != 5) {
     out.error = "unexpected reply to the script";
     co_return out;
   }
   out.result = proposal_result::outcome::conflict;
   out.current.version = static_cast<std::uint64_t>(e[1].integer);
+  out.current.epoch = e[2].text;
   std::string error;
-  if (!e[2].text.empty()) out.current.state = upstream::upstream_from_json(e[2].text, error);
-  out.current.changed_by = e[3].text;
+  if (!e[3].text.empty()) out.current.state = upstream::upstream_from_json(e[3].text, error);
+  out.current.changed_by = e[4].text;
   co_return out;
 }
 
-task<bool> cluster_link::write_heartbeat() {
+void cluster_link::announce_tunnel_deadline(const std::string& upstream, const std::string& node,
+                                            std::chrono::system_clock::time_point at) {
+  if (!connected_ || !commands_) return;
+  const json message{{"close_tunnels",
+                      {{"upstream", upstream},
+                       {"node", node},
+                       {"at_ms", std::chrono::duration_cast<milliseconds>(at.time_since_epoch()).count()}}}};
+  net_types::spawn_logged(
+      ex_,
+      [](std::shared_ptr<redis_connection> c, std::string channel, std::string text) -> task<void> {
+        co_await c->call(command("PUBLISH", std::move(channel), std::move(text)));
+      }(commands_, key("changes"), message.dump()),
+      "cluster: tunnel deadline");
+}
+
+task<bool> cluster_link::write_heartbeat(std::shared_ptr<redis_connection> c) {
   auto body = hooks_.heartbeat();
   body["replica"] = replica_;
   body["at"] = unix_ms();
-  const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(3 * config_.heartbeat);
-  auto c = commands_;
-  const auto set =
-      co_await c->call(command("SET", key("replica:" + replica_), body.dump(), "PX", std::to_string(ttl.count())));
-  const auto add = co_await c->call(command("SADD", key("replicas"), replica_));
-  co_return set.value && !set.value->is_error() && add.value && !add.value->is_error();
+  body["ttl_ms"] = heartbeat_ttl().count();
+  std::vector<std::vector<std::string>> commands;
+  commands.push_back(
+      command("SET", key("replica:" + instance_), body.dump(), "PX", std::to_string(heartbeat_ttl().count())));
+  commands.push_back(command("SADD", key("replicas"), instance_));
+  const auto replies = co_await c->call_all(std::move(commands));
+  for (const auto& r : replies)
+    if (!r.value || r.value->is_error()) {
+      if (r.value && c->is_open()) c->close("heartbeat: " + r.value->text);
+      co_return false;
+    }
+  co_return true;
 }
 
 task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
@@ -341,27 +460,38 @@ task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
   auto c = commands_;
   const auto members = co_await c->call(command("SMEMBERS", key("replicas")));
   if (!members.value || members.value->kind != reply::type::array) co_return std::nullopt;
-  const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(3 * config_.heartbeat);
-  std::vector<replica_report> out;
+  std::vector<std::vector<std::string>> reads;
+  reads.reserve(2 * members.value->elements.size());
   for (const auto& m : members.value->elements) {
-    const auto id = m.text;
-    const auto got = co_await c->call(command("GET", key("replica:" + id)));
-    const auto left = co_await c->call(command("PTTL", key("replica:" + id)));
+    reads.push_back(command("GET", key("replica:" + m.text)));
+    reads.push_back(command("PTTL", key("replica:" + m.text)));
+  }
+  const auto replies = co_await c->call_all(std::move(reads));
+  std::vector<replica_report> out;
+  std::vector<std::vector<std::string>> expired;
+  for (std::size_t i = 0; i < members.value->elements.size(); ++i) {
+    const auto& id = members.value->elements[i].text;
+    const auto& got = replies[2 * i];
+    const auto& left = replies[2 * i + 1];
     if (!got.value || !left.value) co_return std::nullopt;
     if (got.value->is_nil()) {
-      // Its heartbeat expired: it no longer counts (and leaves the set).
-      co_await c->call(command("SREM", key("replicas"), id));
+      expired.push_back(command("SREM", key("replicas"), id));  // its heartbeat expired: it no longer counts
       continue;
     }
     replica_report report;
-    report.replica = id;
+    report.id = id;
     report.heartbeat = json::parse(got.value->text, nullptr, /*allow_exceptions=*/false);
-    if (report.heartbeat.is_discarded() || !report.heartbeat.is_object()) continue;
-    report.age = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(0),
-                                                     ttl - std::chrono::milliseconds(left.value->integer));
+    if (!report.heartbeat.is_object()) continue;
+    const auto name = report.heartbeat.find("replica");
+    report.replica = name != report.heartbeat.end() && name->is_string() ? name->get<std::string>() : id;
+    const auto ttl = report.heartbeat.find("ttl_ms");
+    const auto lifetime =
+        ttl != report.heartbeat.end() && ttl->is_number_integer() ? ttl->get<std::int64_t>() : heartbeat_ttl().count();
+    report.age = milliseconds(std::max<std::int64_t>(0, lifetime - left.value->integer));
     out.push_back(std::move(report));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.replica < b.replica; });
+  if (!expired.empty()) co_await c->call_all(std::move(expired));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   co_return out;
 }
 
@@ -369,7 +499,7 @@ task<bool> cluster_link::refresh_peers() {
   const auto asked_at = clock::now();
   auto all = co_await replicas();
   if (!all) co_return false;
-  std::erase_if(*all, [this](const auto& r) { return r.replica == replica_; });
+  std::erase_if(*all, [this](const auto& r) { return r.id == instance_; });
   peers_ = std::move(*all);
   peers_read_at_ = asked_at;
   co_return true;

@@ -16,6 +16,11 @@ namespace drawbridge::cluster {
 namespace asio = boost::asio;
 using net_types::task;
 using net_types::use_tuple;
+using clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto watchdog_interval = std::chrono::milliseconds(100);
+}
 
 redis_connection::redis_connection(net_types::executor ex, options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
   if (opts_.tls)
@@ -26,45 +31,37 @@ redis_connection::redis_connection(net_types::executor ex, options opts) : ex_(s
 
 redis_connection::~redis_connection() = default;
 
-task<std::shared_ptr<redis_connection>> redis_connection::open(net_types::executor ex, options opts,
-                                                               std::shared_ptr<std::string> error) {
-  std::shared_ptr<redis_connection> c(new redis_connection(ex, std::move(opts)));
-  // The whole opening is timed by the same watchdog as a call: it closes the socket when time is up.
-  auto watchdog = std::make_shared<net_types::timer>(ex);
-  watchdog->expires_after(c->opts_.timeout);
-  watchdog->async_wait([weak = std::weak_ptr<redis_connection>(c)](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto locked = weak.lock(); locked && !locked->open_) {
-      boost::system::error_code ignored;
-      locked->socket().close(ignored);
-    }
-  });
-  *error = co_await c->connect();
-  watchdog->cancel();
-  if (!error->empty()) co_return nullptr;
-  c->open_ = true;
-  net_types::spawn_logged(ex, c->read_loop(c), "cluster: Redis reader");
-  // AUTH and SELECT go through call(): their replies come in order like any other.
-  if (!c->opts_.password.empty()) {
+std::shared_ptr<redis_connection> redis_connection::create(net_types::executor ex, options opts) {
+  return std::shared_ptr<redis_connection>(new redis_connection(std::move(ex), std::move(opts)));
+}
+
+task<std::string> redis_connection::open() {
+  opening_since_ = clock::now();
+  net_types::spawn_logged(ex_, watchdog(shared_from_this()), "cluster: Redis connection watchdog");
+  auto error = co_await open_steps();
+  if (!error.empty()) close(error);
+  co_return closed_ ? (error_.empty() ? std::string("closed") : error_) : std::string();
+}
+
+task<std::string> redis_connection::open_steps() {
+  if (auto error = co_await connect(); !error.empty()) co_return error;
+  if (closed_) co_return error_;
+  open_ = true;
+  net_types::spawn_logged(ex_, read_loop(shared_from_this()), "cluster: Redis reader");
+  // AUTH and SELECT go through call(): their replies come in order like any other, under the same deadline.
+  if (!opts_.password.empty()) {
     auto auth = command("AUTH");
-    if (!c->opts_.user.empty()) auth.push_back(c->opts_.user);
-    auth.push_back(c->opts_.password);
-    const auto r = co_await c->call(std::move(auth));
-    if (!r.value || r.value->is_error()) {
-      *error = "AUTH: " + (r.value ? r.value->text : r.error);
-      c->close(*error);
-      co_return nullptr;
-    }
+    if (!opts_.user.empty()) auth.push_back(opts_.user);
+    auth.push_back(opts_.password);
+    const auto r = co_await call(std::move(auth));
+    if (!r.value || r.value->is_error()) co_return "AUTH: " + (r.value ? r.value->text : r.error);
   }
-  if (c->opts_.url.db != 0) {
-    const auto r = co_await c->call(command("SELECT", std::to_string(c->opts_.url.db)));
-    if (!r.value || r.value->is_error()) {
-      *error = "SELECT " + std::to_string(c->opts_.url.db) + ": " + (r.value ? r.value->text : r.error);
-      c->close(*error);
-      co_return nullptr;
-    }
+  if (opts_.url.db != 0) {
+    const auto r = co_await call(command("SELECT", std::to_string(opts_.url.db)));
+    if (!r.value || r.value->is_error())
+      co_return "SELECT " + std::to_string(opts_.url.db) + ": " + (r.value ? r.value->text : r.error);
   }
-  co_return c;
+  co_return std::string();
 }
 
 task<std::string> redis_connection::connect() {
@@ -72,12 +69,13 @@ task<std::string> redis_connection::connect() {
   boost::system::error_code ec;
   if (url.scheme == conf::redis_url::kind::unix_socket) {
     std::tie(ec) = co_await socket().async_connect(asio::local::stream_protocol::endpoint(url.path), use_tuple);
-    if (ec) co_return "connect to " + url.path + ": " + ec.message();
+    if (ec) co_return "connect to " + url.path + ": " + (closed_ ? error_ : ec.message());
     co_return std::string();
   }
-  asio::ip::tcp::resolver resolver(ex_);
-  auto [rec, found] = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                      asio::ip::tcp::resolver::numeric_service, use_tuple);
+  resolver_.emplace(ex_);  // a member, so that close() can cancel it
+  auto [rec, found] = co_await resolver_->async_resolve(url.host, std::to_string(url.port),
+                                                        asio::ip::tcp::resolver::numeric_service, use_tuple);
+  if (closed_) co_return error_;
   if (rec) co_return "resolve " + url.host + ": " + rec.message();
   std::string last = "no address";
   bool connected = false;
@@ -85,6 +83,7 @@ task<std::string> redis_connection::connect() {
     boost::system::error_code ignored;
     socket().close(ignored);
     std::tie(ec) = co_await socket().async_connect(entry.endpoint(), use_tuple);
+    if (closed_) co_return error_;  // the watchdog's deadline, or stop()
     if (!ec) {
       connected = true;
       break;
@@ -92,18 +91,19 @@ task<std::string> redis_connection::connect() {
     last = ec.message();
   }
   if (!connected) co_return "connect to " + conf::to_string(conf::host_port{url.host, url.port}) + ": " + last;
-  if (url.scheme == conf::redis_url::kind::tcp) {
-    socket().set_option(asio::ip::tcp::no_delay(true), ec);
-    co_return std::string();
-  }
+  socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  // A peer that vanished without a word (a partition) is noticed by the deadlines; keep-alive also tells
+  // the kernel to give up on it.
+  socket().set_option(asio::socket_base::keep_alive(true), ec);
+  if (url.scheme == conf::redis_url::kind::tcp) co_return std::string();
   const auto& name = opts_.tls_server_name.empty() ? url.host : opts_.tls_server_name;
-  // The server name goes out as SNI (not for an IP address) and the certificate must carry it.
   boost::system::error_code addr_ec;
   (void)asio::ip::make_address(name, addr_ec);
   if (addr_ec) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());  // RFC 6066: no IP literals
   if (SSL_CTX_get_verify_mode(opts_.tls->native_handle()) != SSL_VERIFY_NONE)
     tls_->set_verify_callback(asio::ssl::host_name_verification(name));
   std::tie(ec) = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (closed_) co_return error_;
   if (ec) co_return "TLS handshake with " + url.host + ": " + ec.message();
   co_return std::string();
 }
@@ -126,22 +126,51 @@ task<boost::system::error_code> redis_connection::write_all(asio::const_buffer w
   co_return ec;
 }
 
-task<call_result> redis_connection::call(std::vector<std::string> args) {
-  if (!open_) co_return call_result{std::nullopt, error_.empty() ? "not connected" : error_};
+std::shared_ptr<redis_connection::pending> redis_connection::enqueue(const std::vector<std::string>& args) {
   auto p = std::make_shared<pending>(ex_);
   p->done.expires_at(net_types::timer::time_point::max());
-  p->sent_at = std::chrono::steady_clock::now();
+  p->sent_at = clock::now();
   pending_.push_back(p);
   send(encode_command(args));
+  return p;
+}
+
+task<call_result> redis_connection::call(std::vector<std::string> args) {
+  if (!open_) co_return call_result{std::nullopt, error_.empty() ? "not connected" : error_};
+  auto p = enqueue(args);
   co_await p->done.async_wait(use_tuple);  // cancelled by deliver() or close()
   co_return std::move(p->result);
 }
 
+task<std::vector<call_result>> redis_connection::call_all(std::vector<std::vector<std::string>> commands) {
+  std::vector<call_result> out;
+  out.reserve(commands.size());
+  if (!open_) {
+    for (std::size_t i = 0; i < commands.size(); ++i)
+      out.push_back(call_result{std::nullopt, error_.empty() ? "not connected" : error_});
+    co_return out;
+  }
+  std::vector<std::shared_ptr<pending>> waiting;
+  waiting.reserve(commands.size());
+  for (const auto& c : commands) waiting.push_back(enqueue(c));
+  for (auto& p : waiting) {
+    if (!p->result.value && p->result.error.empty()) co_await p->done.async_wait(use_tuple);
+    out.push_back(std::move(p->result));
+  }
+  co_return out;
+}
+
 task<call_result> redis_connection::subscribe(std::string channel) {
   subscriber_ = true;
-  last_heard_ = std::chrono::steady_clock::now();
+  last_heard_ = clock::now();
   send(encode_command(command("SUBSCRIBE", std::move(channel))));
-  co_return co_await next_push();  // ["subscribe", channel, 1]
+  auto confirmation = co_await next_push();  // ["subscribe", channel, 1]
+  if (confirmation.value && (confirmation.value->kind != reply::type::array || confirmation.value->elements.empty() ||
+                             confirmation.value->elements[0].text != "subscribe")) {
+    close("SUBSCRIBE was not confirmed");
+    co_return call_result{std::nullopt, error_};
+  }
+  co_return confirmation;
 }
 
 task<call_result> redis_connection::next_push() {
@@ -155,10 +184,6 @@ task<call_result> redis_connection::next_push() {
   call_result r{std::move(pushes_.front()), {}};
   pushes_.pop_front();
   co_return r;
-}
-
-void redis_connection::ping_subscriber() {
-  if (open_ && subscriber_) send(encode_command(command("PING")));
 }
 
 void redis_connection::send(const std::string& bytes) {
@@ -190,7 +215,12 @@ task<void> redis_connection::read_loop(std::shared_ptr<redis_connection> /*self:
       close(ec == asio::error::eof ? std::string("Redis closed the connection") : "read: " + ec.message());
       co_return;
     }
-    last_heard_ = std::chrono::steady_clock::now();
+    last_heard_ = clock::now();
+    unparsed_bytes_ += n;
+    if (unparsed_bytes_ > max_reply_bytes) {
+      close("a reply over " + std::to_string(max_reply_bytes >> 20) + " MiB");
+      co_return;
+    }
     if (!reader_.feed(buffer.data(), n)) {
       close("cannot buffer the reply");
       co_return;
@@ -198,24 +228,33 @@ task<void> redis_connection::read_loop(std::shared_ptr<redis_connection> /*self:
     for (;;) {
       reply r;
       std::string error;
-      const auto got = reader_.next(r, error);
+      reply_reader::result got = reply_reader::result::need_more;
+      try {
+        got = reader_.next(r, error);
+      } catch (const std::exception& e) {  // a reply too large to convert (bad_alloc, length_error)
+        got = reply_reader::result::protocol_error;
+        error = e.what();
+      }
       if (got == reply_reader::result::need_more) break;
       if (got == reply_reader::result::protocol_error) {
         close("not RESP: " + error);
         co_return;
       }
+      unparsed_bytes_ = 0;
       deliver(std::move(r));
+      if (!open_) co_return;
     }
   }
 }
 
 void redis_connection::deliver(reply r) {
-  if (subscriber_ || pending_.empty()) {
-    // Subscriber mode, or an answer nobody asked for: Redis pushes it (pub/sub messages, PING's pong).
+  if (subscriber_) {
+    if (pushes_.size() >= max_pushes) return close("more than " + std::to_string(max_pushes) + " messages unread");
     pushes_.push_back(std::move(r));
     wake_push_waiter();
     return;
   }
+  if (pending_.empty()) return close("a reply nobody asked for");
   auto p = std::move(pending_.front());
   pending_.pop_front();
   p->result.value = std::move(r);
@@ -226,19 +265,35 @@ void redis_connection::wake_push_waiter() {
   if (auto w = std::exchange(push_waiter_, nullptr)) w->done.cancel();
 }
 
-void redis_connection::expire(std::chrono::steady_clock::time_point now) {
-  if (!open_) return;
-  if (!pending_.empty() && now - pending_.front()->sent_at > opts_.timeout)
-    close("no reply within " + std::to_string(opts_.timeout.count()) + " ms");
-  else if (subscriber_ && now - last_heard_ > 3 * opts_.timeout)
-    close("nothing heard on the subscription for " + std::to_string(3 * opts_.timeout.count()) + " ms");
+task<void> redis_connection::watchdog(std::shared_ptr<redis_connection> /*self: kept for the loop*/) {
+  net_types::timer tick(ex_);
+  while (!closed_) {
+    tick.expires_after(watchdog_interval);
+    co_await tick.async_wait(use_tuple);
+    if (closed_) break;
+    const auto now = clock::now();
+    const auto limit = opts_.timeout;
+    if (!open_) {
+      if (now - opening_since_ > limit) close("not connected within " + std::to_string(limit.count()) + " ms");
+    } else if (!pending_.empty() && now - pending_.front()->sent_at > limit) {
+      close("no reply within " + std::to_string(limit.count()) + " ms");
+    } else if (subscriber_ && now - last_heard_ > 3 * limit) {
+      close("nothing heard on the subscription for " + std::to_string((3 * limit).count()) + " ms");
+    } else if (subscriber_ && now - last_ping_ >= limit / 2) {
+      // Its answer comes as a push: proof that the subscription is alive.
+      last_ping_ = now;
+      send(encode_command(command("PING")));
+    }
+  }
 }
 
 void redis_connection::close(const std::string& why) {
-  if (!open_ && !error_.empty()) return;
+  if (closed_) return;
+  closed_ = true;
   open_ = false;
-  if (error_.empty()) error_ = why;
+  error_ = why;
   boost::system::error_code ignored;
+  if (resolver_) resolver_->cancel();
   socket().close(ignored);
   for (auto& p : std::exchange(pending_, {})) {
     p->result.error = error_;

@@ -1,12 +1,13 @@
 #pragma once
 // One connection to Redis, on the control thread: TCP, a Unix socket or TLS (rediss://), authenticated and
-// on the configured database. Commands are pipelined (each caller awaits its own reply, in order); a
-// connection put in subscriber mode instead hands out the messages Redis pushes.
+// on the configured database. Commands are pipelined (each caller awaits its own reply, in order; call_all
+// sends several at once); a connection put in subscriber mode instead hands out the messages Redis pushes.
 //
 // Nothing here retries: on any error the connection closes itself, every waiting caller gets the error,
-// and the owner (cluster_link) opens a new one after a backoff. A connection that stops answering is
-// closed by expire(), which the owner calls on its tick.
-
+// and the owner (cluster_link) opens a new one after a backoff. A watchdog of its own closes a connection
+// that takes longer than the timeout to open, to answer any call, or (a subscriber) to answer its PINGs,
+// whoever is waiting on it. What Redis sends is bounded: a reply over max_reply_bytes, more than
+// max_pushes messages waiting, or a reply nobody asked for close the connection.
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -42,9 +43,10 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
     std::chrono::milliseconds timeout{2000};         // connect, TLS handshake, and each reply
   };
 
-  // Connects, authenticates, selects the database. nullptr with `error` naming the step that failed.
-  static net_types::task<std::shared_ptr<redis_connection>> open(net_types::executor ex, options opts,
-                                                                 std::shared_ptr<std::string> error);
+  static std::shared_ptr<redis_connection> create(net_types::executor ex, options opts);
+  // Connects, authenticates, selects the database: empty, or what failed. close() (from anyone) makes it
+  // fail at once.
+  net_types::task<std::string> open();
 
   ~redis_connection();
   redis_connection(const redis_connection&) = delete;
@@ -52,18 +54,22 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
 
   // One command; its reply (which may be a Redis error reply: check is_error()).
   net_types::task<call_result> call(std::vector<std::string> args);
+  // Several, sent at once (one round trip); their replies in the same order.
+  net_types::task<std::vector<call_result>> call_all(std::vector<std::vector<std::string>> commands);
   // Subscriber mode: SUBSCRIBE `channel`, after which call() is not used; next_push() returns each message
   // Redis pushes (["message", channel, payload]) as it arrives.
   net_types::task<call_result> subscribe(std::string channel);
   net_types::task<call_result> next_push();
 
   bool is_open() const { return open_; }
-  // Closes the connection when a reply has been awaited for longer than the timeout, or a subscriber has
-  // heard nothing (not even the answer to a PING) for three timeouts. Call often (the owner's tick).
-  void expire(std::chrono::steady_clock::time_point now);
-  // Subscriber mode: a PING, whose answer comes as a push, proves the connection is alive.
-  void ping_subscriber();
+  // Why it closed; empty while it has not.
+  const std::string& error() const { return error_; }
+  // Subscriber mode: messages received and not taken yet.
+  std::size_t queued() const { return pushes_.size(); }
   void close(const std::string& why);
+
+  static constexpr std::size_t max_reply_bytes = 16u << 20;
+  static constexpr std::size_t max_pushes = 4096;
 
  private:
   struct pending {
@@ -75,6 +81,10 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
 
   redis_connection(net_types::executor ex, options opts);
   net_types::task<std::string> connect();
+  net_types::task<std::string> open_steps();
+  // Every 100 ms until closed: the deadlines above, and a subscriber's PINGs.
+  net_types::task<void> watchdog(std::shared_ptr<redis_connection> self);
+  std::shared_ptr<pending> enqueue(const std::vector<std::string>& args);
   void send(const std::string& bytes);
   net_types::task<void> write_loop(std::shared_ptr<redis_connection> self);
   net_types::task<void> read_loop(std::shared_ptr<redis_connection> self);
@@ -91,6 +101,11 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   std::optional<generic_socket> plain_;
   std::optional<boost::asio::ssl::stream<generic_socket>> tls_;
   bool open_ = false;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point opening_since_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ping_ = std::chrono::steady_clock::now();
+  std::size_t unparsed_bytes_ = 0;  // fed since the last whole reply
+  std::optional<boost::asio::ip::tcp::resolver::rebind_executor<net_types::executor>::other> resolver_;
   bool writing_ = false;
   bool subscriber_ = false;
   std::string out_;  // bytes to write
