@@ -229,7 +229,7 @@ task<response> admin_api::route(call& c) {
     json body{{"status", waiting.empty() && known ? "READY" : "NOT_READY"}};
     if (!waiting.empty()) body["upstreams_without_eligible_node"] = waiting;
     if (const auto* link = control_.cluster())
-      body["cluster"] = link->connected() ? "connected" : known ? "unavailable" : "loading";
+      body["cluster"] = !known ? "loading" : link->connected() ? "connected" : "unavailable";
     co_return json_response(waiting.empty() && known ? 200 : 503, body);
   }
   if (p.size() == 1 && p[0] == "metrics") {

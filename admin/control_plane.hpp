@@ -227,8 +227,13 @@ class control_plane {
   std::optional<std::size_t> index_of(const upstream::upstream_group& group) const;
   // What this replica's state comes from, for a first record: "shared", "file" or "config".
   std::string knowledge() const;
-  // A record `based_on` ("<epoch>:<version>") a version of the history `known` belongs to, older than it.
-  static bool knew_less(const std::string& based_on, const cluster::shared_upstream& known);
+  // `s` is of the same epoch as `known`, and older: Redis went back in time.
+  static bool behind(const cluster::shared_upstream& s, const cluster::shared_upstream& known);
+  // `s` is a seed of another epoch, recorded by a replica that knew less than this one (its config or
+  // state file against a shared state; less of the same history).
+  bool better_than(const cluster::shared_upstream& s, const cluster::shared_upstream& known) const;
+  // What a proposal from this replica says of its knowledge: origin, based_on, floor.
+  cluster::cluster_link::proposal_context proposal_context_for(const std::string& upstream) const;
   // An operator's change in cluster mode: `edit` makes it on the shared state (refusing it, or saying it
   // changes nothing), the result is proposed on the version this replica applied, and once recorded it is
   // applied here. A conflict (another replica changed the upstream) applies theirs and decides again.
@@ -301,7 +306,7 @@ class control_plane {
   std::set<std::string> seeding_;
   std::set<std::string> incomplete_;  // upstreams whose shared state this replica could not apply whole
   std::map<std::string, std::chrono::steady_clock::time_point> empty_since_;  // Redis seen holding nothing
-  bool restored_from_file_ = false;  // started with the state file's state (Redis unreachable)
+  bool file_applied_ = false;  // start-up applied the state file's state (Redis unreachable, or empty)
   bool started_ = false;
   std::thread thread_;
 };

@@ -66,30 +66,32 @@ void control_plane::load_shared_state(std::optional<upstream::saved_state> from_
   // Upstreams Redis holds nothing for (or all of them, Redis being unreachable): the state file's. They
   // are recorded in Redis once the control thread runs (consider_shared at the first periodic read).
   for (const auto& saved : from_file ? from_file->upstreams : std::vector<saved_upstream>{})
-    if (shared_version(saved.name) == 0) restore_upstream(saved, "state file");
-  if (!link_->loaded()) {
-    restored_from_file_ = from_file.has_value();
-    spdlog::warn("cluster: Redis at {} did not answer within {} s ({}); serving with {} until it does{}",
+    if (shared_version(saved.name) == 0) {
+      restore_upstream(saved, "state file");
+      file_applied_ = true;
+    }
+  if (!link_->loaded())
+    spdlog::warn("cluster: Redis at {} could not be reached within {} s ({}); serving with {} until it can{}",
                  conf::to_string(link_->config().redis), cluster_load_timeout.count(), link_->last_error(),
-                 from_file ? "the state file's admin state" : "the config's nodes, all in rotation",
-                 from_file ? "" : " (and /readyz answers 503 until then)");
-  }
+                 file_applied_ ? "the state file's admin state" : "the config's nodes, all in rotation",
+                 file_applied_ ? "" : " (and /readyz answers 503 until then)");
 }
 
 void control_plane::consider_shared(const std::string& upstream, const cluster::shared_upstream& s) {
-  const auto it = shared_.find(upstream);
+  const auto& known = shared_[upstream];
   if (s.version == 0) {
     // Nothing in Redis (a first start, or Redis lost its data): this replica's state goes there. One that
     // knows nothing but its config (it started while Redis was down, without a state file) lets those that
     // know more go first: it waits until they have all had their chance to reconnect (the longest backoff
     // and its jitter, and two heartbeats), and takes theirs if it comes.
     if (!started_ || seeding_.count(upstream)) return;
-    const bool knows = (it != shared_.end() && it->second.version > 0) || restored_from_file_;
     const auto now = std::chrono::steady_clock::now();
     const auto first = empty_since_.try_emplace(upstream, now).first->second;
-    if (!knows && now - first < cluster::max_reconnect_backoff * 5 / 4 + 2 * runtime_->config.cluster.heartbeat) return;
+    if (knowledge() == "config" &&
+        now - first < cluster::max_reconnect_backoff * 5 / 4 + 2 * runtime_->config.cluster.heartbeat)
+      return;
     empty_since_.erase(upstream);
-    if (it != shared_.end() && it->second.version > 0)
+    if (known.version > 0)
       spdlog::warn(
           "cluster: Redis holds no state for upstream {} any more (was its data lost?); recording this "
           "replica's",
@@ -97,26 +99,17 @@ void control_plane::consider_shared(const std::string& upstream, const cluster::
     net_types::spawn_logged(io_.get_executor(), record_ours(upstream, 0), "cluster: recording " + upstream);
     return;
   }
-  if (it != shared_.end() && it->second.version > 0 && s.epoch != it->second.epoch && s.version == 1 &&
-      (s.origin == "config" || knew_less(s.based_on, it->second))) {
-    // A new history (Redis had lost its data) begun by a replica that knew only its config, or less of the
-    // old history than this one, with no change made since: what this replica knows is better.
+  empty_since_.erase(upstream);
+  if (known.version > 0 && (behind(s, known) || better_than(s, known))) {
+    // Redis went back in time (a restored snapshot, a failover to a Redis replica that lagged), or a new
+    // history was begun by a replica that knew less than this one, and nothing changed since: what this
+    // replica has goes over it.
     if (!started_ || seeding_.count(upstream)) return;
     spdlog::warn(
-        "cluster: upstream {} was recorded again by a replica that knew only its config; recording this "
+        "cluster: Redis holds {} of upstream {} than this replica ({}, version {}); recording this "
         "replica's state over it",
-        upstream);
-    net_types::spawn_logged(io_.get_executor(), record_ours(upstream, s.version), "cluster: recording " + upstream);
-    return;
-  }
-  if (it != shared_.end() && s.epoch == it->second.epoch && s.version < it->second.version) {
-    // The same history, further back than this replica has been (Redis restored an old snapshot, or
-    // failed over to a replica that lagged): what this replica has is newer, and goes there.
-    if (!started_ || seeding_.count(upstream)) return;
-    spdlog::warn(
-        "cluster: Redis holds version {} of upstream {}, older than the {} applied here; recording this "
-        "replica's state over it",
-        s.version, upstream, it->second.version);
+        behind(s, known) ? "an older version" : "a state recorded by a replica that knew less", upstream, known.epoch,
+        known.version);
     net_types::spawn_logged(io_.get_executor(), record_ours(upstream, s.version), "cluster: recording " + upstream);
     return;
   }
@@ -217,10 +210,12 @@ net_types::task<void> control_plane::record_ours(std::string upstream, std::uint
     seeding_.erase(upstream);
     co_return;
   }
-  auto mine = snapshot_upstream(*index);
+  // What this replica applied of the shared state (nodes it could not apply included), else its own.
   const auto& known = shared_[upstream];
-  const auto based_on = known.version > 0 ? known.epoch + ":" + std::to_string(known.version) : std::string();
-  const auto result = co_await link_->propose(upstream, expected, mine, knowledge(), based_on);
+  auto mine = known.version > 0 && known.state ? *known.state : snapshot_upstream(*index);
+  auto context = proposal_context_for(upstream);
+  context.seed = true;
+  const auto result = co_await link_->propose(upstream, expected, mine, context);
   seeding_.erase(upstream);
   using outcome = cluster::proposal_result::outcome;
   if (result.result == outcome::committed) {
@@ -228,12 +223,14 @@ net_types::task<void> control_plane::record_ours(std::string upstream, std::uint
     cluster::shared_upstream recorded;
     recorded.version = result.version;
     recorded.epoch = result.epoch;
-    recorded.origin = expected == 0 ? knowledge() : shared_[upstream].origin;
+    recorded.origin = context.origin;
+    recorded.based_on = context.based_on;
+    recorded.seed = true;
     recorded.state = std::move(mine);
     recorded.changed_by = link_->replica();
-    shared_[upstream] = std::move(recorded);
-  } else if (result.result == outcome::conflict && result.current.version > expected) {
-    apply_shared(upstream, result.current);  // another replica's came first
+    apply_shared(upstream, recorded);
+  } else if (result.result == outcome::conflict) {
+    consider_shared(upstream, result.current);  // another replica's came first
   }
 }
 
@@ -246,28 +243,58 @@ void control_plane::tunnel_deadline(const std::string& upstream, const std::stri
   drains_.close_tunnels_at(*n, std::chrono::steady_clock::now() + (at - std::chrono::system_clock::now()));
 }
 
-bool control_plane::knew_less(const std::string& based_on, const cluster::shared_upstream& known) {
-  const auto colon = based_on.rfind(':');
-  if (colon == std::string::npos || based_on.substr(0, colon) != known.epoch) return false;
+namespace {
+
+// How much a replica knew when it recorded a first state: a shared state it had applied, its state file,
+// or only its config.
+int rank_of(const std::string& origin) { return origin == "shared" ? 2 : origin == "file" ? 1 : 0; }
+
+}  // namespace
+
+bool control_plane::behind(const cluster::shared_upstream& s, const cluster::shared_upstream& known) {
+  return s.epoch == known.epoch && s.version < known.version;
+}
+
+bool control_plane::better_than(const cluster::shared_upstream& s, const cluster::shared_upstream& known) const {
+  // Only a bare first record (a replica re-recording its state after Redis lost it) is ever written over:
+  // an operator's change, even one made on less, stands.
+  if (!s.seed || s.epoch == known.epoch) return false;
+  const auto mine = rank_of(knowledge());
+  const auto theirs = rank_of(s.origin);
+  if (mine != theirs) return mine > theirs;
+  // Both had applied the shared state: the one that had applied more of the same history knows better.
+  const auto colon = s.based_on.rfind(':');
+  if (colon == std::string::npos || s.based_on.substr(0, colon) != known.epoch) return false;
   try {
-    return std::stoull(based_on.substr(colon + 1)) < known.version;
+    return std::stoull(s.based_on.substr(colon + 1)) < known.version;
   } catch (const std::exception&) {
     return false;
   }
 }
 
+cluster::cluster_link::proposal_context control_plane::proposal_context_for(const std::string& upstream) const {
+  cluster::cluster_link::proposal_context context;
+  context.origin = knowledge();
+  const auto it = shared_.find(upstream);
+  if (it != shared_.end() && it->second.version > 0) {
+    context.based_on = it->second.epoch + ":" + std::to_string(it->second.version);
+    context.floor = it->second.version;
+  }
+  return context;
+}
+
 bool control_plane::state_known() const {
-  if (!link_ || restored_from_file_) return true;
-  if (!link_->loaded()) return false;
-  // Read, and recorded: an empty Redis gives nothing to know until a replica has recorded its state.
-  return std::all_of(runtime_->upstreams.begin(), runtime_->upstreams.end(),
-                     [this](const auto& g) { return shared_version(g->name()) > 0; });
+  // Read (or the state file's), and recorded: an empty Redis gives nothing to know until a replica has
+  // recorded its state.
+  return !link_ || file_applied_ || (link_->loaded() && std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) {
+                                       return kv.second.version > 0;
+                                     }));
 }
 
 std::string control_plane::knowledge() const {
   if (std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) { return kv.second.version > 0; }))
     return "shared";
-  return restored_from_file_ ? "file" : "config";
+  return file_applied_ ? "file" : "config";
 }
 
 std::optional<std::size_t> control_plane::index_of(const upstream_group& group) const {
@@ -299,6 +326,9 @@ std::optional<refusal> control_plane::peers_budget(const upstream_group& group, 
 
 net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_group& group, shared_edit edit) {
   const std::string name = group.name();
+  // Redis's version when it holds less than this replica knows (it lost its data: 0, or went back in time):
+  // the change is then recorded over it, on this replica's state.
+  std::optional<std::uint64_t> over;
   for (int conflicts = 0;; ++conflicts) {
     // Again at each turn: a config reload may have replaced the upstream meanwhile.
     const auto index = index_of(group);
@@ -308,48 +338,67 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                         "the cluster's Redis (" + conf::to_string(link_->config().redis) + ") is unreachable (" +
                             link_->last_error() +
                             "): changes are refused until it is back, so that no replica diverges from the others"};
-    const auto& known = shared_[name];
-    const auto expected = known.version;
-    saved_upstream next = expected > 0 && known.state ? *known.state : snapshot_upstream(*index);
+    const auto known = shared_[name];  // a copy: the map may change while the proposal is out
+    const auto expected = over ? *over : known.version;
+    saved_upstream next = known.version > 0 && known.state ? *known.state : snapshot_upstream(*index);
     bool changes = false;
     if (auto refused = edit(next, changes)) co_return refused;
-    if (!changes) {
-      // Nothing to record; but this replica's nodes must say what the shared state says.
-      if (expected > 0) apply_shared(name, known, /*again=*/true);
-      co_return std::nullopt;
-    }
-    const auto result = co_await link_->propose(name, expected, next, knowledge());
-    using outcome = cluster::proposal_result::outcome;
-    if (result.result == outcome::committed) {
-      cluster::shared_upstream recorded;
-      recorded.version = result.version;
-      recorded.epoch = result.epoch;
-      recorded.origin = expected == 0 ? knowledge() : shared_[name].origin;
-      recorded.state = std::move(next);
-      recorded.changed_by = link_->replica();
-      apply_shared(name, recorded);
-      co_return std::nullopt;
-    }
-    if (result.result == outcome::unavailable) {
-      if (!result.sent)
-        co_return refusal{503, "cluster_unavailable",
-                          "the change could not be recorded in Redis (" + result.error + "); nothing changed"};
-      co_return refusal{503, "cluster_unavailable",
-                        "Redis did not confirm the change (" + result.error +
-                            "): it may have been recorded, in which case every replica applies it once Redis answers "
-                            "again; look at GET /v1/upstreams/" +
-                            name + " before trying again"};
-    }
-    if (conflicts >= max_conflicts)
-      co_return refusal{503, "cluster_busy",
-                        "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
-    auto& k = shared_[name];
-    if (result.current.version == 0) {
-      shared_.erase(name);  // Redis lost it: this replica's state, with the change, is recorded first
-    } else if (result.current.epoch == k.epoch && result.current.version < k.version) {
-      k.version = result.current.version;  // Redis went back in time: ours, with the change, goes over it
+    if (!changes && !over) {
+      // Nothing to record, if what this replica knows is what Redis holds: another replica's change may be
+      // on its way here (the announcement not read yet), and the answer must not be decided on less.
+      const auto now_held = co_await link_->read(name);
+      if (!now_held)
+        co_return refusal{
+            503, "cluster_unavailable",
+            "the cluster's Redis (" + conf::to_string(link_->config().redis) + ") did not answer; nothing changed"};
+      // Compared with what the edit was decided on (`known`, copied before): the announcement of the
+      // newer state may have been applied here while the read was out.
+      if (now_held->version == known.version && now_held->epoch == known.epoch) {
+        // This replica's nodes must say what the shared state says.
+        if (known.version > 0) apply_shared(name, known, /*again=*/true);
+        co_return std::nullopt;
+      }
+      consider_shared(name, *now_held);
+      if (conflicts >= max_conflicts)
+        co_return refusal{503, "cluster_busy",
+                          "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
     } else {
-      apply_shared(name, result.current);
+      const auto context = proposal_context_for(name);
+      const auto result = co_await link_->propose(name, expected, next, context);
+      using outcome = cluster::proposal_result::outcome;
+      if (result.result == outcome::committed) {
+        cluster::shared_upstream recorded;
+        recorded.version = result.version;
+        recorded.epoch = result.epoch;
+        recorded.origin = expected == 0 ? context.origin : known.origin;
+        recorded.based_on = expected == 0 ? context.based_on : known.based_on;
+        recorded.state = std::move(next);
+        recorded.changed_by = link_->replica();
+        apply_shared(name, recorded);
+        co_return std::nullopt;
+      }
+      if (result.result == outcome::unavailable) {
+        if (!result.sent)
+          co_return refusal{503, "cluster_unavailable",
+                            "the change could not be recorded in Redis (" + result.error + "); nothing changed"};
+        co_return refusal{503, "cluster_unavailable",
+                          "Redis did not confirm the change (" + result.error +
+                              "): it may have been recorded, in which case every replica applies it once Redis answers "
+                              "again; look at GET /v1/upstreams/" +
+                              name + " before trying again"};
+      }
+      if (conflicts >= max_conflicts)
+        co_return refusal{503, "cluster_busy",
+                          "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
+      const auto& current = result.current;
+      const auto& now_known = shared_[name];
+      if (now_known.version > 0 &&
+          (current.version == 0 || behind(current, now_known) || better_than(current, now_known))) {
+        over = current.version;
+      } else {
+        over.reset();
+        apply_shared(name, current);
+      }
     }
   }
 }
@@ -363,12 +412,18 @@ bool control_plane::peers_settled(const std::string& upstream, const std::string
                                   bool active, std::chrono::steady_clock::time_point since) const {
   if (!link_) return true;
   if (!link_->connected() || link_->peers_read_at() < since) return false;
+  const auto it = shared_.find(upstream);
+  const std::string epoch = it == shared_.end() ? std::string() : it->second.epoch;
   for (const auto& peer : link_->peers()) {
     // A heartbeat is another process's text: every field is checked for its type before it is used.
     const auto* u = member(member(&peer.heartbeat, "upstreams"), upstream);
     if (!u || !u->is_object()) continue;  // not an upstream of that replica's config
     const auto* applied = member(member(&peer.heartbeat, "applied"), upstream);
-    if (!applied || !applied->is_number_unsigned() || applied->get<std::uint64_t>() < version) return false;
+    const auto* applied_epoch = member(applied, "epoch");
+    const auto* applied_version = member(applied, "version");
+    if (!applied_epoch || !applied_epoch->is_string() || applied_epoch->get<std::string>() != epoch ||
+        !applied_version || !applied_version->is_number_unsigned() || applied_version->get<std::uint64_t>() < version)
+      return false;
     const auto* n = member(u, node_name);
     if (!n || !n->is_object()) continue;  // that replica does not have the node
     const auto* eligible = member(n, "eligible");
@@ -390,7 +445,9 @@ json control_plane::heartbeat_body() const {
   std::int64_t total = 0;
   const auto now = upstream::steady_now_ms();
   for (const auto& g : runtime_->upstreams) {
-    applied[g->name()] = shared_version(g->name());
+    const auto it = shared_.find(g->name());
+    applied[g->name()] = {{"epoch", it == shared_.end() ? std::string() : it->second.epoch},
+                          {"version", it == shared_.end() ? std::uint64_t{0} : it->second.version}};
     json nodes = json::object();
     for (const auto& n : *g->nodes()) {
       const auto in_flight = n->in_flight.load();

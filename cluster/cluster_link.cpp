@@ -36,20 +36,27 @@ constexpr auto first_backoff = milliseconds(100);
 constexpr auto max_backoff = max_reconnect_backoff;
 
 // Compare the version, write, announce: one step, so that two replicas deciding on the same version
-// cannot both record their change. A first state (version 0) gets a new epoch. Returns {1, version,
-// epoch} or {0, version, epoch, state, changed_by}.
+// cannot both record their change. A first state (version 0) starts a new epoch. A record of a replica's
+// own state (a seed: after Redis lost its data or went back in time) says what it knew (origin, based_on);
+// an operator's change clears the seed flag, and is never written over by a seed's rules. The new version is above
+// both the current one and the floor (the highest this replica applied), so that a number is never used
+// twice in an epoch, even over a Redis that went back in time. Returns {1, version, epoch} or {0, version,
+// epoch, state, changed_by, origin, based_on, seed}.
 constexpr const char* propose_script = R"lua(
-local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local h = KEYS[1]
+local v = tonumber(redis.call('HGET', h, 'version') or '0') or 0
 if v ~= tonumber(ARGV[1]) then
-  return {0, v, redis.call('HGET', KEYS[1], 'epoch') or '', redis.call('HGET', KEYS[1], 'state') or '',
-          redis.call('HGET', KEYS[1], 'changed_by') or ''}
+  return {0, v, redis.call('HGET', h, 'epoch') or '', redis.call('HGET', h, 'state') or '',
+          redis.call('HGET', h, 'changed_by') or '', redis.call('HGET', h, 'origin') or '',
+          redis.call('HGET', h, 'based_on') or '', redis.call('HGET', h, 'seed') or '0'}
 end
-if v == 0 then redis.call('HSET', KEYS[1], 'epoch', ARGV[6], 'origin', ARGV[7]) end
-v = v + 1
-redis.call('HSET', KEYS[1], 'version', v, 'state', ARGV[2], 'changed_by', ARGV[3], 'changed_at', ARGV[4])
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'based_on', ARGV[8]) end
+if v == 0 then redis.call('HSET', h, 'epoch', ARGV[6]) end
+if v == 0 or ARGV[10] == '1' then redis.call('HSET', h, 'origin', ARGV[7], 'based_on', ARGV[8]) end
+redis.call('HSET', h, 'seed', ARGV[10])
+v = math.max(v, tonumber(ARGV[9]) or 0) + 1
+redis.call('HSET', h, 'version', v, 'state', ARGV[2], 'changed_by', ARGV[3], 'changed_at', ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[5])
-return {1, v, redis.call('HGET', KEYS[1], 'epoch') or ''}
+return {1, v, redis.call('HGET', h, 'epoch') or ''}
 )lua";
 
 // Deletes a replica process's heartbeat if it is this one's (its text holds "pid":N,).
@@ -268,7 +275,8 @@ task<clock::duration> cluster_link::session() {
     }
     if (now >= next_peers || (now < fresh_peers_until_ && now - peers_read_at_ >= fresh_peers_interval)) {
       next_peers = now + config_.heartbeat;
-      if (!co_await refresh_peers()) break;
+      const bool read = co_await refresh_peers();
+      if (!read) break;
     }
     wake_.expires_after(tick_interval);
     co_await wake_.async_wait(use_tuple);
@@ -339,13 +347,13 @@ task<std::optional<std::map<std::string, shared_upstream>>> cluster_link::read_u
   std::vector<std::vector<std::string>> commands;
   commands.reserve(names.size());
   for (const auto& u : names)
-    commands.push_back(
-        command("HMGET", key("upstream:" + u), "version", "epoch", "state", "changed_by", "origin", "based_on"));
+    commands.push_back(command("HMGET", key("upstream:" + u), "version", "epoch", "state", "changed_by", "origin",
+                               "based_on", "seed"));
   const auto replies = co_await c->call_all(std::move(commands));
   std::map<std::string, shared_upstream> out;
   for (std::size_t i = 0; i < names.size(); ++i) {
     const auto& r = replies[i];
-    if (!r.value || r.value->kind != reply::type::array || r.value->elements.size() != 6) {
+    if (!r.value || r.value->kind != reply::type::array || r.value->elements.size() != 7) {
       if (r.value && c->is_open()) c->close("unexpected reply to HMGET: " + r.value->text);
       co_return std::nullopt;
     }
@@ -380,22 +388,23 @@ shared_upstream cluster_link::parse_upstream(const std::string& name, const repl
   s.changed_by = e[3].text;
   s.origin = e[4].text;
   s.based_on = e[5].text;
+  s.seed = e[6].text == "1";
   return s;
 }
 
 task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t expected, upstream::saved_upstream next,
-                                            std::string origin, std::string based_on) {
+                                            proposal_context context) {
   proposal_result out;
-  if (!connected_ || !commands_) {
+  if (!connected_ || !commands_ || !commands_->is_open()) {
     out.error = last_error_.empty() ? "not connected" : last_error_;
     co_return out;
   }
   auto c = commands_;
   out.sent = true;
-  const auto r = co_await c->call(command("EVAL", propose_script, "2", key("upstream:" + upstream), key("changes"),
-                                          std::to_string(expected), upstream::upstream_to_json(next), replica_,
-                                          std::to_string(unix_ms()), upstream, new_epoch(), std::move(origin),
-                                          std::move(based_on)));
+  const auto r = co_await c->call(command(
+      "EVAL", propose_script, "2", key("upstream:" + upstream), key("changes"), std::to_string(expected),
+      upstream::upstream_to_json(next), replica_, std::to_string(unix_ms()), upstream, new_epoch(),
+      std::move(context.origin), std::move(context.based_on), std::to_string(context.floor), context.seed ? "1" : "0"));
   if (!r.value || r.value->is_error() || r.value->kind != reply::type::array || r.value->elements.empty()) {
     out.error = r.value ? (r.value->is_error() ? r.value->text : "unexpected reply to the script") : r.error;
     // A Redis error reply means the script did not run to its end: nothing was recorded.
@@ -409,7 +418,7 @@ task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t 
     out.epoch = e[2].text;
     co_return out;
   }
-  if (e.size() != 5) {
+  if (e.size() != 8) {
     out.error = "unexpected reply to the script";
     co_return out;
   }
@@ -419,7 +428,19 @@ task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t 
   std::string error;
   if (!e[3].text.empty()) out.current.state = upstream::upstream_from_json(e[3].text, error);
   out.current.changed_by = e[4].text;
+  out.current.origin = e[5].text;
+  out.current.based_on = e[6].text;
+  out.current.seed = e[7].text == "1";
   co_return out;
+}
+
+task<std::optional<shared_upstream>> cluster_link::read(std::string upstream) {
+  if (!connected_ || !commands_) co_return std::nullopt;
+  std::vector<std::string> names;
+  names.push_back(upstream);
+  auto all = co_await read_upstreams(std::move(names));
+  if (!all) co_return std::nullopt;
+  co_return std::move(all->begin()->second);
 }
 
 void cluster_link::announce_tunnel_deadline(const std::string& upstream, const std::string& node,
@@ -467,13 +488,23 @@ task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
     reads.push_back(command("PTTL", key("replica:" + m.text)));
   }
   const auto replies = co_await c->call_all(std::move(reads));
-  std::vector<replica_report> out;
   std::vector<std::vector<std::string>> expired;
-  for (std::size_t i = 0; i < members.value->elements.size(); ++i) {
-    const auto& id = members.value->elements[i].text;
+  auto out = parse_replicas(members.value->elements, replies, expired);
+  if (!out) co_return std::nullopt;
+  if (!expired.empty()) co_await c->call_all(std::move(expired));
+  co_return out;
+}
+
+// Plain code out of the coroutine: GCC 12 miscompiled a loop with `continue` between two co_awaits.
+std::optional<std::vector<replica_report>> cluster_link::parse_replicas(
+    const std::vector<reply>& members, const std::vector<call_result>& replies,
+    std::vector<std::vector<std::string>>& expired) {
+  std::vector<replica_report> out;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& id = members[i].text;
     const auto& got = replies[2 * i];
     const auto& left = replies[2 * i + 1];
-    if (!got.value || !left.value) co_return std::nullopt;
+    if (!got.value || !left.value) return std::nullopt;
     if (got.value->is_nil()) {
       expired.push_back(command("SREM", key("replicas"), id));  // its heartbeat expired: it no longer counts
       continue;
@@ -490,9 +521,8 @@ task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
     report.age = milliseconds(std::max<std::int64_t>(0, lifetime - left.value->integer));
     out.push_back(std::move(report));
   }
-  if (!expired.empty()) co_await c->call_all(std::move(expired));
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  co_return out;
+  return out;
 }
 
 task<bool> cluster_link::refresh_peers() {

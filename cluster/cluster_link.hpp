@@ -52,6 +52,7 @@ struct shared_upstream {
   std::string origin;
   // A state recorded from what a replica had applied before: "<epoch>:<version>" of that (empty otherwise).
   std::string based_on;
+  bool seed = false;  // the epoch's first record, by a replica re-recording its state, unchanged since
   std::optional<upstream::saved_upstream> state;
   std::string changed_by;  // the replica that made the change
 };
@@ -117,10 +118,19 @@ class cluster_link {
   // How long a heartbeat lives in Redis: three heartbeats and a reply's timeout.
   std::chrono::milliseconds heartbeat_ttl() const;
 
-  // Records `next` as `upstream`'s state if Redis still holds `expected` (version) for it. Expected 0
-  // records a first state (a new epoch, of `origin`).
+  // Records `next` as `upstream`'s state if Redis still holds `expected` (version) for it, as a version
+  // above both that and `context.floor`. Expected 0 records a first state: a new epoch, with the context's
+  // origin, based_on and seed.
+  struct proposal_context {
+    std::string origin = "shared";
+    std::string based_on;
+    std::uint64_t floor = 0;
+    bool seed = false;
+  };
   net_types::task<proposal_result> propose(std::string upstream, std::uint64_t expected, upstream::saved_upstream next,
-                                           std::string origin = "shared", std::string based_on = {});
+                                           proposal_context context);
+  // `upstream`'s shared state as Redis holds it now; nullopt while Redis is unreachable.
+  net_types::task<std::optional<shared_upstream>> read(std::string upstream);
   // Tells the other replicas that `node`'s tunnels go away at `at` (fire and forget).
   void announce_tunnel_deadline(const std::string& upstream, const std::string& node,
                                 std::chrono::system_clock::time_point at);
@@ -149,6 +159,11 @@ class cluster_link {
   shared_upstream parse_upstream(const std::string& name, const reply& r);
   net_types::task<bool> write_heartbeat(std::shared_ptr<redis_connection> c);
   net_types::task<bool> refresh_peers();
+  // The heartbeats read for `members` (GET and PTTL each, in `replies`); the ids whose heartbeat expired go
+  // into `expired` as SREM commands. nullopt when a reply is missing.
+  std::optional<std::vector<replica_report>> parse_replicas(const std::vector<reply>& members,
+                                                            const std::vector<call_result>& replies,
+                                                            std::vector<std::vector<std::string>>& expired);
   net_types::task<void> farewell(std::shared_ptr<redis_connection> c);
   std::string key(const std::string& suffix) const { return prefix_ + suffix; }
   void lost(const std::string& why);

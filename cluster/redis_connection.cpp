@@ -1,5 +1,6 @@
 #include "cluster/redis_connection.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
@@ -92,8 +93,8 @@ task<std::string> redis_connection::connect() {
   }
   if (!connected) co_return "connect to " + conf::to_string(conf::host_port{url.host, url.port}) + ": " + last;
   socket().set_option(asio::ip::tcp::no_delay(true), ec);
-  // A peer that vanished without a word (a partition) is noticed by the deadlines; keep-alive also tells
-  // the kernel to give up on it.
+  // A peer that vanished without a word (a partition) is noticed by the deadlines (the watchdog); keep-alive
+  // only lets the kernel reclaim such a socket eventually.
   socket().set_option(asio::socket_base::keep_alive(true), ec);
   if (url.scheme == conf::redis_url::kind::tcp) co_return std::string();
   const auto& name = opts_.tls_server_name.empty() ? url.host : opts_.tls_server_name;
@@ -102,6 +103,9 @@ task<std::string> redis_connection::connect() {
   if (addr_ec) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());  // RFC 6066: no IP literals
   if (SSL_CTX_get_verify_mode(opts_.tls->native_handle()) != SSL_VERIFY_NONE)
     tls_->set_verify_callback(asio::ssl::host_name_verification(name));
+  // An error left in this thread's OpenSSL queue (by an earlier, unrelated call) would otherwise be what the
+  // handshake's failure reports, instead of its own reason (certificate verify failed, ...).
+  ERR_clear_error();
   std::tie(ec) = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
   if (closed_) co_return error_;
   if (ec) co_return "TLS handshake with " + url.host + ": " + ec.message();
@@ -154,7 +158,9 @@ task<std::vector<call_result>> redis_connection::call_all(std::vector<std::vecto
   waiting.reserve(commands.size());
   for (const auto& c : commands) waiting.push_back(enqueue(c));
   for (auto& p : waiting) {
-    if (!p->result.value && p->result.error.empty()) co_await p->done.async_wait(use_tuple);
+    // A reply that came in while an earlier one was awaited has cancelled a timer nobody waited on yet:
+    // a wait now would never end.
+    if (!p->answered) co_await p->done.async_wait(use_tuple);
     out.push_back(std::move(p->result));
   }
   co_return out;
@@ -258,6 +264,7 @@ void redis_connection::deliver(reply r) {
   auto p = std::move(pending_.front());
   pending_.pop_front();
   p->result.value = std::move(r);
+  p->answered = true;
   p->done.cancel();
 }
 
@@ -296,7 +303,8 @@ void redis_connection::close(const std::string& why) {
   if (resolver_) resolver_->cancel();
   socket().close(ignored);
   for (auto& p : std::exchange(pending_, {})) {
-    p->result.error = error_;
+    p->result.error = error_.empty() ? std::string("closed") : error_;
+    p->answered = true;
     p->done.cancel();
   }
   wake_push_waiter();

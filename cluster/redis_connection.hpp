@@ -76,6 +76,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
     explicit pending(net_types::executor ex) : done(ex) {}
     net_types::timer done;  // cancelled once `result` is in
     call_result result;
+    bool answered = false;  // `result` is in (by a reply, or by close())
     std::chrono::steady_clock::time_point sent_at;
   };
 

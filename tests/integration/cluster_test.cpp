@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -14,6 +16,8 @@
 #include "tests/support/keepalive_load.hpp"
 #include "tests/support/proxy_harness.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/scratch_dir.hpp"
+#include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
 #include "tests/support/wait.hpp"
 
@@ -297,7 +301,9 @@ TEST(cluster, redis_emptied_under_the_replicas_gets_their_state_again_and_change
     ASSERT_EQ(c.post(1, "/v1/upstreams/app/nodes/node3/drain").status, 202);
     ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node3/undrain").status, 202);
   }
-  ASSERT_TRUE(wait_for([&] { return c.admin_state(0, "node3") == "ready" && c.admin_state(1, "node3") == "ready"; }));
+  ASSERT_TRUE(wait_for([&] { return c.admin_state(0, "node3") == "ready" && c.admin_state(1, "node3") == "ready"; }))
+      << c.node_view(0, "node3").dump() << c.node_view(1, "node3").dump()
+      << c.redis.cli("HGETALL drawbridge:test:upstream:app") << c.proxies[0]->log() << c.proxies[1]->log();
   ASSERT_FALSE(c.redis.cli("FLUSHALL").empty());
   // Recorded again (a new epoch) with node2 still out, then a change through either reaches the other.
   auto node2_out_in_redis = [&] {
@@ -319,6 +325,63 @@ TEST(cluster, redis_emptied_under_the_replicas_gets_their_state_again_and_change
     ASSERT_EQ(undrained.status, 202) << undrained.body;
     ASSERT_TRUE(wait_for([&] { return c.admin_state(other, "node1") == "ready"; }, 5s)) << "through r" << from + 1;
   }
+}
+
+TEST(cluster, a_change_made_right_after_redis_lost_its_data_stands) {
+  cluster_under_test c(2);
+  ASSERT_TRUE(c.ready()) << c.redis.error();
+  ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node3/drain").status, 202);
+  ASSERT_TRUE(wait_for([&] { return c.admin_state(1, "node3") != "ready"; }, 5s));
+  ASSERT_FALSE(c.redis.cli("FLUSHALL").empty());
+  // At once, before (or while) the replicas record their state again.
+  const auto drained = c.post(1, "/v1/upstreams/app/nodes/node1/drain");
+  ASSERT_EQ(drained.status, 202) << drained.body;
+  // Both out on both replicas, and still after the re-records have had time to happen (several heartbeats).
+  auto both_out = [&](std::size_t r) {
+    return c.admin_state(r, "node1") != "ready" && c.admin_state(r, "node3") != "ready";
+  };
+  ASSERT_TRUE(wait_for([&] { return both_out(0) && both_out(1); }, 5s));
+  let_time_pass(1500ms, "seven heartbeats: a replica re-recording its own state would have undone the drain by now");
+  EXPECT_TRUE(both_out(0));
+  EXPECT_TRUE(both_out(1));
+}
+
+TEST(cluster, redis_gone_back_to_an_older_version_gets_the_newest_state_again) {
+  cluster_under_test c(2);
+  ASSERT_TRUE(c.ready()) << c.redis.error();
+  ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node3/drain").status, 202);
+  ASSERT_TRUE(wait_for([&] { return c.admin_state(1, "node3") != "ready"; }, 5s));
+  // A snapshot of the hash now (node3 out) ...
+  const auto old_version = c.redis.cli("HGET drawbridge:test:upstream:app version");
+  const auto old_state = c.redis.cli("HGET drawbridge:test:upstream:app state");
+  ASSERT_FALSE(old_version.empty());
+  // ... then changes: node3 back, node2 out ...
+  ASSERT_EQ(c.post(1, "/v1/upstreams/app/nodes/node3/undrain").status, 202);
+  ASSERT_EQ(c.post(1, "/v1/upstreams/app/nodes/node2/drain").status, 202);
+  ASSERT_TRUE(
+      wait_for([&] { return c.admin_state(0, "node2") != "ready" && c.admin_state(0, "node3") == "ready"; }, 5s));
+  // ... and Redis restored to the snapshot (as from an older RDB file).
+  const auto quoted = "'" + old_state.substr(0, old_state.find_last_not_of('\n') + 1) + "'";
+  ASSERT_FALSE(c.redis
+                   .cli("HSET drawbridge:test:upstream:app version " + old_version.substr(0, old_version.find('\n')) +
+                        " state " + quoted)
+                   .empty());
+  // The replicas write what they know over it: node2 out, node3 in, on both and in Redis.
+  auto latest_in_redis = [&] {
+    const auto state = json::parse(c.redis.cli("HGET drawbridge:test:upstream:app state"), nullptr, false);
+    if (!state.is_object()) return false;
+    std::map<std::string, std::string> admin;
+    for (const auto& n : state["nodes"]) admin[n.value("name", "")] = n.value("admin_state", "");
+    return admin["node2"] != "ready" && admin["node3"] == "ready";
+  };
+  ASSERT_TRUE(wait_for(latest_in_redis, 5s)) << c.redis.cli("HGETALL drawbridge:test:upstream:app");
+  for (std::size_t r = 0; r < 2; ++r) {
+    EXPECT_NE(c.admin_state(r, "node2"), "ready");
+    EXPECT_EQ(c.admin_state(r, "node3"), "ready");
+  }
+  // And a change through either still reaches the other.
+  ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node2/undrain").status, 202);
+  EXPECT_TRUE(wait_for([&] { return c.admin_state(1, "node2") == "ready"; }, 5s));
 }
 
 TEST(cluster, a_replica_that_starts_while_redis_is_down_is_not_ready_until_it_has_read_the_shared_state) {
@@ -508,4 +571,51 @@ TEST(cluster, a_rollout_through_one_replica_fails_no_request_through_either_and_
   // Without the cluster, replica 2 never heard of the drains: it sent requests to nodes being restarted.
   EXPECT_EQ(alone.exit_code, 0) << alone.out;
   EXPECT_GT(alone.failed, 0u);
+}
+
+TEST(cluster, rediss_is_verified_as_upstream_tls_is_and_a_password_file_is_sent_with_auth) {
+  test_ca ca;
+  const auto cert = ca.issue("redis", "127.0.0.1", {"IP:127.0.0.1"});
+  redis_server redis(redis_server::transport::tls);
+  redis.set_tls(cert.cert, cert.key, ca.ca_file());
+  redis.set_password("s3cret-pass");
+  ASSERT_TRUE(redis.start()) << redis.error();
+  fake_node node(fake_node_options{});
+  scratch_dir dir;
+  std::ofstream(dir.file("redis.pass")) << "s3cret-pass\n";
+  std::ofstream(dir.file("wrong.pass")) << "guess\n";
+  test_ca other;
+  auto config = [&](const std::string& ca_file, const std::string& password_file) {
+    return R"({"workers":1,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
+      "admin":{"address":"127.0.0.1:0"},
+      "cluster":{"redis":")" +
+           redis.url() + R"(","name":"tls","replica":"r","heartbeat":"200ms",
+                 "password_file":")" +
+           password_file + R"(","tls":{"ca_file":")" + ca_file + R"("}},
+      "upstreams":[{"name":"app","nodes":[{"name":"node1","address":"127.0.0.1:)" +
+           std::to_string(node.port()) + R"("}]}]})";
+  };
+  auto cluster_of = [](const spawned_proxy& p) {
+    return json::parse(test_client(p.admin_port()).get("/readyz").body).value("cluster", "");
+  };
+  {
+    spawned_proxy good(config(ca.ca_file(), dir.file("redis.pass")));
+    ASSERT_TRUE(good.started()) << good.output();
+    EXPECT_TRUE(wait_for([&] { return cluster_of(good) == "connected"; }, 15s)) << good.log();
+    EXPECT_NE(good.log().find("joined cluster tls at rediss://127.0.0.1:"), std::string::npos) << good.log();
+  }
+  {
+    spawned_proxy untrusted(config(other.ca_file(), dir.file("redis.pass")));
+    ASSERT_TRUE(untrusted.started()) << untrusted.output();
+    EXPECT_NE(cluster_of(untrusted), "connected");
+    // (Both test CAs carry the same name, so OpenSSL reports the other CA's signature check: an EVP error,
+    // where a certificate from an unknown CA says "certificate verify failed".)
+    EXPECT_NE(untrusted.log().find("TLS handshake with 127.0.0.1"), std::string::npos) << untrusted.log();
+  }
+  {
+    spawned_proxy refused(config(ca.ca_file(), dir.file("wrong.pass")));
+    ASSERT_TRUE(refused.started()) << refused.output();
+    EXPECT_NE(cluster_of(refused), "connected");
+    EXPECT_NE(refused.log().find("AUTH: WRONGPASS"), std::string::npos) << refused.log();
+  }
 }

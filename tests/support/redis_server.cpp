@@ -40,7 +40,7 @@ std::uint16_t free_port() {
 }  // namespace
 
 redis_server::redis_server(transport t) : transport_(t) {
-  if (transport_ == transport::tcp) port_ = free_port();
+  if (transport_ != transport::unix_socket) port_ = free_port();
 }
 
 redis_server::~redis_server() {
@@ -50,6 +50,7 @@ redis_server::~redis_server() {
 
 std::string redis_server::url() const {
   if (transport_ == transport::tcp) return "redis://127.0.0.1:" + std::to_string(port_) + "/0";
+  if (transport_ == transport::tls) return "rediss://127.0.0.1:" + std::to_string(port_) + "/0";
   return "unix://" + dir_.file("redis.sock");
 }
 
@@ -60,9 +61,13 @@ bool redis_server::start() {
                                 dir_.file("redis.log")};
   if (transport_ == transport::tcp) {
     args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1"});
+  } else if (transport_ == transport::tls) {
+    args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--bind", "127.0.0.1",
+                             "--tls-cert-file", tls_cert_, "--tls-key-file", tls_key_, "--tls-auth-clients", "no"});
   } else {
     args.insert(args.end(), {"--port", "0", "--unixsocket", dir_.file("redis.sock"), "--unixsocketperm", "700"});
   }
+  if (!password_.empty()) args.insert(args.end(), {"--requirepass", password_});
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
@@ -73,7 +78,10 @@ bool redis_server::start() {
     return false;
   }
   pid_ = pid;
-  if (!wait_for([&] { return answers_ping(); }, std::chrono::seconds(10), std::chrono::milliseconds(20))) {
+  auto up = [&] {
+    return transport_ == transport::tls || !password_.empty() ? cli("PING").find("PONG") == 0 : answers_ping();
+  };
+  if (!wait_for(up, std::chrono::seconds(10), std::chrono::milliseconds(20))) {
     error_ = "redis-server did not answer PING within 10 s";
     stop();
     return false;
@@ -132,8 +140,10 @@ bool redis_server::answers_ping() const {
 }
 
 std::string redis_server::cli(const std::string& command) const {
-  const std::string where =
-      transport_ == transport::tcp ? "-p " + std::to_string(port_) : "-s " + dir_.file("redis.sock");
+  std::string where =
+      transport_ == transport::unix_socket ? "-s " + dir_.file("redis.sock") : "-p " + std::to_string(port_);
+  if (transport_ == transport::tls) where += " --tls --cacert " + tls_ca_;
+  if (!password_.empty()) where += " --no-auth-warning -a " + password_;
   const auto result = run_shell("redis-cli " + where + " " + command + " 2>&1");
   return result.exit_code == 0 ? result.out : std::string();
 }

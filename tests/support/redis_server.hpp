@@ -14,12 +14,20 @@ namespace drawbridge::testing {
 
 class redis_server {
  public:
-  enum class transport { unix_socket, tcp };
+  enum class transport { unix_socket, tcp, tls };  // tls: set_tls() before start()
   explicit redis_server(transport t = transport::unix_socket);
   ~redis_server();
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
 
+  // TLS with this certificate and key (the clients need no certificate); `ca_file` is for redis-cli.
+  void set_tls(std::string cert, std::string key, std::string ca_file) {
+    tls_cert_ = std::move(cert);
+    tls_key_ = std::move(key);
+    tls_ca_ = std::move(ca_file);
+  }
+  // AUTH for the default user (--requirepass).
+  void set_password(std::string password) { password_ = std::move(password); }
   // False (with why in error()) when redis-server is missing or did not answer PING within 10 s.
   bool start();
   // SIGTERM, and waits for it to exit.
@@ -42,6 +50,7 @@ class redis_server {
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   std::string error_;
+  std::string tls_cert_, tls_key_, tls_ca_, password_;
 };
 
 }  // namespace drawbridge::testing
