@@ -325,7 +325,7 @@ std::optional<refusal> control_plane::peers_budget(const upstream_group& group, 
 }
 
 net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_group& group, shared_edit edit) {
-  const std::string name = group.name();
+  const std::string& name = group.name();  // the caller holds the group (admin_api) until this returns
   // Redis's version when it holds less than this replica knows (it lost its data: 0, or went back in time):
   // the change is then recorded over it, on this replica's state.
   std::optional<std::uint64_t> over;
