@@ -501,16 +501,9 @@ std::string admin_api::in_flight_here_and_there(const upstream::upstream_group& 
   const auto* link = control_.cluster();
   if (!link) return out.substr(0, out.size() - 5);  // " here" means nothing without other replicas
   if (!link->connected()) return out + " (the other replicas are unknown: Redis is unreachable)";
-  for (const auto& peer : link->peers()) {
-    const auto& hb = peer.heartbeat;
-    std::int64_t count = 0;
-    if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
-      if (const auto g = u->find(group.name()); g != u->end() && g->is_object())
-        if (const auto e = g->find(n.name()); e != g->end() && e->is_object())
-          if (const auto f = e->find("in_flight"); f != e->end() && f->is_number_integer())
-            count = f->get<std::int64_t>();
-    if (count != 0) out += ", " + std::to_string(count) + " through replica " + peer.replica;
-  }
+  for (const auto& peer : link->peers())
+    if (const auto* view = peer.heartbeat.node(group.name(), n.name()); view && view->in_flight != 0)
+      out += ", " + std::to_string(view->in_flight) + " through replica " + peer.replica;
   return out;
 }
 
@@ -522,12 +515,12 @@ task<json> admin_api::replica_views(std::string upstream, std::string node_name)
   json out = json::array();
   for (const auto& r : *all) {
     json view{{"replica", r.replica}, {"id", r.id}, {"heartbeat_age_ms", r.age.count()}};
-    const auto& hb = r.heartbeat;
-    if (const auto u = hb.find("upstreams"); u != hb.end() && u->is_object())
-      if (const auto g = u->find(upstream); g != u->end() && g->is_object())
-        if (const auto e = g->find(node_name); e != g->end() && e->is_object())
-          for (const char* k : {"state", "admin", "health", "in_flight"})
-            if (e->contains(k)) view[k] = (*e)[k];
+    if (const auto* n = r.heartbeat.node(upstream, node_name)) {
+      view["state"] = n->state;
+      view["admin"] = n->admin;
+      view["health"] = n->health;
+      view["in_flight"] = n->in_flight;
+    }
     out.push_back(std::move(view));
   }
   co_return out;
@@ -549,19 +542,17 @@ task<response> admin_api::cluster_status() {
   json list = json::array();
   for (const auto& r : *all) {
     const auto& hb = r.heartbeat;
-    // Another process's text: only fields of the expected types are shown.
-    auto field = [&hb](const char* key, bool (nlohmann::json::*is)() const noexcept) {
-      const auto it = hb.find(key);
-      return it != hb.end() && ((*it).*is)() ? json(*it) : json(nullptr);
-    };
+    json applied = json::object();
+    for (const auto& [name, u] : hb.upstreams)
+      applied[name] = {{"epoch", u.applied_epoch}, {"version", u.applied_version}};
     list.push_back({{"replica", r.replica},
                     {"id", r.id},
                     {"self", r.id == link->instance()},
-                    {"pid", field("pid", &nlohmann::json::is_number_integer)},
-                    {"version", field("version", &nlohmann::json::is_string)},
+                    {"pid", hb.pid},
+                    {"version", hb.version},
                     {"heartbeat_age_ms", r.age.count()},
-                    {"in_flight", field("in_flight", &nlohmann::json::is_number_integer)},
-                    {"applied", field("applied", &nlohmann::json::is_object)}});
+                    {"in_flight", hb.in_flight},
+                    {"applied", std::move(applied)}});
   }
   body["replicas"] = std::move(list);
   co_return json_response(200, body);

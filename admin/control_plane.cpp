@@ -201,7 +201,7 @@ net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& gro
       if (!force && n.eligible() && others < group.config().min_available)
         return min_available_refusal(group, n, upstream::drain_refused{others});
       if (!force)
-        if (auto refused = peers_budget(group, n)) return refused;
+        if (auto refused = peers_budget(group, n, s)) return refused;
       sn->admin = admin_state::draining;
       changes = true;
       return std::nullopt;
@@ -328,7 +328,7 @@ net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_grou
       if (!force && n->eligible() && others < group.config().min_available)
         return min_available_refusal(group, *n, upstream::drain_refused{others});
       if (!force)
-        if (auto refused = peers_budget(group, *n)) return refused;
+        if (auto refused = peers_budget(group, *n, s)) return refused;
       if (entry != s.nodes.end()) s.nodes.erase(entry);
       if (is_configured) s.removed.push_back(n->name());
       changes = true;

@@ -172,7 +172,7 @@ class control_plane {
                      std::chrono::steady_clock::time_point since) const;
   // What this replica tells the others with each heartbeat: applied versions, and per node its state,
   // health verdict and in-flight count.
-  nlohmann::json heartbeat_body() const;
+  cluster::heartbeat heartbeat_body() const;
   // Whether this replica serves with a known admin state: the shared one read from Redis at least once,
   // or the state file's. False in cluster mode until then (/readyz answers 503 "loading").
   bool state_known() const;
@@ -221,9 +221,11 @@ class control_plane {
   // another replica's gets there first.
   net_types::task<void> record_ours(std::string upstream, std::uint64_t expected);
   void tunnel_deadline(const std::string& upstream, const std::string& node, std::chrono::system_clock::time_point at);
-  // The budget as the other replicas see the nodes (their heartbeats): a refusal when draining `n` would
-  // leave one of them with fewer than min_available nodes taking requests.
-  std::optional<refusal> peers_budget(const upstream::upstream_group& group, const upstream::node& n) const;
+  // The budget on the other replicas: a refusal when draining `n` would leave one of them with fewer than
+  // min_available nodes taking requests: ready in the shared state being changed (`next`) and healthy
+  // there (their heartbeats).
+  std::optional<refusal> peers_budget(const upstream::upstream_group& group, const upstream::node& n,
+                                      const upstream::saved_upstream& next) const;
   std::optional<std::size_t> index_of(const upstream::upstream_group& group) const;
   // What this replica's state comes from, for a first record: "shared", "file" or "config".
   std::string knowledge() const;

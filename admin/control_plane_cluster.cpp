@@ -28,11 +28,9 @@ constexpr int max_conflicts = 5;
 
 bool wanted(admin_state a) { return a == admin_state::ready; }
 
-// `key` of a JSON object, or null (also when `j` is null or not an object).
-const json* member(const json* j, const std::string& key) {
-  if (!j || !j->is_object()) return nullptr;
-  const auto it = j->find(key);
-  return it == j->end() ? nullptr : &*it;
+refusal busy_refusal(const std::string& upstream) {
+  return {503, "cluster_busy",
+          "upstream " + upstream + " kept changing through other replicas; nothing changed, try again"};
 }
 
 }  // namespace
@@ -303,17 +301,33 @@ std::optional<std::size_t> control_plane::index_of(const upstream_group& group) 
   return std::nullopt;
 }
 
-std::optional<refusal> control_plane::peers_budget(const upstream_group& group, const node& n) const {
-  auto takes_requests = [](const json* view) {
-    const auto* eligible = member(view, "eligible");
-    return eligible && eligible->is_boolean() && eligible->get<bool>();
-  };
+std::optional<refusal> control_plane::peers_budget(const upstream_group& group, const node& n,
+                                                   const saved_upstream& next) const {
+  // The admin state is the shared one being changed (`next`), not the one a peer's heartbeat shows: a
+  // heartbeat may be a beat behind the state this change is based on (a node undrained a moment ago
+  // counts). Health is each peer's own.
+  // Ready in `next`; a node `next` does not hold yet (only in this replica's config) by its state here.
+  std::vector<std::string> ready;
+  for (const auto& sn : next.nodes)
+    if (sn.admin == admin_state::ready) ready.push_back(sn.name);
+  for (const auto& local : *group.nodes()) {
+    const auto& name = local->name();
+    const bool held =
+        std::any_of(next.nodes.begin(), next.nodes.end(), [&](const auto& sn) { return sn.name == name; }) ||
+        std::find(next.removed.begin(), next.removed.end(), name) != next.removed.end();
+    if (!held && local->admin.load() == admin_state::ready) ready.push_back(name);
+  }
+  if (std::find(ready.begin(), ready.end(), n.name()) == ready.end()) return std::nullopt;  // out of rotation already
+  std::erase(ready, n.name());
   for (const auto& peer : link_->peers()) {
-    const auto* u = member(member(&peer.heartbeat, "upstreams"), group.name());
-    if (!u || !takes_requests(member(u, n.name()))) continue;  // the node takes nothing there anyway
-    std::size_t others = 0;
-    for (const auto& [name, view] : u->items())
-      if (name != n.name() && takes_requests(&view)) ++others;
+    const auto* u = peer.heartbeat.upstream(group.name());
+    if (!u) continue;  // not an upstream of that replica's config
+    const auto* mine = peer.heartbeat.node(group.name(), n.name());
+    if (!mine || !mine->serves_when_ready()) continue;  // the node takes nothing there anyway
+    const auto others = static_cast<std::size_t>(std::count_if(ready.begin(), ready.end(), [&](const auto& name) {
+      const auto* view = peer.heartbeat.node(group.name(), name);
+      return view && view->serves_when_ready();
+    }));
     if (others < group.config().min_available)
       return refusal{409, "min_available",
                      "draining " + n.name() + " would leave " + std::to_string(others) +
@@ -359,9 +373,7 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
         co_return std::nullopt;
       }
       consider_shared(name, *now_held);
-      if (conflicts >= max_conflicts)
-        co_return refusal{503, "cluster_busy",
-                          "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
+      if (conflicts >= max_conflicts) co_return busy_refusal(name);
     } else {
       const auto context = proposal_context_for(name);
       const auto result = co_await link_->propose(name, expected, next, context);
@@ -387,9 +399,7 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                               "again; look at GET /v1/upstreams/" +
                               name + " before trying again"};
       }
-      if (conflicts >= max_conflicts)
-        co_return refusal{503, "cluster_busy",
-                          "upstream " + name + " kept changing through other replicas; nothing changed, try again"};
+      if (conflicts >= max_conflicts) co_return busy_refusal(name);
       const auto& current = result.current;
       const auto& now_known = shared_[name];
       if (now_known.version > 0 &&
@@ -415,56 +425,40 @@ bool control_plane::peers_settled(const std::string& upstream, const std::string
   const auto it = shared_.find(upstream);
   const std::string epoch = it == shared_.end() ? std::string() : it->second.epoch;
   for (const auto& peer : link_->peers()) {
-    // A heartbeat is another process's text: every field is checked for its type before it is used.
-    const auto* u = member(member(&peer.heartbeat, "upstreams"), upstream);
-    if (!u || !u->is_object()) continue;  // not an upstream of that replica's config
-    const auto* applied = member(member(&peer.heartbeat, "applied"), upstream);
-    const auto* applied_epoch = member(applied, "epoch");
-    const auto* applied_version = member(applied, "version");
-    if (!applied_epoch || !applied_epoch->is_string() || applied_epoch->get<std::string>() != epoch ||
-        !applied_version || !applied_version->is_number_unsigned() || applied_version->get<std::uint64_t>() < version)
-      return false;
-    const auto* n = member(u, node_name);
-    if (!n || !n->is_object()) continue;  // that replica does not have the node
-    const auto* eligible = member(n, "eligible");
-    const auto* admin = member(n, "admin");
-    const auto* in_flight = member(n, "in_flight");
-    if (active) {
-      if (!eligible || !eligible->is_boolean() || !eligible->get<bool>()) return false;
-    } else if (!admin || !admin->is_string() || admin->get<std::string>() == "ready" || !in_flight ||
-               !in_flight->is_number_integer() || in_flight->get<std::int64_t>() != 0) {
-      return false;
-    }
+    const auto* u = peer.heartbeat.upstream(upstream);
+    if (!u) continue;  // not an upstream of that replica's config
+    if (u->applied_epoch != epoch || u->applied_version < version) return false;
+    const auto* n = peer.heartbeat.node(upstream, node_name);
+    if (!n) continue;  // that replica does not have the node
+    if (active ? !n->eligible : n->admin == "ready" || n->admin.empty() || n->in_flight != 0) return false;
   }
   return true;
 }
 
-json control_plane::heartbeat_body() const {
-  json upstreams = json::object();
-  json applied = json::object();
-  std::int64_t total = 0;
+cluster::heartbeat control_plane::heartbeat_body() const {
+  cluster::heartbeat h;
+  h.pid = static_cast<std::int64_t>(::getpid());
+  h.version = DRAWBRIDGE_VERSION;
   const auto now = upstream::steady_now_ms();
   for (const auto& g : runtime_->upstreams) {
-    const auto it = shared_.find(g->name());
-    applied[g->name()] = {{"epoch", it == shared_.end() ? std::string() : it->second.epoch},
-                          {"version", it == shared_.end() ? std::uint64_t{0} : it->second.version}};
-    json nodes = json::object();
-    for (const auto& n : *g->nodes()) {
-      const auto in_flight = n->in_flight.load();
-      total += in_flight;
-      nodes[n->name()] = {{"state", to_string(n->state(now, g->config().slow_start.count()))},
-                          {"admin", to_string(n->admin.load())},
-                          {"health", to_string(n->health.load())},
-                          {"eligible", n->eligible()},
-                          {"in_flight", in_flight}};
+    auto& u = h.upstreams[g->name()];
+    if (const auto it = shared_.find(g->name()); it != shared_.end()) {
+      u.applied_epoch = it->second.epoch;
+      u.applied_version = it->second.version;
     }
-    upstreams[g->name()] = std::move(nodes);
+    for (const auto& n : *g->nodes()) {
+      cluster::node_report r;
+      r.state = to_string(n->state(now, g->config().slow_start.count()));
+      r.admin = to_string(n->admin.load());
+      r.health = to_string(n->health.load());
+      r.eligible = n->eligible();
+      r.ejected = n->ejected.load();
+      r.in_flight = n->in_flight.load();
+      h.in_flight += r.in_flight;
+      u.nodes[n->name()] = std::move(r);
+    }
   }
-  return {{"pid", static_cast<long>(::getpid())},
-          {"version", DRAWBRIDGE_VERSION},
-          {"in_flight", total},
-          {"applied", std::move(applied)},
-          {"upstreams", std::move(upstreams)}};
+  return h;
 }
 
 }  // namespace drawbridge::admin

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -460,12 +461,12 @@ void cluster_link::announce_tunnel_deadline(const std::string& upstream, const s
 
 task<bool> cluster_link::write_heartbeat(std::shared_ptr<redis_connection> c) {
   auto body = hooks_.heartbeat();
-  body["replica"] = replica_;
-  body["at"] = unix_ms();
-  body["ttl_ms"] = heartbeat_ttl().count();
+  body.replica = replica_;
+  body.at_ms = unix_ms();
+  body.ttl_ms = heartbeat_ttl().count();
   std::vector<std::vector<std::string>> commands;
   commands.push_back(
-      command("SET", key("replica:" + instance_), body.dump(), "PX", std::to_string(heartbeat_ttl().count())));
+      command("SET", key("replica:" + instance_), to_json(body).dump(), "PX", std::to_string(heartbeat_ttl().count())));
   commands.push_back(command("SADD", key("replicas"), instance_));
   const auto replies = co_await c->call_all(std::move(commands));
   for (const auto& r : replies)
@@ -478,6 +479,7 @@ task<bool> cluster_link::write_heartbeat(std::shared_ptr<redis_connection> c) {
 
 task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
   if (!connected_ || !commands_) co_return std::nullopt;
+  const auto asked_at = clock::now();
   auto c = commands_;
   const auto members = co_await c->call(command("SMEMBERS", key("replicas")));
   if (!members.value || members.value->kind != reply::type::array) co_return std::nullopt;
@@ -491,8 +493,18 @@ task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
   std::vector<std::vector<std::string>> expired;
   auto out = parse_replicas(members.value->elements, replies, expired);
   if (!out) co_return std::nullopt;
+  keep_peers(*out, asked_at);
   if (!expired.empty()) co_await c->call_all(std::move(expired));
   co_return out;
+}
+
+// Whatever asked (the periodic refresh, or an operator's GET), the newest read is the peers' view from
+// then on: the budget is never decided on an older one than the operator was shown.
+void cluster_link::keep_peers(const std::vector<replica_report>& all, clock::time_point asked_at) {
+  if (asked_at < peers_read_at_) return;
+  peers_.clear();
+  std::copy_if(all.begin(), all.end(), std::back_inserter(peers_), [this](const auto& r) { return r.id != instance_; });
+  peers_read_at_ = asked_at;
 }
 
 // Plain code out of the coroutine: GCC 12 miscompiled a loop with `continue` between two co_awaits.
@@ -511,13 +523,11 @@ std::optional<std::vector<replica_report>> cluster_link::parse_replicas(
     }
     replica_report report;
     report.id = id;
-    report.heartbeat = json::parse(got.value->text, nullptr, /*allow_exceptions=*/false);
-    if (!report.heartbeat.is_object()) continue;
-    const auto name = report.heartbeat.find("replica");
-    report.replica = name != report.heartbeat.end() && name->is_string() ? name->get<std::string>() : id;
-    const auto ttl = report.heartbeat.find("ttl_ms");
-    const auto lifetime =
-        ttl != report.heartbeat.end() && ttl->is_number_integer() ? ttl->get<std::int64_t>() : heartbeat_ttl().count();
+    auto parsed = parse_heartbeat(got.value->text);
+    if (!parsed) continue;
+    report.heartbeat = std::move(*parsed);
+    report.replica = report.heartbeat.replica.empty() ? id : report.heartbeat.replica;
+    const auto lifetime = report.heartbeat.ttl_ms > 0 ? report.heartbeat.ttl_ms : heartbeat_ttl().count();
     report.age = milliseconds(std::max<std::int64_t>(0, lifetime - left.value->integer));
     out.push_back(std::move(report));
   }
@@ -526,13 +536,8 @@ std::optional<std::vector<replica_report>> cluster_link::parse_replicas(
 }
 
 task<bool> cluster_link::refresh_peers() {
-  const auto asked_at = clock::now();
-  auto all = co_await replicas();
-  if (!all) co_return false;
-  std::erase_if(*all, [this](const auto& r) { return r.id == instance_; });
-  peers_ = std::move(*all);
-  peers_read_at_ = asked_at;
-  co_return true;
+  const auto all = co_await replicas();  // keeps peers_
+  co_return all.has_value();
 }
 
 }  // namespace drawbridge::cluster

@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/heartbeat.hpp"
+
 #include "cluster/redis_connection.hpp"
 #include "conf/config.hpp"
 #include "net/awaitable.hpp"
@@ -62,7 +64,7 @@ struct replica_report {
   std::string id;                    // "<replica>/<pid>"
   std::string replica;               // its name
   std::chrono::milliseconds age{0};  // since its last heartbeat
-  nlohmann::json heartbeat;          // as the replica wrote it (see control_plane's heartbeat_body)
+  cluster::heartbeat heartbeat;      // as the replica wrote it
 };
 
 struct proposal_result {
@@ -87,8 +89,8 @@ class cluster_link {
     // Another replica's drain of `node` has its WebSocket tunnels go away at `at` (Unix time).
     std::function<void(const std::string& upstream, const std::string& node, std::chrono::system_clock::time_point at)>
         tunnel_deadline;
-    // This replica's heartbeat, as JSON.
-    std::function<nlohmann::json()> heartbeat;
+    // This replica's heartbeat (the link fills in its name and times).
+    std::function<cluster::heartbeat()> heartbeat;
   };
 
   cluster_link(const net_types::executor& ex, conf::cluster_config config, std::vector<std::string> upstreams, hooks h);
@@ -134,7 +136,8 @@ class cluster_link {
   // Tells the other replicas that `node`'s tunnels go away at `at` (fire and forget).
   void announce_tunnel_deadline(const std::string& upstream, const std::string& node,
                                 std::chrono::system_clock::time_point at);
-  // Every live replica process (this one included), read now; nullopt while Redis is unreachable.
+  // Every live replica process (this one included), read now; nullopt while Redis is unreachable. The
+  // other replicas' part becomes peers().
   net_types::task<std::optional<std::vector<replica_report>>> replicas();
   // The other replica processes as last read: refreshed every 100 ms until `until` (a cluster-wide wait is
   // under way), else with each heartbeat.
@@ -164,6 +167,7 @@ class cluster_link {
   std::optional<std::vector<replica_report>> parse_replicas(const std::vector<reply>& members,
                                                             const std::vector<call_result>& replies,
                                                             std::vector<std::vector<std::string>>& expired);
+  void keep_peers(const std::vector<replica_report>& all, std::chrono::steady_clock::time_point asked_at);
   net_types::task<void> farewell(std::shared_ptr<redis_connection> c);
   std::string key(const std::string& suffix) const { return prefix_ + suffix; }
   void lost(const std::string& why);

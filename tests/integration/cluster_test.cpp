@@ -436,6 +436,57 @@ TEST(cluster, lists_its_replicas_and_every_replicas_view_of_a_node) {
       5s));
 }
 
+TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there) {
+  // r2 reaches node3 at an address that resets every connection (another network path, as it were): its
+  // health checks find node3 down, r1's find it up. min_available 1.
+  redis_server redis(redis_server::transport::unix_socket);
+  ASSERT_TRUE(redis.start()) << redis.error();
+  std::vector<std::unique_ptr<fake_node>> nodes;
+  for (int i = 0; i < 3; ++i) nodes.push_back(std::make_unique<fake_node>(fake_node_options{}));
+  fake_node_options resetting;
+  resetting.mode = fake_node_options::behaviour::reset;
+  fake_node broken(resetting);
+  auto config = [&](const std::string& replica, std::uint16_t node3_port) {
+    auto c = json::parse(replica_config({nodes[0]->port(), nodes[1]->port(), node3_port}, redis.url(), replica, 1));
+    c["upstreams"][0]["health_check"] = {{"path", "/api/v1/health"},
+                                         {"interval", "100ms"},
+                                         {"timeout", "100ms"},
+                                         {"healthy_threshold", 1},
+                                         {"unhealthy_threshold", 1}};
+    return c.dump();
+  };
+  spawned_proxy r1(config("r1", nodes[2]->port()));
+  spawned_proxy r2(config("r2", broken.port()));
+  ASSERT_TRUE(r1.started() && r2.started());
+  // As r1 reads r2's heartbeat (this read is also the one its budget is decided on from now).
+  auto r2_sees = [&](const std::string& node) {
+    const auto reply = test_client(r1.admin_port()).get("/v1/upstreams/app/nodes/" + node);
+    if (reply.status != 200) return std::string();
+    const auto view = json::parse(reply.body);
+    for (const auto& r : view["replicas"])
+      if (r.value("replica", "") == "r2") return r.value("health", "");
+    return std::string();
+  };
+  ASSERT_TRUE(wait_for([&] { return r2_sees("node1") == "healthy" && r2_sees("node2") == "healthy"; }, 10s));
+  ASSERT_EQ(r2_sees("node3"), "unhealthy");
+
+  test_client admin(r1.admin_port());
+  ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/drain").status, 202);
+  // r1 alone would still have node3; r2 would have nothing.
+  const auto refused = admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("would leave 0 node(s) taking requests through replica r2"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(json::parse(test_client(r2.admin_port()).get("/v1/upstreams/app/nodes/node1").body)["admin_state"],
+            "ready");
+  // With node2 back, node1 may go: both replicas keep node2.
+  ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/undrain").status, 202);
+  // An undrained node is checked afresh (health unknown until a probe passes), on each replica.
+  ASSERT_TRUE(wait_for([&] { return r2_sees("node2") == "healthy"; }, 10s));
+  const auto drained = admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain");
+  EXPECT_EQ(drained.status, 202) << drained.body;
+}
+
 namespace {
 
 // Two replicas in front of the three demo nodes (restartable by the fleet's script), with health checks;
