@@ -502,8 +502,8 @@ std::string admin_api::in_flight_here_and_there(const upstream::upstream_group& 
   if (!link) return out.substr(0, out.size() - 5);  // " here" means nothing without other replicas
   if (!link->connected()) return out + " (the other replicas are unknown: Redis is unreachable)";
   for (const auto& peer : link->peers())
-    if (const auto* view = peer.heartbeat.node(group.name(), n.name()); view && view->in_flight != 0)
-      out += ", " + std::to_string(view->in_flight) + " through replica " + peer.replica;
+    if (const auto* view = peer.heartbeat.node(group.name(), n.name()); view && view->in_flight.value_or(0) != 0)
+      out += ", " + std::to_string(*view->in_flight) + " through replica " + peer.replica;
   return out;
 }
 
@@ -519,7 +519,7 @@ task<json> admin_api::replica_views(std::string upstream, std::string node_name)
       view["state"] = n->state;
       view["admin"] = n->admin;
       view["health"] = n->health;
-      view["in_flight"] = n->in_flight;
+      view["in_flight"] = n->in_flight ? json(*n->in_flight) : json(nullptr);
     }
     out.push_back(std::move(view));
   }

@@ -16,7 +16,6 @@ using upstream::admin_state;
 using upstream::node;
 using upstream::saved_upstream;
 using upstream::upstream_group;
-using json = nlohmann::json;
 
 namespace {
 
@@ -25,6 +24,12 @@ namespace {
 constexpr auto cluster_load_timeout = std::chrono::seconds(3);
 // Conflicts in a row before an operator's change gives up (each is another replica's change landing first).
 constexpr int max_conflicts = 5;
+// At most this long (and two heartbeats and a second) a change waits for the other replicas to apply the
+// shared state it is decided on, reading their heartbeats this often.
+constexpr auto max_catch_up = std::chrono::seconds(5);
+constexpr auto catch_up_poll = std::chrono::milliseconds(50);
+// The refusal's code when they have not (503).
+const std::string replicas_behind = "replicas_behind";
 
 bool wanted(admin_state a) { return a == admin_state::ready; }
 
@@ -303,37 +308,35 @@ std::optional<std::size_t> control_plane::index_of(const upstream_group& group) 
 
 std::optional<refusal> control_plane::peers_budget(const upstream_group& group, const node& n,
                                                    const saved_upstream& next) const {
-  // The admin state is the shared one being changed (`next`), not the one a peer's heartbeat shows: a
-  // heartbeat may be a beat behind the state this change is based on (a node undrained a moment ago
-  // counts). Health is each peer's own.
-  // Ready in `next`; a node `next` does not hold yet (only in this replica's config) by its state here.
-  std::vector<std::string> ready;
-  for (const auto& sn : next.nodes)
-    if (sn.admin == admin_state::ready) ready.push_back(sn.name);
-  for (const auto& local : *group.nodes()) {
-    const auto& name = local->name();
-    const bool held =
-        std::any_of(next.nodes.begin(), next.nodes.end(), [&](const auto& sn) { return sn.name == name; }) ||
-        std::find(next.removed.begin(), next.removed.end(), name) != next.removed.end();
-    if (!held && local->admin.load() == admin_state::ready) ready.push_back(name);
-  }
-  if (std::find(ready.begin(), ready.end(), n.name()) == ready.end()) return std::nullopt;  // out of rotation already
-  std::erase(ready, n.name());
+  // Each other replica's own view, from its heartbeat: the nodes it sends requests to, its health checks
+  // and passive ejections included (network paths differ). That view answers only once the replica has
+  // applied the shared state this change is decided on: before, a node undrained a moment ago would count
+  // although the replica checks it afresh when it applies the undrain (health unknown until its checks
+  // pass), and a node drained a moment ago would count although the replica is about to stop using it.
+  // shared_change waits a little for a replica that is behind, then refuses (503, replicas_behind).
+  const auto basis = shared_.find(group.name());
   for (const auto& peer : link_->peers()) {
-    const auto* u = peer.heartbeat.upstream(group.name());
-    if (!u) continue;  // not an upstream of that replica's config
-    const auto* mine = peer.heartbeat.node(group.name(), n.name());
-    if (!mine || !mine->serves_when_ready()) continue;  // the node takes nothing there anyway
-    const auto others = static_cast<std::size_t>(std::count_if(ready.begin(), ready.end(), [&](const auto& name) {
-      const auto* view = peer.heartbeat.node(group.name(), name);
-      return view && view->serves_when_ready();
-    }));
+    const auto* there = peer.heartbeat.upstream(group.name());
+    if (!there) continue;  // not an upstream of that replica's config
+    if (basis != shared_.end() && basis->second.version > 0 &&
+        (there->applied_epoch != basis->second.epoch || there->applied_version < basis->second.version))
+      return refusal{503, replicas_behind,
+                     "replica " + peer.replica + " has not yet applied version " +
+                         std::to_string(basis->second.version) + " of upstream " + group.name() +
+                         "'s shared state, so how many nodes it has left is unknown; nothing changed, try again"};
+    const auto* target_there = peer.heartbeat.node(group.name(), n.name());
+    if (!target_there || !target_there->eligible) continue;  // the node takes nothing there anyway
+    std::size_t others = 0;
+    for (const auto& [name, view] : there->nodes)
+      if (name != n.name() && view.eligible &&
+          std::find(next.removed.begin(), next.removed.end(), name) == next.removed.end())
+        ++others;
     if (others < group.config().min_available)
       return refusal{409, "min_available",
-                     "draining " + n.name() + " would leave " + std::to_string(others) +
+                     "taking " + n.name() + " out would leave " + std::to_string(others) +
                          " node(s) taking requests through replica " + peer.replica + " in upstream " + group.name() +
                          ", below min_available (" + std::to_string(group.config().min_available) +
-                         "); add force=true to drain anyway"};
+                         "); add force=true to do it anyway"};
   }
   return std::nullopt;
 }
@@ -343,7 +346,12 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
   // Redis's version when it holds less than this replica knows (it lost its data: 0, or went back in time):
   // the change is then recorded over it, on this replica's state.
   std::optional<std::uint64_t> over;
-  for (int conflicts = 0;; ++conflicts) {
+  int conflicts = 0;
+  // How long a change waits for the other replicas to apply the state it is decided on (peers_budget).
+  const auto catch_up_until = std::chrono::steady_clock::now() +
+                              std::min<std::chrono::steady_clock::duration>(
+                                  2 * runtime_->config.cluster.heartbeat + std::chrono::seconds(1), max_catch_up);
+  for (;;) {
     // Again at each turn: a config reload may have replaced the upstream meanwhile.
     const auto index = index_of(group);
     if (!index) co_return refusal{409, "reloaded", "upstream " + name + " changed with a config reload; try again"};
@@ -352,14 +360,26 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                         "the cluster's Redis (" + conf::to_string(link_->config().redis) + ") is unreachable (" +
                             link_->last_error() +
                             "): changes are refused until it is back, so that no replica diverges from the others"};
+    // The other replicas' heartbeats as they are now, for the budget (peers_budget): not as the last
+    // periodic read left them, up to a heartbeat ago.
+    co_await link_->replicas();
     const auto known = shared_[name];  // a copy: the map may change while the proposal is out
     const auto expected = over ? *over : known.version;
     saved_upstream next = known.version > 0 && known.state ? *known.state : snapshot_upstream(*index);
     bool changes = false;
-    if (auto refused = edit(next, changes)) co_return refused;
-    if (!changes && !over) {
-      // Nothing to record, if what this replica knows is what Redis holds: another replica's change may be
-      // on its way here (the announcement not read yet), and the answer must not be decided on less.
+    const auto refused = edit(next, changes);
+    if (refused && refused->code == replicas_behind && std::chrono::steady_clock::now() < catch_up_until &&
+        !stopping_) {
+      // Another replica has not applied the state yet (its heartbeat, read again, will say when it has).
+      net_types::timer poll(io_.get_executor());
+      poll.expires_after(catch_up_poll);
+      co_await poll.async_wait(net_types::use_tuple);
+    } else if (refused && (refused->status == 503 || over)) {
+      co_return refused;
+    } else if (refused || (!changes && !over)) {
+      // A refusal, or nothing to record: only if what this replica knows is what Redis holds. Another
+      // replica's change may be on its way here (the announcement not read yet), and the answer must not
+      // be decided on less.
       const auto now_held = co_await link_->read(name);
       if (!now_held)
         co_return refusal{
@@ -368,12 +388,13 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
       // Compared with what the edit was decided on (`known`, copied before): the announcement of the
       // newer state may have been applied here while the read was out.
       if (now_held->version == known.version && now_held->epoch == known.epoch) {
+        if (refused) co_return refused;
         // This replica's nodes must say what the shared state says.
         if (known.version > 0) apply_shared(name, known, /*again=*/true);
         co_return std::nullopt;
       }
       consider_shared(name, *now_held);
-      if (conflicts >= max_conflicts) co_return busy_refusal(name);
+      if (++conflicts > max_conflicts) co_return busy_refusal(name);
     } else {
       const auto context = proposal_context_for(name);
       const auto result = co_await link_->propose(name, expected, next, context);
@@ -399,7 +420,7 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                               "again; look at GET /v1/upstreams/" +
                               name + " before trying again"};
       }
-      if (conflicts >= max_conflicts) co_return busy_refusal(name);
+      if (++conflicts > max_conflicts) co_return busy_refusal(name);
       const auto& current = result.current;
       const auto& now_known = shared_[name];
       if (now_known.version > 0 &&
@@ -430,7 +451,8 @@ bool control_plane::peers_settled(const std::string& upstream, const std::string
     if (u->applied_epoch != epoch || u->applied_version < version) return false;
     const auto* n = peer.heartbeat.node(upstream, node_name);
     if (!n) continue;  // that replica does not have the node
-    if (active ? !n->eligible : n->admin == "ready" || n->admin.empty() || n->in_flight != 0) return false;
+    // Unreported counts as not settled (another process's text: a field may be missing).
+    if (active ? !n->eligible : n->admin == "ready" || n->admin.empty() || n->in_flight.value_or(1) != 0) return false;
   }
   return true;
 }
@@ -452,9 +474,8 @@ cluster::heartbeat control_plane::heartbeat_body() const {
       r.admin = to_string(n->admin.load());
       r.health = to_string(n->health.load());
       r.eligible = n->eligible();
-      r.ejected = n->ejected.load();
       r.in_flight = n->in_flight.load();
-      h.in_flight += r.in_flight;
+      h.in_flight += *r.in_flight;
       u.nodes[n->name()] = std::move(r);
     }
   }

@@ -60,10 +60,12 @@ redis.call('PUBLISH', KEYS[2], ARGV[5])
 return {1, v, redis.call('HGET', h, 'epoch') or ''}
 )lua";
 
-// Deletes a replica process's heartbeat if it is this one's (its text holds "pid":N,).
+// Deletes a replica process's heartbeat if it is this one's (its "pid" is ARGV[1]).
 constexpr const char* farewell_script = R"lua(
 local v = redis.call('GET', KEYS[1])
-if v and string.find(v, ARGV[1], 1, true) then
+local ok, beat = false, nil
+if v then ok, beat = pcall(cjson.decode, v) end
+if ok and type(beat) == 'table' and beat.pid == tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[2])
   return 1
@@ -177,7 +179,7 @@ task<void> cluster_link::farewell(std::shared_ptr<redis_connection> c) {
     if (!ec) c->close("stopping");
   });
   co_await c->call(command("EVAL", farewell_script, "2", key("replica:" + instance_), key("replicas"),
-                           "\"pid\":" + std::to_string(::getpid()) + ",", instance_));
+                           std::to_string(::getpid()), instance_));
   limit.cancel();
   c->close("stopping");
 }
@@ -465,8 +467,8 @@ task<bool> cluster_link::write_heartbeat(std::shared_ptr<redis_connection> c) {
   body.at_ms = unix_ms();
   body.ttl_ms = heartbeat_ttl().count();
   std::vector<std::vector<std::string>> commands;
-  commands.push_back(
-      command("SET", key("replica:" + instance_), to_json(body).dump(), "PX", std::to_string(heartbeat_ttl().count())));
+  commands.push_back(command("SET", key("replica:" + instance_), heartbeat_json(body).dump(), "PX",
+                             std::to_string(heartbeat_ttl().count())));
   commands.push_back(command("SADD", key("replicas"), instance_));
   const auto replies = co_await c->call_all(std::move(commands));
   for (const auto& r : replies)
@@ -493,14 +495,14 @@ task<std::optional<std::vector<replica_report>>> cluster_link::replicas() {
   std::vector<std::vector<std::string>> expired;
   auto out = parse_replicas(members.value->elements, replies, expired);
   if (!out) co_return std::nullopt;
-  keep_peers(*out, asked_at);
+  adopt_peers_if_newer(*out, asked_at);
   if (!expired.empty()) co_await c->call_all(std::move(expired));
   co_return out;
 }
 
 // Whatever asked (the periodic refresh, or an operator's GET), the newest read is the peers' view from
 // then on: the budget is never decided on an older one than the operator was shown.
-void cluster_link::keep_peers(const std::vector<replica_report>& all, clock::time_point asked_at) {
+void cluster_link::adopt_peers_if_newer(const std::vector<replica_report>& all, clock::time_point asked_at) {
   if (asked_at < peers_read_at_) return;
   peers_.clear();
   std::copy_if(all.begin(), all.end(), std::back_inserter(peers_), [this](const auto& r) { return r.id != instance_; });

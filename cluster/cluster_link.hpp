@@ -33,7 +33,6 @@
 #include <vector>
 
 #include "cluster/heartbeat.hpp"
-
 #include "cluster/redis_connection.hpp"
 #include "conf/config.hpp"
 #include "net/awaitable.hpp"
@@ -167,7 +166,7 @@ class cluster_link {
   std::optional<std::vector<replica_report>> parse_replicas(const std::vector<reply>& members,
                                                             const std::vector<call_result>& replies,
                                                             std::vector<std::vector<std::string>>& expired);
-  void keep_peers(const std::vector<replica_report>& all, std::chrono::steady_clock::time_point asked_at);
+  void adopt_peers_if_newer(const std::vector<replica_report>& all, std::chrono::steady_clock::time_point asked_at);
   net_types::task<void> farewell(std::shared_ptr<redis_connection> c);
   std::string key(const std::string& suffix) const { return prefix_ + suffix; }
   void lost(const std::string& why);

@@ -15,6 +15,9 @@ void take(const json& j, const char* key, std::string& out) {
 void take(const json& j, const char* key, std::int64_t& out) {
   if (const auto it = j.find(key); it != j.end() && it->is_number_integer()) out = it->get<std::int64_t>();
 }
+void take(const json& j, const char* key, std::optional<std::int64_t>& out) {
+  if (const auto it = j.find(key); it != j.end() && it->is_number_integer()) out = it->get<std::int64_t>();
+}
 void take(const json& j, const char* key, std::uint64_t& out) {
   if (const auto it = j.find(key); it != j.end() && it->is_number_unsigned()) out = it->get<std::uint64_t>();
 }
@@ -28,7 +31,6 @@ node_report parse_node(const json& j) {
   take(j, "admin", n.admin);
   take(j, "health", n.health);
   take(j, "eligible", n.eligible);
-  take(j, "ejected", n.ejected);
   take(j, "in_flight", n.in_flight);
   return n;
 }
@@ -49,15 +51,18 @@ const node_report* heartbeat::node(const std::string& upstream_name, const std::
 
 // The wire form keeps "applied" apart from "upstreams" ({upstream: {epoch, version}}): GET /v1/cluster
 // shows it as it is.
-json to_json(const heartbeat& h) {
+json heartbeat_json(const heartbeat& h) {
   json applied = json::object();
   json upstreams = json::object();
   for (const auto& [name, u] : h.upstreams) {
     applied[name] = {{"epoch", u.applied_epoch}, {"version", u.applied_version}};
     json nodes = json::object();
     for (const auto& [node_name, n] : u.nodes)
-      nodes[node_name] = {{"state", n.state},       {"admin", n.admin},     {"health", n.health},
-                          {"eligible", n.eligible}, {"ejected", n.ejected}, {"in_flight", n.in_flight}};
+      nodes[node_name] = {{"state", n.state},
+                          {"admin", n.admin},
+                          {"health", n.health},
+                          {"eligible", n.eligible},
+                          {"in_flight", n.in_flight ? json(*n.in_flight) : json(nullptr)}};
     upstreams[name] = std::move(nodes);
   }
   return {{"replica", h.replica},

@@ -12,15 +12,11 @@ namespace drawbridge::cluster {
 
 // One node as a replica sees it. Its health verdict is its own: the replicas' network paths differ.
 struct node_report {
-  std::string state;      // the display word (upstream::node_state)
-  std::string admin;      // ready, draining, drained
-  std::string health;     // unknown, healthy, unhealthy
-  bool eligible = false;  // the replica sends it requests
-  bool ejected = false;   // passive health checks took it out there
-  std::int64_t in_flight = 0;
-
-  // Would the replica send it requests if its admin state were ready?
-  bool serves_when_ready() const { return health == "healthy" && !ejected; }
+  std::string state;                      // the display word (upstream::node_state)
+  std::string admin;                      // ready, draining, drained
+  std::string health;                     // unknown, healthy, unhealthy
+  bool eligible = false;                  // the replica sends it requests
+  std::optional<std::int64_t> in_flight;  // absent: not reported, so unknown
 };
 
 // An upstream as a replica has it: the shared state's version it applied, and its nodes.
@@ -43,7 +39,7 @@ struct heartbeat {
   const node_report* node(const std::string& upstream_name, const std::string& node_name) const;
 };
 
-nlohmann::json to_json(const heartbeat& h);
+nlohmann::json heartbeat_json(const heartbeat& h);
 // Another process's text: what is not a JSON object is nullopt; a field of the wrong type keeps its
 // default, and an upstream or node entry that is not an object is left out.
 std::optional<heartbeat> parse_heartbeat(const std::string& text);

@@ -448,17 +448,19 @@ TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there
   fake_node broken(resetting);
   auto config = [&](const std::string& replica, std::uint16_t node3_port) {
     auto c = json::parse(replica_config({nodes[0]->port(), nodes[1]->port(), node3_port}, redis.url(), replica, 1));
+    // One failure is not enough to mark node1 or node2 down on a slow machine; node3 fails at once.
+    // One failure is not enough to mark node1 or node2 down on a slow machine; node3 fails at once.
     c["upstreams"][0]["health_check"] = {{"path", "/api/v1/health"},
-                                         {"interval", "100ms"},
-                                         {"timeout", "100ms"},
+                                         {"interval", "500ms"},
+                                         {"timeout", "500ms"},
                                          {"healthy_threshold", 1},
-                                         {"unhealthy_threshold", 1}};
+                                         {"unhealthy_threshold", 2}};
     return c.dump();
   };
   spawned_proxy r1(config("r1", nodes[2]->port()));
   spawned_proxy r2(config("r2", broken.port()));
   ASSERT_TRUE(r1.started() && r2.started());
-  // As r1 reads r2's heartbeat (this read is also the one its budget is decided on from now).
+  // r2's view of a node, from its heartbeat as r1 reads it.
   auto r2_sees = [&](const std::string& node) {
     const auto reply = test_client(r1.admin_port()).get("/v1/upstreams/app/nodes/" + node);
     if (reply.status != 200) return std::string();
@@ -467,8 +469,9 @@ TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there
       if (r.value("replica", "") == "r2") return r.value("health", "");
     return std::string();
   };
-  ASSERT_TRUE(wait_for([&] { return r2_sees("node1") == "healthy" && r2_sees("node2") == "healthy"; }, 10s));
-  ASSERT_EQ(r2_sees("node3"), "unhealthy");
+  ASSERT_TRUE(wait_for(
+      [&] { return r2_sees("node3") == "unhealthy" && r2_sees("node1") == "healthy" && r2_sees("node2") == "healthy"; },
+      10s));
 
   test_client admin(r1.admin_port());
   ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/drain").status, 202);
@@ -480,10 +483,64 @@ TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there
   EXPECT_EQ(json::parse(test_client(r2.admin_port()).get("/v1/upstreams/app/nodes/node1").body)["admin_state"],
             "ready");
   // With node2 back, node1 may go: both replicas keep node2.
-  ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/undrain").status, 202);
-  // An undrained node is checked afresh (health unknown until a probe passes), on each replica.
-  ASSERT_TRUE(wait_for([&] { return r2_sees("node2") == "healthy"; }, 10s));
+  // An undrained node is checked afresh (health unknown until a probe passes), on each replica: the wait
+  // returns once both send it requests again.
+  ASSERT_EQ(admin.request(http::verb::post, "/v1/upstreams/app/nodes/node2/undrain?wait=10s").status, 200);
   const auto drained = admin.request(http::verb::post, "/v1/upstreams/app/nodes/node1/drain");
+  EXPECT_EQ(drained.status, 202) << drained.body;
+}
+
+TEST(cluster, a_drain_waits_for_a_replica_behind_and_counts_the_nodes_a_caught_up_one_sends_requests_to) {
+  cluster_under_test c(1);
+  ASSERT_TRUE(c.ready()) << c.redis.error();
+  ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node3/drain").status, 202);
+  ASSERT_EQ(c.post(0, "/v1/upstreams/app/nodes/node3/undrain").status, 202);
+  auto field = [&](const std::string& name) {
+    auto v = c.redis.cli("HGET drawbridge:test:upstream:app " + name);
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    return v;
+  };
+  const auto epoch = field("epoch");
+  const auto version = std::stoull(field("version"));
+  ASSERT_FALSE(epoch.empty());
+  // A second replica, "ghost", as its heartbeat tells the others: the version it applied, and the nodes it
+  // sends requests to. Written here, it holds still for as long as the test needs.
+  auto ghost = [&](std::uint64_t applied, const std::vector<std::string>& eligible) {
+    json nodes = json::object();
+    for (const char* n : {"node1", "node2", "node3"})
+      nodes[n] = {{"state", "active"},
+                  {"admin", "ready"},
+                  {"health", "healthy"},
+                  {"eligible", std::find(eligible.begin(), eligible.end(), n) != eligible.end()},
+                  {"in_flight", 0}};
+    const json beat{{"replica", "ghost"},
+                    {"pid", 1},
+                    {"ttl_ms", 60000},
+                    {"applied", {{"app", {{"epoch", epoch}, {"version", applied}}}}},
+                    {"upstreams", {{"app", nodes}}}};
+    ASSERT_FALSE(c.redis.cli("SET drawbridge:test:replica:ghost/1 '" + beat.dump() + "' PX 60000").empty());
+    ASSERT_FALSE(c.redis.cli("SADD drawbridge:test:replicas ghost/1").empty());
+  };
+
+  // Behind: its view of the nodes says nothing of the state the drain is decided on. Waited for, then 503.
+  ghost(version - 1, {"node1", "node2", "node3"});
+  const auto behind = c.post(0, "/v1/upstreams/app/nodes/node1/drain");
+  EXPECT_EQ(behind.status, 503) << behind.body;
+  EXPECT_EQ(json::parse(behind.body)["error"]["code"], "replicas_behind") << behind.body;
+  EXPECT_NE(behind.body.find("replica ghost has not yet applied version " + std::to_string(version)), std::string::npos)
+      << behind.body;
+  EXPECT_EQ(c.admin_state(0, "node1"), "ready");
+
+  // Caught up, sending requests to node1 alone (its own health checks found the others down): refused.
+  ghost(version, {"node1"});
+  const auto refused = c.post(0, "/v1/upstreams/app/nodes/node1/drain");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("would leave 0 node(s) taking requests through replica ghost"), std::string::npos)
+      << refused.body;
+
+  // Caught up, with node2 as well: the drain goes through.
+  ghost(version, {"node1", "node2"});
+  const auto drained = c.post(0, "/v1/upstreams/app/nodes/node1/drain");
   EXPECT_EQ(drained.status, 202) << drained.body;
 }
 

@@ -19,9 +19,9 @@ TEST(heartbeat, reads_back_as_it_was_written) {
   auto& u = h.upstreams["app"];
   u.applied_epoch = "e1";
   u.applied_version = 7;
-  u.nodes["node1"] = {"up", "ready", "healthy", true, false, 3};
-  u.nodes["node2"] = {"ejected", "ready", "healthy", false, true, 0};
-  const auto back = parse_heartbeat(to_json(h).dump());
+  u.nodes["node1"] = {"active", "ready", "healthy", true, 3};
+  u.nodes["node2"] = {"ejected", "ready", "healthy", false, std::nullopt};
+  const auto back = parse_heartbeat(heartbeat_json(h).dump());
   ASSERT_TRUE(back);
   EXPECT_EQ(back->replica, "r1");
   EXPECT_EQ(back->pid, 4242);
@@ -35,14 +35,16 @@ TEST(heartbeat, reads_back_as_it_was_written) {
   EXPECT_EQ(app->applied_version, 7u);
   const auto* n1 = back->node("app", "node1");
   ASSERT_NE(n1, nullptr);
-  EXPECT_EQ(n1->state, "up");
+  EXPECT_EQ(n1->state, "active");
+  EXPECT_EQ(n1->admin, "ready");
+  EXPECT_EQ(n1->health, "healthy");
   EXPECT_TRUE(n1->eligible);
   EXPECT_EQ(n1->in_flight, 3);
-  EXPECT_TRUE(n1->serves_when_ready());
   const auto* n2 = back->node("app", "node2");
   ASSERT_NE(n2, nullptr);
-  EXPECT_TRUE(n2->ejected);
-  EXPECT_FALSE(n2->serves_when_ready());
+  EXPECT_EQ(n2->state, "ejected");
+  EXPECT_FALSE(n2->eligible);
+  EXPECT_FALSE(n2->in_flight);  // not reported: unknown, not 0
   EXPECT_EQ(back->node("app", "node3"), nullptr);
   EXPECT_EQ(back->node("other", "node1"), nullptr);
 }
@@ -57,7 +59,7 @@ TEST(heartbeat, text_that_is_not_an_object_is_no_heartbeat) {
 TEST(heartbeat, fields_of_the_wrong_type_keep_their_defaults_and_odd_entries_are_left_out) {
   const auto h = parse_heartbeat(R"({"replica":7,"pid":"12","in_flight":-1.5,
     "applied":{"app":{"epoch":3,"version":-2},"gone":{"epoch":"e","version":1}},
-    "upstreams":{"app":{"node1":{"health":"healthy","ejected":"no","eligible":1,"in_flight":"9"},"node2":5},
+    "upstreams":{"app":{"node1":{"health":"healthy","eligible":1,"in_flight":"9"},"node2":5},
                  "bad":[1]}})");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->replica, "");
@@ -70,9 +72,8 @@ TEST(heartbeat, fields_of_the_wrong_type_keep_their_defaults_and_odd_entries_are
   EXPECT_EQ(h->upstream("bad"), nullptr);
   const auto* n1 = h->node("app", "node1");
   ASSERT_NE(n1, nullptr);
-  EXPECT_FALSE(n1->ejected);
-  EXPECT_FALSE(n1->eligible);
-  EXPECT_EQ(n1->in_flight, 0);
-  EXPECT_TRUE(n1->serves_when_ready());
+  EXPECT_EQ(n1->health, "healthy");
+  EXPECT_FALSE(n1->eligible);   // 1 is not a boolean
+  EXPECT_FALSE(n1->in_flight);  // "9" is not a number
   EXPECT_EQ(h->node("app", "node2"), nullptr);
 }
