@@ -194,18 +194,21 @@ net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& gro
   if (link_) {
     // The budget is decided on this replica's view of the shared state's version; the version check in
     // Redis makes sure no other replica's change slipped in between.
-    co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
-      auto* sn = shared_entry(s, group, n);
-      if (!sn || sn->admin != admin_state::ready) return std::nullopt;  // removed, or out of rotation already
-      const auto others = group.eligible_count(&n);
-      if (!force && n.eligible() && others < group.config().min_available)
-        return min_available_refusal(group, n, upstream::drain_refused{others});
-      if (!force)
-        if (auto refused = peers_budget(group, n, s)) return refused;
-      sn->admin = admin_state::draining;
-      changes = true;
-      return std::nullopt;
-    });
+    co_return co_await shared_change(
+        group,
+        [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+          auto* sn = shared_entry(s, group, n);
+          if (!sn || sn->admin != admin_state::ready) return std::nullopt;  // removed, or out of rotation already
+          const auto others = group.eligible_count(&n);
+          if (!force && n.eligible() && others < group.config().min_available)
+            return min_available_refusal(group, n, upstream::drain_refused{others});
+          if (!force)
+            if (auto refused = peers_budget(group, n, s)) return refused;
+          sn->admin = admin_state::draining;
+          changes = true;
+          return std::nullopt;
+        },
+        /*budget=*/!force);
   }
   if (auto refused = begin_drain(group, n, force)) co_return refused;
   std::string change = "node ";
@@ -315,25 +318,28 @@ net_types::task<std::variant<std::shared_ptr<node>, refusal>> control_plane::add
 net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_group& group, std::shared_ptr<node> n,
                                                                    bool force) {
   if (link_) {
-    co_return co_await shared_change(group, [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
-      const auto entry =
-          std::find_if(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == n->name(); });
-      const auto& configured = group.config().nodes;
-      const bool is_configured =
-          std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n->name(); });
-      if (entry == s.nodes.end() &&
-          (!is_configured || std::find(s.removed.begin(), s.removed.end(), n->name()) != s.removed.end()))
-        return std::nullopt;  // removed already
-      const auto others = group.eligible_count(n.get());
-      if (!force && n->eligible() && others < group.config().min_available)
-        return min_available_refusal(group, *n, upstream::drain_refused{others});
-      if (!force)
-        if (auto refused = peers_budget(group, *n, s)) return refused;
-      if (entry != s.nodes.end()) s.nodes.erase(entry);
-      if (is_configured) s.removed.push_back(n->name());
-      changes = true;
-      return std::nullopt;
-    });
+    co_return co_await shared_change(
+        group,
+        [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
+          const auto entry =
+              std::find_if(s.nodes.begin(), s.nodes.end(), [&](const auto& sn) { return sn.name == n->name(); });
+          const auto& configured = group.config().nodes;
+          const bool is_configured =
+              std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == n->name(); });
+          if (entry == s.nodes.end() &&
+              (!is_configured || std::find(s.removed.begin(), s.removed.end(), n->name()) != s.removed.end()))
+            return std::nullopt;  // removed already
+          const auto others = group.eligible_count(n.get());
+          if (!force && n->eligible() && others < group.config().min_available)
+            return min_available_refusal(group, *n, upstream::drain_refused{others});
+          if (!force)
+            if (auto refused = peers_budget(group, *n, s)) return refused;
+          if (entry != s.nodes.end()) s.nodes.erase(entry);
+          if (is_configured) s.removed.push_back(n->name());
+          changes = true;
+          return std::nullopt;
+        },
+        /*budget=*/!force);
   }
   if (const auto refused = drains_.remove(group, *n, force, std::chrono::steady_clock::now()))
     co_return min_available_refusal(group, *n, *refused);

@@ -221,9 +221,9 @@ class control_plane {
   // another replica's gets there first.
   net_types::task<void> record_ours(std::string upstream, std::uint64_t expected);
   void tunnel_deadline(const std::string& upstream, const std::string& node, std::chrono::system_clock::time_point at);
-  // The budget on the other replicas: a refusal when draining `n` would leave one of them with fewer than
-  // min_available nodes taking requests: ready in the shared state being changed (`next`) and healthy
-  // there (their heartbeats).
+  // The budget on the other replicas: a refusal (409) when taking `n` out would leave one of them with
+  // fewer than min_available nodes it sends requests to (its heartbeat), or (503 replicas_behind) when one
+  // has not applied the shared state the change is decided on. `next` is that state, being changed.
   std::optional<refusal> peers_budget(const upstream::upstream_group& group, const upstream::node& n,
                                       const upstream::saved_upstream& next) const;
   std::optional<std::size_t> index_of(const upstream::upstream_group& group) const;
@@ -239,8 +239,11 @@ class control_plane {
   // An operator's change in cluster mode: `edit` makes it on the shared state (refusing it, or saying it
   // changes nothing), the result is proposed on the version this replica applied, and once recorded it is
   // applied here. A conflict (another replica changed the upstream) applies theirs and decides again.
+  // `budget`: the edit calls peers_budget (a drain or removal that is not forced), which needs the other
+  // replicas' heartbeats as they are now.
   using shared_edit = std::function<std::optional<refusal>(upstream::saved_upstream&, bool& changes)>;
-  net_types::task<std::optional<refusal>> shared_change(upstream::upstream_group& group, shared_edit edit);
+  net_types::task<std::optional<refusal>> shared_change(upstream::upstream_group& group, shared_edit edit,
+                                                        bool budget = false);
   // A saved state, applied before the data plane starts (from the state file or from Redis).
   void restore_upstream(const upstream::saved_upstream& saved, const char* source);
   upstream::saved_upstream snapshot_upstream(std::size_t index) const;

@@ -7,6 +7,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "admin/control_plane.hpp"
 #include "net/spawn_logged.hpp"
 
@@ -24,8 +27,9 @@ namespace {
 constexpr auto cluster_load_timeout = std::chrono::seconds(3);
 // Conflicts in a row before an operator's change gives up (each is another replica's change landing first).
 constexpr int max_conflicts = 5;
-// At most this long (and two heartbeats and a second) a change waits for the other replicas to apply the
+// Two heartbeats and a second, within these bounds, a change waits for the other replicas to apply the
 // shared state it is decided on, reading their heartbeats this often.
+constexpr auto min_catch_up = std::chrono::seconds(3);
 constexpr auto max_catch_up = std::chrono::seconds(5);
 constexpr auto catch_up_poll = std::chrono::milliseconds(50);
 // The refusal's code when they have not (503).
@@ -199,10 +203,9 @@ void control_plane::apply_shared(const std::string& upstream, const cluster::sha
     changed_here = true;
     spdlog::info("cluster: node {} of upstream {} is being removed by {}", n->name(), upstream, by);
   }
-  if (changed_here) {
-    changed();  // the state file keeps the last shared state, for a start-up while Redis is unreachable
-    link_->beat_soon();
-  }
+  if (changed_here) changed();  // the state file keeps the last shared state, for a start-up while Redis is unreachable
+  // The others wait for this replica's heartbeat to show the version (peers_budget), changed here or not.
+  if (newer) link_->beat_soon();
 }
 
 net_types::task<void> control_plane::record_ours(std::string upstream, std::uint64_t expected) {
@@ -318,14 +321,18 @@ std::optional<refusal> control_plane::peers_budget(const upstream_group& group, 
   for (const auto& peer : link_->peers()) {
     const auto* there = peer.heartbeat.upstream(group.name());
     if (!there) continue;  // not an upstream of that replica's config
-    if (basis != shared_.end() && basis->second.version > 0 &&
-        (there->applied_epoch != basis->second.epoch || there->applied_version < basis->second.version))
-      return refusal{503, replicas_behind,
-                     "replica " + peer.replica + " has not yet applied version " +
-                         std::to_string(basis->second.version) + " of upstream " + group.name() +
-                         "'s shared state, so how many nodes it has left is unknown; nothing changed, try again"};
     const auto* target_there = peer.heartbeat.node(group.name(), n.name());
-    if (!target_there || !target_there->eligible) continue;  // the node takes nothing there anyway
+    if (!target_there) continue;  // not a node of that replica (nor added there yet): it takes nothing there
+    if (basis != shared_.end() && basis->second.version > 0 &&
+        (there->applied_epoch != basis->second.epoch || there->applied_version != basis->second.version))
+      return refusal{503, replicas_behind,
+                     "replica " + peer.replica + " (heartbeat " + std::to_string(peer.age.count()) +
+                         " ms old) has applied version " + std::to_string(there->applied_version) + " of upstream " +
+                         group.name() + "'s shared state and this one version " +
+                         std::to_string(basis->second.version) +
+                         ", so how many nodes it has left is unknown; nothing changed, try again (or add "
+                         "force=true to do it anyway)"};
+    if (!target_there->eligible) continue;  // the node takes nothing there anyway
     std::size_t others = 0;
     for (const auto& [name, view] : there->nodes)
       if (name != n.name() && view.eligible &&
@@ -341,16 +348,19 @@ std::optional<refusal> control_plane::peers_budget(const upstream_group& group, 
   return std::nullopt;
 }
 
-net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_group& group, shared_edit edit) {
+net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_group& group, shared_edit edit,
+                                                                     bool budget) {
   const std::string& name = group.name();  // the caller holds the group (admin_api) until this returns
   // Redis's version when it holds less than this replica knows (it lost its data: 0, or went back in time):
   // the change is then recorded over it, on this replica's state.
   std::optional<std::uint64_t> over;
   int conflicts = 0;
-  // How long a change waits for the other replicas to apply the state it is decided on (peers_budget).
-  const auto catch_up_until = std::chrono::steady_clock::now() +
-                              std::min<std::chrono::steady_clock::duration>(
-                                  2 * runtime_->config.cluster.heartbeat + std::chrono::seconds(1), max_catch_up);
+  // How long a change waits for the other replicas to apply the state it is decided on (peers_budget):
+  // counted again from each new state.
+  const auto catch_up_limit = std::clamp<std::chrono::steady_clock::duration>(
+      2 * runtime_->config.cluster.heartbeat + std::chrono::seconds(1), min_catch_up, max_catch_up);
+  auto catch_up_until = std::chrono::steady_clock::now() + catch_up_limit;
+  std::pair<std::string, std::uint64_t> decided_on;
   for (;;) {
     // Again at each turn: a config reload may have replaced the upstream meanwhile.
     const auto index = index_of(group);
@@ -362,18 +372,30 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
                             "): changes are refused until it is back, so that no replica diverges from the others"};
     // The other replicas' heartbeats as they are now, for the budget (peers_budget): not as the last
     // periodic read left them, up to a heartbeat ago.
-    co_await link_->replicas();
+    const bool peers_read = !budget || (co_await link_->replicas()).has_value();
+    if (!peers_read)
+      co_return refusal{
+          503, "cluster_unavailable",
+          "the other replicas' heartbeats could not be read from Redis (" + link_->last_error() + "); nothing changed"};
     const auto known = shared_[name];  // a copy: the map may change while the proposal is out
+    if (decided_on != std::pair(known.epoch, known.version)) {
+      decided_on = {known.epoch, known.version};
+      catch_up_until = std::chrono::steady_clock::now() + catch_up_limit;
+    }
     const auto expected = over ? *over : known.version;
     saved_upstream next = known.version > 0 && known.state ? *known.state : snapshot_upstream(*index);
     bool changes = false;
     const auto refused = edit(next, changes);
     if (refused && refused->code == replicas_behind && std::chrono::steady_clock::now() < catch_up_until &&
         !stopping_) {
-      // Another replica has not applied the state yet (its heartbeat, read again, will say when it has).
+      // Another replica has applied another state than this one: it has not applied this one yet (its
+      // heartbeat, read again, will say when it has), or this replica is the one behind (Redis, read
+      // again, says so).
       net_types::timer poll(io_.get_executor());
       poll.expires_after(catch_up_poll);
       co_await poll.async_wait(net_types::use_tuple);
+      const auto held = co_await link_->read(name);
+      if (held) consider_shared(name, *held);
     } else if (refused && (refused->status == 503 || over)) {
       co_return refused;
     } else if (refused || (!changes && !over)) {
@@ -387,8 +409,11 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
             "the cluster's Redis (" + conf::to_string(link_->config().redis) + ") did not answer; nothing changed"};
       // Compared with what the edit was decided on (`known`, copied before): the announcement of the
       // newer state may have been applied here while the read was out.
+      // A refusal stands when Redis holds what it was decided on, or less (it lost its data, or went
+      // back in time: this replica's state is recorded over it at the next change).
+      if (refused && (now_held->version == 0 || (now_held->epoch == known.epoch && now_held->version <= known.version)))
+        co_return refused;
       if (now_held->version == known.version && now_held->epoch == known.epoch) {
-        if (refused) co_return refused;
         // This replica's nodes must say what the shared state says.
         if (known.version > 0) apply_shared(name, known, /*again=*/true);
         co_return std::nullopt;

@@ -448,8 +448,7 @@ TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there
   fake_node broken(resetting);
   auto config = [&](const std::string& replica, std::uint16_t node3_port) {
     auto c = json::parse(replica_config({nodes[0]->port(), nodes[1]->port(), node3_port}, redis.url(), replica, 1));
-    // One failure is not enough to mark node1 or node2 down on a slow machine; node3 fails at once.
-    // One failure is not enough to mark node1 or node2 down on a slow machine; node3 fails at once.
+    // One failure is not enough to mark node1 or node2 down on a slow machine; node3 fails every check.
     c["upstreams"][0]["health_check"] = {{"path", "/api/v1/health"},
                                          {"interval", "500ms"},
                                          {"timeout", "500ms"},
@@ -527,7 +526,11 @@ TEST(cluster, a_drain_waits_for_a_replica_behind_and_counts_the_nodes_a_caught_u
   const auto behind = c.post(0, "/v1/upstreams/app/nodes/node1/drain");
   EXPECT_EQ(behind.status, 503) << behind.body;
   EXPECT_EQ(json::parse(behind.body)["error"]["code"], "replicas_behind") << behind.body;
-  EXPECT_NE(behind.body.find("replica ghost has not yet applied version " + std::to_string(version)), std::string::npos)
+  EXPECT_NE(behind.body.find("has applied version " + std::to_string(version - 1) +
+                             " of upstream app's shared state "
+                             "and this one version " +
+                             std::to_string(version)),
+            std::string::npos)
       << behind.body;
   EXPECT_EQ(c.admin_state(0, "node1"), "ready");
 
