@@ -360,6 +360,8 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
   const auto catch_up_limit = std::clamp<std::chrono::steady_clock::duration>(
       2 * runtime_->config.cluster.heartbeat + std::chrono::seconds(1), min_catch_up, max_catch_up);
   auto catch_up_until = std::chrono::steady_clock::now() + catch_up_limit;
+  // And all in all no longer than this, however often the state changes meanwhile.
+  const auto give_up_at = std::chrono::steady_clock::now() + 2 * max_catch_up;
   std::pair<std::string, std::uint64_t> decided_on;
   for (;;) {
     // Again at each turn: a config reload may have replaced the upstream meanwhile.
@@ -377,13 +379,12 @@ net_types::task<std::optional<refusal>> control_plane::shared_change(upstream_gr
       const auto peers = co_await link_->replicas();
       if (!peers)
         co_return refusal{503, "cluster_unavailable",
-                          "the other replicas' heartbeats could not be read from Redis (" + link_->last_error() +
-                              "); nothing changed"};
+                          "the other replicas' heartbeats could not be read from Redis; nothing changed"};
     }
     const auto known = shared_[name];  // a copy: the map may change while the proposal is out
     if (decided_on != std::pair(known.epoch, known.version)) {
       decided_on = {known.epoch, known.version};
-      catch_up_until = std::chrono::steady_clock::now() + catch_up_limit;
+      catch_up_until = std::min(std::chrono::steady_clock::now() + catch_up_limit, give_up_at);
     }
     const auto expected = over ? *over : known.version;
     saved_upstream next = known.version > 0 && known.state ? *known.state : snapshot_upstream(*index);
