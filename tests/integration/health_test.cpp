@@ -63,7 +63,7 @@ TEST(health, checks_reuse_one_connection_to_a_node_that_keeps_it_alive) {
   fake_node a({"a"});
   proxy_under_test proxy(admin_test_config({a.port()}));
   ASSERT_TRUE(wait_for([&] { return a.requests() >= 10; }));
-  // One connection, unless a check timed out (50 ms here: a sanitizer build on a busy machine can take that
+  // One connection, unless a check timed out (100 ms here: a sanitizer build on a busy machine can take that
   // long) and its connection was closed: then a new one. Without reuse there would be one per check.
   EXPECT_LE(a.connections(), a.requests() / 3) << a.connections() << " connections for " << a.requests() << " checks";
 }

@@ -46,8 +46,10 @@ conf::config admin_test_config(const std::vector<std::uint16_t>& node_ports, boo
   if (health_checks) {
     auto& hc = config.upstreams[0].health_check;
     hc.enabled = true;
-    hc.interval = 50ms;
-    hc.timeout = 50ms;
+    // Quick, but not so quick that a check of a healthy node times out twice in a row in a sanitizer
+    // build on a busy machine (50 ms did, under TSan).
+    hc.interval = 100ms;
+    hc.timeout = 100ms;
     hc.healthy_threshold = 2;
     hc.unhealthy_threshold = 2;
     hc.json_pointer = "/responseMeta/success";
