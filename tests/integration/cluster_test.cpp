@@ -442,6 +442,7 @@ TEST(cluster, a_node_down_as_one_replica_sees_it_counts_against_the_budget_there
   redis_server redis(redis_server::transport::unix_socket);
   ASSERT_TRUE(redis.start()) << redis.error();
   std::vector<std::unique_ptr<fake_node>> nodes;
+  nodes.reserve(3);
   for (int i = 0; i < 3; ++i) nodes.push_back(std::make_unique<fake_node>(fake_node_options{}));
   fake_node_options resetting;
   resetting.mode = fake_node_options::behaviour::reset;
