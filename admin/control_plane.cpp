@@ -190,6 +190,14 @@ upstream::saved_node* shared_entry(upstream::saved_upstream& s, const upstream_g
 
 }  // namespace
 
+std::optional<refusal> control_plane::shared_budget(const upstream_group& group, const node& n,
+                                                    const upstream::saved_upstream& next) const {
+  const auto others = group.eligible_count(&n);
+  if (n.eligible() && others < group.config().min_available)
+    return min_available_refusal(group, n, upstream::drain_refused{others});
+  return peers_budget(group, n, next);
+}
+
 net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& group, node& n, bool force) {
   if (link_) {
     // The budget is decided on this replica's view of the shared state's version; the version check in
@@ -199,11 +207,8 @@ net_types::task<std::optional<refusal>> control_plane::drain(upstream_group& gro
         [&](upstream::saved_upstream& s, bool& changes) -> std::optional<refusal> {
           auto* sn = shared_entry(s, group, n);
           if (!sn || sn->admin != admin_state::ready) return std::nullopt;  // removed, or out of rotation already
-          const auto others = group.eligible_count(&n);
-          if (!force && n.eligible() && others < group.config().min_available)
-            return min_available_refusal(group, n, upstream::drain_refused{others});
           if (!force)
-            if (auto refused = peers_budget(group, n, s)) return refused;
+            if (auto refused = shared_budget(group, n, s)) return refused;
           sn->admin = admin_state::draining;
           changes = true;
           return std::nullopt;
@@ -329,11 +334,8 @@ net_types::task<std::optional<refusal>> control_plane::remove_node(upstream_grou
           if (entry == s.nodes.end() &&
               (!is_configured || std::find(s.removed.begin(), s.removed.end(), n->name()) != s.removed.end()))
             return std::nullopt;  // removed already
-          const auto others = group.eligible_count(n.get());
-          if (!force && n->eligible() && others < group.config().min_available)
-            return min_available_refusal(group, *n, upstream::drain_refused{others});
           if (!force)
-            if (auto refused = peers_budget(group, *n, s)) return refused;
+            if (auto refused = shared_budget(group, *n, s)) return refused;
           if (entry != s.nodes.end()) s.nodes.erase(entry);
           if (is_configured) s.removed.push_back(n->name());
           changes = true;

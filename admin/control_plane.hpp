@@ -224,9 +224,15 @@ class control_plane {
   // The budget on the other replicas: a refusal (409) when taking `n` out would leave one of them with
   // fewer than min_available nodes it sends requests to (its heartbeat), or (503 replicas_behind) when one
   // has not applied the shared state the change is decided on. `next` is that state, being changed.
+  // The whole budget of taking `n` out in a cluster (a drain or removal that is not forced): here, then on
+  // the other replicas (peers_budget).
+  std::optional<refusal> shared_budget(const upstream::upstream_group& group, const upstream::node& n,
+                                       const upstream::saved_upstream& next) const;
   std::optional<refusal> peers_budget(const upstream::upstream_group& group, const upstream::node& n,
                                       const upstream::saved_upstream& next) const;
   std::optional<std::size_t> index_of(const upstream::upstream_group& group) const;
+  // Some upstream's shared state has been read or recorded (a version above 0).
+  bool shared_recorded() const;
   // What this replica's state comes from, for a first record: "shared", "file" or "config".
   std::string knowledge() const;
   // `s` is of the same epoch as `known`, and older: Redis went back in time.
@@ -239,7 +245,7 @@ class control_plane {
   // An operator's change in cluster mode: `edit` makes it on the shared state (refusing it, or saying it
   // changes nothing), the result is proposed on the version this replica applied, and once recorded it is
   // applied here. A conflict (another replica changed the upstream) applies theirs and decides again.
-  // `budget`: the edit calls peers_budget (a drain or removal that is not forced), which needs the other
+  // `budget`: the edit calls shared_budget (a drain or removal that is not forced), which needs the other
   // replicas' heartbeats as they are now.
   using shared_edit = std::function<std::optional<refusal>(upstream::saved_upstream&, bool& changes)>;
   net_types::task<std::optional<refusal>> shared_change(upstream::upstream_group& group, shared_edit edit,

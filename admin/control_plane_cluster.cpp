@@ -292,14 +292,15 @@ cluster::cluster_link::proposal_context control_plane::proposal_context_for(cons
 bool control_plane::state_known() const {
   // Read (or the state file's), and recorded: an empty Redis gives nothing to know until a replica has
   // recorded its state.
-  return !link_ || file_applied_ || (link_->loaded() && std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) {
-                                       return kv.second.version > 0;
-                                     }));
+  return !link_ || file_applied_ || (link_->loaded() && shared_recorded());
+}
+
+bool control_plane::shared_recorded() const {
+  return std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) { return kv.second.version > 0; });
 }
 
 std::string control_plane::knowledge() const {
-  if (std::any_of(shared_.begin(), shared_.end(), [](const auto& kv) { return kv.second.version > 0; }))
-    return "shared";
+  if (shared_recorded()) return "shared";
   return file_applied_ ? "file" : "config";
 }
 
