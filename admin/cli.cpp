@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
@@ -533,6 +534,38 @@ node_list listed_nodes(const admin_reply& listing) {
   return nodes;
 }
 
+// Each node's version as `r` shows it (version affinity), by name; empty when none is known or the
+// upstream cannot be read: the rollout then says nothing about versions.
+std::map<std::string, std::string> node_versions(const admin_replica& r, const std::string& upstream) {
+  std::map<std::string, std::string> out;
+  const auto listing =
+      r.client.call(http::verb::get, "/v1/upstreams/" + encode_path_segment(upstream), "", answer_slack);
+  if (listing.status != 200) return out;
+  const auto parsed = json::parse(listing.body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("nodes")) return out;
+  for (const auto& n : parsed["nodes"])
+    if (n.is_object() && n.contains("name") && n["name"].is_string() && n.contains("version") &&
+        n["version"].is_string())
+      out[n["name"].get<std::string>()] = n["version"].get<std::string>();
+  return out;
+}
+
+std::string version_of(const std::map<std::string, std::string>& versions, const std::string& name) {
+  const auto it = versions.find(name);
+  return it == versions.end() ? "unknown" : it->second;
+}
+
+// "2.0 (node1 node2), 1.9 (node3)": the versions the upstream's nodes run.
+std::string versions_summary(const std::map<std::string, std::string>& versions) {
+  std::map<std::string, std::string> by_version;
+  for (const auto& [name, version] : versions)
+    by_version[version].append(by_version[version].empty() ? "" : " ").append(name);
+  std::string out;
+  for (const auto& [version, names] : by_version)
+    out.append(out.empty() ? "" : ", ").append(version).append(" (").append(names).append(")");
+  return out;
+}
+
 // How replica `theirs` (at `their_url`) differs from the plan made from the first replica's list (at
 // `first_url`); empty when it has every planned node at the same address and, for a rollout of the whole
 // upstream, no other.
@@ -644,6 +677,9 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
       return exit_failed;
     };
     const std::string base = "/v1/upstreams/" + encode_path_segment(u) + "/nodes/" + encode_path_segment(name);
+    // Version affinity: the version the node runs before its upgrade (and below, after it).
+    const auto before = node_versions(replicas.front(), u);
+    if (!before.empty()) std::cout << step << "version " << version_of(before, name) << std::endl;
 
     std::cout << step << "draining" << where << " (waiting up to " << options.drain_wait << " for in-flight requests)"
               << std::endl;
@@ -691,7 +727,11 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     }
     // Only now, active on every replica, does the rollout go on to the next node.
     std::cout << step << "active" << where << std::endl;
+    if (const auto after = node_versions(replicas.front(), u); !after.empty())
+      std::cout << step << "version " << version_of(before, name) << " -> " << version_of(after, name) << std::endl;
   }
+  if (const auto remaining = node_versions(replicas.front(), u); !remaining.empty())
+    std::cout << "rollout " << u << ": versions now: " << versions_summary(remaining) << std::endl;
   std::cout << "rollout " << u << ": done, " << total << " node(s)" << where << " in " << seconds_since(started)
             << std::endl;
   return exit_ok;

@@ -17,12 +17,14 @@ std::string format_utc(std::int64_t unix_ms) {
 json node_json(const upstream::upstream_group& group, const upstream::node& n,
                const upstream::health_checker& checker) {
   const auto now = upstream::steady_now_ms();
+  const auto* version = n.version();
   json j{{"name", n.name()},
          {"address", n.address()},
          {"weight", n.weight()},
          {"admin_state", to_string(n.admin.load())},
          {"health", to_string(n.health.load())},
          {"state", to_string(n.state(now, group.config().slow_start.count()))},
+         {"version", version ? json(*version) : json(nullptr)},
          {"in_flight", n.in_flight.load()},
          {"requests_total", n.requests_total.load()},
          {"failures_total", n.failures_total.load()},

@@ -13,6 +13,13 @@
 #   nginx       passive checks only (max_fails=1 fail_timeout=2s), restarts with a fixed wait for boot
 #
 # Failed requests = non-2xx responses + socket errors (connect, read, write, timeout), per run.
+#
+# VERSIONS=1: the mixed-version scenario. The nodes answer as Appsmith version 1 (demo-node --version) and
+# each restart brings one up on version 2; instead of wrk, BROWSERS (20) simulated browsers (bench/browsers.py)
+# load the page, fetch its bundle and make API calls naming their version, reloading on Appsmith's 400 for
+# a version mismatch. drawbridge runs with version_affinity, HAProxy and nginx with round robin (neither
+# has a way to route by application version). Counted: static 404s, version mismatches (at most how many
+# for one browser), other failures. Default runs: drawbridge haproxy-drain nginx.
 # Layout on a 2-core machine: the proxy under test pinned to core 0 with one worker; wrk, the nodes and
 # the upgrade driver on core 1. Only one proxy runs at a time. Needs build/drawbridge and
 # build/demo-node built beforehand (this script does not build).
@@ -35,7 +42,15 @@ upgrade_start=${UPGRADE_START:-2}  # seconds into the wrk run when the upgrade s
 check_interval=${CHECK_INTERVAL:-200ms}
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
-runs=${RUNS:-drawbridge drawbridge-2 drawbridge-2-alone haproxy-drain haproxy-restart nginx}
+versions=${VERSIONS:-0}
+browsers=${BROWSERS:-20}
+if [[ $versions == 1 ]]; then
+  runs=${RUNS:-drawbridge haproxy-drain nginx}
+  version_arg='--version "${NODE_VERSION:-1}"'  # in restart-node: the version a restart brings up
+else
+  runs=${RUNS:-drawbridge drawbridge-2 drawbridge-2-alone haproxy-drain haproxy-restart nginx}
+  version_arg=''
+fi
 reload_every=${RELOAD_EVERY:-2}  # the reload runs: seconds between two reloads
 
 scripts/install-deps --bench
@@ -81,7 +96,7 @@ if [[ -f \$work/\$name.pid ]]; then
   echo "stopped \$name"
 fi
 : >"\$work/\$name.log"
-$repo/build/demo-node --name "\$name" --listen "\$address" --start-delay "\${BOOT:-$boot}" >>"\$work/\$name.log" 2>&1 </dev/null &
+$repo/build/demo-node --name "\$name" --listen "\$address" --start-delay "\${BOOT:-$boot}" $version_arg >>"\$work/\$name.log" 2>&1 </dev/null &
 echo \$! >"\$work/\$name.pid"
 for _ in \$(seq 500); do grep -q listening "\$work/\$name.log" && { echo "started \$name on \$address"; exit 0; }; sleep 0.01; done
 echo "\$name did not start:" >&2; cat "\$work/\$name.log" >&2; exit 1
@@ -188,6 +203,14 @@ for w in 1 2; do
     SERVERS="$(for n in "${nodes[@]}"; do
       echo "    server ${node_address[$n]} max_fails=1 fail_timeout=2s weight=$(weight "$n" "$w");"; done)"
 done
+if [[ $versions == 1 ]]; then  # version affinity on, learning each node's version from /info
+  python3 - "$work/drawbridge.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["upstreams"][0]["version_affinity"] = {"learn_from": {"path": "/info", "pointer": "/version"}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+fi
 for f in drawbridge.json haproxy.cfg nginx.conf; do cp "$work/$f" "$work/$f.weight1"; done
 # The two replicas: replica 2 on its own ports; each with a `cluster` block (drawbridge-2), or alone.
 python3 - "$work" "$proxy_port2" "$admin_port2" <<'PY'
@@ -387,13 +410,19 @@ for run in $runs; do
       "http://127.0.0.1:$proxy_port2" >"$work/$run-wrk2.out" 2>&1 &
     wrk2_pid=$!; pids+=("$wrk2_pid")
   fi
-  taskset -c "$load_core" wrk -t1 -c$([[ $run == drawbridge-2* ]] && echo $((connections / 2)) || echo "$connections") \
-    -d"$duration" --latency -s "$work/load.lua" "http://127.0.0.1:$proxy_port" >"$work/$run-wrk.out" 2>&1 &
+  if [[ $versions == 1 ]]; then
+    taskset -c "$load_core" "$py" bench/browsers.py "http://127.0.0.1:$proxy_port" "$browsers" "${duration%s}" \
+      >"$work/$run-wrk.out" 2>&1 &
+  else
+    taskset -c "$load_core" wrk -t1 -c$([[ $run == drawbridge-2* ]] && echo $((connections / 2)) || echo "$connections") \
+      -d"$duration" --latency -s "$work/load.lua" "http://127.0.0.1:$proxy_port" >"$work/$run-wrk.out" 2>&1 &
+  fi
   wrk_pid=$!; pids+=("$wrk_pid")
   sleep "$upgrade_start"
   (
     started=$(now)
     taskset -pc "$load_core" "$BASHPID" >/dev/null  # the driver and what it starts (nodes) on the load core
+    export NODE_VERSION=2  # VERSIONS=1: each restart brings a node up on version 2
     rc=0; "upgrade_${run//-/_}" || rc=$?
     echo "$rc $(awk -v a="$started" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')" >"$work/$run-upgrade.status"
   ) >"$work/$run-upgrade.log" 2>&1 &
@@ -406,6 +435,18 @@ for run in $runs; do
   stop_proxy
   read -r upgrade_rc upgrade_time <"$work/$run-upgrade.status"
   [[ $upgrade_rc == 0 ]] || notes+=("upgrade FAILED (exit $upgrade_rc)")
+  if [[ $versions == 1 ]]; then
+    result=$(grep '^RESULT' "$work/$run-wrk.out" || true)
+    [[ -n $result ]] || { echo "rollout: no result from the browsers for $run:" >&2; cat "$work/$run-wrk.out" >&2; exit 1; }
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+    [[ -z $(field codes) ]] || notes+=("status $(field codes | sed 's/x/×/g')")
+    proxy=${run%%-*}; [[ $proxy == haproxy ]] && proxy=HAProxy
+    balance=$([[ $proxy == drawbridge ]] && echo "version affinity" || echo "round robin")
+    rows+=("| $proxy | ${method[$run]}, $balance | $(field pages) | $(field calls) | $(field static404) | $(field mismatches) | $(field most_of_one) | $(field failed) | ${upgrade_time}s | $(join_notes) |")
+    echo "  $run: $(field pages) page loads, $(field calls) API calls, $(field static404) static 404s," \
+         "$(field mismatches) version mismatches (at most $(field most_of_one) for one browser), $(field failed) other failures" >&2
+    continue
+  fi
 
   # One wrk, or one per replica: their counts summed.
   result=$(cat "$work/$run"-wrk*.out | awk '/^RESULT/ {
@@ -426,11 +467,19 @@ for run in $runs; do
   echo "  $run: $requests requests, $non2xx non-2xx, $socket socket errors, max latency $max_latency, upgrade ${upgrade_time}s" >&2
 done
 
-table=$(
-  echo "| proxy | method | requests | non-2xx | socket errors | failed | max latency | upgrade | notes |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
-  printf '%s\n' "${rows[@]}"
-)
+if [[ $versions == 1 ]]; then
+  table=$(
+    echo "| proxy | method | page loads | API calls | static 404s | version mismatches | most for one browser | other failures | upgrade | notes |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${rows[@]}"
+  )
+else
+  table=$(
+    echo "| proxy | method | requests | non-2xx | socket errors | failed | max latency | upgrade | notes |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${rows[@]}"
+  )
+fi
 echo
 echo "$table"
 if [[ -n ${BENCH_RESULTS:-} ]]; then  # for scripts/bench's results file
@@ -441,7 +490,23 @@ if [[ -n ${BENCH_RESULTS:-} ]]; then  # for scripts/bench's results file
     echo "$table"
   } >"$BENCH_RESULTS.rollout.md"
 fi
-if [[ ${SAVE:-} == 1 ]]; then
+if [[ ${SAVE:-} == 1 && $versions == 1 ]]; then
+  mkdir -p bench/results
+  out="bench/results/rollout-versions-$(date +%F).md"
+  {
+    echo "# Mixed-version rolling upgrade, $(date +%F)"
+    echo
+    echo "3 demo nodes answering as Appsmith version 1 (demo-node --version) restarted one after the other on version 2"
+    echo "(502 for ${boot} after each start), while ${browsers} simulated browsers (\`bench/browsers.py\`) load the page, fetch"
+    echo "its bundle and make API calls naming their version for ${duration}, reloading on a version-mismatch 400."
+    echo "drawbridge with version_affinity; HAProxy and nginx with round robin. One proxy at a time on core ${proxy_core},"
+    echo "browsers and nodes on core ${load_core}. $(nproc) cores, $(uname -r). \`VERSIONS=1 bench/rollout.sh\` at"
+    echo "$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty tree)')."
+    echo
+    echo "$table"
+  } >"$out"
+  echo "rollout: wrote $out" >&2
+elif [[ ${SAVE:-} == 1 ]]; then
   mkdir -p bench/results
   out="bench/results/rollout-$(date +%F).md"
   {

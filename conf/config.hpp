@@ -131,6 +131,19 @@ struct upstream_tls_config {
   bool operator==(const upstream_tls_config&) const = default;
 };
 
+// Version affinity (Appsmith's rolling upgrades): each node's application version is learned, and a client
+// stays on nodes of the version it loaded. Absent = off: nothing about versions is looked at.
+struct version_affinity_config {
+  bool enabled = false;
+  std::string header = "X-Appsmith-Version";  // named by requests, reported by nodes on every response
+  std::string cookie = "drawbridge_version";  // set on HTML answers; names the version when the header is absent
+  // Optional: each health check also asks `learn_path` and reads the version at `learn_pointer` of its JSON.
+  std::string learn_path;  // empty = learn from `header` on responses (health-check answers included) only
+  std::string learn_pointer;
+
+  bool operator==(const version_affinity_config&) const = default;
+};
+
 // The most nodes one upstream holds, from its config or added through the admin API. The balancers mark
 // the nodes a request has tried in one 64-bit mask (upstream::tried_set); two to five Appsmith nodes are
 // the use case, so the mask stays one word.
@@ -148,6 +161,7 @@ struct upstream_config {
   // Requests in flight to one node at once (across workers); beyond it requests wait up to
   // timeouts.connect for a free slot, then 503. 0 = no limit.
   std::uint32_t max_connections_per_node = 0;
+  version_affinity_config version_affinity;
   std::vector<node_config> nodes;
 
   bool operator==(const upstream_config&) const = default;

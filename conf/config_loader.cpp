@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace drawbridge::conf {
 namespace {
@@ -362,6 +363,50 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
   }
 }
 
+// RFC 9110 token characters: what a field name (and a cookie name) may be made of.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+void read_version_affinity(reader& r, const json& u, const std::string& p, version_affinity_config& v) {
+  if (!u.contains("version_affinity")) return;
+  const std::string vp = reader::join(p, "version_affinity");
+  const json& j = u.at("version_affinity");
+  if (!r.expect_object(j, vp)) return;
+  r.allow_keys(j, vp, {"header", "cookie", "learn_from"});
+  v.enabled = true;
+  r.get_string(j, "header", vp, v.header);
+  if (!is_token(v.header)) r.error(reader::join(vp, "header"), "expected a header name, got \"" + v.header + "\"");
+  r.get_string(j, "cookie", vp, v.cookie);
+  if (!is_token(v.cookie)) r.error(reader::join(vp, "cookie"), "expected a cookie name, got \"" + v.cookie + "\"");
+  if (!j.contains("learn_from")) return;
+  const std::string lp = reader::join(vp, "learn_from");
+  const json& l = j.at("learn_from");
+  if (!r.expect_object(l, lp)) return;
+  r.allow_keys(l, lp, {"path", "pointer"});
+  r.get_string(l, "path", lp, v.learn_path);
+  if (v.learn_path.empty() || v.learn_path.front() != '/')
+    r.error(reader::join(lp, "path"), "must start with \"/\", got \"" + v.learn_path + "\"");
+  else if (v.learn_path.find_first_of(" \r\n\t") != std::string::npos)
+    r.error(reader::join(lp, "path"), "must not contain spaces or control characters");
+  r.get_string(l, "pointer", lp, v.learn_pointer);
+  if (!l.contains("pointer")) {
+    r.error(reader::join(lp, "pointer"), "required");
+  } else if (v.learn_pointer.empty() || v.learn_pointer.front() != '/') {
+    r.error(reader::join(lp, "pointer"), "expected a JSON pointer such as \"/version\"");
+  } else {
+    try {
+      (void)json::json_pointer(v.learn_pointer);
+    } catch (const json::exception& ex) {
+      r.error(reader::join(lp, "pointer"), std::string("invalid JSON pointer: ") + ex.what());
+    }
+  }
+}
+
 void read_passive(reader& r, const json& u, const std::string& p, passive_config& passive) {
   if (!u.contains("passive")) return;
   const std::string pp = reader::join(p, "passive");
@@ -379,7 +424,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c, st
   if (!r.expect_object(u, p)) return;
   r.allow_keys(u, p,
                {"name", "balance", "keepalive", "health_check", "passive", "slow_start", "min_available",
-                "max_connections_per_node", "tls", "nodes"});
+                "max_connections_per_node", "tls", "version_affinity", "nodes"});
   upstream_config up;
   read_unique_name(r, u, p, "upstream", up.name, names);
 
@@ -405,6 +450,7 @@ void read_upstream(reader& r, const json& u, const std::string& p, config& c, st
 
   read_health_check(r, u, p, up.health_check);
   read_passive(r, u, p, up.passive);
+  read_version_affinity(r, u, p, up.version_affinity);
   read_upstream_tls(r, u, p, up.tls);
   r.get_duration(u, "slow_start", p, up.slow_start, /*allow_zero=*/true);
   r.get_int(u, "min_available", p, up.min_available, 0, 64);

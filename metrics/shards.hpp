@@ -30,9 +30,16 @@ inline std::size_t code_slot(unsigned status) {
 inline unsigned slot_code(std::size_t slot) { return slot == 0 ? 0 : static_cast<unsigned>(slot + 99); }
 
 // Why a request moved on from a node or was tried again (drawbridge_retries_total's reason label).
-enum class retry_reason : std::size_t { connect_failed, dead_pooled_connection, no_response, gateway_error, count };
+enum class retry_reason : std::size_t {
+  connect_failed,
+  dead_pooled_connection,
+  no_response,
+  gateway_error,
+  stale_asset,
+  count
+};
 inline constexpr const char* retry_reason_names[] = {"connect_failed", "dead_pooled_connection", "no_response",
-                                                     "gateway_error"};
+                                                     "gateway_error", "stale_asset"};
 
 // Why a request was refused before any routing (drawbridge_rejected_requests_total's reason label).
 enum class reject_reason : std::size_t {

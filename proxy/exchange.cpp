@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <chrono>
 #include <optional>
+#include <type_traits>
 
 #include "net/readiness.hpp"
 #include "proxy/body_limits.hpp"
@@ -17,7 +18,9 @@
 #include "proxy/relay.hpp"
 #include "proxy/response_framing.hpp"
 #include "proxy/tunnel.hpp"
+#include "proxy/version_affinity.hpp"
 #include "proxy/worker.hpp"
+#include "upstream/node_version.hpp"
 #include "upstream/response_head.hpp"
 #include "upstream/upstream_group.hpp"
 #include "upstream/upstream_tls.hpp"
@@ -57,7 +60,14 @@ exchange<Downstream>::exchange(worker& w, exchange_request<Downstream>& request,
       buffer_(buffer),
       buffer_size_(buffer_size),
       request_has_body_(!request.parser.is_done()),
-      sink_(request.sink) {}
+      sink_(request.sink) {
+  if (const auto& affinity = request.upstream.config().version_affinity; affinity.enabled) {
+    affinity_ = &affinity;
+    const auto named = version_named_by(request.forwarded, affinity);
+    named_version_ = named.version;
+    version_cookie_ = named.cookie;
+  }
+}
 
 template <typename Downstream>
 void exchange<Downstream>::fail(const proxy_error& error) {
@@ -90,11 +100,13 @@ task<exchange_outcome> exchange<Downstream>::run() {
     // tried set is rebuilt against the current one.
     auto& view = worker_.view(request_.upstream);
     upstream::tried_set tried_bits = 0;
+    upstream::tried_set busy_bits = 0;
     for (const auto* t : tried)
       if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
     for (const auto* t : full)
-      if (const int i = view.index_of(t); i >= 0) tried_bits |= upstream::tried_set{1} << i;
-    const int index = view.balancer->pick(tried_bits, now_ms);
+      if (const int i = view.index_of(t); i >= 0) busy_bits |= upstream::tried_set{1} << i;
+    tried_bits |= busy_bits;
+    const int index = view.balancer->pick({.version = named_version_, .busy = busy_bits}, tried_bits, now_ms);
     if (index == upstream::no_node) {
       if (full.empty()) break;
       // Every node that could take the request is at max_connections_per_node: it waits for a free
@@ -111,8 +123,10 @@ task<exchange_outcome> exchange<Downstream>::run() {
     }
 
     auto n = (*view.nodes)[static_cast<std::size_t>(index)];
-    another_node_eligible_ =
-        replayable() && another_eligible(*view.nodes, tried_bits | (upstream::tried_set{1} << index));
+    const auto after_this = tried_bits | (upstream::tried_set{1} << index);
+    another_node_eligible_ = replayable() && another_eligible(*view.nodes, after_this);
+    stale_asset_retry_ = affinity_ && !named_version_.empty() && !stale_asset_retried_ && replayable() &&
+                         is_static_asset(request_.forwarded) && named_version_elsewhere(*view.nodes, after_this);
     const step result = co_await try_node(n);
     // A request that held a slot of a limited node gave it back: the first waiter tries again.
     if (result != step::at_capacity && request_.upstream.config().max_connections_per_node) worker_.node_slot_freed();
@@ -133,6 +147,7 @@ task<exchange_outcome> exchange<Downstream>::run() {
     if (decide_retry(facts({}, false, true)) != retry_action::next_node) break;
     moving_on = describe(outcome_.error.kind).retried;
   }
+  if (affinity_) finish_version_affinity();
   if (outcome_.node)
     outcome_.upstream_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -203,6 +218,30 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
 template <typename Downstream>
 void exchange<Downstream>::count_retry(metrics::retry_reason why) {
   worker_.view(request_.upstream).stats->retries[static_cast<std::size_t>(why)].add();
+}
+
+template <typename Downstream>
+void exchange<Downstream>::finish_version_affinity() {
+  // A request naming a version that a node of another version took: counted once, whatever the tries.
+  if (!named_version_.empty() && outcome_.node) {
+    const auto* v = outcome_.node->version();
+    if (!v || *v != named_version_) upstream::count_version_fallback(request_.upstream.name(), named_version_);
+  }
+  // A stale bundle asked again of its version's node, which then failed without an answer: the first
+  // node's 404 stands (as our own), not an error of the second try.
+  if (stale_asset_retried_ && !outcome_.response_started && outcome_.error.kind != error_kind::stale_asset &&
+      outcome_.error.kind != error_kind::client_gone)
+    fail(error_kind::stale_asset);
+}
+
+template <typename Downstream>
+bool exchange<Downstream>::named_version_elsewhere(const upstream::node_list& nodes,
+                                                   upstream::tried_set excluded) const {
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if ((excluded & (upstream::tried_set{1} << i)) != 0 || !nodes[i]->eligible()) continue;
+    if (const auto* v = nodes[i]->version(); v && *v == named_version_) return true;
+  }
+  return false;
 }
 
 template <typename Downstream>
@@ -325,6 +364,23 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     }
     if (status >= 200 || status == 101) break;
   }
+  if (affinity_) {
+    // Every answer says which version the node runs: one restarted on another build without a drain is
+    // known by it from its first answer on.
+    const auto reported = parser->get()[affinity_->header];
+    node_->learn_version(std::string_view(reported.data(), reported.size()));
+    // A hashed bundle of another build is not there: a node of the version the page came from has it.
+    // (Then the connection goes, with the unread 404.)
+    if (stale_asset_retry_ && parser->get().result_int() == 404) {
+      const auto* v = node_->version();
+      if (!v || *v != named_version_) {
+        stale_asset_retried_ = true;
+        another_node_eligible_ = true;  // a node of the named version (run() looked)
+        fail(make_error(error_kind::stale_asset, /*retry_safe=*/true));
+        co_return attempt_result{.next = step::failed};
+      }
+    }
+  }
   // A booting node (Appsmith answers 502 until it is up) or an overloaded one: another node can answer
   // a request that is safe to repeat. This connection is dropped with the unread answer.
   if (const unsigned status = parser->get().result_int(); status >= 502 && status <= 504) {
@@ -425,7 +481,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   // body over. gzip compresses what the node did not, when its rules allow (proxy/gzip_policy.hpp).
   const auto& gzip_config = request_.rt.config.gzip;
   gzip_filter gzip(gzip_config);
+  // Head only: sets the version cookie on an HTML page (proxy/version_affinity.hpp).
+  version_cookie_filter version_cookie(affinity_, version_cookie_, affinity_ ? node_->version() : nullptr,
+                                       std::is_same_v<Downstream, tls::tls_socket>);
   response_filters filters;
+  filters.add(version_cookie);
   filters.add(gzip);
   // (The request's Accept-Encoding is looked up only when a filter could use it: a header lookup is a
   // string comparison per field, on every response.)

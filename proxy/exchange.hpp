@@ -117,6 +117,10 @@ class exchange {
   // (no body, idempotent: see retry_decision.hpp), so the pool may skip its peek (connection_pool.hpp).
   bool replayable() const { return request_.idempotent && !request_has_body_; }
   void count_retry(metrics::retry_reason why);
+  // Version affinity, once the request is through: counts a fallback, keeps a stale bundle's 404.
+  void finish_version_affinity();
+  // Version affinity: the request names a version, and a node of it (eligible, not in `excluded`) exists.
+  bool named_version_elsewhere(const upstream::node_list& nodes, upstream::tried_set excluded) const;
 
   worker& worker_;
   exchange_request<Downstream>& request_;
@@ -128,7 +132,15 @@ class exchange {
   bool another_node_eligible_ = false;
   bool queued_ = false;             // woken from the queue for a node slot, and not yet through (see run)
   upstream::node* node_ = nullptr;  // the node of the try in progress
-  downstream_sink& sink_;           // request_.sink
+  // Version affinity (null/empty without it): the settings, the version the request names and its cookie.
+  const conf::version_affinity_config* affinity_ = nullptr;
+  std::string_view named_version_;
+  std::string_view version_cookie_;
+  // A GET under /static/ naming a version: a 404 from a node of another version may be asked again of a
+  // node of the named version (once; set before each try when such a node is left).
+  bool stale_asset_retry_ = false;
+  bool stale_asset_retried_ = false;
+  downstream_sink& sink_;  // request_.sink
   exchange_outcome outcome_;
 };
 

@@ -100,6 +100,13 @@ constexpr std::array<error_entry, static_cast<std::size_t>(error_kind::count)> t
      {}},
     {error_kind::body_failed, node, 502, "bad_gateway", "node failed before its response body", {}, {}},
     {error_kind::body_stalled, node, 504, "gateway_timeout", "node stalled before its response body", {}, {}},
+    {error_kind::stale_asset,
+     node,
+     404,
+     "not_found",
+     "static file not found on a node of another version",
+     {},
+     retry_reason::stale_asset},
 }};
 
 // describe() indexes the table by kind: every row must sit at its kind's place, and every kind have one.

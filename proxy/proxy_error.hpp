@@ -42,6 +42,7 @@ enum class error_kind : std::uint8_t {
   response_timeout,  // 504: no response header within the read timeout
   body_failed,       // 502: the node failed before its response body reached the client
   body_stalled,      // 504: ... by stalling
+  stale_asset,       // 404: a static file missing on a node of another version than the request named (retried)
   count
 };
 

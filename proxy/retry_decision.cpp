@@ -14,6 +14,8 @@ retry_action decide_retry(const retry_facts& f) {
       return replayable ? retry_action::next_node : retry_action::give_up;
     case error_kind::gateway_error:
       return replayable && f.another_node_eligible ? retry_action::next_node : retry_action::give_up;
+    case error_kind::stale_asset:  // a GET whose 404 was not relayed; `another` = a node of the named version
+      return replayable && f.another_node_eligible ? retry_action::next_node : retry_action::give_up;
     default:
       return retry_action::give_up;
   }

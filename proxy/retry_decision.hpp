@@ -7,6 +7,8 @@
 //    is idempotent or never got written;
 //  - an idempotent request without a body moves on to the next node when a node fails before any
 //    response byte, or answers 502/503/504 (a booting or overloaded node) while another node could take it;
+//  - a GET under /static/ answered 404 by a node of another version than the request named (version
+//    affinity) moves on once, to a node of the named version;
 //  - anything else (a POST whose bytes reached a node, a timeout, a garbled response) is not replayed.
 
 #include <cstdint>
@@ -23,8 +25,8 @@ enum class retry_action : std::uint8_t {
 
 // Every field is named at the call site: retry_facts{.failure = ..., .idempotent = ...}.
 struct retry_facts {
-  // connect_failed, no_response (the node closed or reset before any response byte) or gateway_error
-  // (the node answered 502/503/504, not yet relayed); any other kind is never retried.
+  // connect_failed, no_response (the node closed or reset before any response byte), gateway_error (the
+  // node answered 502/503/504, not yet relayed) or stale_asset; any other kind is never retried.
   error_kind failure = error_kind::no_response;
   bool idempotent = false;
   bool has_body = false;                // the request has a body (whatever part of it was sent)

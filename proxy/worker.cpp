@@ -107,7 +107,7 @@ void worker::refresh(upstream_view& v, std::uint64_t generation) {
     for (const auto& n : *nodes) old_index.push_back(v.index_of(n.get()));
     v.pool->reassign(old_index);
   }
-  v.balancer = upstream::make_balancer(config.balance, *nodes, config.slow_start.count(), random_seed() + id_);
+  v.balancer = upstream::make_balancer(config, *nodes, random_seed() + id_);
   v.nodes = std::move(nodes);
   v.generation = generation;
 }

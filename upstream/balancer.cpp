@@ -12,7 +12,7 @@ bool available(const node& n, int index, tried_set tried) {
 round_robin_balancer::round_robin_balancer(std::vector<std::shared_ptr<node>> nodes, std::int64_t slow_start_ms)
     : nodes_(std::move(nodes)), slow_start_ms_(slow_start_ms), current_(nodes_.size(), 0) {}
 
-int round_robin_balancer::pick(tried_set tried, std::int64_t now_ms) {
+int round_robin_balancer::pick(const request_view& /*request*/, tried_set tried, std::int64_t now_ms) {
   int best = no_node;
   std::int64_t total = 0;
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
@@ -42,7 +42,7 @@ std::uint64_t least_request_balancer::next_random() {
   return state_ * 0x2545F4914F6CDD1DULL;
 }
 
-int least_request_balancer::pick(tried_set tried, std::int64_t now_ms) {
+int least_request_balancer::pick(const request_view& /*request*/, tried_set tried, std::int64_t now_ms) {
   candidates_.clear();
   for (int i = 0; i < static_cast<int>(nodes_.size()); ++i)
     if (available(*nodes_[i], i, tried)) candidates_.push_back(i);
@@ -63,11 +63,74 @@ int least_request_balancer::pick(tried_set tried, std::int64_t now_ms) {
   return load_b < load_a ? candidates_[second] : candidates_[first];
 }
 
-std::unique_ptr<balancer> make_balancer(conf::balance_kind kind, std::vector<std::shared_ptr<node>> nodes,
-                                        std::int64_t slow_start_ms, std::uint64_t seed) {
-  if (kind == conf::balance_kind::least_request)
-    return std::make_unique<least_request_balancer>(std::move(nodes), slow_start_ms, seed);
-  return std::make_unique<round_robin_balancer>(std::move(nodes), slow_start_ms);
+const std::string* target_version(const std::vector<std::shared_ptr<node>>& nodes, std::int64_t now_ms,
+                                  std::int64_t slow_start_ms) {
+  const std::string* target = nullptr;
+  std::uint64_t latest = 0;
+  for (const auto& n : nodes) {
+    if (!n->eligible() || n->ramp_permille(now_ms, slow_start_ms) < 1000) continue;
+    if (const auto a = n->activation(); a > latest) {
+      latest = a;
+      target = n->version();  // null when not known yet: no target until its answers tell it
+    }
+  }
+  return target;
+}
+
+version_choice choose_version(const std::vector<std::shared_ptr<node>>& nodes, const request_view& request,
+                              tried_set tried, std::int64_t now_ms, std::int64_t slow_start_ms) {
+  version_choice choice;
+  const std::string* target = nullptr;
+  if (request.version.empty()) {
+    target = target_version(nodes, now_ms, slow_start_ms);
+    if (!target) return choice;  // no target: any node
+  }
+  tried_set others = 0;
+  bool one_left = false;
+  bool busy_left = false;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    const auto* v = nodes[i]->version();
+    // Interned: nodes of one version share the pointer; the version a client names is compared by value.
+    const bool match = v && (target ? v == target : *v == request.version);
+    const auto bit = tried_set{1} << i;
+    if (!match) {
+      others |= bit;
+    } else if (nodes[i]->eligible()) {
+      if ((tried & bit) == 0) one_left = true;
+      if ((request.busy & bit) != 0) busy_left = true;
+    }
+  }
+  if (one_left)
+    choice.excluded = others;
+  else
+    choice.wait = busy_left;
+  return choice;
+}
+
+version_affinity_balancer::version_affinity_balancer(std::vector<std::shared_ptr<node>> nodes,
+                                                     std::unique_ptr<balancer> inner, std::int64_t slow_start_ms)
+    : nodes_(std::move(nodes)), inner_(std::move(inner)), slow_start_ms_(slow_start_ms) {}
+
+int version_affinity_balancer::pick(const request_view& request, tried_set tried, std::int64_t now_ms) {
+  const auto choice = choose_version(nodes_, request, tried, now_ms, slow_start_ms_);
+  if (choice.wait) return no_node;
+  if (choice.excluded != 0) {
+    // The chosen version's nodes only. (None there when one was drained since the choice: then any.)
+    if (const int index = inner_->pick(request, tried | choice.excluded, now_ms); index != no_node) return index;
+  }
+  return inner_->pick(request, tried, now_ms);
+}
+
+std::unique_ptr<balancer> make_balancer(const conf::upstream_config& config, std::vector<std::shared_ptr<node>> nodes,
+                                        std::uint64_t seed) {
+  const auto slow_start_ms = config.slow_start.count();
+  std::unique_ptr<balancer> policy;
+  if (config.balance == conf::balance_kind::least_request)
+    policy = std::make_unique<least_request_balancer>(nodes, slow_start_ms, seed);
+  else
+    policy = std::make_unique<round_robin_balancer>(nodes, slow_start_ms);
+  if (!config.version_affinity.enabled) return policy;
+  return std::make_unique<version_affinity_balancer>(std::move(nodes), std::move(policy), slow_start_ms);
 }
 
 }  // namespace drawbridge::upstream

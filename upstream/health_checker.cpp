@@ -142,6 +142,7 @@ void health_checker::adopt(std::vector<std::shared_ptr<upstream_group>> groups) 
 
 void health_checker::watch(const std::shared_ptr<upstream_group>& group, const std::shared_ptr<node>& n) {
   const auto& config = group->config().health_check;
+  n->mark_activated();  // an added node: its version is what new visitors get once it is active
   if (!config.enabled || stopped_) {
     n->record_health(health_state::healthy, steady_now_ms());
     return;
@@ -171,6 +172,7 @@ void health_checker::reset(upstream_group& group, node& n) {
   const auto now = steady_now_ms();
   const auto it = watched_.find(&n);
   n.clear_failures();  // a fresh start for passive ejection too
+  n.forget_version();  // the checks that make it healthy again tell its version (an upgrade changed it)
   if (!group.config().health_check.enabled || it == watched_.end()) {
     n.record_health(health_state::healthy, now);
     return;
@@ -211,15 +213,31 @@ task<void> health_checker::probe(std::shared_ptr<watched> self) {
   auto& w = *self;
   const auto epoch = w.epoch;
   const auto started = std::chrono::steady_clock::now();
-  unsigned status = 0;
-  std::string body;
-  std::string error = co_await exchange(self, status, body);
-  if (error.empty()) error = judge_probe_answer(w.config(), status, body);
+  probe_answer answer;
+  std::string error = co_await exchange(self, w.config().path, answer);
+  if (error.empty()) error = judge_probe_answer(w.config(), answer.status, answer.body);
+  const auto latency = std::chrono::steady_clock::now() - started;
+  // Version affinity: the version comes with the answers that make a node healthy, so a node restarted on
+  // another build is known by its new version before it takes a request.
+  std::string version = std::move(answer.version);
+  const auto& affinity = w.group->config().version_affinity;
+  if (error.empty() && affinity.enabled && !affinity.learn_path.empty() && epoch == w.epoch && !w.done) {
+    probe_answer info;
+    auto why = co_await exchange(self, affinity.learn_path, info);
+    std::string learned;
+    if (why.empty()) learned = version_in_answer(info.status, info.body, affinity.learn_pointer, why);
+    if (!learned.empty())
+      version = std::move(learned);
+    else
+      spdlog::debug("node {} of upstream {}: no version from {}: {}", w.n->name(), w.group->name(), affinity.learn_path,
+                    why);
+  }
   if (epoch != w.epoch || w.done) co_return;  // reset (undrain) meanwhile: this answer is stale
+  if (affinity.enabled) w.n->learn_version(version);
   probe_record record;
   record.ok = error.empty();
-  record.status = status;
-  record.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  record.status = answer.status;
+  record.latency_ms = std::chrono::duration<double, std::milli>(latency).count();
   record.error = error;
   record.at_unix_ms = unix_now_ms();
   w.last = std::move(record);
@@ -227,7 +245,7 @@ task<void> health_checker::probe(std::shared_ptr<watched> self) {
 }
 
 // One request and its answer, all within the check's timeout. Returns why it failed, empty on an answer.
-task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsigned& status, std::string& body) {
+task<std::string> health_checker::exchange(std::shared_ptr<watched> self, std::string path, probe_answer& answer) {
   auto& w = *self;
   const auto& config = w.config();
   const auto& n = *w.n;
@@ -251,7 +269,7 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
   // The Host a TLS node expects matches the name we ask it for; otherwise the node's address.
   const auto& sni = w.group->config().tls.sni;
   const std::string host = w.group->tls_context() && !sni.empty() ? sni : n.address();
-  const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " + host +
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + host +
                               "\r\nUser-Agent: drawbridge-health-check\r\nAccept: application/json, */*\r\n\r\n";
   // Why a step of setting up the connection ends the probe, if it does.
   auto setup_failure = [&](const char* step, boost::system::error_code ec) -> std::optional<std::string> {
@@ -309,8 +327,10 @@ task<std::string> health_checker::exchange(std::shared_ptr<watched> self, unsign
       if (reused && nothing) continue;
       co_return "response: " + rec.message();
     }
-    status = parser.get().result_int();
-    body = std::move(parser.get().body());
+    answer.status = parser.get().result_int();
+    answer.body = std::move(parser.get().body());
+    if (const auto& affinity = w.group->config().version_affinity; affinity.enabled)
+      answer.version = parser.get()[affinity.header];
     if (!parser.keep_alive() || w.connection->buffer.size() != 0) w.close();
     co_return std::string();
   }

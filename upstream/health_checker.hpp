@@ -28,6 +28,13 @@ struct probe_record {
   std::int64_t at_unix_ms = 0;
 };
 
+// What one probe request got back.
+struct probe_answer {
+  unsigned status = 0;
+  std::string body;
+  std::string version;  // the version_affinity header's value, when the upstream has version affinity
+};
+
 class health_checker {
  public:
   health_checker(boost::asio::io_context& io, std::vector<std::shared_ptr<upstream_group>> groups);
@@ -61,7 +68,8 @@ class health_checker {
   void spawn_probe_loop(const std::shared_ptr<watched>& w);
   void end(watched& w);
   net_types::task<void> probe(std::shared_ptr<watched> w);
-  net_types::task<std::string> exchange(std::shared_ptr<watched> w, unsigned& status, std::string& body);
+  // One GET of `path` and its answer. Returns why it failed, empty on an answer.
+  net_types::task<std::string> exchange(std::shared_ptr<watched> w, std::string path, probe_answer& answer);
   void apply(watched& w, bool passed, const std::string& why);
 
   boost::asio::io_context& io_;

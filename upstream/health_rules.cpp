@@ -23,6 +23,28 @@ std::string judge_probe_answer(const conf::health_check_config& config, unsigned
   return {};
 }
 
+std::string version_in_answer(unsigned status, std::string_view body, const std::string& pointer, std::string& why) {
+  if (status != 200) {
+    why = "status " + std::to_string(status);
+    return {};
+  }
+  const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) {
+    why = "body is not JSON";
+    return {};
+  }
+  const nlohmann::json::json_pointer at(pointer);
+  if (!document.contains(at)) {
+    why = "no value at " + pointer;
+    return {};
+  }
+  const auto& value = document.at(at);
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number()) return value.dump();
+  why = pointer + " is not a string";
+  return {};
+}
+
 void health_counter::reset(std::int64_t grace_until_ms, bool first_probe_decides) {
   passes_ = 0;
   failures_ = 0;

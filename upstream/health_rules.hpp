@@ -14,6 +14,10 @@ namespace drawbridge::upstream {
 // Empty when the answer passes; otherwise why not ("status 502", "body is not JSON", ...).
 std::string judge_probe_answer(const conf::health_check_config& config, unsigned status, std::string_view body);
 
+// Version affinity's learn_from: the version a node's answer holds at `pointer` (a JSON string, or a number
+// as written). Empty, with `why` set, when the answer is not a 200 with one there.
+std::string version_in_answer(unsigned status, std::string_view body, const std::string& pointer, std::string& why);
+
 // Consecutive passes and failures of one node. Control thread only.
 class health_counter {
  public:

@@ -1,5 +1,7 @@
 #include "upstream/node.hpp"
 
+#include "upstream/node_version.hpp"
+
 namespace drawbridge::upstream {
 
 node::node(std::string name, conf::host_port address, std::uint32_t weight,
@@ -66,7 +68,21 @@ bool node::settle() {
   return true;
 }
 
-void node::undrain() { admin.value_.store(admin_state::ready, std::memory_order_seq_cst); }
+void node::undrain() {
+  mark_activated();
+  admin.value_.store(admin_state::ready, std::memory_order_seq_cst);
+}
+
+void node::learn_version(std::string_view text) {
+  const auto* current = version();
+  if (text.empty() || (current && *current == text)) return;
+  if (const auto* interned = intern_version(text)) version_.store(interned, std::memory_order_release);
+}
+
+void node::mark_activated() {
+  static std::atomic<std::uint64_t> sequence{0};
+  activation_.store(sequence.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
 
 std::int64_t node::ask_tunnels_to_close() {
   const auto open = tunnels.value_.load(std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -176,6 +177,22 @@ class node {
   // Until when the current ejection lasts (steady clock ms); meaningful while `ejected`.
   std::int64_t ejected_until_ms() const { return ejection_.until_ms; }
 
+  // --- Application version (version affinity, upstream/node_version.hpp) ---
+
+  // The version the node last reported, interned; null = not known. Any thread, without a lock.
+  const std::string* version() const { return version_.load(std::memory_order_acquire); }
+  // Any thread (health checks, workers reading a response's header): the node reports `text`. Cheap when
+  // unchanged (a comparison); a text that is not a valid version changes nothing.
+  void learn_version(std::string_view text);
+  // Control thread: forget it (an undrain: a node restarted on another build is learned again from the
+  // checks that make it healthy).
+  void forget_version() { version_.store(nullptr, std::memory_order_release); }
+  // When this node was last made ready by an undrain or added: a process-wide sequence, 0 = never. The
+  // version of the most recent one that is eligible is the one new visitors get.
+  std::uint64_t activation() const { return activation_.load(std::memory_order_relaxed); }
+  // Control thread: the node was just undrained or added.
+  void mark_activated();
+
   // --- State, readable by any thread; written only through the methods above ---
 
   // What the operator wants (control thread) and what the checks observed.
@@ -238,6 +255,8 @@ class node {
   std::string address_text_;
   std::atomic<std::uint32_t> weight_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
+  std::atomic<const std::string*> version_{nullptr};
+  std::atomic<std::uint64_t> activation_{0};
   ejection_record ejection_;  // guarded by the upstream's ejection lock
   mutable warning_limiter warnings_;
 };

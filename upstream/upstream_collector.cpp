@@ -4,6 +4,7 @@
 #include <string>
 
 #include "metrics/family.hpp"
+#include "upstream/node_version.hpp"
 
 namespace drawbridge::upstream {
 
@@ -73,7 +74,7 @@ std::vector<prometheus::MetricFamily> upstream_collector::Collect() const {
   }
   const auto now_ms = steady_now_ms();
   std::vector<prometheus::MetricFamily> out;
-  out.reserve(11);  // every family below: the references taken to them stay valid
+  out.reserve(12);  // every family below: the references taken to them stay valid
 
   // Requests.
   auto& requests = out.emplace_back(metrics::requests_family());
@@ -115,16 +116,36 @@ std::vector<prometheus::MetricFamily> upstream_collector::Collect() const {
            [](const node& n) { return n.in_flight.load(); });
   per_node("drawbridge_node_tunnels", MetricType::Gauge, "WebSocket tunnels open to a node (part of in_flight).",
            [](const node& n) { return n.tunnels.load(); });
-  auto& state = out.emplace_back(family(
-      "drawbridge_node_state", MetricType::Gauge,
-      "1 for a node's current state (active, warming, draining, drained, unhealthy, ejected), 0 for the others."));
+  auto& state = out.emplace_back(
+      family("drawbridge_node_state", MetricType::Gauge,
+             "1 for a node's current state (active, warming, draining, drained, unhealthy, ejected), 0 for the others; "
+             "with version affinity, `version` is the application version the node reports (empty when not known)."));
   for (const auto& v : views)
     for (const auto& n : *v.nodes) {
       const auto current = n->state(now_ms, v.group->config().slow_start.count());
-      for (const auto s : all_states)
-        add_sample(state, {{"upstream", v.group->name()}, {"node", n->name()}, {"state", to_string(s)}},
-                   s == current ? 1 : 0);
+      // The version label only where version affinity is on: without it, nothing changes.
+      const bool versioned = v.group->config().version_affinity.enabled;
+      const auto* version = n->version();
+      for (const auto s : all_states) {
+        if (versioned)
+          add_sample(state,
+                     {{"upstream", v.group->name()},
+                      {"node", n->name()},
+                      {"state", to_string(s)},
+                      {"version", version ? *version : std::string()}},
+                     s == current ? 1 : 0);
+        else
+          add_sample(state, {{"upstream", v.group->name()}, {"node", n->name()}, {"state", to_string(s)}},
+                     s == current ? 1 : 0);
+      }
     }
+  auto& fallbacks = out.emplace_back(
+      family("drawbridge_version_fallbacks_total", MetricType::Counter,
+             "Requests that named an application version no eligible node had left, sent to a node of another "
+             "version (version affinity). `version` is the one named, or \"unknown\" when no node ever reported "
+             "it."));
+  for (const auto& f : version_fallbacks())
+    add_sample(fallbacks, {{"upstream", f.upstream}, {"version", f.version}}, static_cast<double>(f.count));
   auto& eligible = out.emplace_back(family("drawbridge_upstream_eligible_nodes", MetricType::Gauge,
                                            "Nodes of an upstream taking new requests (wanted, healthy, not ejected)."));
   for (const auto& v : views)

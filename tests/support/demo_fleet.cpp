@@ -13,7 +13,7 @@
 
 namespace drawbridge::testing {
 
-demo_fleet::demo_fleet(const std::string& boot) {
+demo_fleet::demo_fleet(const std::string& boot, const std::string& version) {
   char pattern[] = "/tmp/drawbridge-fleet-XXXXXX";
   dir_ = ::mkdtemp(pattern);
   script_ = dir_ + "/restart-node";
@@ -30,8 +30,9 @@ demo_fleet::demo_fleet(const std::string& boot) {
                             "  echo \"stopped $1\"\n"
                             "fi\n"
                             "" DEMO_NODE_BINARY " --name \"$1\" --listen \"$2\" --start-delay \"${BOOT:-"
-                         << boot
-                         << "}\" >\"$dir/$1.log\" 2>&1 &\n"
+                         << boot << "}\""
+                         << (version.empty() ? std::string() : " --version \"${NODE_VERSION:-" + version + "}\"")
+                         << " >\"$dir/$1.log\" 2>&1 &\n"
                             "echo $! >\"$dir/$1.pid\"\n"
                             "echo \"started $1 on $2\"\n";
   std::filesystem::permissions(script_, std::filesystem::perms::owner_all);

@@ -15,7 +15,11 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
   std::string start_delay = "0s";
   std::string record_header;
+  std::string version;
   app.add_option("--name", name, "Name reported in every answer");
+  app.add_option("--version", version,
+                 "Answer as an Appsmith node of this version: X-Appsmith-Version on every answer, GET /info, 400 "
+                 "to an API call of another version, an index.html loading /static/js/main.VERSION.js");
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port, printed)");
   app.add_option("--start-delay", start_delay,
                  "Answer 502 to everything for this long after start, as a booting Appsmith node does (e.g. 20s)");
@@ -41,10 +45,12 @@ int main(int argc, char** argv) {
   options.port = address->port;
   options.start_delay = *delay;
   options.record_header = record_header;
+  options.version = version;
   if (!record_header.empty())
     options.on_record = [](const std::string& value) { std::cout << "recorded " << value << std::endl; };
   drawbridge::testing::fake_node node(std::move(options));
-  std::cout << "demo-node " << name << " listening on " << address->host << ":" << node.port() << std::endl;
+  std::cout << "demo-node " << name << " listening on " << address->host << ":" << node.port()
+            << (version.empty() ? "" : " as version " + version) << std::endl;
   int received = 0;
   sigwait(&signals, &received);
   return 0;

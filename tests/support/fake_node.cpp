@@ -109,6 +109,7 @@ struct fake_node::impl {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> open_count{0};
   std::atomic<bool> healthy{true};
+  mutable std::mutex version_mutex;  // options.version: set_version() may change it from another thread
   mutable std::mutex recorded_mutex;
   std::vector<std::string> recorded;
   std::set<std::shared_ptr<beast::tcp_stream>> open;  // io thread only
@@ -224,10 +225,40 @@ struct fake_node::impl {
       unsigned status = 200;
       // While it boots, an Appsmith node's own front answers 502 to everything, in plain text.
       const bool booting = starting();
+      std::string version;
+      {
+        const std::lock_guard lock(version_mutex);
+        version = options.version;
+      }
+      const std::string client_version(req["X-Appsmith-Version"]);
+      if (!booting && !version.empty()) res.set("X-Appsmith-Version", version);
       if (booting) {
         status = 502;
         res.set(http::field::content_type, "text/plain; charset=utf-8");
         body = "502 Bad Gateway";
+      } else if (!version.empty() && path.starts_with("/api/") && !client_version.empty() &&
+                 client_version != version) {
+        // What Appsmith's server answers a client of another build (its VersionHeaderFilter's check).
+        status = 400;
+        body = R"({"responseMeta":{"status":400,"success":false,"error":{"code":"AE-BAD-4002",)"
+               R"("errorType":"BAD_REQUEST","message":"Version mismatch: expected ')" +
+               json_escape(version) + "', got '" + json_escape(client_version) + "'\"}}}";
+      } else if (!version.empty() && path == "/info") {
+        body = R"({"version":")" + json_escape(version) + R"(","commitSha":"demo","githubRef":"demo","isCI":false})";
+      } else if (!version.empty() && (path == "/" || path == "/index.html")) {
+        res.set(http::field::content_type, "text/html; charset=utf-8");
+        res.set(http::field::cache_control, "no-cache");
+        body = "<!doctype html><html><head><title>Appsmith</title><script src=\"/static/js/main." + version +
+               ".js\"></script></head><body>demo node " + options.name + ", version " + version + "</body></html>\n";
+      } else if (!version.empty() && path.starts_with("/static/")) {
+        if (path == "/static/js/main." + version + ".js") {
+          res.set(http::field::content_type, "application/javascript");
+          body = "window.appsmithVersion = \"" + version + "\";\n";
+        } else {
+          status = 404;  // another build's hashed bundle (Appsmith's Caddy answers 404 under /static/)
+          res.set(http::field::content_type, "text/plain; charset=utf-8");
+          body = "404 Not Found";
+        }
       } else if (path == "/api/v1/health") {
         if (healthy.load()) {
           body = R"({"responseMeta":{"status":200,"success":true},"data":"All systems are up"})";
@@ -330,6 +361,10 @@ std::uint64_t fake_node::connections() const { return impl_->connections.load();
 std::uint64_t fake_node::requests() const { return impl_->requests.load(); }
 std::uint64_t fake_node::open_connections() const { return impl_->open_count.load(); }
 void fake_node::set_healthy(bool healthy) { impl_->healthy.store(healthy); }
+void fake_node::set_version(const std::string& version) {
+  const std::lock_guard lock(impl_->version_mutex);
+  impl_->options.version = version;
+}
 std::vector<std::string> fake_node::recorded() const {
   const std::lock_guard lock(impl_->recorded_mutex);
   return impl_->recorded;

@@ -13,6 +13,11 @@
 // die_on_next=1 (answer keep-alive, then close the connection unanswered when its next request comes:
 // the race a proxy meets when a node times out an idle pooled connection), h_NAME=VALUE (set the response
 // header NAME; %XX escapes decoded). A WebSocket upgrade (any path) is accepted and every message echoed.
+//
+// With a `version` V (an Appsmith node of that build), once booted: `X-Appsmith-Version: V` on every
+// answer; GET /info gives {"version":"V",...}; a request under /api/ whose X-Appsmith-Version is another
+// version gets Appsmith's 400 (AE-BAD-4002, "expected 'V'"); GET / (and /index.html) is an HTML page that
+// loads /static/js/main.V.js; that file is served, any other under /static/ is a 404.
 
 #include <atomic>
 #include <chrono>
@@ -40,6 +45,8 @@ struct fake_node_options {
   // never answered.
   std::string record_header;
   std::function<void(const std::string&)> on_record;  // called on the node's thread
+  // Non-empty: answers like an Appsmith node of this version (see the list at the top).
+  std::string version;
 };
 
 class fake_node {
@@ -59,6 +66,8 @@ class fake_node {
   std::uint64_t open_connections() const;  // accepted and not yet closed by either side
   // Whether /api/v1/health answers 200 {"responseMeta":{"success":true}} or 503 with success false.
   void set_healthy(bool healthy);
+  // The version it answers as from now on (as a node restarted on another build without a drain).
+  void set_version(const std::string& version);
   // The values of options.record_header seen so far, in order.
   std::vector<std::string> recorded() const;
 

@@ -434,3 +434,44 @@ TEST(config, access_log_query_is_read) {
       errors_of(R"({"access_log":{"query":"no"},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
       "access_log.query: expected true or false, got a string"));
 }
+
+TEST(config, version_affinity_is_off_unless_configured_and_read_with_its_defaults) {
+  const auto off = parse_config(minimal);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.value.upstreams[0].version_affinity.enabled);
+  const auto on = parse_config(
+      R"({"upstreams":[{"name":"a","version_affinity":{},"nodes":[{"name":"n0","address":"10.0.0.1:80"}]}]})");
+  ASSERT_TRUE(on.ok()) << on.errors.front();
+  const auto& v = on.value.upstreams[0].version_affinity;
+  EXPECT_TRUE(v.enabled);
+  EXPECT_EQ(v.header, "X-Appsmith-Version");
+  EXPECT_EQ(v.cookie, "drawbridge_version");
+  EXPECT_EQ(v.learn_path, "");
+  const auto full = parse_config(R"({"upstreams":[{"name":"a","version_affinity":{"header":"X-Build","cookie":"build",
+      "learn_from":{"path":"/info","pointer":"/version"}},"nodes":[{"name":"n0","address":"10.0.0.1:80"}]}]})");
+  ASSERT_TRUE(full.ok()) << full.errors.front();
+  EXPECT_EQ(full.value.upstreams[0].version_affinity.header, "X-Build");
+  EXPECT_EQ(full.value.upstreams[0].version_affinity.cookie, "build");
+  EXPECT_EQ(full.value.upstreams[0].version_affinity.learn_path, "/info");
+  EXPECT_EQ(full.value.upstreams[0].version_affinity.learn_pointer, "/version");
+}
+
+TEST(config, a_bad_version_affinity_names_its_json_path) {
+  auto errors = [](const std::string& block) {
+    return errors_of(R"({"upstreams":[{"name":"a","version_affinity":)" + block +
+                     R"(,"nodes":[{"name":"n0","address":"10.0.0.1:80"}]}]})");
+  };
+  EXPECT_TRUE(has_error(errors(R"({"header":"X Version"})"),
+                        "upstreams[0].version_affinity.header: expected a header name, got \"X Version\""));
+  EXPECT_TRUE(has_error(errors(R"({"cookie":"a;b"})"),
+                        "upstreams[0].version_affinity.cookie: expected a cookie name, got \"a;b\""));
+  EXPECT_TRUE(has_error(errors(R"({"learn_from":{"path":"info","pointer":"/version"}})"),
+                        "upstreams[0].version_affinity.learn_from.path: must start with \"/\", got \"info\""));
+  EXPECT_TRUE(has_error(errors(R"({"learn_from":{"path":"/info"}})"),
+                        "upstreams[0].version_affinity.learn_from.pointer: required"));
+  EXPECT_TRUE(
+      has_error(errors(R"({"learn_from":{"path":"/info","pointer":"version"}})"),
+                "upstreams[0].version_affinity.learn_from.pointer: expected a JSON pointer such as \"/version\""));
+  EXPECT_TRUE(has_error(errors(R"({"sticky":true})"), "upstreams[0].version_affinity.sticky: unknown key"));
+  EXPECT_TRUE(has_error(errors("true"), "upstreams[0].version_affinity: expected an object, got a boolean"));
+}

@@ -85,6 +85,7 @@ TEST(proxy_error, node_failures_that_move_on_count_under_the_retry_labels) {
   EXPECT_EQ(describe(error_kind::connect_failed).retried, retry_reason::connect_failed);
   EXPECT_EQ(describe(error_kind::no_response).retried, retry_reason::no_response);
   EXPECT_EQ(describe(error_kind::gateway_error).retried, retry_reason::gateway_error);
+  EXPECT_EQ(describe(error_kind::stale_asset).retried, retry_reason::stale_asset);
   EXPECT_FALSE(describe(error_kind::response_timeout).retried.has_value());
 }
 

@@ -19,6 +19,7 @@ retry_action expected(const retry_facts& f) {
     return replayable ? retry_action::next_node : retry_action::give_up;
   }
   if (f.failure == error_kind::gateway_error && replayable && f.another_node_eligible) return retry_action::next_node;
+  if (f.failure == error_kind::stale_asset && replayable && f.another_node_eligible) return retry_action::next_node;
   return retry_action::give_up;
 }
 
@@ -89,4 +90,11 @@ TEST(retry_decision, the_whole_table_matches_the_policy) {
                           .another_node_eligible = (bits & 32) != 0};
       EXPECT_EQ(decide_retry(f), expected(f)) << "kind " << k << " facts " << bits;
     }
+}
+
+TEST(retry_decision, a_stale_static_file_moves_on_to_a_node_of_the_named_version_only_when_one_is_left) {
+  retry_facts f{.failure = error_kind::stale_asset, .idempotent = true, .another_node_eligible = true};
+  EXPECT_EQ(decide_retry(f), retry_action::next_node);
+  f.another_node_eligible = false;
+  EXPECT_EQ(decide_retry(f), retry_action::give_up);
 }

@@ -16,7 +16,7 @@ node_list make_nodes(const std::vector<std::uint32_t>& weights) { return test_no
 
 std::map<int, int> count_picks(balancer& b, int picks, tried_set tried = 0) {
   std::map<int, int> counts;
-  for (int i = 0; i < picks; ++i) ++counts[b.pick(tried, 0)];
+  for (int i = 0; i < picks; ++i) ++counts[b.pick({}, tried, 0)];
   return counts;
 }
 
@@ -26,7 +26,7 @@ TEST(round_robin, equal_weights_take_turns) {
   round_robin_balancer b(make_nodes({1, 1, 1}), 0);
   std::vector<int> seq;
   seq.reserve(6);
-  for (int i = 0; i < 6; ++i) seq.push_back(b.pick(0, 0));
+  for (int i = 0; i < 6; ++i) seq.push_back(b.pick({}, 0, 0));
   EXPECT_EQ(seq, (std::vector<int>{0, 1, 2, 0, 1, 2}));
 }
 
@@ -34,7 +34,7 @@ TEST(round_robin, weights_are_respected_and_spread_smoothly) {
   round_robin_balancer b(make_nodes({5, 1, 1}), 0);
   std::vector<int> seq;
   seq.reserve(7);
-  for (int i = 0; i < 7; ++i) seq.push_back(b.pick(0, 0));
+  for (int i = 0; i < 7; ++i) seq.push_back(b.pick({}, 0, 0));
   // The smooth variant never gives the heavy node more than its share in a burst.
   EXPECT_EQ(seq, (std::vector<int>{0, 0, 1, 0, 2, 0, 0}));
   const auto counts = count_picks(b, 7000);
@@ -61,7 +61,7 @@ TEST(round_robin, no_eligible_node_yields_no_node) {
   auto nodes = make_nodes({1, 1});
   round_robin_balancer b(nodes, 0);
   node_test_access::set_health(*nodes[0], health_state::unhealthy);
-  EXPECT_EQ(b.pick(0b10, 0), no_node);
+  EXPECT_EQ(b.pick({}, 0b10, 0), no_node);
 }
 
 TEST(least_request, prefers_the_node_with_fewer_requests_in_flight) {
@@ -98,7 +98,7 @@ TEST(least_request, skips_tried_and_ineligible_nodes) {
   const auto counts = count_picks(b, 100, /*tried=*/1);
   EXPECT_EQ(counts.size(), 1u);
   EXPECT_EQ(counts.at(1), 100);
-  EXPECT_EQ(b.pick(0b011, 0), no_node);
+  EXPECT_EQ(b.pick({}, 0b011, 0), no_node);
 }
 
 TEST(node, warnings_are_due_at_most_once_per_interval) {
@@ -129,12 +129,12 @@ TEST(slow_start, a_ramping_node_gets_a_share_that_grows_linearly) {
   node_test_access::set_ramp_start(*nodes[1], 100'000);
   // A quarter of the way through the ramp, node 1 has a quarter of node 0's weight: 1 pick in 5.
   std::map<int, int> counts;
-  for (int i = 0; i < 5000; ++i) ++counts[b.pick(0, 102'500)];
+  for (int i = 0; i < 5000; ++i) ++counts[b.pick({}, 0, 102'500)];
   EXPECT_EQ(counts.at(1), 1000);
   EXPECT_EQ(counts.at(0), 4000);
   // Once the ramp is over it takes its full turn.
   counts.clear();
-  for (int i = 0; i < 1000; ++i) ++counts[b.pick(0, 110'000)];
+  for (int i = 0; i < 1000; ++i) ++counts[b.pick({}, 0, 110'000)];
   EXPECT_EQ(counts.at(1), 500);
 }
 
@@ -145,7 +145,7 @@ TEST(slow_start, least_request_weighs_a_ramping_node_down) {
   const auto held0 = node_test_access::hold(*nodes[0], 0);
   const auto held1 = node_test_access::hold(*nodes[1], 5);  // busier, but at full weight
   std::map<int, int> counts;
-  for (int i = 0; i < 100; ++i) ++counts[b.pick(0, 100)];
+  for (int i = 0; i < 100; ++i) ++counts[b.pick({}, 0, 100)];
   EXPECT_EQ(counts.at(1), 100);
 }
 

@@ -99,3 +99,18 @@ TEST(health_counter, failures_in_the_start_period_do_not_count) {
   for (int i = 0; i < 3; ++i) s = h.record(false, s, 60'000 + i, c);
   EXPECT_EQ(s, health_state::unhealthy);
 }
+
+TEST(health_rules, the_version_is_read_at_the_pointer_of_a_200_json_answer) {
+  std::string why;
+  EXPECT_EQ(version_in_answer(200, R"({"version":"v1.52","commitSha":"abc"})", "/version", why), "v1.52");
+  EXPECT_EQ(version_in_answer(200, R"({"build":{"number":1052}})", "/build/number", why), "1052");
+  EXPECT_TRUE(why.empty()) << why;
+  EXPECT_EQ(version_in_answer(502, "502 Bad Gateway", "/version", why), "");
+  EXPECT_EQ(why, "status 502");
+  EXPECT_EQ(version_in_answer(200, "<html>", "/version", why), "");
+  EXPECT_EQ(why, "body is not JSON");
+  EXPECT_EQ(version_in_answer(200, R"({"commitSha":"abc"})", "/version", why), "");
+  EXPECT_EQ(why, "no value at /version");
+  EXPECT_EQ(version_in_answer(200, R"({"version":{"major":1}})", "/version", why), "");
+  EXPECT_EQ(why, "/version is not a string");
+}
