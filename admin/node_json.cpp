@@ -24,12 +24,13 @@ json node_json(const upstream::upstream_group& group, const upstream::node& n,
          {"admin_state", to_string(n.admin.load())},
          {"health", to_string(n.health.load())},
          {"state", to_string(n.state(now, group.config().slow_start.count()))},
-         {"version", version ? json(*version) : json(nullptr)},
          {"in_flight", n.in_flight.load()},
          {"requests_total", n.requests_total.load()},
          {"failures_total", n.failures_total.load()},
          {"connect_failures_total", n.connect_failures_total.load()},
          {"last_check", nullptr}};
+  // The node's application version, where version affinity learns it (null until known).
+  if (group.config().version_affinity.enabled) j["version"] = version ? json(*version) : json(nullptr);
   if (const auto probe = checker.last_probe(n)) {
     j["last_check"] = {{"ok", probe->ok},
                        {"status", probe->status == 0 ? json(nullptr) : json(probe->status)},

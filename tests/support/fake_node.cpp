@@ -248,8 +248,9 @@ struct fake_node::impl {
       } else if (!version.empty() && (path == "/" || path == "/index.html")) {
         res.set(http::field::content_type, "text/html; charset=utf-8");
         res.set(http::field::cache_control, "no-cache");
-        body = "<!doctype html><html><head><title>Appsmith</title><script src=\"/static/js/main." + version +
-               ".js\"></script></head><body>demo node " + options.name + ", version " + version + "</body></html>\n";
+        body = "<!doctype html><html><head><title>Appsmith</title><script src=\"/static/js/main.";
+        body.append(version).append(".js\"></script></head><body>demo node ").append(options.name);
+        body.append(", version ").append(version).append("</body></html>\n");
       } else if (!version.empty() && path.starts_with("/static/")) {
         if (path == "/static/js/main." + version + ".js") {
           res.set(http::field::content_type, "application/javascript");
