@@ -402,6 +402,11 @@ join_notes() { local IFS=';' all; all="${notes[*]:-}"; echo "${all//;/; }"; }
 echo "rolling upgrade of 3 nodes (boot ${boot}) under load: wrk ${connections} connections, 30% POST, ${duration};" \
      "upgrade starts at ${upgrade_start}s; proxies on core ${proxy_core}" >&2
 for run in $runs; do
+  if [[ $versions == 1 ]]; then  # every run starts on version 1 (the run before left version 2)
+    for n in "${nodes[@]}"; do
+      BOOT=0s NODE_VERSION=1 taskset -c "$load_core" "$work/restart-node" "$n" "${node_address[$n]}" >/dev/null
+    done
+  fi
   wait_for 100 nodes_healthy || { echo "rollout: nodes not healthy before $run" >&2; exit 1; }
   start_proxy "$run"
   rm -f "$work/$run"-wrk*.out
