@@ -106,18 +106,23 @@ task<exchange_outcome> exchange<Downstream>::run() {
     for (const auto* t : full)
       if (const int i = view.index_of(t); i >= 0) busy_bits |= upstream::tried_set{1} << i;
     tried_bits |= busy_bits;
-    const int index = view.balancer->pick({.version = named_version_, .busy = busy_bits}, tried_bits, now_ms);
+    const int index =
+        view.balancer->pick({.version = named_version_, .busy = waited_out_ ? 0 : busy_bits}, tried_bits, now_ms);
     if (index == upstream::no_node) {
       if (full.empty()) break;
       // Every node that could take the request is at max_connections_per_node: it waits for a free
       // slot, up to the connect timeout, then gets a 503.
       // A request woken for a slot that another took first goes back to the head of the queue.
       if (!queued_until) queued_until = io_deadline::clock::now() + request_.rt.config.timeouts.connect;
-      if (!co_await worker_.wait_for_node_slot(*queued_until, /*front=*/queued_)) {
+      const bool woken = co_await worker_.wait_for_node_slot(*queued_until, /*front=*/queued_);
+      if (!woken && (!affinity_ || waited_out_)) {
         fail(error_kind::nodes_at_capacity);
         break;
       }
-      queued_ = true;
+      // Version affinity: the named version's nodes stayed full until the deadline. One more round, on
+      // any version's nodes (a fallback), before the 503.
+      if (!woken) waited_out_ = true;
+      queued_ = woken;
       full.clear();
       continue;
     }
@@ -222,8 +227,8 @@ void exchange<Downstream>::count_retry(metrics::retry_reason why) {
 
 template <typename Downstream>
 void exchange<Downstream>::finish_version_affinity() {
-  // A request naming a version that a node of another version took: counted once, whatever the tries.
-  if (!named_version_.empty() && outcome_.node) {
+  // A request naming a version that a node of another version answered: counted once, whatever the tries.
+  if (!named_version_.empty() && outcome_.node && outcome_.response_started) {
     const auto* v = outcome_.node->version();
     if (!v || *v != named_version_) upstream::count_version_fallback(request_.upstream.name(), named_version_);
   }

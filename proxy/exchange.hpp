@@ -140,6 +140,9 @@ class exchange {
   // node of the named version (once; set before each try when such a node is left).
   bool stale_asset_retry_ = false;
   bool stale_asset_retried_ = false;
+  // The named version's nodes stayed at max_connections_per_node until the queue's deadline: no longer
+  // waited for (the request may go to another version's node).
+  bool waited_out_ = false;
   downstream_sink& sink_;  // request_.sink
   exchange_outcome outcome_;
 };

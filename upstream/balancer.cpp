@@ -103,7 +103,7 @@ version_choice choose_version(const std::vector<std::shared_ptr<node>>& nodes, c
   if (one_left)
     choice.excluded = others;
   else
-    choice.wait = busy_left;
+    choice.wait = busy_left && !request.version.empty();  // a first visit has no version to keep: any node
   return choice;
 }
 

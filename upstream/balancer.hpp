@@ -69,7 +69,8 @@ class least_request_balancer final : public balancer {
 //  - A request that names a version goes to an eligible node of that version while one is left (not yet
 //    tried); it waits when those left are only busy; else it goes to any eligible node (the client will
 //    refresh; the exchange counts it as a fallback once a node took it).
-//  - A request that names none goes to the target version (below); without one, to any eligible node.
+//  - A request that names none goes to the target version (below), or when none of its nodes is left
+//    (busy ones included), to any eligible node; without a target, to any eligible node.
 // Inside the chosen nodes, the wrapped policy (round robin, least request, slow start) decides.
 struct version_choice {
   tried_set excluded = 0;  // nodes the request may not go to (besides those tried)

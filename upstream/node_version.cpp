@@ -64,8 +64,13 @@ std::vector<version_fallback_count> version_fallbacks() {
   auto& t = table();
   const std::lock_guard lock(t.mutex);
   std::vector<version_fallback_count> out;
-  for (const auto& [upstream, counts] : t.fallbacks)
-    for (const auto& [version, count] : counts) out.push_back({upstream, version ? *version : "unknown", count});
+  for (const auto& [upstream, counts] : t.fallbacks) {
+    // By label: a node reporting the version "unknown" shares the label of the versions nobody reported
+    // (two series with one label set would make the scrape invalid).
+    std::map<std::string, std::uint64_t> by_label;
+    for (const auto& [version, count] : counts) by_label[version ? *version : "unknown"] += count;
+    for (const auto& [label, count] : by_label) out.push_back({upstream, label, count});
+  }
   return out;
 }
 

@@ -23,7 +23,8 @@ inline constexpr std::size_t max_versions = 1024;
 bool valid_version(std::string_view text);
 
 // The interned copy of `text`, added if new: stable for the life of the process. Null when `text` is not
-// a valid version or the table is full (logged once). Any thread; takes a lock only to add.
+// a valid version or the table is full (logged once). Any thread; takes a lock (node::learn_version calls
+// it only when a node's version changes).
 const std::string* intern_version(std::string_view text);
 
 // drawbridge_version_fallbacks_total: requests that named a version `named` and were taken by a node of

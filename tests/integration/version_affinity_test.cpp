@@ -113,7 +113,8 @@ TEST(version_affinity, an_html_page_sets_the_version_cookie_and_requests_stay_on
   const double before = std::max(0.0, unknown());
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(client.request(http::verb::get, "/api/v1/users/me", {}, {{"X-Appsmith-Version", "9.9"}}).status, 400u);
-  EXPECT_EQ(unknown(), before + 3);
+  // Counted once the exchange is over, a moment after the answer went out.
+  EXPECT_TRUE(wait_for([&] { return unknown() == before + 3; })) << unknown() << " after " << before;
 }
 
 TEST(version_affinity, a_node_restarted_on_another_build_without_a_drain_is_relearned_and_a_stale_bundle_retried) {
@@ -135,13 +136,16 @@ TEST(version_affinity, a_node_restarted_on_another_build_without_a_drain_is_rele
     EXPECT_EQ(bundle.headers["X-Node"], "two") << i;
   }
   EXPECT_EQ(versions_shown(admin), (std::vector<std::string>{"2", "1"}));
-  EXPECT_EQ(metric(admin, "drawbridge_retries_total", {"upstream=\"app\"", "reason=\"stale_asset\""}), 1);
+  const auto stale_retries = [&] {
+    return metric(admin, "drawbridge_retries_total", {"upstream=\"app\"", "reason=\"stale_asset\""});
+  };
+  EXPECT_TRUE(wait_for([&] { return stale_retries() == 1; })) << stale_retries();
   // A file missing on the node of the named version itself is that version's 404: relayed, not retried.
   EXPECT_EQ(client.request(http::verb::get, "/static/js/nothing.js", {}, with_cookie("1")).status, 404u);
-  EXPECT_EQ(metric(admin, "drawbridge_retries_total", {"upstream=\"app\"", "reason=\"stale_asset\""}), 1);
+  EXPECT_EQ(stale_retries(), 1);
   // Nor is a GET outside /static/.
   EXPECT_EQ(client.request(http::verb::get, "/api/v1/x?status=404", {}, with_cookie("2")).status, 404u);
-  EXPECT_EQ(metric(admin, "drawbridge_retries_total", {"upstream=\"app\"", "reason=\"stale_asset\""}), 1);
+  EXPECT_EQ(stale_retries(), 1);
 }
 
 namespace {
@@ -242,14 +246,15 @@ std::string fleet_config(const std::vector<std::uint16_t>& ports, bool affinity)
     nodes += std::string(i ? "," : "") + R"({"name":"node)" + std::to_string(i + 1) + R"(","address":"127.0.0.1:)" +
              std::to_string(ports[i]) + R"("})";
   // The version comes from /info on each check here (learn_from); the in-process tests above learn it
-  // from the X-Appsmith-Version header.
+  // from the X-Appsmith-Version header. Checks lenient enough for a sanitizer build under twenty browsers:
+  // a node of the last old version that flapped unhealthy would send its clients to the new one early.
   const std::string versions =
       affinity ? R"("version_affinity":{"learn_from":{"path":"/info","pointer":"/version"}},)" : "";
   return R"({"workers":2,"listeners":[{"address":"127.0.0.1:0"}],"access_log":{"path":"off"},
     "timeouts":{"connect":"1s","read":"10s"},"admin":{"address":"127.0.0.1:0"},
     "upstreams":[{"name":"app",)" +
-         versions + R"("health_check":{"path":"/api/v1/health","interval":"250ms","timeout":"250ms",
-                         "healthy_threshold":2,"unhealthy_threshold":2},
+         versions + R"("health_check":{"path":"/api/v1/health","interval":"500ms","timeout":"500ms",
+                         "healthy_threshold":2,"unhealthy_threshold":3},
                   "nodes":[)" +
          nodes + "]}]}";
 }

@@ -79,6 +79,15 @@ TEST(version_affinity, a_version_whose_nodes_are_only_busy_waits_for_them_instea
   EXPECT_EQ(make_balancer(plain, nodes, 1)->pick({.version = "1.0", .busy = 0b100}, 0b101, 0), 1);
 }
 
+TEST(version_affinity, a_first_visit_does_not_wait_for_the_busy_nodes_of_the_target_version) {
+  auto nodes = versioned({"1.0", "1.0"});
+  upgrade(*nodes[1], "2.0");  // the target
+  auto b = make_balancer(affinity_config(), nodes, 1);
+  EXPECT_EQ(picks(*b, "", 4), (std::map<int, int>{{1, 4}}));
+  EXPECT_FALSE(choose_version(nodes, {.busy = 0b10}, 0b10, 0, 0).wait);
+  EXPECT_EQ(b->pick({.busy = 0b10}, 0b10, 0), 0);  // the target's only node is full: any node
+}
+
 TEST(version_affinity, a_version_with_no_eligible_node_left_goes_to_any_node) {
   auto nodes = versioned({"1.0", "2.0", "2.0"});
   auto b = make_balancer(affinity_config(), nodes, 1);
