@@ -5,17 +5,14 @@
 #include <optional>
 #include <string>
 
+#include "proxy/field_text.hpp"
+
 namespace drawbridge::admin {
 
 namespace http = boost::beast::http;
+using proxy::trim_ows;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // "9901" → 9901; nullopt for anything but 1 to 5 digits up to 65535.
 std::optional<unsigned> parse_port(std::string_view text) {
@@ -35,12 +32,12 @@ bool sent_by_a_web_page(const http::fields& fields) {
   if (fields.find(http::field::origin) != fields.end()) return true;
   const auto site = fields.find("Sec-Fetch-Site");
   if (site == fields.end()) return false;
-  const auto value = trim(site->value());
+  const auto value = trim_ows(site->value());
   return !boost::beast::iequals(value, "none") && !boost::beast::iequals(value, "same-origin");
 }
 
 bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpoint& listener) {
-  host = trim(host);
+  host = trim_ows(host);
   std::string_view name = host;
   std::optional<unsigned> port;
   bool bracketed = false;
@@ -67,7 +64,7 @@ bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpo
 }
 
 bool is_json_media_type(std::string_view content_type) {
-  const auto type = trim(content_type.substr(0, content_type.find(';')));
+  const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
   return boost::beast::iequals(type, "application/json");
 }
 

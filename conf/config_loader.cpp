@@ -298,6 +298,16 @@ void read_node(reader& r, const json& n, const std::string& p, upstream_config& 
   u.nodes.push_back(std::move(node));
 }
 
+// A path drawbridge itself requests (health checks, learn_from): origin-form, nothing that would break
+// the request line.
+void check_request_path(reader& r, const std::string& at, const std::string& path) {
+  if (path.empty() || path.front() != '/')
+    r.error(at, "must start with \"/\", got \"" + path + "\"");
+  else if (std::any_of(path.begin(), path.end(),
+                       [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
+    r.error(at, "must not contain spaces or control characters");
+}
+
 void read_health_check(reader& r, const json& u, const std::string& p, health_check_config& h) {
   if (!u.contains("health_check")) return;
   const std::string hp = reader::join(p, "health_check");
@@ -308,10 +318,7 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
                 "expect_status", "expect_json"});
   h.enabled = true;
   r.get_string(j, "path", hp, h.path);
-  if (h.path.empty() || h.path.front() != '/')
-    r.error(reader::join(hp, "path"), "must start with \"/\", got \"" + h.path + "\"");
-  else if (h.path.find_first_of(" \r\n\t") != std::string::npos)
-    r.error(reader::join(hp, "path"), "must not contain spaces or control characters");
+  check_request_path(r, reader::join(hp, "path"), h.path);
   r.get_duration(j, "interval", hp, h.interval);
   // Unset, the timeout is the default or the interval, whichever is shorter: "interval": "1s" alone is
   // fine. Only a timeout the user wrote can be too long.
@@ -389,10 +396,7 @@ void read_version_affinity(reader& r, const json& u, const std::string& p, versi
   if (!r.expect_object(l, lp)) return;
   r.allow_keys(l, lp, {"path", "pointer"});
   r.get_string(l, "path", lp, v.learn_path);
-  if (v.learn_path.empty() || v.learn_path.front() != '/')
-    r.error(reader::join(lp, "path"), "must start with \"/\", got \"" + v.learn_path + "\"");
-  else if (v.learn_path.find_first_of(" \r\n\t") != std::string::npos)
-    r.error(reader::join(lp, "path"), "must not contain spaces or control characters");
+  check_request_path(r, reader::join(lp, "path"), v.learn_path);
   r.get_string(l, "pointer", lp, v.learn_pointer);
   if (!l.contains("pointer")) {
     r.error(reader::join(lp, "pointer"), "required");

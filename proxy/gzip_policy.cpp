@@ -4,24 +4,20 @@
 #include <boost/beast/http/field.hpp>
 #include <string>
 
+#include "proxy/field_text.hpp"
+
 namespace drawbridge::proxy {
 
 namespace http = boost::beast::http;
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Calls f(token, rest) for each comma-separated element of a header list; stops when f returns false.
 template <typename F>
 void for_each_element(std::string_view list, F f) {
   while (!list.empty()) {
     const auto comma = list.find(',');
-    const auto element = trim(list.substr(0, comma));
+    const auto element = trim_ows(list.substr(0, comma));
     if (!element.empty() && !f(element)) return;
     if (comma == std::string_view::npos) return;
     list.remove_prefix(comma + 1);
@@ -35,12 +31,12 @@ std::optional<bool> q_is_positive(std::string_view params) {
   bool ok = true;
   for (std::string_view rest = params; !rest.empty();) {
     const auto semi = rest.find(';');
-    const auto param = trim(rest.substr(0, semi));
+    const auto param = trim_ows(rest.substr(0, semi));
     rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
     if (param.empty() || (param[0] != 'q' && param[0] != 'Q')) continue;
-    const auto after_q = trim(param.substr(1));
+    const auto after_q = trim_ows(param.substr(1));
     if (after_q.empty() || after_q.front() != '=') continue;
-    const auto value = trim(after_q.substr(1));
+    const auto value = trim_ows(after_q.substr(1));
     // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
     if (value.empty() || (value[0] != '0' && value[0] != '1') || value.size() > 5 ||
         (value.size() > 1 && value[1] != '.')) {
@@ -67,7 +63,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
   std::optional<bool> gzip, star;
   for_each_element(accept_encoding, [&](std::string_view element) {
     const auto semi = element.find(';');
-    const auto coding = trim(element.substr(0, semi));
+    const auto coding = trim_ows(element.substr(0, semi));
     const auto q = q_is_positive(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
     if (!q) return true;  // a malformed element counts for nothing
     if (boost::beast::iequals(coding, "gzip") || boost::beast::iequals(coding, "x-gzip"))
@@ -81,7 +77,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
 }
 
 std::string_view media_type(std::string_view content_type) {
-  return trim(content_type.substr(0, content_type.find(';')));
+  return trim_ows(content_type.substr(0, content_type.find(';')));
 }
 
 bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type) {
@@ -100,12 +96,12 @@ gzip_verdict judge_gzip(const conf::gzip_config& config, bool client_accepts, bo
   const unsigned status = response.result_int();
   if (!client_accepts || head_request || !has_body) return v;
   if (status < 200 || status == 204 || status == 206 || status == 304) return v;
-  if (const auto encoding = trim(response[http::field::content_encoding]);
+  if (const auto encoding = trim_ows(response[http::field::content_encoding]);
       !encoding.empty() && !boost::beast::iequals(encoding, "identity"))
     return v;  // never encode twice
   bool no_transform = false;
   for_each_element(response[http::field::cache_control], [&](std::string_view directive) {
-    no_transform = boost::beast::iequals(trim(directive.substr(0, directive.find('='))), "no-transform");
+    no_transform = boost::beast::iequals(trim_ows(directive.substr(0, directive.find('='))), "no-transform");
     return !no_transform;
   });
   if (no_transform) return v;

@@ -2,17 +2,11 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "proxy/field_text.hpp"
+
 namespace drawbridge::proxy {
 
 namespace http = boost::beast::http;
-
-namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-}  // namespace
 
 std::string_view cookie_value(const http::fields& request, std::string_view name) {
   const auto [first, last] = request.equal_range(http::field::cookie);
@@ -20,11 +14,11 @@ std::string_view cookie_value(const http::fields& request, std::string_view name
     std::string_view rest(field->value().data(), field->value().size());
     while (!rest.empty()) {
       const auto semicolon = rest.find(';');
-      const auto pair = trim(rest.substr(0, semicolon));
+      const auto pair = trim_ows(rest.substr(0, semicolon));
       rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
       const auto equals = pair.find('=');
-      if (equals == std::string_view::npos || trim(pair.substr(0, equals)) != name) continue;
-      auto value = trim(pair.substr(equals + 1));
+      if (equals == std::string_view::npos || trim_ows(pair.substr(0, equals)) != name) continue;
+      auto value = trim_ows(pair.substr(equals + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
       return value;
     }
