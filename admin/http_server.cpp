@@ -15,6 +15,7 @@
 
 #include "admin/request_guard.hpp"
 #include "net/spawn_logged.hpp"
+#include "proxy/field_text.hpp"
 
 namespace drawbridge::admin {
 
@@ -171,7 +172,7 @@ task<void> http_server::serve(std::shared_ptr<net_types::socket> socket) {
     std::string caller;
     std::optional<response> refused = hec ? read_error(hec) : screen(p, client, caller);
     if (!refused) {
-      if (boost::beast::iequals(p.get()[http::field::expect], "100-continue")) {
+      if (proxy::iequals_ascii(p.get()[http::field::expect], "100-continue")) {
         http::response<http::empty_body> go_on{http::status::continue_, 11};
         auto [cec, continue_bytes] = co_await http::async_write(*socket, go_on, use_tuple);
         if (cec) break;

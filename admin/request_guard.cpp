@@ -33,7 +33,7 @@ bool sent_by_a_web_page(const http::fields& fields) {
   const auto site = fields.find("Sec-Fetch-Site");
   if (site == fields.end()) return false;
   const auto value = trim_ows(site->value());
-  return !boost::beast::iequals(value, "none") && !boost::beast::iequals(value, "same-origin");
+  return !proxy::iequals_ascii(value, "none") && !proxy::iequals_ascii(value, "same-origin");
 }
 
 bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpoint& listener) {
@@ -54,7 +54,7 @@ bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpo
     name = host.substr(0, colon);
     if (name.find(':') != std::string_view::npos || !(port = parse_port(host.substr(colon + 1)))) return false;
   }
-  if (!bracketed && boost::beast::iequals(name, "localhost")) return !port || *port == listener.port();
+  if (!bracketed && proxy::iequals_ascii(name, "localhost")) return !port || *port == listener.port();
   // Without a port the client meant port 80.
   if (port.value_or(80) != listener.port()) return false;
   boost::system::error_code ec;
@@ -65,7 +65,7 @@ bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpo
 
 bool is_json_media_type(std::string_view content_type) {
   const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
-  return boost::beast::iequals(type, "application/json");
+  return proxy::iequals_ascii(type, "application/json");
 }
 
 }  // namespace drawbridge::admin

@@ -1,5 +1,6 @@
 #include "proxy/exchange.hpp"
 
+#include "proxy/field_text.hpp"
 #include "tls/tls_socket.hpp"
 
 #include <spdlog/spdlog.h>
@@ -33,7 +34,7 @@ constexpr std::size_t node_read_size = 16 * 1024;  // as HAProxy's default buffe
 // A 101 that completes a WebSocket handshake (RFC 6455 §4.2.2): it switches to `websocket` and carries
 // the key's proof. (The proof itself is the client's to check.)
 bool is_websocket_accept(const http::response_header<>& h) {
-  return beast::iequals(h[http::field::upgrade], "websocket") && !h[http::field::sec_websocket_accept].empty();
+  return iequals_ascii(h[http::field::upgrade], "websocket") && !h[http::field::sec_websocket_accept].empty();
 }
 }  // namespace
 

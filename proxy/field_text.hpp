@@ -1,10 +1,27 @@
 #pragma once
-// Small helpers for the text of HTTP header fields, shared by the request checks, gzip's negotiation, the
-// admin API's guard and version affinity's cookie parsing. Sans-IO, header-only.
+// Small helpers for the text of HTTP header fields, shared by the request checks, header rewriting, gzip's
+// negotiation, the admin API and version affinity. Sans-IO, header-only.
 
+#include <cstddef>
 #include <string_view>
 
 namespace drawbridge::proxy {
+
+// Whether `a` and `b` are equal, ignoring ASCII case (field names, tokens, schemes). Instead of
+// boost::beast::iequals, which in Boost 1.81 reads one byte past both strings when they differ in case
+// (a fuzzer found it on a request target "httP://", whose exact-size buffer ends there).
+inline bool iequals_ascii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x == y) continue;
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // `s` without the optional whitespace (RFC 9110 §5.6.3 OWS: spaces and tabs) around it.
 inline std::string_view trim_ows(std::string_view s) {

@@ -66,7 +66,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
     const auto coding = trim_ows(element.substr(0, semi));
     const auto q = q_is_positive(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
     if (!q) return true;  // a malformed element counts for nothing
-    if (boost::beast::iequals(coding, "gzip") || boost::beast::iequals(coding, "x-gzip"))
+    if (iequals_ascii(coding, "gzip") || iequals_ascii(coding, "x-gzip"))
       gzip = *q;
     else if (coding == "*")
       star = *q;
@@ -84,7 +84,7 @@ bool gzip_types_match(const conf::gzip_config& config, std::string_view content_
   const auto type = media_type(content_type);
   if (type.empty()) return false;
   for (const auto& t : config.types)
-    if (boost::beast::iequals(type, t)) return true;
+    if (iequals_ascii(type, t)) return true;
   return false;
 }
 
@@ -97,11 +97,11 @@ gzip_verdict judge_gzip(const conf::gzip_config& config, bool client_accepts, bo
   if (!client_accepts || head_request || !has_body) return v;
   if (status < 200 || status == 204 || status == 206 || status == 304) return v;
   if (const auto encoding = trim_ows(response[http::field::content_encoding]);
-      !encoding.empty() && !boost::beast::iequals(encoding, "identity"))
+      !encoding.empty() && !iequals_ascii(encoding, "identity"))
     return v;  // never encode twice
   bool no_transform = false;
   for_each_element(response[http::field::cache_control], [&](std::string_view directive) {
-    no_transform = boost::beast::iequals(trim_ows(directive.substr(0, directive.find('='))), "no-transform");
+    no_transform = iequals_ascii(trim_ows(directive.substr(0, directive.find('='))), "no-transform");
     return !no_transform;
   });
   if (no_transform) return v;
@@ -125,7 +125,7 @@ void add_vary_accept_encoding(http::response_header<>& response) {
   bool present = false;
   for (auto [it, end] = response.equal_range(http::field::vary); it != end; ++it) {
     for_each_element(it->value(), [&](std::string_view element) {
-      present = present || element == "*" || boost::beast::iequals(element, "accept-encoding");
+      present = present || element == "*" || iequals_ascii(element, "accept-encoding");
       if (!merged.empty()) merged += ", ";
       merged += element;
       return true;

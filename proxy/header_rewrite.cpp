@@ -7,13 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "proxy/field_text.hpp"
+
 namespace drawbridge::proxy {
 namespace http = boost::beast::http;
 
 namespace {
 bool protected_from_connection(boost::beast::string_view name) {
-  return boost::beast::iequals(name, "content-length") || boost::beast::iequals(name, "transfer-encoding") ||
-         boost::beast::iequals(name, "host");
+  return iequals_ascii(name, "content-length") || iequals_ascii(name, "transfer-encoding") ||
+         iequals_ascii(name, "host");
 }
 }  // namespace
 
@@ -33,7 +35,7 @@ void strip_hop_by_hop(http::fields& fields) {
   fields.erase(http::field::upgrade);
   for (auto it = fields.begin(); it != fields.end();) {
     const auto name = it->name_string();
-    if (name.size() >= 6 && boost::beast::iequals(name.substr(0, 6), "proxy-"))
+    if (name.size() >= 6 && iequals_ascii(name.substr(0, 6), "proxy-"))
       it = fields.erase(it);
     else
       ++it;
@@ -69,7 +71,7 @@ void rewrite_request(http::fields& fields, const forwarding& info) {
   if (info.trusted_peer) {
     // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); fold them and append the peer.
     for (const auto& field : fields) {
-      if (boost::beast::iequals(field.name_string(), "x-forwarded-for")) {
+      if (iequals_ascii(field.name_string(), "x-forwarded-for")) {
         if (!forwarded_for.empty()) forwarded_for += ", ";
         forwarded_for.append(field.value().data(), field.value().size());
       }

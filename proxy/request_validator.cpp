@@ -5,6 +5,8 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <cctype>
 
+#include "proxy/field_text.hpp"
+
 namespace drawbridge::proxy {
 namespace http = boost::beast::http;
 
@@ -70,7 +72,7 @@ verdict check_transfer_encoding(const http::request_header<>& h) {
     if (field.name() != http::field::transfer_encoding) continue;
     for (auto coding : http::token_list{field.value()}) {
       ++codings;
-      last_is_chunked = boost::beast::iequals(coding, "chunked");
+      last_is_chunked = iequals_ascii(coding, "chunked");
       if (last_is_chunked) ++chunked;
     }
   }
@@ -112,7 +114,9 @@ verdict check_request_header(const http::request_header<>& h) {
   if (hosts > 1) return {400, "more than one Host header"};
   if (hosts == 0 && h.version() == 11) return {400, "missing Host header"};
   if (hosts == 1 && !valid_host(h[http::field::host])) return {400, "invalid Host header"};
-  if (absolute && !valid_host({authority.data(), authority.size()})) return {400, "invalid target authority"};
+  // An http(s) URI with an empty host is invalid and must be refused (RFC 9110 §4.2.1): "GET http:// ...".
+  if (absolute && (authority.empty() || !valid_host({authority.data(), authority.size()})))
+    return {400, "invalid target authority"};
 
   for (const auto& field : h) {
     const auto name = field.name_string();
@@ -145,9 +149,9 @@ bool is_acme_challenge(std::string_view target) {
 
 bool split_absolute_target(std::string_view target, std::string_view& authority, std::string_view& rest) {
   std::size_t scheme_end = 0;
-  if (boost::beast::iequals(target.substr(0, 7), "http://"))
+  if (iequals_ascii(target.substr(0, 7), "http://"))
     scheme_end = 7;
-  else if (boost::beast::iequals(target.substr(0, 8), "https://"))
+  else if (iequals_ascii(target.substr(0, 8), "https://"))
     scheme_end = 8;
   else
     return false;

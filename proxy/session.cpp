@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include "proxy/field_text.hpp"
 #include "tls/tls_socket.hpp"
 
 #include <spdlog/spdlog.h>
@@ -567,7 +568,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
       .client_keep_alive = parser_->keep_alive() && !listener_gone_,
       .head = req.method() == http::verb::head,
       .idempotent = is_idempotent(req.method()),
-      .expect_continue = beast::iequals(req[http::field::expect], "100-continue") && req.version() == 11,
+      .expect_continue = iequals_ascii(req[http::field::expect], "100-continue") && req.version() == 11,
       .chunked_body = parser_->chunked(),
       .hsts = is_tls && listener_->config.tls ? std::string_view(listener_->config.tls->hsts) : std::string_view()};
 
@@ -576,7 +577,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   // connection to a protocol drawbridge does not check.
   if (parser_->upgrade() && req.method() == http::verb::get) {
     for (const auto token : http::token_list{req[http::field::upgrade]})
-      if (beast::iequals(token, "websocket")) request.upgrade = true;
+      if (iequals_ascii(token, "websocket")) request.upgrade = true;
   }
   request.owner = this;
 

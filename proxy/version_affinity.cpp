@@ -44,7 +44,7 @@ bool version_cookie_filter::start(const response_facts& /*facts*/, http::respons
   // A page, not an error page: a node's 404 or 503 page does not say which version the client loaded.
   if (head.result_int() < 200 || head.result_int() >= 400) return false;
   const auto type = head[http::field::content_type];
-  if (type.size() < 9 || !boost::beast::iequals(type.substr(0, 9), "text/html")) return false;
+  if (type.size() < 9 || !iequals_ascii(type.substr(0, 9), "text/html")) return false;
   if (type.size() > 9 && type[9] != ';' && type[9] != ' ') return false;  // "text/htmlx" is another type
   std::string cookie = config_->cookie;
   cookie += '=';

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/field_text.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/request_validator.hpp"
@@ -92,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string upgrade;
   if (parser.upgrade() && req.method() == http::verb::get)
     for (const auto token : http::token_list{req[http::field::upgrade]})
-      if (boost::beast::iequals(token.substr(0, token.find('/')), "websocket"))
+      if (proxy::iequals_ascii(token.substr(0, token.find('/')), "websocket"))
         upgrade = std::string(req[http::field::upgrade]);
   http::request_header<> forwarded = std::move(req.base());
   forwarded.version(11);
