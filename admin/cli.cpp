@@ -534,12 +534,12 @@ node_list listed_nodes(const admin_reply& listing) {
   return nodes;
 }
 
-// Each node's version as `r` shows it (version affinity), by name; empty when none is known or the
-// upstream cannot be read: the rollout then says nothing about versions.
-std::map<std::string, std::string> node_versions(const admin_replica& r, const std::string& upstream) {
-  std::map<std::string, std::string> out;
-  const auto listing =
-      r.client.call(http::verb::get, "/v1/upstreams/" + encode_path_segment(upstream), "", answer_slack);
+using version_map = std::map<std::string, std::string>;  // node name → version
+
+// Each node's version in an upstream's listing (version affinity), by name; empty when none is known or
+// the listing is not one: the rollout then says nothing about versions.
+version_map listed_versions(const admin_reply& listing) {
+  version_map out;
   if (listing.status != 200) return out;
   const auto parsed = json::parse(listing.body, nullptr, false);
   if (!parsed.is_object() || !parsed.contains("nodes")) return out;
@@ -550,13 +550,18 @@ std::map<std::string, std::string> node_versions(const admin_replica& r, const s
   return out;
 }
 
-std::string version_of(const std::map<std::string, std::string>& versions, const std::string& name) {
+version_map node_versions(const admin_replica& r, const std::string& upstream) {
+  return listed_versions(
+      r.client.call(http::verb::get, "/v1/upstreams/" + encode_path_segment(upstream), "", answer_slack));
+}
+
+std::string version_of(const version_map& versions, const std::string& name) {
   const auto it = versions.find(name);
   return it == versions.end() ? "unknown" : it->second;
 }
 
 // "2.0 (node1 node2), 1.9 (node3)": the versions the upstream's nodes run.
-std::string versions_summary(const std::map<std::string, std::string>& versions) {
+std::string versions_summary(const version_map& versions) {
   std::map<std::string, std::string> by_version;
   for (const auto& [name, version] : versions)
     by_version[version].append(by_version[version].empty() ? "" : " ").append(name);
@@ -612,6 +617,7 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
 
   std::vector<node_list> lists;  // each replica's nodes
   lists.reserve(replicas.size());
+  version_map versions;  // version affinity: the first replica's, read again once each node is back
   for (const auto& r : replicas) {
     const auto listing = r.client.call(http::verb::get, "/v1/upstreams/" + encode_path_segment(u), "", answer_slack);
     if (listing.status != 200) {
@@ -619,6 +625,7 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
                 << '\n';
       return exit_failed;
     }
+    if (lists.empty()) versions = listed_versions(listing);
     lists.push_back(listed_nodes(listing));
   }
   node_list plan = lists.front();
@@ -677,9 +684,8 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
       return exit_failed;
     };
     const std::string base = "/v1/upstreams/" + encode_path_segment(u) + "/nodes/" + encode_path_segment(name);
-    // Version affinity: the version the node runs before its upgrade (and below, after it).
-    const auto before = node_versions(replicas.front(), u);
-    if (!before.empty()) std::cout << step << "version " << version_of(before, name) << std::endl;
+    const auto before = version_of(versions, name);
+    if (!versions.empty()) std::cout << step << "version " << before << std::endl;
 
     std::cout << step << "draining" << where << " (waiting up to " << options.drain_wait << " for in-flight requests)"
               << std::endl;
@@ -727,11 +733,11 @@ int run_rollout(const cli_context& ctx, const rollout_options& options) {
     }
     // Only now, active on every replica, does the rollout go on to the next node.
     std::cout << step << "active" << where << std::endl;
-    if (const auto after = node_versions(replicas.front(), u); !after.empty())
-      std::cout << step << "version " << version_of(before, name) << " -> " << version_of(after, name) << std::endl;
+    versions = node_versions(replicas.front(), u);
+    if (!versions.empty())
+      std::cout << step << "version " << before << " -> " << version_of(versions, name) << std::endl;
   }
-  if (const auto remaining = node_versions(replicas.front(), u); !remaining.empty())
-    std::cout << "rollout " << u << ": versions now: " << versions_summary(remaining) << std::endl;
+  if (!versions.empty()) std::cout << "rollout " << u << ": versions now: " << versions_summary(versions) << std::endl;
   std::cout << "rollout " << u << ": done, " << total << " node(s)" << where << " in " << seconds_since(started)
             << std::endl;
   return exit_ok;

@@ -64,8 +64,7 @@ bool names_the_listener(std::string_view host, const boost::asio::ip::tcp::endpo
 }
 
 bool is_json_media_type(std::string_view content_type) {
-  const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
-  return proxy::iequals_ascii(type, "application/json");
+  return proxy::iequals_ascii(proxy::media_type(content_type), "application/json");
 }
 
 }  // namespace drawbridge::admin

@@ -308,6 +308,29 @@ void check_request_path(reader& r, const std::string& at, const std::string& pat
     r.error(at, "must not contain spaces or control characters");
 }
 
+// The required "pointer" of `obj` (at `path`) into `out`: a JSON pointer such as `example`; "" (the whole
+// document) only when `whole_document`. False, with the error recorded, when it is missing or invalid.
+bool read_json_pointer(reader& r, const json& obj, const std::string& path, const char* example, bool whole_document,
+                       std::string& out) {
+  const std::string at = reader::join(path, "pointer");
+  r.get_string(obj, "pointer", path, out);
+  if (!obj.contains("pointer")) {
+    r.error(at, "required");
+    return false;
+  }
+  if (out.empty() ? !whole_document : out.front() != '/') {
+    r.error(at, std::string("expected a JSON pointer such as \"") + example + "\"");
+    return false;
+  }
+  try {
+    (void)json::json_pointer(out);
+  } catch (const json::exception& ex) {
+    r.error(at, std::string("invalid JSON pointer: ") + ex.what());
+    return false;
+  }
+  return true;
+}
+
 void read_health_check(reader& r, const json& u, const std::string& p, health_check_config& h) {
   if (!u.contains("health_check")) return;
   const std::string hp = reader::join(p, "health_check");
@@ -349,19 +372,8 @@ void read_health_check(reader& r, const json& u, const std::string& p, health_ch
     if (r.expect_object(e, jp)) {
       r.allow_keys(e, jp, {"pointer", "equals"});
       std::string pointer;
-      r.get_string(e, "pointer", jp, pointer);
-      if (!e.contains("pointer"))
-        r.error(reader::join(jp, "pointer"), "required");
-      else if (!pointer.empty() && pointer.front() != '/')
-        r.error(reader::join(jp, "pointer"), "expected a JSON pointer such as \"/responseMeta/success\"");
-      else {
-        try {
-          (void)json::json_pointer(pointer);
-          h.json_pointer = pointer;
-        } catch (const json::exception& ex) {
-          r.error(reader::join(jp, "pointer"), std::string("invalid JSON pointer: ") + ex.what());
-        }
-      }
+      if (read_json_pointer(r, e, jp, "/responseMeta/success", /*whole_document=*/true, pointer))
+        h.json_pointer = pointer;
       if (!e.contains("equals"))
         r.error(reader::join(jp, "equals"), "required");
       else
@@ -397,18 +409,7 @@ void read_version_affinity(reader& r, const json& u, const std::string& p, versi
   r.allow_keys(l, lp, {"path", "pointer"});
   r.get_string(l, "path", lp, v.learn_path);
   check_request_path(r, reader::join(lp, "path"), v.learn_path);
-  r.get_string(l, "pointer", lp, v.learn_pointer);
-  if (!l.contains("pointer")) {
-    r.error(reader::join(lp, "pointer"), "required");
-  } else if (v.learn_pointer.empty() || v.learn_pointer.front() != '/') {
-    r.error(reader::join(lp, "pointer"), "expected a JSON pointer such as \"/version\"");
-  } else {
-    try {
-      (void)json::json_pointer(v.learn_pointer);
-    } catch (const json::exception& ex) {
-      r.error(reader::join(lp, "pointer"), std::string("invalid JSON pointer: ") + ex.what());
-    }
-  }
+  read_json_pointer(r, l, lp, "/version", /*whole_document=*/false, v.learn_pointer);
 }
 
 void read_passive(reader& r, const json& u, const std::string& p, passive_config& passive) {

@@ -230,8 +230,8 @@ template <typename Downstream>
 void exchange<Downstream>::finish_version_affinity() {
   // A request naming a version that a node of another version answered: counted once, whatever the tries.
   if (!named_version_.empty() && outcome_.node && outcome_.response_started) {
-    const auto* v = outcome_.node->version();
-    if (!v || *v != named_version_) upstream::count_version_fallback(request_.upstream.name(), named_version_);
+    if (!outcome_.node->runs_version(named_version_))
+      upstream::count_version_fallback(request_.upstream.name(), named_version_);
   }
   // A stale bundle asked again of its version's node, which then failed without an answer: the first
   // node's 404 stands (as our own), not an error of the second try.
@@ -245,7 +245,7 @@ bool exchange<Downstream>::named_version_elsewhere(const upstream::node_list& no
                                                    upstream::tried_set excluded) const {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if ((excluded & (upstream::tried_set{1} << i)) != 0 || !nodes[i]->eligible()) continue;
-    if (const auto* v = nodes[i]->version(); v && *v == named_version_) return true;
+    if (nodes[i]->runs_version(named_version_)) return true;
   }
   return false;
 }
@@ -377,14 +377,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
     node_->learn_version(std::string_view(reported.data(), reported.size()));
     // A hashed bundle of another build is not there: a node of the version the page came from has it.
     // (Then the connection goes, with the unread 404.)
-    if (stale_asset_retry_ && parser->get().result_int() == 404) {
-      const auto* v = node_->version();
-      if (!v || *v != named_version_) {
-        stale_asset_retried_ = true;
-        another_node_eligible_ = true;  // a node of the named version (run() looked)
-        fail(make_error(error_kind::stale_asset, /*retry_safe=*/true));
-        co_return attempt_result{.next = step::failed};
-      }
+    if (stale_asset_retry_ && parser->get().result_int() == 404 && !node_->runs_version(named_version_)) {
+      stale_asset_retried_ = true;
+      another_node_eligible_ = true;  // a node of the named version (run() looked)
+      fail(make_error(error_kind::stale_asset, /*retry_safe=*/true));
+      co_return attempt_result{.next = step::failed};
     }
   }
   // A booting node (Appsmith answers 502 until it is up) or an overloaded one: another node can answer
@@ -491,7 +488,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   version_cookie_filter version_cookie(affinity_, version_cookie_, affinity_ ? node_->version() : nullptr,
                                        std::is_same_v<Downstream, tls::tls_socket>);
   response_filters filters;
-  filters.add(version_cookie);
+  if (affinity_) filters.add(version_cookie);
   filters.add(gzip);
   // (The request's Accept-Encoding is looked up only when a filter could use it: a header lookup is a
   // string comparison per field, on every response.)

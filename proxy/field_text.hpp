@@ -30,4 +30,10 @@ inline std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+// The media type of a Content-Type value, without parameters or surrounding spaces ("application/json"
+// for "Application/JSON; charset=utf-8"); compare it with iequals_ascii.
+inline std::string_view media_type(std::string_view content_type) {
+  return trim_ows(content_type.substr(0, content_type.find(';')));
+}
+
 }  // namespace drawbridge::proxy

@@ -76,10 +76,6 @@ bool accepts_gzip(std::string_view accept_encoding) {
   return star.value_or(false);
 }
 
-std::string_view media_type(std::string_view content_type) {
-  return trim_ows(content_type.substr(0, content_type.find(';')));
-}
-
 bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type) {
   const auto type = media_type(content_type);
   if (type.empty()) return false;

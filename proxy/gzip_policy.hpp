@@ -16,9 +16,7 @@ namespace drawbridge::proxy {
 // "identity" alone, refuses.
 bool accepts_gzip(std::string_view accept_encoding);
 
-// The media type of a Content-Type value, without parameters or surrounding spaces ("application/json"
-// for "Application/JSON; charset=utf-8"); compared case-insensitively by gzip_types_match.
-std::string_view media_type(std::string_view content_type);
+// Whether the Content-Type's media type (proxy/field_text.hpp) is one of config.types, in any case.
 bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type);
 
 struct gzip_verdict {

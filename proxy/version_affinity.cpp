@@ -1,7 +1,5 @@
 #include "proxy/version_affinity.hpp"
 
-#include <boost/beast/core/string.hpp>
-
 #include "proxy/field_text.hpp"
 
 namespace drawbridge::proxy {
@@ -44,8 +42,7 @@ bool version_cookie_filter::start(const response_facts& /*facts*/, http::respons
   // A page, not an error page: a node's 404 or 503 page does not say which version the client loaded.
   if (head.result_int() < 200 || head.result_int() >= 400) return false;
   const auto type = head[http::field::content_type];
-  if (type.size() < 9 || !iequals_ascii(type.substr(0, 9), "text/html")) return false;
-  if (type.size() > 9 && type[9] != ';' && type[9] != ' ') return false;  // "text/htmlx" is another type
+  if (!iequals_ascii(media_type({type.data(), type.size()}), "text/html")) return false;
   std::string cookie = config_->cookie;
   cookie += '=';
   cookie += *node_version_;  // a valid version (upstream/node_version.hpp): nothing to quote

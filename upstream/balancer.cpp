@@ -89,9 +89,8 @@ version_choice choose_version(const std::vector<std::shared_ptr<node>>& nodes, c
   bool one_left = false;
   bool busy_left = false;
   for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-    const auto* v = nodes[i]->version();
     // Interned: nodes of one version share the pointer; the version a client names is compared by value.
-    const bool match = v && (target ? v == target : *v == request.version);
+    const bool match = target ? nodes[i]->version() == target : nodes[i]->runs_version(request.version);
     const auto bit = tried_set{1} << i;
     if (!match) {
       others |= bit;

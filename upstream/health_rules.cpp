@@ -2,20 +2,40 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace drawbridge::upstream {
+
+namespace {
+
+// The value at `pointer` (a valid JSON pointer) of a JSON body; nullopt, with `why` set, when the body is
+// not JSON or has nothing there.
+std::optional<nlohmann::json> json_at(std::string_view body, const std::string& pointer, std::string& why) {
+  auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) {
+    why = "body is not JSON";
+    return std::nullopt;
+  }
+  const nlohmann::json::json_pointer at(pointer);
+  if (!document.contains(at)) {
+    why = "no value at " + pointer;
+    return std::nullopt;
+  }
+  return std::move(document.at(at));
+}
+
+}  // namespace
 
 std::string judge_probe_answer(const conf::health_check_config& config, unsigned status, std::string_view body) {
   const auto& expected = config.expect_status;
   if (std::find(expected.begin(), expected.end(), status) == expected.end()) return "status " + std::to_string(status);
   if (!config.json_pointer) return {};
   // A starting Appsmith node answers with a plain-text page: not JSON, so not healthy.
-  const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return "body is not JSON";
-  const nlohmann::json::json_pointer pointer(*config.json_pointer);
-  if (!document.contains(pointer)) return "no value at " + *config.json_pointer;
+  std::string why;
+  const auto value = json_at(body, *config.json_pointer, why);
+  if (!value) return why;
   // ASCII only (non-ASCII escaped), so that cutting it short below cannot split a character.
-  const std::string actual = document.at(pointer).dump(-1, ' ', /*ensure_ascii=*/true);
+  const std::string actual = value->dump(-1, ' ', /*ensure_ascii=*/true);
   if (actual != config.json_equals) {
     std::string shown = actual.size() > 60 ? actual.substr(0, 57) + "..." : actual;
     return *config.json_pointer + " is " + shown + ", expected " + config.json_equals;
@@ -28,19 +48,10 @@ std::string version_in_answer(unsigned status, std::string_view body, const std:
     why = "status " + std::to_string(status);
     return {};
   }
-  const auto document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) {
-    why = "body is not JSON";
-    return {};
-  }
-  const nlohmann::json::json_pointer at(pointer);
-  if (!document.contains(at)) {
-    why = "no value at " + pointer;
-    return {};
-  }
-  const auto& value = document.at(at);
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number()) return value.dump();
+  const auto value = json_at(body, pointer, why);
+  if (!value) return {};
+  if (value->is_string()) return value->get<std::string>();
+  if (value->is_number()) return value->dump();
   why = pointer + " is not a string";
   return {};
 }

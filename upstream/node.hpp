@@ -181,6 +181,11 @@ class node {
 
   // The version the node last reported, interned; null = not known. Any thread, without a lock.
   const std::string* version() const { return version_.load(std::memory_order_acquire); }
+  // Whether the node is known to run version `v` (one a client names, compared by value).
+  bool runs_version(std::string_view v) const {
+    const auto* known = version();
+    return known && *known == v;
+  }
   // Any thread (health checks, workers reading a response's header): the node reports `text`. Cheap when
   // unchanged (a comparison); a text that is not a valid version changes nothing.
   void learn_version(std::string_view text);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -160,7 +161,11 @@ class browsers {
   }
   ~browsers() { stop(); }
   void stop() {
-    stopping_ = true;
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    stop_.notify_all();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
@@ -226,7 +231,9 @@ class browsers {
           failed("api", call);
         }
       }
-      std::this_thread::sleep_for(5ms);  // a browser's pace, not a wait on anything
+      // A browser's pace between two calls, cut short by stop(): the wait is on the stop, not on time.
+      std::unique_lock lock(mutex_);
+      stop_.wait_for(lock, 5ms, [&] { return stopping_.load(); });
     }
     const std::lock_guard lock(mutex_);
     most_of_one_ = std::max(most_of_one_, mine);
@@ -236,6 +243,7 @@ class browsers {
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> pages_{0}, calls_{0}, static_404s_{0}, mismatches_{0}, failures_{0};
   mutable std::mutex mutex_;
+  std::condition_variable stop_;  // stopping_ set (under mutex_)
   std::uint64_t most_of_one_ = 0;
   std::string sample_;
 };

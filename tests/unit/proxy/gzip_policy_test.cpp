@@ -2,6 +2,8 @@
 
 #include "proxy/gzip_policy.hpp"
 
+#include "proxy/field_text.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace drawbridge;
