@@ -98,17 +98,19 @@ std::string seconds_since(std::chrono::steady_clock::time_point start) {
   return text;
 }
 
+// A listing from the admin API (this version's or another's, mid-upgrade): .at() throws on a key it lacks,
+// which main reports as an unexpected answer; operator[] on a const json that lacks the key is undefined.
 void print_nodes(const json& upstream) {
-  for (const auto& n : upstream["nodes"]) {
+  for (const auto& n : upstream.at("nodes")) {
     std::string last = "-";
-    if (n["last_check"].is_object())
-      last = n["last_check"]["ok"].get<bool>() ? "ok" : n["last_check"]["error"].get<std::string>();
+    if (const auto check = n.find("last_check"); check != n.end() && check->is_object())
+      last = check->value("ok", false) ? "ok" : check->value("error", std::string("failed"));
     std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9lld %10llu %9llu  %s\n",
-                upstream["name"].get<std::string>().c_str(), n["name"].get<std::string>().c_str(),
-                n["address"].get<std::string>().c_str(), n["state"].get<std::string>().c_str(),
-                n["admin_state"].get<std::string>().c_str(), n["health"].get<std::string>().c_str(),
-                n["in_flight"].get<long long>(), n["requests_total"].get<unsigned long long>(),
-                n["failures_total"].get<unsigned long long>(), last.c_str());
+                upstream.at("name").get<std::string>().c_str(), n.at("name").get<std::string>().c_str(),
+                n.at("address").get<std::string>().c_str(), n.at("state").get<std::string>().c_str(),
+                n.at("admin_state").get<std::string>().c_str(), n.at("health").get<std::string>().c_str(),
+                n.at("in_flight").get<long long>(), n.at("requests_total").get<unsigned long long>(),
+                n.at("failures_total").get<unsigned long long>(), last.c_str());
   }
 }
 
@@ -125,7 +127,7 @@ bool print_table(const admin_client& client, const std::string& upstream, const 
   std::printf("%-14s %-14s %-22s %-10s %-10s %-10s %9s %10s %9s  %s\n", "UPSTREAM", "NODE", "ADDRESS", "STATE", "ADMIN",
               "HEALTH", "IN_FLIGHT", "REQUESTS", "FAILURES", "LAST_CHECK");
   if (upstream.empty())
-    for (const auto& u : body["upstreams"]) print_nodes(u);
+    for (const auto& u : body.at("upstreams")) print_nodes(u);
   else
     print_nodes(body);
   return true;
@@ -459,8 +461,9 @@ int node_action(const cli_context& ctx, const std::string& action, const std::st
       continue;
     }
     const auto body = json::parse(o.reply.body, nullptr, false);
-    std::cout << upstream << "/" << node << on << ": " << body.value("state", "?") << " (in flight "
-              << body.value("in_flight", 0) << ")\n";
+    const bool shaped = body.is_object();  // value() throws on anything else, cutting the replicas' loop short
+    std::cout << upstream << "/" << node << on << ": " << (shaped ? body.value("state", "?") : "?") << " (in flight "
+              << (shaped ? body.value("in_flight", 0) : 0) << ")\n";
   }
   if (done) return exit_ok;
   if (several) {
@@ -530,7 +533,7 @@ using node_list = std::vector<std::pair<std::string, std::string>>;  // name, ad
 node_list listed_nodes(const admin_reply& listing) {
   node_list nodes;
   const auto upstream = json::parse(listing.body, nullptr, false);
-  for (const auto& n : upstream["nodes"]) nodes.emplace_back(n["name"], n["address"]);
+  for (const auto& n : upstream.at("nodes")) nodes.emplace_back(n.at("name"), n.at("address"));
   return nodes;
 }
 

@@ -223,6 +223,9 @@ constexpr std::size_t spare_states_kept = 32;
 thread_local std::vector<std::unique_ptr<request_state>> spare_states;
 }  // namespace
 
+request_state::~request_state() = default;
+void request_state::clear_forwarded() { forwarded = {}; }
+
 template <typename Stream>
 request_state& session<Stream>::state() {
   if (!state_) {
@@ -243,7 +246,7 @@ void session<Stream>::release_state() {
     state_.reset();
     return;
   }
-  state_->forwarded = {};
+  state_->clear_forwarded();
   // A large response leaves a large contiguous copy behind: not kept.
   for (auto* s : {&state_->head, &state_->tls_scratch, &state_->filtered}) {
     if (s->capacity() > 16 * 1024)

@@ -57,6 +57,14 @@ struct request_state {
   std::string tls_scratch;     // contiguous copies of gather writes to TLS streams (stream_write.hpp)
   std::string filtered;        // a response filter's output (gzip)
   std::string id;              // the request id
+
+  // Out of line (session.cpp): clang 14 leaves the request header's destructor undefined when only the
+  // explicit instantiations of session<> use it (a link error in the sanitizer build).
+  request_state() = default;
+  request_state(const request_state&) = delete;
+  request_state& operator=(const request_state&) = delete;
+  ~request_state();
+  void clear_forwarded();
 };
 
 // Stream: net_types::socket (plain HTTP) or tls::tls_socket (HTTPS; the handshake comes first).

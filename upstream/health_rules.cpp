@@ -16,12 +16,14 @@ std::optional<nlohmann::json> json_at(std::string_view body, const std::string& 
     why = "body is not JSON";
     return std::nullopt;
   }
-  const nlohmann::json::json_pointer at(pointer);
-  if (!document.contains(at)) {
-    why = "no value at " + pointer;
-    return std::nullopt;
+  // An array index too large for size_t ("/data/99999999999999999999") throws out of contains().
+  try {
+    const nlohmann::json::json_pointer at(pointer);
+    if (document.contains(at)) return std::move(document.at(at));
+  } catch (const nlohmann::json::exception&) {
   }
-  return std::move(document.at(at));
+  why = "no value at " + pointer;
+  return std::nullopt;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// BOOST_ASSERT in the fuzz build (BOOST_ENABLE_ASSERT_HANDLER, see the top-level CMakeLists.txt): Boost's
-// assertions stay on, and a failed one aborts like any other finding, except one that Beast 1.81 has wrong.
+// BOOST_ASSERT in the clang sanitizer build, tests and fuzz harnesses alike (BOOST_ENABLE_ASSERT_HANDLER,
+// see the top-level CMakeLists.txt): Boost's assertions stay on, and a failed one aborts like any other
+// finding, except one that Beast 1.81 has wrong.
 #include <boost/assert.hpp>
 #include <cstdio>
 #include <cstdlib>
