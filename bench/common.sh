@@ -1,10 +1,79 @@
 # What the side-by-side scripts share. Sourced, not run, from the repository's root; expects `connections`
 # and `duration` to be set (each script has its own defaults), installs the bench packages, and sets
 # `proxy_core` and `load_core` (PROXY_CORE, LOAD_CORE), `work`, `pids` and the ports of the four processes.
+#
+# QUOTA=N (scripts/bench --quota N): each proxy runs in a cpu cgroup of its own limited to N% of one core,
+# still pinned to the proxy core. On this 2-core machine the load core (wrk and the upstream) saturates
+# before a proxy with a whole core does, so requests/s would compare the load core; with the same fraction
+# of a core each, the proxy is the bottleneck and requests/s measure its own efficiency. run_wrk checks
+# that the load core stayed below 90% busy and says so when it did not.
 
 proxy_core=${PROXY_CORE:-0}
 load_core=${LOAD_CORE:-1}
+quota=${QUOTA:-}
 scripts/install-deps --bench
+
+# The cpu controller's directory and kind ("v1" or "v2"), when QUOTA is set; a clear stop when neither is
+# writable (the cgroups need root, or a delegated subtree).
+cgroup_kind="" cgroup_base=""
+if [[ -n $quota ]]; then
+  if ! [[ $quota =~ ^[0-9]+$ ]] || ((quota < 1 || quota > 100)); then
+    echo "bench: QUOTA must be a whole percentage of one core, 1 to 100 (got '$quota')" >&2
+    exit 2
+  fi
+  if [[ -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us || -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
+    cgroup_kind=v1 cgroup_base=/sys/fs/cgroup/cpu
+  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers &&
+    [[ -w /sys/fs/cgroup/cgroup.subtree_control ]]; then
+    cgroup_kind=v2 cgroup_base=/sys/fs/cgroup
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+  else
+    echo "bench: QUOTA needs a writable cpu cgroup: cgroup v1's /sys/fs/cgroup/cpu or cgroup v2's cpu.max" \
+      "(run as root, or in a delegated cgroup); neither is writable here" >&2
+    exit 1
+  fi
+fi
+cgroups=()
+
+# make_cgroup NAME: with QUOTA, NAME's cgroup, limited to QUOTA% of a core with a 10 ms period (removed
+# by cleanup). Call it in the script's own shell, not in a background one.
+make_cgroup() {
+  [[ -n $quota ]] || return 0
+  local dir="$cgroup_base/drawbridge-bench-$$-$1"
+  [[ -d $dir ]] && return 0
+  mkdir "$dir"
+  cgroups+=("$dir")
+  if [[ $cgroup_kind == v1 ]]; then
+    echo 10000 >"$dir/cpu.cfs_period_us"
+    echo $((quota * 100)) >"$dir/cpu.cfs_quota_us"
+  else
+    echo "$((quota * 100)) 10000" >"$dir/cpu.max"
+  fi
+}
+
+# in_cgroup NAME COMMAND... &: becomes COMMAND (exec, so that $! is its pid) after joining NAME's cgroup
+# (make_cgroup first), so that every process and thread it starts is in it; without QUOTA, just COMMAND.
+in_cgroup() {
+  local name=$1
+  shift
+  [[ -z $quota ]] && exec "$@"
+  exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup_base/drawbridge-bench-$$-$name" "$@"
+}
+
+# The busy fraction (percent) of CPU `load_core` since the last call (and a first sample when called with
+# "start"): from /proc/stat's jiffies, all but idle and iowait.
+load_core_sample=""
+load_core_busy() {
+  local now busy
+  now=$(awk -v cpu="cpu$load_core" '$1 == cpu { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total, idle }' /proc/stat)
+  if [[ $1 == start || -z $load_core_sample ]]; then
+    load_core_sample=$now
+    return
+  fi
+  busy=$(awk -v a="$load_core_sample" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }')
+  load_core_sample=$now
+  echo "$busy"
+}
 
 # require_built NAME...: stops the script when build/NAME is missing (scripts/bench builds them).
 require_built() {
@@ -21,6 +90,11 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
+  local dir
+  for dir in "${cgroups[@]}"; do
+    # A worker process may take a moment to leave after its master: try for up to 5 s.
+    for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; sleep 0.1; done
+  done
 }
 trap cleanup EXIT
 
@@ -46,15 +120,28 @@ body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}
 render() { python3 bench/conf/render.py "$@"; }
 render bench/conf/upstream.conf.in "$work/upstream.conf" WORK="$work" UPSTREAM_PORT="$upstream_port" BODY="$body"
 
-# run_wrk URL [more wrk arguments] → "requests/s p99 errors"
+# run_wrk URL [more wrk arguments] → "requests/s p99 errors" (errors: wrk's, and the load core's busy
+# share when a quota run let it reach 90%, which makes the run compare the load core again).
 run_wrk() {
   local url=$1; shift
+  load_core_busy start
   taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$url" >"$work/wrk.out" 2>&1 || true
+  note_load_core
   local rps p99 errors
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
+  [[ -n $quota && $last_load_busy -ge 90 ]] && errors+="LOAD CORE ${last_load_busy}% BUSY "
   echo "${rps:-0} ${p99:--} ${errors:-}"
+}
+
+# After a load run: the load core's busy share into last_load_busy, and into the results (scripts/bench's
+# report says the highest, and whether every quota run stayed below 90%).
+last_load_busy=0
+note_load_core() {
+  last_load_busy=$(load_core_busy)
+  [[ -n ${BENCH_RESULTS:-} ]] && echo "$(basename "$0" .sh) $last_load_busy" >>"$BENCH_RESULTS.load"
+  return 0
 }
 
 # The three proxies configured alike (bench/conf/*.in): one worker/thread, a keep-alive pool of 64 to the
@@ -76,12 +163,17 @@ write_configs() {
     DRAWBRIDGE_PORT="$drawbridge_port" LISTENER_EXTRA="${drawbridge_listener_extra:-}" EXTRA="${drawbridge_extra:-}"
 }
 
-# Starts the upstream (on the load core) and the three proxies (on the proxy core); pids in that order.
+# Starts the upstream (on the load core) and the three proxies (on the proxy core, each in its cgroup
+# with QUOTA); pids in that order.
 start_processes() {
   taskset -c "$load_core" nginx -c "$work/upstream.conf" -p "$work" 2>"$work/upstream.err" & pids+=($!)
-  taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
-  taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
-  taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" 2>"$work/drawbridge.err" & pids+=($!)
+  make_cgroup nginx
+  make_cgroup haproxy
+  make_cgroup drawbridge
+  in_cgroup nginx taskset -c "$proxy_core" nginx -c "$work/nginx.conf" -p "$work" 2>"$work/nginx.err" & pids+=($!)
+  in_cgroup haproxy taskset -c "$proxy_core" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.err" & pids+=($!)
+  in_cgroup drawbridge taskset -c "$proxy_core" build/drawbridge serve --config "$work/drawbridge.json" \
+    2>"$work/drawbridge.err" & pids+=($!)
 }
 
 # wait_up SCHEME PATH NAME... : waits (up to 10 s each) until every named process answers SCHEME://…PATH;

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """Turns the results scripts/bench collected into bench/results/<date>.md and a PNG chart of the ratios.
 
-usage: bench/report.py RESULTS.tsv OUT.md OUT.png COMMAND [EXTRA.md ...]
+usage: [QUOTA=N] bench/report.py RESULTS.tsv OUT.md OUT.png COMMAND [EXTRA.md ...]
 
 RESULTS.tsv has one line per measurement (bench/common.sh's record): scenario, metric, unit, which way is
 better ("higher" or "lower"), then drawbridge's, HAProxy's and nginx's values (medians), and optionally each
 one's values round by round. With those, the ratios are the medians of the per-round ratios (paired: the
 proxies of one round run back to back, so the machine's drift between rounds cancels out), and the ratios
 of the medians are shown beside them. EXTRA.md files (the rolling upgrade's table) are appended as they are.
+
+With QUOTA=N (scripts/bench --quota N), RESULTS.tsv.quota holds the same measurements with each proxy limited
+to N% of a core, and RESULTS.tsv.quota.load the load core's busy share in each of those runs: that table
+comes first, with the goals of issue 21 and whether each is met, and the chart shows its ratios.
 """
 
 import datetime
@@ -84,6 +88,82 @@ def advantage(row, anchor):
     return of_medians(row, anchor)
 
 
+# Issue 21's goals, judged in the quota layout: (words in the scenario, metric, anchor, at least). An anchor
+# of None bounds drawbridge's own value from above instead (idle memory, in bytes).
+GOALS = [
+    ("small JSON GET", "requests/s", "haproxy", 1.25),
+    ("HTTPS keep-alive", "requests/s", "haproxy", 1.2),
+    ("HTTPS new-connection", "requests/s", "nginx", 1.2),
+    ("gzip of", "requests/s", "haproxy", 1.6),
+    ("gzip of", "compressed size", "haproxy", 1.0),
+    ("paced", "p99 latency", "haproxy", 1.3),
+    ("idle HTTPS keep-alive", "memory per connection", None, 4096),
+    ("idle keep-alive", "memory per connection", None, 320),
+]
+
+
+def goal_of(row):
+    for words, metric, anchor, bound in GOALS:
+        if words in row["scenario"] and row["metric"] == metric:
+            if anchor is None:
+                v = number(row["drawbridge"])
+                met = v is not None and v <= bound
+                return f"≤ {bound:,} B: {'met' if met else 'not met'}"
+            ratio = advantage(row, anchor)
+            met = ratio is not None and ratio >= bound
+            name = "HAProxy" if anchor == "haproxy" else "nginx"
+            return f"≥ {bound} × {name}: {'met' if met else 'not met'}"
+    return ""
+
+
+def read_rows(tsv):
+    rows = []
+    if not os.path.exists(tsv):
+        return rows
+    with open(tsv) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) not in (7, 10):
+                continue
+            rows.append(dict(zip(["scenario", "metric", "unit", "better", "drawbridge", "haproxy", "nginx",
+                                  "rounds_drawbridge", "rounds_haproxy", "rounds_nginx"], parts)))
+    return rows
+
+
+def table(rows, goals):
+    def ratio(r, anchor):
+        paired, plain = advantage(r, anchor), of_medians(r, anchor)
+        return f"{paired:.2f}" + (f" ({plain:.2f})" if r.get("rounds_drawbridge") else "")
+
+    lines = ["| scenario | metric | drawbridge | HAProxy | nginx | vs HAProxy | vs nginx |" + (" goal |" if goals else ""),
+             "|---|---|---:|---:|---:|---:|---:|" + ("---|" if goals else "")]
+    for r in rows:
+        h, n = advantage(r, "haproxy"), advantage(r, "nginx")
+        goal = f" {goal_of(r)} |" if goals else ""
+        lines.append(f"| {r['scenario']} | {r['metric']} ({r['unit']}, {r['better']} is better) | {fmt(r['drawbridge'])} | "
+                     f"{fmt(r['haproxy'])} | {fmt(r['nginx'])} | {ratio(r, 'haproxy')} | {ratio(r, 'nginx')} |{goal}" if h and n else
+                     f"| {r['scenario']} | {r['metric']} ({r['unit']}) | {r['drawbridge']} | {r['haproxy']} | {r['nginx']} | | |{goal}")
+    return lines
+
+
+def load_core_line(path):
+    """What the load core did in the quota runs: the busiest run, and whether all stayed below 90%."""
+    busy = []
+    if os.path.exists(path):
+        with open(path) as f:
+            busy = [(parts[0], int(parts[1])) for parts in (line.split() for line in f) if len(parts) == 2]
+    if not busy:
+        return "Load core: no samples were taken."
+    worst = max(busy, key=lambda b: b[1])
+    if worst[1] < 90:
+        return (f"Load core (wrk and the upstream, core 1): at most {worst[1]}% busy over the {len(busy)} quota runs "
+                f"(in {worst[0]}.sh): below 90% in every one, so the proxies were the bottleneck.")
+    over = sorted({name for name, b in busy if b >= 90})
+    return (f"Load core: **{sum(1 for _, b in busy if b >= 90)} of {len(busy)} quota runs reached 90% or more** "
+            f"(at most {worst[1]}%, in {', '.join(s + '.sh' for s in over)}): there the load core, not only the "
+            "proxy, limited the rate.")
+
+
 def fmt(value):
     v = number(value)
     if v is None:
@@ -94,14 +174,9 @@ def fmt(value):
 def main():
     tsv, out_md, out_png, command = sys.argv[1:5]
     extras = sys.argv[5:]
-    rows = []
-    with open(tsv) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) not in (7, 10):
-                continue
-            rows.append(dict(zip(["scenario", "metric", "unit", "better", "drawbridge", "haproxy", "nginx",
-                                  "rounds_drawbridge", "rounds_haproxy", "rounds_nginx"], parts)))
+    rows = read_rows(tsv)
+    quota = os.environ.get("QUOTA", "")
+    quota_rows = read_rows(tsv + ".quota") if quota else []
 
     today = datetime.date.today().isoformat()
     lines = [f"# Benchmark, {today}", "",
@@ -116,18 +191,18 @@ def main():
              "(above 1: drawbridge ahead; for memory, latency and size the anchor's value over drawbridge's). "
              "Where a scenario has rounds, the ratio is the median of the per-round ratios (the proxies of a "
              "round run back to back, so this machine's drift in speed between rounds cancels out); the ratio "
-             "of the medians follows in brackets.", "",
-             "| scenario | metric | drawbridge | HAProxy | nginx | vs HAProxy | vs nginx |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    def ratio(r, anchor):
-        paired, plain = advantage(r, anchor), of_medians(r, anchor)
-        return f"{paired:.2f}" + (f" ({plain:.2f})" if r.get("rounds_drawbridge") else "")
-
-    for r in rows:
-        h, n = advantage(r, "haproxy"), advantage(r, "nginx")
-        lines.append(f"| {r['scenario']} | {r['metric']} ({r['unit']}, {r['better']} is better) | {fmt(r['drawbridge'])} | "
-                     f"{fmt(r['haproxy'])} | {fmt(r['nginx'])} | {ratio(r, 'haproxy')} | {ratio(r, 'nginx')} |" if h and n else
-                     f"| {r['scenario']} | {r['metric']} ({r['unit']}) | {r['drawbridge']} | {r['haproxy']} | {r['nginx']} | | |")
+             "of the medians follows in brackets.", ""]
+    if quota_rows:
+        lines += [f"## Quota layout: each proxy limited to {quota}% of core 0", "",
+                  f"Each proxy in a cpu cgroup of its own (a {quota}% quota of a 10 ms period), still pinned to core 0: "
+                  "with the same fraction of a core each, the proxy is the bottleneck, so requests/s measure each "
+                  "proxy's own efficiency (the paced latency run slows its pace in proportion). The goal column is "
+                  "issue 21's.", "", load_core_line(tsv + ".quota.load"), ""]
+        lines += table(quota_rows, goals=True)
+        lines += ["", "## Whole-core layout: each proxy with all of core 0", "",
+                  "What a user sees on a 2-core machine; here the load core saturates first in the throughput "
+                  "scenarios (`bench/in-the-way.md`).", ""]
+    lines += table(rows, goals=False)
     lines += ["", f"![ratios]({os.path.basename(out_png)})", ""]
     for extra in extras:
         if os.path.exists(extra):
@@ -138,7 +213,7 @@ def main():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    charted = [r for r in rows if advantage(r, "haproxy") and advantage(r, "nginx")]
+    charted = [r for r in (quota_rows or rows) if advantage(r, "haproxy") and advantage(r, "nginx")]
     labels = [f"{r['scenario']}\n{r['metric']}" for r in charted]
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(charted) + 1.5))
     ys = range(len(charted))
@@ -149,7 +224,8 @@ def main():
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("times better than the anchor (above 1: drawbridge ahead)")
-    ax.set_title(f"drawbridge beside HAProxy and nginx, {today}")
+    ax.set_title(f"drawbridge beside HAProxy and nginx, {today}" +
+                 (f" (each proxy limited to {quota}% of a core)" if quota_rows else ""))
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)

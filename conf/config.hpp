@@ -219,13 +219,17 @@ struct access_log_config {
   bool operator==(const access_log_config&) const = default;
 };
 
-// Responses drawbridge compresses when the node did not (see proxy/gzip_policy.hpp for the rules).
+// Responses drawbridge compresses when the node did not (see proxy/gzip_policy.hpp for the rules), with
+// zstd, brotli or gzip as the client accepts (the section is named after the first of them).
 struct gzip_config {
   bool enabled = false;
   // Media types, lower case, without parameters.
   std::vector<std::string> types{"application/json", "text/plain", "text/css", "application/javascript"};
   std::uint64_t min_length = 1000;  // a known Content-Length below this is sent as is
-  int level = 1;                    // zlib level 1 (fastest) to 9
+  // The codings on (gzip.encodings), each at its level; nullopt: off.
+  std::optional<int> zstd_level = 3;  // 1 (fastest) to 19
+  std::optional<int> br_level = 4;    // brotli quality 0 (fastest) to 11; 4 suits content made per request
+  std::optional<int> gzip_level = 1;  // zlib level 1 (fastest) to 9
 };
 
 struct config {

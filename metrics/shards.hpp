@@ -96,8 +96,10 @@ struct alignas(64) worker_shard {
   std::array<counter, static_cast<std::size_t>(reject_reason::count)> rejected;
   counter bytes_received;  // request body bytes read from clients
   counter bytes_sent;      // response body bytes written to clients (compressed size when gzipped)
-  counter gzip_in;         // response body bytes given to the gzip filter
-  counter gzip_out;        // and what came out of it
+  // Response body bytes given to the compression filter, and what came out of it, by coding
+  // (proxy::content_coding's order: zstd, br, gzip).
+  std::array<counter, 3> compressed_in;
+  std::array<counter, 3> compressed_out;
 };
 
 inline constexpr std::size_t max_workers = 256;  // as conf allows

@@ -527,9 +527,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   });
   outcome_.response_started = relayed.sink_started;
   outcome_.response_complete = relayed.ok();
-  if (gzip.compressing()) {  // gzip is the only filter that changes bodies today: its counts are the chain's
-    worker_.stats().gzip_in.add(filtered_in);
-    worker_.stats().gzip_out.add(outcome_.bytes_out);
+  if (gzip.compressing()) {  // compression is the only filter that changes bodies today: its counts are the chain's
+    const auto coding = static_cast<std::size_t>(gzip.coding());
+    worker_.stats().compressed_in[coding].add(filtered_in);
+    worker_.stats().compressed_out[coding].add(outcome_.bytes_out);
   }
   if (relayed.ok()) {
     bool reusable = parser.keep_alive();

@@ -5,27 +5,22 @@
 // Memory is bounded: zlib's state for one stream is about 256 KiB at the default window and memory level,
 // held from construction to destruction, plus whatever the caller's output string holds.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "proxy/body_encoder.hpp"
+
 namespace drawbridge::proxy {
 
-class gzip_encoder {
+class gzip_encoder final : public body_encoder {
  public:
   // `level`: 1 (fastest) to 9 (smallest). Throws std::bad_alloc when zlib cannot allocate its state.
   explicit gzip_encoder(int level);
-  ~gzip_encoder();
-  gzip_encoder(const gzip_encoder&) = delete;
-  gzip_encoder& operator=(const gzip_encoder&) = delete;
+  ~gzip_encoder() override;
 
-  enum class flush {
-    none,   // compress what zlib can; it may hold input back for better compression
-    sync,   // everything given so far comes out, decodable now (for a node that pauses: long polls, SSE)
-    finish  // the end of the stream, with the gzip trailer
-  };
-  // Compresses `in` and appends the output to `out`. After `finish`, the encoder takes no more input.
-  void compress(std::string_view in, flush mode, std::string& out);
+  void compress(std::string_view in, flush mode, std::string& out) override;
 
   std::uint64_t bytes_in() const { return bytes_in_; }
   std::uint64_t bytes_out() const { return bytes_out_; }

@@ -1,5 +1,6 @@
 #include "proxy/gzip_policy.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <string>
@@ -24,11 +25,10 @@ void for_each_element(std::string_view list, F f) {
   }
 }
 
-// The q-value of an Accept-Encoding element ("gzip;q=0.5"): 1 without one, nullopt when malformed.
-// Only whether it is zero matters here: "q=0", "q=0.", "q=0.000" are zero.
-std::optional<bool> q_is_positive(std::string_view params) {
-  bool positive = true;
-  bool ok = true;
+// The q-value of an Accept-Encoding element's parameters ("q=0.5") in thousandths: 1000 without one,
+// nullopt when malformed.
+std::optional<int> qvalue(std::string_view params) {
+  int q = 1000;
   for (std::string_view rest = params; !rest.empty();) {
     const auto semi = rest.find(';');
     const auto param = trim_ows(rest.substr(0, semi));
@@ -39,41 +39,59 @@ std::optional<bool> q_is_positive(std::string_view params) {
     const auto value = trim_ows(after_q.substr(1));
     // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
     if (value.empty() || (value[0] != '0' && value[0] != '1') || value.size() > 5 ||
-        (value.size() > 1 && value[1] != '.')) {
-      ok = false;
-      break;
+        (value.size() > 1 && value[1] != '.'))
+      return std::nullopt;
+    q = (value[0] - '0') * 1000;
+    int scale = 100;  // of the next digit after the point
+    for (const char c : value.substr(std::min<std::size_t>(value.size(), 2))) {
+      if (c < '0' || c > '9') return std::nullopt;
+      q += (c - '0') * scale;
+      scale /= 10;
     }
-    positive = false;
-    for (const char c : value) {
-      if (c == '.') continue;
-      if (c < '0' || c > '9') {
-        ok = false;
-        break;
-      }
-      if (c != '0') positive = true;
-    }
+    if (q > 1000) return std::nullopt;  // "1.5"
   }
-  if (!ok) return std::nullopt;
-  return positive;
+  return q;
 }
 
 }  // namespace
 
-bool accepts_gzip(std::string_view accept_encoding) {
-  std::optional<bool> gzip, star;
+std::optional<content_coding> choose_coding(const conf::gzip_config& config, std::string_view accept_encoding) {
+  std::optional<int> named[content_coding_count];  // by content_coding
+  std::optional<int> star;
   for_each_element(accept_encoding, [&](std::string_view element) {
     const auto semi = element.find(';');
-    const auto coding = trim_ows(element.substr(0, semi));
-    const auto q = q_is_positive(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
+    const auto token = trim_ows(element.substr(0, semi));
+    const auto q = qvalue(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
     if (!q) return true;  // a malformed element counts for nothing
-    if (iequals_ascii(coding, "gzip") || iequals_ascii(coding, "x-gzip"))
-      gzip = *q;
-    else if (coding == "*")
+    if (token == "*") {
       star = *q;
+      return true;
+    }
+    for (const auto c : content_codings)
+      if (iequals_ascii(token, coding_token(c)) || (c == content_coding::gzip && iequals_ascii(token, "x-gzip")))
+        named[static_cast<std::size_t>(c)] = *q;
     return true;
   });
-  if (gzip) return *gzip;
-  return star.value_or(false);
+  std::optional<content_coding> best;
+  int best_q = 0;
+  for (const auto c : content_codings) {  // in order of preference: a tie keeps the earlier
+    const bool on = c == content_coding::zstd ? config.zstd_level.has_value()
+                    : c == content_coding::br ? config.br_level.has_value()
+                                              : config.gzip_level.has_value();
+    const int q = named[static_cast<std::size_t>(c)].value_or(star.value_or(0));
+    if (on && q > best_q) {
+      best = c;
+      best_q = q;
+    }
+  }
+  return best;
+}
+
+int coding_level(const conf::gzip_config& config, content_coding coding) {
+  const auto& level = coding == content_coding::zstd ? config.zstd_level
+                      : coding == content_coding::br ? config.br_level
+                                                     : config.gzip_level;
+  return level.value_or(1);
 }
 
 bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type) {
@@ -106,8 +124,8 @@ gzip_verdict judge_gzip(const conf::gzip_config& config, bool client_accepts, bo
   return v;
 }
 
-void mark_gzip_encoded(http::response_header<>& response) {
-  response.set(http::field::content_encoding, "gzip");
+void mark_encoded(http::response_header<>& response, content_coding coding) {
+  response.set(http::field::content_encoding, coding_token(coding));
   response.erase(http::field::content_length);
   response.erase(http::field::accept_ranges);
   if (const auto it = response.find(http::field::etag); it != response.end()) {

@@ -6,6 +6,7 @@
 #include "conf/address.hpp"
 #include "metrics/family.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/body_encoder.hpp"
 
 namespace drawbridge::proxy {
 
@@ -27,7 +28,8 @@ struct worker_totals {
   metrics::code_totals unrouted{};
   std::array<std::uint64_t, reject_reasons> rejected{};
   std::vector<listener_totals> listeners;  // as the listener list
-  std::uint64_t bytes_received = 0, bytes_sent = 0, gzip_in = 0, gzip_out = 0;
+  std::uint64_t bytes_received = 0, bytes_sent = 0;
+  std::array<std::uint64_t, content_coding_count> compressed_in{}, compressed_out{};  // by content_coding
 };
 
 // A listener's counts are kept under its name (metrics::registry), whatever runtime counted them.
@@ -48,8 +50,10 @@ worker_totals sum_workers(const metrics::registry& workers, const std::vector<st
     for (std::size_t r = 0; r < reject_reasons; ++r) t.rejected[r] += s.rejected[r].value();
     t.bytes_received += s.bytes_received.value();
     t.bytes_sent += s.bytes_sent.value();
-    t.gzip_in += s.gzip_in.value();
-    t.gzip_out += s.gzip_out.value();
+    for (std::size_t c = 0; c < content_coding_count; ++c) {
+      t.compressed_in[c] += s.compressed_in[c].value();
+      t.compressed_out[c] += s.compressed_out[c].value();
+    }
   });
   return t;
 }
@@ -95,8 +99,16 @@ std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
   one("drawbridge_bytes_sent_total",
       "Response body bytes written to clients, as sent (compressed or not; WebSocket bytes when the tunnel ends).",
       t.bytes_sent);
-  one("drawbridge_gzip_bytes_in_total", "Response body bytes the gzip filter compressed.", t.gzip_in);
-  one("drawbridge_gzip_bytes_out_total", "Compressed bytes the gzip filter produced.", t.gzip_out);
+  // Named after the gzip section that configures compression, whatever the coding (the label says which).
+  auto by_coding = [&](std::string_view name, std::string_view help, const auto& values) {
+    auto& f = out.emplace_back(family(name, MetricType::Counter, help));
+    for (const auto c : content_codings)
+      add_sample(f, {{"encoding", coding_token(c)}}, static_cast<double>(values[static_cast<std::size_t>(c)]));
+  };
+  by_coding("drawbridge_gzip_bytes_in_total",
+            "Response body bytes drawbridge compressed, by encoding (zstd, br, gzip).", t.compressed_in);
+  by_coding("drawbridge_gzip_bytes_out_total", "Compressed bytes drawbridge produced, by encoding (zstd, br, gzip).",
+            t.compressed_out);
 
   // The logs the workers write.
   auto& dropped = out.emplace_back(

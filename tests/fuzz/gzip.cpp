@@ -1,4 +1,5 @@
-// The gzip and deflate encoders (proxy/gzip_encoder.hpp, proxy/deflate_fast.hpp) on arbitrary bodies.
+// The gzip and deflate encoders (proxy/gzip_encoder.hpp, proxy/deflate_fast.hpp), and the zstd and brotli
+// ones beside them (proxy/body_encoder.hpp), on arbitrary bodies.
 //
 // Input: byte 0 the level (1 to 9) and which flushes the streaming encoder makes between pieces (bits 4-5:
 // none, sync, or alternating); byte 1 cuts the body into the streaming encoder's pieces
@@ -10,13 +11,16 @@
 //  - gzip_fast, gzip_whole at the level, and the streaming encoder at the level with its flushes, each make
 //    one gzip member that inflates to the body with nothing after it;
 //  - after each sync flush, what the streaming encoder wrote so far inflates to all the input so far;
-//  - the streaming encoder's byte counters match what went in and what came out.
+//  - the streaming encoder's byte counters match what went in and what came out;
+//  - zstd and br (levels 1 to 9 and 0 to 8 from byte 0), whole and streamed in the same pieces with the
+//    same flushes, decode (with the libraries' own decoders) to the body.
 
 #include <zlib.h>
 
 #include <memory>
 #include <string>
 
+#include "proxy/body_encoder.hpp"
 #include "proxy/deflate_fast.hpp"
 #include "proxy/gzip_encoder.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
@@ -122,5 +126,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(reader.ended() && so_far == body);
   FUZZ_CHECK(encoder.bytes_in() == body.size());
   FUZZ_CHECK(encoder.bytes_out() == streamed.size());
+
+  for (const auto coding : {content_coding::zstd, content_coding::br}) {
+    const int coding_level = coding == content_coding::zstd ? level : level - 1;
+    std::string encoded, decoded;
+    encode_whole(coding, coding_level, body, encoded);
+    FUZZ_CHECK(decode_whole(coding, encoded, decoded) && decoded == body);
+    const auto stream = make_body_encoder(coding, coding_level);
+    encoded.clear();
+    fuzz::splitter pieces(data[1]);
+    std::size_t from = 0;
+    for (int i = 0; from < body.size(); ++i) {
+      const auto len = pieces.next(body.size() - from);
+      const bool sync = flushes == 1 || (flushes == 2 && i % 2 == 1);
+      stream->compress(std::string_view(body).substr(from, len),
+                       sync ? body_encoder::flush::sync : body_encoder::flush::none, encoded);
+      from += len;
+    }
+    stream->compress({}, body_encoder::flush::finish, encoded);
+    decoded.clear();
+    FUZZ_CHECK(decode_whole(coding, encoded, decoded) && decoded == body);
+  }
   return 0;
 }

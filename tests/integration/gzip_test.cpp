@@ -29,6 +29,8 @@ namespace {
 conf::config gzip_config(std::uint16_t node_port) {
   auto config = test_config({node_port});
   config.gzip.enabled = true;
+  config.gzip.zstd_level.reset();  // gzip alone: zstd and br have their own tests (encodings_test.cpp)
+  config.gzip.br_level.reset();
   return config;
 }
 

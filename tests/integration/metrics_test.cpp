@@ -196,8 +196,10 @@ TEST(metrics, counts_after_known_traffic_are_exact) {
     EXPECT_EQ(at(R"(drawbridge_upstream_connections_total{upstream="app",node="node2",reused="false"})"), 1);
     EXPECT_EQ(at(R"(drawbridge_upstream_connections_total{upstream="app",node="node2",reused="true"})"), 2);
     EXPECT_EQ(at("drawbridge_bytes_received_total"), 1000);
-    EXPECT_EQ(at("drawbridge_gzip_bytes_in_total"), 5000);
-    EXPECT_EQ(at("drawbridge_gzip_bytes_out_total"), static_cast<double>(zipped.body.size()));
+    EXPECT_EQ(at(R"(drawbridge_gzip_bytes_in_total{encoding="gzip"})"), 5000);
+    EXPECT_EQ(at(R"(drawbridge_gzip_bytes_out_total{encoding="gzip"})"), static_cast<double>(zipped.body.size()));
+    EXPECT_EQ(at(R"(drawbridge_gzip_bytes_in_total{encoding="zstd"})"), 0);
+    EXPECT_EQ(at(R"(drawbridge_gzip_bytes_out_total{encoding="br"})"), 0);
     EXPECT_EQ(at(R"(drawbridge_downstream_connections_total{listener="127.0.0.1:0"})"), 2);
     EXPECT_EQ(at(R"(drawbridge_refused_connections_total{listener="127.0.0.1:0"})"), 0);
     EXPECT_TRUE(wait_for([&] {  // the refused request's connection closes; the client's stays open

@@ -369,7 +369,9 @@ TEST(config, gzip_is_off_without_its_block_and_read_with_it) {
   EXPECT_TRUE(r.value.gzip.enabled);
   EXPECT_EQ(r.value.gzip.types, (std::vector<std::string>{"application/json", "text/css"}));
   EXPECT_EQ(r.value.gzip.min_length, 2048u);
-  EXPECT_EQ(r.value.gzip.level, 6);
+  EXPECT_EQ(r.value.gzip.gzip_level, 6);
+  EXPECT_EQ(r.value.gzip.zstd_level, 3);  // every coding on by default, at its own default level
+  EXPECT_EQ(r.value.gzip.br_level, 4);
   EXPECT_FALSE(
       parse_config(R"({"gzip":{"enabled":false},"upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})")
           .value.gzip.enabled);
@@ -386,6 +388,27 @@ TEST(config, bad_gzip_settings_name_their_path) {
       R"(gzip.types[2]: expected a media type such as "application/json" (no parameters), got "text/html; charset=utf-8")"));
   EXPECT_TRUE(has_error(errors, "gzip.level: expected an integer from 1 to 9, got 0"));
   EXPECT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);  // and the unknown key "zip"
+}
+
+TEST(config, gzip_encodings_lists_the_codings_on_each_with_its_level) {
+  const auto r = parse_config(R"({"gzip":{"encodings":{"br":11,"gzip":9}},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.value.gzip.zstd_level, std::nullopt);  // not listed: off
+  EXPECT_EQ(r.value.gzip.br_level, 11);
+  EXPECT_EQ(r.value.gzip.gzip_level, 9);
+
+  const auto errors = errors_of(R"({"gzip":{"level":2,"encodings":{"zstd":20,"br":-1,"gzip":"fast","lzma":1}},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})");
+  EXPECT_TRUE(has_error(errors, "gzip.level: give gzip's level in gzip.encodings.gzip instead, not both"));
+  EXPECT_TRUE(has_error(errors, "gzip.encodings.zstd: expected an integer from 1 to 19, got 20"));
+  EXPECT_TRUE(has_error(errors, "gzip.encodings.br: expected an integer from 0 to 11, got -1"));
+  EXPECT_TRUE(has_error(errors, "gzip.encodings.gzip: expected an integer, got a string"));
+  EXPECT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);  // and the unknown key "lzma"
+  EXPECT_TRUE(has_error(
+      errors_of(R"({"gzip":{"encodings":{}},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:1"}]}]})"),
+      R"(gzip.encodings: expected at least one of "zstd", "br", "gzip" ("enabled": false turns compression off))"));
 }
 
 TEST(config, tunnel_idle_defaults_to_five_minutes_and_is_read) {

@@ -1,4 +1,5 @@
-// The rules that decide whether a response is gzipped, and the head changes of one that is.
+// The rules that decide whether a response is compressed and with which coding, and the head changes of
+// one that is.
 
 #include "proxy/gzip_policy.hpp"
 
@@ -16,6 +17,14 @@ conf::gzip_config enabled() {
   conf::gzip_config c;
   c.enabled = true;
   return c;
+}
+
+// Whether a config with gzip alone on would gzip for this Accept-Encoding.
+bool accepts_gzip(std::string_view accept_encoding) {
+  auto c = enabled();
+  c.zstd_level.reset();
+  c.br_level.reset();
+  return choose_coding(c, accept_encoding) == content_coding::gzip;
 }
 
 http::response_header<> json_response(unsigned status = 200) {
@@ -45,6 +54,36 @@ TEST(gzip_policy, accept_encoding_gzip_star_and_q_values) {
   EXPECT_TRUE(accepts_gzip("*;q=0, gzip"));
   EXPECT_FALSE(accepts_gzip("gzip;q=2"));  // malformed q: the element counts for nothing
   EXPECT_FALSE(accepts_gzip("gzip;q=0.0001"));
+}
+
+TEST(gzip_policy, the_highest_q_value_wins_and_ties_go_to_zstd_then_br_then_gzip) {
+  const auto all = enabled();
+  auto chosen = [&](std::string_view ae, const conf::gzip_config& c) {
+    const auto coding = choose_coding(c, ae);
+    return coding ? std::string(coding_token(*coding)) : std::string("none");
+  };
+  EXPECT_EQ(chosen("gzip, deflate, br, zstd", all), "zstd");  // what browsers send: a tie
+  EXPECT_EQ(chosen("gzip, deflate, br", all), "br");
+  EXPECT_EQ(chosen("gzip", all), "gzip");
+  EXPECT_EQ(chosen("*", all), "zstd");
+  EXPECT_EQ(chosen("br;q=1, zstd;q=0.5", all), "br");
+  EXPECT_EQ(chosen("gzip;q=0.5, br;q=0.499", all), "gzip");  // thousandths count
+  EXPECT_EQ(chosen("gzip;q=0.8, br;q=0.8", all), "br");
+  EXPECT_EQ(chosen("zstd;q=0, *", all), "br");  // an explicit refusal beats the wildcard
+  EXPECT_EQ(chosen("zstd;q=0, br;q=0, *;q=0.1", all), "gzip");
+  EXPECT_EQ(chosen("ZSTD;Q=1.000, GZIP", all), "zstd");
+  EXPECT_EQ(chosen("zstd;q=1.5, br;q=0.1", all), "br");  // a malformed q: the element counts for nothing
+  EXPECT_EQ(chosen("identity", all), "none");
+  EXPECT_EQ(chosen("", all), "none");
+  EXPECT_EQ(chosen("deflate, compress", all), "none");
+
+  auto no_zstd = all;
+  no_zstd.zstd_level.reset();
+  EXPECT_EQ(chosen("gzip, br, zstd", no_zstd), "br");
+  EXPECT_EQ(chosen("zstd", no_zstd), "none");
+  EXPECT_EQ(coding_level(all, content_coding::zstd), 3);
+  EXPECT_EQ(coding_level(all, content_coding::br), 4);
+  EXPECT_EQ(coding_level(all, content_coding::gzip), 1);
 }
 
 TEST(gzip_policy, media_types_ignore_parameters_and_case) {
@@ -101,13 +140,13 @@ TEST(gzip_policy, marking_drops_length_and_ranges_and_weakens_a_strong_etag) {
   r.set(http::field::content_length, "5000");
   r.set(http::field::accept_ranges, "bytes");
   r.set(http::field::etag, "\"abc\"");
-  mark_gzip_encoded(r);
+  mark_encoded(r, content_coding::gzip);
   EXPECT_EQ(r[http::field::content_encoding], "gzip");
   EXPECT_EQ(r.count(http::field::content_length), 0u);
   EXPECT_EQ(r.count(http::field::accept_ranges), 0u);
   EXPECT_EQ(r[http::field::etag], "W/\"abc\"");
   r.set(http::field::etag, "W/\"weak\"");
-  mark_gzip_encoded(r);
+  mark_encoded(r, content_coding::gzip);
   EXPECT_EQ(r[http::field::etag], "W/\"weak\"");
 }
 

@@ -1,0 +1,95 @@
+#include "proxy/zstd_encoder.hpp"
+
+#include <zstd.h>
+
+#include <memory>
+#include <new>
+#include <stdexcept>
+
+namespace drawbridge::proxy {
+
+namespace {
+
+// A streaming encoder's bounds (see zstd_encoder.hpp).
+constexpr int window_log = 16;
+constexpr int table_log = 14;
+
+// zstd writes here, then what it produced is appended to the caller's string (growing that string by the
+// worst case first would zero-fill it). One per thread: a call encodes to the end before another starts.
+constexpr std::size_t chunk_size = 16 * 1024;
+char* chunk() {
+  thread_local const std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(chunk_size);
+  return buffer.get();
+}
+
+void check(std::size_t rc, const char* what) {
+  if (ZSTD_isError(rc)) throw std::runtime_error(std::string("zstd: ") + what + ": " + ZSTD_getErrorName(rc));
+}
+
+}  // namespace
+
+zstd_encoder::zstd_encoder(int level) : cctx_(ZSTD_createCCtx()) {
+  if (cctx_ == nullptr) throw std::bad_alloc();
+  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level), "level");
+  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, window_log), "window");
+  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_hashLog, table_log), "hash table");
+  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_chainLog, table_log), "chain table");
+}
+
+zstd_encoder::~zstd_encoder() { ZSTD_freeCCtx(cctx_); }
+
+void zstd_encoder::compress(std::string_view in, flush mode, std::string& out) {
+  if (finished_) {
+    if (!in.empty()) throw std::logic_error("zstd_encoder: input after the end of the stream");
+    return;
+  }
+  const auto op = mode == flush::finish ? ZSTD_e_end : mode == flush::sync ? ZSTD_e_flush : ZSTD_e_continue;
+  ZSTD_inBuffer input{in.data(), in.size(), 0};
+  char* const buffer = chunk();
+  for (;;) {
+    ZSTD_outBuffer output{buffer, chunk_size, 0};
+    const std::size_t left = ZSTD_compressStream2(cctx_, &output, &input, op);
+    check(left, "compress");
+    out.append(buffer, output.pos);
+    // ZSTD_e_continue is done once it has taken all the input; a flush or the end once nothing is left
+    // to write out.
+    if (op == ZSTD_e_continue ? input.pos == input.size : left == 0) break;
+  }
+  if (op == ZSTD_e_end) finished_ = true;
+}
+
+void zstd_whole(std::string_view in, int level, std::string& out) {
+  struct free_cctx {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  };
+  thread_local std::unique_ptr<ZSTD_CCtx, free_cctx> cctx{ZSTD_createCCtx()};
+  if (!cctx) throw std::bad_alloc();
+  check(ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters), "reset");
+  check(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level), "level");
+  const std::size_t start = out.size();
+  out.resize(start + ZSTD_compressBound(in.size()));
+  const std::size_t n = ZSTD_compress2(cctx.get(), out.data() + start, out.size() - start, in.data(), in.size());
+  check(n, "compress");
+  out.resize(start + n);
+}
+
+bool zstd_decompress(std::string_view in, std::string& out, std::size_t max_out) {
+  const std::unique_ptr<ZSTD_DCtx, std::size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!dctx) return false;
+  ZSTD_inBuffer input{in.data(), in.size(), 0};
+  char* const buffer = chunk();
+  const std::size_t start = out.size();
+  std::size_t last = 0;  // ZSTD_decompressStream's last answer: 0 exactly when a frame has just ended
+  for (;;) {
+    ZSTD_outBuffer output{buffer, chunk_size, 0};
+    last = ZSTD_decompressStream(dctx.get(), &output, &input);
+    if (ZSTD_isError(last)) return false;
+    out.append(buffer, output.pos);
+    if (out.size() - start > max_out) return false;
+    // All input taken and room left in the output: the decoder holds nothing more back.
+    if (input.pos == input.size && output.pos < output.size) break;
+  }
+  return last == 0;
+}
+
+}  // namespace drawbridge::proxy
