@@ -66,7 +66,7 @@ load_core_sample=""
 load_core_busy() {
   local now busy
   now=$(awk -v cpu="cpu$load_core" '$1 == cpu { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total, idle }' /proc/stat)
-  if [[ $1 == start || -z $load_core_sample ]]; then
+  if [[ ${1:-} == start || -z $load_core_sample ]]; then
     load_core_sample=$now
     return
   fi
