@@ -17,8 +17,9 @@ scripts/install-deps --bench
 # writable (the cgroups need root, or a delegated subtree).
 cgroup_kind="" cgroup_base=""
 if [[ -n $quota ]]; then
-  if ! [[ $quota =~ ^[0-9]+$ ]] || ((quota < 1 || quota > 100)); then
-    echo "bench: QUOTA must be a whole percentage of one core, 1 to 100 (got '$quota')" >&2
+  # 10% of a 10 ms period is 1 ms, the least the kernel takes.
+  if ! [[ $quota =~ ^[0-9]+$ ]] || ((quota < 10 || quota > 100)); then
+    echo "bench: QUOTA must be a whole percentage of one core, 10 to 100 (got '$quota')" >&2
     exit 2
   fi
   if [[ -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us || -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then

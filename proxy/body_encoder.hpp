@@ -2,7 +2,7 @@
 // What the response compression filter (proxy/gzip_filter.hpp) asks of an encoder, whichever the coding:
 // bytes in, encoded bytes appended to a string, with the flushes a relayed body needs. One streaming
 // encoder per compressed response that does not fit the relay buffer; a body at hand whole is encoded in
-// one call by encode_whole, with state kept per thread.
+// one call by encode_whole (gzip's and zstd's state kept per thread).
 
 #include <cstdint>
 #include <memory>

@@ -1,7 +1,7 @@
 #pragma once
 // Response filters: what stands between the node's answer and the client's sink. Each sees the response
 // head (and may change it) and may take the body over, transforming it as it streams. They run as a
-// small ordered list, per response: gzip (proxy/gzip_filter.hpp) is the first; brotli would sit beside it,
+// small ordered list, per response: compression (proxy/gzip_filter.hpp: gzip, zstd, br) is the first;
 // a version cookie would only touch the head. Sans-IO: the relay (proxy/filter_relay.hpp) does the reading
 // and the writing.
 //

@@ -30,6 +30,7 @@ struct worker_totals {
   std::vector<listener_totals> listeners;  // as the listener list
   std::uint64_t bytes_received = 0, bytes_sent = 0;
   std::array<std::uint64_t, content_coding_count> compressed_in{}, compressed_out{};  // by content_coding
+  static_assert(content_coding_count == std::tuple_size_v<decltype(metrics::worker_shard::compressed_in)>);
 };
 
 // A listener's counts are kept under its name (metrics::registry), whatever runtime counted them.

@@ -30,10 +30,15 @@ void check(std::size_t rc, const char* what) {
 
 zstd_encoder::zstd_encoder(int level) : cctx_(ZSTD_createCCtx()) {
   if (cctx_ == nullptr) throw std::bad_alloc();
-  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level), "level");
-  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, window_log), "window");
-  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_hashLog, table_log), "hash table");
-  check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_chainLog, table_log), "chain table");
+  try {
+    check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level), "level");
+    check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, window_log), "window");
+    check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_hashLog, table_log), "hash table");
+    check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_chainLog, table_log), "chain table");
+  } catch (...) {
+    ZSTD_freeCCtx(cctx_);  // no destructor runs for a constructor that throws
+    throw;
+  }
 }
 
 zstd_encoder::~zstd_encoder() { ZSTD_freeCCtx(cctx_); }
@@ -86,8 +91,9 @@ bool zstd_decompress(std::string_view in, std::string& out, std::size_t max_out)
     if (ZSTD_isError(last)) return false;
     out.append(buffer, output.pos);
     if (out.size() - start > max_out) return false;
-    // All input taken and room left in the output: the decoder holds nothing more back.
-    if (input.pos == input.size && output.pos < output.size) break;
+    // All input taken, and room left in the output (the decoder holds nothing more back) or a frame just
+    // ended (with the output exactly full: calling again would start reading a next frame that is not there).
+    if (input.pos == input.size && (output.pos < output.size || last == 0)) break;
   }
   return last == 0;
 }

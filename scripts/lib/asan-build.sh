@@ -10,7 +10,13 @@ configure_asan_build() {
   # A build-asan/ configured with another compiler (g++, before the fuzzers moved in) cannot be switched
   # in place: CMake would keep the old compiler's cache.
   if [[ -f "$asan_build/CMakeCache.txt" ]] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++-14$' "$asan_build/CMakeCache.txt"; then
+    local kept
+    kept=$(mktemp -d)  # the fuzz corpus grown there is kept
+    if [[ -d "$asan_build/corpus" ]]; then mv "$asan_build/corpus" "$kept/"; fi
     rm -rf "$asan_build"
+    mkdir -p "$asan_build"
+    if [[ -d "$kept/corpus" ]]; then mv "$kept/corpus" "$asan_build/"; fi
+    rm -rf "$kept"
   fi
   cmake -S . -B "$asan_build" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DDRAWBRIDGE_SANITIZE=ON "$@" >/dev/null

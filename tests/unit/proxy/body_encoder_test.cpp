@@ -63,6 +63,21 @@ TEST(body_encoder, whole_and_streamed_bodies_round_trip_and_shrink_in_every_codi
   }
 }
 
+// A decoder that fills its output chunk (16 KiB) exactly as the stream ends must still see the end.
+TEST(body_encoder, bodies_of_exact_multiples_of_the_decoders_chunk_round_trip) {
+  for (const auto& c : cases) {
+    SCOPED_TRACE(name_of(c));
+    for (const std::size_t size : {16384u, 32768u, 65536u, 16383u, 16385u}) {
+      SCOPED_TRACE(size);
+      const auto body = json_like(size);
+      std::string z, back;
+      encode_whole(c.coding, c.level, body, z);
+      ASSERT_TRUE(decode_whole(c.coding, z, back));
+      EXPECT_EQ(back, body);
+    }
+  }
+}
+
 TEST(body_encoder, an_empty_body_is_a_valid_stream_in_every_coding) {
   for (const auto& c : cases) {
     SCOPED_TRACE(name_of(c));

@@ -76,11 +76,17 @@ TEST(gzip_policy, the_highest_q_value_wins_and_ties_go_to_zstd_then_br_then_gzip
   EXPECT_EQ(chosen("identity", all), "none");
   EXPECT_EQ(chosen("", all), "none");
   EXPECT_EQ(chosen("deflate, compress", all), "none");
+  EXPECT_EQ(chosen("identity;q=0", all), "none");  // RFC 9110 12.5.3 lets the server send identity anyway
+  EXPECT_EQ(chosen("*;q=0", all), "none");
+  EXPECT_EQ(chosen("x-gzip, br;q=0.9", all), "gzip");
 
   auto no_zstd = all;
   no_zstd.zstd_level.reset();
   EXPECT_EQ(chosen("gzip, br, zstd", no_zstd), "br");
   EXPECT_EQ(chosen("zstd", no_zstd), "none");
+  auto no_gzip = all;
+  no_gzip.gzip_level.reset();
+  EXPECT_EQ(chosen("gzip", no_gzip), "none");
   EXPECT_EQ(coding_level(all, content_coding::zstd), 3);
   EXPECT_EQ(coding_level(all, content_coding::br), 4);
   EXPECT_EQ(coding_level(all, content_coding::gzip), 1);
