@@ -71,7 +71,7 @@ load_core_busy() {
     load_core_sample=$now
     return
   fi
-  busy=$(awk -v a="$load_core_sample" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }')
+  busy=$(awk -v a="$load_core_sample" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
   load_core_sample=$now
   echo "$busy"
 }
