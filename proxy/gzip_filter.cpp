@@ -15,6 +15,12 @@ gzip_filter::~gzip_filter() {
   if (heavy_) --heavy_streams;
 }
 
+void gzip_filter::make_encoder() {
+  encoder_ = make_body_encoder(coding_, level_);
+  heavy_ = coding_ != content_coding::gzip;
+  if (heavy_) ++heavy_streams;
+}
+
 bool gzip_filter::start(const response_facts& facts, boost::beast::http::response_header<>& head) {
   if (!config_.enabled) return false;
   const auto chosen = choose_coding(config_, facts.accept_encoding);
@@ -35,9 +41,7 @@ bool gzip_filter::start(const response_facts& facts, boost::beast::http::respons
   }
   if (compress_ && !whole_) {
     try {
-      encoder_ = make_body_encoder(coding_, level_);
-      heavy_ = coding_ != content_coding::gzip;
-      if (heavy_) ++heavy_streams;
+      make_encoder();
     } catch (const std::bad_alloc&) {
       compress_ = false;  // no memory for the encoder's state: the response goes out as it is
     }
@@ -53,11 +57,7 @@ void gzip_filter::transform(std::string_view in, filter_flush flush, std::string
     return;
   }
   // Streamed after all (another filter before this one wanted it so): the encoder's state now.
-  if (!encoder_) {
-    encoder_ = make_body_encoder(coding_, level_);
-    heavy_ = coding_ != content_coding::gzip;
-    if (heavy_) ++heavy_streams;
-  }
+  if (!encoder_) make_encoder();
   const auto mode = flush == filter_flush::finish ? body_encoder::flush::finish
                     : flush == filter_flush::sync ? body_encoder::flush::sync
                                                   : body_encoder::flush::none;

@@ -41,7 +41,9 @@ class gzip_filter final : public response_filter {
   bool whole_ = false;
   content_coding coding_ = content_coding::gzip;
   int level_ = 1;
-  bool heavy_ = false;                     // counted in this thread's streamed zstd and br responses
+  bool heavy_ = false;  // counted in this thread's streamed zstd and br responses
+
+  void make_encoder();  // encoder_ for coding_ and level_, counted in the thread's heavy streams if heavy
   std::unique_ptr<body_encoder> encoder_;  // streaming only: the library's state (zlib's about 256 KiB)
 };
 

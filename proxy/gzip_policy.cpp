@@ -53,6 +53,19 @@ std::optional<int> qvalue(std::string_view params) {
   return q;
 }
 
+// The level the config gives a coding; nullopt when that coding is off.
+const std::optional<int>& configured_level(const conf::gzip_config& config, content_coding coding) {
+  switch (coding) {
+    case content_coding::zstd:
+      return config.zstd_level;
+    case content_coding::br:
+      return config.br_level;
+    case content_coding::gzip:
+      break;
+  }
+  return config.gzip_level;
+}
+
 }  // namespace
 
 std::optional<content_coding> choose_coding(const conf::gzip_config& config, std::string_view accept_encoding) {
@@ -75,9 +88,7 @@ std::optional<content_coding> choose_coding(const conf::gzip_config& config, std
   std::optional<content_coding> best;
   int best_q = 0;
   for (const auto c : content_codings) {  // in order of preference: a tie keeps the earlier
-    const bool on = c == content_coding::zstd ? config.zstd_level.has_value()
-                    : c == content_coding::br ? config.br_level.has_value()
-                                              : config.gzip_level.has_value();
+    const bool on = configured_level(config, c).has_value();
     const int q = named[static_cast<std::size_t>(c)].value_or(star.value_or(0));
     if (on && q > best_q) {
       best = c;
@@ -88,10 +99,7 @@ std::optional<content_coding> choose_coding(const conf::gzip_config& config, std
 }
 
 int coding_level(const conf::gzip_config& config, content_coding coding) {
-  const auto& level = coding == content_coding::zstd ? config.zstd_level
-                      : coding == content_coding::br ? config.br_level
-                                                     : config.gzip_level;
-  return level.value_or(1);
+  return configured_level(config, coding).value_or(1);
 }
 
 bool gzip_types_match(const conf::gzip_config& config, std::string_view content_type) {
