@@ -20,6 +20,11 @@ std::string_view coding_token(content_coding c) {
   return "gzip";
 }
 
+char* encoder_chunk() {
+  thread_local const std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(encoder_chunk_size);
+  return buffer.get();
+}
+
 std::unique_ptr<body_encoder> make_body_encoder(content_coding coding, int level) {
   switch (coding) {
     case content_coding::zstd:

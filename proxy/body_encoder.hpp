@@ -37,6 +37,12 @@ class body_encoder {
   virtual void compress(std::string_view in, flush mode, std::string& out) = 0;
 };
 
+// Where the zstd and brotli wrappers have their library write, before what it produced is appended to the
+// caller's string (growing that string by the worst case first would zero-fill it): one per thread, as a
+// call encodes to the end before another starts.
+inline constexpr std::size_t encoder_chunk_size = 16 * 1024;
+char* encoder_chunk();
+
 // A streaming encoder of `coding` at `level` (the coding's own scale). Throws std::bad_alloc when the
 // library cannot allocate its state.
 std::unique_ptr<body_encoder> make_body_encoder(content_coding coding, int level);

@@ -13,13 +13,8 @@ namespace {
 
 constexpr int window_log = 16;  // see brotli_encoder.hpp
 
-// As in zstd_encoder.cpp: the encoder writes here, and the output is appended to the caller's string.
-constexpr std::size_t chunk_size = 16 * 1024;
-std::uint8_t* chunk() {
-  thread_local const std::unique_ptr<std::uint8_t[]> buffer =
-      std::make_unique_for_overwrite<std::uint8_t[]>(chunk_size);
-  return buffer.get();
-}
+constexpr std::size_t chunk_size = encoder_chunk_size;
+std::uint8_t* chunk() { return reinterpret_cast<std::uint8_t*>(encoder_chunk()); }
 
 }  // namespace
 

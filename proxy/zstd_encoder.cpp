@@ -14,13 +14,7 @@ namespace {
 constexpr int window_log = 16;
 constexpr int table_log = 14;
 
-// zstd writes here, then what it produced is appended to the caller's string (growing that string by the
-// worst case first would zero-fill it). One per thread: a call encodes to the end before another starts.
-constexpr std::size_t chunk_size = 16 * 1024;
-char* chunk() {
-  thread_local const std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(chunk_size);
-  return buffer.get();
-}
+constexpr std::size_t chunk_size = encoder_chunk_size;
 
 void check(std::size_t rc, const char* what) {
   if (ZSTD_isError(rc)) throw std::runtime_error(std::string("zstd: ") + what + ": " + ZSTD_getErrorName(rc));
@@ -50,7 +44,7 @@ void zstd_encoder::compress(std::string_view in, flush mode, std::string& out) {
   }
   const auto op = mode == flush::finish ? ZSTD_e_end : mode == flush::sync ? ZSTD_e_flush : ZSTD_e_continue;
   ZSTD_inBuffer input{in.data(), in.size(), 0};
-  char* const buffer = chunk();
+  char* const buffer = encoder_chunk();
   for (;;) {
     ZSTD_outBuffer output{buffer, chunk_size, 0};
     const std::size_t left = ZSTD_compressStream2(cctx_, &output, &input, op);
@@ -82,7 +76,7 @@ bool zstd_decompress(std::string_view in, std::string& out, std::size_t max_out)
   const std::unique_ptr<ZSTD_DCtx, std::size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) return false;
   ZSTD_inBuffer input{in.data(), in.size(), 0};
-  char* const buffer = chunk();
+  char* const buffer = encoder_chunk();
   const std::size_t start = out.size();
   std::size_t last = 0;  // ZSTD_decompressStream's last answer: 0 exactly when a frame has just ended
   for (;;) {
