@@ -475,7 +475,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   response.version(request_.client_version);
 
   bool keep = request_.client_keep_alive && !worker_.stopping() && request_.parser.is_done();
-  const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body: framing passes as is
+  const bool header_only = parser.is_done();  // HEAD, 204, 304, or an empty body (head_writer.hpp)
 
   std::optional<std::uint64_t> length;
   if (const auto l = parser.content_length()) length = *l;
@@ -505,7 +505,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
                                        .body_rewritten = filters.rewrites_body(),
                                        .length = length,
                                        .keep_alive = keep});
-  if (framing.framing != body_framing::none) set_framing(response, framing.framing, framing.length);
+  if (framing.framing != body_framing::none)
+    set_framing(response, framing.framing, framing.length);
+  else
+    tidy_header_only_framing(response);
   keep = framing.keep_alive;
   set_keep_alive(response, request_.client_version, keep);
   sink_.write_head(response, framing.framing);

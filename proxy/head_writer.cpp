@@ -64,6 +64,22 @@ void set_framing(http::fields& fields, body_framing framing, std::uint64_t lengt
     fields.set(http::field::transfer_encoding, "chunked");
 }
 
+void tidy_header_only_framing(http::response_header<>& head) {
+  const unsigned status = head.result_int();
+  if (status < 200 || status == 204) {
+    head.erase(http::field::content_length);
+    head.erase(http::field::transfer_encoding);
+    return;
+  }
+  const auto length = head.find(http::field::content_length);
+  if (length == head.end()) return;
+  head.erase(http::field::transfer_encoding);
+  if (head.count(http::field::content_length) > 1) {
+    const std::string value(length->value());  // set() erases every field of the name, this one too
+    head.set(http::field::content_length, value);
+  }
+}
+
 void set_keep_alive(http::fields& fields, unsigned version, bool keep) {
   fields.erase(http::field::connection);
   if (version == 11 && !keep)

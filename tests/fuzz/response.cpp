@@ -86,6 +86,8 @@ task<void> respond(upstream::upstream_connection& connection, fuzz::socket_link&
       keep = false;
       r.self_delimited = false;
     }
+  } else {
+    tidy_header_only_framing(response);
   }
   set_keep_alive(response, version, keep);
   std::string head_buffer;

@@ -289,6 +289,27 @@ TEST(hostile_client, a_node_that_sends_a_body_after_a_204_or_a_head_answer_is_no
   }
 }
 
+TEST(hostile_client, a_204_with_content_length_reaches_the_client_without_it) {
+  // Found by the response fuzzer: a 204 with two Content-Length fields passed them on as they were, and a
+  // strict client refuses a 204 that declares a length (RFC 9110 8.6). A HEAD answer keeps one of the two.
+  for (const bool head : {false, true}) {
+    SCOPED_TRACE(head ? "HEAD" : "204");
+    scripted_node node({{head ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"
+                              : "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                         false}});
+    proxy_under_test proxy({node.port()});
+    const auto raw = raw_exchange(proxy.port(),
+                                  std::string(head ? "HEAD" : "GET") + " /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                  3000ms);
+    EXPECT_EQ(first_status(raw.received), head ? 200u : 204u) << raw.received;
+    std::size_t lengths = 0;
+    for (auto at = raw.received.find("Content-Length:"); at != std::string::npos;
+         at = raw.received.find("Content-Length:", at + 1))
+      ++lengths;
+    EXPECT_EQ(lengths, head ? 1u : 0u) << raw.received;
+  }
+}
+
 TEST(hostile_client, an_acme_exemption_from_redirect_https_is_only_a_plain_challenge_path) {
   fake_node node({"n"});
   auto config = test_config({node.port()});
