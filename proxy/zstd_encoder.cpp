@@ -10,7 +10,8 @@ namespace drawbridge::proxy {
 
 namespace {
 
-// A streaming encoder's bounds (see zstd_encoder.hpp).
+// A streaming encoder's bounds (see zstd_encoder.hpp), the same for every stream, so that a pooled context
+// keeps its allocation.
 constexpr int window_log = 16;
 constexpr int table_log = 14;
 
@@ -20,11 +21,59 @@ void check(std::size_t rc, const char* what) {
   if (ZSTD_isError(rc)) throw std::runtime_error(std::string("zstd: ") + what + ": " + ZSTD_getErrorName(rc));
 }
 
+// Streaming contexts a thread keeps for its next encoders. A new context allocates its ~600 KB state on
+// its first call and sets up its tables; one reused with the same bounds keeps both (measured with 16 KB
+// of JSON at level 3: 36 us per stream fresh, 25 us reused). Two per thread bound what an idle worker
+// keeps to about 1.2 MB after a burst.
+class context_pool {
+ public:
+  static constexpr std::size_t capacity = 2;
+  context_pool() = default;
+  context_pool(const context_pool&) = delete;
+  context_pool& operator=(const context_pool&) = delete;
+  ~context_pool() {
+    gone_ = true;
+    for (std::size_t i = 0; i < count_; ++i) ZSTD_freeCCtx(spare_[i]);
+  }
+
+  // A context ready for new parameters (reset), or nullptr when libzstd cannot allocate one.
+  static ZSTD_CCtx* take() {
+    if (!gone_) {
+      auto& pool = mine();
+      if (pool.count_ > 0) return pool.spare_[--pool.count_];
+    }
+    return ZSTD_createCCtx();
+  }
+  // Keeps `cctx` for this thread's next encoder, or frees it when two are kept already (or the thread's
+  // pool is being destroyed: an encoder outliving its thread's thread_locals).
+  static void give(ZSTD_CCtx* cctx) {
+    if (!gone_ && !ZSTD_isError(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only))) {
+      auto& pool = mine();
+      if (pool.count_ < capacity) {
+        pool.spare_[pool.count_++] = cctx;
+        return;
+      }
+    }
+    ZSTD_freeCCtx(cctx);
+  }
+
+ private:
+  static context_pool& mine() {
+    thread_local context_pool pool;
+    return pool;
+  }
+  // Trivially destructible, so still readable while (and after) the thread's pool is destroyed.
+  static inline thread_local bool gone_ = false;
+  ZSTD_CCtx* spare_[capacity] = {};
+  std::size_t count_ = 0;
+};
+
 }  // namespace
 
-zstd_encoder::zstd_encoder(int level) : cctx_(ZSTD_createCCtx()) {
+zstd_encoder::zstd_encoder(int level) : cctx_(context_pool::take()) {
   if (cctx_ == nullptr) throw std::bad_alloc();
   try {
+    // Every parameter is set again: a reused context keeps those of its last stream.
     check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level), "level");
     check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, window_log), "window");
     check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_hashLog, table_log), "hash table");
@@ -35,7 +84,9 @@ zstd_encoder::zstd_encoder(int level) : cctx_(ZSTD_createCCtx()) {
   }
 }
 
-zstd_encoder::~zstd_encoder() { ZSTD_freeCCtx(cctx_); }
+// An encoder dropped mid-stream (the client went away) leaves a half-written frame in its context: the
+// reset in give() discards it.
+zstd_encoder::~zstd_encoder() { context_pool::give(cctx_); }
 
 void zstd_encoder::compress(std::string_view in, flush mode, std::string& out) {
   if (finished_) {

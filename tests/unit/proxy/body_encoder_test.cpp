@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 using namespace drawbridge::proxy;
 
@@ -60,6 +62,38 @@ TEST(body_encoder, whole_and_streamed_bodies_round_trip_and_shrink_in_every_codi
     back.clear();
     ASSERT_TRUE(decode_whole(c.coding, streamed, back));
     EXPECT_EQ(back, body);
+  }
+}
+
+// zstd keeps streaming contexts for the thread's next encoders (zstd_encoder.cpp): one abandoned in the
+// middle of a frame, or used at another level, must leave nothing behind in the next stream.
+TEST(body_encoder, a_reused_zstd_context_starts_each_stream_afresh) {
+  const auto first = json_like(100000);
+  const auto second = json_like(70000).replace(0, 5, "other");
+  {
+    auto abandoned = make_body_encoder(content_coding::zstd, 19);
+    std::string partial;
+    abandoned->compress(first, body_encoder::flush::none, partial);
+  }  // dropped mid-frame, as when the client goes away
+  for (const int level : {1, 3, 3, 9}) {
+    SCOPED_TRACE(level);
+    auto encoder = make_body_encoder(content_coding::zstd, level);
+    std::string streamed;
+    encoder->compress(second, body_encoder::flush::sync, streamed);
+    encoder->compress(first, body_encoder::flush::finish, streamed);
+    std::string back;
+    ASSERT_TRUE(decode_whole(content_coding::zstd, streamed, back));
+    EXPECT_EQ(back, second + first);
+  }
+  // Three alive at once: more than the two a thread keeps, so one is freed when they go.
+  std::vector<std::unique_ptr<body_encoder>> encoders;
+  for (int i = 0; i < 3; ++i) encoders.push_back(make_body_encoder(content_coding::zstd, 3));
+  for (auto& encoder : encoders) {
+    std::string out;
+    encoder->compress(second, body_encoder::flush::finish, out);
+    std::string back;
+    ASSERT_TRUE(decode_whole(content_coding::zstd, out, back));
+    EXPECT_EQ(back, second);
   }
 }
 
