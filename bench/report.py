@@ -10,8 +10,9 @@ proxies of one round run back to back, so the machine's drift between rounds can
 of the medians are shown beside them. EXTRA.md files (the rolling upgrade's table) are appended as they are.
 
 With QUOTA=N (scripts/bench --quota N), RESULTS.tsv.quota holds the same measurements with each proxy limited
-to N% of a core, and RESULTS.tsv.quota.load the load core's busy share in each of those runs: that table
-comes first, with the goals of issue 21 and whether each is met, and the chart shows its ratios.
+to N% of a core, and RESULTS.tsv.quota.load the load core's busy share and the proxy's throttled share in
+each of those runs: that table comes first, with the goals of issue 21 and whether each is met, and the chart
+shows its ratios.
 """
 
 import datetime
@@ -147,21 +148,31 @@ def table(rows, goals):
 
 
 def load_core_line(path):
-    """What the load core did in the quota runs: the busiest run, and whether all stayed below 90%."""
-    busy = []
+    """Who limited the quota runs: the load core (90% busy or more while the proxy was throttled in fewer than
+    half its periods) or the proxies; lines of "script busy% throttled%" (older files: no throttled%)."""
+    runs = []
     if os.path.exists(path):
         with open(path) as f:
-            busy = [(parts[0], int(parts[1])) for parts in (line.split() for line in f) if len(parts) == 2]
-    if not busy:
+            for parts in (line.split() for line in f):
+                if len(parts) in (2, 3):
+                    runs.append((parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else None))
+    if not runs:
         return "Load core: no samples were taken."
-    worst = max(busy, key=lambda b: b[1])
-    if worst[1] < 90:
-        return (f"Load core (wrk and the upstream, core 1): at most {worst[1]}% busy over the {len(busy)} quota runs "
-                f"(in {worst[0]}.sh): below 90% in every one, so the proxies were the bottleneck.")
-    over = sorted({name for name, b in busy if b >= 90})
-    return (f"Load core: **{sum(1 for _, b in busy if b >= 90)} of {len(busy)} quota runs reached 90% or more** "
-            f"(at most {worst[1]}%, in {', '.join(s + '.sh' for s in over)}): there the load core, not only the "
-            "proxy, limited the rate.")
+    busiest = max(runs, key=lambda r: r[1])
+    limited = [r for r in runs if r[1] >= 90 and (r[2] is None or r[2] < 50)]
+    busy_but_throttled = [r for r in runs if r[1] >= 90 and r[2] is not None and r[2] >= 50]
+    if limited:
+        line = (f"Load core: **in {len(limited)} of {len(runs)} quota runs the load core limited the rate** (90% "
+                f"busy or more while the proxy was throttled in fewer than half its periods; in "
+                f"{', '.join(sorted({r[0] + '.sh' for r in limited}))}).")
+    else:
+        line = (f"Load core (wrk and the upstream, core 1): it limited none of the {len(runs)} quota runs; at most "
+                f"{busiest[1]}% busy (in {busiest[0]}.sh).")
+    if busy_but_throttled:
+        line += (f" In {len(busy_but_throttled)} runs it was 90% busy or more while the proxy was throttled in "
+                 f"{min(r[2] for r in busy_but_throttled)}% or more of its periods, so the proxy was the limit "
+                 "there (wrk busy-waits during TLS handshakes: `bench/common.sh`).")
+    return line
 
 
 def fmt(value):
