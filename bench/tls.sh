@@ -36,21 +36,10 @@ write_configs
 start_processes
 wait_up https / nginx haproxy drawbridge
 
-# With QUOTA, the new-connection scenario runs at HANDSHAKE_QUOTA (default: two fifths of QUOTA, 20% at
-# 50): wrk's side of a handshake (an ECDSA verification and its own key exchange) costs more than the
-# proxy's, and at QUOTA the load core saturated first (100% busy at 50%), so the ratio compared wrk.
-handshake_quota=${HANDSHAKE_QUOTA:-$((${quota:-0} * 2 / 5))}
 for scenario in keep-alive new-connection; do
   extra=()
-  title="HTTPS ${scenario}, ${connections} connections"
-  if [[ $scenario == new-connection ]]; then
-    extra=(-H "Connection: close")
-    if [[ -n $quota ]]; then
-      set_quota "$handshake_quota"
-      title+=" (proxies at ${handshake_quota}% of a core)"
-    fi
-  fi
-  echo "${title}, ${duration} x ${rounds} rounds (A B C A B C); proxies on core ${proxy_core}"
+  [[ $scenario == new-connection ]] && extra=(-H "Connection: close")
+  echo "HTTPS $scenario, ${connections} connections, ${duration} x ${rounds} rounds (A B C A B C); proxies on core ${proxy_core}"
   declare -A runs=()
   for round in $(seq "$rounds"); do
     for name in drawbridge haproxy nginx; do
@@ -61,12 +50,10 @@ for scenario in keep-alive new-connection; do
     done
   done
   print_rounds "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
-  record_rounds "$title" "requests/s" "req/s" higher \
+  record_rounds "HTTPS ${scenario}, ${connections} connections" "requests/s" "req/s" higher \
     "${runs[drawbridge]}" "${runs[haproxy]}" "${runs[nginx]}"
   unset runs
 done
-
-[[ -n $quota ]] && set_quota "$quota"
 
 # Idle HTTPS keep-alive connections: resident memory per connection (TLS state included).
 idle=${IDLE_CONNECTIONS:-1000}

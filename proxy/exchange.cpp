@@ -508,7 +508,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   if (framing.framing != body_framing::none)
     set_framing(response, framing.framing, framing.length);
   else
-    tidy_header_only_framing(response);
+    tidy_header_only_framing(response, length);
   keep = framing.keep_alive;
   set_keep_alive(response, request_.client_version, keep);
   sink_.write_head(response, framing.framing);
@@ -583,6 +583,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
   response.set(http::field::connection, "upgrade");
   response.set(http::field::upgrade, protocol);
   response.version(11);
+  tidy_header_only_framing(response, std::nullopt);  // a 101 has no framing fields (RFC 9110 8.6)
   sink_.write_head(response, body_framing::none);
   outcome_.status = 101;
   outcome_.keep_downstream = false;

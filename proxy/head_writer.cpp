@@ -64,19 +64,21 @@ void set_framing(http::fields& fields, body_framing framing, std::uint64_t lengt
     fields.set(http::field::transfer_encoding, "chunked");
 }
 
-void tidy_header_only_framing(http::response_header<>& head) {
+void tidy_header_only_framing(http::response_header<>& head, std::optional<std::uint64_t> length) {
   const unsigned status = head.result_int();
   if (status < 200 || status == 204) {
     head.erase(http::field::content_length);
     head.erase(http::field::transfer_encoding);
     return;
   }
-  const auto length = head.find(http::field::content_length);
-  if (length == head.end()) return;
-  head.erase(http::field::transfer_encoding);
-  if (head.count(http::field::content_length) > 1) {
-    const std::string value(length->value());  // set() erases every field of the name, this one too
-    head.set(http::field::content_length, value);
+  if (head.find(http::field::content_length) != head.end()) {
+    head.erase(http::field::transfer_encoding);
+    if (length)
+      head.set(http::field::content_length, std::to_string(*length));  // set() replaces every field of the name
+    else
+      head.erase(http::field::content_length);  // not reached: the parser gives the length it accepted
+  } else if (head.version() == 10) {
+    head.erase(http::field::transfer_encoding);
   }
 }
 

@@ -4,8 +4,8 @@
 // Memory is bounded: a stream's window is 64 KiB and its match tables 2^14 entries (level 3 alone would
 // take a 2 MiB window and 2^17 entries), which keeps its state near 600 KB (measured: 599,233 bytes
 // for 300 KB of JSON) instead of 3.6 MB, for output within a few percent. Held from construction to
-// destruction, then kept for the thread's next encoder (two at most per thread: zstd_encoder.cpp). A body at hand whole is encoded by zstd_whole with one context per thread, which zstd
-// sizes by the body.
+// destruction, then kept for the thread's next encoder (two at most per thread: zstd_encoder.cpp). A
+// body at hand whole is encoded by zstd_whole with one context per thread, which zstd sizes by the body.
 
 #include <string>
 #include <string_view>

@@ -87,7 +87,7 @@ task<void> respond(upstream::upstream_connection& connection, fuzz::socket_link&
       r.self_delimited = false;
     }
   } else {
-    tidy_header_only_framing(response);
+    tidy_header_only_framing(response, parser->content_length());
   }
   set_keep_alive(response, version, keep);
   std::string head_buffer;
@@ -216,6 +216,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(got.get().result_int() == ref.status);
     FUZZ_CHECK(got_body() == ref.body);
     FUZZ_CHECK(got.get().count(http::field::content_length) <= 1);
+    if (const auto length = got.get().find(http::field::content_length); length != got.get().end()) {
+      const auto digits = length->value();
+      FUZZ_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == boost::beast::string_view::npos);
+    }
+    if (ref.status == 204)
+      FUZZ_CHECK(got.get().count(http::field::content_length) + got.get().count(http::field::transfer_encoding) == 0);
     FUZZ_CHECK(!(got.get().count(http::field::content_length) && got.get().count(http::field::transfer_encoding)));
     if (r.keep || r.self_delimited) FUZZ_CHECK(done_before_close);
   } else {

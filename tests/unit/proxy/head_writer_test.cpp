@@ -57,36 +57,39 @@ TEST(head_writer, framing_replaces_content_length_and_transfer_encoding) {
 }
 
 TEST(head_writer, no_content_and_interim_answers_lose_their_framing_fields) {
-  for (const unsigned status : {204U, 100U, 103U}) {
+  for (const unsigned status : {204U, 100U, 101U, 103U}) {
     http::response_header<> h;
     h.result(status);
     h.insert(http::field::content_length, "5");
     h.insert(http::field::content_length, "5");
     h.insert(http::field::transfer_encoding, "chunked");
-    tidy_header_only_framing(h);
+    tidy_header_only_framing(h, 5);
     EXPECT_EQ(h.count(http::field::content_length), 0u) << status;
     EXPECT_EQ(h.count(http::field::transfer_encoding), 0u) << status;
   }
 }
 
-TEST(head_writer, head_and_not_modified_answers_keep_one_content_length) {
+TEST(head_writer, head_and_not_modified_answers_keep_one_content_length_in_plain_digits) {
   for (const unsigned status : {200U, 304U}) {
     http::response_header<> h;
     h.result(status);
-    h.insert(http::field::content_length, "5");
+    h.insert(http::field::content_length, "5, 5");  // a list the parser accepts when its values agree
     h.insert(http::field::etag, "\"x\"");
     h.insert(http::field::content_length, "5");
-    h.insert(http::field::transfer_encoding, "chunked");
-    tidy_header_only_framing(h);
+    h.insert(http::field::transfer_encoding, "gzip");
+    tidy_header_only_framing(h, 5);
     EXPECT_EQ(h.count(http::field::content_length), 1u) << status;
     EXPECT_EQ(h[http::field::content_length], "5") << status;
     EXPECT_EQ(h.count(http::field::transfer_encoding), 0u) << status;
     EXPECT_EQ(h[http::field::etag], "\"x\"") << status;
   }
-  http::response_header<> chunked_head;  // a HEAD answer that names chunked coding keeps it
+  http::response_header<> chunked_head;  // a HEAD answer that names chunked coding keeps it for HTTP/1.1
   chunked_head.insert(http::field::transfer_encoding, "chunked");
-  tidy_header_only_framing(chunked_head);
+  tidy_header_only_framing(chunked_head, std::nullopt);
   EXPECT_EQ(chunked_head[http::field::transfer_encoding], "chunked");
+  chunked_head.version(10);  // but not for HTTP/1.0 (RFC 9112 6.1)
+  tidy_header_only_framing(chunked_head, std::nullopt);
+  EXPECT_EQ(chunked_head.count(http::field::transfer_encoding), 0u);
 }
 
 TEST(head_writer, keep_alive_follows_the_version_defaults) {
