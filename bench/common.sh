@@ -52,19 +52,6 @@ make_cgroup() {
   fi
 }
 
-# set_quota PERCENT: changes every proxy cgroup's limit to PERCENT of a core from now on (a scenario whose
-# client side costs more than the proxy's, such as TLS handshakes, needs less to keep the proxy the limit).
-set_quota() {
-  local dir
-  for dir in "${cgroups[@]}"; do
-    if [[ $cgroup_kind == v1 ]]; then
-      echo $(($1 * 100)) >"$dir/cpu.cfs_quota_us"
-    else
-      echo "$(($1 * 100)) 10000" >"$dir/cpu.max"
-    fi
-  done
-}
-
 # in_cgroup NAME COMMAND... &: becomes COMMAND (exec, so that $! is its pid) after joining NAME's cgroup
 # (make_cgroup first), so that every process and thread it starts is in it; without QUOTA, just COMMAND.
 in_cgroup() {
@@ -160,8 +147,9 @@ body='{"responseMeta":{"status":200,"success":true},"data":"All systems are up"}
 render() { python3 bench/conf/render.py "$@"; }
 render bench/conf/upstream.conf.in "$work/upstream.conf" WORK="$work" UPSTREAM_PORT="$upstream_port" BODY="$body"
 
-# run_wrk URL [more wrk arguments] → "requests/s p99 errors" (errors: wrk's, and the load core's busy
-# share when a quota run let it reach 90%, which makes the run compare the load core again).
+# run_wrk URL [more wrk arguments] → "requests/s p99 errors" (errors: wrk's; in a quota run where the load
+# core reached 90% busy, that share and how often the proxy was throttled, with a warning when the proxy
+# was throttled in fewer than half its periods: then the load core, not the proxy, set the rate).
 run_wrk() {
   local url=$1; shift
   load_core_busy start

@@ -23,7 +23,8 @@ start_processes
 wait_up http / upstream nginx haproxy drawbridge
 echo "function delay() return $delay_ms end" >"$work/pace.lua"
 
-# wrk's latency percentiles, in microseconds, and the load core's busy share: "p50 p99 requests/s busy%".
+# wrk's latency percentiles, in microseconds, the load core's busy share and the proxy's throttled share
+# (bench/common.sh): "p50 p99 requests/s busy% throttled%".
 paced_run() {
   load_core_busy start
   taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/pace.lua" "$1" >"$work/wrk.out" 2>&1 || true
@@ -31,7 +32,7 @@ paced_run() {
   awk 'function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
        $1 == "50%" { p50 = us($2) } $1 == "99%" { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
        END { printf "%d %d %s ", p50, p99, rps }' "$work/wrk.out"
-  echo "$last_load_busy"
+  echo "$last_load_busy $last_throttled"
 }
 
 echo "latency at a fixed pace: ${connections} connections, one request per ${delay_ms} ms each, ${duration} x ${rounds} rounds; proxies on core ${proxy_core}"
@@ -39,10 +40,10 @@ declare -A p50s=() p99s=() rates=()
 for round in $(seq "$rounds"); do
   for name in drawbridge haproxy nginx; do
     port_var="${name}_port"
-    read -r p50 p99 rps busy < <(paced_run "http://127.0.0.1:${!port_var}/api/v1/health")
+    read -r p50 p99 rps busy throttled < <(paced_run "http://127.0.0.1:${!port_var}/api/v1/health")
     p50s[$name]="${p50s[$name]:-} $p50"; p99s[$name]="${p99s[$name]:-} $p99"; rates[$name]="${rates[$name]:-} $rps"
     printf '  round %d %-10s p50 %6s us   p99 %6s us   %10s req/s%s\n' "$round" "$name" "$p50" "$p99" "$rps" \
-      "$([[ -n $quota && $busy -ge 90 ]] && echo "   LOAD CORE ${busy}% BUSY")"
+      "$([[ -n $quota && $busy -ge 90 ]] && echo "   load core ${busy}% busy, proxy throttled in ${throttled}% of periods")"
   done
 done
 for name in drawbridge haproxy nginx; do

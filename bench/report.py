@@ -149,7 +149,8 @@ def table(rows, goals):
 
 def load_core_line(path):
     """Who limited the quota runs: the load core (90% busy or more while the proxy was throttled in fewer than
-    half its periods) or the proxies; lines of "script busy% throttled%" (older files: no throttled%)."""
+    half its periods, the test bench/common.sh's run_wrk applies too) or the proxies; lines of
+    "script busy% throttled%" (older files: no throttled%)."""
     runs = []
     if os.path.exists(path):
         with open(path) as f:
@@ -169,9 +170,11 @@ def load_core_line(path):
         line = (f"Load core (wrk and the upstream, core 1): it limited none of the {len(runs)} quota runs; at most "
                 f"{busiest[1]}% busy (in {busiest[0]}.sh).")
     if busy_but_throttled:
-        line += (f" In {len(busy_but_throttled)} runs it was 90% busy or more while the proxy was throttled in "
-                 f"{min(r[2] for r in busy_but_throttled)}% or more of its periods, so the proxy was the limit "
-                 "there (wrk busy-waits during TLS handshakes: `bench/common.sh`).")
+        line += (f" In {len(busy_but_throttled)} runs (in "
+                 f"{', '.join(sorted({r[0] + '.sh' for r in busy_but_throttled}))}) it was 90% busy or more while "
+                 f"the proxy was throttled in {min(r[2] for r in busy_but_throttled)}% or more of its periods, so "
+                 "the proxy was the limit there all the same (wrk, for one, busy-waits during TLS handshakes: "
+                 "`bench/common.sh`).")
     return line
 
 
