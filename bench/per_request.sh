@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What one small proxied GET costs each proxy: CPU time per request (the process's utime + stime over
-# wrk's request count) and, when perf can read the kernel's syscall tracepoints, system calls per request.
-# The figures bench/in-the-way.md reasons with; not part of scripts/bench. Same layout as compare.sh.
+# wrk's request count) and, when perf can read the kernel's tracepoints, system calls per request and the
+# wakeups the proxy causes (a send to a peer asleep in epoll_wait wakes it: on this VM the proxy's own
+# costliest kernel path). The figures bench/in-the-way.md reasons with; not part of scripts/bench. Same
+# layout as compare.sh; QUOTA=N limits each proxy to N% of a core as scripts/bench --quota does.
 #
 #   bench/per_request.sh          DURATION=5s CONNECTIONS=64 ROUNDS=3 by default
 set -euo pipefail
@@ -45,6 +47,7 @@ fi
 echo "system calls per request (perf stat on syscall tracepoints, one ${duration} run each):"
 events=()
 for call in recvfrom sendto sendmsg readv writev epoll_wait epoll_ctl; do events+=(-e "syscalls:sys_enter_$call"); done
+events+=(-e raw_syscalls:sys_enter -e sched:sched_wakeup)
 for name in drawbridge haproxy nginx; do
   port_var="${name}_port"
   perf stat "${events[@]}" -p "${pid_of[$name]}" -o "$work/perf.$name" -- sleep "$(( ${duration%s} + 1 ))" &
@@ -53,6 +56,8 @@ for name in drawbridge haproxy nginx; do
   taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:${!port_var}/api/v1/health" >"$work/wrk.out"
   wait "$stat_pid" || true
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
-  awk -v n="$name" -v r="$requests" '$2 ~ /^syscalls:/ { gsub(",", "", $1); sub("syscalls:sys_enter_", "", $2); if ($1 > 0) { s = s sprintf(" %s %.2f", $2, $1 / r); total += $1 } }
-       END { printf "  %-10s %.2f in all:%s\n", n, total / r, s }' "$work/perf.$name"
+  awk -v n="$name" -v r="$requests" '{ gsub(",", "", $1) }
+       $2 ~ /^syscalls:/ { sub("syscalls:sys_enter_", "", $2); if ($1 > 0) s = s sprintf(" %s %.2f", $2, $1 / r) }
+       $2 == "raw_syscalls:sys_enter" { all = $1 } $2 == "sched:sched_wakeup" { woken = $1 }
+       END { printf "  %-10s %.2f in all:%s; wakeups caused %.3f\n", n, all / r, s, woken / r }' "$work/perf.$name"
 done
