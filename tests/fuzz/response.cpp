@@ -19,6 +19,7 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/dynamic_body.hpp>
 #include <exception>
+#include <cstdint>
 #include <optional>
 
 #include "net/readiness.hpp"
@@ -87,7 +88,9 @@ task<void> respond(upstream::upstream_connection& connection, fuzz::socket_link&
       r.self_delimited = false;
     }
   } else {
-    tidy_header_only_framing(response, parser->content_length());
+    std::optional<std::uint64_t> length;  // as the exchange passes it (boost::optional there)
+    if (const auto l = parser->content_length()) length = *l;
+    tidy_header_only_framing(response, length);
   }
   set_keep_alive(response, version, keep);
   std::string head_buffer;
