@@ -80,7 +80,8 @@ load_core_busy() {
 
 # With QUOTA: how much a proxy was held back by its quota since load_core_busy start, as the highest share
 # (percent) of a proxy cgroup's active periods in which it used its whole quota (cpu.stat's nr_throttled
-# over nr_periods; idle cgroups count no periods). A proxy throttled in most periods was the limit, whatever
+# over nr_periods). The highest over all the proxies' cgroups, which is the one under test: the idle ones
+# count hardly any periods, and fewer than ten are ignored. A proxy throttled in most periods was the limit, whatever
 # the load core's busy share says: wrk busy-waits on handshakes (it polls for writability until the
 # server's answer comes), so in the new-connection scenario the load core shows busy while it waits.
 declare -A throttle_sample=()

@@ -31,7 +31,7 @@ paced_run() {
   note_load_core
   awk 'function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
        $1 == "50%" { p50 = us($2) } $1 == "99%" { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
-       END { printf "%d %d %s ", p50, p99, rps }' "$work/wrk.out"
+       END { printf "%d %d %.2f ", p50, p99, rps }' "$work/wrk.out"  # 0 for a run wrk could not make
   echo "$last_load_busy $last_throttled"
 }
 

@@ -4,6 +4,9 @@
 # libssl-dev (scripts/install-deps installs both); takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in openssl g++; do
+  command -v "$tool" >/dev/null || { echo "tls_state.sh: needs $tool (scripts/install-deps --bench installs it)" >&2; exit 1; }
+done
 work=$(mktemp -d /tmp/drawbridge-tls-state.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench.test" \
