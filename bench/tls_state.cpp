@@ -22,8 +22,8 @@ namespace {
 
 struct block {
   std::size_t size;
-  bool server;           // allocated while the server side ran
-  const char* file;      // OpenSSL's source file and line
+  bool server;       // allocated while the server side ran
+  const char* file;  // OpenSSL's source file and line
   int line;
 };
 std::unordered_map<void*, block>* blocks;  // created before OpenSSL allocates anything
@@ -159,14 +159,16 @@ int main(int argc, char** argv) {
   servers.pop_back();
   std::map<std::string, std::size_t> by_place;
   for (const auto& [p, b] : before_free)
-    if (b.server && !blocks->count(p)) by_place[std::string(b.file ? b.file : "?") + ":" + std::to_string(b.line)] += b.size;
+    if (b.server && !blocks->count(p))
+      by_place[std::string(b.file ? b.file : "?") + ":" + std::to_string(b.line)] += b.size;
   std::vector<std::pair<std::size_t, std::string>> sorted;
   for (const auto& [place, n] : by_place) sorted.emplace_back(n, place);
   std::sort(sorted.rbegin(), sorted.rend());
 
-  std::printf("%s: %zu bytes per idle server connection (%d connections, one request each; %ld sessions in "
-              "the server's cache);\n",
-              OpenSSL_version(OPENSSL_VERSION), per_connection, connections, SSL_CTX_sess_number(server_ctx));
+  std::printf(
+      "%s: %zu bytes per idle server connection (%d connections, one request each; %ld sessions in "
+      "the server's cache);\n",
+      OpenSSL_version(OPENSSL_VERSION), per_connection, connections, SSL_CTX_sess_number(server_ctx));
   std::printf("one connection's %zu bytes by where OpenSSL allocated them:\n", with_last - server_bytes());
   for (const auto& [n, place] : sorted) std::printf("  %6zu  %s\n", n, place.c_str());
   return 0;

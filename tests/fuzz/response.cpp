@@ -18,8 +18,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/dynamic_body.hpp>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <optional>
 
 #include "net/readiness.hpp"

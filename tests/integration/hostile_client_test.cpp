@@ -298,9 +298,9 @@ TEST(hostile_client, a_204_with_content_length_reaches_the_client_without_it) {
                               : "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
                          false}});
     proxy_under_test proxy({node.port()});
-    const auto raw = raw_exchange(proxy.port(),
-                                  std::string(head ? "HEAD" : "GET") + " /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                                  3000ms);
+    const auto raw = raw_exchange(
+        proxy.port(), std::string(head ? "HEAD" : "GET") + " /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        3000ms);
     EXPECT_EQ(first_status(raw.received), head ? 200u : 204u) << raw.received;
     std::string lower = raw.received;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
