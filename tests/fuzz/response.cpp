@@ -160,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   run r;
   bool done = false;
   net::co_spawn(io, respond(connection, client, head, version, client_keep_alive, buffer_size, r),
-                [&](std::exception_ptr e) {
+                [&](const std::exception_ptr& e) {
                   FUZZ_CHECK(!e);
                   done = true;
                 });

@@ -95,8 +95,8 @@ TEST(body_encoder, a_reused_zstd_context_starts_each_stream_afresh) {
     }
   }
   // Three alive at once: more than the two a thread keeps, so one is freed when they go.
-  std::vector<std::unique_ptr<body_encoder>> encoders;
-  for (int i = 0; i < 3; ++i) encoders.push_back(make_body_encoder(content_coding::zstd, 3));
+  std::vector<std::unique_ptr<body_encoder>> encoders(3);
+  for (auto& encoder : encoders) encoder = make_body_encoder(content_coding::zstd, 3);
   for (auto& encoder : encoders) {
     std::string out;
     encoder->compress(second, body_encoder::flush::finish, out);
