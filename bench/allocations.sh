@@ -2,8 +2,8 @@
 # Heap allocations per small proxied GET in drawbridge: uprobes on the allocator it runs with (tcmalloc's
 # operator new and new[], the aligned operator new, aligned_alloc, malloc, calloc, realloc and
 # posix_memalign), counted by perf over a wrk run, as bench/per_request.sh lays it out. The probes slow
-# drawbridge down a great deal, which changes the counts per request but little. The figures bench/in-the-way.md reasons with; not part of scripts/bench. Needs root and a perf
-# that can place uprobes. For where they come from, record the same events with a call graph:
+# drawbridge down a great deal, which changes the counts per request but little. The figures
+# bench/in-the-way.md reasons with; not part of scripts/bench. Needs root and a perf that can place uprobes. For where they come from, record the same events with a call graph:
 #   perf record -e 'probe_drawbridge_alloc:*' --call-graph dwarf,8192 -p PID
 #
 #   bench/allocations.sh          DURATION=3s CONNECTIONS=64 by default; QUOTA=N as for the other scripts
@@ -41,12 +41,7 @@ for pair in new:_Znwm new_aligned:_ZnwmSt11align_val_t aligned_alloc:aligned_all
   fi
 done
 
-perf stat -e "$group:*" -p "$pid" -o "$work/perf.allocs" -- sleep "$(( ${duration%s} + 1 ))" &
-stat_pid=$!
-sleep 0.3
-taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:${drawbridge_port}/api/v1/health" >"$work/wrk.out"
-wait "$stat_pid" || true
-requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+requests=$(perf_stat_during_get "$pid" "$work/perf.allocs" "$drawbridge_port" -e "$group:*")
 echo "drawbridge heap allocations per small GET (${requests} requests, ${connections} connections):"
 awk -v r="$requests" -v g="$group:" '$2 ~ g { gsub(",", "", $1); sub(g, "", $2); printf "  %-14s %6.2f\n", $2, $1 / r; total += $1 }
      END { printf "  %-14s %6.2f\n", "in all", total / r }' "$work/perf.allocs"

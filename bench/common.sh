@@ -81,9 +81,10 @@ load_core_busy() {
 # With QUOTA: how much a proxy was held back by its quota since load_core_busy start, as the highest share
 # (percent) of a proxy cgroup's active periods in which it used its whole quota (cpu.stat's nr_throttled
 # over nr_periods). The highest over all the proxies' cgroups, which is the one under test: the idle ones
-# count hardly any periods, and fewer than ten are ignored. A proxy throttled in most periods was the limit, whatever
-# the load core's busy share says: wrk busy-waits on handshakes (it polls for writability until the
-# server's answer comes), so in the new-connection scenario the load core shows busy while it waits.
+# count hardly any periods, and fewer than ten are ignored. A proxy throttled in most periods was the
+# limit, whatever the load core's busy share says: wrk busy-waits on handshakes (it polls for writability
+# until the server's answer comes), so in the new-connection scenario the load core shows busy while it
+# waits.
 declare -A throttle_sample=()
 throttle_counts() { awk '$1 == "nr_periods" { p = $2 } $1 == "nr_throttled" { t = $2 } END { print p + 0, t + 0 }' "$1/cpu.stat"; }
 throttle_start() {
@@ -160,11 +161,32 @@ run_wrk() {
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk.out" | tr '\n' ' ')
-  if [[ -n $quota && $last_load_busy -ge 90 ]]; then
-    errors+="load core ${last_load_busy}% busy, proxy throttled in ${last_throttled}% of periods"
-    ((last_throttled >= 50)) || errors+=": THE LOAD CORE LIMITED THIS RUN"
-  fi
+  errors+=$(load_core_note "$last_load_busy" "$last_throttled")
   echo "${rps:-0} ${p99:--} ${errors:-}"
+}
+
+# load_core_note BUSY THROTTLED: in a quota run whose load core reached 90% busy, both shares, with a
+# warning when the proxy was throttled in fewer than half its periods (then the load core, not the proxy,
+# set the rate); nothing otherwise. run_wrk and latency.sh print it.
+load_core_note() {
+  [[ -n $quota && $1 -ge 90 ]] || return 0
+  printf 'load core %s%% busy, proxy throttled in %s%% of periods' "$1" "$2"
+  (($2 >= 50)) || printf ': THE LOAD CORE LIMITED THIS RUN'
+  return 0
+}
+
+# perf_stat_during_get PID OUTPUT PORT EVENT-OPTIONS...: perf stat of process PID (into OUTPUT) while wrk,
+# on the load core, sends small GETs to PORT for `duration`; prints wrk's request count. For the scripts
+# that count per request (per_request.sh, allocations.sh).
+perf_stat_during_get() {
+  local pid=$1 output=$2 port=$3 stat_pid
+  shift 3
+  perf stat "$@" -p "$pid" -o "$output" -- sleep "$((${duration%s} + 1))" &
+  stat_pid=$!
+  sleep 0.3  # perf attaching; the extra second of its sleep covers the rest
+  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$port/api/v1/health" >"$work/wrk.out"
+  wait "$stat_pid" || true
+  awk '/requests in/ {print $1}' "$work/wrk.out"
 }
 
 # After a load run: the load core's busy share into last_load_busy, the proxy's throttling (with QUOTA)

@@ -42,8 +42,9 @@ for round in $(seq "$rounds"); do
     port_var="${name}_port"
     read -r p50 p99 rps busy throttled < <(paced_run "http://127.0.0.1:${!port_var}/api/v1/health")
     p50s[$name]="${p50s[$name]:-} $p50"; p99s[$name]="${p99s[$name]:-} $p99"; rates[$name]="${rates[$name]:-} $rps"
+    note=$(load_core_note "$busy" "$throttled")
     printf '  round %d %-10s p50 %6s us   p99 %6s us   %10s req/s%s\n' "$round" "$name" "$p50" "$p99" "$rps" \
-      "$([[ -n $quota && $busy -ge 90 ]] && echo "   load core ${busy}% busy, proxy throttled in ${throttled}% of periods")"
+      "${note:+   $note}"
   done
 done
 for name in drawbridge haproxy nginx; do

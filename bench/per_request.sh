@@ -50,12 +50,7 @@ for call in recvfrom sendto sendmsg readv writev epoll_wait epoll_ctl; do events
 events+=(-e raw_syscalls:sys_enter -e sched:sched_wakeup)
 for name in drawbridge haproxy nginx; do
   port_var="${name}_port"
-  perf stat "${events[@]}" -p "${pid_of[$name]}" -o "$work/perf.$name" -- sleep "$(( ${duration%s} + 1 ))" &
-  stat_pid=$!
-  sleep 0.3
-  taskset -c "$load_core" wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:${!port_var}/api/v1/health" >"$work/wrk.out"
-  wait "$stat_pid" || true
-  requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  requests=$(perf_stat_during_get "${pid_of[$name]}" "$work/perf.$name" "${!port_var}" "${events[@]}")
   awk -v n="$name" -v r="$requests" '{ gsub(",", "", $1) }
        $2 ~ /^syscalls:/ { sub("syscalls:sys_enter_", "", $2); if ($1 > 0) s = s sprintf(" %s %.2f", $2, $1 / r) }
        $2 == "raw_syscalls:sys_enter" { all = $1 } $2 == "sched:sched_wakeup" { woken = $1 }
