@@ -56,6 +56,24 @@ std::size_t server_bytes() {
   return n;
 }
 
+// One end of a connection over memory BIOs; its allocations are counted on the side it belongs to.
+struct endpoint {
+  SSL* ssl;
+  BIO* in;   // what the other end wrote, for this end to read
+  BIO* out;  // what this end wrote
+};
+endpoint open_endpoint(SSL_CTX* ctx, bool server) {
+  server_side = server;
+  endpoint e{SSL_new(ctx), BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem())};
+  SSL_set_bio(e.ssl, e.in, e.out);
+  if (server)
+    SSL_set_accept_state(e.ssl);
+  else
+    SSL_set_connect_state(e.ssl);
+  server_side = false;
+  return e;
+}
+
 // Moves what each side wrote to the other's read BIO.
 void pump(BIO* from, BIO* to) {
   char buffer[16384];
@@ -88,18 +106,8 @@ int main(int argc, char** argv) {
   // One server connection, idle after a handshake and one request; its client end is kept too.
   std::vector<SSL*> servers, clients;
   auto connect_one = [&]() -> bool {
-    server_side = true;
-    SSL* s = SSL_new(server_ctx);
-    BIO* s_in = BIO_new(BIO_s_mem());
-    BIO* s_out = BIO_new(BIO_s_mem());
-    SSL_set_bio(s, s_in, s_out);
-    SSL_set_accept_state(s);
-    server_side = false;
-    SSL* c = SSL_new(client_ctx);
-    BIO* c_in = BIO_new(BIO_s_mem());
-    BIO* c_out = BIO_new(BIO_s_mem());
-    SSL_set_bio(c, c_in, c_out);
-    SSL_set_connect_state(c);
+    const auto [s, s_in, s_out] = open_endpoint(server_ctx, true);
+    const auto [c, c_in, c_out] = open_endpoint(client_ctx, false);
     for (int step = 0; step < 8 && !(SSL_is_init_finished(s) && SSL_is_init_finished(c)); ++step) {
       server_side = false;
       SSL_do_handshake(c);

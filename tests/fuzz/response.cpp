@@ -76,8 +76,12 @@ task<void> respond(upstream::upstream_connection& connection, fuzz::socket_link&
   const bool header_only = parser->is_done();
   bool chunked = false;
   r.self_delimited = true;
-  if (!header_only) {
-    if (const auto length = parser->content_length()) {
+  std::optional<std::uint64_t> length;  // as the exchange has it (Beast's is a boost::optional)
+  if (const auto l = parser->content_length()) length = *l;
+  if (header_only) {
+    tidy_header_only_framing(response, length);
+  } else {
+    if (length) {
       set_framing(response, body_framing::length, *length);
     } else if (version == 11) {
       set_framing(response, body_framing::chunked, 0);
@@ -87,10 +91,6 @@ task<void> respond(upstream::upstream_connection& connection, fuzz::socket_link&
       keep = false;
       r.self_delimited = false;
     }
-  } else {
-    std::optional<std::uint64_t> length;  // as the exchange passes it (boost::optional there)
-    if (const auto l = parser->content_length()) length = *l;
-    tidy_header_only_framing(response, length);
   }
   set_keep_alive(response, version, keep);
   std::string head_buffer;
