@@ -32,6 +32,9 @@ struct listener_tls_config {
       "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
       "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
   std::string hsts;  // the Strict-Transport-Security value on HTTPS responses; empty = none
+  // The protocols offered by ALPN, in our order of preference: "h2" and "http/1.1". A client offering
+  // neither gets no ALPN answer and speaks HTTP/1.1.
+  std::vector<std::string> alpn{"h2", "http/1.1"};
 
   bool operator==(const listener_tls_config&) const = default;
 };
@@ -40,6 +43,9 @@ struct listener_config {
   host_port address;
   bool redirect_https = false;             // plain listener: answer 308 to https://host/path?query
   std::optional<listener_tls_config> tls;  // set = an HTTPS listener
+  // Plain listener: a connection that opens with the HTTP/2 preface speaks HTTP/2 (prior knowledge,
+  // RFC 9113 §3.3). Off by default: cleartext HTTP/2 is for trusted networks (a TLS terminator in front).
+  bool h2c = false;
 
   bool operator==(const listener_config&) const = default;
 };
@@ -55,6 +61,17 @@ struct limits_config {
   std::uint64_t min_body_rate = 500;
 
   bool operator==(const limits_config&) const = default;
+};
+
+// HTTP/2 to clients (proxy/h2_connection.hpp): what each connection advertises in its SETTINGS, and holds
+// the client to.
+struct http2_config {
+  std::uint32_t max_concurrent_streams = 128;       // also the most node requests one connection has in flight
+  std::uint64_t initial_window_size = 256ULL << 10;  // per stream: the most request body buffered for it
+  std::uint64_t max_header_list_size = 16ULL << 10;  // a request's fields, as RFC 9113 counts them
+  std::uint64_t max_frame_size = 16ULL << 10;
+
+  bool operator==(const http2_config&) const = default;
 };
 
 struct timeouts_config {
@@ -237,6 +254,7 @@ struct config {
   std::vector<listener_config> listeners;
   limits_config limits;
   timeouts_config timeouts;
+  http2_config http2;
   std::vector<route_config> routes;
   std::vector<upstream_config> upstreams;
   access_log_config access_log;

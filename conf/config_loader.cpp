@@ -166,7 +166,7 @@ std::string lower(std::string s) {
 listener_tls_config read_listener_tls(reader& r, const json& t, const std::string& p) {
   listener_tls_config tls;
   if (!r.expect_object(t, p)) return tls;
-  r.allow_keys(t, p, {"certificates", "min_version", "ciphers", "hsts"});
+  r.allow_keys(t, p, {"certificates", "min_version", "ciphers", "hsts", "alpn"});
   const json* certs = r.get_array(t, "certificates", p);
   if (!t.contains("certificates"))
     r.error(reader::join(p, "certificates"), "required");
@@ -195,6 +195,21 @@ listener_tls_config read_listener_tls(reader& r, const json& t, const std::strin
   r.get_string(t, "ciphers", p, tls.ciphers);
   if (tls.ciphers.empty()) r.error(reader::join(p, "ciphers"), "must not be empty");
   r.get_string(t, "hsts", p, tls.hsts);
+  if (const json* alpn = r.get_array(t, "alpn", p)) {
+    const std::string ap = reader::join(p, "alpn");
+    tls.alpn.clear();
+    if (alpn->empty()) r.error(ap, "expected at least one protocol");
+    for (std::size_t i = 0; i < alpn->size(); ++i) {
+      const json& v = (*alpn)[i];
+      const std::string name = v.is_string() ? v.get<std::string>() : std::string();
+      if (name != "h2" && name != "http/1.1")
+        r.error(reader::index(ap, i), "expected \"h2\" or \"http/1.1\", got " + describe(v));
+      else if (std::find(tls.alpn.begin(), tls.alpn.end(), name) != tls.alpn.end())
+        r.error(reader::index(ap, i), "\"" + name + "\" is listed twice");
+      else
+        tls.alpn.push_back(name);
+    }
+  }
   return tls;
 }
 
@@ -227,16 +242,19 @@ void read_listeners(reader& r, const json& root, config& c) {
     const std::string p = reader::index("listeners", i);
     const json& l = (*arr)[i];
     if (!r.expect_object(l, p)) continue;
-    r.allow_keys(l, p, {"address", "redirect_https", "tls"});
+    r.allow_keys(l, p, {"address", "redirect_https", "tls", "h2c"});
     auto hp = r.get_address(l, p, /*allow_port_zero=*/true);
     if (!hp) continue;
     // Port 0 too: the address is a listener's identity (its metrics label, and what a reload matches).
     if (!seen.insert(to_string(*hp)).second) r.error(reader::join(p, "address"), "the same address is listed twice");
     listener_config listener{*hp, false, std::nullopt};
     r.get_bool(l, "redirect_https", p, listener.redirect_https);
+    r.get_bool(l, "h2c", p, listener.h2c);
     if (l.contains("tls")) listener.tls = read_listener_tls(r, l.at("tls"), reader::join(p, "tls"));
     if (listener.redirect_https && listener.tls)
       r.error(reader::join(p, "redirect_https"), "only for a plain listener (this one has tls)");
+    if (listener.h2c && listener.tls)
+      r.error(reader::join(p, "h2c"), "only for a plain listener (a TLS listener offers h2 by ALPN: tls.alpn)");
     c.listeners.push_back(std::move(listener));
   }
 }
@@ -254,6 +272,18 @@ void read_limits(reader& r, const json& root, config& c) {
   r.get_int(l, "max_connections", "limits", c.limits.max_connections, 1, 10'000'000);
   r.get_int(l, "max_connections_per_ip", "limits", c.limits.max_connections_per_ip, 0, 10'000'000);
   r.get_int(l, "min_body_rate", "limits", c.limits.min_body_rate, 0, 1ULL << 40);
+}
+
+void read_http2(reader& r, const json& root, config& c) {
+  if (!root.contains("http2")) return;
+  const json& h = root.at("http2");
+  if (!r.expect_object(h, "http2")) return;
+  r.allow_keys(h, "http2", {"max_concurrent_streams", "initial_window_size", "max_header_list_size", "max_frame_size"});
+  r.get_int(h, "max_concurrent_streams", "http2", c.http2.max_concurrent_streams, 1, 10'000);
+  // The window's largest value is 2^31-1 (RFC 9113 §6.9.1); a frame's lies between 16k and 16m (§4.2).
+  r.get_size(h, "initial_window_size", "http2", c.http2.initial_window_size, 1ULL << 10, (1ULL << 31) - 1);
+  r.get_size(h, "max_header_list_size", "http2", c.http2.max_header_list_size, 1ULL << 10, 1ULL << 20);
+  r.get_size(h, "max_frame_size", "http2", c.http2.max_frame_size, 16ULL << 10, (16ULL << 20) - 1);
 }
 
 void read_timeouts(reader& r, const json& root, config& c) {
@@ -684,13 +714,14 @@ load_result parse_config(const std::string& json_text) {
     return result;
   }
   r.allow_keys(root, "",
-               {"workers", "listeners", "limits", "timeouts", "routes", "upstreams", "access_log", "gzip", "admin",
+               {"workers", "listeners", "limits", "timeouts", "http2", "routes", "upstreams", "access_log", "gzip", "admin",
                 "trusted_proxies", "state_file", "cluster", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);
   read_limits(r, root, c);
   read_timeouts(r, root, c);
+  read_http2(r, root, c);
 
   std::set<std::string> upstream_names;
   if (const json* ups = r.get_array(root, "upstreams", "")) {

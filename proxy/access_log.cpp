@@ -149,6 +149,7 @@ void access_log::write(const access_record& r) {
   append_field(line, "client", r.client);
   append_field(line, "method", r.method);
   append_field(line, "path", loggable_path(r.path, query_));
+  append_field(line, "protocol", r.protocol);
   append_uint(line, "status", r.status);
   append_uint(line, "bytes_in", r.bytes_in);
   append_uint(line, "bytes_out", r.bytes_out);

@@ -19,6 +19,7 @@ struct access_record {
   std::string_view client;
   std::string_view method;
   std::string_view path;
+  std::string_view protocol = "HTTP/1.1";  // how the client spoke: "HTTP/1.1" (1.0 included) or "HTTP/2"
   unsigned status = 0;          // what the client got; 0 when the connection died before a status
   std::uint64_t bytes_in = 0;   // request body bytes read from the client
   std::uint64_t bytes_out = 0;  // response body bytes written to the client

@@ -14,6 +14,8 @@
 #include "proxy/body_limits.hpp"
 #include "proxy/filter_relay.hpp"
 #include "proxy/gzip_filter.hpp"
+#include "proxy/h2_body.hpp"
+#include "proxy/h2_stream.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/relay.hpp"
@@ -35,6 +37,18 @@ constexpr std::size_t node_read_size = 16 * 1024;  // as HAProxy's default buffe
 // the key's proof. (The proof itself is the client's to check.)
 bool is_websocket_accept(const http::response_header<>& h) {
   return iequals_ascii(h[http::field::upgrade], "websocket") && !h[http::field::sec_websocket_accept].empty();
+}
+
+template <typename Downstream>
+constexpr bool is_h2 = std::is_same_v<Downstream, h2_stream>;
+
+// The client's connection is TLS (the version cookie is then Secure).
+template <typename Downstream>
+bool secure_client(Downstream& downstream) {
+  if constexpr (is_h2<Downstream>)
+    return downstream.secure();
+  else
+    return std::is_same_v<Downstream, tls::tls_socket>;
 }
 }  // namespace
 
@@ -97,6 +111,14 @@ task<exchange_outcome> exchange<Downstream>::run() {
   std::optional<io_deadline::clock::time_point> queued_until;  // when waiting for a free node gives up
   fail(error_kind::no_node_available);
   for (;;) {
+    // An HTTP/2 stream the client reset (or whose connection went) is served no further: no node is tried
+    // for nobody.
+    if constexpr (is_h2<Downstream>) {
+      if (request_.downstream.closed()) {
+        fail(error_kind::client_gone);
+        break;
+      }
+    }
     // The view may change while a try is in progress (the admin API added or removed a node), so the
     // tried set is rebuilt against the current one.
     auto& view = worker_.view(request_.upstream);
@@ -435,8 +457,12 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::send_r
   auto relayed = co_await upstream::with_stream(connection, [&](auto& node_stream) {
     body_writer writer(node_stream, request_.deadline, limits.send_timeout, request_.tls_scratch);
     writer.stage(head, request_.chunked_body);
-    return relay_body_through(request_.downstream, request_.downstream_buffer, request_.parser, std::move(writer),
-                              request_.deadline, buffer_, buffer_size_, limits, outcome_.bytes_in);
+    if constexpr (is_h2<Downstream>)
+      return relay_h2_body(request_.downstream, std::move(writer), buffer_, buffer_size_, limits,
+                           request_.rt.config.limits.max_body_size, outcome_.bytes_in);
+    else
+      return relay_body_through(request_.downstream, request_.downstream_buffer, request_.parser, std::move(writer),
+                                request_.deadline, buffer_, buffer_size_, limits, outcome_.bytes_in);
   });
   if (relayed.ok()) co_return attempt_result{.next = step::done};
   if (relayed.failed == relay_result::failure::source) {
@@ -486,7 +512,7 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
   gzip_filter gzip(gzip_config);
   // Head only: sets the version cookie on an HTML page (proxy/version_affinity.hpp).
   version_cookie_filter version_cookie(affinity_, version_cookie_, affinity_ ? node_->version() : nullptr,
-                                       std::is_same_v<Downstream, tls::tls_socket>);
+                                       secure_client(request_.downstream));
   response_filters filters;
   if (affinity_) filters.add(version_cookie);
   filters.add(gzip);
@@ -576,6 +602,11 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
 template <typename Downstream>
 task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel(
     upstream_connection& connection, http::response_parser<http::buffer_body>& parser) {
+  if constexpr (is_h2<Downstream>) {
+    // Unreachable (an HTTP/2 request is never forwarded as an upgrade), and no tunnel over a stream.
+    fail(error_kind::protocol_switch);
+    co_return attempt_result{.next = step::failed, .node_fault = true};
+  } else {
   const auto& timeouts = request_.rt.config.timeouts;
   http::response_header<> response = std::move(parser.get().base());
   const std::string protocol(response[http::field::upgrade]);
@@ -617,10 +648,12 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
   // may be closing its side at the same moment, and a reset would cut that short.
   outcome_.response_complete = true;
   co_return attempt_result{.next = step::done};  // not reusable: the connection spoke another protocol
+  }
 }
 
-// The two kinds of client connection.
+// The kinds of client connection: HTTP/1.1 on a plain socket or TLS, and an HTTP/2 stream.
 template class exchange<net_types::socket>;
 template class exchange<tls::tls_socket>;
+template class exchange<h2_stream>;
 
 }  // namespace drawbridge::proxy

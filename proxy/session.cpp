@@ -21,10 +21,12 @@
 #include "net/spawn_logged.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/body_limits.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http1_sink.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/request_decision.hpp"
 #include "proxy/request_id.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/stream_write.hpp"
@@ -35,24 +37,6 @@ namespace drawbridge::proxy {
 namespace {
 
 constexpr std::size_t read_chunk = 8 * 1024;
-
-bool is_idempotent(http::verb method) {
-  switch (method) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::options:
-    case http::verb::trace:
-    case http::verb::put:
-    case http::verb::delete_:
-      return true;
-    default:
-      return false;
-  }
-}
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
 
 }  // namespace
 
@@ -137,15 +121,60 @@ void session<Stream>::spawn(bool fresh) {
 
 template <typename Stream>
 void session<Stream>::on_stop() {
+  if (h2_) return h2_->go_away();
   boost::system::error_code ignored;
   if (idle_) stream_.lowest_layer().cancel(ignored);
 }
 
 template <typename Stream>
 void session<Stream>::force_close() {
+  if (h2_) h2_->force_close();
   boost::system::error_code ignored;
   stream_.lowest_layer().close(ignored);
   if (upstream_) upstream_->socket.close(ignored);
+}
+
+template <typename Stream>
+void session<Stream>::check_deadline(io_deadline::clock::time_point now) {
+  if (h2_) h2_->check_deadlines(now);
+  deadline_.check(now);
+}
+
+template <typename Stream>
+bool session<Stream>::h2_negotiated() {
+  if constexpr (is_tls) {
+    const unsigned char* protocol = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(stream_.native_handle(), &protocol, &length);
+    return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
+  } else {
+    return false;
+  }
+}
+
+// A plain listener with h2c: the HTTP/2 preface begins "PRI * HTTP/2.0" (RFC 9113 §3.4), which is no
+// HTTP/1.1 request (PRI is reserved for exactly this). nghttp2 checks the rest of it.
+template <typename Stream>
+bool session<Stream>::h2c_preface() const {
+  if constexpr (is_tls) {
+    return false;
+  } else {
+    constexpr std::string_view start = "PRI * ";
+    const auto data = buffer_.data();
+    return listener_->config.h2c && !served_ && data.size() >= start.size() &&
+           std::string_view(static_cast<const char*>(data.data()), start.size()) == start;
+  }
+}
+
+template <typename Stream>
+task<void> session<Stream>::serve_h2(std::string early) {
+  idle_ = false;
+  served_ = true;
+  parser_.reset();
+  release_state();
+  h2_ = std::make_unique<h2_connection<Stream>>(worker_, stream_, rt_, *listener_, client_ip_);
+  co_await h2_->run(std::move(early));
+  h2_.reset();
 }
 
 // Serves requests for as long as they keep coming; returns when the connection goes idle (parked: see
@@ -153,6 +182,12 @@ void session<Stream>::force_close() {
 template <typename Stream>
 task<void> session<Stream>::run(bool fresh) {
   if (fresh && !co_await handshake()) {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+    co_return;
+  }
+  if (fresh && h2_negotiated()) {
+    co_await serve_h2({});
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     co_return;
@@ -170,6 +205,13 @@ task<void> session<Stream>::run(bool fresh) {
       if (next == arrival::tls_write_first && !co_await read_after_tls_write()) break;
     }
     woken = false;
+    if (h2c_preface()) {
+      const auto data = buffer_.data();
+      std::string early(static_cast<const char*>(data.data()), data.size());
+      buffer_.consume(data.size());
+      co_await serve_h2(std::move(early));
+      break;
+    }
     const ending end = co_await serve_request();
     if (end == ending::keep) continue;
     if (end == ending::close) co_await lingering_close();
@@ -433,9 +475,9 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
 
   const auto next = decide(record);
   switch (next.what) {
-    case decision::action::refuse:
+    case request_decision::action::refuse:
       co_return co_await refuse(record, started, next.error, version);
-    case decision::action::redirect: {
+    case request_decision::action::redirect: {
       record.status = 308;
       const bool close = closes_after_own_reply();
       const bool written = co_await reply_redirect(next.location, close, version);
@@ -443,7 +485,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
       finish(record, nullptr, nullptr);
       co_return !written ? ending::abort : close ? ending::close : ending::keep;
     }
-    case decision::action::no_route: {
+    case request_decision::action::no_route: {
       const auto no_route = make_error(error_kind::no_route);
       record.status = status_of(no_route);
       const bool close = closes_after_own_reply();
@@ -452,7 +494,7 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
       finish(record, nullptr, nullptr);
       co_return close ? ending::close : ending::keep;
     }
-    case decision::action::forward:
+    case request_decision::action::forward:
       break;
   }
   co_return co_await forward(record, *next.upstream, started);
@@ -495,40 +537,10 @@ std::optional<proxy_error> session<Stream>::validate(std::size_t header_end, acc
   return std::nullopt;
 }
 
-// Phase two: what to do with a valid request. Absolute-form targets are routed by their authority and
-// forwarded in origin-form (the target names which of our routes to use, never a host for us to
-// contact); a plain listener that only redirects does so; then the route, and the body's size limit.
+// Phase two (proxy/request_decision.hpp).
 template <typename Stream>
-typename session<Stream>::decision session<Stream>::decide(access_record& record) {
-  const auto& config = rt().config;
-  auto& req = parser_->get();
-  std::string_view authority, rest;
-  if (split_absolute_target(req.target(), authority, rest)) {
-    std::string target;
-    if (rest.front() == '?') target += '/';
-    target += rest;
-    const std::string host(authority);  // a copy: the target it views is replaced first
-    req.target(target);
-    req.set(http::field::host, host);
-    record.path = req.target();
-  }
-  // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
-  // plain HTTP (they are routed as usual).
-  if (listener_->config.redirect_https && !is_acme_challenge(req.target())) {
-    const auto to_host = normalize_host(req[http::field::host]);
-    if (to_host.empty())
-      return {.what = decision::action::refuse,
-              .error = make_error(error_kind::malformed_request, false, "no Host to redirect to")};
-    std::string location = "https://";
-    location.append(to_host).append(req.target());
-    return {.what = decision::action::redirect, .location = std::move(location)};
-  }
-  const auto* route = rt().routes.match(normalize_host(req[http::field::host]), req.target());
-  if (!route) return {.what = decision::action::no_route};
-  if (const auto length = parser_->content_length(); length && *length > config.limits.max_body_size)
-    return {.what = decision::action::refuse, .error = make_error(error_kind::body_too_large)};
-  parser_->body_limit(config.limits.max_body_size);
-  return {.what = decision::action::forward, .upstream = route->upstream};
+request_decision session<Stream>::decide(access_record& record) {
+  return decide_request(rt(), listener_->config, *parser_, record);
 }
 
 // A request refused before it was forwarded: the answer, then the connection closes.
@@ -677,12 +689,7 @@ task<bool> session<Stream>::reply_error(const proxy_error& error, bool close, st
   http::response<http::string_body> res{static_cast<http::status>(status_of(error)), version};
   res.set(http::field::content_type, "application/json");
   res.set("X-Request-Id", request_id);
-  std::string body = "{\"error\":{\"code\":\"";
-  body += code_of(error);
-  body += "\",\"message\":\"";
-  append_json_escaped(body, reason_of(error));
-  body += "\"}}\n";
-  res.body() = std::move(body);
+  res.body() = error_json(error);
   res.keep_alive(!close);
   if constexpr (is_tls) {
     if (listener_->config.tls && !listener_->config.tls->hsts.empty())

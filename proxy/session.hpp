@@ -18,6 +18,7 @@
 #include "proxy/exchange.hpp"
 #include "proxy/io_deadline.hpp"
 #include "proxy/proxy_error.hpp"
+#include "proxy/request_decision.hpp"
 #include "proxy/request_validator.hpp"
 #include "proxy/stream_traits.hpp"
 #include "tls/server_contexts.hpp"
@@ -25,6 +26,8 @@
 namespace drawbridge::proxy {
 
 class worker;
+template <typename Stream>
+class h2_connection;
 struct access_record;
 struct listener;
 struct runtime;
@@ -83,7 +86,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   void start();
   void on_stop() override;
   void force_close() override;
-  void check_deadline(io_deadline::clock::time_point now) override { deadline_.check(now); }
+  void check_deadline(io_deadline::clock::time_point now) override;
 
  private:
   static constexpr bool is_tls = is_tls_stream<Stream>::value;
@@ -99,18 +102,15 @@ class session final : public session_base, public std::enable_shared_from_this<s
   void spawn(bool fresh);
   task<void> run(bool fresh);
   task<bool> handshake();
+  // HTTP/2 (ALPN h2, or the h2c preface on a plain listener): the connection is h2_connection's from here
+  // on. `early`: bytes already read.
+  task<void> serve_h2(std::string early);
+  bool h2_negotiated();
+  bool h2c_preface() const;
   task<ending> serve_request();
-  // What serve_request does with a request whose header is valid (decide's answer).
-  struct decision {
-    enum class action { refuse, redirect, no_route, forward } what = action::forward;
-    proxy_error error{};                           // refuse
-    std::string location{};                        // redirect
-    upstream::upstream_group* upstream = nullptr;  // forward (owned by the session's runtime)
-  };
-
   task<header_status> read_header(proxy_error& bad, std::size_t& header_end);
   std::optional<proxy_error> validate(std::size_t header_end, access_record& record, unsigned& version);
-  decision decide(access_record& record);
+  request_decision decide(access_record& record);
   // `started`: when the request header was complete (for the access log's duration).
   task<ending> refuse(access_record& record, std::chrono::steady_clock::time_point started, const proxy_error& error,
                       unsigned version);
@@ -156,6 +156,7 @@ class session final : public session_base, public std::enable_shared_from_this<s
   io_deadline::clock::time_point header_since_{};
   io_deadline deadline_;                               // times whichever read or write is in progress, on either side
   upstream::upstream_connection* upstream_ = nullptr;  // in use by the current exchange, if any
+  std::unique_ptr<h2_connection<Stream>> h2_;          // an HTTP/2 connection's streams and their exchanges
 };
 
 }  // namespace drawbridge::proxy

@@ -15,21 +15,23 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-constexpr unsigned char alpn_http11[] = "http/1.1";
-
-// ALPN: we speak HTTP/1.1 only. A client that offers it gets it; one that offers only h2 gets no ALPN
-// answer and may go on with HTTP/1.1 or give up (its choice, as RFC 7301 allows).
+// ALPN (RFC 7301): the first of our protocols (the listener's tls.alpn, in its order) that the client
+// offers. A client that offers none of them gets no ALPN answer and may go on with HTTP/1.1 or give up
+// (its choice, as RFC 7301 allows).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
-                void*) {
-  for (unsigned int i = 0; i < in_len;) {
-    const unsigned len = in[i];
-    if (i + 1 + len > in_len) break;
-    if (len == sizeof alpn_http11 - 1 && std::equal(in + i + 1, in + i + 1 + len, alpn_http11)) {
-      *out = in + i + 1;
-      *out_len = static_cast<unsigned char>(len);
-      return SSL_TLSEXT_ERR_OK;
+                void* arg) {
+  const auto& ours = static_cast<const server_contexts*>(arg)->alpn();
+  for (const auto& protocol : ours) {
+    for (unsigned int i = 0; i < in_len;) {
+      const unsigned len = in[i];
+      if (i + 1 + len > in_len) break;
+      if (len == protocol.size() && std::equal(in + i + 1, in + i + 1 + len, protocol.begin())) {
+        *out = in + i + 1;
+        *out_len = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
     }
-    i += 1 + len;
   }
   return SSL_TLSEXT_ERR_NOACK;
 }
@@ -47,6 +49,7 @@ std::string last_openssl_error() {
 std::shared_ptr<const server_contexts> server_contexts::build(const conf::listener_tls_config& config,
                                                               std::string& error) {
   std::shared_ptr<server_contexts> set(new server_contexts());
+  set->alpn_ = config.alpn;
   for (const auto& files : config.certificates) {
     auto loaded = load_certificate(files.cert, files.key, error);
     if (!loaded) return nullptr;
@@ -73,7 +76,7 @@ std::shared_ptr<const server_contexts> server_contexts::build(const conf::listen
         return nullptr;
       }
     }
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, set.get());
     // Resumption both ways: a server-side session cache (TLS 1.2 session ids) and tickets.
     static constexpr unsigned char session_context[] = "drawbridge";
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);

@@ -1,6 +1,6 @@
 #pragma once
 // The TLS side of one HTTPS listener: an SSL context per configured certificate (the first is the
-// default), modern settings, ALPN "http/1.1", a session cache and rotating session tickets, and an SNI
+// default), modern settings, ALPN (h2 and http/1.1 as configured), a session cache and rotating session tickets, and an SNI
 // callback that moves each handshake to the certificate naming the requested host.
 //
 // Immutable once built. A reload builds a new one and swaps it in (see listener_tls); handshakes keep the
@@ -32,6 +32,8 @@ class server_contexts {
   // The context new handshakes start with; SNI may move them to another one of this set.
   boost::asio::ssl::context& default_context() const { return *contexts_.front(); }
   const std::vector<certificate_summary>& certificates() const { return summaries_; }
+  // The protocols ALPN offers, in preference order ("h2", "http/1.1").
+  const std::vector<std::string>& alpn() const { return alpn_; }
 
   // Certificates expiring before `now + within`, as "subject (file) expires on DATE" lines.
   std::vector<std::string> expiring(std::chrono::system_clock::time_point now,
@@ -44,6 +46,7 @@ class server_contexts {
   std::vector<std::unique_ptr<boost::asio::ssl::context>> contexts_;
   std::vector<std::vector<std::string>> names_;  // per context, for SNI
   std::vector<certificate_summary> summaries_;
+  std::vector<std::string> alpn_;
 };
 
 }  // namespace drawbridge::tls

@@ -1,0 +1,186 @@
+#include "proxy/h2_connection.hpp"
+
+#include "tls/tls_socket.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "net/spawn_logged.hpp"
+#include "proxy/h2_request.hpp"
+#include "proxy/header_rewrite.hpp"
+#include "proxy/listener.hpp"
+#include "proxy/runtime.hpp"
+#include "proxy/stream_write.hpp"
+#include "proxy/worker.hpp"
+
+namespace drawbridge::proxy {
+
+namespace {
+constexpr std::size_t read_size = 16 * 1024;
+// Frames gathered into one write: enough for a turn's worth of small answers, or four full DATA frames.
+constexpr std::size_t write_batch = 64 * 1024;
+// After the reader stopped (a GOAWAY to deliver, a protocol error), how long the writer may still take.
+constexpr std::chrono::seconds last_words{1};
+}  // namespace
+
+template <typename Stream>
+h2_connection<Stream>::h2_connection(worker& w, Stream& stream, std::shared_ptr<const runtime> rt, const listener& l,
+                                     std::string client_ip)
+    : worker_(w),
+      stream_(stream),
+      rt_(std::move(rt)),
+      listener_(&l),
+      client_ip_(std::move(client_ip)),
+      session_(rt_->config.http2, is_tls_stream<Stream>::value, stream.get_executor(),
+               {.on_request = [this](std::shared_ptr<h2_stream> s) { start_exchange(std::move(s)); },
+                .on_output = [this] { wake_writer(); }}),
+      writer_wake_(stream.get_executor(), io_deadline::clock::time_point::max()),
+      done_wake_(stream.get_executor(), io_deadline::clock::time_point::max()) {
+  boost::system::error_code ec;
+  const auto peer = net::ip::make_address(client_ip_, ec);
+  peer_trusted_ = !ec && is_trusted_peer(rt_->config.trusted_proxies, peer);
+}
+
+template <typename Stream>
+std::chrono::milliseconds h2_connection<Stream>::idle_limit() const {
+  const auto& timeouts = rt_->config.timeouts;
+  return served_ ? timeouts.client_idle : timeouts.client_header;
+}
+
+template <typename Stream>
+task<void> h2_connection<Stream>::run(std::string early) {
+  writer_running_ = true;
+  net::co_spawn(stream_.get_executor(), write_loop(), [this](const std::exception_ptr& escaped) {
+    if (escaped) spdlog::error("HTTP/2 writer for {}: {}", client_ip_, net_types::describe_exception(escaped));
+    writer_running_ = false;
+    done_wake_.cancel();
+  });
+  bool more = early.empty() || session_.receive(reinterpret_cast<const std::uint8_t*>(early.data()), early.size());
+  std::string().swap(early);
+  std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[read_size]);
+  while (more && !write_failed_) {
+    read_deadline_.arm(stream_, idle_limit());
+    auto [ec, n] = co_await stream_.async_read_some(net::buffer(buffer.get(), read_size), use_tuple);
+    if (read_deadline_.disarm()) {
+      // Silence is fine while requests are in progress (each has its own deadlines); otherwise the
+      // connection has been idle too long.
+      if (session_.busy()) continue;
+      session_.go_away();
+      break;
+    }
+    if (ec) break;
+    more = session_.receive(buffer.get(), n);
+    if (more && session_.finished()) break;  // a GOAWAY was sent and its last streams are done
+  }
+  if (const char* flood = session_.flood())
+    spdlog::warn("HTTP/2 client {}: too many {}: GOAWAY ENHANCE_YOUR_CALM", client_ip_, flood);
+  // What is still to be said (a GOAWAY) goes out, for a moment; then the streams close.
+  reader_done_ = true;
+  wake_writer();
+  {
+    net_types::timer limit(stream_.get_executor(), last_words);
+    // The writer's end cancels done_wake_; the limit ends the wait otherwise.
+    limit.async_wait([this](boost::system::error_code) { done_wake_.cancel(); });
+    if (writer_running_) co_await done_wake_.async_wait(use_tuple);
+  }
+  boost::system::error_code ignored;
+  stream_.lowest_layer().close(ignored);
+  session_.close_all();
+  // Every exchange sees its stream closed at its next step; the session (and this object) must outlive them.
+  while (writer_running_ || session_.exchanges() > 0) co_await done_wake_.async_wait(use_tuple);
+}
+
+template <typename Stream>
+task<void> h2_connection<Stream>::write_loop() {
+  std::string out;
+  const auto send_timeout = rt_->config.timeouts.send;
+  for (;;) {
+    out.clear();
+    session_.collect(out, write_batch);
+    if (!out.empty()) {
+      if (co_await write_all(stream_, net::buffer(out), write_deadline_, send_timeout)) {
+        write_failed_ = true;
+        boost::system::error_code ignored;
+        stream_.lowest_layer().cancel(ignored);  // the reader stops too
+        co_return;
+      }
+      continue;
+    }
+    if (reader_done_) co_return;
+    if (session_.finished()) {
+      // GOAWAY sent and every stream it let finish is done: the reader may be waiting on a silent client.
+      boost::system::error_code ignored;
+      stream_.lowest_layer().cancel(ignored);
+      co_return;
+    }
+    co_await writer_wake_.async_wait(use_tuple);
+  }
+}
+
+template <typename Stream>
+void h2_connection<Stream>::follow_worker_runtime() {
+  worker_.follow_source();
+  const auto& current = worker_.current_runtime();
+  if (current == rt_) return;
+  const auto it = find_listener(current->listeners, listener_->name);
+  if (it == current->listeners.end() || (*it)->tls() != listener_->tls()) return;  // stays on the one it has
+  listener_ = it->get();
+  rt_ = current;
+  boost::system::error_code ec;
+  const auto peer = net::ip::make_address(client_ip_, ec);
+  peer_trusted_ = !ec && is_trusted_peer(rt_->config.trusted_proxies, peer);
+}
+
+template <typename Stream>
+void h2_connection<Stream>::start_exchange(std::shared_ptr<h2_stream> stream) {
+  served_ = true;
+  follow_worker_runtime();
+  session_.exchange_started();
+  stream->set_send_timeout(rt_->config.timeouts.send);
+  h2_origin origin{.rt = rt_,
+                   .l = listener_,
+                   .client_ip = client_ip_,
+                   .peer_trusted = peer_trusted_,
+                   .tls = is_tls_stream<Stream>::value};
+  running_.insert(stream.get());
+  auto keep = stream;
+  net::co_spawn(stream_.get_executor(), serve_h2_stream(worker_, std::move(origin), std::move(stream)),
+                [this, s = std::move(keep)](const std::exception_ptr& escaped) {
+                  if (escaped) {
+                    spdlog::error("HTTP/2 stream from {}: {}", client_ip_, net_types::describe_exception(escaped));
+                    if (!s->closed()) s->abort();
+                  }
+                  running_.erase(s.get());
+                  session_.exchange_ended(*s);
+                  wake_writer();
+                  done_wake_.cancel();
+                });
+}
+
+template <typename Stream>
+void h2_connection<Stream>::go_away() {
+  session_.go_away();
+}
+
+template <typename Stream>
+void h2_connection<Stream>::force_close() {
+  boost::system::error_code ignored;
+  stream_.lowest_layer().close(ignored);
+  session_.close_all();
+  for (auto* s : running_) s->on_closed();  // those reset earlier may have a node connection again
+}
+
+template <typename Stream>
+void h2_connection<Stream>::check_deadlines(io_deadline::clock::time_point now) {
+  read_deadline_.check(now);
+  write_deadline_.check(now);
+  // The running exchanges' streams, closed or not: an exchange's deadline must fire even after a reset.
+  for (auto* s : running_) s->deadline().check(now);
+}
+
+template class h2_connection<net_types::socket>;
+template class h2_connection<tls::tls_socket>;
+
+}  // namespace drawbridge::proxy

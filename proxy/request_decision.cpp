@@ -1,0 +1,67 @@
+#include "proxy/request_decision.hpp"
+
+#include "proxy/access_log.hpp"
+#include "proxy/request_validator.hpp"
+#include "proxy/route_table.hpp"
+#include "proxy/runtime.hpp"
+
+namespace drawbridge::proxy {
+
+request_decision decide_request(const runtime& rt, const conf::listener_config& listener, request_parser& parser,
+                                access_record& record) {
+  const auto& config = rt.config;
+  auto& req = parser.get();
+  std::string_view authority, rest;
+  if (split_absolute_target(req.target(), authority, rest)) {
+    std::string target;
+    if (rest.front() == '?') target += '/';
+    target += rest;
+    const std::string host(authority);  // a copy: the target it views is replaced first
+    req.target(target);
+    req.set(http::field::host, host);
+    record.path = req.target();
+  }
+  // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
+  // plain HTTP (they are routed as usual).
+  if (listener.redirect_https && !is_acme_challenge(req.target())) {
+    const auto to_host = normalize_host(req[http::field::host]);
+    if (to_host.empty())
+      return {.what = request_decision::action::refuse,
+              .error = make_error(error_kind::malformed_request, false, "no Host to redirect to")};
+    std::string location = "https://";
+    location.append(to_host).append(req.target());
+    return {.what = request_decision::action::redirect, .location = std::move(location)};
+  }
+  const auto* route = rt.routes.match(normalize_host(req[http::field::host]), req.target());
+  if (!route) return {.what = request_decision::action::no_route};
+  if (const auto length = parser.content_length(); length && *length > config.limits.max_body_size)
+    return {.what = request_decision::action::refuse, .error = make_error(error_kind::body_too_large)};
+  parser.body_limit(config.limits.max_body_size);
+  return {.what = request_decision::action::forward, .upstream = route->upstream};
+}
+
+bool is_idempotent(boost::beast::http::verb method) {
+  using boost::beast::http::verb;
+  switch (method) {
+    case verb::get:
+    case verb::head:
+    case verb::options:
+    case verb::trace:
+    case verb::put:
+    case verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string error_json(const proxy_error& error) {
+  std::string body = "{\"error\":{\"code\":\"";
+  body += code_of(error);
+  body += "\",\"message\":\"";
+  append_json_escaped(body, reason_of(error));
+  body += "\"}}\n";
+  return body;
+}
+
+}  // namespace drawbridge::proxy
