@@ -42,6 +42,16 @@ bool is_websocket_accept(const http::response_header<>& h) {
 template <typename Downstream>
 constexpr bool is_h2 = std::is_same_v<Downstream, h2_stream>;
 
+// An HTTP/2 stream its client reset (or whose connection went): its node connection was cut on our side
+// (h2_stream::on_closed), so whatever failed on it is no fault of the node's, nor worth a warning.
+template <typename Downstream>
+bool stream_cut(Downstream& downstream) {
+  if constexpr (is_h2<Downstream>)
+    return downstream.closed();
+  else
+    return false;
+}
+
 // The client's connection is TLS (the version cookie is then Secure).
 template <typename Downstream>
 bool secure_client(Downstream& downstream) {
@@ -283,6 +293,7 @@ bool exchange<Downstream>::another_eligible(const upstream::node_list& nodes, up
 // the node; any other answer clears its run of failures. Failures on the client's side count for nothing.
 template <typename Downstream>
 void exchange<Downstream>::judge_node(upstream::node& n, const attempt_result& result) {
+  if (stream_cut(request_.downstream)) return;  // we cut it: nothing is known of the node
   auto& group = request_.upstream;
   const bool bad_status = result.next == step::done && outcome_.status >= 502 && outcome_.status <= 504;
   if (bad_status || result.node_fault)
@@ -328,6 +339,7 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
       net_types::watch_peer_close(connection->socket);
     }
   }
+  if (ec && stream_cut(request_.downstream)) co_return nullptr;
   if (ec) {
     n.count_connect_failure();
     if (const auto held_back = n.warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
@@ -375,6 +387,10 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::attemp
                       ec == net::ssl::error::stream_truncated)) {
         fail(make_error(error_kind::no_response, replayable()));
         co_return attempt_result{.next = step::failed, .node_fault = true};
+      }
+      if (stream_cut(request_.downstream)) {
+        fail(error_kind::client_gone);
+        co_return attempt_result{.next = step::failed};
       }
       fail(error_kind::invalid_response);
       const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1));
@@ -584,6 +600,8 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::relay_
     else
       fail(error_kind::body_failed);
   }
+  if (relayed.failed == relay_result::failure::source && stream_cut(request_.downstream))
+    co_return attempt_result{.next = step::failed};
   if (relayed.failed == relay_result::failure::source) {
     if (const auto held_back = node_->warning_due(std::chrono::steady_clock::now(), std::chrono::seconds(1)))
       spdlog::warn("{}: node {} failed mid-response: {}{}", request_.request_id, node_->name(), relayed.ec.message(),

@@ -37,6 +37,14 @@ constexpr std::size_t max_continuations = 8;
 constexpr std::uint64_t connection_window_streams = 4;
 
 std::string_view view(const std::uint8_t* p, std::size_t n) { return {reinterpret_cast<const char*>(p), n}; }
+
+// A GOAWAY frame (RFC 9113 §6.8), for when nghttp2's session can no longer make one.
+std::string goaway_frame(std::int32_t last_stream, std::uint32_t error_code) {
+  std::string f{0, 0, 8, 0x7, 0, 0, 0, 0, 0};
+  for (const std::uint32_t word : {static_cast<std::uint32_t>(last_stream) & 0x7fffffffU, error_code})
+    for (int shift = 24; shift >= 0; shift -= 8) f += static_cast<char>((word >> shift) & 0xff);
+  return f;
+}
 }  // namespace
 
 // nghttp2's callbacks, with the session as user data.
@@ -187,16 +195,23 @@ h2_stream* h2_session::find(std::int32_t id) const {
 }
 
 bool h2_session::receive(const std::uint8_t* data, std::size_t size) {
+  if (dead_) return false;
   const auto n = nghttp2_session_mem_recv(session_, data, size);
-  if (flood_) {
+  if (flood_ && n >= 0) {
     // Nothing more is read: the GOAWAY goes out, then the connection closes.
     nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
     return false;
   }
   if (n < 0) {
-    // nghttp2 queued a GOAWAY for a connection error (a protocol violation, a bad preface, a flood it
-    // caught itself); fatal errors leave nothing to send.
+    // A fatal error: the session may not be used again (a protocol violation nghttp2 could answer itself
+    // was answered with a GOAWAY, and mem_recv went on). Of those, the floods nghttp2 caught (too many
+    // CONTINUATION frames, acks the client does not read) get our GOAWAY, written by hand.
+    dead_ = true;
     spdlog::debug("HTTP/2 connection error: {}", nghttp2_strerror(static_cast<int>(n)));
+    if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED) {
+      calm_down(n == NGHTTP2_ERR_FLOODED ? "frames to acknowledge (unread acks)" : "CONTINUATION frames");
+      farewell_ = goaway_frame(nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_ENHANCE_YOUR_CALM);
+    }
     return false;
   }
   if (hooks_.on_output && nghttp2_session_want_write(session_)) hooks_.on_output();
@@ -204,6 +219,11 @@ bool h2_session::receive(const std::uint8_t* data, std::size_t size) {
 }
 
 void h2_session::collect(std::string& out, std::size_t limit) {
+  if (dead_) {
+    out += farewell_;
+    farewell_.clear();
+    return;
+  }
   while (out.size() < limit) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
@@ -213,11 +233,13 @@ void h2_session::collect(std::string& out, std::size_t limit) {
 }
 
 bool h2_session::finished() const {
+  if (dead_) return farewell_.empty();
   return !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
 }
 
 void h2_session::go_away() {
   if (going_away_) return;
+  if (dead_) return;
   going_away_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
                         NGHTTP2_NO_ERROR, nullptr, 0);
@@ -247,6 +269,7 @@ void h2_session::calm_down(const char* why) {
 }
 
 void h2_session::submit_response(h2_stream& s, bool with_body) {
+  if (dead_) return;
   const auto& fields = s.response_fields();
   std::vector<nghttp2_nv> nva;
   nva.reserve(fields.size());
@@ -262,6 +285,7 @@ void h2_session::submit_response(h2_stream& s, bool with_body) {
 }
 
 void h2_session::submit_continue(h2_stream& s) {
+  if (dead_) return;
   static const char status[] = ":status";
   static const char hundred[] = "100";
   nghttp2_nv nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(status)),
@@ -272,16 +296,19 @@ void h2_session::submit_continue(h2_stream& s) {
 }
 
 void h2_session::resume(h2_stream& s) {
+  if (dead_) return;
   nghttp2_session_resume_data(session_, s.id());
   if (hooks_.on_output) hooks_.on_output();
 }
 
 void h2_session::reset(h2_stream& s, std::uint32_t error_code) {
+  if (dead_) return;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id(), error_code);
   if (hooks_.on_output) hooks_.on_output();
 }
 
 void h2_session::consumed(h2_stream& s, std::size_t n) {
+  if (dead_) return;
   nghttp2_session_consume(session_, s.id(), n);
   if (hooks_.on_output) hooks_.on_output();
 }
