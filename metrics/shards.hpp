@@ -100,6 +100,8 @@ struct alignas(64) worker_shard {
   // (proxy::content_coding's order: zstd, br, gzip).
   std::array<counter, 3> compressed_in;
   std::array<counter, 3> compressed_out;
+  // Every request counted in drawbridge_requests_total, by how the client spoke: HTTP/1.x, HTTP/2.
+  std::array<counter, 2> requests_by_protocol;
 };
 
 inline constexpr std::size_t max_workers = 256;  // as conf allows

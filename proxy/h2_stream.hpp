@@ -17,8 +17,11 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/system/error_code.hpp>
+#include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -69,6 +72,7 @@ class h2_stream final : public downstream_sink {
   // Up to `size` bytes of body received and not yet taken; the window opens by as much.
   std::size_t take_body(char* out, std::size_t size);
   bool body_waiting() const { return body_.size() > body_taken_; }
+  std::size_t body_buffered() const { return body_.size() - body_taken_; }
   // Waits for something to change (body bytes, the end, a reset, room for the response, the deadline).
   task<void> wait();
   // The stream's deadline: the exchange's reads and writes on either side are timed by it (one at a time).

@@ -271,6 +271,7 @@ void worker::add_session(session_base* s) { sessions_.insert(s); }
 void worker::count_request(const access_record& r, const upstream::upstream_group* upstream, const upstream::node* n) {
   stats_.bytes_received.add(r.bytes_in);
   stats_.bytes_sent.add(r.bytes_out);
+  stats_.requests_by_protocol[r.protocol == "HTTP/2" ? 1 : 0].add();
   const auto slot = metrics::code_slot(r.status);
   if (!upstream) {
     stats_.requests_unrouted[slot].add();

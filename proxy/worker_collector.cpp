@@ -29,6 +29,7 @@ struct worker_totals {
   std::array<std::uint64_t, reject_reasons> rejected{};
   std::vector<listener_totals> listeners;  // as the listener list
   std::uint64_t bytes_received = 0, bytes_sent = 0;
+  std::array<std::uint64_t, 2> by_protocol{};  // HTTP/1.x, HTTP/2
   std::array<std::uint64_t, content_coding_count> compressed_in{}, compressed_out{};  // by content_coding
   static_assert(content_coding_count == std::tuple_size_v<decltype(metrics::worker_shard::compressed_in)>);
 };
@@ -51,6 +52,7 @@ worker_totals sum_workers(const metrics::registry& workers, const std::vector<st
     for (std::size_t r = 0; r < reject_reasons; ++r) t.rejected[r] += s.rejected[r].value();
     t.bytes_received += s.bytes_received.value();
     t.bytes_sent += s.bytes_sent.value();
+    for (std::size_t p = 0; p < t.by_protocol.size(); ++p) t.by_protocol[p] += s.requests_by_protocol[p].value();
     for (std::size_t c = 0; c < content_coding_count; ++c) {
       t.compressed_in[c] += s.compressed_in[c].value();
       t.compressed_out[c] += s.compressed_out[c].value();
@@ -64,7 +66,7 @@ worker_totals sum_workers(const metrics::registry& workers, const std::vector<st
 std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
   const auto t = sum_workers(workers_, listeners_);
   std::vector<prometheus::MetricFamily> out;
-  out.reserve(10);  // every family below: the references taken to them stay valid
+  out.reserve(11);  // every family below: the references taken to them stay valid
 
   // Requests refused before routing, redirected or without a route; upstream_collector adds the rest of
   // this family (same name, help and type: the exposition merges them).
@@ -76,6 +78,15 @@ std::vector<prometheus::MetricFamily> worker_collector::Collect() const {
              "header_too_large (431), version_unsupported (505), other."));
   for (std::size_t r = 0; r < reject_reasons; ++r)
     add_sample(rejected, {{"reason", metrics::reject_reason_names[r]}}, static_cast<double>(t.rejected[r]));
+
+  // A family of its own rather than a label on drawbridge_requests_total: that would change the identity of
+  // every existing series (dashboards, alert rules) and double the per-node code counters.
+  auto& by_protocol = out.emplace_back(
+      family("drawbridge_requests_by_protocol_total", MetricType::Counter,
+             "Requests (as counted in drawbridge_requests_total) by the protocol the client spoke: HTTP/1.1 (1.0 "
+             "included) or HTTP/2."));
+  add_sample(by_protocol, {{"protocol", "HTTP/1.1"}}, static_cast<double>(t.by_protocol[0]));
+  add_sample(by_protocol, {{"protocol", "HTTP/2"}}, static_cast<double>(t.by_protocol[1]));
 
   // Downstream connections, by listener.
   auto per_listener = [&](std::string_view name, MetricType type, std::string_view help, auto value_of) {

@@ -15,6 +15,16 @@ def http(*lines, body=b""):
     return CRLF.join(l.encode() if isinstance(l, str) else l for l in lines) + CRLF + CRLF + body
 
 
+def frame(kind, flags, stream, payload=b""):
+    """One HTTP/2 frame (RFC 9113 §4.1)."""
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+# HPACK (RFC 7541) from the static table: :method GET (2) or POST (3), :scheme http (6), :path / (4), then
+# :authority (1) as a literal.
+GET_BLOCK = b"\x82\x86\x84\x01\x0atest.local"
+POST_BLOCK = b"\x83\x86\x84\x01\x0atest.local"
+SETTINGS = frame(4, 0, 0, struct.pack(">HI", 4, 65535))
 ADD_BODY = b'{"name":"node4","address":"127.0.0.1:12","weight":5}'
 
 SEEDS = {
@@ -69,6 +79,17 @@ SEEDS = {
         "lost": b"\x02" + b"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00" + b"whatever",
     },
     # byte 0 level and flushes, byte 1 split seed, byte 2 repeats; then the body
+    # byte 0: split seed; byte 1: how requests are answered; then the frames after the preface
+    "h2_frames": {
+        "get": b"\x00\x00" + SETTINGS + frame(1, 0x5, 1, GET_BLOCK),
+        "post_body": b"\x13\x00" + SETTINGS + frame(1, 0x4, 1, POST_BLOCK) + frame(0, 0, 1, b"hello")
+                     + frame(0, 0x1, 1, b"world"),
+        "continuation": b"\x05\x01" + SETTINGS + frame(1, 0x1, 3, GET_BLOCK[:4]) + frame(9, 0x4, 3, GET_BLOCK[4:]),
+        "reset_ping_window": b"\x00\x02" + SETTINGS + frame(1, 0x5, 1, GET_BLOCK) + frame(3, 0, 1, b"\0\0\0\x08")
+                             + frame(6, 0, 0, b"12345678") + frame(8, 0, 0, b"\0\0\x10\0")
+                             + frame(1, 0x5, 3, b"\x82\x86\x84\x01\x0atest.local\x40\x06cookie\x03a=1"),
+        "goaway": b"\x02\x00" + SETTINGS + frame(7, 0, 0, b"\0\0\0\0\0\0\0\0"),
+    },
     "gzip": {
         "json": b"\x00\x13\x00" + b'{"responseMeta":{"status":200,"success":true},"data":[1,2,3,4,5,6,7,8]}',
         "text_sync": b"\x15\x05\x01" + b"the quick brown fox jumps over the lazy dog " * 8,

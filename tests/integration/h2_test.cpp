@@ -13,6 +13,7 @@
 
 #include "tests/support/fake_node.hpp"
 #include "tests/support/h2_client.hpp"
+#include "proxy/runtime.hpp"
 #include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
@@ -314,4 +315,56 @@ TEST(h2, a_window_that_never_opens_times_the_stream_out) {
   EXPECT_TRUE(client.response(id).body.empty());
   EXPECT_NE(client.response(id).reset_code, static_cast<std::uint32_t>(NGHTTP2_NO_ERROR));
   expect_another_connection_served(proxy.port());
+}
+
+TEST(h2, a_reload_keeps_the_connection_and_its_next_streams_take_the_new_runtime) {
+  fake_node app({"app1"}), other({"other1"});
+  auto config = h2c_config({app.port()});
+  auto second_upstream = config.upstreams[0];
+  second_upstream.name = "other";
+  second_upstream.nodes = {{"other1", conf::host_port{"127.0.0.1", other.port()}, 1}};
+  config.upstreams.push_back(second_upstream);
+  proxy_under_test proxy(config);
+  h2_client client;
+  ASSERT_TRUE(client.connect(proxy.port())) << client.error();
+  const auto before = client.submit("GET", "/one");
+  ASSERT_TRUE(client.finish({before}));
+  EXPECT_EQ(node_of(client.response(before)), "app1");
+
+  auto& server = proxy.server();
+  auto next = server.current()->config;
+  next.routes[0].upstream = "other";
+  auto built = proxy::build_runtime(next, server.current().get());
+  ASSERT_TRUE(built.value) << built.errors.front();
+  server.publish(built.value);
+  ASSERT_TRUE(proxy.wait_for_ticks());
+
+  const auto after = client.submit("GET", "/two");
+  ASSERT_TRUE(client.finish({after}));
+  EXPECT_EQ(node_of(client.response(after)), "other1");
+  EXPECT_FALSE(client.connection_ended());
+  EXPECT_FALSE(client.goaway_code.has_value());
+}
+
+TEST(h2, requests_are_counted_and_logged_by_protocol) {
+  fake_node node({"n"});
+  auto config = admin_test_config({node.port()}, false);
+  config.listeners[0].h2c = true;
+  proxy_under_test proxy(config);
+  h2_client client;
+  ASSERT_TRUE(client.connect(proxy.port())) << client.error();
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(client.submit("GET", "/x"));
+  ASSERT_TRUE(client.finish(ids));
+  test_client plain(proxy.port());
+  ASSERT_EQ(plain.get("/y").status, 200u);
+  const auto line = [&](const std::string& protocol) {
+    test_client admin(proxy.admin_port());
+    const auto body = admin.get("/metrics").body;
+    const std::string key = "drawbridge_requests_by_protocol_total{protocol=\"" + protocol + "\"} ";
+    const auto at = body.find(key);
+    return at == std::string::npos ? std::string() : body.substr(at + key.size(), body.find('\n', at) - at - key.size());
+  };
+  EXPECT_TRUE(wait_for([&] { return line("HTTP/2") == "3" && line("HTTP/1.1") == "1"; }))
+      << line("HTTP/2") << " " << line("HTTP/1.1");
 }
