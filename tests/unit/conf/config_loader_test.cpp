@@ -498,3 +498,50 @@ TEST(config, a_bad_version_affinity_names_its_json_path) {
   EXPECT_TRUE(has_error(errors(R"({"sticky":true})"), "upstreams[0].version_affinity.sticky: unknown key"));
   EXPECT_TRUE(has_error(errors("true"), "upstreams[0].version_affinity: expected an object, got a boolean"));
 }
+
+TEST(config, http2_settings_alpn_and_h2c_are_read_with_their_defaults) {
+  const auto defaults = parse_config(minimal);
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.value.http2.max_concurrent_streams, 128u);
+  EXPECT_EQ(defaults.value.http2.initial_window_size, 256ull << 10);
+  EXPECT_EQ(defaults.value.http2.max_header_list_size, 16ull << 10);
+  EXPECT_EQ(defaults.value.http2.max_frame_size, 16ull << 10);
+  EXPECT_FALSE(defaults.value.listeners[0].h2c);
+
+  const auto r = parse_config(R"({"listeners":[{"address":"0.0.0.0:80","h2c":true},
+      {"address":"0.0.0.0:443","tls":{"certificates":[{"cert":"a.pem","key":"a.key"}],"alpn":["http/1.1"]}},
+      {"address":"0.0.0.0:8443","tls":{"certificates":[{"cert":"a.pem","key":"a.key"}]}}],
+    "http2":{"max_concurrent_streams":64,"initial_window_size":"1m","max_header_list_size":"32k","max_frame_size":"32k"},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:80"}]}]})");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  const auto& l = r.value.listeners;
+  EXPECT_TRUE(l[0].h2c);
+  EXPECT_EQ(l[1].tls->alpn, (std::vector<std::string>{"http/1.1"}));
+  EXPECT_EQ(l[2].tls->alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(r.value.http2.max_concurrent_streams, 64u);
+  EXPECT_EQ(r.value.http2.initial_window_size, 1ull << 20);
+  EXPECT_EQ(r.value.http2.max_header_list_size, 32ull << 10);
+  EXPECT_EQ(r.value.http2.max_frame_size, 32ull << 10);
+}
+
+TEST(config, bad_http2_settings_alpn_and_h2c_name_their_json_path) {
+  const auto errors = errors_of(R"({"listeners":[
+      {"address":"0.0.0.0:443","h2c":true,"tls":{"certificates":[{"cert":"a.pem","key":"a.key"}],
+       "alpn":["h2","spdy/3","h2"]}},
+      {"address":"0.0.0.0:444","tls":{"certificates":[{"cert":"a.pem","key":"a.key"}],"alpn":[]}}],
+    "http2":{"max_concurrent_streams":0,"initial_window_size":"4g","max_frame_size":"1k","priority":true},
+    "upstreams":[{"name":"a","nodes":[{"name":"n","address":"h:80"}]}]})");
+  EXPECT_TRUE(has_error(errors, R"(listeners[0].tls.alpn[1]: expected "h2" or "http/1.1", got "spdy/3")"));
+  EXPECT_TRUE(has_error(errors, R"(listeners[0].tls.alpn[2]: "h2" is listed twice)"));
+  EXPECT_TRUE(has_error(errors, "listeners[1].tls.alpn: expected at least one protocol"));
+  EXPECT_TRUE(
+      has_error(errors, "listeners[0].h2c: only for a plain listener (a TLS listener offers h2 by ALPN: tls.alpn)"));
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                          [](const std::string& e) { return e.starts_with("http2.max_concurrent_streams: "); }));
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                          [](const std::string& e) { return e.starts_with("http2.initial_window_size: "); }));
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                          [](const std::string& e) { return e.starts_with("http2.max_frame_size: "); }));
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                          [](const std::string& e) { return e.starts_with("http2.priority: "); }));
+}
