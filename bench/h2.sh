@@ -60,8 +60,10 @@ run_h2load() {
   rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' "$work/h2load.out")
   # The log: start time, status, time to the end of the response (microseconds), one line per request.
   p99=$(sort -n -k3 "$work/h2load.log" 2>/dev/null | awk '{v[NR] = $3} END {if (NR) printf "%.2fms", v[int(NR * 0.99 + 0.5)] / 1000}')
-  errors=$(awk '/^requests:/ && ($8 != 0 || $10 != 0 || $12 != 0) {print "failed " $8 " errored " $10 " timeout " $12}
-                /^status codes:/ && ($5 != 0 || $7 != 0) {print "4xx " $5 " 5xx " $7}' "$work/h2load.out" | tr '\n' ' ')
+  # "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout"
+  # "status codes: N 2xx, N 3xx, N 4xx, N 5xx"
+  errors=$(awk '/^requests:/ && ($10 != 0 || $12 != 0 || $14 != 0) {print "failed " $10 " errored " $12 " timeout " $14}
+                /^status codes:/ && ($7 != 0 || $9 != 0) {print "4xx " $7 " 5xx " $9}' "$work/h2load.out" | tr '\n' ' ')
   errors+=$(load_core_note "$last_load_busy" "$last_throttled")
   echo "${rps:-0} ${p99:--} ${errors:-}"
 }
