@@ -282,7 +282,8 @@ void read_http2(reader& r, const json& root, config& c) {
   r.get_int(h, "max_concurrent_streams", "http2", c.http2.max_concurrent_streams, 1, 10'000);
   // The window's largest value is 2^31-1 (RFC 9113 §6.9.1); a frame's lies between 16k and 16m (§4.2).
   r.get_size(h, "initial_window_size", "http2", c.http2.initial_window_size, 1ULL << 10, (1ULL << 31) - 1);
-  r.get_size(h, "max_header_list_size", "http2", c.http2.max_header_list_size, 1ULL << 10, 1ULL << 20);
+  // As limits.max_header_size: past 64k a single field (or the joined cookie) is more than Beast keeps.
+  r.get_size(h, "max_header_list_size", "http2", c.http2.max_header_list_size, 1ULL << 10, 64ULL << 10);
   r.get_size(h, "max_frame_size", "http2", c.http2.max_frame_size, 16ULL << 10, (16ULL << 20) - 1);
 }
 

@@ -231,7 +231,7 @@ task<typename exchange<Downstream>::step> exchange<Downstream>::try_node(
   }
   auto result = co_await attempt(*connection);
   // A pooled connection the node had already given up on: one fresh try on the same node.
-  if (result.next == step::failed &&
+  if (result.next == step::failed && !stream_cut(request_.downstream) &&
       decide_retry(facts(result, reused, false)) == retry_action::same_node_fresh_connection) {
     spdlog::debug("{}: pooled connection to {} was dead, retrying on a fresh one", request_.request_id, n.name());
     count_retry(metrics::retry_reason::dead_pooled_connection);
@@ -318,7 +318,7 @@ task<std::unique_ptr<upstream_connection>> exchange<Downstream>::connect(upstrea
       auto [attempt_ec] = co_await connection->socket.async_connect(endpoint, use_tuple);
       const bool timed_out = request_.deadline.disarm();
       ec = timed_out ? beast::error::timeout : attempt_ec;
-      if (!ec || timed_out) break;
+      if (!ec || timed_out || stream_cut(request_.downstream)) break;
     }
   }
   const auto& group = request_.upstream;

@@ -57,39 +57,45 @@ task<void> h2_connection<Stream>::run(std::string early) {
     writer_running_ = false;
     done_wake_.cancel();
   });
-  bool more = early.empty() || session_.receive(reinterpret_cast<const std::uint8_t*>(early.data()), early.size());
-  std::string().swap(early);
-  std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[read_size]);
-  while (more && !write_failed_) {
-    read_deadline_.arm(stream_, idle_limit());
-    auto [ec, n] = co_await stream_.async_read_some(net::buffer(buffer.get(), read_size), use_tuple);
-    if (read_deadline_.disarm()) {
-      // Silence is fine while requests are in progress (each has its own deadlines); otherwise the
-      // connection has been idle too long.
-      if (session_.busy()) continue;
-      session_.go_away();
-      break;
-    }
-    if (ec) break;
-    more = session_.receive(buffer.get(), n);
-    if (more && session_.finished()) break;  // a GOAWAY was sent and its last streams are done
+  try {
+    co_await read_loop(std::move(early));
+  } catch (const std::exception& e) {
+    // (An allocation failure, say.) The connection goes, but only once the writer and every exchange
+    // are done with this object.
+    spdlog::error("HTTP/2 connection from {}: {}", client_ip_, e.what());
   }
   if (const char* flood = session_.flood())
     spdlog::warn("HTTP/2 client {}: too many {}: GOAWAY ENHANCE_YOUR_CALM", client_ip_, flood);
   // What is still to be said (a GOAWAY) goes out, for a moment; then the streams close.
   reader_done_ = true;
   wake_writer();
-  {
-    net_types::timer limit(stream_.get_executor(), last_words);
-    // The writer's end cancels done_wake_; the limit ends the wait otherwise.
-    limit.async_wait([this](boost::system::error_code) { done_wake_.cancel(); });
-    if (writer_running_) co_await done_wake_.async_wait(use_tuple);
+  // The writer's end cancels the wait (so may an exchange's); the expiry ends it otherwise.
+  const auto until = io_deadline::clock::now() + last_words;
+  while (writer_running_ && io_deadline::clock::now() < until) {
+    done_wake_.expires_at(until);
+    co_await done_wake_.async_wait(use_tuple);
   }
+  done_wake_.expires_at(io_deadline::clock::time_point::max());
   boost::system::error_code ignored;
   stream_.lowest_layer().close(ignored);
   session_.close_all();
   // Every exchange sees its stream closed at its next step; the session (and this object) must outlive them.
   while (writer_running_ || session_.exchanges() > 0) co_await done_wake_.async_wait(use_tuple);
+}
+
+template <typename Stream>
+task<void> h2_connection<Stream>::read_loop(std::string early) {
+  bool more = early.empty() || session_.receive(reinterpret_cast<const std::uint8_t*>(early.data()), early.size());
+  std::string().swap(early);
+  std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[read_size]);
+  while (more && !write_failed_) {
+    // No deadline on the read itself: a timed-out read would cancel the socket's write too (an answer
+    // going out to a client that has nothing to say meanwhile). Idleness is check_deadlines' to judge.
+    auto [ec, n] = co_await stream_.async_read_some(net::buffer(buffer.get(), read_size), use_tuple);
+    if (ec) break;
+    more = session_.receive(buffer.get(), n);
+    if (more && session_.finished()) break;  // a GOAWAY was sent and its last streams are done
+  }
 }
 
 template <typename Stream>
@@ -125,7 +131,12 @@ void h2_connection<Stream>::follow_worker_runtime() {
   const auto& current = worker_.current_runtime();
   if (current == rt_) return;
   const auto it = find_listener(current->listeners, listener_->name);
-  if (it == current->listeners.end() || (*it)->tls() != listener_->tls()) return;  // stays on the one it has
+  if (it == current->listeners.end() || (*it)->tls() != listener_->tls()) {
+    // The listener went (or changed kind): this stream is served on the runtime that has it, and the
+    // connection takes no more (HTTP/1.1 closes after its request likewise).
+    session_.go_away();
+    return;
+  }
   listener_ = it->get();
   rt_ = current;
   boost::system::error_code ec;
@@ -174,10 +185,20 @@ void h2_connection<Stream>::force_close() {
 
 template <typename Stream>
 void h2_connection<Stream>::check_deadlines(io_deadline::clock::time_point now) {
-  read_deadline_.check(now);
   write_deadline_.check(now);
   // The running exchanges' streams, closed or not: an exchange's deadline must fire even after a reset.
   for (auto* s : running_) s->deadline().check(now);
+  session_.reset_stalled(now, rt_->config.timeouts.send);
+  // Idle (nothing running, nothing going out): the limit counts from when it became so, whatever frames
+  // come meanwhile, so that PINGs or a header block that never ends cannot hold an unused connection.
+  if (session_.busy()) {
+    idle_since_ = {};
+  } else if (idle_since_ == io_deadline::clock::time_point{}) {
+    idle_since_ = now;
+  } else if (now - idle_since_ >= idle_limit() && !idle_closed_) {
+    idle_closed_ = true;
+    session_.close_idle();
+  }
 }
 
 template class h2_connection<net_types::socket>;

@@ -5,9 +5,11 @@
 // frames of every stream into one write per turn. Each request runs as an exchange of its own
 // (proxy/h2_request.hpp) on the same worker.
 //
-// Timeouts: with no request in progress the connection may stay silent for client_idle (client_header
-// before its first request), then it gets GOAWAY and closes; each exchange times its own reads and writes
-// (its stream's deadline); a write to the client that makes no progress for `send` ends the connection.
+// Timeouts: with no request in progress the connection may stay for client_idle (client_header before
+// its first request), whatever frames it gets meanwhile, then it gets GOAWAY and closes; each exchange
+// times its own reads and writes (its stream's deadline); an answer left behind by a finished exchange must
+// make progress within `send`, or its stream is reset; a write to the client that makes no progress for
+// `send` ends the connection.
 //
 // Thread: the session's worker. Ownership: the session (proxy/session.hpp) owns it, and the socket it
 // uses; run() returns only once every exchange it started has ended.
@@ -49,6 +51,7 @@ class h2_connection {
   void check_deadlines(io_deadline::clock::time_point now);
 
  private:
+  task<void> read_loop(std::string early);
   task<void> write_loop();
   void start_exchange(std::shared_ptr<h2_stream> stream);
   void follow_worker_runtime();
@@ -62,7 +65,6 @@ class h2_connection {
   std::string client_ip_;
   bool peer_trusted_ = false;
   h2_session session_;
-  io_deadline read_deadline_;
   io_deadline write_deadline_;
   net_types::timer writer_wake_;  // never expires: cancelled when there is something to write
   net_types::timer done_wake_;    // never expires: cancelled when the writer or an exchange ends
@@ -70,6 +72,8 @@ class h2_connection {
   bool writer_running_ = false;
   bool reader_done_ = false;  // the reader stopped: the writer sends what is left, then ends
   bool served_ = false;       // a request has arrived
+  io_deadline::clock::time_point idle_since_{};  // when the connection last became idle (epoch: busy)
+  bool idle_closed_ = false;                     // GOAWAY sent for idleness
   bool write_failed_ = false;
 };
 

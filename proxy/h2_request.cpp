@@ -73,7 +73,14 @@ task<void> serve_h2_stream(worker& w, h2_origin origin, std::shared_ptr<h2_strea
   parser.header_limit(static_cast<std::uint32_t>(head.size() + 1));
   parser.body_limit(boost::none);
   boost::system::error_code ec;
-  if (!head.empty()) parser.put(net::buffer(head), ec);
+  bool field_too_large = false;
+  try {
+    if (!head.empty()) parser.put(net::buffer(head), ec);
+  } catch (const std::length_error&) {
+    field_too_large = true;  // one field past Beast's own limit (65,533 bytes): joined cookie crumbs can make one
+  }
+  if (field_too_large)
+    co_return co_await refuse(make_error(error_kind::header_too_large, false, "request header field too large"));
   if (head.empty() || ec || !parser.is_header_done()) {
     spdlog::debug("{}: malformed HTTP/2 request from {}: {}", id, origin.client_ip,
                   head.empty() ? "pseudo-header fields" : ec.message());

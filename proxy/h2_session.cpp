@@ -51,12 +51,15 @@ std::string goaway_frame(std::int32_t last_stream, std::uint32_t error_code) {
 struct h2_session::callbacks {
   static h2_session& self(void* user_data) { return *static_cast<h2_session*>(user_data); }
 
-  static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     auto& s = self(user_data);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto stream = std::make_shared<h2_stream>(s, frame->hd.stream_id, s.executor_);
-    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, stream.get());
-    s.streams_.emplace(frame->hd.stream_id, std::move(stream));
+    // (No exception may cross nghttp2's C frames: an allocation failure fails the connection.)
+    try {
+      s.streams_.emplace(frame->hd.stream_id, std::make_shared<h2_stream>(s, frame->hd.stream_id, s.executor_));
+    } catch (const std::exception&) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return 0;
   }
 
@@ -65,8 +68,12 @@ struct h2_session::callbacks {
     auto& s = self(user_data);
     // Trailers (a second HEADERS on the stream) are not forwarded: HTTP/1.1 nodes get none.
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    if (auto* stream = s.find(frame->hd.stream_id))
-      stream->add_field(view(name, name_length), view(value, value_length), s.config_.max_header_list_size);
+    try {
+      if (auto* stream = s.find(frame->hd.stream_id))
+        stream->add_field(view(name, name_length), view(value, value_length), s.config_.max_header_list_size);
+    } catch (const std::exception&) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return 0;
   }
 
@@ -83,17 +90,24 @@ struct h2_session::callbacks {
           return 0;
         }
         if (ends) stream->set_headers_ended_stream();
-        // However many streams the client reset, no more exchanges run than it may have streams open.
-        if (s.exchanges_ >= s.config_.max_concurrent_streams) {
+        // However many streams the client reset, no more exchanges run than it may have streams open;
+        // and none starts once the connection is going for a flood.
+        if (s.exchanges_ >= s.config_.max_concurrent_streams || s.flood_) {
           nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
           return 0;
         }
-        if (s.hooks_.on_request) s.hooks_.on_request(s.streams_.at(frame->hd.stream_id));
+        try {
+          if (s.hooks_.on_request) s.hooks_.on_request(s.streams_.at(frame->hd.stream_id));
+        } catch (const std::exception&) {
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
         return 0;
       }
       case NGHTTP2_DATA: {
         const bool ends = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-        if (frame->hd.length == 0 && !ends && !s.empty_data_.take(now)) s.calm_down("empty DATA frames");
+        // Empty: no data, whatever padding it carries (nghttp2 gives padding back to the window itself).
+        const bool empty = frame->hd.length <= frame->data.padlen;
+        if (empty && !ends && !s.empty_data_.take(now)) s.calm_down("empty DATA frames");
         if (ends)
           if (auto* stream = s.find(frame->hd.stream_id)) stream->request_ended();
         return 0;
@@ -121,7 +135,11 @@ struct h2_session::callbacks {
       nghttp2_session_consume(session, stream_id, length);
       return 0;
     }
-    stream->body_arrived(data, length);
+    try {
+      stream->body_arrived(data, length);
+    } catch (const std::exception&) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return 0;
   }
 
@@ -136,14 +154,24 @@ struct h2_session::callbacks {
     return 0;
   }
 
-  static ssize_t read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+  static ssize_t read_data(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
     auto* stream = static_cast<h2_stream*>(source->ptr);
     std::size_t copied = 0;
     bool eof = false;
     if (!stream->read_response(buf, length, copied, eof)) return NGHTTP2_ERR_DEFERRED;
-    if (eof) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (eof) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      end_unread_request(session, stream_id);
+    }
     return static_cast<ssize_t>(copied);
+  }
+
+  // The answer is complete and the client is still sending a body nobody will read: RFC 9113 §8.1 lets the
+  // server end the stream with NO_ERROR, after its response (the reset is queued behind the last frame).
+  static void end_unread_request(nghttp2_session* session, std::int32_t stream_id) {
+    if (nghttp2_session_get_stream_remote_close(session, stream_id) == 0)
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_NO_ERROR);
   }
 };
 
@@ -258,10 +286,29 @@ void h2_session::close_all() {
 void h2_session::exchange_ended(h2_stream& s) {
   --exchanges_;
   s.set_exchange_done();
-  if (s.closed()) return;
-  // The answer is out (or on its way) and the client is still sending a body nobody will read: RFC 9113
-  // §8.1 lets the server end the stream with NO_ERROR once its response is complete.
-  if (!s.request_complete() && s.response_started()) reset(s, NGHTTP2_NO_ERROR);
+  // An exchange that ended without its whole answer (the client's side timed out before any of it went)
+  // leaves nothing to finish the stream: it is reset.
+  if (!s.response_queued()) reset(s, NGHTTP2_INTERNAL_ERROR);
+}
+
+bool h2_session::busy() const {
+  if (exchanges_ > 0) return true;
+  return std::any_of(streams_.begin(), streams_.end(), [](const auto& entry) {
+    const auto& s = *entry.second;
+    return s.exchange_done() && !s.response_sent() && !s.closed();
+  });
+}
+
+void h2_session::reset_stalled(io_deadline::clock::time_point now, std::chrono::milliseconds limit) {
+  for (auto& [id, s] : streams_)
+    if (s->exchange_done() && !s->response_sent() && !s->closed() && now - s->progress_at() > limit)
+      reset(*s, NGHTTP2_CANCEL);
+}
+
+void h2_session::close_idle() {
+  if (dead_) return;
+  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  if (hooks_.on_output) hooks_.on_output();
 }
 
 void h2_session::calm_down(const char* why) {
@@ -281,6 +328,7 @@ void h2_session::submit_response(h2_stream& s, bool with_body) {
   provider.source.ptr = &s;
   provider.read_callback = callbacks::read_data;
   nghttp2_submit_response(session_, s.id(), nva.data(), nva.size(), with_body ? &provider : nullptr);
+  if (!with_body) callbacks::end_unread_request(session_, s.id());
   if (hooks_.on_output) hooks_.on_output();
 }
 

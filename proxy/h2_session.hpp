@@ -66,8 +66,14 @@ class h2_session {
   void collect(std::string& out, std::size_t limit);
   // Neither side has anything more to say (after a GOAWAY, once the streams it let finish are done).
   bool finished() const;
-  // Streams open, or exchanges still running.
-  bool busy() const { return !streams_.empty() || exchanges_ > 0; }
+  // Exchanges running, or answers they left still going out: the connection is in use (a stream whose
+  // header block never ends, or a finished one, is not).
+  bool busy() const;
+  // Streams whose exchange ended and whose answer has made no progress for `limit` (a client window that
+  // stays shut) are reset: nothing else would end them.
+  void reset_stalled(io_deadline::clock::time_point now, std::chrono::milliseconds limit);
+  // Idle too long: GOAWAY, and the session is done once it is out.
+  void close_idle();
   // Graceful: GOAWAY with the last stream taken; those finish, no new one starts.
   void go_away();
   // The connection is gone: every stream closes now (their exchanges see it at their next step).

@@ -4,6 +4,8 @@
 #include <boost/asio/error.hpp>
 #include <cstring>
 
+#include <nghttp2/nghttp2.h>
+
 #include "proxy/field_text.hpp"
 #include "proxy/h2_session.hpp"
 #include "upstream/connection_pool.hpp"
@@ -50,6 +52,7 @@ void h2_stream::add_field(std::string_view name, std::string_view value, std::si
   }
   if (name == "host") {
     host_ = value;
+    ++hosts_;
     return;
   }
   if (name == "content-length") has_length_ = true;
@@ -57,12 +60,20 @@ void h2_stream::add_field(std::string_view name, std::string_view value, std::si
 }
 
 std::string h2_stream::http1_head() const {
-  // Host: the :authority, which a Host field must not contradict (RFC 9113 §8.3.1).
+  // Host: the :authority, which a Host field must not contradict (RFC 9113 §8.3.1); one Host at most, as
+  // on HTTP/1.1.
   const std::string& host = authority_.empty() ? host_ : authority_;
-  if (method_.empty() || (!host_.empty() && !authority_.empty() && !iequals_ascii(host_, authority_))) return {};
+  if (method_.empty() || hosts_ > 1 || (!host_.empty() && !authority_.empty() && !iequals_ascii(host_, authority_)))
+    return {};
   // CONNECT names an authority, not a path; the validator refuses it as it does on HTTP/1.1.
   const std::string& target = method_ == "CONNECT" ? authority_ : path_;
   if (target.empty()) return {};
+  if (method_ != "CONNECT") {
+    // An origin-form path (or "*" for OPTIONS) under http or https: nghttp2 checks the path's form only
+    // for those schemes, and an absolute target would let the request pick its own host.
+    if (scheme_ != "http" && scheme_ != "https") return {};
+    if (path_.front() != '/' && !(path_ == "*" && method_ == "OPTIONS")) return {};
+  }
   std::string head;
   head.reserve(method_.size() + target.size() + host.size() + fields_.size() + cookie_.size() + 64);
   head.append(method_).append(" ").append(target).append(" HTTP/1.1\r\n");
@@ -76,10 +87,9 @@ std::string h2_stream::http1_head() const {
 }
 
 void h2_stream::body_arrived(const std::uint8_t* data, std::size_t size) {
-  if (body_taken_ == body_.size()) {
-    body_.clear();
-    body_taken_ = 0;
-  }
+  // What was taken goes first: the buffer then holds only what the window let in and nobody took yet.
+  body_.erase(0, body_taken_);
+  body_taken_ = 0;
   body_.append(reinterpret_cast<const char*>(data), size);
   wake();
 }
@@ -147,7 +157,10 @@ bool h2_stream::queue(std::span<const boost::asio::const_buffer> data, bool last
   }
   std::size_t size = 0;
   for (const auto& b : data) size += b.size();
-  if (last && size == 0 && !submitted_ && out_sent_ == out_.size()) header_only_ = true;  // HEADERS ends the stream
+  if (last && size == 0 && !submitted_ && out_sent_ == out_.size()) {
+    header_only_ = true;  // HEADERS ends the stream
+    response_sent_ = true;
+  }
   // What nghttp2 took already goes first: a client that reads steadily but never quite catches up must
   // not make the buffer grow.
   out_.erase(0, out_sent_);
@@ -179,7 +192,9 @@ task<boost::system::error_code> h2_stream::write_rest() {
 }
 
 void h2_stream::abort() {
-  if (!closed_) owner_.reset(*this, /*NGHTTP2_INTERNAL_ERROR*/ 0x2);
+  if (closed_ || aborted_) return;
+  aborted_ = true;
+  owner_.reset(*this, NGHTTP2_INTERNAL_ERROR);
 }
 
 task<boost::system::error_code> h2_stream::send_continue() {
@@ -192,7 +207,9 @@ bool h2_stream::read_response(std::uint8_t* out, std::size_t size, std::size_t& 
   copied = std::min(size, waiting_out());
   std::memcpy(out, out_.data() + out_sent_, copied);
   out_sent_ += copied;
+  if (copied != 0) progress_at_ = io_deadline::clock::now();
   eof = end_ && waiting_out() == 0;
+  if (eof) response_sent_ = true;
   if (copied == 0 && !eof) return false;
   // Room again: an exchange waiting in write_rest goes on.
   if (waiting_out() <= high_water) wake();

@@ -93,6 +93,13 @@ class h2_stream final : public downstream_sink {
   task<boost::system::error_code> send_continue() override;
   // Response headers and body handed to nghttp2 (the exchange may have ended; these go on).
   bool response_started() const { return submitted_; }
+  // The whole answer was handed to the sink (finish), or a reset ended (or will end) the stream.
+  bool response_queued() const { return end_ || closed_ || aborted_; }
+  // The whole answer was handed to nghttp2 (the last DATA frame, or HEADERS with END_STREAM).
+  bool response_sent() const { return response_sent_; }
+  // When nghttp2 last took response bytes (or the exchange ended): a finished exchange's stream that
+  // makes no progress for `send` is reset (h2_session::reset_stalled).
+  io_deadline::clock::time_point progress_at() const { return progress_at_; }
 
   // --- for h2_session ---
   // nghttp2's data source: copies up to `size` waiting response bytes; `eof` at the end of the body.
@@ -103,7 +110,10 @@ class h2_stream final : public downstream_sink {
   std::size_t on_closed();
   const std::vector<std::pair<std::string, std::string>>& response_fields() const { return head_fields_; }
   bool exchange_done() const { return exchange_done_; }
-  void set_exchange_done() { exchange_done_ = true; }
+  void set_exchange_done() {
+    exchange_done_ = true;
+    progress_at_ = io_deadline::clock::now();
+  }
   void wake() { wake_.cancel(); }
 
  private:
@@ -124,6 +134,7 @@ class h2_stream final : public downstream_sink {
   std::string fields_;  // "name: value\r\n" per regular field
   std::string cookie_;
   std::size_t list_size_ = 0;
+  int hosts_ = 0;  // Host fields
   bool too_large_ = false;
   bool has_length_ = false;
   bool headers_ended_stream_ = false;
@@ -140,6 +151,9 @@ class h2_stream final : public downstream_sink {
   std::string out_;   // [out_sent_, size) waits for nghttp2
   std::size_t out_sent_ = 0;
   bool exchange_done_ = false;
+  bool response_sent_ = false;
+  bool aborted_ = false;  // a reset was submitted (abort)
+  io_deadline::clock::time_point progress_at_{};
 };
 
 }  // namespace drawbridge::proxy

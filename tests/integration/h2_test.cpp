@@ -120,7 +120,8 @@ TEST(h2, one_connection_carries_100_concurrent_streams_spread_over_the_nodes) {
 TEST(h2, uploads_and_downloads_stream_on_parallel_streams_while_one_reader_stalls) {
   fake_node node({"n"});
   auto config = h2c_config({node.port()});
-  config.timeouts.send = 30s;  // the stalled reader is released before this
+  config.timeouts.send = 30s;        // the stalled reader is released before this
+  config.timeouts.client_idle = 1s;  // and it says nothing for longer than this meanwhile
   proxy_under_test proxy(config);
   h2_client client({.auto_window = false});
   ASSERT_TRUE(client.connect(proxy.port())) << client.error();
@@ -135,7 +136,11 @@ TEST(h2, uploads_and_downloads_stream_on_parallel_streams_while_one_reader_stall
   EXPECT_EQ(client.response(up).status, 200u);
   EXPECT_EQ(json::parse(client.response(up).body)["bytes"], 3'000'000);
   EXPECT_EQ(client.response(down).body.size(), 2'000'000u);
-  // The stalled stream got no more than its window (nghttp2's default, 64 KiB) and is still open.
+  // The stalled stream got no more than its window (nghttp2's default, 64 KiB) and is still open, also
+  // after a silence longer than client_idle: a connection with an answer under way is not idle.
+  const auto quiet_until = std::chrono::steady_clock::now() + 1500ms;
+  client.pump([&] { return client.connection_ended() || std::chrono::steady_clock::now() > quiet_until; }, 5s);
+  EXPECT_FALSE(client.connection_ended());
   EXPECT_FALSE(client.response(stalled).closed);
   EXPECT_LE(client.response(stalled).body.size(), 65'535u);
   // Released, it completes whole.
@@ -184,11 +189,17 @@ TEST(h2, malformed_requests_are_refused_stream_by_stream_and_the_connection_goes
   const auto big = client.submit("POST", "/upload", {{"content-length", "5000"}}, std::string(5000, 'x'));
   // Too large a header list: 431; nothing of it is kept.
   const auto fat = client.submit("GET", "/b", {{"x-fat", std::string(20'000, 'f')}});
+  // A body without a length that crosses the limit: 413 too, once it has.
+  const auto chunked = client.submit("POST", "/upload", {}, std::string(5000, 'y'));
   const auto fine = client.submit("GET", "/fine");
-  ASSERT_TRUE(client.finish({hop, big, fat, fine}));
+  ASSERT_TRUE(client.finish({hop, big, fat, chunked, fine}));
+  EXPECT_EQ(client.response(chunked).status, 413u);
   EXPECT_EQ(client.response(hop).status, 0u);
   EXPECT_EQ(client.response(hop).reset_code, static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR));
   EXPECT_EQ(client.response(big).status, 413u);
+  // The whole answer, then the reset that ends the upload nobody reads (RFC 9113 §8.1: NO_ERROR).
+  EXPECT_EQ(json::parse(client.response(big).body)["error"]["code"], "body_too_large");
+  EXPECT_EQ(client.response(big).reset_code, static_cast<std::uint32_t>(NGHTTP2_NO_ERROR));
   EXPECT_EQ(client.response(fat).status, 431u);
   EXPECT_EQ(client.response(fine).status, 200u);
   EXPECT_EQ(node.requests(), 1u);
@@ -367,4 +378,48 @@ TEST(h2, requests_are_counted_and_logged_by_protocol) {
   };
   EXPECT_TRUE(wait_for([&] { return line("HTTP/2") == "3" && line("HTTP/1.1") == "1"; }))
       << line("HTTP/2") << " " << line("HTTP/1.1");
+}
+
+TEST(h2, an_idle_connection_closes_after_client_idle_whatever_pings_it_gets) {
+  fake_node node({"n"});
+  auto config = h2c_config({node.port()});
+  config.timeouts.client_idle = 1s;
+  proxy_under_test proxy(config);
+  h2_client client;
+  ASSERT_TRUE(client.connect(proxy.port())) << client.error();
+  const auto id = client.submit("GET", "/x");
+  ASSERT_TRUE(client.finish({id}));
+  // A PING every 200 ms (each answered) for up to 5 s: the connection still goes after about a second.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!client.goaway_code && !client.connection_ended() && std::chrono::steady_clock::now() < until) {
+    client.frame(frame_ping, 0, 0, std::string(8, 'p'));
+    client.pump([&] { return client.goaway_code.has_value(); }, 200ms);
+  }
+  ASSERT_TRUE(client.goaway_code.has_value());
+  EXPECT_EQ(*client.goaway_code, static_cast<std::uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_TRUE(client.pump([&] { return client.connection_ended(); }, 5s));
+}
+
+TEST(h2, requests_breaking_the_pseudo_header_rules_are_reset_and_the_connection_goes_on) {
+  fake_node node({"n"});
+  proxy_under_test proxy(h2c_config({node.port()}));
+  h2_client client;
+  ASSERT_TRUE(client.connect(proxy.port())) << client.error();
+  // Raw header blocks (HPACK from the static table and literals without indexing):
+  //   1: no :path;  3: an upper-case field name;  5: a pseudo-header field after a regular one;
+  //   7: an unknown pseudo-header field.
+  const std::string authority("\x01\x0atest.local", 12);
+  client.frame(frame_headers, flag_end_stream | flag_end_headers, 1, "\x82\x86" + authority);
+  client.frame(frame_headers, flag_end_stream | flag_end_headers, 3,
+               "\x82\x86\x84" + authority + std::string("\x00\x05X-Bad\x01v", 9));
+  client.frame(frame_headers, flag_end_stream | flag_end_headers, 5,
+               "\x82\x86" + authority + std::string("\x00\x03x-a\x01v", 7) + "\x84");
+  client.frame(frame_headers, flag_end_stream | flag_end_headers, 7,
+               "\x82\x86\x84" + authority + std::string("\x00\x04:bad\x01v", 8));
+  ASSERT_TRUE(client.pump([&] { return client.resets.size() == 4; }, 5s)) << client.resets.size();
+  for (const std::int32_t id : {1, 3, 5, 7})
+    EXPECT_EQ(client.resets[id], static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR)) << "stream " << id;
+  EXPECT_FALSE(client.goaway_code.has_value());
+  EXPECT_EQ(node.requests(), 0u);
+  expect_another_connection_served(proxy.port());
 }

@@ -236,6 +236,7 @@ void h2_client::scan(const std::uint8_t* data, std::size_t size) {
       goaway_last_stream = static_cast<std::int32_t>(word(9) & 0x7fffffffU);
       goaway_code = word(13);
     }
+    if (byte(3) == 0x3 && length == 4) resets[static_cast<std::int32_t>(word(5) & 0x7fffffffU)] = word(9);
     raw_.erase(0, 9 + length);
   }
 }

@@ -74,6 +74,8 @@ class h2_client {
   // The server's GOAWAY, if one came: its error code and last stream id.
   std::optional<std::uint32_t> goaway_code;
   std::int32_t goaway_last_stream = -1;
+  // RST_STREAM frames from the server, by stream: their error codes (whatever nghttp2 made of them).
+  std::map<std::int32_t, std::uint32_t> resets;
   // The server's SETTINGS value (as nghttp2 holds it) for `id`.
   std::uint32_t remote_setting(int id) const;
 

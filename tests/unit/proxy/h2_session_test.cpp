@@ -138,6 +138,58 @@ TEST(h2_session, a_host_that_contradicts_the_authority_makes_no_head) {
   EXPECT_EQ(t.requests[0]->http1_head(), "");
 }
 
+TEST(h2_session, a_path_that_is_not_origin_form_or_a_second_host_makes_no_head) {
+  session_under_test t;
+  ASSERT_TRUE(t.start());
+  // nghttp2 checks the path's form only under http and https: another scheme must not smuggle an absolute
+  // target (which would choose its own Host).
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 1,
+                           block({{":method", "GET"}, {":scheme", "foo"}, {":authority", "a"}, {":path", "http://b/x"}}))));
+  auto twice = get_fields;
+  twice.insert(twice.end(), {{"host", "app.example"}, {"host", "app.example"}});
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 3, block(twice))));
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 5,
+                           block({{":method", "OPTIONS"}, {":scheme", "http"}, {":authority", "a"}, {":path", "*"}}))));
+  // Whichever of the first two nghttp2 refuses itself (a reset: it does so with the second Host) makes no
+  // request; any that it lets through makes no head.
+  ASSERT_FALSE(t.requests.empty());
+  for (const auto& r : t.requests) {
+    if (r->id() == 5)
+      EXPECT_EQ(r->http1_head(), "OPTIONS * HTTP/1.1\r\nhost: a\r\n\r\n");
+    else
+      EXPECT_EQ(r->http1_head(), "") << "stream " << r->id();
+  }
+}
+
+TEST(h2_session, an_answer_left_behind_a_shut_window_is_reset_after_the_send_timeout) {
+  session_under_test t;
+  // The client's window is 0: no DATA may go.
+  ASSERT_TRUE(t.feed(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + frame(0x4, 0, 0, std::string("\0\x04\0\0\0\0", 6))));
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 1, block(get_fields))));
+  auto& s = *t.requests[0];
+  t.session.exchange_started();
+  boost::beast::http::response_header<> head;
+  head.result(200);
+  s.write_head(head, body_framing::length);
+  const std::string body(100, 'b');
+  const boost::asio::const_buffer piece(body.data(), body.size());
+  boost::system::error_code ec;
+  EXPECT_TRUE(s.finish({&piece, 1}, ec));  // small: taken at once, the exchange is done
+  t.session.exchange_ended(s);
+  t.written();
+  EXPECT_TRUE(t.session.busy());  // its answer still has to go
+  const auto now = io_deadline::clock::now();
+  t.session.reset_stalled(now + std::chrono::seconds(1), std::chrono::seconds(5));
+  EXPECT_TRUE(t.written().empty());
+  t.session.reset_stalled(now + std::chrono::seconds(6), std::chrono::seconds(5));
+  bool cancelled = false;
+  for (const auto& [type, stream, payload] : t.written())
+    if (type == 0x3 && stream == 1 && payload == std::string("\0\0\0\x8", 4)) cancelled = true;
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(s.closed());
+  EXPECT_FALSE(t.session.busy());
+}
+
 TEST(h2_session, a_header_list_past_the_limit_is_not_kept) {
   conf::http2_config config;
   config.max_header_list_size = 1024;
