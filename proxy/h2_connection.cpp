@@ -23,6 +23,9 @@ constexpr std::size_t read_size = 16 * 1024;
 constexpr std::size_t write_batch = 64 * 1024;
 // After the reader stopped (a GOAWAY to deliver, a protocol error), how long the writer may still take.
 constexpr std::chrono::seconds last_words{1};
+// What a closing connection still reads and drops (linger).
+constexpr std::size_t linger_limit = 1024 * 1024;
+constexpr std::chrono::milliseconds linger_pause{20};
 }  // namespace
 
 template <typename Stream>
@@ -76,11 +79,43 @@ task<void> h2_connection<Stream>::run(std::string early) {
     co_await done_wake_.async_wait(use_tuple);
   }
   done_wake_.expires_at(io_deadline::clock::time_point::max());
+  if (!writer_running_ && !write_failed_) co_await linger();
   boost::system::error_code ignored;
   stream_.lowest_layer().close(ignored);
   session_.close_all();
   // Every exchange sees its stream closed at its next step; the session (and this object) must outlive them.
   while (writer_running_ || session_.exchanges() > 0) co_await done_wake_.async_wait(use_tuple);
+}
+
+// After the last frame (a GOAWAY): half-close, then read and drop what the client still sends, for a
+// moment. Closing with unread bytes would make the kernel answer with a reset, and a client that is still
+// writing (a flood, requests sent before the GOAWAY reached it) would lose the GOAWAY with it.
+template <typename Stream>
+task<void> h2_connection<Stream>::linger() {
+  auto& socket = [this]() -> net_types::socket& {
+    if constexpr (is_tls_stream<Stream>::value)
+      return stream_.next_layer();
+    else
+      return stream_;
+  }();
+  boost::system::error_code ec;
+  socket.shutdown(net::socket_base::shutdown_send, ec);
+  socket.non_blocking(true, ec);
+  // Non-blocking reads, a short pause between them: a stopping worker ticks no more, so no io_deadline
+  // would end a read that waits (and a timer's handler must not outlive this object).
+  const auto until = io_deadline::clock::now() + last_words;
+  std::unique_ptr<char[]> buffer(new char[read_size]);
+  std::size_t drained = 0;
+  net_types::timer pause(stream_.get_executor());
+  while (!ec && drained < linger_limit && io_deadline::clock::now() < until) {
+    const auto n = socket.read_some(net::buffer(buffer.get(), read_size), ec);
+    drained += n;
+    if (ec == net::error::would_block) {
+      ec = {};
+      pause.expires_after(linger_pause);
+      co_await pause.async_wait(use_tuple);
+    }
+  }
 }
 
 template <typename Stream>

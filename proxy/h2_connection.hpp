@@ -52,6 +52,7 @@ class h2_connection {
 
  private:
   task<void> read_loop(std::string early);
+  task<void> linger();
   task<void> write_loop();
   void start_exchange(std::shared_ptr<h2_stream> stream);
   void follow_worker_runtime();
