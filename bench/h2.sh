@@ -81,7 +81,7 @@ for scenario in small gzip; do
     label="HTTP/2 small GETs, ${h2_connections} connections x ${h2_streams} streams"
   else
     path=/big.json extra=(-H "accept-encoding: gzip")
-    label="HTTP/2 gzip of 32 KB JSON, ${h2_connections} connections x ${h2_streams} streams"
+    label="HTTP/2 32 KB JSON gzipped, ${h2_connections} connections x ${h2_streams} streams"
   fi
   echo "$label, ${duration} x ${rounds} rounds (A B C A B C); proxies on core ${proxy_core}"
   declare -A runs=() p99s=()

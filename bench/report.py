@@ -11,7 +11,7 @@ of the medians are shown beside them. EXTRA.md files (the rolling upgrade's tabl
 
 With QUOTA=N (scripts/bench --quota N), RESULTS.tsv.quota holds the same measurements with each proxy limited
 to N% of a core, and RESULTS.tsv.quota.load the load core's busy share and the proxy's throttled share in
-each of those runs: that table comes first, with the goals of issue 21 and whether each is met, and the chart
+each of those runs: that table comes first, with the goals of issues 21 and 22 and whether each is met, and the chart
 shows its ratios.
 """
 
@@ -89,9 +89,11 @@ def advantage(row, anchor):
     return of_medians(row, anchor)
 
 
-# Issue 21's goals, judged in the quota layout: (words in the scenario, metric, anchor, at least). An anchor
-# of None bounds drawbridge's own value from above instead (idle memory, in bytes).
+# Issue 21's goals (and issue 22's for HTTP/2), judged in the quota layout: (words in the scenario, metric,
+# anchor, at least). An anchor of None bounds drawbridge's own value from above instead (idle memory, in
+# bytes). The first row whose words a scenario contains judges it.
 GOALS = [
+    ("HTTP/2 small GETs", "requests/s", "haproxy", 1.1),
     ("small JSON GET", "requests/s", "haproxy", 1.25),
     ("HTTPS keep-alive", "requests/s", "haproxy", 1.2),
     ("HTTPS new-connection", "requests/s", "nginx", 1.2),
@@ -211,7 +213,7 @@ def main():
                   f"Each proxy in a cpu cgroup of its own (a {quota}% quota of a 10 ms period), still pinned to core 0: "
                   "with the same fraction of a core each, the proxy is the bottleneck, so requests/s measure each "
                   "proxy's own efficiency (the paced latency run slows its pace in proportion). The goal column is "
-                  "issue 21's.", "", load_core_line(tsv + ".quota.load"), ""]
+                  "issue 21's (and issue 22's for HTTP/2).", "", load_core_line(tsv + ".quota.load"), ""]
         lines += table(quota_rows, goals=True)
         lines += ["", "## Whole-core layout: each proxy with all of core 0", "",
                   "What a user sees on a 2-core machine; here the load core saturates first in the throughput "
