@@ -66,7 +66,7 @@ struct limits_config {
 // HTTP/2 to clients (proxy/h2_connection.hpp): what each connection advertises in its SETTINGS, and holds
 // the client to.
 struct http2_config {
-  std::uint32_t max_concurrent_streams = 128;       // also the most node requests one connection has in flight
+  std::uint32_t max_concurrent_streams = 128;        // also the most node requests one connection has in flight
   std::uint64_t initial_window_size = 256ULL << 10;  // per stream: the most request body buffered for it
   std::uint64_t max_header_list_size = 16ULL << 10;  // a request's fields, as RFC 9113 counts them
   std::uint64_t max_frame_size = 16ULL << 10;

@@ -715,8 +715,8 @@ load_result parse_config(const std::string& json_text) {
     return result;
   }
   r.allow_keys(root, "",
-               {"workers", "listeners", "limits", "timeouts", "http2", "routes", "upstreams", "access_log", "gzip", "admin",
-                "trusted_proxies", "state_file", "cluster", "log_level"});
+               {"workers", "listeners", "limits", "timeouts", "http2", "routes", "upstreams", "access_log", "gzip",
+                "admin", "trusted_proxies", "state_file", "cluster", "log_level"});
   config& c = result.value;
   r.get_int(root, "workers", "", c.workers, 0, 256);
   read_listeners(r, root, c);

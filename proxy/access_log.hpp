@@ -20,10 +20,10 @@ struct access_record {
   std::string_view method;
   std::string_view path;
   std::string_view protocol = "HTTP/1.1";  // how the client spoke: "HTTP/1.1" (1.0 included) or "HTTP/2"
-  unsigned status = 0;          // what the client got; 0 when the connection died before a status
-  std::uint64_t bytes_in = 0;   // request body bytes read from the client
-  std::uint64_t bytes_out = 0;  // response body bytes written to the client
-  std::string_view upstream;    // empty when no upstream was chosen
+  unsigned status = 0;                     // what the client got; 0 when the connection died before a status
+  std::uint64_t bytes_in = 0;              // request body bytes read from the client
+  std::uint64_t bytes_out = 0;             // response body bytes written to the client
+  std::string_view upstream;               // empty when no upstream was chosen
   std::string_view node;
   double duration_ms = 0;
   double upstream_ms = -1;  // from the first connect attempt to the end of the response; -1 = none

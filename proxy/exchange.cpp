@@ -625,47 +625,47 @@ task<typename exchange<Downstream>::attempt_result> exchange<Downstream>::tunnel
     fail(error_kind::protocol_switch);
     co_return attempt_result{.next = step::failed, .node_fault = true};
   } else {
-  const auto& timeouts = request_.rt.config.timeouts;
-  http::response_header<> response = std::move(parser.get().base());
-  const std::string protocol(response[http::field::upgrade]);
-  rewrite_response(response, request_.request_id);
-  response.set(http::field::connection, "upgrade");
-  response.set(http::field::upgrade, protocol);
-  response.version(11);
-  tidy_header_only_framing(response, std::nullopt);  // a 101 has no framing fields (RFC 9110 8.6)
-  sink_.write_head(response, body_framing::none);
-  outcome_.status = 101;
-  outcome_.keep_downstream = false;
-  // Bytes the node sent right after its 101 travel with it (and count as frames already passed on); they
-  // stay in the connection's buffer, unconsumed, until the tunnel ends.
-  const auto early = connection.buffer.data();
-  if (co_await send_to(sink_, early, /*last=*/false)) {
-    fail(error_kind::client_gone);
-    co_return attempt_result{.next = step::failed};
-  }
-  outcome_.response_started = true;
-  // From here on the connection speaks WebSocket: the tunnel has the client's stream itself (the sink is
-  // not used again; an upgrade is an HTTP/1.1 connection's alone).
-  auto& client = request_.downstream;
-  // Bytes the client sent right after its request go to the node first.
-  if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
-    if (co_await upstream::with_stream(connection, [&](auto& node) {
-          return write_all(node, net::buffer(pending), request_.deadline, timeouts.send);
-        }))
-      co_return attempt_result{.next = step::done};
-    request_.downstream_buffer.consume(pending.size());
-  }
-  const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {
-    return run_tunnel(worker_, client, node, buffer_, buffer_size_, timeouts.tunnel_idle, *node_, request_.owner,
-                      std::string_view(static_cast<const char*>(early.data()), early.size()));
-  });
-  connection.buffer.consume(early.size());
-  outcome_.bytes_in += totals.to_node;
-  outcome_.bytes_out += totals.to_client;
-  // The client's connection then closes gracefully (close_notify on TLS, then a brief drain): the client
-  // may be closing its side at the same moment, and a reset would cut that short.
-  outcome_.response_complete = true;
-  co_return attempt_result{.next = step::done};  // not reusable: the connection spoke another protocol
+    const auto& timeouts = request_.rt.config.timeouts;
+    http::response_header<> response = std::move(parser.get().base());
+    const std::string protocol(response[http::field::upgrade]);
+    rewrite_response(response, request_.request_id);
+    response.set(http::field::connection, "upgrade");
+    response.set(http::field::upgrade, protocol);
+    response.version(11);
+    tidy_header_only_framing(response, std::nullopt);  // a 101 has no framing fields (RFC 9110 8.6)
+    sink_.write_head(response, body_framing::none);
+    outcome_.status = 101;
+    outcome_.keep_downstream = false;
+    // Bytes the node sent right after its 101 travel with it (and count as frames already passed on); they
+    // stay in the connection's buffer, unconsumed, until the tunnel ends.
+    const auto early = connection.buffer.data();
+    if (co_await send_to(sink_, early, /*last=*/false)) {
+      fail(error_kind::client_gone);
+      co_return attempt_result{.next = step::failed};
+    }
+    outcome_.response_started = true;
+    // From here on the connection speaks WebSocket: the tunnel has the client's stream itself (the sink is
+    // not used again; an upgrade is an HTTP/1.1 connection's alone).
+    auto& client = request_.downstream;
+    // Bytes the client sent right after its request go to the node first.
+    if (const auto pending = request_.downstream_buffer.data(); pending.size() != 0) {
+      if (co_await upstream::with_stream(connection, [&](auto& node) {
+            return write_all(node, net::buffer(pending), request_.deadline, timeouts.send);
+          }))
+        co_return attempt_result{.next = step::done};
+      request_.downstream_buffer.consume(pending.size());
+    }
+    const auto totals = co_await upstream::with_stream(connection, [&](auto& node) {
+      return run_tunnel(worker_, client, node, buffer_, buffer_size_, timeouts.tunnel_idle, *node_, request_.owner,
+                        std::string_view(static_cast<const char*>(early.data()), early.size()));
+    });
+    connection.buffer.consume(early.size());
+    outcome_.bytes_in += totals.to_node;
+    outcome_.bytes_out += totals.to_client;
+    // The client's connection then closes gracefully (close_notify on TLS, then a brief drain): the client
+    // may be closing its side at the same moment, and a reset would cut that short.
+    outcome_.response_complete = true;
+    co_return attempt_result{.next = step::done};  // not reusable: the connection spoke another protocol
   }
 }
 

@@ -30,12 +30,13 @@ constexpr std::chrono::milliseconds linger_pause{20};
 
 template <typename Stream>
 h2_connection<Stream>::h2_connection(worker& w, Stream& stream, std::shared_ptr<const runtime> rt, const listener& l,
-                                     std::string client_ip)
+                                     std::string client_ip, std::string early)
     : worker_(w),
       stream_(stream),
       rt_(std::move(rt)),
       listener_(&l),
       client_ip_(std::move(client_ip)),
+      early_(std::move(early)),
       session_(rt_->config.http2, is_tls_stream<Stream>::value, stream.get_executor(),
                {.on_request = [this](std::shared_ptr<h2_stream> s) { start_exchange(std::move(s)); },
                 .on_output = [this] { wake_writer(); }}),
@@ -53,7 +54,7 @@ std::chrono::milliseconds h2_connection<Stream>::idle_limit() const {
 }
 
 template <typename Stream>
-task<void> h2_connection<Stream>::run(std::string early) {
+task<void> h2_connection<Stream>::run() {
   writer_running_ = true;
   net::co_spawn(stream_.get_executor(), write_loop(), [this](const std::exception_ptr& escaped) {
     if (escaped) spdlog::error("HTTP/2 writer for {}: {}", client_ip_, net_types::describe_exception(escaped));
@@ -61,7 +62,7 @@ task<void> h2_connection<Stream>::run(std::string early) {
     done_wake_.cancel();
   });
   try {
-    co_await read_loop(std::move(early));
+    co_await read_loop();
   } catch (const std::exception& e) {
     // (An allocation failure, say.) The connection goes, but only once the writer and every exchange
     // are done with this object.
@@ -119,9 +120,9 @@ task<void> h2_connection<Stream>::linger() {
 }
 
 template <typename Stream>
-task<void> h2_connection<Stream>::read_loop(std::string early) {
-  bool more = early.empty() || session_.receive(reinterpret_cast<const std::uint8_t*>(early.data()), early.size());
-  std::string().swap(early);
+task<void> h2_connection<Stream>::read_loop() {
+  bool more = early_.empty() || session_.receive(reinterpret_cast<const std::uint8_t*>(early_.data()), early_.size());
+  std::string().swap(early_);
   std::unique_ptr<std::uint8_t[]> buffer(new std::uint8_t[read_size]);
   while (more && !write_failed_) {
     // No deadline on the read itself: a timed-out read would cancel the socket's write too (an answer

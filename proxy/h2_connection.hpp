@@ -37,13 +37,13 @@ class h2_connection {
  public:
   // `rt` and `l`: the session's runtime and listener (new streams move on to a newer runtime that still has
   // the listener, as HTTP/1.1 requests do between requests). `client_ip`: the client's address as text.
-  h2_connection(worker& w, Stream& stream, std::shared_ptr<const runtime> rt, const listener& l,
-                std::string client_ip);
+  // `early`: bytes read before the connection was known to speak HTTP/2 (the h2c preface).
+  h2_connection(worker& w, Stream& stream, std::shared_ptr<const runtime> rt, const listener& l, std::string client_ip,
+                std::string early);
   h2_connection(const h2_connection&) = delete;
   h2_connection& operator=(const h2_connection&) = delete;
 
-  // `early`: bytes read before the connection was known to speak HTTP/2 (the h2c preface).
-  task<void> run(std::string early);
+  task<void> run();
   // Graceful stop: GOAWAY; the streams already begun finish.
   void go_away();
   // Grace expired: the socket and every node connection close now.
@@ -51,7 +51,7 @@ class h2_connection {
   void check_deadlines(io_deadline::clock::time_point now);
 
  private:
-  task<void> read_loop(std::string early);
+  task<void> read_loop();
   task<void> linger();
   task<void> write_loop();
   void start_exchange(std::shared_ptr<h2_stream> stream);
@@ -64,15 +64,16 @@ class h2_connection {
   std::shared_ptr<const runtime> rt_;
   const listener* listener_;
   std::string client_ip_;
+  std::string early_;  // until read_loop feeds it to the session
   bool peer_trusted_ = false;
   h2_session session_;
   io_deadline write_deadline_;
-  net_types::timer writer_wake_;  // never expires: cancelled when there is something to write
-  net_types::timer done_wake_;    // never expires: cancelled when the writer or an exchange ends
+  net_types::timer writer_wake_;            // never expires: cancelled when there is something to write
+  net_types::timer done_wake_;              // never expires: cancelled when the writer or an exchange ends
   std::unordered_set<h2_stream*> running_;  // streams with an exchange in progress (each holds its stream)
   bool writer_running_ = false;
-  bool reader_done_ = false;  // the reader stopped: the writer sends what is left, then ends
-  bool served_ = false;       // a request has arrived
+  bool reader_done_ = false;                     // the reader stopped: the writer sends what is left, then ends
+  bool served_ = false;                          // a request has arrived
   io_deadline::clock::time_point idle_since_{};  // when the connection last became idle (epoch: busy)
   bool idle_closed_ = false;                     // GOAWAY sent for idleness
   bool write_failed_ = false;

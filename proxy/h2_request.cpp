@@ -166,8 +166,8 @@ task<void> serve_h2_stream(worker& w, h2_origin origin, std::shared_ptr<h2_strea
     co_await reply_error(*stream, origin, out.error, id);
     if (out.status >= 500) {
       const auto now = std::chrono::steady_clock::now();
-      const auto held_back =
-          out.node ? out.node->warning_due(now, std::chrono::seconds(1)) : group.warning_due(now, std::chrono::seconds(1));
+      const auto held_back = out.node ? out.node->warning_due(now, std::chrono::seconds(1))
+                                      : group.warning_due(now, std::chrono::seconds(1));
       if (held_back)
         spdlog::warn("{}: {} {}: {}{}", id, out.status, loggable_path(record.path, rt.config.access_log.query),
                      reason_of(out.error), upstream::suppressed_note(*held_back));

@@ -111,9 +111,7 @@ std::size_t h2_stream::take_body(char* out, std::size_t size) {
   return n;
 }
 
-task<void> h2_stream::wait() {
-  co_await wake_.async_wait(use_tuple);
-}
+task<void> h2_stream::wait() { co_await wake_.async_wait(use_tuple); }
 
 std::size_t h2_stream::on_closed() {
   closed_ = true;
@@ -135,7 +133,8 @@ void h2_stream::write_head(const boost::beast::http::response_header<>& head, bo
   head_fields_.emplace_back(":status", std::to_string(head.result_int()));
   for (const auto& field : head) {
     std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (connection_specific(name)) continue;
     head_fields_.emplace_back(std::move(name), std::string(field.value()));
   }
@@ -148,8 +147,7 @@ void h2_stream::submit() {
   owner_.submit_response(*this, !header_only_);
 }
 
-bool h2_stream::queue(std::span<const boost::asio::const_buffer> data, bool last,
-                      boost::system::error_code& ec) {
+bool h2_stream::queue(std::span<const boost::asio::const_buffer> data, bool last, boost::system::error_code& ec) {
   ec = {};
   if (closed_) {
     ec = boost::asio::error::connection_reset;

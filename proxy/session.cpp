@@ -167,13 +167,18 @@ bool session<Stream>::h2c_preface() const {
 }
 
 template <typename Stream>
-task<void> session<Stream>::serve_h2(std::string early) {
+task<void> session<Stream>::serve_h2() {
   idle_ = false;
   served_ = true;
   parser_.reset();
   release_state();
-  h2_ = std::make_unique<h2_connection<Stream>>(worker_, stream_, rt_, *listener_, client_ip_);
-  co_await h2_->run(std::move(early));
+  // What was read already (the h2c preface and what came with it) goes to the HTTP/2 session first.
+  const auto early = buffer_.data();
+  h2_ = std::make_unique<h2_connection<Stream>>(worker_, stream_, rt_, *listener_, client_ip_,
+                                                std::string(static_cast<const char*>(early.data()), early.size()));
+  buffer_.consume(early.size());
+  buffer_.shrink_to_fit();
+  co_await h2_->run();
   h2_.reset();
 }
 
@@ -187,7 +192,7 @@ task<void> session<Stream>::run(bool fresh) {
     co_return;
   }
   if (fresh && h2_negotiated()) {
-    co_await serve_h2({});
+    co_await serve_h2();
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     co_return;
@@ -206,10 +211,7 @@ task<void> session<Stream>::run(bool fresh) {
     }
     woken = false;
     if (h2c_preface()) {
-      const auto data = buffer_.data();
-      std::string early(static_cast<const char*>(data.data()), data.size());
-      buffer_.consume(data.size());
-      co_await serve_h2(std::move(early));
+      co_await serve_h2();
       break;
     }
     const ending end = co_await serve_request();

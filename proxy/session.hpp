@@ -103,8 +103,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
   task<void> run(bool fresh);
   task<bool> handshake();
   // HTTP/2 (ALPN h2, or the h2c preface on a plain listener): the connection is h2_connection's from here
-  // on. `early`: bytes already read.
-  task<void> serve_h2(std::string early);
+  // on, with the bytes already read.
+  task<void> serve_h2();
   bool h2_negotiated();
   bool h2c_preface() const;
   task<ending> serve_request();

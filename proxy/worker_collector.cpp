@@ -29,7 +29,7 @@ struct worker_totals {
   std::array<std::uint64_t, reject_reasons> rejected{};
   std::vector<listener_totals> listeners;  // as the listener list
   std::uint64_t bytes_received = 0, bytes_sent = 0;
-  std::array<std::uint64_t, 2> by_protocol{};  // HTTP/1.x, HTTP/2
+  std::array<std::uint64_t, 2> by_protocol{};                                         // HTTP/1.x, HTTP/2
   std::array<std::uint64_t, content_coding_count> compressed_in{}, compressed_out{};  // by content_coding
   static_assert(content_coding_count == std::tuple_size_v<decltype(metrics::worker_shard::compressed_in)>);
 };

@@ -1,7 +1,7 @@
 #pragma once
 // The TLS side of one HTTPS listener: an SSL context per configured certificate (the first is the
-// default), modern settings, ALPN (h2 and http/1.1 as configured), a session cache and rotating session tickets, and an SNI
-// callback that moves each handshake to the certificate naming the requested host.
+// default), modern settings, ALPN (h2 and http/1.1 as configured), a session cache and rotating session tickets, and an
+// SNI callback that moves each handshake to the certificate naming the requested host.
 //
 // Immutable once built. A reload builds a new one and swaps it in (see listener_tls); handshakes keep the
 // one they started with (a session holds it through a shared_ptr), so nothing in progress is disturbed.

@@ -53,9 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   conf::http2_config config;
   config.initial_window_size = 65535;  // small, so that the window check bites
   std::vector<std::shared_ptr<h2_stream>> requests;
-  h2_session session(config, false, io.get_executor(),
-                     {.on_request = [&](std::shared_ptr<h2_stream> s) { requests.push_back(std::move(s)); },
-                      .on_output = [] {}});
+  h2_session session(
+      config, false, io.get_executor(),
+      {.on_request = [&](std::shared_ptr<h2_stream> s) { requests.push_back(std::move(s)); }, .on_output = [] {}});
   std::string out;
   char body[4096];
   std::size_t at = 0;

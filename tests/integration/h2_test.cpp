@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "proxy/runtime.hpp"
 #include "tests/support/fake_node.hpp"
 #include "tests/support/h2_client.hpp"
-#include "proxy/runtime.hpp"
 #include "tests/support/proxy_harness.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/support/test_client.hpp"
@@ -99,6 +99,7 @@ TEST(h2, one_connection_carries_100_concurrent_streams_spread_over_the_nodes) {
   h2_client client;
   ASSERT_TRUE(client.connect(proxy.port())) << client.error();
   std::vector<std::int32_t> ids;
+  ids.reserve(100);
   for (int i = 0; i < 100; ++i) ids.push_back(client.submit("GET", "/slow?delay_ms=200&i=" + std::to_string(i)));
   ASSERT_TRUE(client.finish(ids, 20s));
   std::map<std::string, int> by_node;
@@ -227,6 +228,7 @@ TEST(h2, a_drained_node_gets_no_new_streams) {
   h2_client client;
   ASSERT_TRUE(client.connect(proxy.port())) << client.error();
   std::vector<std::int32_t> ids;
+  ids.reserve(20);
   for (int i = 0; i < 20; ++i) ids.push_back(client.submit("GET", "/x"));
   ASSERT_TRUE(client.finish(ids));
   for (const auto id : ids) {
@@ -279,16 +281,16 @@ TEST(h2, ping_settings_and_empty_data_floods_get_goaway_enhance_your_calm) {
   fake_node node({"n"});
   proxy_under_test proxy(h2c_config({node.port()}));
   const std::string ping(8, 'p');
-  for (const auto& [what, send] :
-       std::vector<std::pair<std::string, std::function<void(h2_client&)>>>{
+  for (const auto& [what, send] : std::vector<std::pair<std::string, std::function<void(h2_client&)>>>{
            {"PING", [&](h2_client& c) { c.frame(frame_ping, 0, 0, ping); }},
            {"SETTINGS", [&](h2_client& c) { c.frame(frame_settings, 0, 0, ""); }},
            {"empty DATA", [&](h2_client& c) { c.frame(frame_data, 0, 1, ""); }}}) {
     h2_client client;
-  ASSERT_TRUE(client.connect(proxy.port())) << client.error();
+    ASSERT_TRUE(client.connect(proxy.port())) << client.error();
     // Stream 1 for the empty DATA: a POST whose body stays open (HEADERS without END_STREAM: POST, http, /,
     // :authority test.local).
-    if (what == "empty DATA") client.frame(frame_headers, flag_end_headers, 1, std::string("\x83\x86\x84\x01\x0atest.local"));
+    if (what == "empty DATA")
+      client.frame(frame_headers, flag_end_headers, 1, std::string("\x83\x86\x84\x01\x0atest.local"));
     for (int i = 0; i < 1000 && !client.connection_ended(); ++i) send(client);
     ASSERT_TRUE(client.pump([&] { return client.goaway_code.has_value(); }, 5s)) << what;
     EXPECT_EQ(*client.goaway_code, enhance_your_calm) << what;
@@ -365,6 +367,7 @@ TEST(h2, requests_are_counted_and_logged_by_protocol) {
   h2_client client;
   ASSERT_TRUE(client.connect(proxy.port())) << client.error();
   std::vector<std::int32_t> ids;
+  ids.reserve(3);
   for (int i = 0; i < 3; ++i) ids.push_back(client.submit("GET", "/x"));
   ASSERT_TRUE(client.finish(ids));
   test_client plain(proxy.port());
@@ -374,7 +377,8 @@ TEST(h2, requests_are_counted_and_logged_by_protocol) {
     const auto body = admin.get("/metrics").body;
     const std::string key = "drawbridge_requests_by_protocol_total{protocol=\"" + protocol + "\"} ";
     const auto at = body.find(key);
-    return at == std::string::npos ? std::string() : body.substr(at + key.size(), body.find('\n', at) - at - key.size());
+    return at == std::string::npos ? std::string()
+                                   : body.substr(at + key.size(), body.find('\n', at) - at - key.size());
   };
   EXPECT_TRUE(wait_for([&] { return line("HTTP/2") == "3" && line("HTTP/1.1") == "1"; }))
       << line("HTTP/2") << " " << line("HTTP/1.1");

@@ -60,7 +60,7 @@ struct h2_client::callbacks {
     const auto& body = c.bodies_[stream_id];
     auto& sent = c.body_sent_[stream_id];
     const std::size_t n = std::min(length, body.size() - sent);
-    std::memcpy(buf, body.data() + sent, n);
+    std::copy_n(body.data() + sent, n, buf);
     sent += n;
     if (sent == body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);
@@ -140,12 +140,14 @@ std::int32_t h2_client::submit(const std::string& method, const std::string& pat
       {":method", method}, {":scheme", options_.tls ? "https" : "http"}, {":authority", authority}, {":path", path}};
   all.insert(all.end(), headers.begin(), headers.end());
   std::vector<nghttp2_nv> nva;
+  nva.reserve(all.size());
   for (auto& [n, v] : all)
     nva.push_back({reinterpret_cast<std::uint8_t*>(n.data()), reinterpret_cast<std::uint8_t*>(v.data()), n.size(),
                    v.size(), NGHTTP2_NV_FLAG_NONE});
   nghttp2_data_provider provider{};
   provider.read_callback = callbacks::read_body;
-  const auto id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), body ? &provider : nullptr, nullptr);
+  const auto id =
+      nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), body ? &provider : nullptr, nullptr);
   if (id < 0) return -1;
   if (body) bodies_[id] = std::move(*body);
   responses_[id];
@@ -212,7 +214,8 @@ bool h2_client::read_some(int timeout_ms) {
     if (::poll(&p, 1, timeout_ms) <= 0) return true;
   }
   std::array<std::uint8_t, 16384> buf{};
-  const auto n = ssl_ ? SSL_read(ssl_.get(), buf.data(), static_cast<int>(buf.size())) : ::recv(fd_, buf.data(), buf.size(), 0);
+  const auto n =
+      ssl_ ? SSL_read(ssl_.get(), buf.data(), static_cast<int>(buf.size())) : ::recv(fd_, buf.data(), buf.size(), 0);
   if (n <= 0) {
     ended_ = true;
     return false;

@@ -40,8 +40,8 @@ std::string block(const field_list& fields) {
                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                    NGHTTP2_NV_FLAG_NONE});
   std::string out(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()), '\0');
-  const auto n = nghttp2_hd_deflate_hd(deflater, reinterpret_cast<std::uint8_t*>(out.data()), out.size(), nva.data(),
-                                       nva.size());
+  const auto n =
+      nghttp2_hd_deflate_hd(deflater, reinterpret_cast<std::uint8_t*>(out.data()), out.size(), nva.data(), nva.size());
   nghttp2_hd_deflate_del(deflater);
   out.resize(static_cast<std::size_t>(n));
   return out;
@@ -66,8 +66,8 @@ struct session_under_test {
     while (out.size() >= 9) {
       const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(out[i])); };
       const std::size_t length = byte(0) << 16 | byte(1) << 8 | byte(2);
-      frames.emplace_back(static_cast<std::uint8_t>(byte(3)), (byte(5) << 24 | byte(6) << 16 | byte(7) << 8 | byte(8)) & 0x7fffffff,
-                          out.substr(9, length));
+      frames.emplace_back(static_cast<std::uint8_t>(byte(3)),
+                          (byte(5) << 24 | byte(6) << 16 | byte(7) << 8 | byte(8)) & 0x7fffffff, out.substr(9, length));
       out.erase(0, 9 + length);
     }
     return frames;
@@ -143,8 +143,9 @@ TEST(h2_session, a_path_that_is_not_origin_form_or_a_second_host_makes_no_head) 
   ASSERT_TRUE(t.start());
   // nghttp2 checks the path's form only under http and https: another scheme must not smuggle an absolute
   // target (which would choose its own Host).
-  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 1,
-                           block({{":method", "GET"}, {":scheme", "foo"}, {":authority", "a"}, {":path", "http://b/x"}}))));
+  ASSERT_TRUE(
+      t.feed(frame(0x1, end_stream | end_headers, 1,
+                   block({{":method", "GET"}, {":scheme", "foo"}, {":authority", "a"}, {":path", "http://b/x"}}))));
   auto twice = get_fields;
   twice.insert(twice.end(), {{"host", "app.example"}, {"host", "app.example"}});
   ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 3, block(twice))));
@@ -164,7 +165,8 @@ TEST(h2_session, a_path_that_is_not_origin_form_or_a_second_host_makes_no_head) 
 TEST(h2_session, an_answer_left_behind_a_shut_window_is_reset_after_the_send_timeout) {
   session_under_test t;
   // The client's window is 0: no DATA may go.
-  ASSERT_TRUE(t.feed(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + frame(0x4, 0, 0, std::string("\0\x04\0\0\0\0", 6))));
+  ASSERT_TRUE(
+      t.feed(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + frame(0x4, 0, 0, std::string("\0\x04\0\0\0\0", 6))));
   ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 1, block(get_fields))));
   auto& s = *t.requests[0];
   t.session.exchange_started();
