@@ -320,10 +320,11 @@ void h2_session::submit_response(h2_stream& s, bool with_body) {
   const auto& fields = s.response_fields();
   std::vector<nghttp2_nv> nva;
   nva.reserve(fields.size());
+  // Not copied: the stream (and its fields) lives until nghttp2 has sent the frame and closed the stream.
   for (const auto& [name, value] : fields)
     nva.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                   NGHTTP2_NV_FLAG_NONE});
+                   NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;
   provider.read_callback = callbacks::read_data;

@@ -1,6 +1,7 @@
 #include "proxy/h2_stream.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <boost/asio/error.hpp>
 #include <cstring>
 
@@ -129,14 +130,38 @@ std::size_t h2_stream::on_closed() {
 }
 
 void h2_stream::write_head(const boost::beast::http::response_header<>& head, body_framing) {
+  // Every name and value in one buffer (nghttp2 is given views of it, without copying: the stream outlives
+  // its HEADERS frame). Sized first: the views must not move.
+  std::size_t size = sizeof ":status" - 1 + 3;
+  for (const auto& field : head) size += field.name_string().size() + field.value().size();
+  head_text_.clear();
+  head_text_.reserve(size);
   head_fields_.clear();
-  head_fields_.emplace_back(":status", std::to_string(head.result_int()));
+  const auto add = [this, size](std::string_view name, std::string_view value, bool lower) {
+    const auto at = head_text_.size();
+    head_text_.append(name);
+    if (lower)
+      for (auto i = at; i < head_text_.size(); ++i)
+        if (head_text_[i] >= 'A' && head_text_[i] <= 'Z') head_text_[i] = static_cast<char>(head_text_[i] + ('a' - 'A'));
+    head_text_.append(value);
+    assert(head_text_.capacity() >= size && "views of head_text_ must not move");
+    head_fields_.emplace_back(std::string_view(head_text_).substr(at, name.size()),
+                              std::string_view(head_text_).substr(at + name.size(), value.size()));
+  };
+  char status[4];
+  const unsigned code = head.result_int() % 1000;
+  status[0] = static_cast<char>('0' + code / 100);
+  status[1] = static_cast<char>('0' + code / 10 % 10);
+  status[2] = static_cast<char>('0' + code % 10);
+  add(":status", std::string_view(status, 3), false);
   for (const auto& field : head) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (connection_specific(name)) continue;
-    head_fields_.emplace_back(std::move(name), std::string(field.value()));
+    const auto name = field.name_string();
+    const std::string_view value(field.value().data(), field.value().size());
+    add(std::string_view(name.data(), name.size()), value, true);
+    if (connection_specific(head_fields_.back().first)) {
+      head_text_.resize(head_text_.size() - name.size() - value.size());
+      head_fields_.pop_back();
+    }
   }
   head_staged_ = true;
 }

@@ -108,7 +108,8 @@ class h2_stream final : public downstream_sink {
   // The stream closed (reset, or done both ways), or the connection went: wakes the exchange, cuts its
   // node connection. The body bytes never taken, which the connection's window must get back.
   std::size_t on_closed();
-  const std::vector<std::pair<std::string, std::string>>& response_fields() const { return head_fields_; }
+  // The answer's fields for nghttp2: :status first, names in lower case, views of head_text_.
+  const std::vector<std::pair<std::string_view, std::string_view>>& response_fields() const { return head_fields_; }
   bool exchange_done() const { return exchange_done_; }
   void set_exchange_done() {
     exchange_done_ = true;
@@ -143,7 +144,8 @@ class h2_stream final : public downstream_sink {
   std::size_t body_taken_ = 0;
 
   // response
-  std::vector<std::pair<std::string, std::string>> head_fields_;  // :status first, names in lower case
+  std::string head_text_;  // every name and value of the answer's fields, back to back
+  std::vector<std::pair<std::string_view, std::string_view>> head_fields_;
   bool head_staged_ = false;
   bool submitted_ = false;
   bool header_only_ = false;

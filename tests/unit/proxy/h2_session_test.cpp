@@ -250,8 +250,10 @@ TEST(h2_session, a_response_goes_out_as_headers_without_connection_fields_then_d
   EXPECT_FALSE(ec);
   const auto& fields = s.response_fields();
   ASSERT_EQ(fields.size(), 2u);
-  EXPECT_EQ(fields[0], (std::pair<std::string, std::string>{":status", "200"}));
-  EXPECT_EQ(fields[1], (std::pair<std::string, std::string>{"content-type", "text/plain"}));
+  EXPECT_EQ(fields[0].first, ":status");
+  EXPECT_EQ(fields[0].second, "200");
+  EXPECT_EQ(fields[1].first, "content-type");
+  EXPECT_EQ(fields[1].second, "text/plain");
   const auto frames = t.written();
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(std::get<0>(frames[0]), 0x1);  // HEADERS
