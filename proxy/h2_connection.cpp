@@ -61,6 +61,9 @@ task<void> h2_connection<Stream>::run() {
     writer_running_ = false;
     done_wake_.cancel();
   });
+  // Begun after the worker's last call to idle connections (a handshake that was under way then, an h2c
+  // preface that woke a parked connection): it says GOAWAY at once and serves only what was sent before.
+  if (worker_.closing_idle()) session_.go_away();
   try {
     co_await read_loop();
   } catch (const std::exception& e) {
@@ -80,7 +83,13 @@ task<void> h2_connection<Stream>::run() {
     co_await done_wake_.async_wait(use_tuple);
   }
   done_wake_.expires_at(io_deadline::clock::time_point::max());
-  if (!writer_running_ && !write_failed_) co_await linger();
+  if (!writer_running_ && !write_failed_) {
+    try {
+      co_await linger();
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP/2 connection from {}: {}", client_ip_, e.what());
+    }
+  }
   boost::system::error_code ignored;
   stream_.lowest_layer().close(ignored);
   session_.close_all();
@@ -184,15 +193,19 @@ template <typename Stream>
 void h2_connection<Stream>::start_exchange(std::shared_ptr<h2_stream> stream) {
   served_ = true;
   follow_worker_runtime();
-  session_.exchange_started();
+  // Stopping: this stream is served, and the connection takes no more (as an HTTP/1.1 request that comes
+  // during a stop is answered with Connection: close).
+  if (worker_.stopping()) session_.go_away();
   stream->set_send_timeout(rt_->config.timeouts.send);
   h2_origin origin{.rt = rt_,
                    .l = listener_,
                    .client_ip = client_ip_,
                    .peer_trusted = peer_trusted_,
                    .tls = is_tls_stream<Stream>::value};
-  running_.insert(stream.get());
+  auto* raw = stream.get();
   auto keep = stream;
+  // Counted once spawned: an allocation failure before that must leave no exchange counted that never ends
+  // (the completion runs later, from the executor).
   net::co_spawn(stream_.get_executor(), serve_h2_stream(worker_, std::move(origin), std::move(stream)),
                 [this, s = std::move(keep)](const std::exception_ptr& escaped) {
                   if (escaped) {
@@ -204,6 +217,8 @@ void h2_connection<Stream>::start_exchange(std::shared_ptr<h2_stream> stream) {
                   wake_writer();
                   done_wake_.cancel();
                 });
+  session_.exchange_started();
+  running_.insert(raw);
 }
 
 template <typename Stream>

@@ -92,7 +92,10 @@ struct h2_session::callbacks {
         if (ends) stream->set_headers_ended_stream();
         // However many streams the client reset, no more exchanges run than it may have streams open;
         // and none starts once the connection is going for a flood.
-        if (s.exchanges_ >= s.config_.max_concurrent_streams || s.flood_) {
+        // Nor past a GOAWAY of ours that is queued but not sent yet: nghttp2 refuses those streams once it
+        // goes out, and the client sends them again, so they must not have reached a node.
+        const bool past_goaway = s.going_away_ && frame->hd.stream_id > s.goaway_last_;
+        if (s.exchanges_ >= s.config_.max_concurrent_streams || s.flood_ || past_goaway) {
           nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
           return 0;
         }
@@ -154,24 +157,26 @@ struct h2_session::callbacks {
     return 0;
   }
 
-  static ssize_t read_data(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+  static ssize_t read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
     auto* stream = static_cast<h2_stream*>(source->ptr);
     std::size_t copied = 0;
     bool eof = false;
     if (!stream->read_response(buf, length, copied, eof)) return NGHTTP2_ERR_DEFERRED;
-    if (eof) {
-      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      end_unread_request(session, stream_id);
-    }
+    if (eof) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(copied);
   }
 
-  // The answer is complete and the client is still sending a body nobody will read: RFC 9113 §8.1 lets the
-  // server end the stream with NO_ERROR, after its response (the reset is queued behind the last frame).
-  static void end_unread_request(nghttp2_session* session, std::int32_t stream_id) {
-    if (nghttp2_session_get_stream_remote_close(session, stream_id) == 0)
-      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_NO_ERROR);
+  // The last frame of an answer went out. If the client is still sending a body nobody will read, RFC
+  // 9113 §8.1 lets the server end the stream with NO_ERROR now (not sooner: a reset submitted earlier
+  // would make nghttp2 drop what is still queued for the stream).
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+    if (auto* stream = self(user_data).find(frame->hd.stream_id)) stream->set_response_sent();
+    if (nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    return 0;
   }
 };
 
@@ -195,6 +200,7 @@ h2_session::h2_session(const conf::http2_config& config, bool secure, const net_
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, callbacks::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, callbacks::on_frame_send);
   // Flow control is the request body's back-pressure: windows open as the node takes the bytes.
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_max_continuations(option, max_continuations);
@@ -269,8 +275,8 @@ void h2_session::go_away() {
   if (going_away_) return;
   if (dead_) return;
   going_away_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  goaway_last_ = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_, NGHTTP2_NO_ERROR, nullptr, 0);
   if (hooks_.on_output) hooks_.on_output();
 }
 
@@ -307,6 +313,7 @@ void h2_session::reset_stalled(io_deadline::clock::time_point now, std::chrono::
 
 void h2_session::close_idle() {
   if (dead_) return;
+  going_away_ = true;
   nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
   if (hooks_.on_output) hooks_.on_output();
 }
@@ -329,7 +336,6 @@ void h2_session::submit_response(h2_stream& s, bool with_body) {
   provider.source.ptr = &s;
   provider.read_callback = callbacks::read_data;
   nghttp2_submit_response(session_, s.id(), nva.data(), nva.size(), with_body ? &provider : nullptr);
-  if (!with_body) callbacks::end_unread_request(session_, s.id());
   if (hooks_.on_output) hooks_.on_output();
 }
 

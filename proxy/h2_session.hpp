@@ -109,8 +109,9 @@ class h2_session {
   std::vector<std::shared_ptr<h2_stream>> retired_;  // closed by close_all
   std::size_t exchanges_ = 0;
   bool going_away_ = false;
-  bool dead_ = false;     // nghttp2 failed fatally: the session may not be called again
-  std::string farewell_;  // a GOAWAY written by hand, when dead_
+  std::int32_t goaway_last_ = 0;  // the last stream our GOAWAY lets finish
+  bool dead_ = false;             // nghttp2 failed fatally: the session may not be called again
+  std::string farewell_;          // a GOAWAY written by hand, when dead_
   const char* flood_ = nullptr;
   token_bucket resets_;
   token_bucket pings_;

@@ -1,8 +1,8 @@
 #include "proxy/h2_stream.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <boost/asio/error.hpp>
+#include <cassert>
 #include <cstring>
 
 #include <nghttp2/nghttp2.h>
@@ -142,7 +142,8 @@ void h2_stream::write_head(const boost::beast::http::response_header<>& head, bo
     head_text_.append(name);
     if (lower)
       for (auto i = at; i < head_text_.size(); ++i)
-        if (head_text_[i] >= 'A' && head_text_[i] <= 'Z') head_text_[i] = static_cast<char>(head_text_[i] + ('a' - 'A'));
+        if (head_text_[i] >= 'A' && head_text_[i] <= 'Z')
+          head_text_[i] = static_cast<char>(head_text_[i] + ('a' - 'A'));
     head_text_.append(value);
     assert(head_text_.capacity() >= size && "views of head_text_ must not move");
     head_fields_.emplace_back(std::string_view(head_text_).substr(at, name.size()),
@@ -180,10 +181,7 @@ bool h2_stream::queue(std::span<const boost::asio::const_buffer> data, bool last
   }
   std::size_t size = 0;
   for (const auto& b : data) size += b.size();
-  if (last && size == 0 && !submitted_ && out_sent_ == out_.size()) {
-    header_only_ = true;  // HEADERS ends the stream
-    response_sent_ = true;
-  }
+  if (last && size == 0 && !submitted_ && out_sent_ == out_.size()) header_only_ = true;  // HEADERS ends the stream
   // What nghttp2 took already goes first: a client that reads steadily but never quite catches up must
   // not make the buffer grow.
   out_.erase(0, out_sent_);
@@ -232,7 +230,6 @@ bool h2_stream::read_response(std::uint8_t* out, std::size_t size, std::size_t& 
   out_sent_ += copied;
   if (copied != 0) progress_at_ = io_deadline::clock::now();
   eof = end_ && waiting_out() == 0;
-  if (eof) response_sent_ = true;
   if (copied == 0 && !eof) return false;
   // Room again: an exchange waiting in write_rest goes on.
   if (waiting_out() <= high_water) wake();

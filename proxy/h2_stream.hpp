@@ -95,8 +95,9 @@ class h2_stream final : public downstream_sink {
   bool response_started() const { return submitted_; }
   // The whole answer was handed to the sink (finish), or a reset ended (or will end) the stream.
   bool response_queued() const { return end_ || closed_ || aborted_; }
-  // The whole answer was handed to nghttp2 (the last DATA frame, or HEADERS with END_STREAM).
+  // The answer's last frame (DATA, or HEADERS with END_STREAM) went out.
   bool response_sent() const { return response_sent_; }
+  void set_response_sent() { response_sent_ = true; }
   // When nghttp2 last took response bytes (or the exchange ended): a finished exchange's stream that
   // makes no progress for `send` is reset (h2_session::reset_stalled).
   io_deadline::clock::time_point progress_at() const { return progress_at_; }

@@ -260,3 +260,36 @@ TEST(h2_session, a_response_goes_out_as_headers_without_connection_fields_then_d
   EXPECT_EQ(std::get<0>(frames[1]), 0x0);  // DATA, END_STREAM
   EXPECT_EQ(std::get<2>(frames[1]), "hello");
 }
+
+TEST(h2_session, a_stream_past_a_goaway_not_yet_sent_starts_nothing) {
+  session_under_test t;
+  ASSERT_TRUE(t.start());
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 1, block(get_fields))));
+  t.session.go_away();  // queued, not sent yet
+  ASSERT_TRUE(t.feed(frame(0x1, end_stream | end_headers, 3, block(get_fields))));
+  EXPECT_EQ(t.requests.size(), 1u);  // stream 3 reaches no exchange: the client will send it again
+  bool goaway_names_1 = false;
+  for (const auto& [type, stream, payload] : t.written())
+    if (type == 0x7 && payload.substr(0, 4) == std::string("\0\0\0\x1", 4)) goaway_names_1 = true;
+  EXPECT_TRUE(goaway_names_1);
+}
+
+TEST(h2_session, an_answer_without_a_body_to_an_unfinished_upload_goes_out_before_the_reset) {
+  session_under_test t;
+  ASSERT_TRUE(t.start());
+  const field_list post{{":method", "POST"}, {":scheme", "https"}, {":authority", "a"}, {":path", "/up"}};
+  ASSERT_TRUE(t.feed(frame(0x1, end_headers, 1, block(post)) + frame(0x0, 0, 1, "part")));
+  t.written();
+  auto& s = *t.requests[0];
+  boost::beast::http::response_header<> head;
+  head.result(204);
+  s.write_head(head, body_framing::none);
+  boost::system::error_code ec;
+  EXPECT_TRUE(s.finish({}, ec));
+  const auto frames = t.written();
+  ASSERT_GE(frames.size(), 2u);
+  EXPECT_EQ(std::get<0>(frames[0]), 0x1);  // HEADERS (END_STREAM)
+  EXPECT_EQ(std::get<0>(frames[1]), 0x3);  // then RST_STREAM NO_ERROR: the upload is not read
+  EXPECT_EQ(std::get<2>(frames[1]), std::string("\0\0\0\0", 4));
+  EXPECT_TRUE(s.response_sent());
+}
