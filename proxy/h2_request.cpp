@@ -144,11 +144,7 @@ task<void> serve_h2_stream(worker& w, h2_origin origin, std::shared_ptr<h2_strea
   forwarded.version(11);
   forwarded.erase(http::field::expect);
   rewrite_request(forwarded, forwarding{origin.client_ip, origin.tls ? "https" : "http", id, origin.peer_trusted});
-  if (const auto length = parser.content_length())
-    set_framing(forwarded, body_framing::length, *length);
-  else
-    set_framing(forwarded, parser.chunked() ? body_framing::chunked : body_framing::none, 0);
-  set_keep_alive(forwarded, 11, true);
+  frame_for_node(forwarded, parser);
   record.method = forwarded.method_string();
   record.path = forwarded.target();
 
@@ -157,11 +153,7 @@ task<void> serve_h2_stream(worker& w, h2_origin origin, std::shared_ptr<h2_strea
   const exchange_outcome out = co_await ex.run();
   w.give_relay_buffer(std::move(relay_buffer));
 
-  record.bytes_in = out.bytes_in;
-  record.bytes_out = out.bytes_out;
-  record.node = out.node ? std::string_view(out.node->name()) : std::string_view();
-  record.upstream_ms = out.upstream_ms;
-  record.status = out.status;
+  record_outcome(record, out);
   if (!out.response_started && answered(out.error) && !stream->closed()) {
     co_await reply_error(*stream, origin, out.error, id);
     if (out.status >= 500) {

@@ -1,6 +1,7 @@
 #include "proxy/request_decision.hpp"
 
 #include "proxy/access_log.hpp"
+#include "proxy/head_writer.hpp"
 #include "proxy/request_validator.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/runtime.hpp"
@@ -38,6 +39,22 @@ request_decision decide_request(const runtime& rt, const conf::listener_config& 
     return {.what = request_decision::action::refuse, .error = make_error(error_kind::body_too_large)};
   parser.body_limit(config.limits.max_body_size);
   return {.what = request_decision::action::forward, .upstream = route->upstream};
+}
+
+void frame_for_node(upstream_request& forwarded, const request_parser& parser) {
+  if (const auto length = parser.content_length())
+    set_framing(forwarded, body_framing::length, *length);
+  else
+    set_framing(forwarded, parser.chunked() ? body_framing::chunked : body_framing::none, 0);
+  set_keep_alive(forwarded, 11, true);
+}
+
+void record_outcome(access_record& record, const exchange_outcome& out) {
+  record.bytes_in = out.bytes_in;
+  record.bytes_out = out.bytes_out;
+  record.node = out.node ? std::string_view(out.node->name()) : std::string_view();
+  record.upstream_ms = out.upstream_ms;
+  record.status = out.status;
 }
 
 bool is_idempotent(boost::beast::http::verb method) {

@@ -32,6 +32,13 @@ request_decision decide_request(const runtime& rt, const conf::listener_config& 
 // Methods a node may be asked again after a failure (RFC 9110 §9.2.2).
 bool is_idempotent(boost::beast::http::verb method);
 
+// The node's copy of a request header, once moved out of `parser`: framed as the client framed its body
+// (a length, chunked, or none) and kept alive (the pool reuses node connections).
+void frame_for_node(upstream_request& forwarded, const request_parser& parser);
+
+// What the exchange did, into the request's access-log record.
+void record_outcome(access_record& record, const exchange_outcome& out);
+
 // drawbridge's own error answer's body: {"error":{"code":..,"message":..}}.
 std::string error_json(const proxy_error& error);
 

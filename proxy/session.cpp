@@ -603,11 +603,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   forwarded.version(11);
   forwarded.erase(http::field::expect);
   rewrite_request(forwarded, forwarding{client_ip_, is_tls ? "https" : "http", state.id, peer_trusted_});
-  if (const auto length = parser_->content_length())
-    set_framing(forwarded, body_framing::length, *length);
-  else
-    set_framing(forwarded, parser_->chunked() ? body_framing::chunked : body_framing::none, 0);
-  set_keep_alive(forwarded, 11, true);
+  frame_for_node(forwarded, *parser_);
   if (request.upgrade) {
     forwarded.set(http::field::connection, "upgrade");
     forwarded.set(http::field::upgrade, "websocket");
@@ -620,11 +616,7 @@ task<typename session<Stream>::ending> session<Stream>::forward(access_record& r
   const exchange_outcome out = co_await ex.run();
   worker_.give_relay_buffer(std::move(relay_buffer));
 
-  record.bytes_in = out.bytes_in;
-  record.bytes_out = out.bytes_out;
-  record.node = out.node ? std::string_view(out.node->name()) : std::string_view();
-  record.upstream_ms = out.upstream_ms;
-  record.status = out.status;
+  record_outcome(record, out);
   // A complete response on a connection that may not be kept closes gracefully (the client may have
   // pipelined more); a response cut short ends the connection at once (the exchange aborted it on the sink,
   // with a reset when the close is what ends its body).
