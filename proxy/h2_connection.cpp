@@ -42,8 +42,14 @@ h2_connection<Stream>::h2_connection(worker& w, Stream& stream, std::shared_ptr<
                 .on_output = [this] { wake_writer(); }}),
       writer_wake_(stream.get_executor(), io_deadline::clock::time_point::max()),
       done_wake_(stream.get_executor(), io_deadline::clock::time_point::max()) {
+  trust_peer();
+}
+
+// Whether the client's forwarding headers are believed: by the runtime's trusted_proxies.
+template <typename Stream>
+void h2_connection<Stream>::trust_peer() {
   boost::system::error_code ec;
-  const auto peer = net::ip::make_address(client_ip_, ec);
+  const auto peer = net::ip::make_address(client_ip_, ec);  // made by to_string(): it parses
   peer_trusted_ = !ec && is_trusted_peer(rt_->config.trusted_proxies, peer);
 }
 
@@ -184,9 +190,7 @@ void h2_connection<Stream>::follow_worker_runtime() {
   }
   listener_ = it->get();
   rt_ = current;
-  boost::system::error_code ec;
-  const auto peer = net::ip::make_address(client_ip_, ec);
-  peer_trusted_ = !ec && is_trusted_peer(rt_->config.trusted_proxies, peer);
+  trust_peer();
 }
 
 template <typename Stream>

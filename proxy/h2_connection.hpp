@@ -56,6 +56,7 @@ class h2_connection {
   task<void> write_loop();
   void start_exchange(std::shared_ptr<h2_stream> stream);
   void follow_worker_runtime();
+  void trust_peer();
   void wake_writer() { writer_wake_.cancel(); }
   std::chrono::milliseconds idle_limit() const;
 

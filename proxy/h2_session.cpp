@@ -299,16 +299,13 @@ void h2_session::exchange_ended(h2_stream& s) {
 
 bool h2_session::busy() const {
   if (exchanges_ > 0) return true;
-  return std::any_of(streams_.begin(), streams_.end(), [](const auto& entry) {
-    const auto& s = *entry.second;
-    return s.exchange_done() && !s.response_sent() && !s.closed();
-  });
+  return std::any_of(streams_.begin(), streams_.end(),
+                     [](const auto& entry) { return entry.second->answer_pending(); });
 }
 
 void h2_session::reset_stalled(io_deadline::clock::time_point now, std::chrono::milliseconds limit) {
   for (auto& [id, s] : streams_)
-    if (s->exchange_done() && !s->response_sent() && !s->closed() && now - s->progress_at() > limit)
-      reset(*s, NGHTTP2_CANCEL);
+    if (s->answer_pending() && now - s->progress_at() > limit) reset(*s, NGHTTP2_CANCEL);
 }
 
 void h2_session::close_idle() {

@@ -14,10 +14,13 @@
 namespace drawbridge::proxy {
 
 namespace {
-// Fields that describe a connection, not a message (RFC 9113 §8.2.2): never in an HTTP/2 response.
-bool connection_specific(std::string_view lower_name) {
-  return lower_name == "connection" || lower_name == "keep-alive" || lower_name == "proxy-connection" ||
-         lower_name == "transfer-encoding" || lower_name == "upgrade";
+// Fields that describe a connection, not a message (RFC 9113 §8.2.2): never in an HTTP/2 response. (The
+// exchange's head is rewritten for HTTP/1.1: rewrite_response has stripped the node's hop-by-hop fields,
+// then framing and keep-alive fields were set for an HTTP/1.1 client.)
+bool connection_specific(boost::beast::http::field f) {
+  using boost::beast::http::field;
+  return f == field::connection || f == field::keep_alive || f == field::proxy_connection ||
+         f == field::transfer_encoding || f == field::upgrade;
 }
 }  // namespace
 
@@ -137,7 +140,7 @@ void h2_stream::write_head(const boost::beast::http::response_header<>& head, bo
   head_text_.clear();
   head_text_.reserve(size);
   head_fields_.clear();
-  const auto add = [this, size](std::string_view name, std::string_view value, bool lower) {
+  const auto add = [this](std::string_view name, std::string_view value, bool lower) {
     const auto at = head_text_.size();
     head_text_.append(name);
     if (lower)
@@ -145,7 +148,6 @@ void h2_stream::write_head(const boost::beast::http::response_header<>& head, bo
         if (head_text_[i] >= 'A' && head_text_[i] <= 'Z')
           head_text_[i] = static_cast<char>(head_text_[i] + ('a' - 'A'));
     head_text_.append(value);
-    assert(head_text_.capacity() >= size && "views of head_text_ must not move");
     head_fields_.emplace_back(std::string_view(head_text_).substr(at, name.size()),
                               std::string_view(head_text_).substr(at + name.size(), value.size()));
   };
@@ -156,14 +158,11 @@ void h2_stream::write_head(const boost::beast::http::response_header<>& head, bo
   status[2] = static_cast<char>('0' + code % 10);
   add(":status", std::string_view(status, 3), false);
   for (const auto& field : head) {
+    if (connection_specific(field.name())) continue;
     const auto name = field.name_string();
-    const std::string_view value(field.value().data(), field.value().size());
-    add(std::string_view(name.data(), name.size()), value, true);
-    if (connection_specific(head_fields_.back().first)) {
-      head_text_.resize(head_text_.size() - name.size() - value.size());
-      head_fields_.pop_back();
-    }
+    add(std::string_view(name.data(), name.size()), std::string_view(field.value().data(), field.value().size()), true);
   }
+  assert(head_text_.size() <= size && "within the reserved room: the views did not move");
   head_staged_ = true;
 }
 

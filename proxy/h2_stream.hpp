@@ -65,7 +65,6 @@ class h2_stream final : public downstream_sink {
   void body_arrived(const std::uint8_t* data, std::size_t size);
   void request_ended();
   bool request_complete() const { return request_ended_; }
-  bool has_body_frames() const { return !headers_ended_stream_; }
   void set_headers_ended_stream() { headers_ended_stream_ = request_ended_ = true; }
 
   // --- the request body, for the exchange (proxy/h2_body.hpp) ---
@@ -91,13 +90,13 @@ class h2_stream final : public downstream_sink {
   task<boost::system::error_code> write_rest() override;
   void abort() override;
   task<boost::system::error_code> send_continue() override;
-  // Response headers and body handed to nghttp2 (the exchange may have ended; these go on).
-  bool response_started() const { return submitted_; }
   // The whole answer was handed to the sink (finish), or a reset ended (or will end) the stream.
   bool response_queued() const { return end_ || closed_ || aborted_; }
   // The answer's last frame (DATA, or HEADERS with END_STREAM) went out.
   bool response_sent() const { return response_sent_; }
   void set_response_sent() { response_sent_ = true; }
+  // The exchange ended and its answer has yet to go out: the connection is still in use for it.
+  bool answer_pending() const { return exchange_done_ && !response_sent_ && !closed_; }
   // When nghttp2 last took response bytes (or the exchange ended): a finished exchange's stream that
   // makes no progress for `send` is reset (h2_session::reset_stalled).
   io_deadline::clock::time_point progress_at() const { return progress_at_; }
