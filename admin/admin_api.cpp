@@ -91,6 +91,7 @@ std::vector<std::string> path_of(std::string_view target) { return split_path(ta
 // for reads and for paths outside the API.
 std::string action_of(http::verb method, const std::vector<std::string>& p) {
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") return "tls_reload";
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "renew") return "tls_renew";
   if (p.size() == 3 && p[0] == "v1" && p[1] == "config" && p[2] == "reload") return "config_reload";
   if (p.size() == 2 && p[0] == "v1" && p[1] == "upgrade") return "upgrade";
   if (p.size() < 2 || p[0] != "v1" || p[1] != "upstreams") return "";
@@ -100,8 +101,8 @@ std::string action_of(http::verb method, const std::vector<std::string>& p) {
 
 // An action name fit for a metric label: one of ours, or "unknown".
 std::string action_label(const std::string& action) {
-  static constexpr std::string_view known[] = {"drain",      "undrain",       "add",    "remove",
-                                               "tls_reload", "config_reload", "upgrade"};
+  static constexpr std::string_view known[] = {"drain",         "undrain", "add",      "remove", "tls_reload",
+                                               "config_reload", "upgrade", "tls_renew"};
   return std::find(std::begin(known), std::end(known), action) != std::end(known) ? action : "unknown";
 }
 
@@ -230,6 +231,12 @@ task<response> admin_api::route(call& c) {
     if (!waiting.empty()) body["upstreams_without_eligible_node"] = waiting;
     if (const auto* link = control_.cluster())
       body["cluster"] = !known ? "loading" : link->connected() ? "connected" : "unavailable";
+    // Serving, but with a self-signed certificate browsers warn about: said, not counted against readiness
+    // (the CA may be down for hours; the listener must not be taken out of a load balancer for that).
+    json placeholders = json::array();
+    for (const auto& l : control_.rt().listeners)
+      if (const auto contexts = l->current_contexts(); contexts && contexts->placeholder()) placeholders.push_back(l->name);
+    if (!placeholders.empty()) body["tls_placeholder"] = placeholders;
     co_return json_response(waiting.empty() && known ? 200 : 503, body);
   }
   if (p.size() == 1 && p[0] == "metrics") {
@@ -237,7 +244,8 @@ task<response> admin_api::route(call& c) {
     response res{http::status::ok, 11};
     res.set(http::field::content_type, metrics::exposition_content_type);
     res.set(http::field::cache_control, "no-store");
-    res.body() = render_metrics(control_.rt(), actions_, &control_.config_state(), control_.cluster());
+    res.body() = render_metrics(control_.rt(), actions_, &control_.config_state(), control_.cluster(),
+                                &control_.acme().counts());
     co_return res;
   }
   // Between the start of a binary upgrade and this process's exit, the successor reads (or has read) the
@@ -248,7 +256,15 @@ task<response> admin_api::route(call& c) {
     res.set(http::field::retry_after, "1");
     co_return res;
   }
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "tls") {
+    if (auto refused = only(http::verb::get, "GET")) co_return *refused;
+    co_return tls_status();
+  }
   if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "reload") co_return co_await reload_tls(c);
+  if (p.size() == 3 && p[0] == "v1" && p[1] == "tls" && p[2] == "renew") {
+    if (auto refused = only(http::verb::post, "POST")) co_return *refused;
+    co_return renew_tls(c);
+  }
   if (p.size() == 2 && p[0] == "v1" && p[1] == "upgrade") {
     if (auto refused = only(http::verb::post, "POST")) co_return *refused;
     co_return co_await upgrade();
@@ -431,6 +447,72 @@ response admin_api::info() const {
                                  {"config", config_json()}});
 }
 
+namespace {
+
+std::string utc_of(std::chrono::system_clock::time_point t) {
+  return format_utc(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace
+
+// Every certificate every HTTPS listener serves, where it comes from, and for ACME listeners the order
+// state: when the next order is due and why the last one failed.
+response admin_api::tls_status() const {
+  json listeners = json::array();
+  const auto& states = control_.acme().states();
+  for (const auto& l : control_.rt().listeners) {
+    if (!l->tls()) continue;
+    json certs = json::array();
+    if (const auto contexts = l->current_contexts())
+      for (const auto& cert : contexts->certificates()) {
+        json entry{{"source", cert.source},     {"names", cert.names},
+                   {"subject", cert.subject},   {"issuer", cert.issuer},
+                   {"not_after", utc_of(cert.not_after)}};
+        if (!cert.cert_path.empty()) entry["file"] = cert.cert_path;
+        certs.push_back(std::move(entry));
+      }
+    json entry{{"listener", l->name}, {"certificates", certs}};
+    if (const auto& acme = l->config.tls->acme) {
+      json order{{"directory", acme->directory}, {"domains", acme->domains}, {"challenge", acme->challenge}};
+      if (const auto found = states.find(l->name); found != states.end()) {
+        const auto& st = found->second;
+        order["ordering"] = st.ordering;
+        order["next_renewal"] = utc_of(st.next_attempt);
+        order["failures"] = st.failures;
+        if (!st.last_error.empty()) order["last_error"] = st.last_error;
+        if (st.last_order.time_since_epoch().count() != 0) order["last_order"] = utc_of(st.last_order);
+      }
+      entry["acme"] = std::move(order);
+    }
+    listeners.push_back(std::move(entry));
+  }
+  return json_response(200, json{{"listeners", listeners}});
+}
+
+// Every ACME listener (or ?listener=ADDRESS) orders a certificate now, whatever its expiry. An order that
+// failed within the hour holds the listener back (429, and when it may order again).
+response admin_api::renew_tls(call& c) {
+  const auto only = query_param(c.query, "listener").value_or("");
+  bool any = false;
+  for (const auto& l : control_.rt().listeners)
+    if (l->config.tls && l->config.tls->acme && (only.empty() || l->name == only)) any = true;
+  if (!any)
+    return error_response(404, "not_found",
+                          only.empty() ? "no listener has tls.acme" : "no listener " + only + " with tls.acme");
+  const auto waiting = control_.acme().renew_now(only);
+  if (!waiting.empty()) {
+    std::string message;
+    for (const auto& [name, at] : waiting)
+      message += (message.empty() ? "" : "; ") + name + ": an order failed within the hour, next allowed at " + utc_of(at);
+    auto res = error_response(429, "rate_limited", message);
+    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(waiting.begin()->second -
+                                                                       std::chrono::system_clock::now());
+    res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(1, wait.count())));
+    return res;
+  }
+  return json_response(202, json{{"renewing", only.empty() ? json("all") : json(only)}});
+}
+
 // Re-reads every HTTPS listener's certificate files. New handshakes use the new certificates; open
 // connections go on with theirs. All or nothing: when one listener's files fail, every listener keeps its
 // current certificates.
@@ -451,6 +533,7 @@ task<response> admin_api::reload_tls(call& c) {
     for (const auto& cert : l.current_contexts()->certificates())
       certs.push_back(
           {{"cert", cert.cert_path},
+           {"source", cert.source},
            {"subject", cert.subject},
            {"names", cert.names},
            {"not_after",

@@ -9,7 +9,9 @@
 //   POST   /v1/upstreams/{u}/nodes/{n}/undrain[?wait=D]
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
+//   GET    /v1/tls                                    every certificate served: names, issuer, expiry, source; ACME state
 //   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
+//   POST   /v1/tls/renew[?listener=ADDRESS]           ACME listeners order a new certificate now
 //   POST   /v1/config/reload                          re-read the config file and apply it whole (or not at all)
 //   GET    /v1/info                                   version, pid, start time, config path, sha256, generation
 //   GET    /metrics                                   Prometheus text format (token only with admin.metrics_auth)
@@ -48,6 +50,8 @@ class admin_api {
   net_types::task<response> remove_node(call& c, const std::shared_ptr<upstream::upstream_group>& group,
                                         const std::shared_ptr<upstream::node>& n);
   net_types::task<response> reload_tls(call& c);
+  response tls_status() const;
+  response renew_tls(call& c);
   response reload_config();
   net_types::task<response> upgrade();
   response info() const;

@@ -38,6 +38,9 @@ control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
       checker_(io_, runtime_->upstreams),
       drains_(runtime_->upstreams),
       tick_timer_(io_.get_executor()) {
+  acme_ = std::make_unique<acme_manager>(io_, [this]() -> const acme_manager::listener_list& {
+    return runtime_->listeners;
+  });
   if (!runtime_->config.state_file.empty())
     store_ = std::make_unique<upstream::file_state_store>(runtime_->config.state_file, io_.get_executor());
   if (runtime_->config.cluster.enabled) make_cluster_link();
@@ -146,6 +149,7 @@ void control_plane::start() {
   }
   inherited_admin_.reset();  // not adopted: the config moved or dropped the admin API
   checker_.start();
+  acme_->adopt();
   started_ = true;
   if (link_ && !link_->started()) link_->start();
   spawn_tick_loop();
@@ -158,6 +162,7 @@ void control_plane::stop() {
     stopping_ = true;
     if (unsaved()) start_save();  // a last try: the store's work keeps the io_context running until it ends
     checker_.stop();
+    acme_->stop();
     tick_timer_.cancel();
     if (server_) server_->stop();
     if (link_) link_->stop();

@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "admin/acme_manager.hpp"
 #include "admin/http_server.hpp"
 #include "admin/tokens.hpp"
 #include "cluster/cluster_link.hpp"
@@ -154,6 +155,9 @@ class control_plane {
   const proxy::runtime& rt() const { return *runtime_; }
   const token_set& tokens() const { return tokens_; }
   const upstream::health_checker& checker() const { return checker_; }
+  // Automatic certificates (tls.acme listeners).
+  acme_manager& acme() { return *acme_; }
+  const acme_manager& acme() const { return *acme_; }
   std::shared_ptr<upstream::upstream_group> find_upstream(const std::string& name) const;
   // Every upstream has at least one node that takes requests.
   bool ready() const;
@@ -285,6 +289,7 @@ class control_plane {
   config_status config_status_;
   boost::asio::io_context io_;
   upstream::health_checker checker_;
+  std::unique_ptr<acme_manager> acme_;
   upstream::drain_machine drains_;
   token_set tokens_;
   std::unique_ptr<http_server> server_;

@@ -123,6 +123,7 @@ void control_plane::commit(std::shared_ptr<const proxy::runtime> next) {
 
   checker_.adopt(now.upstreams);
   drains_.adopt(now.upstreams);
+  acme_->adopt();
   if (link_) {
     // Upstreams the reload added are read, watched and recorded from now on (consider_shared seeds them).
     std::vector<std::string> names;

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "admin/acme_collector.hpp"
 #include "admin/cluster_collector.hpp"
 #include "admin/config_collector.hpp"
 #include "metrics/process_collector.hpp"
@@ -13,7 +14,8 @@
 namespace drawbridge::admin {
 
 metrics::collector_list metrics_collectors(const proxy::runtime& rt, const action_counts& actions,
-                                           const config_status* config, const cluster::cluster_link* link) {
+                                           const config_status* config, const cluster::cluster_link* link,
+                                           const acme_counts* acme) {
   metrics::collector_list list = {
       std::make_shared<metrics::process_collector>(),  // drawbridge_build_info first, then process_
       // Before upstream_collector: its requests without an upstream open drawbridge_requests_total.
@@ -25,12 +27,13 @@ metrics::collector_list metrics_collectors(const proxy::runtime& rt, const actio
   };
   if (config) list.push_back(std::make_shared<config_collector>(*config));
   if (link) list.push_back(std::make_shared<cluster_collector>(*link));
+  if (acme) list.push_back(std::make_shared<acme_collector>(*acme));
   return list;
 }
 
 std::string render_metrics(const proxy::runtime& rt, const action_counts& actions, const config_status* config,
-                           const cluster::cluster_link* link) {
-  return metrics::expose(metrics_collectors(rt, actions, config, link));
+                           const cluster::cluster_link* link, const acme_counts* acme) {
+  return metrics::expose(metrics_collectors(rt, actions, config, link, acme));
 }
 
 }  // namespace drawbridge::admin

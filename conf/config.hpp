@@ -24,8 +24,34 @@ struct certificate_files {
   bool operator==(const certificate_files&) const = default;
 };
 
+// External Account Binding (RFC 8555 §7.3.4): the key id and MAC key some CAs (ZeroSSL, enterprise CAs)
+// hand out to tie an ACME account to a customer account. The key as the CA gives it: base64url.
+struct acme_eab_config {
+  std::string kid;
+  std::string hmac_key;
+
+  bool operator==(const acme_eab_config&) const = default;
+};
+
+// Certificates ordered from an ACME CA (RFC 8555) for a TLS listener, renewed before they expire
+// (admin/acme_manager.hpp). The account key and certificates live under `storage`.
+struct acme_config {
+  std::string directory;             // the CA's directory URL (https)
+  std::string email;                 // the account's contact; empty = none
+  std::vector<std::string> domains;  // lower-case; the first names the stored certificate
+  std::string challenge = "http-01";  // or "tls-alpn-01"
+  std::string storage;
+  duration renew_before = std::chrono::hours(24 * 30);
+  std::string ca_file;  // trust for the CA's own HTTPS (a private CA); empty = the system's roots
+  std::optional<acme_eab_config> eab;
+
+  bool operator==(const acme_config&) const = default;
+};
+
 struct listener_tls_config {
-  std::vector<certificate_files> certificates;  // SNI picks among them; the first is the default
+  // SNI picks among them; the first is the default. Files win over ACME for the names they cover.
+  std::vector<certificate_files> certificates;
+  std::optional<acme_config> acme;
   std::string min_version = "1.2";              // "1.2" or "1.3"
   // TLS 1.2 suites (TLS 1.3 has its own, all modern): forward secrecy and AEAD only.
   std::string ciphers =

@@ -163,14 +163,98 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A DNS name an ACME CA can validate by HTTP-01 or TLS-ALPN-01: letters, digits and hyphens in labels of
+// 1 to 63 characters, 253 at most in all. No wildcard: those need DNS-01.
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      if (label == 0 || label > 63 || name[i - 1] == '-' || name[i - label] == '-') return false;
+      label = 0;
+      continue;
+    }
+    const char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    ++label;
+  }
+  return true;
+}
+
+acme_config read_acme(reader& r, const json& a, const std::string& p) {
+  acme_config acme;
+  if (!r.expect_object(a, p)) return acme;
+  r.allow_keys(a, p, {"directory", "email", "domains", "challenge", "storage", "renew_before", "ca_file", "eab"});
+  r.get_string(a, "directory", p, acme.directory);
+  if (!a.contains("directory"))
+    r.error(reader::join(p, "directory"), "required");
+  else if (a.at("directory").is_string() && acme.directory.rfind("https://", 0) != 0)
+    r.error(reader::join(p, "directory"), "expected an https:// URL (RFC 8555 speaks HTTPS only), got \"" +
+                                              acme.directory + "\"");
+  r.get_string(a, "email", p, acme.email);
+  if (!acme.email.empty()) {
+    const auto at = acme.email.find('@');
+    const bool plain = acme.email.find_first_of(" ,;:<>\"\r\n\t") == std::string::npos;
+    if (!plain || at == std::string::npos || at == 0 || at + 1 == acme.email.size() ||
+        acme.email.find('@', at + 1) != std::string::npos)
+      r.error(reader::join(p, "email"), "expected one address such as ops@example.com, got \"" + acme.email + "\"");
+  }
+  const std::string dp = reader::join(p, "domains");
+  if (const json* domains = r.get_array(a, "domains", p)) {
+    if (domains->empty()) r.error(dp, "expected at least one name");
+    for (std::size_t i = 0; i < domains->size(); ++i) {
+      const json& v = (*domains)[i];
+      const std::string name = v.is_string() ? lower(v.get<std::string>()) : std::string();
+      if (!name.empty() && name.front() == '*')
+        r.error(reader::index(dp, i), "a wildcard needs the dns-01 challenge, which drawbridge does not answer");
+      else if (!is_dns_name(name))
+        r.error(reader::index(dp, i), "expected a DNS name such as appsmith.example.com, got " + describe(v));
+      else if (std::find(acme.domains.begin(), acme.domains.end(), name) != acme.domains.end())
+        r.error(reader::index(dp, i), "\"" + name + "\" is listed twice");
+      else
+        acme.domains.push_back(name);
+    }
+  } else if (!a.contains("domains")) {
+    r.error(dp, "required");
+  }
+  r.get_string(a, "challenge", p, acme.challenge);
+  if (acme.challenge != "http-01" && acme.challenge != "tls-alpn-01")
+    r.error(reader::join(p, "challenge"), "expected \"http-01\" or \"tls-alpn-01\", got \"" + acme.challenge + "\"");
+  r.get_string(a, "storage", p, acme.storage);
+  if (!a.contains("storage"))
+    r.error(reader::join(p, "storage"), "required");
+  else if (acme.storage.empty())
+    r.error(reader::join(p, "storage"), "must not be empty");
+  r.get_duration(a, "renew_before", p, acme.renew_before);
+  if (a.contains("ca_file") && !a.at("ca_file").is_null()) r.get_string(a, "ca_file", p, acme.ca_file);
+  if (a.contains("eab") && !a.at("eab").is_null()) {
+    const std::string ep = reader::join(p, "eab");
+    const json& e = a.at("eab");
+    if (r.expect_object(e, ep)) {
+      r.allow_keys(e, ep, {"kid", "hmac_key"});
+      acme_eab_config eab;
+      for (auto [key, out] : {std::pair<const char*, std::string*>{"kid", &eab.kid}, {"hmac_key", &eab.hmac_key}}) {
+        r.get_string(e, key, ep, *out);
+        if (out->empty()) r.error(reader::join(ep, key), "required (a non-empty string)");
+      }
+      if (eab.hmac_key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") !=
+          std::string::npos)
+        r.error(reader::join(ep, "hmac_key"), "expected the key as the CA gives it: base64url");
+      acme.eab = std::move(eab);
+    }
+  }
+  return acme;
+}
+
 listener_tls_config read_listener_tls(reader& r, const json& t, const std::string& p) {
   listener_tls_config tls;
   if (!r.expect_object(t, p)) return tls;
-  r.allow_keys(t, p, {"certificates", "min_version", "ciphers", "hsts", "alpn"});
+  r.allow_keys(t, p, {"certificates", "acme", "min_version", "ciphers", "hsts", "alpn"});
+  if (t.contains("acme")) tls.acme = read_acme(r, t.at("acme"), reader::join(p, "acme"));
   const json* certs = r.get_array(t, "certificates", p);
-  if (!t.contains("certificates"))
-    r.error(reader::join(p, "certificates"), "required");
-  else if (certs && certs->empty())
+  if (!t.contains("certificates") && !tls.acme)
+    r.error(reader::join(p, "certificates"), "required (or acme)");
+  else if (certs && certs->empty() && !tls.acme)
     r.error(reader::join(p, "certificates"), "expected at least one certificate");
   if (certs) {
     for (std::size_t i = 0; i < certs->size(); ++i) {
@@ -256,6 +340,16 @@ void read_listeners(reader& r, const json& root, config& c) {
     if (listener.h2c && listener.tls)
       r.error(reader::join(p, "h2c"), "only for a plain listener (a TLS listener offers h2 by ALPN: tls.alpn)");
     c.listeners.push_back(std::move(listener));
+  }
+  // HTTP-01 is answered on the plain listeners: the CA comes to port 80 of the name.
+  const bool any_plain =
+      std::any_of(c.listeners.begin(), c.listeners.end(), [](const listener_config& l) { return !l.tls; });
+  for (std::size_t i = 0; i < c.listeners.size() && !any_plain; ++i) {
+    const auto& tls = c.listeners[i].tls;
+    if (tls && tls->acme && tls->acme->challenge == "http-01")
+      r.error(reader::index("listeners", i) + ".tls.acme.challenge",
+              "http-01 is answered on a plain listener (the CA connects to port 80), and none is configured: add "
+              "one, or use tls-alpn-01");
   }
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Durations ("250ms", "30s", "5m", "1h") and sizes (bytes, "16k", "150m", "1g") as the config writes them.
+// Durations ("250ms", "30s", "5m", "1h", "30d") and sizes (bytes, "16k", "150m", "1g") as the config writes them.
 
 #include <chrono>
 #include <cstdint>
@@ -11,7 +11,7 @@ namespace drawbridge::conf {
 
 using duration = std::chrono::milliseconds;
 
-// Parses "<digits><unit>" with unit ms, s, m or h. Returns nullopt on anything else (no sign, no
+// Parses "<digits><unit>" with unit ms, s, m, h or d (days: certificate lifetimes). Returns nullopt on anything else (no sign, no
 // fraction, no missing unit), so that a typo never silently becomes a different timeout.
 std::optional<duration> parse_duration(std::string_view text);
 

@@ -22,7 +22,7 @@ namespace drawbridge::proxy {
 
 namespace {
 
-// drawbridge's own answer (an error, a redirect) on the stream.
+// drawbridge's own answer (an error, a redirect, an ACME challenge's) on the stream.
 task<void> reply(h2_stream& stream, const h2_origin& origin, unsigned status, std::string_view request_id,
                  std::string_view content_type, std::string_view location, const std::string& body) {
   http::response_header<> head;
@@ -102,6 +102,11 @@ task<void> serve_h2_stream(worker& w, h2_origin origin, std::shared_ptr<h2_strea
     case request_decision::action::redirect:
       record.status = 308;
       co_await reply(*stream, origin, 308, id, "text/plain", next.location, "Moved to " + next.location + "\n");
+      finish(nullptr, nullptr);
+      co_return;
+    case request_decision::action::acme_answer:
+      record.status = 200;
+      co_await reply(*stream, origin, 200, id, "text/plain", {}, next.body);
       finish(nullptr, nullptr);
       co_return;
     case request_decision::action::no_route: {

@@ -5,8 +5,19 @@
 #include "proxy/request_validator.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/runtime.hpp"
+#include "tls/acme_challenges.hpp"
 
 namespace drawbridge::proxy {
+
+namespace {
+
+bool orders_by_http01(const conf::config& config) {
+  return std::any_of(config.listeners.begin(), config.listeners.end(), [](const conf::listener_config& l) {
+    return l.tls && l.tls->acme && l.tls->acme->challenge == "http-01";
+  });
+}
+
+}  // namespace
 
 request_decision decide_request(const runtime& rt, const conf::listener_config& listener, request_parser& parser,
                                 access_record& record) {
@@ -22,9 +33,17 @@ request_decision decide_request(const runtime& rt, const conf::listener_config& 
     req.set(http::field::host, host);
     record.path = req.target();
   }
-  // ACME's HTTP-01 challenges are not redirected: a certificate tool must be able to answer them over
-  // plain HTTP (they are routed as usual).
-  if (listener.redirect_https && !is_acme_challenge(req.target())) {
+  // ACME's HTTP-01 challenges: ours are answered here, before routing and redirects (on any listener:
+  // the CA may follow a redirect to HTTPS). Without ACME of our own they are not redirected either: a
+  // certificate tool behind us must be able to answer them over plain HTTP (they are routed as usual).
+  const bool challenge = is_acme_challenge(req.target());
+  if (challenge) {
+    const auto token = req.target().substr(acme_challenge_prefix.size());
+    if (auto answer = tls::acme_challenges::instance().http_answer({token.data(), token.size()}))
+      return {.what = request_decision::action::acme_answer, .body = std::move(*answer)};
+    if (orders_by_http01(config)) return {.what = request_decision::action::no_route};
+  }
+  if (listener.redirect_https && !challenge) {
     const auto to_host = normalize_host(req[http::field::host]);
     if (to_host.empty())
       return {.what = request_decision::action::refuse,

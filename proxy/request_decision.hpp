@@ -17,14 +17,17 @@ struct access_record;
 struct runtime;
 
 struct request_decision {
-  enum class action { refuse, redirect, no_route, forward } what = action::forward;
+  enum class action { refuse, redirect, acme_answer, no_route, forward } what = action::forward;
   proxy_error error{};                           // refuse
   std::string location{};                        // redirect
+  std::string body{};                            // acme_answer: the key authorization
   upstream::upstream_group* upstream = nullptr;  // forward (owned by the runtime)
 };
 
 // Absolute-form targets are routed by their authority and forwarded in origin-form (the target names
-// which of our routes to use, never a host for us to contact); a plain listener that only redirects does
+// which of our routes to use, never a host for us to contact); an ACME HTTP-01 challenge this process is
+// being validated for is answered (any other under /.well-known/acme-challenge/ is 404 when this
+// process orders by HTTP-01: no node answers for our orders); a plain listener that only redirects does
 // so; then the route, and the body's size limit (set on `parser` for the body to come).
 request_decision decide_request(const runtime& rt, const conf::listener_config& listener, request_parser& parser,
                                 access_record& record);

@@ -138,7 +138,7 @@ verdict check_request_header(const http::request_header<>& h) {
 }
 
 bool is_acme_challenge(std::string_view target) {
-  static constexpr std::string_view prefix = "/.well-known/acme-challenge/";
+  constexpr std::string_view prefix = acme_challenge_prefix;
   if (!target.starts_with(prefix) || target.size() == prefix.size()) return false;
   const auto token = target.substr(prefix.size());
   return std::all_of(token.begin(), token.end(), [](char ch) {

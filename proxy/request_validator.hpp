@@ -41,5 +41,6 @@ bool split_absolute_target(std::string_view target, std::string_view& authority,
 // nothing else: no dot segment, no percent-encoding, no query. Only these bypass redirect_https, so that a
 // target such as "/.well-known/acme-challenge/../../admin" or ".../%2e%2e/admin" goes the HTTPS way.
 bool is_acme_challenge(std::string_view target);
+inline constexpr std::string_view acme_challenge_prefix = "/.well-known/acme-challenge/";
 
 }  // namespace drawbridge::proxy

@@ -152,6 +152,18 @@ bool session<Stream>::h2_negotiated() {
   }
 }
 
+template <typename Stream>
+bool session<Stream>::acme_validation() {
+  if constexpr (is_tls) {
+    const unsigned char* protocol = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(stream_.native_handle(), &protocol, &length);
+    return std::string_view(reinterpret_cast<const char*>(protocol), length) == "acme-tls/1";
+  } else {
+    return false;
+  }
+}
+
 // A plain listener with h2c: the HTTP/2 preface begins "PRI * HTTP/2.0" (RFC 9113 §3.4), which is no
 // HTTP/1.1 request (PRI is reserved for exactly this). nghttp2 checks the rest of it.
 template <typename Stream>
@@ -187,6 +199,13 @@ task<void> session<Stream>::serve_h2() {
 template <typename Stream>
 task<void> session<Stream>::run(bool fresh) {
   if (fresh && !co_await handshake()) {
+    boost::system::error_code ignored;
+    stream_.lowest_layer().close(ignored);
+    co_return;
+  }
+  if (fresh && acme_validation()) {
+    // A CA validating TLS-ALPN-01 has seen the challenge certificate in the handshake: that was all
+    // (RFC 8737 §3: no application data on such a connection).
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
     co_return;
@@ -482,7 +501,15 @@ task<typename session<Stream>::ending> session<Stream>::serve_request() {
     case request_decision::action::redirect: {
       record.status = 308;
       const bool close = closes_after_own_reply();
-      const bool written = co_await reply_redirect(next.location, close, version);
+      const bool written = co_await reply_text(308, next.location, "Moved to " + next.location + "\n", close, version);
+      record.duration_ms = ms_since(started);
+      finish(record, nullptr, nullptr);
+      co_return !written ? ending::abort : close ? ending::close : ending::keep;
+    }
+    case request_decision::action::acme_answer: {
+      record.status = 200;
+      const bool close = closes_after_own_reply();
+      const bool written = co_await reply_text(200, {}, next.body, close, version);
       record.duration_ms = ms_since(started);
       finish(record, nullptr, nullptr);
       co_return !written ? ending::abort : close ? ending::close : ending::keep;
@@ -704,12 +731,13 @@ task<bool> session<Stream>::write_own_reply(const http::response_header<>& head,
 }
 
 template <typename Stream>
-task<bool> session<Stream>::reply_redirect(const std::string& location, bool close, unsigned version) {
-  http::response<http::string_body> res{http::status::permanent_redirect, version};
-  res.set(http::field::location, location);
+task<bool> session<Stream>::reply_text(unsigned status, const std::string& location, const std::string& body,
+                                       bool close, unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  if (!location.empty()) res.set(http::field::location, location);
   res.set(http::field::content_type, "text/plain");
   res.set("X-Request-Id", state().id);
-  res.body() = "Moved to " + location + "\n";
+  res.body() = body;
   res.keep_alive(!close);
   res.prepare_payload();
   co_return co_await write_own_reply(res.base(), res.body());

@@ -106,6 +106,8 @@ class session final : public session_base, public std::enable_shared_from_this<s
   // on, with the bytes already read.
   task<void> serve_h2();
   bool h2_negotiated();
+  // ALPN chose "acme-tls/1": a TLS-ALPN-01 validation, which ends with the handshake.
+  bool acme_validation();
   bool h2c_preface() const;
   task<ending> serve_request();
   task<header_status> read_header(proxy_error& bad, std::size_t& header_end);
@@ -122,7 +124,9 @@ class session final : public session_base, public std::enable_shared_from_this<s
   // client's address (not kept: an idle connection's size is what its session holds).
   void apply_runtime(const net::ip::address& peer);
   task<bool> reply_error(const proxy_error& error, bool close, std::string_view request_id, unsigned version);
-  task<bool> reply_redirect(const std::string& location, bool close, unsigned version);
+  // drawbridge's own plain-text answer: a redirect (with `location`) or an ACME challenge's.
+  task<bool> reply_text(unsigned status, const std::string& location, const std::string& body, bool close,
+                        unsigned version);
   task<bool> write_own_reply(const boost::beast::http::response_header<>& head, std::string_view body);
   task<void> lingering_close();
   void finish(const access_record& record, const upstream::upstream_group* upstream, const upstream::node* n);

@@ -1,5 +1,6 @@
 #include "tls/certificate.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -19,10 +20,30 @@ void pkey_deleter::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 
 namespace {
 
-struct file_closer {
-  void operator()(FILE* f) const { std::fclose(f); }
+struct bio_deleter {
+  void operator()(BIO* b) const { BIO_free(b); }
 };
-using file_ptr = std::unique_ptr<FILE, file_closer>;
+using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
+
+// The whole file; false with errno set when it cannot be read. Certificate files are small.
+bool read_file(const std::string& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char chunk[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) {
+    out.append(chunk, n);
+    if (out.size() > (1U << 20)) {  // no certificate chain is a megabyte: a wrong path (a device, a log)
+      std::fclose(f);
+      errno = EFBIG;
+      return false;
+    }
+  }
+  const bool ok = !std::ferror(f);
+  std::fclose(f);
+  if (!ok) errno = EIO;
+  return ok;
+}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -70,43 +91,56 @@ std::chrono::system_clock::time_point expiry_of(X509* cert) {
 
 std::optional<certificate> load_certificate(const std::string& cert_path, const std::string& key_path,
                                             std::string& error) {
-  ERR_clear_error();
-  file_ptr cert_file(std::fopen(cert_path.c_str(), "rb"));
-  if (!cert_file) {
+  std::string chain_pem, key_pem;
+  if (!read_file(cert_path, chain_pem)) {
     error = cert_path + ": cannot read the certificate file: " + std::strerror(errno);
     return std::nullopt;
   }
-  certificate c;
-  c.leaf.reset(PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr));
-  if (!c.leaf) {
-    error = cert_path + ": no PEM certificate in the file";
-    ERR_clear_error();
-    return std::nullopt;
-  }
-  while (X509* next = PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr)) c.chain.emplace_back(next);
-  ERR_clear_error();  // the end of the file reads as an error
-
-  file_ptr key_file(std::fopen(key_path.c_str(), "rb"));
-  if (!key_file) {
+  if (!read_file(key_path, key_pem)) {
     error = key_path + ": cannot read the key file: " + std::strerror(errno);
     return std::nullopt;
   }
-  c.key.reset(PEM_read_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
+  return parse_certificate(chain_pem, key_pem, cert_path, key_path, error);
+}
+
+std::optional<certificate> parse_certificate(std::string_view chain_pem, std::string_view key_pem,
+                                             const std::string& cert_label, const std::string& key_label,
+                                             std::string& error) {
+  ERR_clear_error();
+  bio_ptr chain_bio(BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size())));
+  certificate c;
+  c.leaf.reset(PEM_read_bio_X509(chain_bio.get(), nullptr, nullptr, nullptr));
+  if (!c.leaf) {
+    error = cert_label + ": no PEM certificate in the file";
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  while (X509* next = PEM_read_bio_X509(chain_bio.get(), nullptr, nullptr, nullptr)) c.chain.emplace_back(next);
+  ERR_clear_error();  // the end of the input reads as an error
+
+  bio_ptr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  c.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (!c.key) {
-    error = key_path + ": no PEM private key in the file (" + openssl_error() + ")";
+    error = key_label + ": no PEM private key in the file (" + openssl_error() + ")";
     return std::nullopt;
   }
   if (X509_check_private_key(c.leaf.get(), c.key.get()) != 1) {
     ERR_clear_error();
-    error = key_path + ": the key does not match the certificate in " + cert_path;
+    error = key_label + ": the key does not match the certificate in " + cert_label;
     return std::nullopt;
   }
-  c.names = names_of(c.leaf.get());
-  char subject[512];
-  X509_NAME_oneline(X509_get_subject_name(c.leaf.get()), subject, sizeof subject);
-  c.subject = subject;
-  c.not_after = expiry_of(c.leaf.get());
+  describe(c);
   return c;
+}
+
+void describe(certificate& c) {
+  c.names = names_of(c.leaf.get());
+  char line[512];
+  X509_NAME_oneline(X509_get_subject_name(c.leaf.get()), line, sizeof line);
+  c.subject = line;
+  X509_NAME_oneline(X509_get_issuer_name(c.leaf.get()), line, sizeof line);
+  c.issuer = line;
+  c.not_after = expiry_of(c.leaf.get());
 }
 
 bool name_matches(std::string_view pattern, std::string_view host) {

@@ -28,12 +28,21 @@ struct certificate {
   pkey_ptr key;
   std::vector<std::string> names;  // lower-case DNS names, wildcards as written ("*.example.com")
   std::string subject;             // one line, for logs
+  std::string issuer;              // one line
   std::chrono::system_clock::time_point not_after;
 };
 
 // Reads and checks a chain and key. nullopt with `error` saying what is wrong and naming the file.
 std::optional<certificate> load_certificate(const std::string& cert_path, const std::string& key_path,
                                             std::string& error);
+
+// The same from PEM text (a chain, leaf first, and its key); the labels name them in errors.
+std::optional<certificate> parse_certificate(std::string_view chain_pem, std::string_view key_pem,
+                                             const std::string& cert_label, const std::string& key_label,
+                                             std::string& error);
+
+// Fills names, subject, issuer and not_after from the leaf.
+void describe(certificate& c);
 
 // Whether a certificate name ("api.example.com" or "*.example.com") covers `host` (lower-case, no port).
 // A wildcard stands for exactly one leftmost label: "*.example.com" covers "a.example.com", not
