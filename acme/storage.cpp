@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,8 +23,14 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The storage directory, 0700 when made here (its parents as the umask has them).
 std::optional<std::string> make_private_directory(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return std::nullopt;
+  if (errno == ENOENT) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+    if (!ec && (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST)) return std::nullopt;
+  }
   return dir + ": cannot create the directory: " + errno_text();
 }
 

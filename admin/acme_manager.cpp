@@ -63,6 +63,7 @@ struct acme_manager::loop {
   net::cancellation_signal stop;
   bool forced = false;  // renew_now: order at the next look
   system_clock::time_point retry_at{};  // after a failure: not before
+  unsigned refusals = 0;                // refused (or failed once placed) in a row: the long backoff's step
   bool ended = false;
 };
 
@@ -259,6 +260,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
     state.last_error.clear();
     state.order_failed = false;
     self->retry_at = {};
+    self->refusals = 0;
     co_return;
   }
   if (stopped_) co_return;  // abandoned, not failed
@@ -268,7 +270,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
   if (refused || placed) {
     ++counts_.refused;
     state.order_failed = placed;
-    wait = refused_backoff(state.failures);
+    wait = refused_backoff(++self->refusals);
     wait = std::chrono::seconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * jitter(1.0, 1.2)));
   } else {
     ++counts_.unreachable;

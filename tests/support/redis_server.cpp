@@ -12,32 +12,13 @@
 #include <cstring>
 #include <vector>
 
+#include "tests/support/free_port.hpp"
 #include "tests/support/proxy_harness.hpp"
 #include "tests/support/wait.hpp"
 
 extern char** environ;
 
 namespace drawbridge::testing {
-
-namespace {
-
-// A port nobody listens on now (the kernel's choice; redis-server cannot be asked for port 0 and say
-// which it got).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof a;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-}  // namespace
 
 redis_server::redis_server(transport t) : transport_(t) {
   if (transport_ != transport::unix_socket) port_ = free_port();

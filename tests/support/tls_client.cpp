@@ -1,5 +1,8 @@
 #include "tests/support/tls_client.hpp"
 
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -40,7 +43,11 @@ tls_client::tls_client(std::uint16_t port, const tls_options& options) : impl_(s
   } else {
     impl_->ctx.set_verify_mode(ssl::verify_none);
   }
-  if (options.offer_alpn_http11) {
+  if (!options.offer_alpn.empty()) {
+    const std::string wire = static_cast<char>(options.offer_alpn.size()) + options.offer_alpn;
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+  } else if (options.offer_alpn_http11) {
     static constexpr unsigned char protos[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, protos, sizeof protos - 1);
   }
@@ -96,6 +103,27 @@ std::string tls_client::peer_subject() const {
   X509_NAME_oneline(X509_get_subject_name(cert), text, sizeof text);
   X509_free(cert);
   return text;
+}
+
+std::string tls_client::peer_issuer() const {
+  X509* cert = SSL_get1_peer_certificate(impl_->stream->native_handle());
+  if (!cert) return {};
+  char text[512];
+  X509_NAME_oneline(X509_get_issuer_name(cert), text, sizeof text);
+  X509_free(cert);
+  return text;
+}
+
+std::string tls_client::peer_serial() const {
+  X509* cert = SSL_get1_peer_certificate(impl_->stream->native_handle());
+  if (!cert) return {};
+  BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  char* hex = serial ? BN_bn2hex(serial) : nullptr;
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(serial);
+  X509_free(cert);
+  return out;
 }
 
 http_response tls_client::request(http::verb method, const std::string& target,

@@ -19,6 +19,7 @@ struct tls_options {
   int max_version = 0;  // 0 = OpenSSL's default
   std::string ca_file;  // set = verify the server against it
   bool offer_alpn_http11 = true;
+  std::string offer_alpn;  // set: offer this one protocol instead (e.g. "acme-tls/1")
   std::shared_ptr<SSL_SESSION> resume;  // offer this session (from session() of an earlier client)
 };
 
@@ -32,6 +33,8 @@ class tls_client {
   std::string version() const;       // "TLSv1.3"
   std::string alpn() const;          // "http/1.1" or empty
   std::string peer_subject() const;  // "/O=drawbridge tests/CN=a.test"
+  std::string peer_issuer() const;   // the same for its issuer
+  std::string peer_serial() const;   // hex: tells two certificates of the same subject apart
   bool session_reused() const;
   // The session to resume later; read it after a request, once the server's tickets have arrived.
   std::shared_ptr<SSL_SESSION> session() const;

@@ -545,3 +545,47 @@ TEST(config, bad_http2_settings_alpn_and_h2c_name_their_json_path) {
   EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
                           [](const std::string& e) { return e.starts_with("http2.priority: "); }));
 }
+
+TEST(config, acme_is_read_with_its_defaults_and_makes_certificates_optional) {
+  const auto parsed = parse_config(R"({"listeners": [{"address": "0.0.0.0:80"}, {"address": "0.0.0.0:443", "tls":
+      {"acme": {"directory": "https://ca.test/dir", "email": "ops@example.com", "domains": ["Appsmith.Example.com", "b.example.com"],
+                "storage": "/var/lib/drawbridge/acme", "renew_before": "20d", "ca_file": null, "eab": null}}}],
+      "upstreams": [{"name": "a", "nodes": [{"name": "n", "address": "10.0.0.1:80"}]}]})");
+  ASSERT_TRUE(parsed.errors.empty()) << parsed.errors.front();
+  const auto& acme = parsed.value.listeners[1].tls->acme;
+  ASSERT_TRUE(acme.has_value());
+  EXPECT_TRUE(parsed.value.listeners[1].tls->certificates.empty());
+  EXPECT_EQ(acme->directory, "https://ca.test/dir");
+  EXPECT_EQ(acme->domains, (std::vector<std::string>{"appsmith.example.com", "b.example.com"}));
+  EXPECT_EQ(acme->challenge, "http-01");
+  EXPECT_EQ(acme->renew_before, std::chrono::hours(24 * 20));
+  EXPECT_TRUE(acme->ca_file.empty());
+  EXPECT_FALSE(acme->eab.has_value());
+}
+
+TEST(config, bad_acme_settings_name_their_json_path) {
+  const auto errors = errors_of(R"({"listeners": [{"address": "0.0.0.0:443", "tls": {"acme": {
+      "directory": "http://ca.test/dir", "email": "not an address", "domains": ["*.example.com", "a..b", "ok.test", "ok.test"],
+      "challenge": "dns-01", "storage": "", "renew_before": "soon", "eab": {"kid": "", "hmac_key": "no spaces allowed"}}}},
+      {"address": "0.0.0.0:444", "tls": {"acme": {"directory": "https://ca.test/dir", "domains": ["a.test"], "storage": "/s"}}}],
+      "upstreams": [{"name": "a", "nodes": [{"name": "n", "address": "10.0.0.1:80"}]}]})");
+  const std::string p = "listeners[0].tls.acme.";
+  for (const auto& expected :
+       {p + "directory: expected an https:// URL (RFC 8555 speaks HTTPS only), got \"http://ca.test/dir\"",
+        p + "email: expected one address such as ops@example.com, got \"not an address\"",
+        p + "domains[0]: a wildcard needs the dns-01 challenge, which drawbridge does not answer",
+        p + "domains[1]: expected a DNS name such as appsmith.example.com, got \"a..b\"",
+        p + "domains[3]: \"ok.test\" is listed twice",
+        p + "challenge: expected \"http-01\" or \"tls-alpn-01\", got \"dns-01\"",
+        p + "storage: must not be empty",
+        p + "renew_before: expected a positive duration such as \"250ms\", \"30s\", \"5m\" or \"1h\", got \"soon\"",
+        p + "eab.kid: required (a non-empty string)",
+        p + "eab.hmac_key: expected the key as the CA gives it: base64url",
+        // No plain listener for the CA to come to on port 80 (the default challenge is http-01).
+        std::string("listeners[1].tls.acme.challenge: http-01 is answered on a plain listener (the CA connects to port "
+                    "80), and none is configured: add one, or use tls-alpn-01")})
+    EXPECT_TRUE(has_error(errors, expected)) << expected;
+  EXPECT_TRUE(has_error(errors_of(R"({"listeners": [{"address": "0.0.0.0:443", "tls": {}}],
+      "upstreams": [{"name": "a", "nodes": [{"name": "n", "address": "10.0.0.1:80"}]}]})"),
+                        "listeners[0].tls.certificates: required (or acme)"));
+}

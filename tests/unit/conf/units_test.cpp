@@ -10,11 +10,12 @@ TEST(durations, parse_every_unit) {
   EXPECT_EQ(parse_duration("30s"), duration(30s));
   EXPECT_EQ(parse_duration("5m"), duration(5min));
   EXPECT_EQ(parse_duration("1h"), duration(1h));
+  EXPECT_EQ(parse_duration("30d"), duration(720h));
   EXPECT_EQ(parse_duration("0s"), duration(0));
 }
 
 TEST(durations, refuse_missing_unit_sign_fraction_and_junk) {
-  for (const char* bad : {"", "30", "s", "-5s", "1.5s", "30 s", "30sec", "5d", "ms", "1e3ms", " 30s"})
+  for (const char* bad : {"", "30", "s", "-5s", "1.5s", "30 s", "30sec", "5D", "5days", "ms", "1e3ms", " 30s"})
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
 }
 
