@@ -244,6 +244,7 @@ task<void> acme_client::authorize(const std::string& authorization_url, const st
     const std::string& token;
     ~withdraw_on_exit() { hooks.withdraw(name, token); }
   } guard{hooks, name, token};
+  if (hooks.settle.count() > 0) co_await sleep_for(hooks.settle);
   const std::string go = "{}";
   co_await post(url, go, no_accept);
   const auto settled = co_await await_settled(authorization_url);

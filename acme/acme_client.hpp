@@ -44,6 +44,8 @@ struct challenge_hooks {
   std::function<void(const std::string& name, const std::string& token, const std::string& key_authorization)>
       publish;
   std::function<void(const std::string& name, const std::string& token)> withdraw;
+  // How long to wait after publishing before the CA is told to look (others must take the answer too).
+  std::chrono::milliseconds settle{0};
 };
 
 struct order_request {

@@ -9,9 +9,11 @@
 
 #include "acme/acme_client.hpp"
 #include "acme/jws.hpp"
+#include "acme/sealed.hpp"
 #include "acme/storage.hpp"
 #include "net/spawn_logged.hpp"
 #include "tls/acme_challenges.hpp"
+#include "tls/acme_files.hpp"
 #include "tls/self_signed.hpp"
 
 namespace drawbridge::admin {
@@ -25,6 +27,8 @@ namespace {
 
 // How long a TLS-ALPN-01 challenge certificate is valid: the validation takes seconds.
 constexpr std::chrono::hours challenge_lifetime{24};
+// Cluster mode: how often a replica looks for a certificate another one stored.
+constexpr std::chrono::seconds shared_check{30};
 
 std::string format_time(system_clock::time_point t) {
   const std::time_t seconds = system_clock::to_time_t(t);
@@ -169,29 +173,179 @@ task<void> acme_manager::run(std::shared_ptr<loop> self) {
     state.next_attempt = when;
     const auto now = system_clock::now();
     if (when > now) {
-      // At most an hour at a time: the wall clock may jump, the certificate may change under a reload.
-      self->timer.expires_after(std::min<system_clock::duration>(when - now, std::chrono::hours(1)));
-      co_await self->timer.async_wait(use_tuple);
+      // At most an hour at a time: the wall clock may jump, the certificate may change under a reload. In a
+      // cluster, every 30 s: another replica may have stored a newer certificate.
+      const auto wait = std::min<system_clock::duration>(when - now, link_ ? shared_check : std::chrono::hours(1));
+      self->timer.expires_after(wait);
+      const auto [ec] = co_await self->timer.async_wait(use_tuple);
+      if (!ec && link_ && !stopped_ && system_clock::now() < when) co_await attempt(self, position, false);
       continue;
     }
     self->forced = false;
-    co_await attempt(self, position);
+    co_await attempt(self, position, true);
   }
 }
 
-task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t position) {
+void acme_manager::publish(const std::string& type, const std::string& name, const std::string& token,
+                           const std::string& key_authorization, bool announce) {
+  auto& challenges = tls::acme_challenges::instance();
+  if (type == "tls-alpn-01") {
+    const auto digest = acme::sha256(key_authorization);
+    challenges.add_tls_alpn(name, std::make_shared<const tls::certificate>(
+                                      tls::make_self_signed({name}, challenge_lifetime, &digest)));
+  } else {
+    challenges.add_http(token, key_authorization);
+  }
+  if (announce && link_)
+    link_->announce({{"acme_challenge",
+                      {{"op", "add"},
+                       {"type", type},
+                       {"name", name},
+                       {"token", token},
+                       {"key_authorization", key_authorization},
+                       {"from", link_->instance()}}}});
+}
+
+void acme_manager::withdraw(const std::string& type, const std::string& name, const std::string& token,
+                            bool announce) {
+  auto& challenges = tls::acme_challenges::instance();
+  if (type == "tls-alpn-01")
+    challenges.remove_tls_alpn(name);
+  else
+    challenges.remove_http(token);
+  if (announce && link_)
+    link_->announce({{"acme_challenge",
+                      {{"op", "remove"}, {"type", type}, {"name", name}, {"token", token}, {"from", link_->instance()}}}});
+}
+
+void acme_manager::take_announcement(const nlohmann::json& message) {
+  const auto c = message.find("acme_challenge");
+  if (c == message.end() || !c->is_object() || !link_) return;
+  const auto text = [&](const char* key) {
+    const auto found = c->find(key);
+    return found != c->end() && found->is_string() ? found->get<std::string>() : std::string();
+  };
+  if (text("from") == link_->instance()) return;  // our own, published here already
+  const auto type = text("type"), name = text("name"), token = text("token");
+  // What a request or handshake will be checked against: the shapes the CA uses, nothing else.
+  const bool token_ok = !token.empty() && token.size() <= 128 &&
+                        token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+                            std::string::npos;
+  if ((type != "http-01" && type != "tls-alpn-01") || !token_ok || name.empty() || name.size() > 253) return;
+  if (text("op") == "add") {
+    const auto key_authorization = text("key_authorization");
+    if (key_authorization.rfind(token + ".", 0) != 0 || key_authorization.size() > 256) return;
+    try {
+      publish(type, name, token, key_authorization, false);
+    } catch (const std::exception& e) {
+      spdlog::warn("acme: cannot answer another replica's challenge for {}: {}", name, e.what());
+    }
+  } else if (text("op") == "remove") {
+    withdraw(type, name, token, false);
+  }
+}
+
+std::optional<std::string> acme_manager::install(const std::string& name, const conf::acme_config& acme,
+                                                 const std::string& pem) {
+  if (auto problem = acme::write_private_file(tls::acme_certificate_path(acme), pem))
+    return "cannot store the certificate: " + *problem;
+  // In service like a certificate reload, on the listener in service now (a reload may have replaced the
+  // one the order began with; it reads the same storage).
+  std::size_t now_at = 0;
+  if (const auto current = find_acme_listener(listeners_(), name, now_at)) {
+    if (auto problem = proxy::load_certificates(*current, now_at)) return "the stored certificate is refused: " + *problem;
+    for (const auto& s : current->current_contexts()->certificates())
+      if (s.source == "acme")
+        spdlog::info("acme: listener {}: certificate for {} issued by {}, valid until {}: in service", name,
+                     joined(s.names), s.issuer, format_time(s.not_after));
+  }
+  return std::nullopt;
+}
+
+task<std::optional<std::string>> acme_manager::shared_certificate(const conf::acme_config& acme,
+                                                                  const proxy::listener& l) {
+  std::string error;
+  const auto key = acme::read_sealing_key(key_file_, error);
+  if (!key) throw acme::acme_failure(acme::acme_failure::kind::refused, "cluster.acme_key_file: " + error);
+  const auto name = link_->shared_key("acme:certificate:" + acme.domains.front());
+  auto get = cluster::command("GET", name);
+  const auto stored = co_await link_->call(std::move(get));
+  if (!stored || stored->kind != cluster::reply::type::string) co_return std::nullopt;
+  auto pem = acme::unseal(*key, name, stored->text);
+  if (!pem) {
+    spdlog::warn("acme: {} in Redis does not open with cluster.acme_key_file (another key?): ignored", name);
+    co_return std::nullopt;
+  }
+  auto parsed = tls::parse_certificate(*pem, *pem, name, name, error);
+  if (!parsed) co_return std::nullopt;
+  const auto now = system_clock::now();
+  const bool covers = std::all_of(acme.domains.begin(), acme.domains.end(), [&](const std::string& d) {
+    return std::find(parsed->names.begin(), parsed->names.end(), d) != parsed->names.end();
+  });
+  if (!covers || parsed->not_after - acme.renew_before <= now) co_return std::nullopt;  // not better than ordering
+  if (const auto contexts = l.current_contexts())
+    for (const auto& s : contexts->certificates())
+      if (s.source == "acme" && s.not_after >= parsed->not_after) co_return std::nullopt;  // ours is as new
+  co_return pem;
+}
+
+task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t position, bool due) {
   const auto l = listeners_()[position];
   const auto acme = *l->config.tls->acme;  // a copy: a reload may replace the listener meanwhile
   auto& state = states_[self->name];
-  state.ordering = true;
-  spdlog::info("acme: listener {}: ordering a certificate for {} from {} ({})", self->name, joined(acme.domains),
-               acme.directory, acme.challenge);
 
   bool placed = false;
+  bool ordered = false;
   std::string failure;
   bool refused = false;
   std::optional<std::chrono::seconds> retry_after;
+  std::string lock_name, lock_token;
   try {
+    if (link_ && link_->connected()) {
+      // What another replica ordered comes first: no order for what the cluster has already.
+      if (const auto pem = co_await shared_certificate(acme, *l)) {
+        if (auto problem = install(self->name, acme, *pem))
+          throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
+        spdlog::info("acme: listener {}: took the certificate for {} another replica ordered", self->name,
+                     joined(acme.domains));
+        state.failures = 0;
+        state.last_error.clear();
+        self->retry_at = {};
+        co_return;
+      }
+      if (!due) co_return;
+      lock_name = link_->shared_key("acme:lock:" + acme.domains.front());
+      lock_token = link_->instance() + "/" + std::to_string(random_());
+      // Held for as long as an order can take (its settle limits, twice), gone by itself if this process dies.
+      auto set = cluster::command("SET", lock_name, lock_token, "NX", "PX", "600000");
+      const auto taken = co_await link_->call(std::move(set));
+      if (taken && taken->is_nil()) {
+        spdlog::debug("acme: listener {}: another replica is ordering {}; looking again soon", self->name,
+                      joined(acme.domains));
+        self->retry_at = system_clock::now() + std::chrono::seconds(2);
+        co_return;
+      }
+      if (!taken || taken->is_error()) lock_token.clear();
+    } else if (!due) {
+      co_return;
+    }
+    if (link_ && lock_token.empty()) {
+      // Redis unreachable: alone, only when what this listener serves cannot wait.
+      bool urgent = true;
+      if (const auto contexts = l->current_contexts())
+        for (const auto& s : contexts->certificates())
+          if (s.source == "acme" && s.not_after > system_clock::now() + std::chrono::hours(24 * 7)) urgent = false;
+      if (!urgent) {
+        self->retry_at = system_clock::now() + std::chrono::seconds(30);
+        spdlog::warn("acme: listener {}: the renewal of {} waits for Redis (the replicas order in turn)", self->name,
+                     joined(acme.domains));
+        co_return;
+      }
+    }
+
+    state.ordering = true;
+    spdlog::info("acme: listener {}: ordering a certificate for {} from {} ({})", self->name, joined(acme.domains),
+                 acme.directory, acme.challenge);
     net::ssl::context trust(net::ssl::context::tls_client);
     SSL_CTX_set_min_proto_version(trust.native_handle(), TLS1_2_VERSION);
     boost::system::error_code ec;
@@ -199,51 +353,49 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
       trust.set_default_verify_paths(ec);
     else
       trust.load_verify_file(acme.ca_file, ec);
-    if (ec) throw acme::acme_failure(acme::acme_failure::kind::refused, (acme.ca_file.empty() ? "the system's roots"
-                                                                                              : acme.ca_file) +
-                                                                            ": cannot load CA certificates (" +
-                                                                            ec.message() + ")");
+    if (ec)
+      throw acme::acme_failure(acme::acme_failure::kind::refused,
+                               (acme.ca_file.empty() ? "the system's roots" : acme.ca_file) +
+                                   ": cannot load CA certificates (" + ec.message() + ")");
     std::string error;
     auto account_key = acme::load_or_create_account_key(acme, error);
     if (!account_key) throw acme::acme_failure(acme::acme_failure::kind::refused, error);
 
-    auto& challenges = tls::acme_challenges::instance();
+    const bool announce = link_ && !lock_token.empty();
     acme::challenge_hooks hooks;
-    if (acme.challenge == "tls-alpn-01") {
-      hooks.publish = [&challenges](const std::string& name, const std::string&, const std::string& key_authorization) {
-        const auto digest = acme::sha256(key_authorization);
-        challenges.add_tls_alpn(name, std::make_shared<const tls::certificate>(
-                                          tls::make_self_signed({name}, challenge_lifetime, &digest)));
-      };
-      hooks.withdraw = [&challenges](const std::string& name, const std::string&) { challenges.remove_tls_alpn(name); };
-    } else {
-      hooks.publish = [&challenges](const std::string&, const std::string& token, const std::string& key_authorization) {
-        challenges.add_http(token, key_authorization);
-      };
-      hooks.withdraw = [&challenges](const std::string&, const std::string& token) { challenges.remove_http(token); };
-    }
+    hooks.publish = [this, type = acme.challenge, announce](const std::string& name, const std::string& token,
+                                                            const std::string& key_authorization) {
+      publish(type, name, token, key_authorization, announce);
+    };
+    hooks.withdraw = [this, type = acme.challenge, announce](const std::string& name, const std::string& token) {
+      withdraw(type, name, token, announce);
+    };
+    if (announce) hooks.settle = std::chrono::seconds(1);
 
     acme::acme_client client(trust, acme.directory, account_key.get());
     acme::order_request order{acme.domains, acme.challenge, acme.email, acme.eab};
     try {
       const auto issued = co_await client.obtain(order, hooks);
       placed = true;
-      if (auto problem = acme::store_certificate(acme, issued.chain_pem, issued.key_pem))
-        throw acme::acme_failure(acme::acme_failure::kind::refused, "cannot store the certificate: " + *problem);
+      ordered = true;
+      std::string pem = issued.chain_pem;
+      if (!pem.empty() && pem.back() != '\n') pem += '\n';
+      pem += issued.key_pem;
+      if (auto problem = install(self->name, acme, pem))
+        throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
+      if (link_) {
+        const auto key = acme::read_sealing_key(key_file_, error);
+        const auto name = link_->shared_key("acme:certificate:" + acme.domains.front());
+        auto set = cluster::command("SET", name, key ? acme::seal(*key, name, pem) : std::string());
+        const auto shared = key ? co_await link_->call(std::move(set)) : std::nullopt;
+        if (!shared || shared->is_error())
+          spdlog::warn("acme: listener {}: the certificate is in service here but not shared with the other "
+                       "replicas ({}): they will order their own",
+                       self->name, key ? "Redis did not take it" : error);
+      }
     } catch (...) {
-      placed = client.order_placed();
+      placed = placed || client.order_placed();
       throw;
-    }
-    // In service like a certificate reload, on the listener in service now (a reload may have replaced
-    // the one the order began with; it reads the same storage).
-    std::size_t now_at = 0;
-    if (const auto current = find_acme_listener(listeners_(), self->name, now_at)) {
-      if (auto problem = proxy::load_certificates(*current, now_at))
-        throw acme::acme_failure(acme::acme_failure::kind::refused, "the stored certificate is refused: " + *problem);
-      for (const auto& s : current->current_contexts()->certificates())
-        if (s.source == "acme")
-          spdlog::info("acme: listener {}: certificate for {} issued by {}, valid until {}: in service", self->name,
-                       joined(s.names), s.issuer, format_time(s.not_after));
     }
   } catch (const acme::acme_failure& e) {
     failure = e.what();
@@ -252,10 +404,21 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
   } catch (const std::exception& e) {
     failure = e.what();
   }
+  if (!lock_token.empty() && link_) {
+    // Released only if still ours (it may have expired and gone to another replica).
+    auto release = cluster::command(
+        "EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        "1", lock_name, lock_token);
+    co_await link_->call(std::move(release));
+  }
   state.ordering = false;
+  if (!due) {  // only a look for another replica's certificate: a failure waits for the real attempt
+    if (!failure.empty()) spdlog::debug("acme: listener {}: no shared certificate to take: {}", self->name, failure);
+    co_return;
+  }
   if (placed) state.last_order = system_clock::now();
   if (failure.empty()) {
-    ++counts_.ok;
+    if (ordered) ++counts_.ok;
     state.failures = 0;
     state.last_error.clear();
     state.order_failed = false;

@@ -8,6 +8,13 @@
 // the next waits at least an hour, doubling up to a day, and never less than the CA's Retry-After: never
 // more than one order per name per hour after a failure.
 //
+// Several replicas (cluster mode): one orders at a time, holding a Redis lock per certificate; the result
+// is written to Redis sealed (acme/sealed.hpp) and the others take it from there instead of ordering (at
+// their own renewal time, and every 30 s in case another replica renewed early). The orderer announces
+// each challenge to every replica (the CA's validation may reach any of them through the load balancer)
+// and gives them a second to take it before the CA is told to look. Redis unreachable: a replica orders
+// alone only when it serves a placeholder or a certificate expiring within 7 days.
+//
 // One loop per ACME listener, on the control thread (never a worker). Control thread only, every method.
 
 #include <boost/asio/cancellation_signal.hpp>
@@ -22,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_link.hpp"
+#include "conf/config.hpp"
 #include "net/awaitable.hpp"
 #include "proxy/listener.hpp"
 
@@ -59,6 +68,13 @@ class acme_manager {
   void adopt();
   // Ends every loop: the order under way is abandoned (its challenges withdrawn).
   void stop();
+  // Cluster mode, before adopt(): the link to Redis and the file of the key certificates are sealed with.
+  void use_cluster(cluster::cluster_link* link, std::string key_file) {
+    link_ = link;
+    key_file_ = std::move(key_file);
+  }
+  // An announcement from the cluster: another replica's challenge to answer here too, or to withdraw.
+  void take_announcement(const nlohmann::json& message);
   // POST /v1/tls/renew: every ACME listener (or the one named) orders now. Returns the listeners that
   // must wait (the hour after a failed order), with when they may.
   std::map<std::string, std::chrono::system_clock::time_point> renew_now(const std::string& only = {});
@@ -74,12 +90,25 @@ class acme_manager {
  private:
   struct loop;
   net_types::task<void> run(std::shared_ptr<loop> self);
-  net_types::task<void> attempt(std::shared_ptr<loop> self, std::size_t position);
+  // `due`: an order is due (else only a certificate another replica stored is looked for).
+  net_types::task<void> attempt(std::shared_ptr<loop> self, std::size_t position, bool due);
+  // Cluster mode: a certificate another replica stored that this listener should take (it serves an
+  // older one or a placeholder, and that one is not due for renewal); its PEM (chain and key).
+  net_types::task<std::optional<std::string>> shared_certificate(const conf::acme_config& acme,
+                                                                 const proxy::listener& l);
+  // Stores `pem` (chain and key) and puts it in service on the listener named `name`. The problem, if any.
+  std::optional<std::string> install(const std::string& name, const conf::acme_config& acme, const std::string& pem);
+  // Publishes a challenge's answer here and, in a cluster, to the other replicas; and withdraws it.
+  void publish(const std::string& type, const std::string& name, const std::string& token,
+               const std::string& key_authorization, bool announce);
+  void withdraw(const std::string& type, const std::string& name, const std::string& token, bool announce);
   // When the listener's next order is due, from what it serves and its state.
   std::chrono::system_clock::time_point due(const proxy::listener& l, const acme_state& state) const;
   double jitter(double low, double high);
 
   boost::asio::io_context& io_;
+  cluster::cluster_link* link_ = nullptr;  // cluster mode
+  std::string key_file_;
   std::function<const listener_list&()> listeners_;
   std::map<std::string, std::shared_ptr<loop>> loops_;  // by listener name
   std::map<std::string, acme_state> states_;

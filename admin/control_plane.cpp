@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 
+#include "acme/sealed.hpp"
 #include "admin/admin_api.hpp"
 #include "net/spawn_logged.hpp"
 #include "upstream/file_state_store.hpp"
@@ -69,6 +70,10 @@ std::vector<std::string> control_plane::restore() {
     std::string error;
     state = store_->load(error);
     if (!error.empty()) errors.push_back("state_file: " + error);
+  }
+  if (link_ && !config.cluster.acme_key_file.empty()) {
+    std::string error;
+    if (!acme::read_sealing_key(config.cluster.acme_key_file, error)) errors.push_back("cluster.acme_key_file: " + error);
   }
   if (link_) {
     auto problems = link_->prepare();

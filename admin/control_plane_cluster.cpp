@@ -56,8 +56,10 @@ void control_plane::make_cluster_link() {
     tunnel_deadline(u, n, at);
   };
   hooks.heartbeat = [this] { return heartbeat_body(); };
+  hooks.message = [this](const nlohmann::json& message) { acme_->take_announcement(message); };
   link_ = std::make_unique<cluster::cluster_link>(io_.get_executor(), runtime_->config.cluster, std::move(names),
                                                   std::move(hooks));
+  acme_->use_cluster(link_.get(), runtime_->config.cluster.acme_key_file);
 }
 
 void control_plane::load_shared_state(std::optional<upstream::saved_state> from_file) {

@@ -332,7 +332,10 @@ void cluster_link::take_announcement(const reply& r, std::set<std::string>& chan
   if (!payload.empty() && payload.front() == '{') {
     const auto j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
     const auto t = j.is_object() ? j.find("close_tunnels") : j.end();
-    if (t == j.end() || !t->is_object()) return;
+    if (t == j.end() || !t->is_object()) {
+      if (j.is_object() && hooks_.message) hooks_.message(j);
+      return;
+    }
     const auto u = t->find("upstream");
     const auto n = t->find("node");
     const auto at = t->find("at_ms");
@@ -437,6 +440,14 @@ task<proposal_result> cluster_link::propose(std::string upstream, std::uint64_t 
   co_return out;
 }
 
+task<std::optional<reply>> cluster_link::call(std::vector<std::string> args) {
+  if (!connected_ || !commands_) co_return std::nullopt;
+  const auto connection = commands_;  // held: a reconnection may replace commands_ meanwhile
+  auto result = co_await connection->call(std::move(args));
+  if (!result.value) co_return std::nullopt;
+  co_return std::move(*result.value);
+}
+
 task<std::optional<shared_upstream>> cluster_link::read(std::string upstream) {
   if (!connected_ || !commands_) co_return std::nullopt;
   std::vector<std::string> names;
@@ -459,6 +470,16 @@ void cluster_link::announce_tunnel_deadline(const std::string& upstream, const s
         co_await c->call(command("PUBLISH", std::move(channel), std::move(text)));
       }(commands_, key("changes"), message.dump()),
       "cluster: tunnel deadline");
+}
+
+void cluster_link::announce(const json& message) {
+  if (!connected_ || !commands_) return;
+  net_types::spawn_logged(
+      ex_,
+      [](std::shared_ptr<redis_connection> c, std::string channel, std::string text) -> task<void> {
+        co_await c->call(command("PUBLISH", std::move(channel), std::move(text)));
+      }(commands_, key("changes"), message.dump()),
+      "cluster: announcement");
 }
 
 task<bool> cluster_link::write_heartbeat(std::shared_ptr<redis_connection> c) {

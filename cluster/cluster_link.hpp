@@ -88,6 +88,8 @@ class cluster_link {
     // Another replica's drain of `node` has its WebSocket tunnels go away at `at` (Unix time).
     std::function<void(const std::string& upstream, const std::string& node, std::chrono::system_clock::time_point at)>
         tunnel_deadline;
+    // Any other JSON announcement ({"acme_challenge": ...}, admin/acme_manager): for whoever knows it.
+    std::function<void(const nlohmann::json&)> message;
     // This replica's heartbeat (the link fills in its name and times).
     std::function<cluster::heartbeat()> heartbeat;
   };
@@ -130,6 +132,14 @@ class cluster_link {
   };
   net_types::task<proposal_result> propose(std::string upstream, std::uint64_t expected, upstream::saved_upstream next,
                                            proposal_context context);
+  // One command on the link's connection, for other shared state (the ACME manager's lock and
+  // certificates), its keys made with shared_key(); nullopt while Redis is unreachable (or the call failed).
+  net_types::task<std::optional<reply>> call(std::vector<std::string> args);
+  // Tells every replica (this one too) `message`, a JSON object, through the changes channel (fire and
+  // forget; a replica that is not subscribed at that moment misses it).
+  void announce(const nlohmann::json& message);
+  // `suffix` under this cluster's prefix ("drawbridge:<name>:<suffix>").
+  std::string shared_key(const std::string& suffix) const { return key(suffix); }
   // `upstream`'s shared state as Redis holds it now; nullopt while Redis is unreachable.
   net_types::task<std::optional<shared_upstream>> read(std::string upstream);
   // Tells the other replicas that `node`'s tunnels go away at `at` (fire and forget).

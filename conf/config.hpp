@@ -244,6 +244,9 @@ struct cluster_config {
   bool enabled = false;
   redis_url redis;
   std::string password_file;        // the password of Redis's default user (AUTH), one line; empty = no AUTH
+  // The key ACME certificates and keys are sealed with in Redis (AES-256-GCM): 64 hex digits in a file.
+  // Required with an ACME listener.
+  std::string acme_key_file;
   std::string name = "drawbridge";  // separates several clusters sharing one Redis
   std::string replica;              // empty = "hostname:pid", filled in at start-up
   duration heartbeat = std::chrono::seconds(1);

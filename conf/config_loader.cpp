@@ -758,7 +758,7 @@ void read_cluster(reader& r, const json& root, config& c) {
   if (!root.contains("cluster")) return;
   const json& cl = root.at("cluster");
   if (!r.expect_object(cl, "cluster")) return;
-  r.allow_keys(cl, "cluster", {"redis", "password_file", "name", "replica", "heartbeat", "tls"});
+  r.allow_keys(cl, "cluster", {"redis", "password_file", "name", "replica", "heartbeat", "tls", "acme_key_file"});
   c.cluster.enabled = true;
   std::string url;
   r.get_string(cl, "redis", "cluster", url);
@@ -772,6 +772,15 @@ void read_cluster(reader& r, const json& root, config& c) {
       r.error("cluster.redis", error);
   }
   r.get_string(cl, "password_file", "cluster", c.cluster.password_file);
+  r.get_string(cl, "acme_key_file", "cluster", c.cluster.acme_key_file);
+  // Replicas share ACME certificates through Redis, sealed with this key: none, no sharing, and every
+  // replica would order its own (and soon meet the CA's rate limits).
+  const bool acme = std::any_of(c.listeners.begin(), c.listeners.end(),
+                                [](const listener_config& l) { return l.tls && l.tls->acme; });
+  if (acme && c.cluster.acme_key_file.empty())
+    r.error("cluster.acme_key_file",
+            "required when a listener has tls.acme: the replicas share its certificates through Redis, encrypted "
+            "with this key (32 random bytes as 64 hex digits: openssl rand -hex 32)");
   r.get_string(cl, "name", "cluster", c.cluster.name);
   if (!valid_cluster_name(c.cluster.name, 64))
     r.error("cluster.name", "expected 1 to 64 letters, digits, '-', '_', '.' or ':', got \"" + c.cluster.name + "\"");

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "tests/support/free_port.hpp"
 #include "tests/support/pebble_server.hpp"
 #include "tests/support/proxy_harness.hpp"
+#include "tests/support/redis_server.hpp"
 #include "tests/support/scratch_dir.hpp"
 #include "tests/support/test_client.hpp"
 #include "tests/support/tls_client.hpp"
@@ -323,4 +325,72 @@ TEST(acme, a_refused_email_is_logged_and_backs_off) {
   const auto next = unix_of(status["listeners"][0]["acme"].value("next_renewal", ""));
   EXPECT_GE(next - std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()), 3500) << status;
   EXPECT_EQ(status["listeners"][0]["certificates"][0]["source"], "placeholder");
+}
+
+// Two replicas sharing Redis (cluster mode), each with its own storage, as on two hosts. Only A can reach
+// the CA; the CA validates on B's plain listener, as a load balancer may send it there. A orders, holding
+// the lock; B answers the challenge A announced; the certificate reaches B through Redis, sealed (no key in
+// the clear there); one order in all.
+TEST(acme, two_replicas_share_one_order_and_its_challenge_through_redis) {
+  redis_server redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  pebble_server pebble;
+  scratch_dir dir;
+  fake_node node({"n"});
+  const std::string key_file = dir.file("acme.key");
+  std::ofstream(key_file) << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+  const auto plain_a = free_port(), plain_b = free_port();
+  auto replica = [&](const std::string& name, std::uint16_t plain, const std::string& directory) {
+    const json config{
+        {"listeners",
+         {{{"address", "127.0.0.1:" + std::to_string(plain)}},
+          {{"address", "127.0.0.1:0"},
+           {"tls",
+            {{"acme",
+              {{"directory", directory},
+               {"domains", {"appsmith.test"}},
+               {"storage", dir.file("storage-" + name)},
+               {"ca_file", pebble.ca_file()}}}}}}}},
+        {"admin", {{"address", "127.0.0.1:0"}}},
+        {"access_log", {{"path", "off"}}},
+        {"cluster",
+         {{"redis", redis.url()}, {"name", "acme"}, {"replica", name}, {"heartbeat", "200ms"}, {"acme_key_file", key_file}}},
+        {"upstreams",
+         {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
+    return std::make_unique<spawned_proxy>(config.dump());
+  };
+  pebble.set_validation_ports(plain_b, free_port());
+  ASSERT_TRUE(pebble.start()) << pebble.error();
+  // B's CA is a port where nothing listens: it cannot order, only take what A orders.
+  const auto b = replica("b", plain_b, "https://127.0.0.1:" + std::to_string(free_port()) + "/dir");
+  ASSERT_TRUE(b->started()) << b->output();
+  const auto a = replica("a", plain_a, pebble.directory_url());
+  ASSERT_TRUE(a->started()) << a->output();
+
+  auto source = [](const spawned_proxy& p) {
+    test_client admin(p.admin_port());
+    const auto res = admin.get("/v1/tls");
+    if (res.status != 200) return std::string();
+    return json::parse(res.body)["listeners"][0]["certificates"][0].value("source", "");
+  };
+  ASSERT_TRUE(wait_for([&] { return source(*a) == "acme"; }, 40s)) << a->log() << b->log();
+  // B looks for it at its next attempt (its own CA unreachable: within seconds) or its 30 s check.
+  ASSERT_TRUE(wait_for([&] { return source(*b) == "acme"; }, 40s)) << b->log();
+  EXPECT_NE(b->log().find("took the certificate for appsmith.test another replica ordered"), std::string::npos)
+      << b->log();
+
+  // The same certificate on both (B's file came from A's order).
+  auto served = [](const spawned_proxy& p) {
+    test_client admin(p.admin_port());
+    const auto cert = json::parse(admin.get("/v1/tls").body)["listeners"][0]["certificates"][0];
+    return cert["issuer"].get<std::string>() + " " + cert["not_after"].get<std::string>();
+  };
+  EXPECT_EQ(served(*a), served(*b));
+  EXPECT_NE(served(*a).find("Pebble"), std::string::npos);
+  EXPECT_EQ(sample(a->admin_port(), R"(drawbridge_acme_orders_total{result="ok"})"), 1);
+  EXPECT_EQ(sample(b->admin_port(), R"(drawbridge_acme_orders_total{result="ok"})"), 0);
+  const auto shared = redis.cli("GET drawbridge:acme:acme:certificate:appsmith.test");
+  EXPECT_EQ(shared.rfind("drawbridge-acme-v1:", 0), 0U) << shared.substr(0, 80);
+  EXPECT_EQ(shared.find("PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(shared.find("BEGIN"), std::string::npos);
 }

@@ -101,3 +101,13 @@ TEST(cluster_config, every_mistake_names_its_json_path) {
   EXPECT_TRUE(has(errors_with_cluster(R"({"redis":"redis://h","tls":{}})"), "cluster.tls: only with a rediss:// URL"));
   EXPECT_TRUE(has(errors_with_cluster("[]"), "cluster: expected an object, got an array"));
 }
+
+TEST(cluster_config, an_acme_listener_in_a_cluster_needs_the_sealing_key_file) {
+  const auto parsed = parse_config(R"({"listeners": [{"address": "0.0.0.0:443", "tls": {"acme": {
+      "directory": "https://ca.test/dir", "domains": ["a.test"], "challenge": "tls-alpn-01", "storage": "/s"}}}],
+      "cluster": {"redis": "redis://127.0.0.1:6379/0"},
+      "upstreams": [{"name": "a", "nodes": [{"name": "n", "address": "10.0.0.1:80"}]}]})");
+  ASSERT_EQ(parsed.errors.size(), 1U);
+  EXPECT_EQ(parsed.errors[0].rfind("cluster.acme_key_file: required when a listener has tls.acme", 0), 0U)
+      << parsed.errors[0];
+}
