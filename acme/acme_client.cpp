@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <boost/asio/this_coro.hpp>
+#include <cctype>
 #include <ctime>
 #include <memory>
 #include <utility>
@@ -53,8 +54,9 @@ acme_failure failure_of(const https_reply& reply, const std::string& doing) {
   std::string message = doing + ": the CA answered " + std::to_string(reply.status);
   if (!type.empty()) message += " " + type;
   if (!detail.empty()) message += ": " + detail;
-  // 5xx without a problem is the CA's trouble, not a verdict on us; 429 and problems are refusals.
-  const bool refused = !type.empty() || (reply.status >= 400 && reply.status < 500);
+  // A 5xx is the CA's trouble (serverInternal, a maintenance page), not a verdict on us: retried soon. A 4xx
+  // (rateLimited, badNonce, invalidContact, unauthorized) is a refusal.
+  const bool refused = reply.status >= 400 && reply.status < 500;
   return acme_failure(refused ? acme_failure::kind::refused : acme_failure::kind::unreachable, message,
                       retry_after_of(reply), type);
 }
@@ -213,14 +215,19 @@ task<json> acme_client::await_settled(const std::string& url) {
 }
 
 task<void> acme_client::authorize(const std::string& authorization_url, const std::string& challenge_type,
-                                  const challenge_hooks& hooks) {
+                                  const std::vector<std::string>& domains, const challenge_hooks& hooks) {
   const auto reply = co_await post(authorization_url, as_get, no_accept);
   const auto authorization = parse_object(reply, authorization_url);
   const auto status = authorization.value("status", "");
   if (status == "valid") co_return;  // validated recently (the CA reuses authorizations)
-  const auto name = authorization.contains("identifier") && authorization["identifier"].is_object()
-                        ? authorization["identifier"].value("value", "")
-                        : std::string();
+  auto name = authorization.contains("identifier") && authorization["identifier"].is_object()
+                  ? authorization["identifier"].value("value", "")
+                  : std::string();
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // The CA names what it wants proved: it must be one of ours (it decides which name the challenge
+  // certificate, or the token, answers for).
+  if (std::find(domains.begin(), domains.end(), name) == domains.end())
+    throw acme_failure(acme_failure::kind::unreachable, "the CA asks to authorize \"" + name + "\", not in the order");
   if (status != "pending")
     throw acme_failure(acme_failure::kind::refused, "the authorization for " + name + " is " + status);
   const json* chosen = nullptr;
@@ -274,7 +281,7 @@ task<issued_certificate> acme_client::obtain(const order_request& order, const c
     for (const auto& a : object["authorizations"])
       if (a.is_string()) {
         const auto authorization = a.get<std::string>();
-        co_await authorize(authorization, order.challenge, hooks);
+        co_await authorize(authorization, order.challenge, order.domains, hooks);
       }
 
   // A fresh key for every certificate: a renewal never reuses the key the old one exposed.

@@ -86,7 +86,7 @@ class acme_client {
                                     const std::string& accept);
   net_types::task<std::string> fresh_nonce();
   net_types::task<void> authorize(const std::string& authorization_url, const std::string& challenge_type,
-                                  const challenge_hooks& hooks);
+                                  const std::vector<std::string>& domains, const challenge_hooks& hooks);
   // POST-as-GET `url` until its status leaves pending/processing (or settle_limit passes); the object.
   net_types::task<nlohmann::json> await_settled(const std::string& url);
   std::string endpoint(const char* name) const;

@@ -56,10 +56,18 @@ namespace {
 
 // What the deadline closes: held by the timer's handler too, so that it outlives a coroutine that ended.
 struct connection {
-  explicit connection(net_types::executor ex, net::ssl::context& trust) : stream(ex, trust), timer(ex) {}
+  explicit connection(net_types::executor ex, net::ssl::context& trust) : stream(ex, trust), resolver(ex), timer(ex) {}
   net::ssl::stream<net_types::socket> stream;
+  net::ip::tcp::resolver::rebind_executor<net_types::executor>::other resolver;
   net_types::timer timer;
   bool expired = false;
+};
+
+// Cancels the deadline however the coroutine ends, a thrown cancellation (the process stopping) included:
+// a pending timer would keep the control thread's io_context running for the rest of the timeout.
+struct deadline_guard {
+  std::shared_ptr<connection> c;
+  ~deadline_guard() { c->timer.cancel(); }
 };
 
 }  // namespace
@@ -78,16 +86,16 @@ net_types::task<https_reply> fetch(net::ssl::context& trust, const https_request
   c->timer.async_wait([c](boost::system::error_code ec) {
     if (ec) return;
     c->expired = true;
+    c->resolver.cancel();
     boost::system::error_code ignored;
     c->stream.lowest_layer().close(ignored);
   });
+  const deadline_guard guard{c};
   auto failed = [&](const std::string& what, const boost::system::error_code& ec) {
     reply.error = what + " " + url->host + ":" + url->port + ": " + (c->expired ? "timed out" : ec.message());
-    c->timer.cancel();
   };
 
-  net::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(url->host, url->port, use_tuple);
+  auto [rec, endpoints] = co_await c->resolver.async_resolve(url->host, url->port, use_tuple);
   if (rec) {
     failed("cannot resolve", rec);
     co_return reply;
@@ -132,13 +140,13 @@ net_types::task<https_reply> fetch(net::ssl::context& trust, const https_request
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_reply_body);
+  parser.skip(request.method == http::verb::head);  // a HEAD answer's Content-Length announces no body
   parser.header_limit(64 * 1024);
   auto [rdec, read] = co_await http::async_read(c->stream, buffer, parser, use_tuple);
   if (rdec) {
     failed("no answer from", rdec);
     co_return reply;
   }
-  c->timer.cancel();
   const auto& res = parser.get();
   reply.status = res.result_int();
   for (const auto& field : res) {

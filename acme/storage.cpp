@@ -4,6 +4,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,9 +40,17 @@ std::optional<std::string> make_private_directory(const std::string& dir) {
 std::optional<std::string> write_private_file(const std::string& path, const std::string& content) {
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  // A name of its own (two processes may write the same file: a binary upgrade's pair, containers that
+  // are all pid 1 on one volume), made exclusively.
+  unsigned char random[8];
+  if (RAND_bytes(random, sizeof random) != 1) return path + ": no random bytes for a temporary name";
+  std::string temporary = path + ".tmp.";
+  for (const unsigned char b : random) {
+    temporary += "0123456789abcdef"[b >> 4];
+    temporary += "0123456789abcdef"[b & 15];
+  }
   {
-    owned_fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    owned_fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return temporary + ": cannot create: " + errno_text();
     std::size_t done = 0;
     while (done < content.size()) {
@@ -102,13 +111,21 @@ tls::pkey_ptr load_or_create_account_key(const conf::acme_config& acme, std::str
   return key;
 }
 
-std::optional<std::string> store_certificate(const conf::acme_config& acme, const std::string& chain_pem,
-                                             const std::string& key_pem) {
-  if (auto problem = make_private_directory(acme.storage)) return problem;
+std::string bundle(const std::string& chain_pem, const std::string& key_pem) {
   std::string content = chain_pem;
   if (!content.empty() && content.back() != '\n') content += '\n';
   content += key_pem;
-  return write_private_file(tls::acme_certificate_path(acme), content);
+  return content;
+}
+
+std::optional<std::string> store_bundle(const conf::acme_config& acme, const std::string& pem) {
+  if (auto problem = make_private_directory(acme.storage)) return problem;
+  return write_private_file(tls::acme_certificate_path(acme), pem);
+}
+
+std::optional<std::string> store_certificate(const conf::acme_config& acme, const std::string& chain_pem,
+                                             const std::string& key_pem) {
+  return store_bundle(acme, bundle(chain_pem, key_pem));
 }
 
 }  // namespace drawbridge::acme

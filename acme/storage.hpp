@@ -16,10 +16,14 @@ namespace drawbridge::acme {
 // `error` naming the file.
 tls::pkey_ptr load_or_create_account_key(const conf::acme_config& acme, std::string& error);
 
-// Stores an issued chain and its key as the listener's certificate. The problem, if any (nothing is
-// replaced then).
+// Stores an issued chain and its key as the listener's certificate (the directory made if need be). The
+// problem, if any (nothing is replaced then).
 std::optional<std::string> store_certificate(const conf::acme_config& acme, const std::string& chain_pem,
                                              const std::string& key_pem);
+// The same with both in one PEM text, chain first (what store_certificate writes, and what replicas share).
+std::optional<std::string> store_bundle(const conf::acme_config& acme, const std::string& pem);
+// The chain and key store_certificate writes, as one text.
+std::string bundle(const std::string& chain_pem, const std::string& key_pem);
 
 // Writes `content` to `path` as above. The problem, if any.
 std::optional<std::string> write_private_file(const std::string& path, const std::string& content);

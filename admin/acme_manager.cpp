@@ -6,6 +6,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 
 #include "acme/acme_client.hpp"
 #include "acme/jws.hpp"
@@ -29,6 +31,11 @@ namespace {
 constexpr std::chrono::hours challenge_lifetime{24};
 // Cluster mode: how often a replica looks for a certificate another one stored.
 constexpr std::chrono::seconds shared_check{30};
+// Cluster mode: other replicas' challenges answered here, at most, and for how long at most.
+constexpr std::size_t max_remote_challenges = 64;
+constexpr std::chrono::minutes remote_challenge_lifetime{10};
+// The name announcements are sealed under (additional authenticated data).
+constexpr std::string_view challenge_name = "acme-challenge";
 
 std::string format_time(system_clock::time_point t) {
   const std::time_t seconds = system_clock::to_time_t(t);
@@ -66,7 +73,8 @@ struct acme_manager::loop {
   net_types::timer timer;  // the wait for the next order; cancelled to look again
   net::cancellation_signal stop;
   bool forced = false;  // renew_now: order at the next look
-  system_clock::time_point retry_at{};  // after a failure: not before
+  system_clock::time_point retry_at{};     // after a failure: not before
+  system_clock::time_point ca_asked_at{};  // the CA's Retry-After: not before, even when forced
   unsigned refusals = 0;                // refused (or failed once placed) in a row: the long backoff's step
   bool ended = false;
 };
@@ -99,6 +107,9 @@ void acme_manager::adopt() {
     }
     auto self = std::make_shared<loop>(io_.get_executor(), l->name);
     loops_[l->name] = self;
+    // Before the first look, and before any admin call: an order failed within the hour holds across restarts.
+    if (auto& state = states_[l->name]; state.last_order.time_since_epoch().count() == 0)
+      remember_failed_order(*l->config.tls->acme, state);
     net::co_spawn(io_, run(self),
                   net::bind_cancellation_slot(self->stop.slot(), [name = l->name](const std::exception_ptr& escaped) {
                     if (escaped)
@@ -112,6 +123,7 @@ void acme_manager::adopt() {
 
 void acme_manager::stop() {
   stopped_ = true;
+  for (const auto& [id, timer] : remote_) timer->cancel();
   for (const auto& [name, self] : loops_) {
     self->stop.emit(net::cancellation_type::terminal);
     self->timer.cancel();
@@ -145,7 +157,9 @@ system_clock::time_point acme_manager::due(const proxy::listener& l, const acme_
       const bool covers = std::all_of(acme.domains.begin(), acme.domains.end(), [&](const std::string& d) {
         return std::find(s.names.begin(), s.names.end(), d) != s.names.end();
       });
-      if (covers) when = s.not_after - acme.renew_before;
+      // renew_before, but never in the first third of the lifetime: a renew_before as long as the
+      // certificate lasts would otherwise order again at once, and again.
+      if (covers) when = std::max(s.not_after - acme.renew_before, s.not_before + (s.not_after - s.not_before) / 3);
     }
   }
   // The hour rule holds whatever else asks for an order.
@@ -155,35 +169,85 @@ system_clock::time_point acme_manager::due(const proxy::listener& l, const acme_
 
 task<void> acme_manager::run(std::shared_ptr<loop> self) {
   while (!stopped_) {
-    std::size_t position = 0;
-    const auto l = find_acme_listener(listeners_(), self->name, position);
-    if (!l) {
-      loops_.erase(self->name);
-      states_.erase(self->name);
-      co_return;
+    try {
+      co_await look(self);
+    } catch (const std::exception& e) {
+      if (stopped_) co_return;  // the stop's cancellation, thrown by the next co_await
+      spdlog::error("acme: listener {}: {}; looking again in a minute", self->name, e.what());
+      self->retry_at = system_clock::now() + std::chrono::minutes(1);
     }
-    auto& state = states_[self->name];
-    state.domains = l->config.tls->acme->domains;
-    auto when = due(*l, state);
-    if (self->forced)
-      when = std::min(when, std::max(system_clock::now(), state.order_failed ? state.last_order + std::chrono::hours(1)
-                                                                             : system_clock::now()));
-    else
-      when = std::max(when, self->retry_at);
-    state.next_attempt = when;
-    const auto now = system_clock::now();
-    if (when > now) {
-      // At most an hour at a time: the wall clock may jump, the certificate may change under a reload. In a
-      // cluster, every 30 s: another replica may have stored a newer certificate.
-      const auto wait = std::min<system_clock::duration>(when - now, link_ ? shared_check : std::chrono::hours(1));
-      self->timer.expires_after(wait);
-      const auto [ec] = co_await self->timer.async_wait(use_tuple);
-      if (!ec && link_ && !stopped_ && system_clock::now() < when) co_await attempt(self, position, false);
-      continue;
-    }
-    self->forced = false;
-    co_await attempt(self, position, true);
+    if (self->ended) co_return;
   }
+}
+
+task<void> acme_manager::look(std::shared_ptr<loop> self) {
+  std::size_t position = 0;
+  const auto l = find_acme_listener(listeners_(), self->name, position);
+  if (!l) {
+    self->ended = true;
+    loops_.erase(self->name);
+    states_.erase(self->name);
+    co_return;
+  }
+  auto& state = states_[self->name];
+  state.domains = l->config.tls->acme->domains;
+  auto when = due(*l, state);
+  if (self->forced)
+    when = std::min(when, std::max(system_clock::now(), state.order_failed ? state.last_order + std::chrono::hours(1)
+                                                                           : system_clock::now()));
+  else
+    when = std::max(when, self->retry_at);
+  when = std::max(when, self->ca_asked_at);
+  state.next_attempt = when;
+  const auto now = system_clock::now();
+  if (when > now) {
+    // At most an hour at a time: the wall clock may jump, the certificate may change under a reload. In a
+    // cluster, every 30 s: another replica may have stored a newer certificate.
+    const auto wait = std::min<system_clock::duration>(when - now, link_ ? shared_check : std::chrono::hours(1));
+    self->timer.expires_after(wait);
+    const auto [ec] = co_await self->timer.async_wait(use_tuple);
+    if (!ec && link_ && !stopped_ && system_clock::now() < when) co_await attempt(self, false);
+    co_return;
+  }
+  self->forced = false;
+  co_await attempt(self, true);
+}
+
+// The hour rule outlives the process: the time of a failed order is kept under `storage` (and, in a
+// cluster, in Redis for an hour, for the other replicas).
+namespace {
+std::string failed_order_path(const conf::acme_config& acme) {
+  return acme.storage + "/" + acme.domains.front() + ".failed";
+}
+}  // namespace
+
+void acme_manager::remember_failed_order(const conf::acme_config& acme, acme_state& state) {
+  std::ifstream in(failed_order_path(acme));
+  long long seconds = 0;
+  if (!(in >> seconds) || seconds <= 0) return;
+  state.last_order = system_clock::time_point(std::chrono::seconds(seconds));
+  state.order_failed = true;
+}
+
+void acme_manager::record_failed_order(const conf::acme_config& acme) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count();
+  if (auto problem = acme::write_private_file(failed_order_path(acme), std::to_string(now) + "\n"))
+    spdlog::warn("acme: cannot note the failed order ({}): a restart within the hour may order again", *problem);
+  if (link_) {
+    auto set = cluster::command("SET", link_->shared_key("acme:failed:" + acme.domains.front()), std::to_string(now),
+                                "PX", "3600000");
+    net_types::spawn_logged(
+        io_.get_executor(),
+        [](cluster::cluster_link* link, std::vector<std::string> command) -> task<void> {
+          co_await link->call(std::move(command));
+        }(link_, std::move(set)),
+        "acme: noting a failed order");
+  }
+}
+
+void acme_manager::forget_failed_order(const conf::acme_config& acme) {
+  std::error_code ignored;
+  std::filesystem::remove(failed_order_path(acme), ignored);
 }
 
 void acme_manager::publish(const std::string& type, const std::string& name, const std::string& token,
@@ -196,14 +260,11 @@ void acme_manager::publish(const std::string& type, const std::string& name, con
   } else {
     challenges.add_http(token, key_authorization);
   }
-  if (announce && link_)
-    link_->announce({{"acme_challenge",
-                      {{"op", "add"},
-                       {"type", type},
-                       {"name", name},
-                       {"token", token},
-                       {"key_authorization", key_authorization},
-                       {"from", link_->instance()}}}});
+  if (announce) announce_challenge({{"op", "add"},
+                                    {"type", type},
+                                    {"name", name},
+                                    {"token", token},
+                                    {"key_authorization", key_authorization}});
 }
 
 void acme_manager::withdraw(const std::string& type, const std::string& name, const std::string& token,
@@ -213,42 +274,90 @@ void acme_manager::withdraw(const std::string& type, const std::string& name, co
     challenges.remove_tls_alpn(name);
   else
     challenges.remove_http(token);
-  if (announce && link_)
-    link_->announce({{"acme_challenge",
-                      {{"op", "remove"}, {"type", type}, {"name", name}, {"token", token}, {"from", link_->instance()}}}});
+  if (announce) announce_challenge({{"op", "remove"}, {"type", type}, {"name", name}, {"token", token}});
+}
+
+// Announcements are sealed like the certificates: whoever can publish on Redis cannot have the replicas
+// answer a challenge of theirs.
+void acme_manager::announce_challenge(const nlohmann::json& challenge) {
+  if (!link_) return;
+  std::string error;
+  const auto key = acme::read_sealing_key(key_file_, error);
+  if (!key) return;
+  link_->announce({{"acme_challenge", acme::seal(*key, challenge_name, challenge.dump())}, {"from", link_->instance()}});
 }
 
 void acme_manager::take_announcement(const nlohmann::json& message) {
-  const auto c = message.find("acme_challenge");
-  if (c == message.end() || !c->is_object() || !link_) return;
-  const auto text = [&](const char* key) {
-    const auto found = c->find(key);
-    return found != c->end() && found->is_string() ? found->get<std::string>() : std::string();
+  const auto sealed = message.find("acme_challenge");
+  const auto from = message.find("from");
+  if (sealed == message.end() || !sealed->is_string() || !link_ || stopped_) return;
+  if (from != message.end() && from->is_string() && from->get<std::string>() == link_->instance()) return;  // ours
+  std::string error;
+  const auto key = acme::read_sealing_key(key_file_, error);
+  const auto opened = key ? acme::unseal(*key, challenge_name, sealed->get<std::string>()) : std::nullopt;
+  if (!opened) {
+    spdlog::warn("acme: an ACME challenge announced in the cluster does not open with cluster.acme_key_file: ignored");
+    return;
+  }
+  const auto c = nlohmann::json::parse(*opened, nullptr, false);
+  if (!c.is_object()) return;
+  const auto text = [&](const char* name) {
+    const auto found = c.find(name);
+    return found != c.end() && found->is_string() ? found->get<std::string>() : std::string();
   };
-  if (text("from") == link_->instance()) return;  // our own, published here already
   const auto type = text("type"), name = text("name"), token = text("token");
-  // What a request or handshake will be checked against: the shapes the CA uses, nothing else.
+  // Only for a name one of our ACME listeners orders, in the shapes the CA uses.
+  bool ours = false;
+  for (const auto& l : listeners_())
+    if (l->config.tls && l->config.tls->acme) {
+      const auto& domains = l->config.tls->acme->domains;
+      ours = ours || std::find(domains.begin(), domains.end(), name) != domains.end();
+    }
   const bool token_ok = !token.empty() && token.size() <= 128 &&
                         token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
                             std::string::npos;
-  if ((type != "http-01" && type != "tls-alpn-01") || !token_ok || name.empty() || name.size() > 253) return;
-  if (text("op") == "add") {
-    const auto key_authorization = text("key_authorization");
-    if (key_authorization.rfind(token + ".", 0) != 0 || key_authorization.size() > 256) return;
-    try {
-      publish(type, name, token, key_authorization, false);
-    } catch (const std::exception& e) {
-      spdlog::warn("acme: cannot answer another replica's challenge for {}: {}", name, e.what());
+  if (!ours || !token_ok || (type != "http-01" && type != "tls-alpn-01")) return;
+  const auto id = type + " " + (type == "http-01" ? token : name);
+  if (text("op") == "remove") {
+    if (const auto found = remote_.find(id); found != remote_.end()) {
+      found->second->cancel();
+      remote_.erase(found);
+      withdraw(type, name, token, false);
     }
-  } else if (text("op") == "remove") {
-    withdraw(type, name, token, false);
+    return;
   }
+  const auto key_authorization = text("key_authorization");
+  if (text("op") != "add" || key_authorization.rfind(token + ".", 0) != 0 || key_authorization.size() > 256) return;
+  if (remote_.size() >= max_remote_challenges && !remote_.contains(id)) {
+    spdlog::warn("acme: {} challenges from other replicas open already: {} for {} ignored", remote_.size(), type, name);
+    return;
+  }
+  try {
+    publish(type, name, token, key_authorization, false);
+  } catch (const std::exception& e) {
+    spdlog::warn("acme: cannot answer another replica's challenge for {}: {}", name, e.what());
+    return;
+  }
+  // Withdrawn by its orderer's announcement, or after remote_challenge_lifetime whatever happens (a
+  // withdrawal missed, an orderer gone).
+  auto& timer = remote_[id];
+  if (timer) timer->cancel();
+  timer = std::make_shared<net_types::timer>(io_.get_executor());
+  timer->expires_after(remote_challenge_lifetime);
+  timer->async_wait([this, timer, id, type, name, token](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: withdrawn already, or stopping
+    if (const auto found = remote_.find(id); found != remote_.end() && found->second == timer) {
+      remote_.erase(found);
+      withdraw(type, name, token, false);
+    }
+  });
 }
 
 std::optional<std::string> acme_manager::install(const std::string& name, const conf::acme_config& acme,
                                                  const std::string& pem) {
-  if (auto problem = acme::write_private_file(tls::acme_certificate_path(acme), pem))
-    return "cannot store the certificate: " + *problem;
+  std::string error;
+  if (!tls::parse_certificate(pem, pem, "the certificate", "its key", error)) return error;
+  if (auto problem = acme::store_bundle(acme, pem)) return "cannot store the certificate: " + *problem;
   // In service like a certificate reload, on the listener in service now (a reload may have replaced the
   // one the order began with; it reads the same storage).
   std::size_t now_at = 0;
@@ -289,8 +398,10 @@ task<std::optional<std::string>> acme_manager::shared_certificate(const conf::ac
   co_return pem;
 }
 
-task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t position, bool due) {
-  const auto l = listeners_()[position];
+task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
+  std::size_t position = 0;
+  const auto l = find_acme_listener(listeners_(), self->name, position);  // as in service now
+  if (!l) co_return;
   const auto acme = *l->config.tls->acme;  // a copy: a reload may replace the listener meanwhile
   auto& state = states_[self->name];
 
@@ -314,10 +425,22 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
         co_return;
       }
       if (!due) co_return;
+      // The hour after a failed order holds for every replica, not only the one that placed it.
+      auto failed_ttl = cluster::command("PTTL", link_->shared_key("acme:failed:" + acme.domains.front()));
+      const auto failed = co_await link_->call(std::move(failed_ttl));
+      if (failed && failed->kind == cluster::reply::type::integer && failed->integer > 0) {
+        self->retry_at = system_clock::now() + std::chrono::milliseconds(failed->integer);
+        spdlog::info("acme: listener {}: an order for {} failed on another replica; next attempt at {}", self->name,
+                     joined(acme.domains), format_time(self->retry_at));
+        co_return;
+      }
       lock_name = link_->shared_key("acme:lock:" + acme.domains.front());
       lock_token = link_->instance() + "/" + std::to_string(random_());
-      // Held for as long as an order can take (its settle limits, twice), gone by itself if this process dies.
-      auto set = cluster::command("SET", lock_name, lock_token, "NX", "PX", "600000");
+      // Held for as long as an order can take (each authorization and the order settle within their
+      // limit, with requests around them), gone by itself if this process dies.
+      const auto hold = std::chrono::duration_cast<std::chrono::milliseconds>(
+          (acme::acme_client::settle_limit + std::chrono::seconds(60)) * (acme.domains.size() + 1));
+      auto set = cluster::command("SET", lock_name, lock_token, "NX", "PX", std::to_string(hold.count()));
       const auto taken = co_await link_->call(std::move(set));
       if (taken && taken->is_nil()) {
         spdlog::debug("acme: listener {}: another replica is ordering {}; looking again soon", self->name,
@@ -378,16 +501,18 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
       const auto issued = co_await client.obtain(order, hooks);
       placed = true;
       ordered = true;
-      std::string pem = issued.chain_pem;
-      if (!pem.empty() && pem.back() != '\n') pem += '\n';
-      pem += issued.key_pem;
+      const auto pem = acme::bundle(issued.chain_pem, issued.key_pem);
       if (auto problem = install(self->name, acme, pem))
         throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
+      forget_failed_order(acme);
       if (link_) {
         const auto key = acme::read_sealing_key(key_file_, error);
-        const auto name = link_->shared_key("acme:certificate:" + acme.domains.front());
-        auto set = cluster::command("SET", name, key ? acme::seal(*key, name, pem) : std::string());
-        const auto shared = key ? co_await link_->call(std::move(set)) : std::nullopt;
+        std::optional<cluster::reply> shared;
+        if (key) {
+          const auto name = link_->shared_key("acme:certificate:" + acme.domains.front());
+          auto set = cluster::command("SET", name, acme::seal(*key, name, pem));
+          shared = co_await link_->call(std::move(set));
+        }
         if (!shared || shared->is_error())
           spdlog::warn("acme: listener {}: the certificate is in service here but not shared with the other "
                        "replicas ({}): they will order their own",
@@ -404,7 +529,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  if (!lock_token.empty() && link_) {
+  if (!lock_token.empty() && link_ && !stopped_) {  // stopping: the lock expires by itself
     // Released only if still ours (it may have expired and gone to another replica).
     auto release = cluster::command(
         "EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
@@ -433,6 +558,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
   if (refused || placed) {
     ++counts_.refused;
     state.order_failed = placed;
+    if (placed) record_failed_order(acme);
     wait = refused_backoff(++self->refusals);
     wait = std::chrono::seconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * jitter(1.0, 1.2)));
   } else {
@@ -441,7 +567,11 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, std::size_t positio
     wait = std::chrono::seconds(
         std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(wait.count()) * jitter(0.5, 1.0))));
   }
-  if (retry_after) wait = std::max(wait, std::min(*retry_after, std::chrono::seconds(7 * 24 * 3600)));
+  if (retry_after) {
+    const auto asked = std::min(*retry_after, std::chrono::seconds(7 * 24 * 3600));
+    wait = std::max(wait, asked);
+    self->ca_asked_at = system_clock::now() + asked;  // a forced renewal waits for it too
+  }
   self->retry_at = system_clock::now() + wait;
   spdlog::error("acme: listener {}: the order for {} failed ({} in a row): {}; next attempt at {} (in {} s)",
                 self->name, joined(acme.domains), state.failures, failure, format_time(self->retry_at), wait.count());

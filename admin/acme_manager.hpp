@@ -90,18 +90,25 @@ class acme_manager {
  private:
   struct loop;
   net_types::task<void> run(std::shared_ptr<loop> self);
+  // One turn of a loop: waits for the next order (or the next look at the shared certificate), or orders.
+  net_types::task<void> look(std::shared_ptr<loop> self);
   // `due`: an order is due (else only a certificate another replica stored is looked for).
-  net_types::task<void> attempt(std::shared_ptr<loop> self, std::size_t position, bool due);
+  net_types::task<void> attempt(std::shared_ptr<loop> self, bool due);
   // Cluster mode: a certificate another replica stored that this listener should take (it serves an
   // older one or a placeholder, and that one is not due for renewal); its PEM (chain and key).
   net_types::task<std::optional<std::string>> shared_certificate(const conf::acme_config& acme,
                                                                  const proxy::listener& l);
   // Stores `pem` (chain and key) and puts it in service on the listener named `name`. The problem, if any.
   std::optional<std::string> install(const std::string& name, const conf::acme_config& acme, const std::string& pem);
+  // The hour rule across restarts and replicas: a failed order noted under `storage` and in Redis.
+  void remember_failed_order(const conf::acme_config& acme, acme_state& state);
+  void record_failed_order(const conf::acme_config& acme);
+  void forget_failed_order(const conf::acme_config& acme);
   // Publishes a challenge's answer here and, in a cluster, to the other replicas; and withdraws it.
   void publish(const std::string& type, const std::string& name, const std::string& token,
                const std::string& key_authorization, bool announce);
   void withdraw(const std::string& type, const std::string& name, const std::string& token, bool announce);
+  void announce_challenge(const nlohmann::json& challenge);
   // When the listener's next order is due, from what it serves and its state.
   std::chrono::system_clock::time_point due(const proxy::listener& l, const acme_state& state) const;
   double jitter(double low, double high);
@@ -112,6 +119,10 @@ class acme_manager {
   std::function<const listener_list&()> listeners_;
   std::map<std::string, std::shared_ptr<loop>> loops_;  // by listener name
   std::map<std::string, acme_state> states_;
+  // Other replicas' challenges answered here, by "type token-or-name": each one's expiry timer. The timer
+  // handlers capture `this`: stop() cancels them, and the control thread runs the cancelled handlers before
+  // it ends (a handler never run is destroyed with the io_context, not called).
+  std::map<std::string, std::shared_ptr<net_types::timer>> remote_;
   acme_counts counts_;
   std::mt19937_64 random_{std::random_device{}()};
   bool stopped_ = false;

@@ -81,9 +81,9 @@ std::vector<std::string> names_of(X509* cert) {
   return names;
 }
 
-std::chrono::system_clock::time_point expiry_of(X509* cert) {
+std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
   std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return {};
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
@@ -101,6 +101,15 @@ std::optional<certificate> load_certificate(const std::string& cert_path, const 
     return std::nullopt;
   }
   return parse_certificate(chain_pem, key_pem, cert_path, key_path, error);
+}
+
+std::optional<certificate> load_certificate_bundle(const std::string& path, std::string& error) {
+  std::string pem;
+  if (!read_file(path, pem)) {
+    error = path + ": cannot read the certificate file: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  return parse_certificate(pem, pem, path, path, error);
 }
 
 std::optional<certificate> parse_certificate(std::string_view chain_pem, std::string_view key_pem,
@@ -140,7 +149,8 @@ void describe(certificate& c) {
   c.subject = line;
   X509_NAME_oneline(X509_get_issuer_name(c.leaf.get()), line, sizeof line);
   c.issuer = line;
-  c.not_after = expiry_of(c.leaf.get());
+  c.not_before = time_of(X509_get0_notBefore(c.leaf.get()));
+  c.not_after = time_of(X509_get0_notAfter(c.leaf.get()));
 }
 
 bool name_matches(std::string_view pattern, std::string_view host) {

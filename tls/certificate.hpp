@@ -29,6 +29,7 @@ struct certificate {
   std::vector<std::string> names;  // lower-case DNS names, wildcards as written ("*.example.com")
   std::string subject;             // one line, for logs
   std::string issuer;              // one line
+  std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
 };
 
@@ -36,12 +37,16 @@ struct certificate {
 std::optional<certificate> load_certificate(const std::string& cert_path, const std::string& key_path,
                                             std::string& error);
 
+// A chain and its key from one file, read once (so that a writer replacing it can never pair one file's
+// certificate with another's key).
+std::optional<certificate> load_certificate_bundle(const std::string& path, std::string& error);
+
 // The same from PEM text (a chain, leaf first, and its key); the labels name them in errors.
 std::optional<certificate> parse_certificate(std::string_view chain_pem, std::string_view key_pem,
                                              const std::string& cert_label, const std::string& key_label,
                                              std::string& error);
 
-// Fills names, subject, issuer and not_after from the leaf.
+// Fills names, subject, issuer, not_before and not_after from the leaf.
 void describe(certificate& c);
 
 // Whether a certificate name ("api.example.com" or "*.example.com") covers `host` (lower-case, no port).

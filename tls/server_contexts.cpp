@@ -73,6 +73,9 @@ int answer_tls_alpn_challenge(SSL* ssl, int*, void*) {
   if (!challenges.any_tls_alpn() || !client_hello_offers(ssl, acme_tls_protocol)) return SSL_CLIENT_HELLO_SUCCESS;
   const auto cert = challenges.tls_alpn_certificate(client_hello_server_name(ssl));
   if (!cert) return SSL_CLIENT_HELLO_SUCCESS;  // not ours to answer: the ALPN callback will refuse acme-tls/1
+  // Only the challenge's certificate: an RSA one in another slot would otherwise be presented to a
+  // validator that does not take ECDSA.
+  SSL_certs_clear(ssl);
   if (SSL_use_certificate(ssl, cert->leaf.get()) != 1 || SSL_use_PrivateKey(ssl, cert->key.get()) != 1) {
     ERR_clear_error();
     return SSL_CLIENT_HELLO_SUCCESS;
@@ -158,6 +161,7 @@ std::optional<std::string> server_contexts::add(const conf::listener_tls_config&
   summary.subject = cert.subject;
   summary.issuer = cert.issuer;
   summary.names = cert.names;
+  summary.not_before = cert.not_before;
   summary.not_after = cert.not_after;
   summaries_.push_back(std::move(summary));
   contexts_.push_back(std::move(context));
@@ -184,7 +188,7 @@ std::shared_ptr<const server_contexts> server_contexts::build(const conf::listen
     std::error_code ignored;
     const bool exists = std::filesystem::exists(acme_certificate_path(acme), ignored);
     std::optional<certificate> stored;
-    if (exists) stored = load_certificate(acme_certificate_path(acme), acme_certificate_path(acme), why);
+    if (exists) stored = load_certificate_bundle(acme_certificate_path(acme), why);
     if (stored && stored->not_after <= std::chrono::system_clock::now()) {
       why = acme_certificate_path(acme) + ": expired";
       stored.reset();

@@ -29,6 +29,7 @@ struct certificate_summary {
   std::string subject{};
   std::string issuer{};
   std::vector<std::string> names{};
+  std::chrono::system_clock::time_point not_before{};
   std::chrono::system_clock::time_point not_after{};
 };
 

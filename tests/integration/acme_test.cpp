@@ -185,9 +185,11 @@ TEST(acme, a_tls_alpn01_order_completes_and_only_a_validation_gets_the_challenge
 }
 
 // A renewal asked for now (POST /v1/tls/renew) puts a new certificate in service: new handshakes get it,
-// and a keep-alive connection opened before goes on with the one it has.
+// and a keep-alive connection opened before goes on with the one it has. Pebble rejects 30% of good
+// nonces here, which both orders get through.
 TEST(acme, a_forced_renewal_swaps_the_certificate_while_a_keep_alive_connection_stays_open) {
   pebble_server pebble;
+  pebble.set_nonce_rejection(30);  // badNonce on purpose: the client retries with the nonce it got
   scratch_dir storage;
   acme_proxy p(pebble, "http-01", {"appsmith.test"}, storage.path());
   ASSERT_TRUE(pebble.start()) << pebble.error();
@@ -244,7 +246,8 @@ TEST(acme, a_restart_serves_the_stored_certificate_without_ordering) {
 TEST(acme, a_failed_validation_backs_off_for_at_least_an_hour) {
   pebble_server pebble;
   scratch_dir storage;
-  acme_proxy p(pebble, "http-01", {"elsewhere.test"}, storage.path());
+  auto proxy = std::make_unique<acme_proxy>(pebble, "http-01", std::vector<std::string>{"elsewhere.test"}, storage.path());
+  auto& p = *proxy;
   ASSERT_TRUE(pebble.start()) << pebble.error();
   ASSERT_TRUE(pebble.add_a_record("elsewhere.test", "127.0.0.2"));
   ASSERT_EQ(p.renew(), 202);
@@ -255,6 +258,15 @@ TEST(acme, a_failed_validation_backs_off_for_at_least_an_hour) {
   EXPECT_EQ(p.source(), "placeholder");
   EXPECT_EQ(p.renew(), 429);
   EXPECT_EQ(sample(p.admin_port(), R"(drawbridge_acme_orders_total{result="refused"})"), 1);
+
+  // A restart within the hour does not order again: the failed order is noted under storage.
+  proxy.reset();
+  acme_proxy again(pebble, "http-01", {"elsewhere.test"}, storage.path());
+  EXPECT_EQ(again.renew(), 429);
+  ASSERT_TRUE(wait_for([&] { return again.acme_state().contains("next_renewal"); }, 5s));
+  const auto later = again.acme_state();
+  EXPECT_GE(unix_of(later.value("next_renewal", "")) - unix_of(state.value("last_order", "")), 3590) << later;
+  EXPECT_EQ(sample(again.admin_port(), R"(drawbridge_acme_orders_total{result="refused"})"), 0);
 }
 
 // A CA that wants External Account Binding gets it from acme.eab.
@@ -387,8 +399,15 @@ TEST(acme, two_replicas_share_one_order_and_its_challenge_through_redis) {
   };
   EXPECT_EQ(served(*a), served(*b));
   EXPECT_NE(served(*a).find("Pebble"), std::string::npos);
+  // A replica started now, whose storage directory does not exist yet, takes it at its first look.
+  const auto c = replica("c", free_port(), "https://127.0.0.1:" + std::to_string(free_port()) + "/dir");
+  ASSERT_TRUE(c->started()) << c->output();
+  ASSERT_TRUE(wait_for([&] { return source(*c) == "acme"; }, 20s)) << c->log();
+  EXPECT_EQ(served(*c), served(*a));
+
   EXPECT_EQ(sample(a->admin_port(), R"(drawbridge_acme_orders_total{result="ok"})"), 1);
   EXPECT_EQ(sample(b->admin_port(), R"(drawbridge_acme_orders_total{result="ok"})"), 0);
+  EXPECT_EQ(sample(c->admin_port(), R"(drawbridge_acme_orders_total{result="ok"})"), 0);
   const auto shared = redis.cli("GET drawbridge:acme:acme:certificate:appsmith.test");
   EXPECT_EQ(shared.rfind("drawbridge-acme-v1:", 0), 0U) << shared.substr(0, 80);
   EXPECT_EQ(shared.find("PRIVATE KEY"), std::string::npos);

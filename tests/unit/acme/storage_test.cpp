@@ -65,16 +65,16 @@ TEST(acme_storage, a_certificate_is_replaced_whole_and_owner_only) {
   EXPECT_EQ(files, 1U);
 }
 
-// The temporary file cannot be made (a directory stands where it would go: a failure even for root).
-TEST(acme_storage, a_write_that_cannot_happen_says_why_and_replaces_nothing) {
+// The file cannot be replaced (a directory with something in it stands there: a failure even for root).
+TEST(acme_storage, a_write_that_cannot_happen_says_why_and_leaves_no_temporary_file) {
   temp_storage t;
-  ASSERT_FALSE(acme::store_certificate(t.acme, "CHAIN-1\n", "KEY-1\n"));
   const auto path = tls::acme_certificate_path(t.acme);
-  std::filesystem::create_directory(path + ".tmp." + std::to_string(::getpid()));
+  std::filesystem::create_directories(path + "/occupied");
   const auto problem = acme::store_certificate(t.acme, "CHAIN-2\n", "KEY-2\n");
   ASSERT_TRUE(problem.has_value());
-  EXPECT_NE(problem->find("cannot create"), std::string::npos) << *problem;
-  std::stringstream text;
-  text << std::ifstream(path).rdbuf();
-  EXPECT_EQ(text.str(), "CHAIN-1\nKEY-1\n");
+  EXPECT_NE(problem->find("cannot replace"), std::string::npos) << *problem;
+  EXPECT_TRUE(std::filesystem::is_directory(path + "/occupied"));
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(t.acme.storage)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 0U);
 }
