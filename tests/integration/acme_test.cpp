@@ -5,7 +5,11 @@
 // connection; a restart reuses what is stored; a refused account or order is logged and backs off.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
@@ -412,4 +416,44 @@ TEST(acme, two_replicas_share_one_order_and_its_challenge_through_redis) {
   EXPECT_EQ(shared.rfind("drawbridge-acme-v1:", 0), 0U) << shared.substr(0, 80);
   EXPECT_EQ(shared.find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(shared.find("BEGIN"), std::string::npos);
+}
+
+// A CA that takes the connection and never answers: the order is in flight when the process is told to
+// stop, and the stop does not wait for the request's 30 s deadline.
+TEST(acme, a_stop_with_an_order_in_flight_does_not_wait_for_the_ca) {
+  // Listening, never accepting: the kernel completes the TCP handshake, and nothing ever answers.
+  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(silent, 8), 0);
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const auto ca_port = ntohs(address.sin_port);
+  fake_node node({"n"});
+  scratch_dir storage;
+  const json config{
+      {"listeners",
+       {{{"address", "127.0.0.1:0"},
+         {"tls",
+          {{"acme",
+            {{"directory", "https://127.0.0.1:" + std::to_string(ca_port) + "/dir"},
+             {"domains", {"appsmith.test"}},
+             {"challenge", "tls-alpn-01"},
+             {"storage", storage.path()}}}}}}}},
+      {"admin", {{"address", "127.0.0.1:0"}}},
+      {"access_log", {{"path", "off"}}},
+      {"upstreams", {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
+  spawned_proxy proxy(config.dump());
+  ASSERT_TRUE(proxy.started()) << proxy.output();
+  test_client admin(proxy.admin_port());
+  // The order's first request, stuck in its TLS handshake.
+  ASSERT_TRUE(wait_for(
+      [&] { return json::parse(admin.get("/v1/tls").body)["listeners"][0]["acme"].value("ordering", false); }, 10s))
+      << proxy.log();
+  ::kill(proxy.pid(), SIGTERM);
+  // Well under the request's 30 s deadline (a liveness bound, not a speed goal).
+  EXPECT_EQ(proxy.wait_exit(10s), 0) << proxy.log();
+  ::close(silent);
 }
