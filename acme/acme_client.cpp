@@ -17,9 +17,9 @@
 namespace drawbridge::acme {
 
 namespace http = boost::beast::http;
-using nlohmann::json;
 using net_types::task;
 using net_types::use_tuple;
+using nlohmann::json;
 
 namespace {
 
@@ -117,9 +117,9 @@ std::string make_csr(EVP_PKEY* key, const std::vector<std::string>& domains) {
   std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
   bool ok = req && X509_REQ_set_version(req.get(), 0) == 1;
   X509_NAME* subject = req ? X509_REQ_get_subject_name(req.get()) : nullptr;
-  ok = ok && X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
-                                        reinterpret_cast<const unsigned char*>(domains.front().c_str()), -1, -1,
-                                        0) == 1;
+  ok =
+      ok && X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
+                                       reinterpret_cast<const unsigned char*>(domains.front().c_str()), -1, -1, 0) == 1;
   std::string san;
   for (const auto& d : domains) san += (san.empty() ? "DNS:" : ",DNS:") + d;
   STACK_OF(X509_EXTENSION)* extensions = sk_X509_EXTENSION_new_null();
@@ -144,9 +144,7 @@ std::string make_csr(EVP_PKEY* key, const std::vector<std::string>& domains) {
 acme_client::acme_client(boost::asio::ssl::context& trust, std::string directory_url, EVP_PKEY* account_key)
     : trust_(trust), directory_url_(std::move(directory_url)), account_key_(account_key) {}
 
-std::string acme_client::endpoint(const char* name) const {
-  return string_member(directory_, name, "the directory");
-}
+std::string acme_client::endpoint(const char* name) const { return string_member(directory_, name, "the directory"); }
 
 task<void> acme_client::load_directory() {
   const https_request get{.url = directory_url_};
@@ -169,8 +167,7 @@ task<std::string> acme_client::fresh_nonce() {
   co_return nonce;
 }
 
-task<https_reply> acme_client::post(const std::string& url, const std::string& payload,
-                                     const std::string& accept) {
+task<https_reply> acme_client::post(const std::string& url, const std::string& payload, const std::string& accept) {
   // RFC 8555 §6.5: a badNonce answer carries a fresh nonce; a few tries, then it is the CA's problem.
   for (int attempt = 0;; ++attempt) {
     if (nonce_.empty()) nonce_ = co_await fresh_nonce();
@@ -204,8 +201,8 @@ task<json> acme_client::await_settled(const std::string& url) {
     const auto status = object.value("status", "");
     if (status != "pending" && status != "processing") co_return object;
     if (std::chrono::steady_clock::now() >= deadline)
-      throw acme_failure(acme_failure::kind::refused, url + ": still " + status + " after " +
-                                                          std::to_string(settle_limit.count()) + " s");
+      throw acme_failure(acme_failure::kind::refused,
+                         url + ": still " + status + " after " + std::to_string(settle_limit.count()) + " s");
     // As the CA asks (RFC 8555 §7.5.1), within reason.
     auto wait = std::chrono::milliseconds(500);
     if (const auto asked = retry_after_of(reply))
@@ -239,8 +236,8 @@ task<void> acme_client::authorize(const std::string& authorization_url, const st
                        "the CA offers no " + challenge_type + " challenge for " + name + " (configure another)");
   const auto token = string_member(*chosen, "token", "the challenge");
   const auto url = string_member(*chosen, "url", "the challenge");
-  if (token.empty() || token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-                           std::string::npos)
+  if (token.empty() ||
+      token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos)
     throw acme_failure(acme_failure::kind::unreachable, "the challenge for " + name + " has a malformed token");
 
   // Published before the CA is told to look, withdrawn whatever happens next.
@@ -293,9 +290,9 @@ task<issued_certificate> acme_client::obtain(const order_request& order, const c
   object = co_await await_settled(order_url);
   if (object.value("status", "") != "valid")
     throw acme_failure(acme_failure::kind::refused, "the order is " + object.value("status", "?") +
-                                                         (object.contains("error") && object["error"].is_object()
-                                                              ? ": " + object["error"].value("detail", "")
-                                                              : std::string()));
+                                                        (object.contains("error") && object["error"].is_object()
+                                                             ? ": " + object["error"].value("detail", "")
+                                                             : std::string()));
   const auto certificate_url = string_member(object, "certificate", "the order");
   const std::string pem_chain = "application/pem-certificate-chain";
   const auto download = co_await post(certificate_url, as_get, pem_chain);

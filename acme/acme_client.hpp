@@ -5,8 +5,9 @@
 // from every answer; a badNonce refusal is retried with the nonce it carries.
 //
 // Runs on the control thread's io_context. Every coroutine here takes references and every caller passes
-// named objects that outlive the call (see https_client.hpp: no temporaries in a co_await expression). Failures are thrown as acme_failure (the caller, the ACME
-// manager, catches them at the top of each attempt and decides the backoff).
+// named objects that outlive the call (see https_client.hpp: no temporaries in a co_await expression). Failures are
+// thrown as acme_failure (the caller, the ACME manager, catches them at the top of each attempt and decides the
+// backoff).
 
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
@@ -41,8 +42,7 @@ class acme_failure : public std::runtime_error {
 // How a challenge's answer is put up and taken down (the ACME manager publishes to
 // tls::acme_challenges). `name` is the identifier; `token` and `key_authorization` as RFC 8555 §8.1.
 struct challenge_hooks {
-  std::function<void(const std::string& name, const std::string& token, const std::string& key_authorization)>
-      publish;
+  std::function<void(const std::string& name, const std::string& token, const std::string& key_authorization)> publish;
   std::function<void(const std::string& name, const std::string& token)> withdraw;
   // How long to wait after publishing before the CA is told to look (others must take the answer too).
   std::chrono::milliseconds settle{0};
@@ -82,8 +82,7 @@ class acme_client {
   net_types::task<void> register_account(const order_request& order);
   // A JWS-signed POST (`payload` empty: POST-as-GET). Retries badNonce; throws acme_failure on any
   // other error answer.
-  net_types::task<https_reply> post(const std::string& url, const std::string& payload,
-                                    const std::string& accept);
+  net_types::task<https_reply> post(const std::string& url, const std::string& payload, const std::string& accept);
   net_types::task<std::string> fresh_nonce();
   net_types::task<void> authorize(const std::string& authorization_url, const std::string& challenge_type,
                                   const std::vector<std::string>& domains, const challenge_hooks& hooks);

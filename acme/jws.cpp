@@ -59,11 +59,16 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   int bits = 0;
   for (const char c : text) {
     int value = -1;
-    if (c >= 'A' && c <= 'Z') value = c - 'A';
-    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') value = c - '0' + 52;
-    else if (c == '-') value = 62;
-    else if (c == '_') value = 63;
+    if (c >= 'A' && c <= 'Z')
+      value = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      value = c - '0' + 52;
+    else if (c == '-')
+      value = 62;
+    else if (c == '_')
+      value = 63;
     if (value < 0) return std::nullopt;
     buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
     bits += 6;

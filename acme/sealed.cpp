@@ -39,7 +39,8 @@ std::optional<sealing_key> read_sealing_key(const std::string& path, std::string
     error = path + ": expected 64 hex digits (32 random bytes: openssl rand -hex 32)";
     return std::nullopt;
   }
-  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  for (std::size_t i = 0; i < key.size(); ++i)
+    key[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
   return key;
 }
 
@@ -53,7 +54,8 @@ std::string seal(const sealing_key& key, std::string_view name, std::string_view
       EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), bytes) == 1 &&
       EVP_EncryptUpdate(ctx.get(), nullptr, &length, reinterpret_cast<const unsigned char*>(name.data()),
                         static_cast<int>(name.size())) == 1 &&
-      EVP_EncryptUpdate(ctx.get(), bytes + nonce_size, &length, reinterpret_cast<const unsigned char*>(plaintext.data()),
+      EVP_EncryptUpdate(ctx.get(), bytes + nonce_size, &length,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) == 1 &&
       EVP_EncryptFinal_ex(ctx.get(), bytes + nonce_size + length, &length) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_size, bytes + nonce_size + plaintext.size()) == 1;

@@ -72,10 +72,10 @@ struct acme_manager::loop {
   std::string name;
   net_types::timer timer;  // the wait for the next order; cancelled to look again
   net::cancellation_signal stop;
-  bool forced = false;  // renew_now: order at the next look
+  bool forced = false;                     // renew_now: order at the next look
   system_clock::time_point retry_at{};     // after a failure: not before
   system_clock::time_point ca_asked_at{};  // the CA's Retry-After: not before, even when forced
-  unsigned refusals = 0;                // refused (or failed once placed) in a row: the long backoff's step
+  unsigned refusals = 0;                   // refused (or failed once placed) in a row: the long backoff's step
   bool ended = false;
 };
 
@@ -94,7 +94,9 @@ std::chrono::seconds acme_manager::refused_backoff(unsigned failures) {
   return std::min(std::chrono::seconds(3600) * (1U << doublings), std::chrono::seconds(24 * 3600));
 }
 
-double acme_manager::jitter(double low, double high) { return std::uniform_real_distribution<double>(low, high)(random_); }
+double acme_manager::jitter(double low, double high) {
+  return std::uniform_real_distribution<double>(low, high)(random_);
+}
 
 void acme_manager::adopt() {
   if (stopped_) return;
@@ -255,20 +257,17 @@ void acme_manager::publish(const std::string& type, const std::string& name, con
   auto& challenges = tls::acme_challenges::instance();
   if (type == "tls-alpn-01") {
     const auto digest = acme::sha256(key_authorization);
-    challenges.add_tls_alpn(name, std::make_shared<const tls::certificate>(
-                                      tls::make_self_signed({name}, challenge_lifetime, &digest)));
+    challenges.add_tls_alpn(
+        name, std::make_shared<const tls::certificate>(tls::make_self_signed({name}, challenge_lifetime, &digest)));
   } else {
     challenges.add_http(token, key_authorization);
   }
-  if (announce) announce_challenge({{"op", "add"},
-                                    {"type", type},
-                                    {"name", name},
-                                    {"token", token},
-                                    {"key_authorization", key_authorization}});
+  if (announce)
+    announce_challenge(
+        {{"op", "add"}, {"type", type}, {"name", name}, {"token", token}, {"key_authorization", key_authorization}});
 }
 
-void acme_manager::withdraw(const std::string& type, const std::string& name, const std::string& token,
-                            bool announce) {
+void acme_manager::withdraw(const std::string& type, const std::string& name, const std::string& token, bool announce) {
   auto& challenges = tls::acme_challenges::instance();
   if (type == "tls-alpn-01")
     challenges.remove_tls_alpn(name);
@@ -284,7 +283,8 @@ void acme_manager::announce_challenge(const nlohmann::json& challenge) {
   std::string error;
   const auto key = acme::read_sealing_key(key_file_, error);
   if (!key) return;
-  link_->announce({{"acme_challenge", acme::seal(*key, challenge_name, challenge.dump())}, {"from", link_->instance()}});
+  link_->announce(
+      {{"acme_challenge", acme::seal(*key, challenge_name, challenge.dump())}, {"from", link_->instance()}});
 }
 
 void acme_manager::take_announcement(const nlohmann::json& message) {
@@ -313,9 +313,9 @@ void acme_manager::take_announcement(const nlohmann::json& message) {
       const auto& domains = l->config.tls->acme->domains;
       ours = ours || std::find(domains.begin(), domains.end(), name) != domains.end();
     }
-  const bool token_ok = !token.empty() && token.size() <= 128 &&
-                        token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-                            std::string::npos;
+  const bool token_ok =
+      !token.empty() && token.size() <= 128 &&
+      token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos;
   if (!ours || !token_ok || (type != "http-01" && type != "tls-alpn-01")) return;
   const auto id = type + " " + (type == "http-01" ? token : name);
   if (text("op") == "remove") {
@@ -362,7 +362,8 @@ std::optional<std::string> acme_manager::install(const std::string& name, const 
   // one the order began with; it reads the same storage).
   std::size_t now_at = 0;
   if (const auto current = find_acme_listener(listeners_(), name, now_at)) {
-    if (auto problem = proxy::load_certificates(*current, now_at)) return "the stored certificate is refused: " + *problem;
+    if (auto problem = proxy::load_certificates(*current, now_at))
+      return "the stored certificate is refused: " + *problem;
     for (const auto& s : current->current_contexts()->certificates())
       if (s.source == "acme")
         spdlog::info("acme: listener {}: certificate for {} issued by {}, valid until {}: in service", name,
@@ -514,9 +515,10 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
           shared = co_await link_->call(std::move(set));
         }
         if (!shared || shared->is_error())
-          spdlog::warn("acme: listener {}: the certificate is in service here but not shared with the other "
-                       "replicas ({}): they will order their own",
-                       self->name, key ? "Redis did not take it" : error);
+          spdlog::warn(
+              "acme: listener {}: the certificate is in service here but not shared with the other "
+              "replicas ({}): they will order their own",
+              self->name, key ? "Redis did not take it" : error);
       }
     } catch (...) {
       placed = placed || client.order_placed();

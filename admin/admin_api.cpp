@@ -101,8 +101,8 @@ std::string action_of(http::verb method, const std::vector<std::string>& p) {
 
 // An action name fit for a metric label: one of ours, or "unknown".
 std::string action_label(const std::string& action) {
-  static constexpr std::string_view known[] = {"drain",         "undrain", "add",      "remove", "tls_reload",
-                                               "config_reload", "upgrade", "tls_renew"};
+  static constexpr std::string_view known[] = {"drain",      "undrain",       "add",     "remove",
+                                               "tls_reload", "config_reload", "upgrade", "tls_renew"};
   return std::find(std::begin(known), std::end(known), action) != std::end(known) ? action : "unknown";
 }
 
@@ -235,7 +235,8 @@ task<response> admin_api::route(call& c) {
     // (the CA may be down for hours; the listener must not be taken out of a load balancer for that).
     json placeholders = json::array();
     for (const auto& l : control_.rt().listeners)
-      if (const auto contexts = l->current_contexts(); contexts && contexts->placeholder()) placeholders.push_back(l->name);
+      if (const auto contexts = l->current_contexts(); contexts && contexts->placeholder())
+        placeholders.push_back(l->name);
     if (!placeholders.empty()) body["tls_placeholder"] = placeholders;
     co_return json_response(waiting.empty() && known ? 200 : 503, body);
   }
@@ -465,8 +466,10 @@ response admin_api::tls_status() const {
     json certs = json::array();
     if (const auto contexts = l->current_contexts())
       for (const auto& cert : contexts->certificates()) {
-        json entry{{"source", cert.source},     {"names", cert.names},
-                   {"subject", cert.subject},   {"issuer", cert.issuer},
+        json entry{{"source", cert.source},
+                   {"names", cert.names},
+                   {"subject", cert.subject},
+                   {"issuer", cert.issuer},
                    {"not_after", utc_of(cert.not_after)}};
         if (!cert.cert_path.empty()) entry["file"] = cert.cert_path;
         certs.push_back(std::move(entry));
@@ -503,10 +506,11 @@ response admin_api::renew_tls(call& c) {
   if (!waiting.empty()) {
     std::string message;
     for (const auto& [name, at] : waiting)
-      message += (message.empty() ? "" : "; ") + name + ": an order failed within the hour, next allowed at " + utc_of(at);
+      message +=
+          (message.empty() ? "" : "; ") + name + ": an order failed within the hour, next allowed at " + utc_of(at);
     auto res = error_response(429, "rate_limited", message);
-    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(waiting.begin()->second -
-                                                                       std::chrono::system_clock::now());
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::seconds>(waiting.begin()->second - std::chrono::system_clock::now());
     res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(1, wait.count())));
     return res;
   }

@@ -9,12 +9,12 @@
 //   POST   /v1/upstreams/{u}/nodes/{n}/undrain[?wait=D]
 //   POST   /v1/upstreams/{u}/nodes                    {"name","address","weight"}
 //   DELETE /v1/upstreams/{u}/nodes/{n}[?wait=D][&force=true]
-//   GET    /v1/tls                                    every certificate served: names, issuer, expiry, source; ACME state
-//   POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates
-//   POST   /v1/tls/renew[?listener=ADDRESS]           ACME listeners order a new certificate now
-//   POST   /v1/config/reload                          re-read the config file and apply it whole (or not at all)
-//   GET    /v1/info                                   version, pid, start time, config path, sha256, generation
-//   GET    /metrics                                   Prometheus text format (token only with admin.metrics_auth)
+//   GET    /v1/tls                                    every certificate served: names, issuer, expiry, source; ACME
+//   state POST   /v1/tls/reload                             re-read the HTTPS listeners' certificates POST
+//   /v1/tls/renew[?listener=ADDRESS]           ACME listeners order a new certificate now POST   /v1/config/reload
+//   re-read the config file and apply it whole (or not at all) GET    /v1/info version, pid, start time, config path,
+//   sha256, generation GET    /metrics                                   Prometheus text format (token only with
+//   admin.metrics_auth)
 //
 // Path segments are percent-decoded ({u} and {n} may hold any character a config allows in a name).
 

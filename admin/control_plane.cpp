@@ -39,9 +39,8 @@ control_plane::control_plane(std::shared_ptr<const proxy::runtime> rt)
       checker_(io_, runtime_->upstreams),
       drains_(runtime_->upstreams),
       tick_timer_(io_.get_executor()) {
-  acme_ = std::make_unique<acme_manager>(io_, [this]() -> const acme_manager::listener_list& {
-    return runtime_->listeners;
-  });
+  acme_ = std::make_unique<acme_manager>(
+      io_, [this]() -> const acme_manager::listener_list& { return runtime_->listeners; });
   if (!runtime_->config.state_file.empty())
     store_ = std::make_unique<upstream::file_state_store>(runtime_->config.state_file, io_.get_executor());
   if (runtime_->config.cluster.enabled) make_cluster_link();
@@ -73,7 +72,8 @@ std::vector<std::string> control_plane::restore() {
   }
   if (link_ && !config.cluster.acme_key_file.empty()) {
     std::string error;
-    if (!acme::read_sealing_key(config.cluster.acme_key_file, error)) errors.push_back("cluster.acme_key_file: " + error);
+    if (!acme::read_sealing_key(config.cluster.acme_key_file, error))
+      errors.push_back("cluster.acme_key_file: " + error);
   }
   if (link_) {
     auto problems = link_->prepare();

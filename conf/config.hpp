@@ -36,9 +36,9 @@ struct acme_eab_config {
 // Certificates ordered from an ACME CA (RFC 8555) for a TLS listener, renewed before they expire
 // (admin/acme_manager.hpp). The account key and certificates live under `storage`.
 struct acme_config {
-  std::string directory;             // the CA's directory URL (https)
-  std::string email;                 // the account's contact; empty = none
-  std::vector<std::string> domains;  // lower-case; the first names the stored certificate
+  std::string directory;              // the CA's directory URL (https)
+  std::string email;                  // the account's contact; empty = none
+  std::vector<std::string> domains;   // lower-case; the first names the stored certificate
   std::string challenge = "http-01";  // or "tls-alpn-01"
   std::string storage;
   duration renew_before = std::chrono::hours(24 * 30);
@@ -52,7 +52,7 @@ struct listener_tls_config {
   // SNI picks among them; the first is the default. Files win over ACME for the names they cover.
   std::vector<certificate_files> certificates;
   std::optional<acme_config> acme;
-  std::string min_version = "1.2";              // "1.2" or "1.3"
+  std::string min_version = "1.2";  // "1.2" or "1.3"
   // TLS 1.2 suites (TLS 1.3 has its own, all modern): forward secrecy and AEAD only.
   std::string ciphers =
       "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
@@ -243,7 +243,7 @@ std::string to_string(const redis_url& url);
 struct cluster_config {
   bool enabled = false;
   redis_url redis;
-  std::string password_file;        // the password of Redis's default user (AUTH), one line; empty = no AUTH
+  std::string password_file;  // the password of Redis's default user (AUTH), one line; empty = no AUTH
   // The key ACME certificates and keys are sealed with in Redis (AES-256-GCM): 64 hex digits in a file.
   // Required with an ACME listener.
   std::string acme_key_file;

@@ -189,8 +189,8 @@ acme_config read_acme(reader& r, const json& a, const std::string& p) {
   if (!a.contains("directory"))
     r.error(reader::join(p, "directory"), "required");
   else if (a.at("directory").is_string() && acme.directory.rfind("https://", 0) != 0)
-    r.error(reader::join(p, "directory"), "expected an https:// URL (RFC 8555 speaks HTTPS only), got \"" +
-                                              acme.directory + "\"");
+    r.error(reader::join(p, "directory"),
+            "expected an https:// URL (RFC 8555 speaks HTTPS only), got \"" + acme.directory + "\"");
   r.get_string(a, "email", p, acme.email);
   if (!acme.email.empty()) {
     const auto at = acme.email.find('@');

@@ -11,8 +11,8 @@ namespace drawbridge::conf {
 
 using duration = std::chrono::milliseconds;
 
-// Parses "<digits><unit>" with unit ms, s, m, h or d (days: certificate lifetimes). Returns nullopt on anything else (no sign, no
-// fraction, no missing unit), so that a typo never silently becomes a different timeout.
+// Parses "<digits><unit>" with unit ms, s, m, h or d (days: certificate lifetimes). Returns nullopt on anything else
+// (no sign, no fraction, no missing unit), so that a typo never silently becomes a different timeout.
 std::optional<duration> parse_duration(std::string_view text);
 
 // Parses "<digits>[k|m|g]" (binary multiples, case-insensitive). Returns nullopt on overflow or junk.

@@ -101,8 +101,8 @@ certificate make_self_signed(const std::vector<std::string>& names, std::chrono:
   X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(lifetime.count()));
   X509_NAME* subject = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(names[0].c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(names[0].c_str()), -1,
+                             -1, 0);
   X509_set_issuer_name(cert, subject);
   std::string san;
   for (const auto& name : names) san += (san.empty() ? "DNS:" : ",DNS:") + name;

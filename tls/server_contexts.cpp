@@ -40,8 +40,7 @@ bool answering_challenge(SSL* ssl) { return SSL_get_ex_data(ssl, challenge_index
 std::string client_hello_server_name(SSL* ssl) {
   const unsigned char* data = nullptr;
   std::size_t size = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &size) != 1 || size < 5 || data[2] != 0)
-    return {};
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &size) != 1 || size < 5 || data[2] != 0) return {};
   const std::size_t length = (std::size_t{data[3]} << 8) | data[4];
   if (5 + length > size) return {};
   std::string name(reinterpret_cast<const char*>(data + 5), length);
@@ -53,8 +52,7 @@ std::string client_hello_server_name(SSL* ssl) {
 bool client_hello_offers(SSL* ssl, std::string_view protocol) {
   const unsigned char* data = nullptr;
   std::size_t size = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &size) != 1 ||
-      size < 2)
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &size) != 1 || size < 2)
     return false;
   for (std::size_t i = 2; i < size;) {
     const std::size_t length = data[i];
@@ -201,9 +199,10 @@ std::shared_ptr<const server_contexts> server_contexts::build(const conf::listen
     }
     if (!stored) {
       if (exists)
-        spdlog::warn("acme: {}: the stored certificate is not usable ({}): a placeholder is served until an order "
-                     "completes",
-                     acme.domains.front(), why);
+        spdlog::warn(
+            "acme: {}: the stored certificate is not usable ({}): a placeholder is served until an order "
+            "completes",
+            acme.domains.front(), why);
       try {
         const auto placeholder = make_self_signed(acme.domains, std::chrono::hours(24 * 90));
         if (auto refused = set->add(config, placeholder, {.source = "placeholder"})) {

@@ -113,7 +113,7 @@ double sample(std::uint16_t admin_port, const std::string& series) {
 }
 
 bool private_file(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && (st.st_mode & 0777) == 0600;
 }
 
@@ -250,7 +250,8 @@ TEST(acme, a_restart_serves_the_stored_certificate_without_ordering) {
 TEST(acme, a_failed_validation_backs_off_for_at_least_an_hour) {
   pebble_server pebble;
   scratch_dir storage;
-  auto proxy = std::make_unique<acme_proxy>(pebble, "http-01", std::vector<std::string>{"elsewhere.test"}, storage.path());
+  auto proxy =
+      std::make_unique<acme_proxy>(pebble, "http-01", std::vector<std::string>{"elsewhere.test"}, storage.path());
   auto& p = *proxy;
   ASSERT_TRUE(pebble.start()) << pebble.error();
   ASSERT_TRUE(pebble.add_a_record("elsewhere.test", "127.0.0.2"));
@@ -328,7 +329,8 @@ TEST(acme, a_refused_email_is_logged_and_backs_off) {
              {"ca_file", pebble.ca_file()}}}}}}}},
       {"admin", {{"address", "127.0.0.1:0"}}},
       {"access_log", {{"path", "off"}}},
-      {"upstreams", {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
+      {"upstreams",
+       {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
   spawned_proxy proxy(config.dump());
   ASSERT_TRUE(proxy.started()) << proxy.output();
   ASSERT_TRUE(wait_for([&] { return proxy.log().find("invalidContact") != std::string::npos; }, 20s)) << proxy.log();
@@ -370,7 +372,11 @@ TEST(acme, two_replicas_share_one_order_and_its_challenge_through_redis) {
         {"admin", {{"address", "127.0.0.1:0"}}},
         {"access_log", {{"path", "off"}}},
         {"cluster",
-         {{"redis", redis.url()}, {"name", "acme"}, {"replica", name}, {"heartbeat", "200ms"}, {"acme_key_file", key_file}}},
+         {{"redis", redis.url()},
+          {"name", "acme"},
+          {"replica", name},
+          {"heartbeat", "200ms"},
+          {"acme_key_file", key_file}}},
         {"upstreams",
          {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
     return std::make_unique<spawned_proxy>(config.dump());
@@ -444,7 +450,8 @@ TEST(acme, a_stop_with_an_order_in_flight_does_not_wait_for_the_ca) {
              {"storage", storage.path()}}}}}}}},
       {"admin", {{"address", "127.0.0.1:0"}}},
       {"access_log", {{"path", "off"}}},
-      {"upstreams", {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
+      {"upstreams",
+       {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
   spawned_proxy proxy(config.dump());
   ASSERT_TRUE(proxy.started()) << proxy.output();
   test_client admin(proxy.admin_port());

@@ -16,7 +16,8 @@ namespace http = boost::beast::http;
 using json = nlohmann::json;
 
 TEST(cli, check_accepts_the_shipped_configs) {
-  for (const char* name : {"/conf/drawbridge.json", "/conf/demo.json", "/conf/demo-versions.json", "/conf/demo-https.json"}) {
+  for (const char* name :
+       {"/conf/drawbridge.json", "/conf/demo.json", "/conf/demo-versions.json", "/conf/demo-https.json"}) {
     const auto r = run_drawbridge({"check", "--config", std::string(DRAWBRIDGE_SOURCE_DIR) + name});
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_NE(r.out.find(": ok"), std::string::npos) << r.out;

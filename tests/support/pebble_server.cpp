@@ -127,15 +127,15 @@ void pebble_server::stop() {
 
 std::string pebble_server::root_file() {
   const auto path = dir_.file("root.pem");
-  run_shell("curl -sf --cacert " + ca_.ca_file() + " -o " + path + " https://127.0.0.1:" +
-            std::to_string(management_port_) + "/roots/0");
+  run_shell("curl -sf --cacert " + ca_.ca_file() + " -o " + path +
+            " https://127.0.0.1:" + std::to_string(management_port_) + "/roots/0");
   return path;
 }
 
 bool pebble_server::add_a_record(const std::string& host, const std::string& ip) {
   const nlohmann::json body{{"host", host}, {"addresses", {ip}}};
-  const auto result = run_shell("curl -sf -X POST -d '" + body.dump() + "' http://127.0.0.1:" +
-                                std::to_string(challtestsrv_port_) + "/add-a");
+  const auto result = run_shell("curl -sf -X POST -d '" + body.dump() +
+                                "' http://127.0.0.1:" + std::to_string(challtestsrv_port_) + "/add-a");
   return result.exit_code == 0;
 }
 

@@ -19,7 +19,7 @@ struct tls_options {
   int max_version = 0;  // 0 = OpenSSL's default
   std::string ca_file;  // set = verify the server against it
   bool offer_alpn_http11 = true;
-  std::string offer_alpn;  // set: offer this one protocol instead (e.g. "acme-tls/1")
+  std::string offer_alpn;               // set: offer this one protocol instead (e.g. "acme-tls/1")
   std::shared_ptr<SSL_SESSION> resume;  // offer this session (from session() of an earlier client)
 };
 

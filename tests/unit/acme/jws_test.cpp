@@ -85,7 +85,8 @@ TEST(jws, an_external_account_binding_is_the_jwk_signed_with_hs256_under_the_mac
   ASSERT_TRUE(binding.has_value());
   const auto header = json::parse(*acme::base64url_decode((*binding)["protected"].get<std::string>()));
   EXPECT_EQ(header, (json{{"alg", "HS256"}, {"kid", "kid-1"}, {"url", "https://ca.test/new-account"}}));
-  EXPECT_EQ(json::parse(*acme::base64url_decode((*binding)["payload"].get<std::string>())), acme::public_jwk(key.get()));
+  EXPECT_EQ(json::parse(*acme::base64url_decode((*binding)["payload"].get<std::string>())),
+            acme::public_jwk(key.get()));
   const std::string input = (*binding)["protected"].get<std::string>() + "." + (*binding)["payload"].get<std::string>();
   unsigned char mac[32];
   unsigned int size = 0;

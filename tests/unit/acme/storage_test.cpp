@@ -17,7 +17,8 @@ using namespace drawbridge;
 namespace {
 
 struct temp_storage {
-  temp_storage() : dir(std::filesystem::temp_directory_path() / ("drawbridge-acme-store-" + std::to_string(::getpid()))) {
+  temp_storage()
+      : dir(std::filesystem::temp_directory_path() / ("drawbridge-acme-store-" + std::to_string(::getpid()))) {
     std::filesystem::remove_all(dir);
     acme.domains = {"appsmith.test"};
     acme.storage = (dir / "acme").string();  // not there yet: made 0700
@@ -28,7 +29,7 @@ struct temp_storage {
 };
 
 unsigned mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? st.st_mode & 0777 : 0;
 }
 

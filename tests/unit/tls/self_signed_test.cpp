@@ -61,8 +61,8 @@ TEST(acme_challenges, answers_are_published_found_and_withdrawn) {
   EXPECT_FALSE(table.http_answer("tok-1").has_value());
 
   EXPECT_FALSE(table.any_tls_alpn());
-  table.add_tls_alpn("a.test", std::make_shared<const tls::certificate>(
-                                   tls::make_self_signed({"a.test"}, std::chrono::hours(1))));
+  table.add_tls_alpn(
+      "a.test", std::make_shared<const tls::certificate>(tls::make_self_signed({"a.test"}, std::chrono::hours(1))));
   EXPECT_TRUE(table.any_tls_alpn());
   ASSERT_NE(table.tls_alpn_certificate("a.test"), nullptr);
   EXPECT_EQ(table.tls_alpn_certificate("b.test"), nullptr);
