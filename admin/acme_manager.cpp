@@ -4,6 +4,8 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <ctime>
 #include <filesystem>
@@ -82,7 +84,28 @@ struct acme_manager::loop {
 acme_manager::acme_manager(net::io_context& io, std::function<const listener_list&()> listeners)
     : io_(io), listeners_(std::move(listeners)) {}
 
-acme_manager::~acme_manager() = default;
+acme_manager::~acme_manager() { files_.join(); }
+
+task<std::optional<std::string>> acme_manager::blocking(const std::function<std::optional<std::string>()>& job) {
+  struct outcome {
+    explicit outcome(net_types::executor ex) : done(ex) {}
+    net_types::timer done;
+    std::optional<std::string> problem;  // written on files_ before the post that sets `finished`
+    bool finished = false;               // control thread
+  };
+  auto o = std::make_shared<outcome>(co_await net::this_coro::executor);
+  o->done.expires_at(net_types::timer::time_point::max());
+  net::post(files_, [o, job] {
+    o->problem = job();
+    net::post(o->done.get_executor(), [o] {
+      o->finished = true;
+      o->done.cancel();
+    });
+  });
+  co_await o->done.async_wait(use_tuple);
+  if (!o->finished) co_return std::string("stopping");
+  co_return o->problem;
+}
 
 std::chrono::seconds acme_manager::unreachable_backoff(unsigned failures) {
   const unsigned doublings = std::min(failures == 0 ? 0U : failures - 1, 8U);
@@ -233,8 +256,10 @@ void acme_manager::remember_failed_order(const conf::acme_config& acme, acme_sta
 
 void acme_manager::record_failed_order(const conf::acme_config& acme) {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count();
-  if (auto problem = acme::write_private_file(failed_order_path(acme), std::to_string(now) + "\n"))
-    spdlog::warn("acme: cannot note the failed order ({}): a restart within the hour may order again", *problem);
+  net::post(files_, [path = failed_order_path(acme), text = std::to_string(now) + "\n"] {
+    if (auto problem = acme::write_private_file(path, text))
+      spdlog::warn("acme: cannot note the failed order ({}): a restart within the hour may order again", *problem);
+  });
   if (link_) {
     auto set = cluster::command("SET", link_->shared_key("acme:failed:" + acme.domains.front()), std::to_string(now),
                                 "PX", "3600000");
@@ -353,23 +378,24 @@ void acme_manager::take_announcement(const nlohmann::json& message) {
   });
 }
 
-std::optional<std::string> acme_manager::install(const std::string& name, const conf::acme_config& acme,
-                                                 const std::string& pem) {
+task<std::optional<std::string>> acme_manager::install(const std::string& name, const conf::acme_config& acme,
+                                                       const std::string& pem) {
   std::string error;
-  if (!tls::parse_certificate(pem, pem, "the certificate", "its key", error)) return error;
-  if (auto problem = acme::store_bundle(acme, pem)) return "cannot store the certificate: " + *problem;
+  if (!tls::parse_certificate(pem, pem, "the certificate", "its key", error)) co_return error;
+  const std::function<std::optional<std::string>()> store = [acme, pem] { return acme::store_bundle(acme, pem); };
+  if (auto problem = co_await blocking(store)) co_return "cannot store the certificate: " + *problem;
   // In service like a certificate reload, on the listener in service now (a reload may have replaced the
   // one the order began with; it reads the same storage).
   std::size_t now_at = 0;
   if (const auto current = find_acme_listener(listeners_(), name, now_at)) {
     if (auto problem = proxy::load_certificates(*current, now_at))
-      return "the stored certificate is refused: " + *problem;
+      co_return "the stored certificate is refused: " + *problem;
     for (const auto& s : current->current_contexts()->certificates())
       if (s.source == "acme")
         spdlog::info("acme: listener {}: certificate for {} issued by {}, valid until {}: in service", name,
                      joined(s.names), s.issuer, format_time(s.not_after));
   }
-  return std::nullopt;
+  co_return std::nullopt;
 }
 
 task<std::optional<std::string>> acme_manager::shared_certificate(const conf::acme_config& acme,
@@ -416,7 +442,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
     if (link_ && link_->connected()) {
       // What another replica ordered comes first: no order for what the cluster has already.
       if (const auto pem = co_await shared_certificate(acme, *l)) {
-        if (auto problem = install(self->name, acme, *pem))
+        if (auto problem = co_await install(self->name, acme, *pem))
           throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
         spdlog::info("acme: listener {}: took the certificate for {} another replica ordered", self->name,
                      joined(acme.domains));
@@ -481,9 +507,18 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
       throw acme::acme_failure(acme::acme_failure::kind::refused,
                                (acme.ca_file.empty() ? "the system's roots" : acme.ca_file) +
                                    ": cannot load CA certificates (" + ec.message() + ")");
+    // Made (and fsynced) off the control thread the first time.
+    auto account = std::make_shared<tls::pkey_ptr>();
+    const std::function<std::optional<std::string>()> load_account = [acme, account]() -> std::optional<std::string> {
+      std::string problem;
+      *account = acme::load_or_create_account_key(acme, problem);
+      if (!*account) return problem;
+      return std::nullopt;
+    };
+    if (auto problem = co_await blocking(load_account))
+      throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
+    auto& account_key = *account;
     std::string error;
-    auto account_key = acme::load_or_create_account_key(acme, error);
-    if (!account_key) throw acme::acme_failure(acme::acme_failure::kind::refused, error);
 
     const bool announce = link_ && !lock_token.empty();
     acme::challenge_hooks hooks;
@@ -503,7 +538,7 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
       placed = true;
       ordered = true;
       const auto pem = acme::bundle(issued.chain_pem, issued.key_pem);
-      if (auto problem = install(self->name, acme, pem))
+      if (auto problem = co_await install(self->name, acme, pem))
         throw acme::acme_failure(acme::acme_failure::kind::refused, *problem);
       forget_failed_order(acme);
       if (link_) {

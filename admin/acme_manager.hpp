@@ -19,6 +19,7 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -99,7 +100,11 @@ class acme_manager {
   net_types::task<std::optional<std::string>> shared_certificate(const conf::acme_config& acme,
                                                                  const proxy::listener& l);
   // Stores `pem` (chain and key) and puts it in service on the listener named `name`. The problem, if any.
-  std::optional<std::string> install(const std::string& name, const conf::acme_config& acme, const std::string& pem);
+  net_types::task<std::optional<std::string>> install(const std::string& name, const conf::acme_config& acme,
+                                                      const std::string& pem);
+  // Runs `job` (file writes with fsync) on files_, off the control thread, and resumes here with its
+  // problem, if any ("stopping" when the process stops first).
+  net_types::task<std::optional<std::string>> blocking(const std::function<std::optional<std::string>()>& job);
   // The hour rule across restarts and replicas: a failed order noted under `storage` and in Redis.
   void remember_failed_order(const conf::acme_config& acme, acme_state& state);
   void record_failed_order(const conf::acme_config& acme);
@@ -126,6 +131,9 @@ class acme_manager {
   acme_counts counts_;
   std::mt19937_64 random_{std::random_device{}()};
   bool stopped_ = false;
+  // One thread for what may block: fsync of the account key, a certificate, a failed order's note (the
+  // control thread never waits on a disk). Joined by the destructor.
+  boost::asio::thread_pool files_{1};
 };
 
 }  // namespace drawbridge::admin
