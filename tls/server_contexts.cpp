@@ -155,7 +155,17 @@ std::optional<std::string> server_contexts::add(const conf::listener_tls_config&
   SSL_CTX_sess_set_cache_size(ctx, 20'000);
   use_rotating_ticket_keys(ctx);
 
-  names_.push_back(cert.names);
+  // SNI: files win for the names they cover (a wildcard file's included); an ACME or placeholder
+  // certificate answers only for the rest of its names.
+  std::vector<std::string> sni_names;
+  for (const auto& name : cert.names) {
+    bool covered = false;
+    for (std::size_t i = 0; i < summaries_.size() && summary.source != "file"; ++i)
+      if (summaries_[i].source == "file")
+        for (const auto& pattern : summaries_[i].names) covered = covered || name_matches(pattern, name);
+    if (!covered) sni_names.push_back(name);
+  }
+  names_.push_back(std::move(sni_names));
   summary.subject = cert.subject;
   summary.issuer = cert.issuer;
   summary.names = cert.names;

@@ -45,6 +45,8 @@ class server_contexts {
   // The protocols ALPN offers, in preference order ("h2", "http/1.1").
   const std::vector<std::string>& alpn() const { return alpn_; }
 
+  // The names SNI picks certificate `index` for (a file's all; ACME's those no file covers).
+  const std::vector<std::string>& sni_names(std::size_t index) const { return names_.at(index); }
   // An ACME listener serves a self-signed placeholder: nothing ordered is stored yet.
   bool placeholder() const;
 

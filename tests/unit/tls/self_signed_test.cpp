@@ -101,6 +101,24 @@ TEST(server_contexts, an_acme_listener_serves_what_is_stored_or_a_placeholder) {
   EXPECT_EQ(set->certificates()[0].source, "acme");
   EXPECT_EQ(set->certificates()[0].cert_path, tls::acme_certificate_path(*config.acme));
 
+  // With files too: the files first (the default), and they win for the names they cover, a wildcard's
+  // included; the ACME certificate keeps the names no file covers.
+  const auto file_cert = tls::make_self_signed({"*.appsmith.test", "other.test"}, std::chrono::hours(48));
+  std::ofstream(dir / "file.crt") << tls::certificate_to_pem(file_cert.leaf.get());
+  std::ofstream(dir / "file.key") << tls::key_to_pem(file_cert.key.get());
+  auto both = config;
+  both.certificates.push_back({(dir / "file.crt").string(), (dir / "file.key").string()});
+  both.acme->domains = {"appsmith.test", "www.appsmith.test"};
+  const auto issued_both = tls::make_self_signed({"appsmith.test", "www.appsmith.test"}, std::chrono::hours(48));
+  std::ofstream(tls::acme_certificate_path(*both.acme))
+      << tls::certificate_to_pem(issued_both.leaf.get()) << tls::key_to_pem(issued_both.key.get());
+  set = tls::server_contexts::build(both, error);
+  ASSERT_TRUE(set) << error;
+  ASSERT_EQ(set->certificates().size(), 2U);
+  EXPECT_EQ(set->certificates()[0].source, "file");
+  EXPECT_EQ(set->certificates()[1].source, "acme");
+  EXPECT_EQ(set->sni_names(1), (std::vector<std::string>{"appsmith.test"}));  // www. is the wildcard file's
+
   // A stored file that is not a certificate: the placeholder again (never a listener that cannot start).
   std::ofstream(tls::acme_certificate_path(*config.acme)) << "junk";
   set = tls::server_contexts::build(config, error);
