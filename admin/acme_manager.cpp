@@ -233,7 +233,7 @@ task<void> acme_manager::look(std::shared_ptr<loop> self) {
 }
 
 // The hour rule outlives the process: the time of a failed order is kept under `storage` (and, in a
-// cluster, in Redis for an hour, for the other replicas).
+// cluster, in Redis for an hour, for the other replicas: attempt() writes it before the lock goes).
 namespace {
 std::string failed_order_path(const conf::acme_config& acme) {
   return acme.storage + "/" + acme.domains.front() + ".failed";
@@ -254,16 +254,6 @@ void acme_manager::record_failed_order(const conf::acme_config& acme) {
     if (auto problem = acme::write_private_file(path, text))
       spdlog::warn("acme: cannot note the failed order ({}): a restart within the hour may order again", *problem);
   });
-  if (link_) {
-    auto set = cluster::command("SET", link_->shared_key("acme:failed:" + acme.domains.front()), std::to_string(now),
-                                "PX", "3600000");
-    net_types::spawn_logged(
-        io_.get_executor(),
-        [](cluster::cluster_link* link, std::vector<std::string> command) -> task<void> {
-          co_await link->call(std::move(command));
-        }(link_, std::move(set)),
-        "acme: noting a failed order");
-  }
 }
 
 void acme_manager::forget_failed_order(const conf::acme_config& acme) {
@@ -455,6 +445,14 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
     retry_after = e.retry_after;
   } catch (const std::exception& e) {
     failure = e.what();
+  }
+  if (placed && !failure.empty() && link_ && !stopped_) {
+    // The hour for every replica, noted before the lock goes (else another could take it and order).
+    auto note = cluster::command(
+        "SET", link_->shared_key("acme:failed:" + acme.domains.front()),
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count()),
+        "PX", "3600000");
+    co_await link_->call(std::move(note));
   }
   if (!lock_token.empty() && link_ && !stopped_) {  // stopping: the lock expires by itself
     // Released only if still ours (it may have expired and gone to another replica).

@@ -105,7 +105,7 @@ class acme_manager {
   // Runs `job` (file writes with fsync) on files_, off the control thread, and resumes here with its
   // problem, if any ("stopping" when the process stops first).
   net_types::task<std::optional<std::string>> blocking(const std::function<std::optional<std::string>()>& job);
-  // The hour rule across restarts and replicas: a failed order noted under `storage` and in Redis.
+  // The hour rule across restarts: a failed order noted under `storage` (and read back at start-up).
   void remember_failed_order(const conf::acme_config& acme, acme_state& state);
   void record_failed_order(const conf::acme_config& acme);
   void forget_failed_order(const conf::acme_config& acme);

@@ -112,6 +112,46 @@ double sample(std::uint16_t admin_port, const std::string& series) {
   return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
 }
 
+// One replica of an ACME cluster as the real binary runs it: a plain listener on `plain` (where a CA may
+// validate), an ACME TLS listener on port 0, the admin API, and the cluster over `redis`.
+struct replica_settings {
+  std::string name;
+  std::uint16_t plain;
+  std::string directory;
+  std::string domain;
+  std::string storage;
+  pebble_server& pebble;
+  redis_server& redis;
+  std::string key_file;
+  std::uint16_t node_port;
+};
+
+std::string replica_config(const replica_settings& r) {
+  const json config{
+      {"listeners",
+       {{{"address", "127.0.0.1:" + std::to_string(r.plain)}},
+        {{"address", "127.0.0.1:0"},
+         {"tls",
+          {{"acme",
+            {{"directory", r.directory},
+             {"domains", {r.domain}},
+             {"storage", r.storage},
+             {"ca_file", r.pebble.ca_file()}}}}}}}},
+      {"admin", {{"address", "127.0.0.1:0"}}},
+      {"access_log", {{"path", "off"}}},
+      {"cluster",
+       {{"redis", r.redis.url()}, {"name", "acme"}, {"replica", r.name}, {"heartbeat", "200ms"}, {"acme_key_file", r.key_file}}},
+      {"upstreams",
+       {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(r.node_port)}}}}}}}};
+  return config.dump();
+}
+
+json acme_view(const spawned_proxy& p) {
+  test_client admin(p.admin_port());
+  const auto res = admin.get("/v1/tls");
+  return res.status == 200 ? json::parse(res.body)["listeners"][0] : json();
+}
+
 bool private_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && (st.st_mode & 0777) == 0600;
@@ -361,27 +401,8 @@ TEST(acme, two_replicas_share_one_order_and_its_challenge_through_redis) {
   std::ofstream(key_file) << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
   const auto plain_a = free_port(), plain_b = free_port();
   auto replica = [&](const std::string& name, std::uint16_t plain, const std::string& directory) {
-    const json config{
-        {"listeners",
-         {{{"address", "127.0.0.1:" + std::to_string(plain)}},
-          {{"address", "127.0.0.1:0"},
-           {"tls",
-            {{"acme",
-              {{"directory", directory},
-               {"domains", {"appsmith.test"}},
-               {"storage", dir.file("storage-" + name)},
-               {"ca_file", pebble.ca_file()}}}}}}}},
-        {"admin", {{"address", "127.0.0.1:0"}}},
-        {"access_log", {{"path", "off"}}},
-        {"cluster",
-         {{"redis", redis.url()},
-          {"name", "acme"},
-          {"replica", name},
-          {"heartbeat", "200ms"},
-          {"acme_key_file", key_file}}},
-        {"upstreams",
-         {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(node.port())}}}}}}}};
-    return std::make_unique<spawned_proxy>(config.dump());
+    return std::make_unique<spawned_proxy>(replica_config(
+        {name, plain, directory, "appsmith.test", dir.file("storage-" + name), pebble, redis, key_file, node.port()}));
   };
   pebble.set_validation_ports(plain_b, free_port());
   ASSERT_TRUE(pebble.start()) << pebble.error();
@@ -465,4 +486,38 @@ TEST(acme, a_stop_with_an_order_in_flight_does_not_wait_for_the_ca) {
   // Well under the request's 30 s deadline (a liveness bound, not a speed goal).
   EXPECT_EQ(proxy.wait_exit(10s), 0) << proxy.log();
   ::close(silent);
+}
+
+// The hour after a failed order holds for the whole cluster: two replicas that can both reach the CA, a
+// validation that fails (the name resolves where nothing listens): one order placed in all, and both wait
+// the hour.
+TEST(acme, a_failed_order_on_one_replica_holds_every_replica_for_the_hour) {
+  redis_server redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  pebble_server pebble;
+  scratch_dir dir;
+  fake_node node({"n"});
+  const std::string key_file = dir.file("acme.key");
+  std::ofstream(key_file) << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+  pebble.set_validation_ports(free_port(), free_port());
+  ASSERT_TRUE(pebble.start()) << pebble.error();
+  ASSERT_TRUE(pebble.add_a_record("elsewhere.test", "127.0.0.2"));
+  std::vector<std::unique_ptr<spawned_proxy>> replicas;
+  for (const char* name : {"a", "b"}) {
+    replicas.push_back(std::make_unique<spawned_proxy>(replica_config({name, free_port(), pebble.directory_url(),
+                                                                       "elsewhere.test", dir.file(name), pebble, redis,
+                                                                       key_file, node.port()})));
+    ASSERT_TRUE(replicas.back()->started()) << replicas.back()->output();
+  }
+  // Both have looked since the failure: each waits an hour from now.
+  auto waiting = [&](const spawned_proxy& p) {
+    const auto next = unix_of(acme_view(p)["acme"].value("next_renewal", ""));
+    return next - std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()) > 3000;
+  };
+  ASSERT_TRUE(wait_for([&] { return waiting(*replicas[0]) && waiting(*replicas[1]); }, 30s))
+      << acme_view(*replicas[0]).dump() << acme_view(*replicas[1]).dump();
+  const double placed = sample(replicas[0]->admin_port(), R"(drawbridge_acme_orders_total{result="refused"})") +
+                        sample(replicas[1]->admin_port(), R"(drawbridge_acme_orders_total{result="refused"})");
+  EXPECT_EQ(placed, 1) << replicas[0]->log() << replicas[1]->log();
+  EXPECT_GT(std::stoll(redis.cli("PTTL drawbridge:acme:acme:failed:elsewhere.test")), 3000000);
 }
