@@ -129,7 +129,36 @@ SEEDS = {
         "metrics": b"\x03" + http("GET /metrics HTTP/1.1", "Host: a", "Authorization: Bearer tok-ops-1"),
         "readyz": b"\x00" + http("GET /readyz HTTP/1.1", "Host: a"),
         "tls_reload": b"\x00" + http("POST /v1/tls/reload HTTP/1.1", "Host: a", "Content-Length: 0"),
+        "tls_status": b"\x00" + http("GET /v1/tls HTTP/1.1", "Host: a"),
+        "tls_renew": b"\x00" + http("POST /v1/tls/renew?listener=127.0.0.1:0 HTTP/1.1", "Host: a", "Content-Length: 0"),
     },
+}
+
+
+def client_hello(server_name, alpn):
+    """The first record a TLS client sends, made by Python's ssl module (OpenSSL) on memory BIOs."""
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    try:
+        client.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+# Input: what a client sends first
+SEEDS["client_hello"] = {
+    "validation": client_hello("a.test", ["acme-tls/1"]),
+    "validation_other_name": client_hello("b.test", ["acme-tls/1"]),
+    "browser": client_hello("a.test", ["h2", "http/1.1"]),
+    "no_sni": client_hello(None, ["acme-tls/1", "http/1.1"]),
+    "no_alpn": client_hello("b.test", None),
 }
 
 
