@@ -450,7 +450,8 @@ task<void> acme_manager::attempt(std::shared_ptr<loop> self, bool due) {
     // The hour for every replica, noted before the lock goes (else another could take it and order).
     auto note = cluster::command(
         "SET", link_->shared_key("acme:failed:" + acme.domains.front()),
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count()),
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count()),
         "PX", "3600000");
     co_await link_->call(std::move(note));
   }

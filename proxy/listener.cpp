@@ -12,9 +12,10 @@ void warn_about(const tls::server_contexts& built, std::size_t position) {
     spdlog::warn("listeners[{}].tls: certificate {}", position, line);
   for (const auto& c : built.certificates())
     if (c.source == "placeholder")
-      spdlog::warn("listeners[{}].tls: no ACME certificate for {} yet: serving a self-signed placeholder until the "
-                   "order completes",
-                   position, c.names.empty() ? std::string("?") : c.names.front());
+      spdlog::warn(
+          "listeners[{}].tls: no ACME certificate for {} yet: serving a self-signed placeholder until the "
+          "order completes",
+          position, c.names.empty() ? std::string("?") : c.names.front());
 }
 
 }  // namespace

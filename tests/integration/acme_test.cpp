@@ -140,7 +140,11 @@ std::string replica_config(const replica_settings& r) {
       {"admin", {{"address", "127.0.0.1:0"}}},
       {"access_log", {{"path", "off"}}},
       {"cluster",
-       {{"redis", r.redis.url()}, {"name", "acme"}, {"replica", r.name}, {"heartbeat", "200ms"}, {"acme_key_file", r.key_file}}},
+       {{"redis", r.redis.url()},
+        {"name", "acme"},
+        {"replica", r.name},
+        {"heartbeat", "200ms"},
+        {"acme_key_file", r.key_file}}},
       {"upstreams",
        {{{"name", "app"}, {"nodes", {{{"name", "n"}, {"address", "127.0.0.1:" + std::to_string(r.node_port)}}}}}}}};
   return config.dump();
@@ -504,9 +508,9 @@ TEST(acme, a_failed_order_on_one_replica_holds_every_replica_for_the_hour) {
   ASSERT_TRUE(pebble.add_a_record("elsewhere.test", "127.0.0.2"));
   std::vector<std::unique_ptr<spawned_proxy>> replicas;
   for (const char* name : {"a", "b"}) {
-    replicas.push_back(std::make_unique<spawned_proxy>(replica_config({name, free_port(), pebble.directory_url(),
-                                                                       "elsewhere.test", dir.file(name), pebble, redis,
-                                                                       key_file, node.port()})));
+    replicas.push_back(
+        std::make_unique<spawned_proxy>(replica_config({name, free_port(), pebble.directory_url(), "elsewhere.test",
+                                                        dir.file(name), pebble, redis, key_file, node.port()})));
     ASSERT_TRUE(replicas.back()->started()) << replicas.back()->output();
   }
   // Both have looked since the failure: each waits an hour from now.
