@@ -75,6 +75,12 @@ std::string string_member(const json& object, const char* name, const std::strin
   return found->get<std::string>();
 }
 
+std::string still_after(const std::string& url, const std::string& status) {
+  std::string message = url;
+  message.append(": still ").append(status).append(" after ").append(std::to_string(acme_client::settle_limit.count()));
+  return message.append(" s");
+}
+
 // The request bodies, built outside the coroutines (g++ 12 cannot compile braced JSON initializers in one).
 std::string new_order_payload(const std::vector<std::string>& domains) {
   json identifiers = json::array();
@@ -201,8 +207,7 @@ task<json> acme_client::await_settled(const std::string& url) {
     const auto status = object.value("status", "");
     if (status != "pending" && status != "processing") co_return object;
     if (std::chrono::steady_clock::now() >= deadline)
-      throw acme_failure(acme_failure::kind::refused,
-                         url + ": still " + status + " after " + std::to_string(settle_limit.count()) + " s");
+      throw acme_failure(acme_failure::kind::refused, still_after(url, status));
     // As the CA asks (RFC 8555 §7.5.1), within reason.
     auto wait = std::chrono::milliseconds(500);
     if (const auto asked = retry_after_of(reply))

@@ -64,7 +64,7 @@ std::shared_ptr<proxy::listener> find_acme_listener(const acme_manager::listener
 }  // namespace
 
 struct acme_manager::loop {
-  loop(net_types::executor ex, std::string n) : name(std::move(n)), timer(ex) {}
+  loop(const net_types::executor& ex, std::string n) : name(std::move(n)), timer(ex) {}
   std::string name;
   net_types::timer timer;  // the wait for the next order; cancelled to look again
   net::cancellation_signal stop;
@@ -82,7 +82,7 @@ acme_manager::~acme_manager() { files_.join(); }
 
 task<std::optional<std::string>> acme_manager::blocking(const std::function<std::optional<std::string>()>& job) {
   struct outcome {
-    explicit outcome(net_types::executor ex) : done(ex) {}
+    explicit outcome(const net_types::executor& ex) : done(ex) {}
     net_types::timer done;
     std::optional<std::string> problem;  // written on files_ before the post that sets `finished`
     bool finished = false;               // control thread

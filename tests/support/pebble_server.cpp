@@ -126,7 +126,7 @@ void pebble_server::stop() {
 }
 
 std::string pebble_server::root_file() {
-  const auto path = dir_.file("root.pem");
+  auto path = dir_.file("root.pem");
   run_shell("curl -sf --cacert " + ca_.ca_file() + " -o " + path +
             " https://127.0.0.1:" + std::to_string(management_port_) + "/roots/0");
   return path;
